@@ -1,0 +1,135 @@
+"""Staff command keywords at the top of a reply -> commands, and the answer text below them.
+
+Pure. Keyword lines are read from the top of the new text (quoted history already
+removed). ``#keyword`` is always a command attempt (unknown ones are errors); a bare
+keyword without ``#`` counts only when the whole line is a valid command, so that an
+answer starting with an ordinary word such as "Ambil formulir ..." stays an answer.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class CommandKind(str, enum.Enum):
+    CLOSE = "close"
+    ESCALATE = "escalate"
+    NEED_INFO = "needinfo"
+    PRIORITY = "priority"
+    NOTE = "note"
+    CALLED = "called"
+    TAKE = "take"
+    REOPEN = "reopen"
+
+
+#: keyword (lower case, without '#') -> kind. Indonesian first, English aliases after.
+KEYWORDS: dict[str, CommandKind] = {
+    "tutup": CommandKind.CLOSE,
+    "close": CommandKind.CLOSE,
+    "closed": CommandKind.CLOSE,
+    "eskalasi": CommandKind.ESCALATE,
+    "escalate": CommandKind.ESCALATE,
+    "mintadata": CommandKind.NEED_INFO,
+    "needinfo": CommandKind.NEED_INFO,
+    "prioritas": CommandKind.PRIORITY,
+    "priority": CommandKind.PRIORITY,
+    "catatan": CommandKind.NOTE,
+    "note": CommandKind.NOTE,
+    "telepon": CommandKind.CALLED,
+    "called": CommandKind.CALLED,
+    "ambil": CommandKind.TAKE,
+    "take": CommandKind.TAKE,
+    "buka": CommandKind.REOPEN,
+    "reopen": CommandKind.REOPEN,
+}
+
+#: Priority words staff may use -> the configured level names used by default.
+PRIORITY_WORDS: dict[str, str] = {
+    "tinggi": "tinggi",
+    "high": "tinggi",
+    "sedang": "sedang",
+    "medium": "sedang",
+    "rendah": "rendah",
+    "low": "rendah",
+}
+
+#: Commands whose arguments are free text (the rest of the line).
+_FREE_TEXT = {CommandKind.NEED_INFO, CommandKind.NOTE, CommandKind.CALLED, CommandKind.CLOSE, CommandKind.ESCALATE}
+_NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN}
+
+_LINE = re.compile(r"^\s*(?P<hash>#)?\s*(?P<word>[A-Za-z]+)\s*:?\s*(?P<rest>.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: CommandKind
+    arg: str  # normalised argument ("" when none)
+    line: str  # the line as written, for error messages and the timeline
+
+
+@dataclass(frozen=True)
+class CommandError:
+    line: str
+    message: str  # in Indonesian: it goes back to the staff member
+
+
+@dataclass(frozen=True)
+class StaffReply:
+    commands: tuple[Command, ...]
+    errors: tuple[CommandError, ...]
+    body: str  # the answer: what follows the command lines
+
+
+def _parse_line(line: str, levels: tuple[str, ...]) -> Command | CommandError | None:
+    """A command, an error, or None when the line is not a command at all."""
+    match = _LINE.match(line)
+    if not match:
+        return CommandError(line, "format perintah tidak dikenali") if line.lstrip().startswith("#") else None
+    hashed = bool(match.group("hash"))
+    word = match.group("word").lower()
+    rest = match.group("rest")
+    kind = KEYWORDS.get(word)
+    if kind is None:
+        return CommandError(line, f"perintah '#{word}' tidak dikenal") if hashed else None
+    if kind is CommandKind.PRIORITY:
+        level = PRIORITY_WORDS.get(rest.split()[0].lower(), rest.split()[0].lower()) if rest else ""
+        reason = " ".join(rest.split()[1:])
+        if level not in levels:
+            if not hashed:
+                return None
+            allowed = ", ".join(levels)
+            return CommandError(line, f"prioritas harus salah satu dari: {allowed}")
+        return Command(kind, f"{level} {reason}".strip(), line.strip())
+    if kind in _NO_ARGS and rest:
+        return CommandError(line, f"'#{word}' tidak memakai argumen") if hashed else None
+    if not hashed and rest and kind not in (CommandKind.NEED_INFO,):
+        # A bare word followed by text is most likely an ordinary sentence.
+        return None
+    if kind is CommandKind.NEED_INFO and not rest and not hashed:
+        return None
+    return Command(kind, rest if kind in _FREE_TEXT else "", line.strip())
+
+
+def parse_staff_reply(new_text: str, levels: tuple[str, ...] = ("tinggi", "sedang", "rendah")) -> StaffReply:
+    """Split a staff reply into its leading command lines and the answer below them."""
+    lines = new_text.replace("\r\n", "\n").split("\n")
+    commands: list[Command] = []
+    errors: list[CommandError] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not line.strip():
+            index += 1
+            continue
+        parsed = _parse_line(line, levels)
+        if parsed is None:
+            break
+        if isinstance(parsed, CommandError):
+            errors.append(parsed)
+        else:
+            commands.append(parsed)
+        index += 1
+    body = "\n".join(lines[index:]).strip()
+    return StaffReply(tuple(commands), tuple(errors), body)

@@ -1,0 +1,232 @@
+"""Settings file (TOML) -> validated settings, with one clear line per error.
+
+The file is found from ``--config PATH`` or the ``MAILBOT_CONFIG`` environment variable.
+Secrets may live in the environment: ``password_env = "NAME"`` instead of ``password``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: The repository root; templates/ and config/ ship next to the package.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Security = Literal["ssl", "starttls", "none"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, already phrased as one line for the operator."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HelpdeskSettings(_Section):
+    name: str
+    address: str
+    timezone: str = "Asia/Jakarta"
+    ticket_prefix: str = "TTS"
+    phone: str = ""  # shown to users in replies when set
+    #: A closed ticket answered within this many days reopens; later, a new ticket refers to it.
+    reopen_window_days: float = Field(default=7, ge=0)
+    #: HMAC key for per-ticket staff reply addresses and Message-IDs; set it in production.
+    secret: str = ""
+    secret_env: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _check_address(value)
+
+    @field_validator("ticket_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.isalnum():
+            raise ValueError("must be letters and digits only")
+        return value.upper()
+
+    @property
+    def secret_value(self) -> str:
+        return _secret(self.secret, self.secret_env, "helpdesk.secret") or f"mailbot:{self.address}"
+
+
+class _ServerSettings(_Section):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    security: Security = "ssl"
+    username: str
+    password: str = ""
+    password_env: str = ""
+    ca_file: Path | None = None
+    timeout: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _has_secret(self) -> _ServerSettings:
+        if not self.password and not self.password_env:
+            raise ValueError("either password or password_env is required")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {str(self.ca_file)!r} does not exist")
+        return self
+
+
+class ImapSettings(_ServerSettings):
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    poll_interval: float = Field(default=60, gt=0)
+    use_idle: bool = True
+    batch_size: int = Field(default=200, ge=1)
+
+    @property
+    def password_value(self) -> str:
+        return _secret(self.password, self.password_env, "imap.password_env")
+
+
+class SmtpSettings(_ServerSettings):
+    security: Security = "starttls"
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30, gt=0)
+
+    @property
+    def password_value(self) -> str:
+        return _secret(self.password, self.password_env, "smtp.password_env")
+
+
+class StaffSettings(_Section):
+    addresses: list[str]
+    coordinator: str = ""
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one staff address is required")
+        return [_check_address(a) for a in value]
+
+    @field_validator("coordinator")
+    @classmethod
+    def _coordinator(cls, value: str) -> str:
+        return _check_address(value) if value else value
+
+
+class EscalationSettings(_Section):
+    lkpp_address: str
+    #: Drop mail that has crossed more bot-to-bot hops than this (loop guard).
+    max_hops: int = Field(default=3, ge=1)
+
+    @field_validator("lkpp_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _check_address(value)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/mailbot.db"
+
+
+class StorageSettings(_Section):
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    max_message_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
+
+
+class PathSettings(_Section):
+    templates: Path | None = None  # a folder of overrides searched before the built-in templates
+    priorities: Path = PROJECT_ROOT / "config" / "priorities.toml"
+
+
+class Settings(_Section):
+    helpdesk: HelpdeskSettings
+    imap: ImapSettings
+    smtp: SmtpSettings
+    staff: StaffSettings
+    escalation: EscalationSettings
+    database: DatabaseSettings = DatabaseSettings()
+    storage: StorageSettings = StorageSettings()
+    paths: PathSettings = PathSettings()
+
+    def is_staff(self, address: str) -> bool:
+        return address.lower() in {a.lower() for a in self.staff.addresses}
+
+
+def _check_address(value: str) -> str:
+    value = value.strip().lower()
+    local, sep, domain = value.partition("@")
+    if not sep or not local or not domain or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def _secret(direct: str, env_name: str, key: str) -> str:
+    if direct:
+        return direct
+    if not env_name:
+        return ""
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"config error: {key}: environment variable {env_name} is not set")
+    return value
+
+
+def _error_line(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "missing":
+        message = "required key is missing"
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    return f"config error in {path}: {where}: {message}{suffix}"
+
+
+def resolve_config_path(cli_value: str | None) -> Path:
+    value = cli_value or os.environ.get("MAILBOT_CONFIG")
+    if not value:
+        raise ConfigError("config error: no config file given (use --config PATH or MAILBOT_CONFIG)")
+    return Path(value)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate ``path``; raise ConfigError with one line on any problem."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config error: file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error in {path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config error: cannot read {path}: {exc.strerror}") from None
+    # Relative paths in the file are relative to the file, so a config works from any cwd.
+    base = path.resolve().parent
+    for section, key in (("imap", "ca_file"), ("smtp", "ca_file"), ("paths", "templates"), ("paths", "priorities")):
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[section][key] = str(base / value)
+    try:
+        settings = Settings.model_validate(data)
+        # Touch env-provided secrets now so a missing variable fails at start, not mid-run.
+        settings.imap.password_value  # noqa: B018
+        settings.smtp.password_value  # noqa: B018
+        settings.helpdesk.secret_value  # noqa: B018
+    except ValidationError as exc:
+        raise ConfigError(_error_line(path, exc)) from None
+    return settings

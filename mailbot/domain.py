@@ -1,0 +1,133 @@
+"""Domain values shared by the pure core and the I/O edges.
+
+Only the standard library is imported here: these types describe mail, tickets and
+decisions without knowing how they are stored or transported.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class TicketState(str, enum.Enum):
+    """Where a ticket stands in the SOP (see docs/sop in README)."""
+
+    NEW = "new"  # received, priority not yet decided (only transient)
+    WAITING_USER = "waiting_user"  # SOP step 4-5: data requested from the user
+    ANALYSIS = "analysis"  # SOP step 7-8: helpdesk works on it
+    ESCALATED = "escalated"  # SOP step 10: handed to the LKPP helpdesk
+    CLOSED = "closed"  # SOP step 9
+
+    @property
+    def is_open(self) -> bool:
+        return self is not TicketState.CLOSED
+
+
+class SenderRole(str, enum.Enum):
+    """Who wrote an inbound mail, as far as the bot can tell."""
+
+    USER = "user"
+    STAFF = "staff"
+    LKPP = "lkpp"
+    SELF = "self"  # a mail the bot itself sent (loop)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One MIME leaf that is not the body text; content may be dropped when over the size cap."""
+
+    filename: str  # sanitised, never a path
+    content_type: str
+    size: int  # decoded size in bytes, even when content was dropped
+    content: bytes | None  # None when over the configured cap
+    inline: bool = False  # Content-Disposition inline or referenced by Content-ID
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """A parsed inbound message; every field is untrusted input from the sender."""
+
+    message_id: str  # without angle brackets; a stable hash substitute when missing
+    from_addr: str  # lower-cased addr-spec, "" when absent/unparseable
+    from_name: str
+    to: tuple[str, ...]  # lower-cased addr-specs from To
+    cc: tuple[str, ...]
+    subject: str  # decoded, single line
+    date: datetime | None
+    in_reply_to: tuple[str, ...]  # message ids without brackets
+    references: tuple[str, ...]
+    text: str  # full plain-text body (from text/plain, else derived from HTML)
+    html: str | None  # raw HTML body when present (unsanitised: sanitise before showing)
+    new_text: str  # text with quoted history and signature separator stripped
+    attachments: tuple[Attachment, ...] = ()
+    # Headers used for loop and authenticity decisions (raw values, may be empty).
+    auto_submitted: str = ""
+    precedence: str = ""
+    list_id: str = ""
+    x_auto_response_suppress: str = ""
+    x_mailbot_hops: int = 0  # our own hop counter, carried on every mail we send
+    x_mailbot_ticket: str = ""  # set on mail the bot sent
+    authentication_results: tuple[str, ...] = ()
+    delivered_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To, for plus addresses
+    content_type: str = "text/plain"  # top-level MIME type (multipart/report = DSN)
+    return_path: str = ""
+    size: int = 0
+    defects: tuple[str, ...] = ()  # parser defects, recorded for staff
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """All ids this mail says it answers, most specific first."""
+        seen: dict[str, None] = {}
+        for mid in (*self.in_reply_to, *reversed(self.references)):
+            seen.setdefault(mid, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class MissingItem:
+    """A piece of data the helpdesk needs and the mail does not contain."""
+
+    key: str  # e.g. "kode_tender"
+    label: str  # plain Indonesian, e.g. "Kode tender/paket"
+    example: str  # e.g. "Kode tender: 12345678"
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One rule that fired, with a human-readable reason (stored as a ticket event)."""
+
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What the rules engine decided about a mail (SOP steps 2-3)."""
+
+    category: str  # key of the category, or the configured default when unmatched
+    category_label: str
+    priority: str  # a configured priority level, e.g. "tinggi" | "sedang" | "rendah"
+    matched: bool  # False: no category rule matched; staff should classify
+    missing: tuple[MissingItem, ...] = ()
+    hits: tuple[RuleHit, ...] = ()
+    password_found: bool = False
+    phone: str | None = None  # a phone number found in the mail/signature, for SOP step 4's call
+    resolution_hours: float | None = None  # resolution target of the priority
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a ticket, with its time and actor."""
+
+    kind: str
+    at: datetime
+    actor: str
+    detail: str = ""
+    sop_step: int | None = None
+    data: dict[str, object] = field(default_factory=dict)

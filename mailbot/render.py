@@ -1,0 +1,111 @@
+"""jinja2 templates -> subject, plain text and HTML alternative.
+
+One file per template (``templates/<key>.j2``) with the blocks ``subject`` and ``text``
+and, optionally, ``html``. Without an ``html`` block the HTML alternative is made from
+the text (escaped), so wording lives in one place. A deployment overrides any template
+by putting a file of the same name in its own folder (``paths.templates``).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+
+from mailbot.config import PROJECT_ROOT
+
+BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+
+#: Every template the product sends; check() verifies each one renders.
+TEMPLATE_KEYS = (
+    "ack", "need_info", "closed", "escalated", "escalation", "lkpp_answer", "lkpp_user_update", "reopened",
+    "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error",
+)
+
+
+class TemplateProblem(ValueError):
+    """A template that does not exist or does not render."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+_URL = re.compile(r"(https?://[^\s<>\"]+)")
+
+
+def text_to_html(text: str) -> str:
+    """Escape plain text into simple HTML paragraphs (links made clickable)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    out = []
+    for para in paragraphs:
+        escaped = html_lib.escape(para)
+        escaped = _URL.sub(r'<a href="\1">\1</a>', escaped)
+        out.append("<p>" + escaped.replace("\n", "<br>\n") + "</p>")
+    return "\n".join(out)
+
+
+class Renderer:
+    def __init__(self, override_dir: Path | None = None, builtin_dir: Path = BUILTIN_TEMPLATES) -> None:
+        search: Sequence[Path] = [override_dir, builtin_dir] if override_dir else [builtin_dir]
+        self.env = Environment(
+            loader=FileSystemLoader([str(p) for p in search]),
+            undefined=StrictUndefined,  # a typo in a template fails at check time, not silently
+            autoescape=select_autoescape(enabled_extensions=(), default_for_string=False, default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        # Blocks are rendered one by one, which skips top-level imports: expose the macros globally.
+        self.env.globals["m"] = self.env.get_template("_macros.j2").module
+
+    def render(self, key: str, context: Mapping[str, object]) -> Rendered:
+        try:
+            template = self.env.get_template(f"{key}.j2")
+            ctx = template.new_context(dict(context))
+            subject = "".join(template.blocks["subject"](ctx))
+            text = "".join(template.blocks["text"](ctx))
+            html_block = template.blocks.get("html")
+            body_html = "".join(html_block(ctx)) if html_block else text_to_html(text)
+        except (TemplateError, KeyError) as exc:
+            raise TemplateProblem(f"template {key!r}: {type(exc).__name__}: {exc}") from exc
+        subject = " ".join(subject.split())  # one line: no header injection through a template
+        page = (
+            '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8"></head>'
+            f'<body style="font-family:sans-serif;font-size:14px;line-height:1.4">{body_html}</body></html>'
+        )
+        return Rendered(subject, text.strip() + "\n", page)
+
+    def check(self, sample: Mapping[str, object]) -> list[str]:
+        """Render every template with sample data; return one line per problem."""
+        problems = []
+        for key in TEMPLATE_KEYS:
+            try:
+                self.render(key, sample)
+            except TemplateProblem as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def sample_context() -> dict[str, object]:
+    """Data shaped like the service's template context, to render every template once."""
+    return {
+        "helpdesk": {"name": "Helpdesk", "address": "helpdesk@example.test", "phone": ""},
+        "tag": "[TTS-000001]",
+        "ticket": {"number": "TTS-000001", "subject": "contoh", "priority": "sedang", "category": "x",
+                   "category_label": "Contoh", "category_matched": True, "state": "analysis",
+                   "state_label": "dalam analisis", "requester": "user@example.test", "requester_name": "Pengguna",
+                   "phone": None, "assignee": None, "missing_labels": [], "resolution_hours": 24,
+                   "resolution_text": "24 jam kerja", "opened_local": "01-01-2026 08:00 WIB"},
+        "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
+        "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
+        "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
+        "conversation": [],
+    }

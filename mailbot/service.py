@@ -1,0 +1,469 @@
+"""One inbound mail = one transaction: dedupe, thread, decide, store, queue replies, commit.
+
+This is the edge where the pure core (parse, threads, rules, commands, workflow) meets
+storage and the outbox. Nothing here talks to IMAP or SMTP directly; ``poller`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot import outbox, store, threads
+from mailbot.commands import parse_staff_reply
+from mailbot.compose import OutgoingAttachment, build_message, make_message_id
+from mailbot.config import Settings
+from mailbot.domain import Classification, InboundMail, SenderRole, TicketState
+from mailbot.parse import parse_mail
+from mailbot.render import Renderer
+from mailbot.rules import classify, mask_passwords
+from mailbot.rules_config import PriorityTable, load_priority_table
+from mailbot.store import Inbound, Message, Quarantine, StoredAttachment, Ticket, TicketEvent
+from mailbot.workflow import (
+    STATE_LABELS,
+    Assign,
+    Decision,
+    LkppReplied,
+    OpenFollowUp,
+    Policy,
+    Record,
+    SendMail,
+    SetMissing,
+    SetPriority,
+    StaffReplied,
+    TicketView,
+    UserOpened,
+    UserReplied,
+    decide,
+)
+
+log = logging.getLogger(__name__)
+
+#: Templates that go to the user, to staff, or to LKPP: decides the conversation ("channel").
+_CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", "closer": "staff",
+                         "sender": "staff", "lkpp": "lkpp"}
+
+_OUT_OF_OFFICE = re.compile(
+    r"^\s*(auto(matic)?[ -]?reply|out of (the )?office|otomatis|balasan otomatis|sedang cuti|cuti|"
+    r"di luar kantor|tidak di kantor|autoreply|abwesenheit)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # opened | updated | ignored | duplicate | quarantined
+    ticket_number: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class App:
+    settings: Settings
+    factory: sessionmaker[Session]
+    renderer: Renderer
+    table: PriorityTable
+    policy: Policy
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.helpdesk.timezone)
+
+
+def build_app(settings: Settings, *, migrate: bool = True) -> App:
+    engine = store.make_engine(settings.database.url)
+    if migrate:
+        store.upgrade(engine)
+    table = load_priority_table(settings.paths.priorities)
+    return App(
+        settings=settings,
+        factory=store.make_sessionmaker(engine),
+        renderer=Renderer(settings.paths.templates),
+        table=table,
+        policy=Policy(reopen_window=timedelta(days=settings.helpdesk.reopen_window_days),
+                      levels=tuple(table.level_names)),
+    )
+
+
+# ---- classification of the sender and of automatic mail ------------------------------------
+
+
+def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
+    if mail.x_mailbot_ticket and mail.from_addr == settings.helpdesk.address:
+        return SenderRole.SELF
+    if settings.is_staff(mail.from_addr):
+        return SenderRole.STAFF
+    if mail.from_addr == settings.escalation.lkpp_address:
+        return SenderRole.LKPP
+    return SenderRole.USER
+
+
+def automatic_reason(mail: InboundMail) -> str | None:
+    """Why a mail is machine-generated (never answered, never opens a ticket), or None."""
+    auto = mail.auto_submitted.strip().lower()
+    if auto and not auto.startswith("no"):
+        return f"Auto-Submitted: {auto}"
+    if mail.precedence.strip().lower() in {"bulk", "junk", "list", "auto_reply"}:
+        return f"Precedence: {mail.precedence.strip().lower()}"
+    if mail.list_id:
+        return "mailing-list mail (List-Id)"
+    if mail.content_type == "multipart/report":
+        return "delivery status report (bounce)"
+    local = mail.from_addr.partition("@")[0]
+    if not mail.from_addr or local in {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply"}:
+        return f"automatic sender {mail.from_addr or '(none)'}"
+    if mail.x_auto_response_suppress and _OUT_OF_OFFICE.match(mail.subject):
+        return "out-of-office reply"
+    if _OUT_OF_OFFICE.match(mail.subject):
+        return "out-of-office subject"
+    return None
+
+
+# ---- the transaction ----------------------------------------------------------------------
+
+
+def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
+    """Handle one inbound mail in one transaction; poison mail ends in quarantine."""
+    try:
+        mail = parse_mail(raw, max_attachment_bytes=app.settings.storage.max_attachment_bytes)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is this mail's problem only
+        return quarantine(app, raw, None, f"unparseable: {type(exc).__name__}: {exc}", now)
+    if len(raw) > app.settings.storage.max_message_bytes:
+        return quarantine(app, raw, mail, f"message of {len(raw)} bytes exceeds storage.max_message_bytes", now)
+    try:
+        with app.factory.begin() as session:
+            if store.already_seen(session, mail.message_id):
+                return Outcome("duplicate", reason="Message-ID already processed")
+            outcome = _handle(app, session, mail, now)
+            session.add(Inbound(message_id=mail.message_id, outcome=outcome.kind, reason=outcome.reason,
+                                ticket_id=_ticket_id(session, outcome.ticket_number), sender=mail.from_addr, at=now))
+            return outcome
+    except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
+        log.exception("mail %s could not be processed", mail.message_id)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return quarantine(app, raw, mail, f"processing failed: {detail}", now)
+
+
+def _ticket_id(session: Session, number: str | None) -> int | None:
+    ticket = store.ticket_by_number(session, number) if number else None
+    return ticket.id if ticket else None
+
+
+def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
+    message_id = mail.message_id if mail else threads_hash_id(raw)
+    with app.factory.begin() as session:
+        if store.already_seen(session, message_id):
+            return Outcome("duplicate", reason="already quarantined")
+        session.add(Quarantine(message_id=message_id, sender=mail.from_addr if mail else "",
+                               subject=mail.subject if mail else "", error=error[:4000], raw=raw, at=now))
+        session.add(Inbound(message_id=message_id, outcome="quarantined", reason=error[:4000],
+                            sender=mail.from_addr if mail else "", at=now))
+    log.warning("mail %s quarantined: %s", message_id, error.splitlines()[0][:300])
+    return Outcome("quarantined", reason=error)
+
+
+def threads_hash_id(raw: bytes) -> str:
+    import hashlib
+
+    return "mailbot-sha256-" + hashlib.sha256(raw).hexdigest()[:32] + "@missing"
+
+
+def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
+    settings = app.settings
+    role = sender_role(settings, mail)
+    if role is SenderRole.SELF:
+        return Outcome("ignored", reason="the bot's own mail came back (loop)")
+    if mail.x_mailbot_hops > settings.escalation.max_hops:
+        return Outcome("ignored", reason=f"hop limit: X-Mailbot-Hops {mail.x_mailbot_hops}")
+    match = threads.match_thread(
+        mail,
+        prefix=settings.helpdesk.ticket_prefix,
+        ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids),
+        participants=lambda tid: store.participants(session, tid),
+        ticket_exists=lambda tid: session.get(Ticket, tid) is not None,
+    )
+    ticket_id = match.ticket_id
+    signed = threads.signed_ticket((*mail.to, *mail.cc, *mail.delivered_to), settings.helpdesk.address,
+                                   settings.helpdesk.secret_value)
+    if ticket_id is None and role is SenderRole.STAFF and signed is not None:
+        ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
+    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+
+    auto = automatic_reason(mail)
+    if auto is not None:
+        if ticket is None:
+            return Outcome("ignored", reason=f"automatic mail without a ticket: {auto}")
+        _store_message(session, ticket, mail, role, channel=_channel_of(role), auto=True, now=now)
+        _event(session, ticket, Record("auto_mail", f"{auto} from {mail.from_addr}"), now, mail.from_addr)
+        return Outcome("updated", ticket.number, f"recorded only: {auto}")
+
+    if ticket is None:
+        return _open(app, session, mail, now, parent=None)
+
+    view = _view(ticket)
+    if role is SenderRole.STAFF:
+        if signed != ticket.id:
+            # A From header alone proves nothing: commands need the signed reply address.
+            _store_message(session, ticket, mail, role, channel="staff", now=now)
+            _event(session, ticket, Record("command_unverified",
+                                           f"mail from {mail.from_addr} not sent to the signed reply address; "
+                                           "no command run"), now, mail.from_addr)
+            _apply(app, session, ticket, mail, Decision(view.state, (SendMail("sender", "staff_error", {
+                "errors": ["balasan tidak dikirim ke alamat balasan tiket (Reply-To) sehingga tidak dapat "
+                           "diverifikasi; tidak ada perintah yang dijalankan. Balas langsung e-mail notifikasi."]}),)),
+                   now)
+            return Outcome("updated", ticket.number, "staff mail not verified: no command run")
+        reply = parse_staff_reply(mail.new_text, app.policy.levels)
+        decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
+        _store_message(session, ticket, mail, role, channel="staff", now=now)
+    elif role is SenderRole.LKPP:
+        reply = parse_staff_reply(mail.new_text, app.policy.levels)
+        decision = decide(view, LkppReplied(mail.from_addr, reply), now, app.policy)
+        _store_message(session, ticket, mail, role, channel="lkpp", now=now)
+    else:
+        decision = decide(view, UserReplied(mail.from_addr), now, app.policy)
+        if any(isinstance(e, OpenFollowUp) for e in decision.effects):
+            return _open(app, session, mail, now, parent=ticket)
+        _store_message(session, ticket, mail, role, channel="user", now=now)
+    _apply(app, session, ticket, mail, decision, now)
+    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}")
+
+
+def _channel_of(role: SenderRole) -> str:
+    return {SenderRole.STAFF: "staff", SenderRole.LKPP: "lkpp"}.get(role, "user")
+
+
+def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: Ticket | None) -> Outcome:
+    settings = app.settings
+    classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
+                              now=now)
+    subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
+    ticket = Ticket(
+        state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
+        category_matched=classification.matched, subject=subject[:500], requester=mail.from_addr,
+        requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
+        missing=[], opened_at=now, updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    ticket.number = threads.format_number(settings.helpdesk.ticket_prefix, ticket.id)
+    _store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
+    decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None), now,
+                      app.policy)
+    if parent is not None:
+        _event(session, parent, Record("follow_up", f"the user wrote after closing; new ticket {ticket.number}"),
+               now, mail.from_addr)
+    _apply(app, session, ticket, mail, decision, now, classification=classification)
+    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}")
+
+
+def _view(ticket: Ticket) -> TicketView:
+    return TicketView(state=TicketState(ticket.state), priority=ticket.priority, assignee=ticket.assignee,
+                      closed_by=ticket.closed_by, closed_at=ticket.closed_at, missing=tuple(ticket.missing or ()))
+
+
+def _store_message(session: Session, ticket: Ticket, mail: InboundMail, role: SenderRole, *, channel: str,
+                   now: datetime, auto: bool = False) -> Message:
+    # Users do send passwords: never store or relay them in clear.
+    text, _ = mask_passwords(mail.text)
+    new_text, _ = mask_passwords(mail.new_text)
+    message = Message(
+        ticket_id=ticket.id, message_id=mail.message_id, direction="in", role=role.value, channel=channel,
+        sender=mail.from_addr, recipients=list(mail.to + mail.cc), subject=mail.subject[:500], text=text,
+        new_text=new_text, auto=auto, at=now,
+    )
+    session.add(message)
+    session.flush()
+    for att in mail.attachments:
+        session.add(StoredAttachment(message_pk=message.id, filename=att.filename, content_type=att.content_type,
+                                     size=att.size, content=att.content, inline=att.inline))
+    ticket.updated_at = now
+    return message
+
+
+def _event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
+    session.add(TicketEvent(ticket_id=ticket.id, kind=record.kind, at=now, actor=actor, detail=record.detail,
+                            sop_step=record.sop_step, data=dict(record.data)))
+
+
+def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
+           classification: Classification | None = None) -> None:
+    """Carry out a Decision: ticket fields, events, and queued mail (all in this transaction)."""
+    previous_closer = ticket.closed_by
+    for effect in decision.effects:
+        if isinstance(effect, Record):
+            if effect.kind in {"closed", "escalated"} and mail.date is not None:
+                # When staff wrote the command: the SOP's "10 minutes after solving" runs from here.
+                effect = Record(effect.kind, effect.detail, effect.sop_step,
+                                {**effect.data, "written_at": mail.date.isoformat()})
+            _event(session, ticket, effect, now, mail.from_addr)
+        elif isinstance(effect, SetPriority):
+            ticket.priority = effect.level
+        elif isinstance(effect, Assign):
+            ticket.assignee = effect.address
+        elif isinstance(effect, SetMissing):
+            ticket.missing = list(effect.items)
+    if decision.state is TicketState.CLOSED and ticket.state != TicketState.CLOSED.value:
+        ticket.closed_at = now
+        ticket.closed_by = decision.closed_by
+    elif decision.state is not TicketState.CLOSED and ticket.state == TicketState.CLOSED.value:
+        ticket.closed_at = None
+    ticket.state = decision.state.value
+    ticket.updated_at = now
+    session.flush()
+    for effect in decision.mails():
+        _queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
+
+
+def _recipients(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_closer: str | None) -> list[str]:
+    staff = list(app.settings.staff.addresses)
+    if to == "user":
+        return [ticket.requester]
+    if to == "lkpp":
+        return [app.settings.escalation.lkpp_address]
+    if to == "sender":
+        return [mail.from_addr]
+    if to == "assignee":
+        return [ticket.assignee] if ticket.assignee else staff
+    if to == "closer":
+        return [previous_closer] if previous_closer else staff
+    return staff
+
+
+def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, effect: SendMail, now: datetime,
+                classification: Classification | None, previous_closer: str | None) -> None:
+    settings = app.settings
+    recipients = [r for r in _recipients(app, ticket, mail, effect.to, previous_closer) if r]
+    if not recipients:
+        return
+    channel = _CHANNEL_OF_RECIPIENT[effect.to]
+    context = _context(app, session, ticket, mail, classification)
+    context.update(effect.context)
+    rendered = app.renderer.render(effect.template, context)
+    thread = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket.id,
+                                                              Message.channel == channel).order_by(Message.id)).all()
+    if channel == "user" and effect.to == "user":
+        # Answer the user's own latest mail so their client threads it.
+        user_ids = session.scalars(select(Message.message_id).where(
+            Message.ticket_id == ticket.id, Message.channel == "user", Message.direction == "in")
+            .order_by(Message.id)).all()
+        in_reply_to = user_ids[-1] if user_ids else (thread[-1] if thread else None)
+    else:
+        in_reply_to = thread[-1] if thread else None
+    domain = settings.helpdesk.address.partition("@")[2]
+    message_id = make_message_id(domain)
+    staff_facing = channel == "staff"
+    attachments = _attachments_for(session, ticket, mail, effect.template)
+    msg = build_message(
+        rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=recipients,
+        message_id=message_id, date=now, ticket_number=ticket.number or "", in_reply_to=in_reply_to,
+        references=list(thread), hops=mail.x_mailbot_hops + 1,
+        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, settings.helpdesk.secret_value)
+        if staff_facing else None,
+        auto_submitted="auto-replied" if channel == "user" else "auto-generated",
+        attachments=attachments,
+    )
+    outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
+                 ticket_id=ticket.id, now=now)
+    session.add(Message(
+        ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel=channel,
+        sender=settings.helpdesk.address, recipients=recipients, subject=rendered.subject[:500], text=rendered.text,
+        new_text=rendered.text, template=effect.template, at=now,
+    ))
+    session.flush()
+
+
+def _attachments_for(session: Session, ticket: Ticket, mail: InboundMail, template: str) -> list[OutgoingAttachment]:
+    if template == "escalation":
+        rows: Iterable[StoredAttachment] = session.scalars(
+            select(StoredAttachment).join(Message).where(Message.ticket_id == ticket.id, Message.direction == "in")
+            .order_by(StoredAttachment.id)).all()
+        return [OutgoingAttachment(a.filename, a.content_type, a.content) for a in rows if a.content is not None]
+    if template in {"staff_new", "staff_user_reply", "lkpp_user_update"}:
+        return [OutgoingAttachment(a.filename, a.content_type, a.content) for a in mail.attachments
+                if a.content is not None]
+    return []
+
+
+def _local(app: App, at: datetime) -> str:
+    return at.astimezone(app.zone).strftime("%d-%m-%Y %H:%M %Z")
+
+
+def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+             classification: Classification | None) -> dict[str, object]:
+    settings = app.settings
+    table = app.table
+    missing_labels = [table.item_label(key) for key in ticket.missing or []]
+    hours = table.resolution_hours(ticket.priority)
+    new_text, _ = mask_passwords(mail.new_text)
+    ctx: dict[str, object] = {
+        "helpdesk": {"name": settings.helpdesk.name, "address": settings.helpdesk.address,
+                     "phone": settings.helpdesk.phone},
+        "tag": threads.subject_tag(settings.helpdesk.ticket_prefix, ticket.id),
+        "ticket": {
+            "number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
+            "category": ticket.category, "category_label": table.category_label(ticket.category),
+            "category_matched": ticket.category_matched, "state": ticket.state,
+            "state_label": STATE_LABELS[TicketState(ticket.state)], "requester": ticket.requester,
+            "requester_name": ticket.requester_name, "phone": ticket.phone, "assignee": ticket.assignee,
+            "missing_labels": missing_labels, "resolution_hours": hours,
+            "resolution_text": f"{hours:g} jam kerja" if hours else "",
+            "opened_local": _local(app, ticket.opened_at),
+        },
+        "message": {"sender": mail.from_addr, "text": new_text or "(tanpa teks)",
+                    "attachments": [a.filename for a in mail.attachments]},
+        "answer": "", "items": [], "requested": [], "errors": [], "note": "", "closed": False, "by_lkpp": False,
+        "password_found": bool(classification and classification.password_found),
+        "reasons": [h.reason for h in classification.hits] if classification else [],
+        "reopen_days": f"{settings.helpdesk.reopen_window_days:g}",
+        "timeline": [], "conversation": [],
+    }
+    ctx["timeline"] = [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail} for e in ticket.events]
+    ctx["conversation"] = [
+        {"at": _local(app, m.at), "role": m.role, "sender": m.sender, "text": m.new_text or m.text,
+         "attachments": [a.filename for a in m.attachments]}
+        for m in ticket.messages if m.direction == "in" and not m.auto
+    ]
+    return ctx
+
+
+# ---- read side for the CLI ----------------------------------------------------------------
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, object]:
+    return {
+        "number": ticket.number, "state": ticket.state, "priority": ticket.priority, "category": ticket.category,
+        "subject": ticket.subject, "requester": ticket.requester, "assignee": ticket.assignee,
+        "opened_at": ticket.opened_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
+        "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+    }
+
+
+def ticket_detail(ticket: Ticket) -> dict[str, object]:
+    detail = ticket_summary(ticket)
+    detail.update({
+        "requester_name": ticket.requester_name, "phone": ticket.phone, "missing": ticket.missing,
+        "closed_by": ticket.closed_by, "category_matched": ticket.category_matched,
+        "messages": [
+            {"message_id": m.message_id, "direction": m.direction, "role": m.role, "channel": m.channel,
+             "sender": m.sender, "recipients": m.recipients, "subject": m.subject, "at": m.at.isoformat(),
+             "template": m.template, "auto": m.auto, "text": m.new_text,
+             "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                             for a in m.attachments]}
+            for m in ticket.messages
+        ],
+        "events": [
+            {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, "detail": e.detail, "sop_step": e.sop_step,
+             "data": e.data}
+            for e in ticket.events
+        ],
+    })
+    return detail

@@ -1,0 +1,177 @@
+"""End-to-end fixtures: a fresh helpdesk deployment per test on the real local mail stack.
+
+Each test gets its own mailbox addresses (any address in the test domains is a mailbox)
+and its own SQLite database, so tests never see each other's mail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from imap_tools import MailMessage
+
+from mailbot import cli, store
+from mailbot.store import Ticket
+from tests.support.mailstack import MailStack, ensure_started, fetch_all, send, unique_address, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def stack() -> MailStack:
+    return ensure_started()
+
+
+def user_mail(sender: str, to: str, subject: str, body: str, *, name: str = "Budi Santoso",
+              attachments: list[tuple[str, str, bytes]] | None = None, headers: dict[str, str] | None = None
+              ) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{sender}>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2])
+    for key, value in (headers or {}).items():
+        msg[key] = value
+    msg.set_content(body)
+    for filename, ctype, data in attachments or []:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg
+
+
+def reply_mail(original: MailMessage, sender: str, body: str, *, name: str = "Budi Santoso",
+               to: str | None = None) -> EmailMessage:
+    """A reply shaped like a real client's: Re: subject, threading headers, quoted history."""
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{sender}>"
+    reply_to = original.headers.get("reply-to", (None,))[0]
+    msg["To"] = to or reply_to or original.from_
+    subject = original.subject
+    msg["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2])
+    orig_id = original.headers["message-id"][0].strip()
+    refs = original.headers.get("references", ("",))[0].split()
+    msg["In-Reply-To"] = orig_id
+    msg["References"] = " ".join([*refs, orig_id])
+    quoted = "\n".join("> " + line for line in original.text.splitlines())
+    msg.set_content(f"{body}\n\nPada {original.date_str}, {original.from_} menulis:\n{quoted}\n")
+    return msg
+
+
+@dataclass
+class Deployment:
+    """One helpdesk: its addresses, config file and database, plus helpers to drive it."""
+
+    stack: MailStack
+    tmp: Path
+    helpdesk: str = field(default_factory=lambda: unique_address("hd", "lpse.test"))
+    staff1: str = field(default_factory=lambda: unique_address("staf1", "lpse.test"))
+    staff2: str = field(default_factory=lambda: unique_address("staf2", "lpse.test"))
+    lkpp: str = field(default_factory=lambda: unique_address("lkpp", "lkpp.test"))
+    user: str = field(default_factory=lambda: unique_address("vendor", "vendor.test"))
+    smtp_port: int | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.tmp / "mailbot.toml"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.tmp / 'mailbot.db'}"
+
+    def write_config(self, **overrides: str) -> Path:
+        s = self.stack
+        text = textwrap.dedent(f"""
+            [helpdesk]
+            name = "Helpdesk LPSE Kota Uji"
+            address = "{self.helpdesk}"
+            timezone = "Asia/Jakarta"
+            phone = "(0271) 555-0100"
+            secret = "test-secret-{self.helpdesk}"
+            [imap]
+            host = "{s.host}"
+            port = {overrides.get("imap_port", s.imaps_port)}
+            security = "{overrides.get("imap_security", "ssl")}"
+            username = "{self.helpdesk}"
+            password = "{overrides.get("imap_password", s.password)}"
+            ca_file = "{s.ca_file}"
+            [smtp]
+            host = "{s.host}"
+            port = {overrides.get("smtp_port", s.submission_port)}
+            security = "{overrides.get("smtp_security", "starttls")}"
+            username = "{self.helpdesk}"
+            password = "{overrides.get("smtp_password", s.password)}"
+            ca_file = "{s.ca_file}"
+            timeout = 5
+            backoff_seconds = 1
+            [staff]
+            addresses = ["{self.staff1}", "{self.staff2}"]
+            [escalation]
+            lkpp_address = "{self.lkpp}"
+            [database]
+            url = "{self.db_url}"
+        """)
+        self.config_path.write_text(text)
+        return self.config_path
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["--config", str(self.config_path), *args])
+        return code, out.getvalue(), err.getvalue()
+
+    def poll(self) -> str:
+        code, out, err = self.cli("poll", "--once")
+        assert code == 0, err
+        return out
+
+    def send(self, msg: EmailMessage, *, to: list[str] | None = None) -> None:
+        sender = msg["From"].addresses[0].addr_spec
+        send(self.stack, msg, mail_from=sender, rcpt_to=to or [a.addr_spec for a in msg["To"].addresses])
+
+    def new_mail(self, subject: str, body: str, **kw: object) -> EmailMessage:
+        msg = user_mail(self.user, self.helpdesk, subject, body, **kw)  # type: ignore[arg-type]
+        self.send(msg)
+        return msg
+
+    def wait(self, address: str, count: int = 1, predicate: Callable[[MailMessage], bool] | None = None,
+             timeout: float = 20.0) -> list[MailMessage]:
+        return wait_for(self.stack, address, count=count, predicate=predicate, timeout=timeout)
+
+    def wait_subject(self, address: str, needle: str, count: int = 1) -> list[MailMessage]:
+        return self.wait(address, count, lambda m: needle in m.subject)
+
+    def inbox(self, address: str) -> list[MailMessage]:
+        return fetch_all(self.stack, address)
+
+    def tickets(self) -> list[Ticket]:
+        factory = store.make_sessionmaker(store.make_engine(self.db_url))
+        with factory() as session:
+            rows = list(session.query(Ticket).order_by(Ticket.id))
+            for t in rows:  # load relationships before the session closes
+                _ = (t.messages, t.events)
+                for m in t.messages:
+                    _ = m.attachments
+            return rows
+
+    def wait_helpdesk_inbox(self, count: int) -> None:
+        """Wait until Postfix delivered ``count`` mails to the helpdesk INBOX (not yet polled)."""
+        self.wait(self.helpdesk, count)
+
+
+@pytest.fixture
+def deployment(stack: MailStack, tmp_path: Path) -> Iterator[Deployment]:
+    d = Deployment(stack, tmp_path)
+    d.write_config()
+    yield d

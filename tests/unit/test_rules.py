@@ -1,0 +1,554 @@
+"""Table tests for the rules engine (mailbot.rules) against the shipped priority table."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from mailbot.domain import Attachment, Classification
+from mailbot.rules import (
+    MASK,
+    PriorityTable,
+    classify,
+    detect_items,
+    find_phone,
+    keyword_pattern,
+    mask_passwords,
+    normalise,
+)
+from mailbot.rules_config import load_priority_table, parse_priority_table
+
+ROOT = Path(__file__).resolve().parents[2]
+WIB = timezone(timedelta(hours=7))
+PNG = Attachment("screenshot.png", "image/png", 2048, b"\x89PNG...")
+INLINE_PNG = Attachment("image001.png", "image/png", 2048, b"\x89PNG...", inline=True)
+PDF = Attachment("surat.pdf", "application/pdf", 20480, b"%PDF-1.7")
+
+
+@pytest.fixture(scope="module")
+def table() -> PriorityTable:
+    return load_priority_table(ROOT / "config" / "priorities.toml")
+
+
+def run(table: PriorityTable, text: str, subject: str = "", attachments: tuple[Attachment, ...] = (),
+        now: datetime | None = None) -> Classification:
+    return classify(table, subject=subject, text=text, attachments=attachments, now=now)
+
+
+def missing_keys(result: Classification) -> list[str]:
+    return [m.key for m in result.missing]
+
+
+# --------------------------------------------------------------------------------------------
+# Categories: keywords, variants, slang, misspellings, English
+# --------------------------------------------------------------------------------------------
+
+CATEGORY_CASES = [
+    # tender_upload
+    ("gagal upload dokumen penawaran", "tender_upload"),
+    ("ga bisa upload penawaran min", "tender_upload"),
+    ("gak bisa upload file kualifikasi", "tender_upload"),
+    ("tdk bisa mengunggah dokumen penawaran", "tender_upload"),
+    ("sya gk bs uplod dokumen penawran", "tender_upload"),
+    ("gabisa kirim penawaran", "tender_upload"),
+    ("Dokumen penawaran kami nggak ke-upload", "tender_upload"),
+    ("upload penawaran selalu loading terus", "tender_upload"),
+    ("data kualifikasi tidak bisa dikirim", "tender_upload"),
+    ("eror saat upload penawaran", "tender_upload"),
+    ("I cannot upload our bid document", "tender_upload"),
+    # tender_dekripsi
+    ("tidak dapat melakukan dekripsi penawaran", "tender_dekripsi"),
+    ("penawaran kami gagal di deskripsi oleh pokja", "tender_dekripsi"),
+    ("apendo ga bisa enkripsi file penawaran", "tender_dekripsi"),
+    ("aplikasi spamkodok tdk bisa dibuka", "tender_dekripsi"),
+    ("penawaran peserta tidak muncul saat pembukaan penawaran", "tender_dekripsi"),
+    ("Decryption failed for tender 10934567", "tender_dekripsi"),
+    # tender_jadwal
+    ("kami tidak bisa melakukan perubahan jadwal tender", "tender_jadwal"),
+    ("tahapan tender sudah lewat padahal jadwal masih lama", "tender_jadwal"),
+    ("jadwal tender kok berubah sendiri ya", "tender_jadwal"),
+    ("jadwal aanwijzing di paket kami maju sendiri", "tender_jadwal"),
+    # tender_proses
+    ("muncul error saat evaluasi administrasi, tombol simpan tidak berfungsi", "tender_proses"),
+    ("tidak bisa membuat SPPBJ di paket ini", "tender_proses"),
+    ("paket pengadaan langsung tidak bisa diumumkan", "tender_proses"),
+    ("menu sanggah tidak ada", "tender_proses"),
+    # spse_down
+    ("SPSE down ya? dari tadi ga bisa dibuka", "spse_down"),
+    ("website LPSE tidak bisa diakses, 502 Bad Gateway", "spse_down"),
+    ("SPSE TIDAK BISA DIAKSES!!!", "spse_down"),
+    ("halaman spse sangat lambat dan sering timeout", "spse_down"),
+    ("Situs LPSE nggak kebuka dari pagi", "spse_down"),
+    ("the LPSE website has been down since 7 am", "spse_down"),
+    # akun_lupa_password
+    ("saya lupa password akun spse", "akun_lupa_password"),
+    ("lupa pasword min", "akun_lupa_password"),
+    ("lupa kata sandi", "akun_lupa_password"),
+    ("Saya kelupaan kata sandi SPSE", "akun_lupa_password"),
+    ("mohon reset password akun saya", "akun_lupa_password"),
+    ("Forgot password for my vendor account", "akun_lupa_password"),
+    # akun_login
+    ("tidak bisa login ke spse", "akun_login"),
+    ("gabisa login min", "akun_login"),
+    ("akun terkunci setelah salah password", "akun_login"),
+    ("akun saya diblokir", "akun_login"),
+    ("Akun saya kena blokir gara2 salah password 5 kali", "akun_login"),
+    ("login gagal terus, captcha tidak valid", "akun_login"),
+    ("I'm unable to sign in to SPSE", "akun_login"),
+    # akun_roaming
+    ("akun saya blm teragregasi jadi ga bisa ikut tender di lpse lain", "akun_roaming"),
+    ("mohon bantuan agregasi data penyedia", "akun_roaming"),
+    ("kami terdaftar di LPSE Kota Bandung dan ingin mengikuti tender di LPSE Kabupaten Sumber Jaya", "akun_roaming"),
+    ("roaming akun penyedia", "akun_roaming"),
+    # akun_verifikasi
+    ("sudah 2 minggu akun kami belum diverifikasi", "akun_verifikasi"),
+    ("status akun msh blm terverfikasi", "akun_verifikasi"),
+    ("kami mohon dijadwalkan verifikasi berkas", "akun_verifikasi"),
+    # akun_registrasi
+    ("sudah mendaftar tapi email aktivasi tidak masuk", "akun_registrasi"),
+    ("pendaftaran akun baru gagal terus", "akun_registrasi"),
+    ("link aktivasi sudah kadaluarsa", "akun_registrasi"),
+    # akun_perubahan_data
+    ("mohon ganti email akun penyedia kami", "akun_perubahan_data"),
+    ("ada perubahan akta dan pergantian direktur", "akun_perubahan_data"),
+    ("data pengalaman di SIKaP tidak bisa disimpan", "akun_perubahan_data"),
+    ("mau update data NPWP perusahaan", "akun_perubahan_data"),
+    # pelatihan
+    ("apakah ada jadwal pelatihan SPSE untuk penyedia?", "pelatihan"),
+    ("mohon informasi bimtek SPSE", "pelatihan"),
+    ("Is there any training for new PPK?", "pelatihan"),
+    # pertanyaan_umum
+    ("Bagaimana cara upload dokumen penawaran di SPSE?", "pertanyaan_umum"),
+    ("Gimana cara pakai apendo buat enkripsi penawaran? ada tutorialnya?", "pertanyaan_umum"),
+    ("Mau tanya, helpdesk buka jam berapa?", "pertanyaan_umum"),
+    ("apa saja persyaratan untuk mendaftar sebagai penyedia?", "pertanyaan_umum"),
+    ("Where can I find the user guide?", "pertanyaan_umum"),
+    ("apa bedanya tender cepat dan tender biasa?", "pertanyaan_umum"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CATEGORY_CASES)
+def test_category_keywords(table: PriorityTable, text: str, expected: str) -> None:
+    result = run(table, text)
+    assert result.category == expected, [h.reason for h in result.hits if h.rule.startswith("category")]
+    assert result.matched
+
+
+@pytest.mark.parametrize(
+    ("category", "priority", "hours"),
+    [("tender_upload", "tinggi", 8), ("akun_login", "sedang", 24), ("pertanyaan_umum", "rendah", 72)],
+)
+def test_priority_and_resolution_from_the_table(table: PriorityTable, category: str, priority: str, hours: float) -> None:
+    text = {"tender_upload": "gagal upload penawaran", "akun_login": "tidak bisa login",
+            "pertanyaan_umum": "bagaimana cara mendaftar?"}[category]
+    result = run(table, text)
+    assert (result.category, result.priority, result.resolution_hours) == (category, priority, hours)
+    assert result.category_label == table.category_label(category)
+
+
+def test_a_howto_question_that_reports_a_failure_is_a_problem(table: PriorityTable) -> None:
+    assert run(table, "bagaimana cara upload penawaran?").category == "pertanyaan_umum"
+    assert run(table, "upload penawaran gagal terus, bagaimana cara mengatasinya?").category == "tender_upload"
+
+
+def test_subject_counts_more_than_body(table: PriorityTable) -> None:
+    # Body: a weak login word; subject: a forgotten password. The subject decides.
+    result = run(table, "akun login", subject="lupa password")
+    assert result.category == "akun_lupa_password"
+    assert any("in subject (+10)" in h.reason for h in result.hits)
+
+
+def test_a_replys_inherited_subject_counts_like_body(table: PriorityTable) -> None:
+    text = 'Terima kasih, login sudah bisa. Tapi saat upload dokumen penawaran muncul "Error 413".'
+    assert run(table, text, subject="Re: [TTS-000123] Tidak bisa login").category == "tender_upload"
+    assert any(h.rule == "subject" for h in run(table, text, subject="RE: tidak bisa login").hits)
+
+
+def test_ties_go_to_the_category_listed_first() -> None:
+    text = """
+[[levels]]
+key = "tinggi"
+label = "Tinggi"
+resolution_hours = 8
+[default]
+category = "lainnya"
+label = "Lainnya"
+priority = "tinggi"
+[[categories]]
+key = "pertama"
+label = "Pertama"
+priority = "tinggi"
+  [[categories.match]]
+  weight = 3
+  keywords = ["sama"]
+[[categories]]
+key = "kedua"
+label = "Kedua"
+priority = "tinggi"
+  [[categories.match]]
+  weight = 3
+  keywords = ["sama"]
+"""
+    small = parse_priority_table(text)
+    assert classify(small, subject="", text="kata yang sama").category == "pertama"
+
+
+def test_overlapping_rules_count_once_at_the_strongest(table: PriorityTable) -> None:
+    result = run(table, "gagal upload")
+    upload_hits = [h for h in result.hits if h.rule == "category:tender_upload"]
+    # "gagal upload" scores; "*upload*" inside the same words does not add to it.
+    assert [h.reason for h in upload_hits] == ["keyword 'gagal upload' in body (+4)"]
+
+
+# --------------------------------------------------------------------------------------------
+# Unmatched mail, hits
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Terima kasih, masalah sudah teratasi.", "Produk kami di e-katalog belum tayang, mohon dibantu.",
+     "Saya sedang cuti sampai 30 September.", "Mohon dibantu pak", ""],
+)
+def test_unmatched_mail_gets_the_default_and_is_flagged(table: PriorityTable, text: str) -> None:
+    result = run(table, text)
+    assert result.category == "lainnya"
+    assert result.matched is False
+    assert result.priority == "sedang"
+    assert result.missing == ()
+    assert any(h.rule == "category" and "flagged for staff" in h.reason for h in result.hits)
+
+
+def test_hits_explain_the_decision(table: PriorityTable) -> None:
+    result = run(table, "gagal upload penawaran, kode tender 10234567", subject="Gagal upload")
+    rules = [h.rule for h in result.hits]
+    assert "category:tender_upload" in rules
+    assert "category" in rules and "priority" in rules
+    assert "item:kode_tender" in rules
+    assert "missing" in rules
+    reasons = {h.reason for h in result.hits}
+    assert "keyword 'gagal upload' in body (+4)" in reasons
+    assert "keyword 'gagal upload' in subject (+8)" in reasons
+    assert "category tender_upload -> tinggi (8 h)" in reasons
+    assert any(h.rule == "missing" and "pesan_error_atau_screenshot" in h.reason for h in result.hits)
+
+
+def test_negative_evidence_is_recorded(table: PriorityTable) -> None:
+    result = run(table, "bagaimana cara upload? sudah dicoba tapi gagal")
+    assert any(h.rule == "category:pertanyaan_umum" and "(-3)" in h.reason for h in result.hits)
+
+
+# --------------------------------------------------------------------------------------------
+# Data items
+# --------------------------------------------------------------------------------------------
+
+KODE_TENDER_CASES = [
+    ("kode tender 10234567", True),
+    ("Kode paket: 8812345", True),
+    ("ID paket 10456789", True),
+    ("kode lelang 1234567", True),
+    ("tender no. 10299881", True),
+    ("package ID 10456789", True),
+    ("mohon dicek 10234567 tidak bisa upload", True),  # a bare 8-digit id
+    ("hubungi 0812-3456-7890", False),
+    ("HP 081234567890", False),
+    ("wa +62 812 3456 7890", False),
+    ("kantor (021) 7654321", False),
+    ("NPWP 01.234.567.8-901.000", False),
+    ("NPWP 012345678901000", False),
+    ("NPWP baru 0123456789012345", False),
+    ("NIP 19700101 199003 1 005", False),
+    ("tanggal 15/07/2024", False),
+    ("pada 2024-07-15", False),
+    ("senilai Rp 150.000.000", False),
+    ("HPS 150000000", False),
+    ("nilai penawaran 1500000000 rupiah", False),
+    ("Rp150000000", False),
+    ("kode OTP 123456", False),
+    ("user id 12345678", False),
+    ("file 5 MB, 3 kali", False),
+]
+
+
+@pytest.mark.parametrize(("text", "present"), KODE_TENDER_CASES)
+def test_kode_tender_is_not_a_phone_npwp_date_or_amount(table: PriorityTable, text: str, present: bool) -> None:
+    assert ("kode_tender" in detect_items(table, text)) is present
+
+
+ITEM_CASES = [
+    ("peran", "Saya penyedia", True),
+    ("peran", "kami dari CV Sinar Bahari", True),
+    ("peran", "Ketua Pokja 3 UKPBJ Kota Lestari", True),
+    ("peran", "Saya PPK Dinas PUPR", True),
+    ("peran", "saya Pejabat Pengadaan di kecamatan", True),
+    ("peran", "Kami admin agency Dinas Pendidikan", True),
+    ("peran", "We are the selection committee", True),
+    ("peran", "kami mau kirim sanggahan", True),
+    ("peran", "jadwal tender kok berubah sendiri", False),
+    ("user_id", "User ID: cvmajujaya01", True),
+    ("user_id", "username saya adalah budi.santoso", True),
+    ("user_id", "userid=tokobaru88", True),
+    ("user_id", "user id sumbermakmur21", True),
+    ("user_id", "user/pass: cvmaju / ********", True),
+    ("user_id", "akun saya terkunci", False),
+    ("user_id", "User ID atau password salah", False),
+    ("user_id", "user id saya lupa", False),
+    ("lpse", "akun terdaftar di LPSE Kota Bandung", True),
+    ("lpse", "LPSE Kab. Kediri", True),
+    ("lpse", "LPSE Jatim", True),
+    ("lpse", "https://spse.inaproc.id/sumberjayakab", True),
+    ("lpse", "lpse.jabarprov.go.id", True),
+    ("lpse", "ikut tender di lpse lain", False),
+    ("lpse", "website LPSE tidak bisa dibuka", False),
+    ("pesan_error", 'muncul pesan "Gagal mengirim penawaran"', True),
+    ("pesan_error", "keluar tulisan 'invalid public key'", True),
+    ("pesan_error", "pesan errornya: Anda belum melengkapi data", True),
+    ("pesan_error", "muncul 502 Bad Gateway", True),
+    ("pesan_error", "error 500 pas simpan", True),
+    ("pesan_error", "ERR_CONNECTION_TIMED_OUT", True),
+    ("pesan_error", "\u201cTerjadi kesalahan pada server\u201d muncul di layar", False),  # quote, but no error word before it
+    ("pesan_error", "tombol kirim tidak merespon", False),
+    ("pesan_error", "error terus", False),
+    ("waktu_kejadian", "sejak pukul 08.30 WIB", True),
+    ("waktu_kejadian", "tadi pagi", True),
+    ("waktu_kejadian", "kemarin sore", True),
+    ("waktu_kejadian", "Selasa, 14 Mei 2024", True),
+    ("waktu_kejadian", "pada 15/07/2024", True),
+    ("waktu_kejadian", "since 7 am today", True),
+    ("waktu_kejadian", "website tidak bisa dibuka", False),
+    ("browser", "pakai Google Chrome versi 124", True),
+    ("browser", "sudah coba pke firefox", True),
+    ("browser", "Browser Edge", True),
+    ("browser", "sudah ganti browser", False),
+]
+
+
+@pytest.mark.parametrize(("item", "text", "present"), ITEM_CASES)
+def test_each_data_item(table: PriorityTable, item: str, text: str, present: bool) -> None:
+    assert (item in detect_items(table, text)) is present
+
+
+def test_screenshot_is_an_image_attachment_or_inline_image(table: PriorityTable) -> None:
+    assert "screenshot" in detect_items(table, "", [PNG])
+    assert "screenshot" in detect_items(table, "", [INLINE_PNG])
+    assert "screenshot" not in detect_items(table, "screenshot terlampir", [PDF])
+    assert "screenshot" not in detect_items(table, "screenshot terlampir")
+
+
+@pytest.mark.parametrize(
+    ("text", "attachments", "group_missing"),
+    [
+        ("gagal upload penawaran kode tender 10234567", (), True),
+        ("gagal upload penawaran kode tender 10234567", (PNG,), False),
+        ("gagal upload penawaran kode tender 10234567", (INLINE_PNG,), False),
+        ('gagal upload penawaran kode tender 10234567, muncul "File tidak valid"', (), False),
+        ("gagal upload penawaran kode tender 10234567, screenshot terlampir", (PDF,), True),
+    ],
+)
+def test_error_message_or_screenshot_is_an_either_of_group(
+    table: PriorityTable, text: str, attachments: tuple[Attachment, ...], group_missing: bool
+) -> None:
+    result = run(table, text, attachments=attachments)
+    assert result.category == "tender_upload"
+    assert ("pesan_error_atau_screenshot" in missing_keys(result)) is group_missing
+    # The group is asked for, never its members one by one.
+    assert "pesan_error" not in missing_keys(result) and "screenshot" not in missing_keys(result)
+
+
+def test_missing_items_follow_the_table_order(table: PriorityTable) -> None:
+    result = run(table, "SPSE down")
+    assert missing_keys(result) == ["pesan_error_atau_screenshot", "waktu_kejadian", "browser"]
+    first = result.missing[0]
+    assert first.label == table.item_label("pesan_error_atau_screenshot")
+    assert first.example
+
+
+def test_a_complete_mail_misses_nothing(table: PriorityTable) -> None:
+    text = 'Kami penyedia. Apendo gagal enkripsi, muncul pesan "invalid public key". Kode tender 10912345.'
+    result = run(table, text)
+    assert result.category == "tender_dekripsi"
+    assert result.missing == ()
+
+
+# --------------------------------------------------------------------------------------------
+# Deadlines
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "before", "after"),
+    [
+        ("tidak bisa login, batas akhir penawaran hari ini pukul 15.00", "sedang", "tinggi"),
+        ("lupa password, deadline upload besok pagi", "sedang", "tinggi"),
+        ("akun belum diverifikasi, jadwal pemasukan berakhir 1 jam lagi", "sedang", "tinggi"),
+        ("tidak bisa login, penawaran harus masuk paling lambat hari ini jam 16.00", "sedang", "tinggi"),
+        ("verifikasi akun belum selesai, tender yang mau kami ikuti tutup besok", "sedang", "tinggi"),
+        ("bagaimana cara mengisi harga? Batas akhir pemasukan penawaran\nbesok pukul 09.00.", "rendah", "sedang"),
+        ("tidak bisa login, tinggal 2 jam lagi", "sedang", "tinggi"),
+    ],
+)
+def test_a_near_deadline_raises_the_priority_by_one(table: PriorityTable, text: str, before: str, after: str) -> None:
+    category = run(table, text).category
+    assert table.category(category).priority == before
+    result = run(table, text)
+    assert result.priority == after
+    assert result.resolution_hours == table.resolution_hours(after)
+    assert any(h.rule == "deadline" and f"raised to {after}" in h.reason for h in result.hits)
+
+
+def test_the_raise_never_goes_above_the_top(table: PriorityTable) -> None:
+    result = run(table, "GAGAL UPLOAD PENAWARAN, BATAS AKHIR PENAWARAN HARI INI PUKUL 15.00")
+    assert result.priority == "tinggi"
+    assert any(h.rule == "deadline" and "already at the top level" in h.reason for h in result.hits)
+
+
+def test_an_explicit_deadline_date_counts_only_when_near(table: PriorityTable) -> None:
+    text = "tidak bisa login, batas akhir pemasukan penawaran tanggal 15 Juli 2024 pukul 14.00 WIB"
+    assert run(table, text, now=datetime(2024, 7, 15, 9, 10, tzinfo=WIB)).priority == "tinggi"
+    assert run(table, text, now=datetime(2024, 7, 1, 9, 0, tzinfo=WIB)).priority == "sedang"  # two weeks ahead
+    assert run(table, text, now=datetime(2024, 7, 15, 15, 0, tzinfo=WIB)).priority == "sedang"  # already past
+    assert run(table, text, now=None).priority == "sedang"  # no clock: only phrases count
+    numeric = "lupa password, deadline 16/07/2024"
+    assert run(table, numeric, now=datetime(2024, 7, 16, 8, 0)).priority == "tinggi"
+
+
+def test_no_deadline_no_raise(table: PriorityTable) -> None:
+    result = run(table, "tidak bisa login sejak hari ini")
+    assert result.priority == "sedang"
+    assert not any(h.rule == "deadline" for h in result.hits)
+
+
+# --------------------------------------------------------------------------------------------
+# Passwords
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("password saya: Rahasia123", f"password saya: {MASK}"),
+        ("Password saya: Rahasia123, sudah benar", f"Password saya: {MASK}, sudah benar"),
+        ("pass: maju2024!", f"pass: {MASK}"),
+        ("kata sandi adalah rahasia", f"kata sandi adalah {MASK}"),
+        ("kata sandi: Budi2024", f"kata sandi: {MASK}"),
+        ("pwd=abc123", f"pwd={MASK}"),
+        ("my password is Secret1.", f"my password is {MASK}."),
+        ("password saya Budi2024 tapi gagal", f"password saya {MASK} tapi gagal"),
+        ('Password: "Rahasia 123"', f"Password: {MASK}"),
+        ("user/pass: cvmaju / maju2024!", f"user/pass: cvmaju / {MASK}"),
+        ("sandi: 123456", f"sandi: {MASK}"),
+    ],
+)
+def test_passwords_are_masked_keeping_the_label(text: str, masked: str) -> None:
+    assert mask_passwords(text) == (masked, True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lupa password",
+        "saya lupa password akun SPSE",
+        "reset password akun saya",
+        "mohon reset password",
+        "Password salah terus",
+        "Password saya sudah benar",
+        "User ID atau password salah",
+        "password harus minimal 8 karakter",
+        "password is incorrect",
+        "password 2 kali salah",
+        "kata sandi baru tidak diterima",
+        "Link reset password tidak masuk",
+        "password: sudah saya reset",
+    ],
+)
+def test_sentences_about_passwords_are_not_masked(text: str) -> None:
+    assert mask_passwords(text) == (text, False)
+
+
+def test_classify_flags_a_password_and_never_repeats_it(table: PriorityTable) -> None:
+    result = run(table, "Tidak bisa login. User ID: budi.santoso, password saya: Rahasia123")
+    assert result.password_found
+    assert result.category == "akun_login"
+    assert any(h.rule == "password" for h in result.hits)
+    assert all("Rahasia123" not in h.reason and "rahasia123" not in h.reason for h in result.hits)
+    assert "user_id" not in missing_keys(result)
+
+
+def test_lupa_password_is_not_a_password(table: PriorityTable) -> None:
+    result = run(table, "saya lupa password, user id: tokobaru88, saya penyedia")
+    assert not result.password_found
+    assert result.category == "akun_lupa_password"
+    assert result.missing == ()
+
+
+# --------------------------------------------------------------------------------------------
+# Phone numbers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("HP 0812-3456-7890", "+6281234567890"),
+        ("hubungi 081234567890", "+6281234567890"),
+        ("wa +62 812 3456 7890", "+6281234567890"),
+        ("no 62812.3456.789", "+628123456789"),
+        ("TELP 0813 1122 3344", "+6281311223344"),
+        ("WA: +62-857-1234-5678", "+6285712345678"),
+        ("kantor (021) 7654321", "+62217654321"),
+        ("telp 0274-512345", "+62274512345"),
+        ("NPWP 08.123.456.7-891.000", None),
+        ("kode tender 10234567", None),
+        ("senilai Rp 150.000.000", None),
+        ("(021) 7654321", None),  # a landline only with a telephone label
+        ("tidak ada nomor", None),
+    ],
+)
+def test_phone_numbers_are_normalised(text: str, phone: str | None) -> None:
+    assert find_phone(text) == phone
+
+
+def test_classify_reports_the_phone(table: PriorityTable) -> None:
+    text = "Gagal upload penawaran.\n\nHormat kami,\nAndi\nHP 0812-3456-7890"
+    assert run(table, text).phone == "+6281234567890"
+    assert run(table, "gagal upload").phone is None
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation and purity
+# --------------------------------------------------------------------------------------------
+
+
+def test_normalise() -> None:
+    assert normalise("  GAGAL\t\tUpload  ") == "gagal upload"
+    assert normalise("Café  “kutip”  ‘satu’") == "cafe \"kutip\" 'satu'"
+    assert normalise("baris satu\r\n\r\n\n  baris dua") == "baris satu\nbaris dua"
+
+
+def test_keyword_pattern_word_boundaries_and_wildcards() -> None:
+    assert keyword_pattern("upload").search("upload penawaran")
+    assert not keyword_pattern("upload").search("diupload")
+    assert keyword_pattern("*upload*").search("sudah diuploadnya")
+    assert keyword_pattern("e-katalog").search("produk di e katalog")
+    assert keyword_pattern("Dekripsi").search("gagal dekripsi")
+    assert not keyword_pattern("pp").search("ppk")
+
+
+def test_rules_module_is_pure() -> None:
+    """rules.py imports only the standard library and mailbot.domain (no I/O libraries, no loader)."""
+    source = (ROOT / "mailbot" / "rules.py").read_text(encoding="utf-8")
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    allowed_local = {"mailbot.domain"}
+    for name in modules:
+        top = name.split(".")[0]
+        assert name in allowed_local or (top in sys.stdlib_module_names and top not in {"os", "io", "pathlib", "socket"}), name
+    assert "datetime.now" not in source and "time.time" not in source and "open(" not in source

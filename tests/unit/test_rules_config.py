@@ -1,0 +1,234 @@
+"""The priority table loader: clear one-line errors, and coordinator edits that need no code."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mailbot.rules import classify
+from mailbot.rules_config import PriorityTable, RulesConfigError, load_priority_table, parse_priority_table
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "config" / "priorities.toml"
+
+MINIMAL = """
+[[levels]]
+key = "tinggi"
+label = "Tinggi"
+resolution_hours = 8
+
+[[levels]]
+key = "rendah"
+label = "Rendah"
+resolution_hours = 72
+
+[default]
+category = "lainnya"
+label = "Lainnya"
+priority = "rendah"
+
+[[items]]
+key = "kode_tender"
+label = "Kode tender"
+example = "Kode tender: 10234567"
+patterns = ['kode tender \\d+']
+
+[[categories]]
+key = "tender_upload"
+label = "Gagal upload"
+priority = "tinggi"
+required = ["kode_tender"]
+
+  [[categories.match]]
+  weight = 4
+  keywords = ["gagal upload"]
+"""
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(RulesConfigError) as info:
+        parse_priority_table(text)
+    message = str(info.value)
+    assert "\n" not in message, "an error is ONE line"
+    assert message.startswith("priorities.toml: ")
+    return message
+
+
+def test_the_shipped_table_loads() -> None:
+    table = load_priority_table(SHIPPED)
+    assert isinstance(table, PriorityTable)
+    assert table.level_names == ("tinggi", "sedang", "rendah")  # highest first: "raise by one" uses it
+    assert [table.resolution_hours(k) for k in table.level_names] == [8, 24, 72]
+    assert table.default.key == "lainnya" and table.default.priority == "sedang"
+    keys = {c.key for c in table.categories}
+    assert {"tender_upload", "tender_jadwal", "tender_dekripsi", "spse_down", "akun_login", "akun_lupa_password",
+            "akun_registrasi", "akun_verifikasi", "akun_perubahan_data", "akun_roaming", "pertanyaan_umum",
+            "pelatihan"} <= keys
+    items = {i.key for i in table.items}
+    assert {"kode_tender", "peran", "user_id", "lpse", "pesan_error", "screenshot", "pesan_error_atau_screenshot",
+            "waktu_kejadian", "browser"} <= items
+    assert table.item("pesan_error_atau_screenshot").any_of == ("pesan_error", "screenshot")
+    assert table.item_label("kode_tender") == "Kode tender/paket"
+    assert table.category_label("lainnya").startswith("Lainnya")
+    assert table.resolution_hours("urgent") is None
+
+
+def test_the_minimal_table_loads_and_works() -> None:
+    table = parse_priority_table(MINIMAL)
+    result = classify(table, subject="", text="gagal upload")
+    assert (result.category, result.priority, [m.key for m in result.missing]) == (
+        "tender_upload", "tinggi", ["kode_tender"])
+
+
+# --------------------------------------------------------------------------------------------
+# One clear line naming the place
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_priority_that_is_not_a_level() -> None:
+    message = error_of(MINIMAL.replace('priority = "tinggi"', 'priority = "urgent"'))
+    assert message == "priorities.toml: categories[0].priority: 'urgent' is not a configured level"
+
+
+def test_a_bad_level_in_the_shipped_table_names_its_position(tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    # Make the fourth category's priority invalid, whichever it is.
+    positions = [m.start() for m in re.finditer(r'(?m)^priority = "\w+"', text.split("[[categories]]", 1)[1])]
+    head, tail = text.split("[[categories]]", 1)
+    at = positions[3]
+    tail = tail[:at] + re.sub(r'^priority = "\w+"', 'priority = "urgent"', tail[at:], count=1)
+    path = tmp_path / "priorities.toml"
+    path.write_text(head + "[[categories]]" + tail, encoding="utf-8")
+    with pytest.raises(RulesConfigError) as info:
+        load_priority_table(path)
+    assert str(info.value) == "priorities.toml: categories[3].priority: 'urgent' is not a configured level"
+
+
+def test_the_default_priority_must_be_a_level() -> None:
+    message = error_of(MINIMAL.replace('priority = "rendah"', 'priority = "normal"'))
+    assert message == "priorities.toml: default.priority: 'normal' is not a configured level"
+
+
+def test_a_bad_regex_names_where_it_is() -> None:
+    message = error_of(MINIMAL.replace("patterns = ['kode tender \\d+']", "patterns = ['kode (tender']"))
+    assert message.startswith("priorities.toml: items[0].patterns[0]: bad regular expression 'kode (tender': ")
+
+
+def test_a_bad_regex_in_a_category_rule() -> None:
+    text = MINIMAL.replace('keywords = ["gagal upload"]', 'keywords = ["gagal upload"]\n  patterns = ["[a-"]')
+    message = error_of(text)
+    assert message.startswith("priorities.toml: categories[0].match[0].patterns[0]: bad regular expression")
+
+
+def test_a_pattern_matching_empty_text_is_refused() -> None:
+    message = error_of(MINIMAL.replace("patterns = ['kode tender \\d+']", "patterns = ['(kode)?']"))
+    assert message.startswith("priorities.toml: items[0].patterns[0]: pattern '(kode)?' matches empty text")
+
+
+def test_a_missing_key() -> None:
+    message = error_of(MINIMAL.replace('label = "Gagal upload"\n', ""))
+    assert message == "priorities.toml: categories[0].label: required key is missing"
+
+
+def test_a_missing_section() -> None:
+    text = MINIMAL.split("[default]")[0] + MINIMAL.split('priority = "rendah"\n', 1)[1]
+    assert error_of(text) == "priorities.toml: default: required key is missing"
+
+
+def test_an_unknown_key_is_a_typo() -> None:
+    message = error_of(MINIMAL.replace('required = ["kode_tender"]', 'requierd = ["kode_tender"]'))
+    assert message.startswith("priorities.toml: categories[0].requierd: unknown key")
+
+
+def test_a_required_item_that_does_not_exist() -> None:
+    message = error_of(MINIMAL.replace('required = ["kode_tender"]', 'required = ["kode_tender", "nomor_hp"]'))
+    assert message == "priorities.toml: categories[0].required[1]: 'nomor_hp' is not a configured item"
+
+
+def test_a_group_of_unknown_items() -> None:
+    text = MINIMAL + '\n[[items]]\nkey = "bukti"\nlabel = "Bukti"\nexample = "x"\nany_of = ["kode_tender", "foto"]\n'
+    assert error_of(text) == "priorities.toml: items[1].any_of[1]: 'foto' is not a configured item (groups cannot nest)"
+
+
+def test_an_unknown_macro() -> None:
+    message = error_of(MINIMAL.replace("patterns = ['kode tender \\d+']", "patterns = ['{tidak_bisa} upload']"))
+    assert message == "priorities.toml: items[0].patterns[0]: unknown macro {tidak_bisa} (define it under [macros])"
+
+
+def test_a_weight_of_zero() -> None:
+    assert error_of(MINIMAL.replace("weight = 4", "weight = 0")) == (
+        "priorities.toml: categories[0].match[0].weight: must not be 0 (use a negative weight to count against)")
+
+
+def test_a_wrong_type() -> None:
+    message = error_of(MINIMAL.replace("resolution_hours = 8", 'resolution_hours = "delapan"'))
+    assert message.startswith("priorities.toml: levels[0].resolution_hours: ")
+
+
+def test_duplicate_keys() -> None:
+    assert "is already used by categories[0]" in error_of(MINIMAL + MINIMAL[MINIMAL.index("[[categories]]"):])
+    doubled_level = MINIMAL.replace('key = "rendah"', 'key = "tinggi"')
+    assert error_of(doubled_level) == "priorities.toml: levels[1].key: level 'tinggi' is listed twice"
+
+
+def test_not_toml_at_all() -> None:
+    assert error_of("[[levels]\nkey =").startswith("priorities.toml: not valid TOML: ")
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(RulesConfigError, match="does not exist"):
+        load_priority_table(tmp_path / "priorities.toml")
+
+
+# --------------------------------------------------------------------------------------------
+# A coordinator edits the table; no code changes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def edited(tmp_path: Path) -> Path:
+    path = tmp_path / "priorities.toml"
+    shutil.copyfile(SHIPPED, path)
+    return path
+
+
+def test_changing_a_priority_changes_the_result(edited: Path) -> None:
+    before = classify(load_priority_table(edited), subject="", text="saya lupa password")
+    assert (before.category, before.priority) == ("akun_lupa_password", "sedang")
+
+    text = edited.read_text(encoding="utf-8")
+    block = text.index('key = "akun_lupa_password"')
+    start = text.index('priority = "sedang"', block)
+    edited.write_text(text[:start] + 'priority = "tinggi"' + text[start + len('priority = "sedang"'):], encoding="utf-8")
+
+    after = classify(load_priority_table(edited), subject="", text="saya lupa password")
+    assert (after.category, after.priority, after.resolution_hours) == ("akun_lupa_password", "tinggi", 8)
+
+
+def test_adding_a_keyword_changes_the_result(edited: Path) -> None:
+    mail = "Ikon gembok merah muncul di akun saya"
+    assert classify(load_priority_table(edited), subject="", text=mail).category == "lainnya"
+
+    text = edited.read_text(encoding="utf-8")
+    text = text.replace('keywords = ["gagal login", ', 'keywords = ["gembok merah", "gagal login", ', 1)
+    edited.write_text(text, encoding="utf-8")
+
+    result = classify(load_priority_table(edited), subject="", text=mail)
+    assert result.category == "akun_login"
+    assert any("keyword 'gembok merah'" in h.reason for h in result.hits)
+
+
+def test_changing_required_items_changes_what_is_asked(edited: Path) -> None:
+    mail = "Tidak bisa login. User ID: budi01, muncul \"Akun terkunci\""
+    assert classify(load_priority_table(edited), subject="", text=mail).missing == ()
+
+    text = edited.read_text(encoding="utf-8")
+    text = text.replace('required = ["user_id", "pesan_error_atau_screenshot"]',
+                        'required = ["user_id", "pesan_error_atau_screenshot", "browser"]', 1)
+    edited.write_text(text, encoding="utf-8")
+
+    result = classify(load_priority_table(edited), subject="", text=mail)
+    assert [m.key for m in result.missing] == ["browser"]

@@ -1,0 +1,130 @@
+"""The labeled set passes its floors; the eval report and command behave."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mailbot.rules_config import PriorityTable, load_priority_table
+from mailbot.rules_eval import EvalError, EvalReport, evaluate, format_report, main
+
+ROOT = Path(__file__).resolve().parents[2]
+LABELED = ROOT / "tests" / "data" / "labeled"
+TABLE = ROOT / "config" / "priorities.toml"
+
+
+@pytest.fixture(scope="module")
+def table() -> PriorityTable:
+    return load_priority_table(TABLE)
+
+
+@pytest.fixture(scope="module")
+def report(table: PriorityTable) -> EvalReport:
+    return evaluate(table, LABELED)
+
+
+def test_the_labeled_set_is_big_enough(report: EvalReport) -> None:
+    assert report.total >= 70
+    assert len({r.expected_category for r in report.results}) >= 13  # every category, and unmatched mail
+
+
+def test_category_accuracy_floor(report: EvalReport) -> None:
+    assert report.category_accuracy >= 0.90, format_report(report)
+
+
+def test_missing_items_exact_set_floor(report: EvalReport) -> None:
+    assert report.missing_accuracy >= 0.90, format_report(report)
+
+
+def test_priority_accuracy_floor(report: EvalReport) -> None:
+    assert report.priority_accuracy >= 0.90, format_report(report)
+
+
+def test_missing_items_precision_and_recall(report: EvalReport) -> None:
+    assert report.item_precision >= 0.85
+    assert report.item_recall >= 0.85
+
+
+def test_report_shows_the_numbers_and_the_confusion_table(report: EvalReport) -> None:
+    text = format_report(report)
+    assert f"Rules evaluation: {report.total} mails" in text
+    for line in ("category accuracy", "priority accuracy", "missing items (exact set)", "missing items precision",
+                 "missing items recall", "Category confusion"):
+        assert line in text
+    assert sum(report.confusion.values()) == report.total
+
+
+@pytest.fixture
+def small_set(tmp_path: Path) -> Path:
+    for name in ("001_upload_formal_lengkap.eml", "045_login_wa.eml", "077_only_screenshot.eml"):
+        shutil.copyfile(LABELED / name, tmp_path / name)
+    (tmp_path / "labels.toml").write_text(
+        """
+["001_upload_formal_lengkap.eml"]
+category = "tender_upload"
+priority = "tinggi"
+missing = []
+
+["045_login_wa.eml"]
+category = "akun_lupa_password"   # deliberately wrong, to see it reported
+priority = "sedang"
+missing = ["user_id", "peran"]
+
+["077_only_screenshot.eml"]
+category = "lainnya"
+priority = "sedang"
+missing = []
+""",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_a_difference_is_listed_with_its_hits(table: PriorityTable, small_set: Path) -> None:
+    report = evaluate(table, small_set)
+    assert report.total == 3
+    assert report.category_correct == 2 and report.missing_correct == 2
+    text = format_report(report)
+    assert "045_login_wa.eml" in text
+    assert "category: expected akun_lupa_password, got akun_login" in text
+    assert "missing:  expected [peran, user_id], got [user_id, pesan_error_atau_screenshot]" in text
+    assert "category:akun_login:" in text  # the hits that explain it
+    assert "001_upload_formal_lengkap.eml" not in text.split("Mails with a difference")[1]
+    assert report.confusion[("akun_lupa_password", "akun_login")] == 1
+    tp, predicted, expected = report.item_counts
+    assert (tp, predicted, expected) == (1, 2, 2)
+
+
+def test_broken_labels_are_refused(table: PriorityTable, small_set: Path) -> None:
+    labels = small_set / "labels.toml"
+    labels.write_text(labels.read_text().replace('category = "lainnya"', 'category = "lain_lain"'))
+    with pytest.raises(EvalError, match="'lain_lain' is not a category of the table"):
+        evaluate(table, small_set)
+
+
+def test_an_unlabeled_mail_is_refused(table: PriorityTable, small_set: Path) -> None:
+    shutil.copyfile(LABELED / "002_upload_wa_style.eml", small_set / "002_upload_wa_style.eml")
+    with pytest.raises(EvalError, match="002_upload_wa_style.eml has no entry in labels.toml"):
+        evaluate(table, small_set)
+
+
+def test_main_prints_the_report(capsys: pytest.CaptureFixture[str], small_set: Path) -> None:
+    assert main([str(small_set), "--table", str(TABLE)]) == 0
+    assert "Rules evaluation: 3 mails" in capsys.readouterr().out
+    assert main([str(small_set), "--fail-under", "0.9"]) == 1
+
+
+def test_main_defaults_to_the_shipped_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "tests/data/labeled" in capsys.readouterr().out
+
+
+def test_main_reports_a_bad_table_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "priorities.toml"
+    bad.write_text(TABLE.read_text(encoding="utf-8").replace('priority = "tinggi"', 'priority = "urgent"', 1))
+    assert main([str(LABELED), "--table", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("priorities.toml: categories[0].priority: 'urgent' is not a configured level")
+    assert "\n" not in err

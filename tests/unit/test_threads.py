@@ -1,0 +1,76 @@
+"""Threading: Message-ID headers first, subject tag only for participants, signed reply addresses."""
+
+from __future__ import annotations
+
+from mailbot.domain import InboundMail
+from mailbot.threads import (
+    clean_subject,
+    find_tag,
+    format_number,
+    match_thread,
+    reply_address,
+    signed_ticket,
+)
+
+
+def mail(**kw: object) -> InboundMail:
+    base: dict[str, object] = dict(
+        message_id="m1@x", from_addr="u@vendor.test", from_name="U", to=("helpdesk@lpse.test",), cc=(),
+        subject="Tidak bisa login", date=None, in_reply_to=(), references=(), text="", html=None, new_text="",
+    )
+    base.update(kw)
+    return InboundMail(**base)  # type: ignore[arg-type]
+
+
+KNOWN = {"out-ack@lpse.test": 7, "in-1@vendor.test": 7, "staff-note@lpse.test": 9}
+
+
+def match(m: InboundMail, people: dict[int, set[str]] | None = None):  # type: ignore[no-untyped-def]
+    people = people or {7: {"u@vendor.test", "helpdesk@lpse.test"}}
+    return match_thread(
+        m, prefix="TTS",
+        ticket_for_ids=lambda ids: next((KNOWN[i] for i in ids if i in KNOWN), None),
+        participants=lambda tid: people.get(tid, set()),
+        ticket_exists=lambda tid: tid in {7, 9},
+    )
+
+
+def test_in_reply_to_wins() -> None:
+    r = match(mail(in_reply_to=("out-ack@lpse.test",), subject="Re: [TTS-000009] x"))
+    assert (r.ticket_id, r.how) == (7, "message-id")
+
+
+def test_references_when_in_reply_to_unknown() -> None:
+    r = match(mail(in_reply_to=("unknown@x",), references=("in-1@vendor.test", "unknown@x")))
+    assert r.ticket_id == 7
+
+
+def test_subject_tag_for_a_participant() -> None:
+    r = match(mail(subject="Re: [TTS-000007] Tidak bisa login"))
+    assert (r.ticket_id, r.how) == (7, "subject-tag")
+
+
+def test_subject_tag_ignored_for_a_stranger() -> None:
+    r = match(mail(subject="[TTS-000007] saya juga", from_addr="other@vendor.test"))
+    assert r.ticket_id is None and "not in the ticket" in r.detail
+
+
+def test_unknown_tag_or_nothing_is_new() -> None:
+    assert match(mail(subject="[TTS-000999] x")).ticket_id is None
+    assert match(mail()).ticket_id is None
+
+
+def test_tag_helpers() -> None:
+    assert format_number("TTS", 123) == "TTS-000123"
+    assert find_tag("Re: [TTS-000123] Balasan", "TTS") == 123
+    assert find_tag("[tts-000005]", "TTS") == 5
+    assert clean_subject("RE: Fwd: Bls: [TTS-000123] Re: Gagal upload", "TTS") == "Gagal upload"
+
+
+def test_signed_reply_address_round_trip_and_tamper() -> None:
+    addr = reply_address("helpdesk@lpse.test", 42, "s3cret")
+    assert addr.startswith("helpdesk+t42.") and addr.endswith("@lpse.test")
+    assert signed_ticket(["x@y", addr.upper()], "helpdesk@lpse.test", "s3cret") == 42
+    tampered = addr.replace("+t42.", "+t43.")
+    assert signed_ticket([tampered], "helpdesk@lpse.test", "s3cret") is None
+    assert signed_ticket([addr], "helpdesk@lpse.test", "other-secret") is None

@@ -1,0 +1,211 @@
+"""The SOP state machine, as tables: every (state, event) pair has an expected outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mailbot.commands import parse_staff_reply
+from mailbot.domain import Classification, MissingItem, TicketState
+from mailbot.workflow import (
+    Assign,
+    LkppReplied,
+    OpenFollowUp,
+    Policy,
+    Record,
+    SendMail,
+    SetPriority,
+    StaffReplied,
+    TicketView,
+    UserOpened,
+    UserReplied,
+    decide,
+)
+
+S = TicketState
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+POLICY = Policy(reopen_window=timedelta(days=7))
+STAFF = "staff1@lpse.test"
+STORED_STATES = [S.WAITING_USER, S.ANALYSIS, S.ESCALATED, S.CLOSED]
+
+
+def ticket(state: TicketState, **kw: object) -> TicketView:
+    defaults: dict[str, object] = {"priority": "sedang"}
+    if state is S.CLOSED:
+        defaults.update(closed_by=STAFF, closed_at=NOW - timedelta(days=1))
+    defaults.update(kw)
+    return TicketView(state=state, **defaults)  # type: ignore[arg-type]
+
+
+def staff(text: str) -> StaffReplied:
+    return StaffReplied(STAFF, parse_staff_reply(text))
+
+
+def mails(decision) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(m.to, m.template) for m in decision.mails()]
+
+
+def kinds(decision) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.kind for e in decision.effects if isinstance(e, Record)]
+
+
+# ---- opening (SOP steps 1-4) ----------------------------------------------------------------
+
+
+def test_complete_mail_opens_in_analysis_with_ack_and_staff_notice() -> None:
+    c = Classification("akun_login", "Login", "sedang", True)
+    d = decide(None, UserOpened("u@vendor.test", c), NOW, POLICY)
+    assert d.state is S.ANALYSIS
+    assert mails(d) == [("user", "ack"), ("staff", "staff_new")]
+    assert kinds(d)[:2] == ["received", "priority_set"]
+    assert SetPriority("sedang") in d.effects
+
+
+def test_missing_data_waits_for_user_and_makes_a_call_task() -> None:
+    item = MissingItem("kode_tender", "Kode tender", "12345678")
+    c = Classification("tender_upload", "Upload", "tinggi", True, missing=(item,), phone="081234567890")
+    d = decide(None, UserOpened("u@vendor.test", c), NOW, POLICY)
+    assert d.state is S.WAITING_USER
+    assert mails(d) == [("user", "ack"), ("user", "need_info"), ("staff", "staff_new")]
+    assert d.mails()[1].context["items"] == (item,)
+    call = [e for e in d.effects if isinstance(e, Record) and e.kind == "call_task"]
+    assert call and call[0].sop_step == 4 and call[0].data["phone"] == "081234567890"
+
+
+# ---- user replies ----------------------------------------------------------------------------
+
+USER_REPLY = {
+    # state -> (new state, mails)
+    S.WAITING_USER: (S.ANALYSIS, [("staff", "staff_user_reply")]),
+    S.ANALYSIS: (S.ANALYSIS, [("staff", "staff_user_reply")]),
+    S.ESCALATED: (S.ESCALATED, [("lkpp", "lkpp_user_update"), ("staff", "staff_user_reply")]),
+    S.CLOSED: (S.ANALYSIS, [("user", "reopened"), ("closer", "staff_reopened")]),
+}
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+def test_user_reply_in_every_state(state: TicketState) -> None:
+    d = decide(ticket(state), UserReplied("u@vendor.test"), NOW, POLICY)
+    assert (d.state, mails(d)) == USER_REPLY[state]
+
+
+def test_data_received_is_sop_step_6() -> None:
+    d = decide(ticket(S.WAITING_USER, missing=("kode_tender",)), UserReplied("u@vendor.test"), NOW, POLICY)
+    assert [e.sop_step for e in d.effects if isinstance(e, Record) and e.kind == "data_received"] == [6]
+
+
+def test_reopen_goes_back_to_the_closer() -> None:
+    d = decide(ticket(S.CLOSED), UserReplied("u@vendor.test"), NOW, POLICY)
+    assert Assign(STAFF) in d.effects
+
+
+def test_answer_after_the_reopen_window_opens_a_follow_up() -> None:
+    old = ticket(S.CLOSED, closed_at=NOW - timedelta(days=8))
+    d = decide(old, UserReplied("u@vendor.test"), NOW, POLICY)
+    assert d.state is S.CLOSED and d.effects == (OpenFollowUp(),)
+
+
+def test_reply_to_assigned_ticket_notifies_the_assignee_only() -> None:
+    d = decide(ticket(S.ANALYSIS, assignee=STAFF), UserReplied("u@vendor.test"), NOW, POLICY)
+    assert mails(d) == [("assignee", "staff_user_reply")]
+
+
+# ---- staff commands: every (command, state) pair ---------------------------------------------
+
+# command text -> {state: expected new state, or None when refused}
+COMMAND_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
+    "#tutup\nSudah kami perbaiki.": {S.WAITING_USER: S.CLOSED, S.ANALYSIS: S.CLOSED, S.ESCALATED: S.CLOSED,
+                                     S.CLOSED: None},
+    "#eskalasi": {S.WAITING_USER: S.ESCALATED, S.ANALYSIS: S.ESCALATED, S.ESCALATED: None, S.CLOSED: None},
+    "#mintadata kode tender": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.WAITING_USER, S.ESCALATED: None,
+                               S.CLOSED: None},
+    "#prioritas tinggi": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED,
+                          S.CLOSED: None},
+    "#catatan cek log server": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS,
+                                S.ESCALATED: S.ESCALATED, S.CLOSED: S.CLOSED},
+    "#telepon sudah ditelepon": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS,
+                                 S.ESCALATED: S.ESCALATED, S.CLOSED: None},
+    "#ambil": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED, S.CLOSED: None},
+    "#buka": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: None, S.CLOSED: S.ANALYSIS},
+}
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+@pytest.mark.parametrize("text", list(COMMAND_TABLE))
+def test_every_command_in_every_state(text: str, state: TicketState) -> None:
+    expected = COMMAND_TABLE[text][state]
+    d = decide(ticket(state), staff(text), NOW, POLICY)
+    if expected is None:
+        assert d.state is state
+        assert mails(d) == [("sender", "staff_error")]
+        assert kinds(d) == ["command_rejected"]
+    else:
+        assert d.state is expected
+        assert ("sender", "staff_error") not in mails(d)
+
+
+def test_close_sends_the_answer_with_the_closed_template() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("#tutup\nSilakan bersihkan cache browser."), NOW, POLICY)
+    assert mails(d) == [("user", "closed")]
+    assert d.mails()[0].context["answer"] == "Silakan bersihkan cache browser."
+    assert d.closed_by == STAFF
+    assert [e.sop_step for e in d.effects if isinstance(e, Record) and e.kind == "closed"] == [9]
+
+
+def test_escalate_mails_lkpp_and_the_user() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("ESCALATE\nMohon bantuan, error server."), NOW, POLICY)
+    assert mails(d) == [("lkpp", "escalation"), ("user", "escalated")]
+    assert d.mails()[0].context["note"] == "Mohon bantuan, error server."
+
+
+def test_note_is_never_sent_to_the_user() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("#catatan\nuser sudah ditelepon, menunggu"), NOW, POLICY)
+    assert mails(d) == []
+    notes = [e for e in d.effects if isinstance(e, Record) and e.kind == "note"]
+    assert notes[0].detail == "user sudah ditelepon, menunggu"
+
+
+def test_priority_override_is_recorded_with_who_and_why() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("#priority high batas penawaran hari ini"), NOW, POLICY)
+    override = [e for e in d.effects if isinstance(e, Record) and e.kind == "priority_override"][0]
+    assert SetPriority("tinggi") in d.effects
+    assert override.data == {"from": "sedang", "to": "tinggi", "reason": "batas penawaran hari ini"}
+    assert STAFF in override.detail
+
+
+def test_plain_staff_answer_goes_to_the_user_and_keeps_state() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("Mohon coba lagi dengan browser Chrome."), NOW, POLICY)
+    assert d.state is S.ANALYSIS and mails(d) == [("user", "staff_answer")]
+
+
+def test_unknown_keyword_changes_nothing() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("#hapus\n#tutup"), NOW, POLICY)
+    assert d.state is S.ANALYSIS
+    assert mails(d) == [("sender", "staff_error")]
+    assert "hapus" in d.mails()[0].context["errors"][0]  # type: ignore[index]
+
+
+def test_combined_commands_run_in_order() -> None:
+    d = decide(ticket(S.ANALYSIS), staff("#ambil\n#prioritas rendah\n#tutup\nSudah beres."), NOW, POLICY)
+    assert d.state is S.CLOSED
+    assert Assign(STAFF) in d.effects and SetPriority("rendah") in d.effects
+    assert mails(d) == [("user", "closed")]
+
+
+# ---- LKPP replies ----------------------------------------------------------------------------
+
+
+def test_lkpp_answer_is_relayed_to_user_and_staff() -> None:
+    d = decide(ticket(S.ESCALATED), LkppReplied("helpdesk@lkpp.test", parse_staff_reply("Sudah kami reset.")),
+               NOW, POLICY)
+    assert d.state is S.ESCALATED
+    assert mails(d) == [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")]
+
+
+def test_lkpp_close_sends_closed_template() -> None:
+    reply = parse_staff_reply("#tutup\nMasalah server sudah diperbaiki.")
+    d = decide(ticket(S.ESCALATED), LkppReplied("helpdesk@lkpp.test", reply), NOW, POLICY)
+    assert d.state is S.CLOSED
+    assert mails(d) == [("user", "closed"), ("staff", "staff_lkpp_reply")]
+    assert d.mails()[0].context["answer"] == "Masalah server sudah diperbaiki."
