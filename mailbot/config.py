@@ -111,6 +111,11 @@ class SmtpSettings(_ServerSettings):
 class StaffSettings(_Section):
     addresses: list[str]
     coordinator: str = ""
+    #: How a staff mail proves it is from staff (any listed method suffices): "reply_address"
+    #: (sent to the signed per-ticket Reply-To) and/or "dkim" (trusted Authentication-Results).
+    command_auth: list[Literal["reply_address", "dkim"]] = ["reply_address"]
+    #: authserv-ids of the receiving servers whose Authentication-Results header is trusted.
+    trusted_authserv_ids: list[str] = []
 
     @field_validator("addresses")
     @classmethod
@@ -123,6 +128,13 @@ class StaffSettings(_Section):
     @classmethod
     def _coordinator(cls, value: str) -> str:
         return _check_address(value) if value else value
+
+
+class LoopSettings(_Section):
+    #: At most this many automatic mails (acknowledgments, data requests, ...) per recipient per
+    #: hour; beyond it the mail is not sent and the ticket records why. Stops ping-pong with
+    #: autoresponders that ignore Auto-Submitted.
+    max_auto_mails_per_hour: int = Field(default=10, ge=1)
 
 
 class EscalationSettings(_Section):
@@ -156,6 +168,7 @@ class Settings(_Section):
     smtp: SmtpSettings
     staff: StaffSettings
     escalation: EscalationSettings
+    loops: LoopSettings = LoopSettings()
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
     paths: PathSettings = PathSettings()

@@ -38,9 +38,11 @@ class FlushResult:
 
 
 def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
-          ticket_id: int | None, now: datetime) -> Outbox:
+          ticket_id: int | None, now: datetime, automatic: bool = False) -> Outbox:
     row = Outbox(
         message_id=message_id,
+        automatic=automatic,
+        to_key=recipients[0].lower() if recipients else "",
         ticket_id=ticket_id,
         mail_from=mail_from,
         recipients=recipients,

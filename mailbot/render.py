@@ -23,7 +23,7 @@ BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 #: Every template the product sends; check() verifies each one renders.
 TEMPLATE_KEYS = (
     "ack", "need_info", "closed", "escalated", "escalation", "lkpp_answer", "lkpp_user_update", "reopened",
-    "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error",
+    "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error", "staff_bounce",
 )
 
 
@@ -107,5 +107,5 @@ def sample_context() -> dict[str, object]:
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
-        "conversation": [],
+        "conversation": [], "bounced": "user@example.test (5.1.1)",
     }

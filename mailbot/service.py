@@ -7,17 +7,18 @@ storage and the outbox. Nothing here talks to IMAP or SMTP directly; ``poller`` 
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import outbox, store, threads
+from mailbot.auth import verify_staff
+from mailbot.loops import automatic_reason, is_bounce, parse_bounce
 from mailbot.commands import parse_staff_reply
 from mailbot.compose import OutgoingAttachment, build_message, make_message_id
 from mailbot.config import Settings
@@ -26,7 +27,7 @@ from mailbot.parse import parse_mail
 from mailbot.render import Renderer
 from mailbot.rules import classify, mask_passwords
 from mailbot.rules_config import PriorityTable, load_priority_table
-from mailbot.store import Inbound, Message, Quarantine, StoredAttachment, Ticket, TicketEvent
+from mailbot.store import Inbound, Message, Outbox, Quarantine, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.workflow import (
     STATE_LABELS,
     Assign,
@@ -50,13 +51,6 @@ log = logging.getLogger(__name__)
 #: Templates that go to the user, to staff, or to LKPP: decides the conversation ("channel").
 _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", "closer": "staff",
                          "sender": "staff", "lkpp": "lkpp"}
-
-_OUT_OF_OFFICE = re.compile(
-    r"^\s*(auto(matic)?[ -]?reply|out of (the )?office|otomatis|balasan otomatis|sedang cuti|cuti|"
-    r"di luar kantor|tidak di kantor|autoreply|abwesenheit)\b",
-    re.IGNORECASE,
-)
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -93,7 +87,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     )
 
 
-# ---- classification of the sender and of automatic mail ------------------------------------
+# ---- classification of the sender ------------------------------------
 
 
 def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
@@ -104,27 +98,6 @@ def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
     if mail.from_addr == settings.escalation.lkpp_address:
         return SenderRole.LKPP
     return SenderRole.USER
-
-
-def automatic_reason(mail: InboundMail) -> str | None:
-    """Why a mail is machine-generated (never answered, never opens a ticket), or None."""
-    auto = mail.auto_submitted.strip().lower()
-    if auto and not auto.startswith("no"):
-        return f"Auto-Submitted: {auto}"
-    if mail.precedence.strip().lower() in {"bulk", "junk", "list", "auto_reply"}:
-        return f"Precedence: {mail.precedence.strip().lower()}"
-    if mail.list_id:
-        return "mailing-list mail (List-Id)"
-    if mail.content_type == "multipart/report":
-        return "delivery status report (bounce)"
-    local = mail.from_addr.partition("@")[0]
-    if not mail.from_addr or local in {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply"}:
-        return f"automatic sender {mail.from_addr or '(none)'}"
-    if mail.x_auto_response_suppress and _OUT_OF_OFFICE.match(mail.subject):
-        return "out-of-office reply"
-    if _OUT_OF_OFFICE.match(mail.subject):
-        return "out-of-office subject"
-    return None
 
 
 # ---- the transaction ----------------------------------------------------------------------
@@ -197,6 +170,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
     ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
 
+    if is_bounce(mail):
+        return _bounce(app, session, mail, now)
     auto = automatic_reason(mail)
     if auto is not None:
         if ticket is None:
@@ -210,17 +185,21 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
 
     view = _view(ticket)
     if role is SenderRole.STAFF:
-        if signed != ticket.id:
-            # A From header alone proves nothing: commands need the signed reply address.
+        verdict = verify_staff(mail, ticket_id=ticket.id, signed_ticket_id=signed,
+                               methods=settings.staff.command_auth,
+                               trusted_authserv_ids=settings.staff.trusted_authserv_ids)
+        if not verdict.ok:
+            # A From header alone proves nothing: no command runs, and the real staff member is told.
             _store_message(session, ticket, mail, role, channel="staff", now=now)
             _event(session, ticket, Record("command_unverified",
-                                           f"mail from {mail.from_addr} not sent to the signed reply address; "
+                                           f"mail from {mail.from_addr} not authenticated ({verdict.how}); "
                                            "no command run"), now, mail.from_addr)
             _apply(app, session, ticket, mail, Decision(view.state, (SendMail("sender", "staff_error", {
-                "errors": ["balasan tidak dikirim ke alamat balasan tiket (Reply-To) sehingga tidak dapat "
-                           "diverifikasi; tidak ada perintah yang dijalankan. Balas langsung e-mail notifikasi."]}),)),
+                "errors": ["balasan Anda tidak dapat diverifikasi (tidak dikirim ke alamat balasan tiket pada "
+                           "Reply-To), sehingga tidak ada perintah yang dijalankan. Balas langsung e-mail "
+                           "notifikasi tiket. Bila Anda tidak mengirim e-mail ini, alamat Anda mungkin dipalsukan."]}),)),
                    now)
-            return Outcome("updated", ticket.number, "staff mail not verified: no command run")
+            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}")
         reply = parse_staff_reply(mail.new_text, app.policy.levels)
         decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
         _store_message(session, ticket, mail, role, channel="staff", now=now)
@@ -235,6 +214,32 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         _store_message(session, ticket, mail, role, channel="user", now=now)
     _apply(app, session, ticket, mail, decision, now)
     return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}")
+
+
+def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
+    """A delivery failure of our own mail: record it, stop mailing the address, tell staff."""
+    report = parse_bounce(mail)
+    ticket_id = store.ticket_for_message_ids(session, (report.original_message_id,)) \
+        if report.original_message_id else None
+    if ticket_id is None:
+        ticket_id = store.ticket_for_message_ids(session, mail.thread_ids)
+    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    failed = [r for r in report.recipients if r.permanent or not r.status]
+    for r in failed:
+        if session.get(Undeliverable, r.address) is None:
+            session.add(Undeliverable(address=r.address, reason=f"{r.status} {r.diagnostic}".strip()[:2000],
+                                      ticket_id=ticket_id, at=now))
+    summary = ", ".join(f"{r.address} ({r.status or '?'})" for r in report.recipients) or "unknown recipient"
+    if ticket is None:
+        return Outcome("ignored", reason=f"bounce for mail not in any ticket: {summary}")
+    _store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now, auto=True)
+    _event(session, ticket, Record("bounce", f"delivery failed: {summary}",
+                                   data={"recipients": [r.address for r in report.recipients]}), now, mail.from_addr)
+    staff_bounced = {r.address for r in report.recipients} & set(app.settings.staff.addresses)
+    if failed and not staff_bounced:  # never answer a bounce of a staff notification with another one
+        _queue_mail(app, session, ticket, mail, SendMail("staff", "staff_bounce", {"bounced": summary}), now,
+                    None, None)
+    return Outcome("updated", ticket.number, f"bounce recorded: {summary}")
 
 
 def _channel_of(role: SenderRole) -> str:
@@ -344,6 +349,13 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     recipients = [r for r in _recipients(app, ticket, mail, effect.to, previous_closer) if r]
     if not recipients:
         return
+    automatic = sender_role(settings, mail) in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
+    if effect.to in {"user", "lkpp", "sender"}:
+        blocked = _not_sendable(app, session, recipients[0], automatic, now)
+        if blocked:
+            _event(session, ticket, Record("mail_suppressed", f"{effect.template} to {recipients[0]} not sent: {blocked}"),
+                   now, "mailbot")
+            return
     channel = _CHANNEL_OF_RECIPIENT[effect.to]
     context = _context(app, session, ticket, mail, classification)
     context.update(effect.context)
@@ -372,13 +384,26 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
         attachments=attachments,
     )
     outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
-                 ticket_id=ticket.id, now=now)
+                 ticket_id=ticket.id, now=now, automatic=automatic)
     session.add(Message(
         ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel=channel,
         sender=settings.helpdesk.address, recipients=recipients, subject=rendered.subject[:500], text=rendered.text,
         new_text=rendered.text, template=effect.template, at=now,
     ))
     session.flush()
+
+
+def _not_sendable(app: App, session: Session, address: str, automatic: bool, now: datetime) -> str | None:
+    """Why a mail to ``address`` must not go out (bounced before, or the automatic-mail cap), or None."""
+    if session.get(Undeliverable, address.lower()) is not None:
+        return "address bounced before (undeliverable)"
+    if automatic:
+        since = now - timedelta(hours=1)
+        count = session.scalar(select(func.count(Outbox.id)).where(
+            Outbox.to_key == address.lower(), Outbox.automatic.is_(True), Outbox.created_at >= since)) or 0
+        if count >= app.settings.loops.max_auto_mails_per_hour:
+            return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
+    return None
 
 
 def _attachments_for(session: Session, ticket: Ticket, mail: InboundMail, template: str) -> list[OutgoingAttachment]:
@@ -424,7 +449,7 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
         "password_found": bool(classification and classification.password_found),
         "reasons": [h.reason for h in classification.hits] if classification else [],
         "reopen_days": f"{settings.helpdesk.reopen_window_days:g}",
-        "timeline": [], "conversation": [],
+        "timeline": [], "conversation": [], "bounced": "",
     }
     ctx["timeline"] = [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail} for e in ticket.events]
     ctx["conversation"] = [

@@ -169,11 +169,26 @@ class Outbox(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(10), index=True)  # pending | sent | failed
+    #: Sent by the bot on its own (not a staff answer): counted against loops.max_auto_mails_per_hour.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The (first) recipient, indexed for the per-recipient cap.
+    to_key: Mapped[str] = mapped_column(String(320), default="", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Undeliverable(Base):
+    """An address that bounced permanently: the bot sends it no more automatic mail."""
+
+    __tablename__ = "undeliverable"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def make_engine(url: str) -> Engine:

@@ -34,7 +34,8 @@
 # them is a mailbox, with the password "secret": tests make a fresh one per test.
 # Plus addresses (x+tag@lpse.test) land in x@lpse.test's INBOX (To keeps x+tag).
 # Mail to any other domain is refused (port 12525) or bounced (submission), it
-# never leaves the machine.
+# never leaves the machine. Mail to bounce.test is accepted and then bounced by the
+# next hop (port 12526, which refuses everything): a real DSN for bounce tests.
 #
 # Layout of the state folder ${MAILSTACK_DIR:-/tmp/mailbot-mailstack}:
 #   etc/dovecot.conf, etc/postfix/{main.cf,master.cf}   generated on every start
@@ -59,6 +60,7 @@ LMTP_PORT=${MAILSTACK_LMTP_PORT:-12424}
 SASL_PORT=${MAILSTACK_SASL_PORT:-12345}
 SMTP_PORT=${MAILSTACK_SMTP_PORT:-12525}
 SUBMISSION_PORT=${MAILSTACK_SUBMISSION_PORT:-12587}
+REFUSE_PORT=${MAILSTACK_REFUSE_PORT:-12526}  # refuses every recipient: the next hop for bounce.test
 SMTPS_PORT=${MAILSTACK_SMTPS_PORT:-12465}
 DOMAINS=${MAILSTACK_DOMAINS:-lpse.test vendor.test lkpp.test example.test}
 PASSWORD=secret
@@ -385,6 +387,10 @@ virtual_mailbox_domains = $DOMAINS
 virtual_transport = lmtp:inet:$HOST:$LMTP_PORT
 lmtp_host_lookup = native
 recipient_delimiter = +
+# bounce.test: accepted, then refused by the next hop (port $REFUSE_PORT answers 554), so
+# Postfix sends a real delivery status notification (bounce) back to the sender.
+relay_domains = bounce.test
+transport_maps = inline:{ bounce.test=smtp:[$HOST]:$REFUSE_PORT }
 # Nothing ever leaves this machine.
 default_transport = error:mailstack delivers only to its test domains
 relay_transport = error:mailstack delivers only to its test domains
@@ -436,6 +442,11 @@ $SMTPS_PORT     inet  n       -       n       -       -       smtpd
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+$REFUSE_PORT    inet  n       -       n       -       -       smtpd
+  -o syslog_name=postfix/refuse
+  -o smtpd_client_restrictions=
+  -o smtpd_relay_restrictions=reject
+  -o smtpd_recipient_restrictions=reject
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr

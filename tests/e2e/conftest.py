@@ -117,10 +117,12 @@ class Deployment:
             backoff_seconds = 1
             [staff]
             addresses = ["{self.staff1}", "{self.staff2}"]
+            {overrides.get("staff_extra", "")}
             [escalation]
             lkpp_address = "{self.lkpp}"
             [database]
             url = "{self.db_url}"
+            {overrides.get("extra", "")}
         """)
         self.config_path.write_text(text)
         return self.config_path

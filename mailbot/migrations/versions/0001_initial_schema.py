@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 21:03:00.557554
+Create Date: 2026-11-27 21:28:59.053547
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def upgrade() -> None:
     sa.Column('recipients', sa.JSON(), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('automatic', sa.Boolean(), nullable=False),
+    sa.Column('to_key', sa.String(length=320), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=False),
@@ -125,7 +127,16 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_ticket_id'), ['ticket_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_to_key'), ['to_key'], unique=False)
 
+    op.create_table('undeliverable',
+    sa.Column('address', sa.String(length=320), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=True),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ),
+    sa.PrimaryKeyConstraint('address')
+    )
     op.create_table('attachments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_pk', sa.Integer(), nullable=False),
@@ -149,7 +160,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_attachments_message_pk'))
 
     op.drop_table('attachments')
+    op.drop_table('undeliverable')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_to_key'))
         batch_op.drop_index(batch_op.f('ix_outbox_ticket_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_status'))
 
