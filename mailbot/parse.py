@@ -331,7 +331,11 @@ def _message_id(headers: _Headers, raw: bytes, defects: list[str]) -> str:
         if token:
             return token
     _add_defect(defects, "missing Message-ID; using a hash of the raw bytes")
-    # Stable: the same bytes fetched twice must dedupe to the same id.
+    return substitute_message_id(raw)
+
+
+def substitute_message_id(raw: bytes) -> str:
+    """The stable id of a mail without Message-ID: the same bytes fetched twice dedupe."""
     return "mailbot-sha256-" + hashlib.sha256(raw).hexdigest()[:32] + "@missing"
 
 

@@ -23,7 +23,7 @@ from mailbot.commands import parse_staff_reply
 from mailbot.compose import OutgoingAttachment, build_message, make_message_id
 from mailbot.config import Settings
 from mailbot.domain import Classification, InboundMail, SenderRole, TicketState
-from mailbot.parse import parse_mail
+from mailbot.parse import parse_mail, substitute_message_id
 from mailbot.render import Renderer
 from mailbot.rules import classify, mask_passwords
 from mailbot.rules_config import PriorityTable, load_priority_table
@@ -131,7 +131,7 @@ def _ticket_id(session: Session, number: str | None) -> int | None:
 
 
 def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
-    message_id = mail.message_id if mail else threads_hash_id(raw)
+    message_id = mail.message_id if mail else substitute_message_id(raw)
     with app.factory.begin() as session:
         if store.already_seen(session, message_id):
             return Outcome("duplicate", reason="already quarantined")
@@ -141,12 +141,6 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
                             sender=mail.from_addr if mail else "", at=now))
     log.warning("mail %s quarantined: %s", message_id, error.splitlines()[0][:300])
     return Outcome("quarantined", reason=error)
-
-
-def threads_hash_id(raw: bytes) -> str:
-    import hashlib
-
-    return "mailbot-sha256-" + hashlib.sha256(raw).hexdigest()[:32] + "@missing"
 
 
 def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
