@@ -25,10 +25,11 @@ import base64
 import binascii
 import codecs
 import hashlib
+import html as html_module
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
@@ -36,7 +37,7 @@ from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+from itertools import islice
 
 import nh3
 from mailparser_reply import EmailReplyParser
@@ -50,6 +51,7 @@ __all__ = [
     "parse_mail",
     "sanitize_filename",
     "sanitize_html",
+    "substitute_message_id",
 ]
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -807,7 +809,10 @@ def parse_mail(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
     subject = "" if subject_raw is None else _one_line(_header_text(subject_raw, "Subject", defects), MAX_SUBJECT_CHARS)
 
     body = _Body()
-    if body_usable:
+    if not body_usable:
+        for name in _defect_names(msg):
+            _add_defect(defects, name)
+    else:
         root = msg
         if _content_type(msg).startswith("multipart/") and not _is_container(msg):
             root = _repair_boundary(msg, defects) or msg
@@ -1061,7 +1066,7 @@ def _library_cut(lines: list[str]) -> list[str]:
     end = start + latest.count("\n") + 1
     if end >= len(lines) or "\n".join(normalised[start:end]) != latest:
         return lines  # no cut, or the library changed the text in a way we cannot map
-    rest = [line for line in lines[end : end + 8]]
+    rest = lines[end : end + 8]
     while rest and not rest[0].strip():
         rest.pop(0)
     block: list[str] = []
@@ -1069,7 +1074,11 @@ def _library_cut(lines: list[str]) -> list[str]:
         if not line.strip():
             break
         block.append(line)
-    if block and _TIME_OR_AT_RE.search("\n".join(block[:3])):
+    if not block or _ATTRIBUTION_START_RE.match(block[0]):
+        # An "On ... wrote:" line our own check (which wants a date or an address in the
+        # line itself) did not accept: "On Monday I wrote:" is the user's sentence.
+        return lines
+    if _TIME_OR_AT_RE.search("\n".join(block[:3])):
         return lines[:end]
     return lines
 
@@ -1113,28 +1122,110 @@ def extract_new_text(text: str) -> str:
 # ---------------------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------------------
+#
+# html.parser is not used: on CPython 3.11 it is quadratic on unclosed constructs
+# ("<a <a <a ..." of a few MB takes minutes). This tokenizer follows the HTML tokenizer
+# states closely enough for text extraction and runs in linear time: every loop
+# iteration consumes input and nothing is rescanned.
+
+_TAG_OPEN_RE = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+# One attribute: a name (any char but space, "/", ">"; "=" only first, as in the HTML
+# tokenizer), then an optional value. A quote never closed runs to the end of input,
+# as in browsers (the tag is then dropped).
+_ATTR_RE = re.compile(r"""[^\s/>][^\s/>=]*(?:\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s>]*))?""")
+_SPACES_RE = re.compile(r"\s*")
+_COMMENT_END_RE = re.compile(r"--!?>")
+# Elements whose content is raw text, not markup (for "title"/"textarea" entities would
+# count, but their content is never part of the readable body anyway).
+_RAWTEXT_TAGS = frozenset({"script", "style", "title", "textarea", "xmp", "iframe", "noembed", "noframes", "noscript"})
+_RAWTEXT_CLOSE_RE = {name: re.compile(rf"</{name}[\s/>]", re.IGNORECASE) for name in _RAWTEXT_TAGS}
+
+
+def _tag_end(html: str, i: int) -> int:
+    """Index just past the ">" that ends the tag whose name ends at ``i`` (or len(html))."""
+    n = len(html)
+    while True:
+        spaces = _SPACES_RE.match(html, i)
+        i = spaces.end() if spaces else i
+        if i >= n:
+            return n
+        char = html[i]
+        if char == ">":
+            return i + 1
+        if char == "/":
+            i += 1
+            continue
+        attribute = _ATTR_RE.match(html, i)
+        # It always matches here (html[i] is not space, "/" or ">"); "+ 1" only guarantees progress.
+        i = attribute.end() if attribute else i + 1
+
+
+def _html_tokens(html: str) -> Iterator[tuple[str, int, int, str]]:
+    """(kind, start, end, tag name) for kind in data / start / end / raw / comment."""
+    n = len(html)
+    pos = text_start = 0
+    while True:
+        lt = html.find("<", pos)
+        if lt < 0:
+            break
+        match = _TAG_OPEN_RE.match(html, lt)
+        if match is None and not html.startswith(("<!", "<?", "</"), lt):
+            pos = lt + 1  # a lone "<" ("a < b", "<3") is text
+            continue
+        if lt > text_start:
+            yield "data", text_start, lt, ""
+        if match is not None:
+            name = match.group(2).lower()
+            end = _tag_end(html, match.end())
+            yield ("end" if match.group(1) else "start"), lt, end, name
+            if not match.group(1) and name in _RAWTEXT_TAGS and end < n:
+                close = _RAWTEXT_CLOSE_RE[name].search(html, end)
+                raw_end = n if close is None else close.start()
+                if raw_end > end:
+                    yield "raw", end, raw_end, name
+                if close is not None:
+                    close_end = _tag_end(html, close.start() + 2 + len(name))
+                    yield "end", close.start(), close_end, name
+                    end = close_end
+                else:
+                    end = n
+        elif html.startswith("<!--", lt):
+            if html.startswith("<!-->", lt) or html.startswith("<!--->", lt):  # abrupt empty comment
+                end = html.index(">", lt + 4) + 1
+            else:
+                close = _COMMENT_END_RE.search(html, lt + 4)
+                end = n if close is None else close.end()
+            yield "comment", lt, end, ""
+        else:
+            # <!DOCTYPE ...>, <![CDATA[...]]>, <?...>, </3...>: bogus comments up to ">".
+            gt = html.find(">", lt + 2)
+            end = n if gt < 0 else gt + 1
+            yield "comment", lt, end, ""
+        pos = text_start = end
+    if text_start < n:
+        yield "data", text_start, n, ""
+
 
 _BLOCK_TAGS = frozenset(
     "address article aside center dd details dialog dl dt fieldset figcaption figure footer form "
     "h1 h2 h3 h4 h5 h6 header li main nav ol section summary table tbody thead tfoot tr ul div".split()
 )
-_SKIP_TAGS = frozenset({"script", "style", "title", "template", "noscript", "head"})
+_SKIP_TAGS = frozenset({"head", "template"})  # content is not part of the readable body
 _HTML_WS_RE = re.compile(r"[ \t\r\n\f\v]+")
 _MAX_QUOTE_PREFIX = 10
 
 
-class _TextExtractor(HTMLParser):
-    """Readable text from HTML: block elements become lines, blockquotes become "> " lines."""
+class _TextBuilder:
+    """Readable text from HTML tokens: block elements become lines, blockquotes "> " lines."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self._buf: list[str] = []
+        self._has_text = False  # the current line has more than whitespace (kept, not recomputed)
         self._skip = 0
         self._quote = 0
         self._pre = 0
 
-    # -- line assembly
     def _prefix(self) -> str:
         # Capped: a hostile mail nesting 100 000 blockquotes must not make every line huge.
         return "> " * min(self._quote, _MAX_QUOTE_PREFIX)
@@ -1142,6 +1233,7 @@ class _TextExtractor(HTMLParser):
     def _flush(self, force: bool = False) -> None:
         line = "".join(self._buf)
         self._buf = []
+        self._has_text = False
         line = line.rstrip() if self._pre else line.strip()
         if line:
             self.lines.append(self._prefix() + line)
@@ -1149,7 +1241,7 @@ class _TextExtractor(HTMLParser):
             self.lines.append(self._prefix().rstrip())
 
     def _block(self) -> None:
-        if "".join(self._buf).strip():
+        if self._has_text:
             self._flush()
         else:
             self._buf = []
@@ -1158,12 +1250,11 @@ class _TextExtractor(HTMLParser):
         if self.lines and self.lines[-1].strip("> "):
             self.lines.append(self._prefix().rstrip())
 
-    # -- parser callbacks
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self._skip += 1
         elif tag == "body":
-            self._skip = 0  # an unclosed <head> or <title> must not hide the body
+            self._skip = 0  # an unclosed <head> must not hide the body
         elif self._skip:
             return
         elif tag == "br":
@@ -1188,11 +1279,7 @@ class _TextExtractor(HTMLParser):
         elif tag in _BLOCK_TAGS:
             self._block()
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _SKIP_TAGS:  # "<style/>" must not start skipping
-            self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self._skip = max(0, self._skip - 1)
         elif self._skip:
@@ -1209,51 +1296,51 @@ class _TextExtractor(HTMLParser):
         elif tag in _BLOCK_TAGS:
             self._block()
 
-    def handle_data(self, data: str) -> None:
+    def data(self, text: str) -> None:
         if self._skip:
             return
         if self._pre:
-            chunks = data.replace("\r\n", "\n").split("\n")
-            for n, chunk in enumerate(chunks):
+            for n, chunk in enumerate(text.split("\n")):
                 if n:
                     self._flush(force=True)
                 self._buf.append(chunk.replace("\xa0", " "))
+                self._has_text = self._has_text or bool(chunk.strip())
             return
-        text = _HTML_WS_RE.sub(" ", data).replace("\xa0", " ")
-        if not self._buf or not "".join(self._buf).strip():
-            text = text.lstrip(" ")
+        text = _HTML_WS_RE.sub(" ", text)
+        if not self._has_text or (self._buf and self._buf[-1].endswith(" ")):
+            text = text.lstrip(" ")  # whitespace collapses across tags, too
+        # &nbsp; is a space HTML does not collapse: replaced only after collapsing.
+        text = text.replace("\xa0", " ")
         if text:
             self._buf.append(text)
+            self._has_text = self._has_text or bool(text.strip())
 
     def close(self) -> None:
-        super().close()
         self._flush()
 
 
-_TAG_RE = re.compile(r"<[^>]*>")
 _MANY_BLANKS_RE = re.compile(r"\n{3,}")
 
 
 def html_to_text(html: str) -> str:
-    """Readable plain text from an HTML mail body (never raises).
+    """Readable plain text from an HTML mail body (never raises, linear time).
 
     Tags are dropped, entities unescaped; <br>, <p>, <div>, list items and table rows
     give line breaks, <blockquote> content is prefixed with "> " (so quoted history in
-    HTML-only replies is recognised like plain-text quotes), and script/style/head
-    content is skipped.
+    HTML-only replies is recognised like plain-text quotes); script, style, title and
+    head content and comments are skipped.
     """
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(html)
-        extractor.close()
-        lines = extractor.lines
-    except Exception:
-        # html.parser has raised on some malformed markup in the past; fall back to a
-        # crude tag strip rather than losing the body.
-        import html as html_module
-
-        lines = html_module.unescape(_TAG_RE.sub(" ", html)).split("\n")
-    text = "\n".join(line.rstrip() for line in lines)
+    builder = _TextBuilder()
+    html = _normalise_newlines(html)
+    for kind, start, end, name in _html_tokens(html):
+        if kind == "data":
+            builder.data(html_module.unescape(html[start:end]))
+        elif kind == "start":
+            builder.start(name)
+        elif kind == "end":
+            builder.end(name)
+    builder.close()
+    text = "\n".join(line.rstrip() for line in builder.lines)
     text = _MANY_BLANKS_RE.sub("\n\n", _normalise_newlines(text))
     return text.strip()
 
@@ -1294,14 +1381,33 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+# nh3 (html5ever) spends time quadratic in the nesting depth and in the number of open
+# formatting elements: 10 000 nested <b id=N> take seconds. Above these budgets (far above
+# real mail) the mail is shown as escaped text instead. The counts are upper bounds of what
+# html5ever sees: every start tag it builds starts with "<" and a letter in the source.
+_SANITIZE_MAX_TAGS = 10_000
+_SANITIZE_MAX_FORMATTING_TAGS = 2_000
+_START_TAG_RE = re.compile(r"<[A-Za-z]")
+_FORMATTING_TAG_RE = re.compile(r"<(?:a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)[\s/>]", re.IGNORECASE)
+
+
+def _more_than(pattern: re.Pattern[str], text: str, limit: int) -> bool:
+    return sum(1 for _ in islice(pattern.finditer(text), limit + 1)) > limit
+
+
 def sanitize_html(html: str) -> str:
     """HTML that is safe to show to staff: a conservative nh3 allow-list.
 
     Text formatting, lists, tables and links (http/https/mailto, with
     ``rel="noopener noreferrer nofollow"``) stay; scripts, styles, iframes, forms, event
     handlers, ``javascript:`` URLs and remote images go. Images survive only as
-    ``cid:`` references to attachments of the same mail.
+    ``cid:`` references to attachments of the same mail. Markup too large to sanitise
+    in bounded time comes back as ``<pre>`` with the escaped :func:`html_to_text`.
     """
+    if _more_than(_START_TAG_RE, html, _SANITIZE_MAX_TAGS) or _more_than(
+        _FORMATTING_TAG_RE, html, _SANITIZE_MAX_FORMATTING_TAGS
+    ):
+        return "<pre>" + html_module.escape(html_to_text(html), quote=False) + "</pre>"
     return _CLEANER.clean(html)
 
 

@@ -406,6 +406,7 @@ REPLY_CASES: list[tuple[str, str, str]] = [
     ("wrote_in_sentence", "I wrote to the committee yesterday.\nThey wrote back: no.\n", None),
     ("menulis_in_sentence", "Pada hari Senin saya menulis:\nmohon dibuka.\n", None),
     ("on_monday", "On Monday I wrote:\nthe code is 123\n", None),
+    ("on_monday_then_address", "On Monday I wrote:\nmy email is budi@x.example\nplease reply\n", None),
     ("letter_header", "Kepada: Yth. Admin LPSE\nDari: PT Maju Jaya\nPerihal: Reset password\n\nMohon reset.\n", None),
     ("date_subject_lines", "Berikut data saya:\nDate: 23/11/2026\nSubject: Tender 123\nMohon dibantu.\n", None),
     ("arrow_in_text", "Menu Paket -> Tender -> Upload\nlalu error.\n", None),
@@ -481,7 +482,14 @@ def test_html_only_outlook_reply() -> None:
         ("<blockquote>a<blockquote>b</blockquote></blockquote>", "> a\n> > b"),
         ("<pre>  baris 1\n    baris 2</pre>", "baris 1\n    baris 2"),
         ("<a href='https://x.example'>tautan</a>", "tautan"),
-        ("<head><title>tanpa penutup<body>Isi", "Isi"),
+        ("<head><meta charset=utf-8><body>Isi", "Isi"),  # unclosed <head>
+        ("<title>tanpa penutup<body>Isi", ""),  # unclosed <title> swallows the rest, as in browsers
+        ('<a title="x>y" href=\'a>b\'>tautan</a> <b class=x>tebal</b>', "tautan tebal"),
+        ("a < b dan 3 <3 tapi <!-- x --> &lt;tag&gt;", "a < b dan 3 <3 tapi &lt;tag&gt;".replace("&lt;", "<").replace("&gt;", ">")),
+        ("<p>satu<!-->dua<!--->tiga</p>", "satudua" + "tiga"),
+        ("<script>var s = '</div>';</script>Isi", "Isi"),
+        ("<ScRiPt>x</sCrIpT >Isi<STYLE>y</STYLE>", "Isi"),
+        ("<p a='unclosed>Isi", ""),
         ("<p>tidak ditutup<div>blok", "tidak ditutup\nblok"),
         ("<!-- komentar -->Isi<!--[if mso]>x<![endif]-->", "Isi"),
         ("", ""),
@@ -510,6 +518,16 @@ def test_sanitize_html_removes_active_content() -> None:
     assert '<a href="https://lpse.example/x" rel="noopener noreferrer nofollow">aman</a>' in clean
     assert 'src="cid:image001@x"' in clean
     assert "Halo" in clean and "klik" in clean
+
+
+def test_hostile_markup_stays_fast() -> None:
+    # Regressions: html.parser (CPython 3.11) is quadratic on unclosed tags, html5ever on
+    # deep nesting and on many open formatting elements. Each of these took minutes.
+    assert html_to_text("<a " * 300_000) == ""
+    assert html_to_text("<div><p>x<blockquote>" * 30_000).count("\n") >= 30_000
+    for hostile in ("<blockquote>" * 30_000, "".join(f"<b id={i}>" for i in range(30_000))):
+        out = sanitize_html(hostile + "<script>alert(1)</script>isi")
+        assert out.startswith("<pre>") and out.endswith("isi</pre>") and "<script" not in out
 
 
 def test_sanitize_html_keeps_formatting() -> None:
