@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -51,11 +52,39 @@ def _parser() -> argparse.ArgumentParser:
     qsub.add_parser("list")
     qr = qsub.add_parser("retry")
     qr.add_argument("id", type=int)
+    outbox_p = sub.add_parser("outbox", help="mail waiting to be sent, or failed")
+    osub = outbox_p.add_subparsers(dest="action", required=True)
+    ol = osub.add_parser("list")
+    ol.add_argument("--all", action="store_true", help="also mail already sent")
+    orr = osub.add_parser("retry", help="send a failed mail again (fresh attempt budget)")
+    orr.add_argument("id", type=int)
+    report = sub.add_parser("report", help="reports")
+    rpsub = report.add_subparsers(dest="action", required=True)
+    rsla = rpsub.add_parser("sla", help="SOP time standards kept, per step and priority, in a period")
+    rsla.add_argument("--from", dest="date_from", required=True, type=_date, help="first day (YYYY-MM-DD, local)")
+    rsla.add_argument("--to", dest="date_to", required=True, type=_date, help="last day, inclusive")
+    rsla.add_argument("--format", dest="fmt", choices=["table", "csv", "json", "html"], default="table")
     rules = sub.add_parser("rules", help="the priority table")
     rsub = rules.add_subparsers(dest="action", required=True)
     re_ = rsub.add_parser("eval", help="accuracy of the rules on a labeled set")
     re_.add_argument("dir", nargs="?")
     re_.add_argument("--table")
+    purge = sub.add_parser("purge", help="retention: remove bodies/attachments of old closed tickets")
+    purge.add_argument("--dry-run", action="store_true", help="show what would go, change nothing")
+    purge.add_argument("--months", type=int, help="override retention.months")
+    person = sub.add_parser("person", help="one person's data (UU 27/2022): export or erase")
+    psub = person.add_subparsers(dest="action", required=True)
+    pe = psub.add_parser("export")
+    pe.add_argument("address")
+    pe.add_argument("--with-attachments", action="store_true")
+    pr = psub.add_parser("erase")
+    pr.add_argument("address")
+    pr.add_argument("--yes", action="store_true", help="really erase (otherwise show what would be erased)")
+    answers = sub.add_parser("answers", help="the canned answers in templates/answers")
+    asub = answers.add_subparsers(dest="action", required=True)
+    asub.add_parser("list", help="every answer with its number, key and categories")
+    ae = asub.add_parser("eval", help="top-3 hit rate of suggestions on a labeled set")
+    ae.add_argument("dir", nargs="?")
     return p
 
 
@@ -63,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine, not news
     if args.command == "rules":
         from mailbot import rules_eval
 
@@ -97,6 +128,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "run":
         return _run(app)
+    if args.command == "report":
+        return _report_sla(app, args)
+    if args.command == "outbox":
+        return _outbox(app, args)
     with app.factory() as session:
         if args.command == "tickets" and args.action == "list":
             query = select(Ticket).order_by(Ticket.id)
@@ -118,6 +153,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
     if args.command == "quarantine":
         return _quarantine_retry(app, args.id)
+    if args.command == "answers":
+        return _answers(app, args)
+    if args.command in {"purge", "person"}:
+        return _privacy(app, args)
     raise AssertionError(args)
 
 
@@ -128,13 +167,60 @@ def _run(app: Any) -> int:
 
     def _on_signal(signum: int, _frame: Any) -> None:
         if stop.is_set():
-            raise SystemExit(1)  # second signal: leave at once
+            # Second signal: leave at once (no waiting for the outbox thread or the interpreter).
+            log.warning("signal %d again: exiting now", signum)
+            os._exit(1)
         log.info("signal %d: finishing the mail in hand, then stopping", signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     run_forever(app, stop)
+    return 0
+
+
+def _outbox(app: Any, args: argparse.Namespace) -> int:
+    from mailbot.store import Outbox
+
+    now = datetime.now(timezone.utc)
+    if args.action == "retry":
+        with app.factory.begin() as session:
+            row = outbox.retry(session, args.id, now)
+            if row is None:
+                print(f"no unsent outbox mail {args.id}", file=sys.stderr)
+                return 1
+            print(f"outbox {row.id} to {', '.join(row.recipients)}: pending again; it is sent on the next flush")
+        return 0
+    with app.factory() as session:
+        query = select(Outbox).order_by(Outbox.id)
+        if not args.all:
+            query = query.where(Outbox.status != "sent")
+        rows = session.scalars(query).all()
+        for r in rows:
+            due = "" if r.status != "pending" else f" next {r.next_attempt_at.astimezone(app.zone):%Y-%m-%d %H:%M:%S}"
+            print(f"{r.id:5d}  {r.status:7} attempts={r.attempts}{due}  {', '.join(r.recipients):40.40}  "
+                  f"{r.last_error[:100]}")
+        print(f"{len(rows)} mail(s)")
+    return 0
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _report_sla(app: Any, args: argparse.Namespace) -> int:
+    from mailbot import report
+
+    if args.date_to < args.date_from:
+        print("report: --to is before --from", file=sys.stderr)
+        return 2
+    figures = report.build(app, args.date_from, args.date_to)
+    zone_name = figures.start.tzname() or ""
+    title = f"Kepatuhan standar waktu SOP - {app.settings.helpdesk.name}"
+    sys.stdout.write(report.render(figures, args.fmt, title=title, zone_name=zone_name))
     return 0
 
 
@@ -200,8 +286,68 @@ def _quarantine_retry(app: Any, qid: int) -> int:
         q = session.get(Quarantine, qid)
         if outcome.kind != "quarantined" and q is not None:
             q.resolved_at = datetime.now(timezone.utc)
+        elif q is not None:
+            # Failed again: keep this one entry, with the latest error (not a second record).
+            for newer in session.scalars(select(Quarantine).where(Quarantine.message_id == q.message_id,
+                                                                  Quarantine.id > q.id)):
+                q.error = newer.error
+                session.delete(newer)
     print(f"retry: {outcome.kind} {outcome.ticket_number or ''} {outcome.reason}")
     return 0 if outcome.kind != "quarantined" else 1
+
+
+def _privacy(app: Any, args: argparse.Namespace) -> int:
+    from mailbot import privacy
+
+    now = datetime.now(timezone.utc)
+    if args.command == "purge":
+        months = args.months if args.months is not None else app.settings.retention.months
+        if months <= 0:
+            print("retention is off (retention.months = 0); nothing to purge", file=sys.stderr)
+            return 1
+        with app.factory.begin() as session:
+            report = privacy.purge(session, now, months, dry_run=args.dry_run)
+            if args.dry_run:
+                session.rollback()
+        verb = "would purge" if args.dry_run else "purged"
+        print(f"{verb}: tickets closed before {report.cutoff:%Y-%m-%d}: {len(report.tickets)} "
+              f"({', '.join(report.tickets[:20])}{' ...' if len(report.tickets) > 20 else ''}); "
+              f"message bodies {report.messages}, attachments {report.attachments}, "
+              f"sent mail copies {report.outbox}, quarantined mails {report.quarantine}")
+        return 0
+    if args.action == "export":
+        with app.factory() as session:
+            data = privacy.export_person(session, args.address, with_attachments=args.with_attachments)
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    with app.factory.begin() as session:
+        if not args.yes:
+            data = privacy.export_person(session, args.address)
+            print(f"would erase {args.address}: {len(data['tickets'])} ticket(s); run again with --yes")  # type: ignore[arg-type]
+            return 0
+        erased = privacy.erase_person(session, args.address, now)
+    print(f"erased {erased.address} -> {erased.pseudonym}: tickets {', '.join(erased.tickets) or '-'}, "
+          f"messages {erased.messages}")
+    return 0
+
+
+def _answers(app: Any, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for a in app.answers.answers:
+            auto = " (auto)" if a.auto_answer else ""
+            print(f"#jawab {a.id:<3} {a.key:24} {a.title}{auto}  [{', '.join(a.categories)}]")
+        return 0
+    from pathlib import Path
+
+    from mailbot.answers_eval import suggestion_hit_rate
+    from mailbot.config import PROJECT_ROOT
+
+    directory = Path(args.dir) if args.dir else PROJECT_ROOT / "tests" / "data" / "labeled"
+    result = suggestion_hit_rate(app.answers, app.table, directory)
+    print(f"top-3 suggestion hit rate: {result.hits}/{result.total} = {result.rate:.1%}")
+    for name in result.misses:
+        print(f"  miss: {name}")
+    return 0
 
 
 def _check_config(settings: Settings) -> int:
@@ -224,8 +370,12 @@ def _check_config(settings: Settings) -> int:
         from mailbot.render import Renderer, sample_context
         from mailbot.rules_config import load_priority_table
 
-        load_priority_table(settings.paths.priorities)
+        table = load_priority_table(settings.paths.priorities)
         print("priority table: ok")
+        from mailbot.service import load_answer_library
+
+        library = load_answer_library(settings, Renderer(settings.paths.templates), table)
+        print(f"canned answers: ok ({len(library.answers)})")
         problems = Renderer(settings.paths.templates).check(sample_context())
         for line in problems:
             print(f"template: FAILED {line}")
@@ -235,6 +385,9 @@ def _check_config(settings: Settings) -> int:
     except RulesConfigError as exc:
         failures += 1
         print(f"priority table: FAILED {exc}")
+    except ConfigError as exc:
+        failures += 1
+        print(f"FAILED {exc}")
     return 1 if failures else 0
 
 

@@ -22,6 +22,7 @@ class CommandKind(str, enum.Enum):
     CALLED = "called"
     TAKE = "take"
     REOPEN = "reopen"
+    ANSWER = "answer"  # send a canned answer from templates/answers
 
 
 #: keyword (lower case, without '#') -> kind. Indonesian first, English aliases after.
@@ -43,6 +44,8 @@ KEYWORDS: dict[str, CommandKind] = {
     "take": CommandKind.TAKE,
     "buka": CommandKind.REOPEN,
     "reopen": CommandKind.REOPEN,
+    "jawab": CommandKind.ANSWER,
+    "answer": CommandKind.ANSWER,
 }
 
 #: Priority words staff may use -> the configured level names used by default.
@@ -104,6 +107,13 @@ def _parse_line(line: str, levels: tuple[str, ...]) -> Command | CommandError | 
         return Command(kind, f"{level} {reason}".strip(), line.strip())
     if kind in _NO_ARGS and rest:
         return CommandError(line, f"'#{word}' tidak memakai argumen") if hashed else None
+    if kind is CommandKind.ANSWER:
+        # "#jawab 2" / "jawab lupa-password": exactly one reference to a canned answer.
+        if len(rest.split()) == 1:
+            return Command(kind, rest.lower(), line.strip())
+        if not hashed:
+            return None
+        return CommandError(line, "tulis satu nomor atau kunci jawaban, misalnya #jawab 2")
     if not hashed and rest and kind not in (CommandKind.NEED_INFO,):
         # A bare word followed by text is most likely an ordinary sentence.
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -137,6 +138,20 @@ class LoopSettings(_Section):
     max_auto_mails_per_hour: int = Field(default=10, ge=1)
 
 
+class AnswersSettings(_Section):
+    #: Categories whose high-confidence canned answer is sent at once (off when empty). The
+    #: ticket stays open for staff, and the user is told a person follows up if it does not help.
+    auto_answer_categories: list[str] = []
+    #: Minimum suggestion score for an automatic answer (category match 4 + 1 per keyword found).
+    auto_answer_min_score: float = Field(default=5.0, gt=0)
+    suggestions: int = Field(default=3, ge=0, le=10)  # listed in the staff notification
+
+
+class RetentionSettings(_Section):
+    #: Purge bodies and attachments of tickets closed more than this many months ago (0: keep).
+    months: int = Field(default=0, ge=0)
+
+
 class EscalationSettings(_Section):
     lkpp_address: str
     #: Drop mail that has crossed more bot-to-bot hops than this (loop guard).
@@ -162,6 +177,74 @@ class PathSettings(_Section):
     priorities: Path = PROJECT_ROOT / "config" / "priorities.toml"
 
 
+class SlaStandardSettings(_Section):
+    """One SOP time standard: days + hours + minutes, in working time (default) or calendar time."""
+
+    days: float = Field(default=0, ge=0)  # working days (of work_start-work_end) when working, else 24 h
+    hours: float = Field(default=0, ge=0)
+    minutes: float = Field(default=0, ge=0)
+    working: bool = True  # count only the helpdesk's working hours
+    notify: bool = True  # warn / report breaches while it runs (compliance is reported either way)
+
+    @model_validator(mode="after")
+    def _positive(self) -> SlaStandardSettings:
+        if not (self.days or self.hours or self.minutes):
+            raise ValueError("give days, hours or minutes greater than 0")
+        return self
+
+
+class SlaStandardsSettings(_Section):
+    priority: SlaStandardSettings = SlaStandardSettings(minutes=5)  # SOP step 2
+    data_request: SlaStandardSettings = SlaStandardSettings(minutes=5)  # step 4: the request for data
+    call: SlaStandardSettings = SlaStandardSettings(minutes=5)  # step 4: its telephone confirmation
+    analysis: SlaStandardSettings = SlaStandardSettings(days=1)  # step 7
+    close: SlaStandardSettings = SlaStandardSettings(minutes=10)  # step 9, after solving
+    escalation: SlaStandardSettings = SlaStandardSettings(minutes=5)  # step 10
+
+
+class SlaSettings(_Section):
+    """SLA clocks (issue 5); the time zone is helpdesk.timezone, the coordinator staff.coordinator."""
+
+    working_days: list[str | int] = ["mon", "tue", "wed", "thu", "fri"]
+    work_start: time = time(8, 0)
+    work_end: time = time(16, 0)
+    #: Holidays from the `holidays` package: "public" (libur nasional), "government" (cuti bersama).
+    holiday_categories: list[Literal["public", "government"]] = ["public", "government"]
+    extra_holidays: list[date] = []  # local holidays, cuti bersama not (yet) in the package
+    extra_working_dates: list[date] = []  # dates worked although they are holidays
+    standards: SlaStandardsSettings = SlaStandardsSettings()
+    resolution_working: bool = True  # the priority table's resolution_hours are working hours
+    resolution_notify: bool = True
+    warn_at: list[float] = [75]  # percent of a standard used at which the assignee is warned
+    warn_to: Literal["assignee", "staff"] = "assignee"  # assignee (all staff when none) or always all staff
+    reminder_days: int = Field(default=2, ge=0)  # working days without the requested data -> reminder (0: off)
+    autoclose_days: int = Field(default=3, ge=0)  # working days after the reminder -> closed (0: off)
+    digest: bool = True
+    digest_time: time = time(7, 30)  # local time of the daily digest to staff (working days only)
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: list[str | int]) -> list[str | int]:
+        from mailbot.worktime import parse_weekdays
+
+        if not parse_weekdays(value):
+            raise ValueError("at least one working day is required")
+        return value
+
+    @field_validator("warn_at")
+    @classmethod
+    def _percentages(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v < 100 for v in value):
+            raise ValueError("warning thresholds are percentages between 0 and 100 (100 % is the breach)")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _hours(self) -> SlaSettings:
+        if not self.work_start < self.work_end:
+            raise ValueError(f"work_start {self.work_start} must be before work_end {self.work_end}")
+        return self
+
+
 class Settings(_Section):
     helpdesk: HelpdeskSettings
     imap: ImapSettings
@@ -169,9 +252,12 @@ class Settings(_Section):
     staff: StaffSettings
     escalation: EscalationSettings
     loops: LoopSettings = LoopSettings()
+    answers: AnswersSettings = AnswersSettings()
+    retention: RetentionSettings = RetentionSettings()
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
     paths: PathSettings = PathSettings()
+    sla: SlaSettings = SlaSettings()
 
     def is_staff(self, address: str) -> bool:
         return address.lower() in {a.lower() for a in self.staff.addresses}

@@ -8,11 +8,16 @@ again and recognised by its Message-ID.
 from __future__ import annotations
 
 import logging
+import select
+from email import policy
+from email.parser import BytesHeaderParser
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from imap_tools import AND, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
-from imap_tools.errors import MailboxFolderCreateError
+from imap_tools import AND, H, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
+from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
 
 from mailbot.config import ImapSettings
 from mailbot.outbox import tls_context
@@ -51,8 +56,28 @@ def connect(settings: ImapSettings) -> BaseMailBox:
     else:
         box = MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
     box.email_message_class = RawMailMessage  # type: ignore[assignment]
-    box.login(settings.username, settings.password_value, initial_folder=settings.folder)
+    try:
+        box.login(settings.username, settings.password_value, initial_folder=settings.folder)
+    except BaseException:
+        try:  # do not leave the socket of a refused login behind (the service retries for ever)
+            box.client.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        raise
     return box
+
+
+def describe_failure(settings: ImapSettings, exc: BaseException, *, lost: bool = False) -> str:
+    """One line naming the mailbox, the server and what went wrong (never the password)."""
+    where = f"{settings.username} at {settings.host}:{settings.port}"
+    if isinstance(exc, MailboxLoginError):
+        data = exc.command_result[1] if isinstance(exc.command_result, tuple) and len(exc.command_result) > 1 else ""
+        parts = data if isinstance(data, list) else [data]
+        reason = " ".join(p.decode(errors="replace") if isinstance(p, bytes) else str(p) for p in parts if p)
+        return f"imap login failed for {where}: {' '.join(reason.split()) or 'rejected'}"
+    text = " ".join(str(exc).split())
+    what = "connection lost" if lost else "unavailable"
+    return f"imap {where} {what}: {type(exc).__name__}{': ' + text if text else ''}"
 
 
 def ensure_folders(box: BaseMailBox, settings: ImapSettings) -> None:
@@ -78,3 +103,64 @@ def fetch_batch(box: BaseMailBox, limit: int) -> Iterator[RawMail]:
 
 def move(box: BaseMailBox, uid: str, folder: str) -> None:
     box.move(uid, folder)
+
+
+def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str) -> None:
+    """Move a mail the service has seen before, unless a copy of it is in ``folder`` already.
+
+    Dovecot, like most servers, implements MOVE as COPY then EXPUNGE: a process killed in
+    between leaves the mail in both folders. When it comes back, its copy is found in the
+    target folder by Message-ID and only the inbox copy is removed, so the archive holds
+    each mail once. (Without a usable Message-ID it is simply moved.)
+    """
+    message_id = _message_id_header(raw)
+    if message_id:
+        box.folder.set(folder)
+        try:
+            found = box.uids(AND(header=H("Message-ID", message_id)))
+        finally:
+            box.folder.set(current)
+        if found:
+            log.info("mail uid=%s is in %s already (an interrupted move); removing the inbox copy", uid, folder)
+            box.client.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+            if "UIDPLUS" in box.client.capabilities:
+                box.client.uid("EXPUNGE", uid)
+            else:
+                box.expunge()
+            return
+    box.move(uid, folder)
+
+
+def _message_id_header(raw: bytes) -> str:
+    try:
+        value = BytesHeaderParser(policy=policy.compat32).parsebytes(raw).get("Message-ID")
+    except Exception:  # noqa: BLE001 - broken headers: just move the mail
+        return ""
+    text = " ".join(str(value or "").split())
+    usable = text.startswith("<") and text.endswith(">") and text.isascii() and len(text) < 500
+    return text if usable and '"' not in text and "\\" not in text else ""
+
+
+def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = None, tick: float = 1.0) -> bool:
+    """Wait in IMAP IDLE until the server reports a change, ``timeout`` passes, or ``stop`` is set.
+
+    One IDLE command covers the whole wait (no re-issuing every tick); ``stop`` is looked at
+    every ``tick`` seconds so a signal is honoured promptly. Returns True if the server said
+    something (new mail, expunge, or a BYE, which the next command then reports as an error).
+    """
+    box.idle.start()
+    woke = False
+    try:
+        sock = box.client.sock
+        deadline = time.monotonic() + timeout
+        while not (stop is not None and stop.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            readable, _, _ = select.select([sock], [], [], min(left, tick))
+            if readable:
+                woke = True
+                break
+    finally:
+        box.idle.stop()  # DONE; raises if the server went away, which the caller treats as an outage
+    return woke

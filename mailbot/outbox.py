@@ -2,8 +2,12 @@
 
 ``queue()`` only adds a row to the caller's session, so a reply exists exactly when the
 ticket change that owes it has committed. ``flush()`` sends due rows over one SMTP
-connection, records each acceptance at once, and backs off on temporary failures; a
-permanent (5xx) refusal marks the row failed instead of retrying forever.
+connection and commits each acceptance at once (a crash can resend only the one mail
+accepted in that instant, and a resend keeps its Message-ID); temporary failures (4xx,
+refused or dropped connections, timeouts) back off exponentially from ``next_attempt_at``;
+a permanent (5xx) refusal, or ``smtp.max_attempts`` temporary ones, mark the row failed.
+A failed reply is reported to staff through the outbox itself (``failure_notifier``);
+a failed staff notification is never reported, so failures cannot loop.
 """
 
 from __future__ import annotations
@@ -12,21 +16,33 @@ import asyncio
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import aiosmtplib
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import SmtpSettings
 from mailbot.store import Outbox
 
+if TYPE_CHECKING:
+    from mailbot.service import App
+
 log = logging.getLogger(__name__)
 
-# One flush at a time per process: the scheduler and the intake loop both trigger it.
+# One flush at a time per process (the service's outbox thread, the CLI).
 _flush_lock = threading.Lock()
+
+#: Called in the transaction that marks ``row`` failed: ``(session, row, now, permanent)``.
+OnFailed = Callable[[Session, Outbox, datetime, bool], None]
+
+
+#: ``last_error`` of a mail while the SMTP transaction for it runs; a crash leaves it behind.
+IN_FLIGHT = "in flight since "
 
 
 @dataclass
@@ -34,6 +50,7 @@ class FlushResult:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    interrupted: int = 0  # mails found in flight (a crash during their send): resent, maybe twice
     error: str = ""
 
 
@@ -89,7 +106,17 @@ def _backoff(settings: SmtpSettings, attempts: int) -> timedelta:
     return timedelta(seconds=min(settings.backoff_seconds * (2 ** max(attempts - 1, 0)), 6 * 3600))
 
 
-async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int) -> FlushResult:
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
+    return "; ".join(f"{r.recipient}: {r.code} {' '.join(r.message.split())}" for r in exc.recipients)
+
+
+async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
+                 on_failed: OnFailed | None, stop: threading.Event | None) -> FlushResult:
     result = FlushResult()
     with factory() as session:
         ids = session.scalars(
@@ -102,71 +129,228 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
     try:
         await _login(client, settings)
     except (aiosmtplib.SMTPException, OSError) as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        # Server down, 421 greeting, TLS or login failure: every due mail waits, none is lost.
+        result.error = _describe(exc)
         with factory.begin() as session:
-            for row in session.scalars(select(Outbox).where(Outbox.id.in_(ids))):
-                _defer(row, settings, now, result.error)
-        result.deferred = len(ids)
-        log.warning("smtp unavailable, %d mail(s) deferred: %s", len(ids), result.error)
+            for row in session.scalars(select(Outbox).where(Outbox.id.in_(ids), Outbox.status == "pending")):
+                row.attempts += 1
+                _temporary(session, row, settings, now, result.error, result, on_failed, quiet=True)
+        client.close()
+        log.warning("smtp %s:%d unavailable, %d mail(s) deferred: %s", settings.host, settings.port, len(ids),
+                    result.error)
         return result
     try:
         for row_id in ids:
+            if stop is not None and stop.is_set():
+                break
+            if not client.is_connected:
+                # A 421 or a dropped connection: the rest was not tried and waits for the next flush.
+                result.error = result.error or "connection closed by the server"
+                break
+            # 1. Record that this mail is in flight (committed before the server sees it). A crash
+            #    from here to step 3 leaves the marker: the next flush resends the mail, with the same
+            #    Message-ID, knowing it may be a duplicate (if the server accepted it meanwhile).
             with factory.begin() as session:
                 row = session.get(Outbox, row_id)
                 if row is None or row.status != "pending":
                     continue
-                try:
-                    await client.sendmail(row.mail_from, row.recipients, row.raw)
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    _fail_or_defer(row, settings, now, exc, result, permanent=all(
-                        r.code >= 500 for r in exc.recipients))
-                except aiosmtplib.SMTPResponseException as exc:
-                    _fail_or_defer(row, settings, now, exc, result, permanent=exc.code >= 500)
-                    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-                        break
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    _fail_or_defer(row, settings, now, exc, result, permanent=False)
-                    break  # the connection is gone; the rest waits for the next flush
+                if row.last_error.startswith(IN_FLIGHT):
+                    result.interrupted += 1
+                    log.warning("mail %s was being sent when the bot stopped (%s); sending it again with the same "
+                                "Message-ID", row.message_id, row.last_error)
+                row.attempts += 1
+                row.last_error = f"{IN_FLIGHT}{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+                mail_from, recipients, raw = row.mail_from, list(row.recipients), row.raw
+            # 2. Send.
+            outcome: tuple[str, str] = ("sent", "")
+            refused: dict[str, aiosmtplib.SMTPResponse] = {}
+            try:
+                refused, _ = await client.sendmail(mail_from, recipients, raw)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                permanent = all(r.code >= 500 for r in exc.recipients)
+                outcome = ("permanent" if permanent else "temporary", f"recipients refused: {_refusals(exc)}")
+            except aiosmtplib.SMTPResponseException as exc:
+                outcome = ("permanent" if exc.code >= 500 else "temporary", _describe(exc))
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                # Timeout or disconnect: the server may or may not have the mail; resending later
+                # keeps the Message-ID, so a receiver can tell it is the same mail.
+                result.error = _describe(exc)
+                outcome = ("temporary", result.error)
+            # 3. Record the outcome at once.
+            with factory.begin() as session:
+                row = session.get(Outbox, row_id)
+                assert row is not None
+                if outcome[0] == "permanent":
+                    _permanent(session, row, now, outcome[1], result, on_failed)
+                elif outcome[0] == "temporary":
+                    _temporary(session, row, settings, now, outcome[1], result, on_failed)
                 else:
                     row.status = "sent"
                     row.sent_at = datetime.now(timezone.utc)
-                    row.attempts += 1
+                    row.last_error = ""
                     result.sent += 1
+                    if refused:
+                        # Accepted for the others: resending would duplicate it for them, so keep it sent.
+                        row.last_error = ("accepted, but refused for " + "; ".join(
+                            f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items()))[:2000]
+                        log.warning("mail %s: %s", row.message_id, row.last_error)
+            if result.error:
+                break  # the connection is gone; the rest waits for the next flush
     finally:
         try:
-            await client.quit()
+            if client.is_connected:
+                await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             pass
+        finally:
+            client.close()
     return result
 
 
-def _defer(row: Outbox, settings: SmtpSettings, now: datetime, error: str) -> None:
-    row.attempts += 1
+def _temporary(session: Session, row: Outbox, settings: SmtpSettings, now: datetime, error: str,
+               result: FlushResult, on_failed: OnFailed | None, *, quiet: bool = False) -> None:
+    """A temporary failure of the attempt already counted in ``row.attempts``."""
     row.last_error = error[:2000]
     if row.attempts >= settings.max_attempts:
         row.status = "failed"
-    else:
-        row.next_attempt_at = now + _backoff(settings, row.attempts)
-
-
-def _fail_or_defer(row: Outbox, settings: SmtpSettings, now: datetime, exc: Exception, result: FlushResult,
-                   *, permanent: bool) -> None:
-    error = f"{type(exc).__name__}: {exc}"
-    if permanent:
-        row.attempts += 1
-        row.status = "failed"
-        row.last_error = error[:2000]
         result.failed += 1
-        log.error("mail %s refused permanently: %s", row.message_id, error)
+        log.error("mail %s failed after %d attempts: %s", row.message_id, row.attempts, error)
+        _report(session, row, now, False, on_failed)
     else:
-        _defer(row, settings, now, error)
-        result.deferred += 1 if row.status == "pending" else 0
-        result.failed += 1 if row.status == "failed" else 0
-        log.warning("mail %s deferred: %s", row.message_id, error)
+        # Counted from the failure itself: a try that hung until its timeout still waits the backoff.
+        row.next_attempt_at = max(now, datetime.now(timezone.utc)) + _backoff(settings, row.attempts)
+        result.deferred += 1
+        if quiet:  # one line for the whole batch is logged by the caller
+            return
+        log.warning("mail %s deferred (attempt %d of %d, next at %s): %s", row.message_id, row.attempts,
+                    settings.max_attempts, row.next_attempt_at.isoformat(timespec="seconds"), error)
+
+
+def _permanent(session: Session, row: Outbox, now: datetime, error: str, result: FlushResult,
+               on_failed: OnFailed | None) -> None:
+    row.status = "failed"
+    row.last_error = error[:2000]
+    result.failed += 1
+    log.error("mail %s refused permanently: %s", row.message_id, error)
+    _report(session, row, now, True, on_failed)
+
+
+def _report(session: Session, row: Outbox, now: datetime, permanent: bool, on_failed: OnFailed | None) -> None:
+    if on_failed is None:
+        return
+    try:
+        with session.begin_nested():  # a broken notice must not keep the row from being marked failed
+            on_failed(session, row, now, permanent)
+    except Exception:  # noqa: BLE001
+        log.exception("could not queue the delivery-failure notice for mail %s", row.message_id)
 
 
 def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime | None = None,
-          limit: int = 1000) -> FlushResult:
-    """Send what is due; safe to call from any thread (one flush runs at a time)."""
+          limit: int = 1000, *, on_failed: OnFailed | None = None,
+          stop: threading.Event | None = None) -> FlushResult:
+    """Send what is due; safe to call from any thread (one flush runs at a time).
+
+    ``stop`` ends the flush after the mail in hand; ``on_failed`` is told about each mail
+    that has just failed for good (see ``failure_notifier``).
+    """
     with _flush_lock:
-        return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit))
+        return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop))
+
+
+def next_due(factory: sessionmaker[Session]) -> datetime | None:
+    """When the earliest pending mail is due (None: nothing is waiting)."""
+    with factory() as session:
+        return session.scalar(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending"))
+
+
+def retry(session: Session, row_id: int, now: datetime) -> Outbox | None:
+    """Make a failed (or waiting) mail due again with a fresh attempt budget; None if unknown or sent."""
+    row = session.get(Outbox, row_id)
+    if row is None or row.status == "sent":
+        return None
+    row.status = "pending"
+    row.attempts = 0
+    row.next_attempt_at = now
+    return row
+
+
+# ---- telling staff that a reply could not be delivered ------------------------------------
+
+
+def failure_notifier(app: App) -> OnFailed:
+    """An ``on_failed`` hook that queues ``staff_delivery_failed`` for a failed reply.
+
+    Only mail in a ticket's user or LKPP conversation is reported; a failed mail to staff
+    (a notification, or one of these notices) is only recorded on the ticket, so a broken
+    staff mailbox cannot make the bot mail staff about mailing staff.
+    """
+
+    def on_failed(session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
+        _notify_staff(app, session, row, now, permanent)
+
+    return on_failed
+
+
+def _notify_staff(app: App, session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
+    from mailbot import threads
+    from mailbot.compose import build_message, make_message_id
+    from mailbot.store import Message, Ticket, TicketEvent
+    from mailbot.workflow import STATE_LABELS
+    from mailbot.domain import TicketState
+
+    ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+    if ticket is None:
+        return
+    failed = session.scalar(select(Message).where(Message.message_id == row.message_id))
+    recipients = ", ".join(row.recipients)
+    how = "refused permanently" if permanent else f"not accepted after {row.attempts} attempts"
+    session.add(TicketEvent(ticket_id=ticket.id, kind="delivery_failed", at=now, actor="mailbot",
+                            detail=f"mail to {recipients} {how}: {row.last_error[:500]}", sop_step=None,
+                            data={"outbox_id": row.id, "message_id": row.message_id, "permanent": permanent}))
+    if failed is None or failed.channel == "staff":
+        return  # never notify about a failed notification
+    settings = app.settings
+    table = app.table
+    zone = app.zone
+    staff = list(settings.staff.addresses)
+    hours = table.resolution_hours(ticket.priority)
+    context: dict[str, object] = {
+        "helpdesk": {"name": settings.helpdesk.name, "address": settings.helpdesk.address,
+                     "phone": settings.helpdesk.phone},
+        "tag": threads.subject_tag(settings.helpdesk.ticket_prefix, ticket.id),
+        "ticket": {
+            "number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
+            "category": ticket.category, "category_label": table.category_label(ticket.category),
+            "category_matched": ticket.category_matched, "state": ticket.state,
+            "state_label": STATE_LABELS[TicketState(ticket.state)], "requester": ticket.requester,
+            "requester_name": ticket.requester_name, "phone": ticket.phone, "assignee": ticket.assignee,
+            "missing_labels": [table.item_label(k) for k in ticket.missing or []], "resolution_hours": hours,
+            "resolution_text": f"{hours:g} jam kerja" if hours else "",
+            "opened_local": ticket.opened_at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z"),
+        },
+        "delivery": {
+            "outbox_id": row.id, "recipients": recipients, "subject": failed.subject, "error": row.last_error[:500],
+            "attempts": row.attempts, "permanent": permanent, "template": failed.template or "",
+            "sent_local": row.created_at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z"),
+        },
+    }
+    rendered = app.renderer.render("staff_delivery_failed", context)
+    thread = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket.id,
+                                                              Message.channel == "staff").order_by(Message.id)).all()
+    domain = settings.helpdesk.address.partition("@")[2]
+    message_id = make_message_id(domain)
+    msg = build_message(
+        rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=staff,
+        message_id=message_id, date=now, ticket_number=ticket.number or "",
+        in_reply_to=thread[-1] if thread else None, references=list(thread),
+        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, settings.helpdesk.secret_value),
+        auto_submitted="auto-generated",
+    )
+    queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=staff,
+          ticket_id=ticket.id, now=now)
+    session.add(Message(
+        ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel="staff",
+        sender=settings.helpdesk.address, recipients=staff, subject=rendered.subject[:500], text=rendered.text,
+        new_text=rendered.text, template="staff_delivery_failed", at=now,
+    ))
+    log.info("staff told that mail %s to %s could not be delivered", row.message_id, recipients)

@@ -2,7 +2,9 @@
 
 ``poll_once`` empties the mailbox and flushes the outbox (``mailbot poll --once``);
 ``run_forever`` keeps an IMAP connection, waits with IDLE when the server offers it,
-reconnects with backoff on network errors, and lets APScheduler flush the outbox.
+reconnects with backoff on any connection or login error (one error line per outage),
+sends the outbox from a thread of its own, so the intake never waits for SMTP, and runs
+the periodic jobs (SLA tick and digest, ``mailbot.sla_service``) with APScheduler.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from mailbot.service import App, process_raw
 
 log = logging.getLogger(__name__)
 
+#: The service's reason for a mail seen before whose first outcome was quarantine.
+ALREADY_QUARANTINED = "already quarantined"
+
+#: Longest wait between IMAP reconnection attempts.
+MAX_RECONNECT_DELAY = 300.0
+
 
 @dataclass
 class PollStats:
@@ -38,7 +46,10 @@ class PollStats:
 
 
 def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None) -> int:
-    """Process every mail waiting in the intake folder; returns how many were handled."""
+    """Process every mail waiting in the intake folder; returns how many were handled.
+
+    With ``stop`` set, returns after the mail in hand (committed and moved).
+    """
     imap = app.settings.imap
     handled = 0
     while True:
@@ -47,9 +58,15 @@ def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | 
             return handled
         for item in batch:
             outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
-            # Only now, with the transaction committed, may the mail leave the inbox.
-            target = imap.quarantine_folder if outcome.kind == "quarantined" else imap.processed_folder
-            intake.move(box, item.uid, target)
+            # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
+            # again after a crash goes where its first outcome sent it.
+            quarantined = outcome.kind == "quarantined" or (
+                outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
+            target = imap.quarantine_folder if quarantined else imap.processed_folder
+            if outcome.kind == "duplicate":
+                intake.move_seen(box, item.uid, item.raw, target, imap.folder)
+            else:
+                intake.move(box, item.uid, target)
             stats.outcomes[outcome.kind] += 1
             handled += 1
             log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "", outcome.reason)
@@ -57,15 +74,18 @@ def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | 
                 return handled
 
 
-def flush_outbox(app: App, stats: PollStats | None = None) -> None:
+def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event | None = None) -> None:
+    """Send everything due (in rounds of up to 1000), reporting failed replies to staff."""
+    notify = outbox.failure_notifier(app)
     while True:
-        result = outbox.flush(app.factory, app.settings.smtp)
+        result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop)
         if stats is not None:
             stats.sent += result.sent
             stats.deferred += result.deferred
             stats.failed += result.failed
             stats.smtp_error = stats.smtp_error or result.error
-        if result.sent == 0 or result.error:
+        # Another round while mail went out or failed (a failure may have queued a notice to staff).
+        if (result.sent == 0 and result.failed == 0) or result.error or (stop is not None and stop.is_set()):
             return
 
 
@@ -81,53 +101,109 @@ def poll_once(app: App) -> PollStats:
     return stats
 
 
+class OutboxWorker(threading.Thread):
+    """Sends the outbox when a mail is due (``next_attempt_at``), when woken after new mail,
+    and at least every ``interval`` seconds."""
+
+    def __init__(self, app: App, stop: threading.Event, interval: float) -> None:
+        super().__init__(name="mailbot-outbox", daemon=True)
+        self.app = app
+        self.stop = stop
+        self.interval = interval
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            stats = PollStats()
+            try:
+                flush_outbox(self.app, stats, self.stop)
+                wait = self._until_due()
+            except Exception:  # noqa: BLE001 - e.g. the database is busy: try again next round
+                log.exception("outbox flush failed")
+                wait = self.interval
+            if stats.sent or stats.deferred or stats.failed:
+                log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
+                         f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _until_due(self) -> float:
+        due = outbox.next_due(self.app.factory)
+        if due is None:
+            return self.interval
+        left = (due - datetime.now(timezone.utc)).total_seconds()
+        return min(max(left, 0.05), self.interval)
+
+
 def run_forever(app: App, stop: threading.Event) -> None:
-    """The long-running service loop; returns when ``stop`` is set."""
+    """The long-running service loop; returns when ``stop`` is set, after the mail in hand.
+
+    Network and login errors never end it: it reconnects with exponential backoff (1 s
+    doubling to 5 min) and logs one error line per outage, and one line when it is over.
+    """
+    from mailbot import sla_service
+
     imap = app.settings.imap
+    worker = OutboxWorker(app, stop, interval=min(30.0, imap.poll_interval))
+    worker.start()
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
-    scheduler.add_job(flush_outbox, "interval", args=[app], seconds=min(30.0, imap.poll_interval),
-                      id="outbox", max_instances=1, coalesce=True)
+    sla_service.schedule_jobs(scheduler, app)
     scheduler.start()
     delay = 1.0
-    outage_logged = False
+    outage_since: float | None = None
     try:
         while not stop.is_set():
             try:
                 box = intake.connect(imap)
             except Exception as exc:  # noqa: BLE001 - network and auth errors: wait and retry
-                if not outage_logged:
-                    log.error("imap unavailable (%s: %s); retrying with backoff", type(exc).__name__, exc)
-                    outage_logged = True
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
+                else:
+                    log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
                 stop.wait(delay)
-                delay = min(delay * 2, 300.0)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
-            if outage_logged:
-                log.info("imap connection restored")
-            outage_logged, delay = False, 1.0
+            if outage_since is not None:
+                log.info("imap connection for %s restored after %.0f s", imap.username,
+                         time.monotonic() - outage_since)
+                outage_since = None
+            healthy = False  # True once this connection has logged in, selected and drained
             try:
                 intake.ensure_folders(box, imap)
                 idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
                 while not stop.is_set():
                     stats = PollStats()
                     if drain(app, box, stats, stop):
-                        flush_outbox(app, stats)
+                        worker.wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
+                    if not healthy:  # this connection works: a later outage starts the backoff afresh
+                        healthy, delay = True, 1.0
+                    if stop.is_set():
+                        break
                     if idle_ok:
-                        # Wake at least every poll_interval (and within 5 s of a stop request).
-                        deadline = time.monotonic() + imap.poll_interval
-                        while not stop.is_set() and time.monotonic() < deadline:
-                            if box.idle.wait(timeout=5):
-                                break
+                        # Re-issue IDLE at least every poll_interval; a stop is seen within a second.
+                        log.debug("imap idle for %s (up to %g s)", imap.username, imap.poll_interval)
+                        intake.idle_wait(box, imap.poll_interval, stop)
                     else:
                         stop.wait(imap.poll_interval)
             except Exception as exc:  # noqa: BLE001 - a dropped connection: reconnect
-                log.error("imap connection lost (%s: %s); reconnecting", type(exc).__name__, exc)
-                outage_logged = True
+                outage_since = time.monotonic()
+                log.error("%s; reconnecting", intake.describe_failure(imap, exc, lost=True))
+                if not healthy:  # failing right after connecting, every time: do not spin
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
             finally:
                 try:
                     box.logout()
                 except Exception:  # noqa: BLE001 - already broken
                     pass
     finally:
-        scheduler.shutdown(wait=True)
-        flush_outbox(app)
+        stop.set()
+        worker.wake()
+        scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
+        # Let the outbox finish the mail it is sending (the commit that records it), no more.
+        worker.join(timeout=app.settings.smtp.timeout + 5)

@@ -23,7 +23,9 @@ BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 #: Every template the product sends; check() verifies each one renders.
 TEMPLATE_KEYS = (
     "ack", "need_info", "closed", "escalated", "escalation", "lkpp_answer", "lkpp_user_update", "reopened",
-    "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error", "staff_bounce",
+    "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error", "staff_bounce", "auto_answer",
+    "staff_delivery_failed",
+    "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
 )
 
 
@@ -108,4 +110,24 @@ def sample_context() -> dict[str, object]:
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
         "conversation": [], "bounced": "user@example.test (5.1.1)",
+        "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
+        "rating_links": [{"score": 5, "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
+        "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",
+                     "error": "550 5.1.1 mailbox unavailable", "attempts": 1, "permanent": True,
+                     "template": "ack", "sent_local": "01-01-2026 08:00 WIB"},
+        # SLA notices, reminders and the daily digest (sla_service)
+        "sla": {"clock": "analysis", "label": "Analisis (langkah 7)", "step": 7, "percent": 75, "breached": False,
+                "deadline": "02-01-2026 08:00 WIB", "standard": "8 jam kerja", "used": "6 jam kerja",
+                "remaining": "2 jam kerja", "todo": "balas #tutup, #eskalasi atau #mintadata",
+                "since": "01-01-2026 08:00 WIB", "reminded": "05-01-2026 08:00 WIB", "autoclose": "08-01-2026 08:00 WIB"},
+        "digest": {"date": "02-01-2026", "generated": "02-01-2026 07:30 WIB", "open_total": 1,
+                   "by_priority": [{"key": "sedang", "label": "Sedang", "count": 1, "oldest": "1 hari kerja",
+                                    "ages": [{"label": "hari ini", "count": 0}, {"label": "1-2 hari", "count": 1}]}],
+                   "near": [{"tag": "[TTS-000001]", "number": "TTS-000001", "priority": "sedang",
+                             "label": "Analisis (langkah 7)", "deadline": "02-01-2026 08:00 WIB", "percent": 80,
+                             "breached": False, "assignee": None, "subject": "contoh"}],
+                   "calls": [{"tag": "[TTS-000001]", "requester_name": "Pengguna", "requester": "user@example.test",
+                              "phone": "0812", "since": "01-01-2026 08:00 WIB", "subject": "contoh"}],
+                   "waiting": [{"tag": "[TTS-000001]", "since": "01-01-2026 08:00 WIB", "remind": "05-01-2026 08:00 WIB",
+                                "autoclose": "08-01-2026 08:00 WIB", "subject": "contoh"}]},
     }

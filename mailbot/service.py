@@ -11,20 +11,22 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import outbox, store, threads
+from mailbot import outbox, sla_service, store, threads
+from mailbot.answers import AnswerLibrary, AnswersError, Suggestion, load_answers, suggest
 from mailbot.auth import verify_staff
 from mailbot.loops import automatic_reason, is_bounce, parse_bounce
-from mailbot.commands import parse_staff_reply
+from mailbot.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
 from mailbot.compose import OutgoingAttachment, build_message, make_message_id
-from mailbot.config import Settings
+from mailbot.config import ConfigError, Settings
 from mailbot.domain import Classification, InboundMail, SenderRole, TicketState
 from mailbot.parse import parse_mail, substitute_message_id
-from mailbot.render import Renderer
+from mailbot.render import BUILTIN_TEMPLATES, Renderer
 from mailbot.rules import classify, mask_passwords
 from mailbot.rules_config import PriorityTable, load_priority_table
 from mailbot.store import Inbound, Message, Outbox, Quarantine, StoredAttachment, Ticket, TicketEvent, Undeliverable
@@ -39,6 +41,7 @@ from mailbot.workflow import (
     SendMail,
     SetMissing,
     SetPriority,
+    SetRating,
     StaffReplied,
     TicketView,
     UserOpened,
@@ -50,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: Templates that go to the user, to staff, or to LKPP: decides the conversation ("channel").
 _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", "closer": "staff",
-                         "sender": "staff", "lkpp": "lkpp"}
+                         "sender": "staff", "lkpp": "lkpp", "coordinator": "staff"}
 
 @dataclass(frozen=True)
 class Outcome:
@@ -66,6 +69,7 @@ class App:
     renderer: Renderer
     table: PriorityTable
     policy: Policy
+    answers: AnswerLibrary
 
     @property
     def zone(self) -> ZoneInfo:
@@ -77,14 +81,32 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     if migrate:
         store.upgrade(engine)
     table = load_priority_table(settings.paths.priorities)
+    renderer = Renderer(settings.paths.templates)
+    answers = load_answer_library(settings, renderer, table)
     return App(
         settings=settings,
         factory=store.make_sessionmaker(engine),
-        renderer=Renderer(settings.paths.templates),
+        renderer=renderer,
         table=table,
         policy=Policy(reopen_window=timedelta(days=settings.helpdesk.reopen_window_days),
                       levels=tuple(table.level_names)),
+        answers=answers,
     )
+
+
+def load_answer_library(settings: Settings, renderer: Renderer, table: PriorityTable) -> AnswerLibrary:
+    """Built-in answers, then the deployment's own (same key overrides); errors are one line."""
+    folders = [BUILTIN_TEMPLATES / "answers"]
+    if settings.paths.templates:
+        folders.append(settings.paths.templates / "answers")
+    try:
+        library = load_answers(folders, renderer.env, [c.key for c in table.categories])
+    except AnswersError as exc:
+        raise ConfigError(f"canned answer error: {exc}") from None
+    unknown = [c for c in settings.answers.auto_answer_categories if c not in {x.key for x in table.categories}]
+    if unknown:
+        raise ConfigError(f"config error: answers.auto_answer_categories: '{unknown[0]}' is not a category")
+    return library
 
 
 # ---- classification of the sender ------------------------------------
@@ -109,12 +131,17 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
         mail = parse_mail(raw, max_attachment_bytes=app.settings.storage.max_attachment_bytes)
     except Exception as exc:  # noqa: BLE001 - any parser failure is this mail's problem only
         return quarantine(app, raw, None, f"unparseable: {type(exc).__name__}: {exc}", now)
+    if _not_a_mail(mail):
+        return quarantine(app, raw, mail, "unparseable: not an e-mail message (no From, Date, Subject or Message-ID)", now)
     if len(raw) > app.settings.storage.max_message_bytes:
         return quarantine(app, raw, mail, f"message of {len(raw)} bytes exceeds storage.max_message_bytes", now)
     try:
         with app.factory.begin() as session:
-            if store.already_seen(session, mail.message_id):
-                return Outcome("duplicate", reason="Message-ID already processed")
+            seen = session.scalar(select(Inbound.outcome).where(Inbound.message_id == mail.message_id))
+            if seen is not None:
+                # Seen before (a crash before the move): a quarantined mail goes back to quarantine.
+                return Outcome("duplicate", reason="already quarantined" if seen == "quarantined"
+                               else "Message-ID already processed")
             outcome = _handle(app, session, mail, now)
             session.add(Inbound(message_id=mail.message_id, outcome=outcome.kind, reason=outcome.reason,
                                 ticket_id=_ticket_id(session, outcome.ticket_number), sender=mail.from_addr, at=now))
@@ -123,6 +150,12 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
         log.exception("mail %s could not be processed", mail.message_id)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return quarantine(app, raw, mail, f"processing failed: {detail}", now)
+
+
+def _not_a_mail(mail: InboundMail) -> bool:
+    """Bytes without any of From, Date, Subject and Message-ID are not an e-mail message."""
+    return (not mail.from_addr and mail.date is None and not mail.subject
+            and any(d.startswith("missing Message-ID") for d in mail.defects))
 
 
 def _ticket_id(session: Session, number: str | None) -> int | None:
@@ -194,7 +227,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
                            "notifikasi tiket. Bila Anda tidak mengirim e-mail ini, alamat Anda mungkin dipalsukan."]}),)),
                    now)
             return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}")
-        reply = parse_staff_reply(mail.new_text, app.policy.levels)
+        reply = _with_canned_answers(app, session, ticket, mail,
+                                     parse_staff_reply(mail.new_text, app.policy.levels))
         decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
         _store_message(session, ticket, mail, role, channel="staff", now=now)
     elif role is SenderRole.LKPP:
@@ -202,7 +236,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         decision = decide(view, LkppReplied(mail.from_addr, reply), now, app.policy)
         _store_message(session, ticket, mail, role, channel="lkpp", now=now)
     else:
-        decision = decide(view, UserReplied(mail.from_addr), now, app.policy)
+        decision = decide(view, UserReplied(mail.from_addr, mail.new_text), now, app.policy)
         if any(isinstance(e, OpenFollowUp) for e in decision.effects):
             return _open(app, session, mail, now, parent=ticket)
         _store_message(session, ticket, mail, role, channel="user", now=now)
@@ -236,6 +270,31 @@ def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
     return Outcome("updated", ticket.number, f"bounce recorded: {summary}")
 
 
+def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                         reply: StaffReply) -> StaffReply:
+    """Put the text of each ``#jawab`` answer after the staff member's own text; unknown ones are errors."""
+    texts: list[str] = []
+    errors = list(reply.errors)
+    for command in reply.commands:
+        if command.kind is not CommandKind.ANSWER:
+            continue
+        answer = app.answers.find(command.arg)
+        if answer is None:
+            errors.append(CommandError(command.line, f"jawaban '{command.arg}' tidak ada di pustaka jawaban"))
+            continue
+        context = _context(app, session, ticket, mail, None)
+        texts.append(app.renderer.env.from_string(answer.body).render(context).strip())
+    if not texts and len(errors) == len(reply.errors):
+        return reply
+    body = "\n\n".join(x for x in (reply.body, *texts) if x)
+    return StaffReply(reply.commands, tuple(errors), body)
+
+
+def _suggestions(app: App, ticket: Ticket, mail: InboundMail) -> list[Suggestion]:
+    return suggest(app.answers, category=ticket.category, subject=mail.subject, text=mail.new_text,
+                   limit=app.settings.answers.suggestions)
+
+
 def _channel_of(role: SenderRole) -> str:
     return {SenderRole.STAFF: "staff", SenderRole.LKPP: "lkpp"}.get(role, "user")
 
@@ -261,7 +320,26 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
         _event(session, parent, Record("follow_up", f"the user wrote after closing; new ticket {ticket.number}"),
                now, mail.from_addr)
     _apply(app, session, ticket, mail, decision, now, classification=classification)
+    _maybe_auto_answer(app, session, ticket, mail, classification, now)
     return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}")
+
+
+def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                       classification: Classification, now: datetime) -> None:
+    """Auto-answer mode: a confident canned answer for configured categories; staff still follow up."""
+    cfg = app.settings.answers
+    if ticket.category not in cfg.auto_answer_categories or ticket.missing or not classification.matched:
+        return
+    best = next(iter(_suggestions(app, ticket, mail)), None)
+    if best is None or not best.answer.auto_answer or best.score < cfg.auto_answer_min_score \
+            or ticket.category not in best.answer.categories:
+        return
+    text = app.renderer.env.from_string(best.answer.body).render(_context(app, session, ticket, mail, None)).strip()
+    _event(session, ticket, Record("auto_answered", f"canned answer {best.answer.key} sent automatically "
+                                   f"(score {best.score:g}: {', '.join(best.reasons)})",
+                                   data={"answer": best.answer.key, "score": best.score}), now, "mailbot")
+    _queue_mail(app, session, ticket, mail, SendMail("user", "auto_answer", {"answer": text}), now, classification,
+                None)
 
 
 def _view(ticket: Ticket) -> TicketView:
@@ -310,6 +388,8 @@ def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decisi
             ticket.assignee = effect.address
         elif isinstance(effect, SetMissing):
             ticket.missing = list(effect.items)
+        elif isinstance(effect, SetRating):
+            ticket.rating = effect.rating
     if decision.state is TicketState.CLOSED and ticket.state != TicketState.CLOSED.value:
         ticket.closed_at = now
         ticket.closed_by = decision.closed_by
@@ -320,6 +400,8 @@ def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decisi
     session.flush()
     for effect in decision.mails():
         _queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
+    # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks).
+    sla_service.refresh_deadlines(session, ticket, app, now)
 
 
 def _recipients(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_closer: str | None) -> list[str]:
@@ -334,6 +416,8 @@ def _recipients(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_c
         return [ticket.assignee] if ticket.assignee else staff
     if to == "closer":
         return [previous_closer] if previous_closer else staff
+    if to == "coordinator":  # SLA breach notices (sla_service); all staff when none is configured
+        return [app.settings.staff.coordinator] if app.settings.staff.coordinator else staff
     return staff
 
 
@@ -412,6 +496,12 @@ def _attachments_for(session: Session, ticket: Ticket, mail: InboundMail, templa
     return []
 
 
+def _rating_link(address: str, ticket: Ticket, score: int) -> str:
+    """A mailto: link that pre-fills a rating reply (threaded by the subject tag)."""
+    subject = quote(f"Re: [{ticket.number}] Penilaian layanan")
+    return f"mailto:{address}?subject={subject}&body={score}"
+
+
 def _local(app: App, at: datetime) -> str:
     return at.astimezone(app.zone).strftime("%d-%m-%Y %H:%M %Z")
 
@@ -444,6 +534,9 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
         "reasons": [h.reason for h in classification.hits] if classification else [],
         "reopen_days": f"{settings.helpdesk.reopen_window_days:g}",
         "timeline": [], "conversation": [], "bounced": "",
+        "suggestions": [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
+                        for x in _suggestions(app, ticket, mail)],
+        "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
     }
     ctx["timeline"] = [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail} for e in ticket.events]
     ctx["conversation"] = [
@@ -470,7 +563,7 @@ def ticket_detail(ticket: Ticket) -> dict[str, object]:
     detail = ticket_summary(ticket)
     detail.update({
         "requester_name": ticket.requester_name, "phone": ticket.phone, "missing": ticket.missing,
-        "closed_by": ticket.closed_by, "category_matched": ticket.category_matched,
+        "closed_by": ticket.closed_by, "category_matched": ticket.category_matched, "rating": ticket.rating,
         "messages": [
             {"message_id": m.message_id, "direction": m.direction, "role": m.role, "channel": m.channel,
              "sender": m.sender, "recipients": m.recipients, "subject": m.subject, "at": m.at.isoformat(),

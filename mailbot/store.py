@@ -66,9 +66,21 @@ class Ticket(Base):
     closed_by: Mapped[str | None] = mapped_column(String(320))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rating: Mapped[int | None] = mapped_column(Integer)  # the user's 1-5 satisfaction rating
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SLA clocks (issue 5), kept by sla_service.refresh_deadlines from the events; the scheduler
+    # only ticks on sla_next_at. Resolution deadline per the priority table (None while paused):
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # waiting for the user's data
+    priority_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 2: unmatched, staff classify
+    call_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 4: telephone confirmation
+    analysis_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 7
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # reminder to the user (waiting_user)
+    autoclose_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # next warning/reminder due
+    sla_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last refresh of the above
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
@@ -188,6 +200,26 @@ class Undeliverable(Base):
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlaNotice(Base):
+    """A notification the SLA tick sent (or covered by a later one): the unique key makes it fire once.
+
+    Keys are ``t<ticket id>/<clock>@<run start>:<threshold>`` (see ``sla.notice_key``) and
+    ``digest/<local date>`` for the daily digest (no ticket).
+    """
+
+    __tablename__ = "sla_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # warning | breach | reminder | autoclose | covered | digest
+    clock: Mapped[str] = mapped_column(String(20), default="")
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from mailbot.commands import Command, CommandKind, StaffReply
 from mailbot.domain import Classification, TicketState
+from mailbot.feedback import just_thanks, not_solved, parse_rating
 
 S = TicketState
 
@@ -41,6 +42,7 @@ TRANSITIONS: Mapping[tuple[CommandKind, TicketState], TicketState] = {
     **{(CommandKind.CALLED, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     **{(CommandKind.TAKE, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     (CommandKind.REOPEN, S.CLOSED): S.ANALYSIS,
+    **{(CommandKind.ANSWER, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
 }
 
 STATE_LABELS: Mapping[TicketState, str] = {
@@ -51,7 +53,7 @@ STATE_LABELS: Mapping[TicketState, str] = {
     S.CLOSED: "ditutup",
 }
 
-Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender"]
+Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator"]
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class UserOpened:
 @dataclass(frozen=True)
 class UserReplied:
     actor: str
-    classification: Classification | None = None  # findings on the reply text (missing data)
+    text: str = ""  # the new text of the reply (quoted history removed)
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,16 @@ class SetMissing:
 
 
 @dataclass(frozen=True)
+class SetRating:
+    rating: int  # 1-5, the user's satisfaction with the help
+
+
+@dataclass(frozen=True)
 class OpenFollowUp:
     """The user wrote to a ticket closed longer ago than the reopen window."""
 
 
-Effect = SendMail | Record | Assign | SetPriority | SetMissing | OpenFollowUp
+Effect = SendMail | Record | Assign | SetPriority | SetMissing | SetRating | OpenFollowUp
 
 
 @dataclass(frozen=True)
@@ -208,9 +215,18 @@ def _opened(event: UserOpened) -> Decision:
 
 def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy: Policy) -> Decision:
     if ticket.state is S.CLOSED:
+        # A rating or a thank-you is not a new problem: record it, keep the ticket closed.
+        rating = parse_rating(event.text)
+        if rating is not None and not not_solved(event.text):
+            return Decision(S.CLOSED, (SetRating(rating), Record("rated", f"rated {rating}/5 by {event.actor}",
+                                                                data={"rating": rating})))
+        if just_thanks(event.text):
+            return Decision(S.CLOSED, (Record("user_thanked", f"closing courtesy from {event.actor}"),))
         if ticket.closed_at is not None and now - ticket.closed_at > policy.reopen_window:
             return Decision(S.CLOSED, (OpenFollowUp(),))
-        effects: list[Effect] = [Record("reopened", f"the user answered the closed ticket ({event.actor})")]
+        why = "says it is not solved" if not_solved(event.text) else "answered the closed ticket"
+        effects: list[Effect] = [Record("reopened", f"the user {why} ({event.actor})",
+                                        data={"not_solved": not_solved(event.text)})]
         if ticket.closed_by:
             effects.append(Assign(ticket.closed_by))
         effects += [SendMail("user", "reopened"), SendMail("closer" if ticket.closed_by else "staff", "staff_reopened"),
@@ -286,6 +302,10 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
             body_used = body_used or not (kinds - {CommandKind.NOTE})
         elif kind is CommandKind.CALLED:
             effects.append(Record("called", command.arg or "telephone confirmation done", 4, {"by": actor}))
+        elif kind is CommandKind.ANSWER:
+            # The service already put the canned text into the body; it goes out with the
+            # first mailing command of this reply, or as a plain answer.
+            effects.append(Record("canned_answer", f"canned answer {command.arg} by {actor}", data={"answer": command.arg}))
         elif kind is CommandKind.REOPEN:
             effects += [Record("reopened", f"reopened by {actor}"), Record("analysis_started", "reopened", 7)]
         elif kind is CommandKind.NEED_INFO:

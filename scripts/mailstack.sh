@@ -2,7 +2,7 @@
 # mailstack.sh - a real mail stack (Dovecot + Postfix) on loopback, for the
 # end-to-end tests, the demo and the benchmarks of mailbot.
 #
-# Usage: scripts/mailstack.sh install|start|stop|restart|status|env|logs
+# Usage: scripts/mailstack.sh install|start|stop|restart|restart-dovecot|status|env|logs
 #
 #   install  Installs dovecot-imapd, dovecot-lmtpd, dovecot-sieve, postfix and swaks
 #            from Debian if any is missing (non-interactive; the system's own Postfix
@@ -15,6 +15,8 @@
 #            else exits non-zero and prints the tail of the logs.
 #   stop     Stops both (gracefully, then kills what is left of them). Idempotent.
 #   restart  stop + start.
+#   restart-dovecot  Stops Dovecot (its IMAP clients see the server go away) and starts it
+#            again; Postfix keeps running and retries LMTP deliveries meanwhile. For fault tests.
 #   status   Prints whether each server and port is up; exit 0 only if all are.
 #   env      Prints "export MAILSTACK_...=" lines (folder, host, ports, CA file, ...).
 #   logs     Prints the tail of both logs.
@@ -579,6 +581,31 @@ cmd_start() {
         "SMTP $SMTP_PORT, submission $SUBMISSION_PORT, SMTPS $SMTPS_PORT"
 }
 
+cmd_restart_dovecot() {
+    exec 9>"$DIR.lock"
+    flock 9
+    local pid p deadline
+    if pid=$(dovecot_pid); then
+        log "stopping Dovecot (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    if [ -f "$DOVECOT_SID_FILE" ]; then
+        kill_sessions $(tr -dc '0-9\n' <"$DOVECOT_SID_FILE")
+    fi
+    rm -rf "$DOVECOT_BASE"
+    setsid dovecot -F -c "$DOVECOT_CONF" </dev/null >>"$DOVECOT_LOG" 2>&1 9>&- &
+    echo "$!" >"$DOVECOT_SID_FILE"
+    disown -a
+    deadline=$((SECONDS + START_TIMEOUT))
+    for p in "${DOVECOT_PORTS[@]}"; do
+        until port_open "$p"; do
+            [ "$SECONDS" -lt "$deadline" ] || { show_logs; die "Dovecot did not come back"; }
+            sleep 0.05
+        done
+    done
+    log "Dovecot restarted"
+}
+
 cmd_stop() {
     [ -d "$DIR" ] || return 0
     exec 9>"$DIR.lock"
@@ -616,8 +643,9 @@ case ${1:-} in
     start) cmd_start ;;
     stop) cmd_stop ;;
     restart) cmd_stop; cmd_start ;;
+    restart-dovecot) cmd_restart_dovecot ;;
     status) cmd_status ;;
     env) cmd_env ;;
     logs) show_logs 2>&1 ;;
-    *) echo "usage: $0 install|start|stop|restart|status|env|logs" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|restart|restart-dovecot|status|env|logs" >&2; exit 2 ;;
 esac

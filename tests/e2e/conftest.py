@@ -56,7 +56,7 @@ def reply_mail(original: MailMessage, sender: str, body: str, *, name: str = "Bu
     msg["From"] = f"{name} <{sender}>"
     reply_to = original.headers.get("reply-to", (None,))[0]
     msg["To"] = to or reply_to or original.from_
-    subject = original.subject
+    subject = " ".join(original.subject.split())  # imap-tools may return a folded subject
     msg["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
     msg["Date"] = format_datetime(datetime.now(timezone.utc))
     msg["Message-ID"] = make_msgid(domain=sender.partition("@")[2])

@@ -37,6 +37,9 @@ K = CommandKind
         ("#reopen", K.REOPEN, ""),
         ("# tutup", K.CLOSE, ""),
         ("#tutup:", K.CLOSE, ""),
+        ("#jawab 2", K.ANSWER, "2"),
+        ("#answer Lupa-Password", K.ANSWER, "lupa-password"),
+        ("jawab 5", K.ANSWER, "5"),
     ],
 )
 def test_keywords(text: str, kind: CommandKind, arg: str) -> None:

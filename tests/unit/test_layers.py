@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["domain", "parse", "threads", "rules", "commands", "workflow", "timeline", "loops", "auth"]
+PURE = ["domain", "parse", "threads", "rules", "commands", "workflow", "timeline", "loops", "auth", "feedback", "worktime", "sla"]
 
 
 def test_import_contract_is_kept() -> None:

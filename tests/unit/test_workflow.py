@@ -128,6 +128,8 @@ COMMAND_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
                                  S.ESCALATED: S.ESCALATED, S.CLOSED: None},
     "#ambil": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED, S.CLOSED: None},
     "#buka": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: None, S.CLOSED: S.ANALYSIS},
+    "#jawab 1\nteks jawaban": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED,
+                               S.CLOSED: None},
 }
 
 

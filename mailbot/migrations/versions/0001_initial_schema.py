@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('closed_by', sa.String(length=320), nullable=True),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('missing', sa.JSON(), nullable=False),
+    sa.Column('rating', sa.Integer(), nullable=True),
     sa.Column('opened_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
