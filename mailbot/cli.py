@@ -248,7 +248,16 @@ def _ticket_show(app: Any, ticket: Ticket, as_json: bool) -> int:
     print(f"  state {ticket.state}, priority {ticket.priority}, category {ticket.category}"
           + ("" if ticket.category_matched else " (unmatched)"))
     print(f"  requester {ticket.requester_name} <{ticket.requester}>  phone {ticket.phone or '-'}")
-    print(f"  assignee {ticket.assignee or '-'}  missing {', '.join(ticket.missing or []) or '-'}")
+    print(f"  assignee {ticket.assignee or '-'}  missing {', '.join(ticket.missing or []) or '-'}"
+          + (f"  rating {ticket.rating}/5" if ticket.rating else ""))
+    deadlines = [("resolution", ticket.due_at), ("priority", ticket.priority_due_at), ("call", ticket.call_due_at),
+                 ("analysis", ticket.analysis_due_at), ("reminder", ticket.remind_at),
+                 ("auto-close", ticket.autoclose_at)]
+    shown = [f"{name} {at.astimezone(zone):%Y-%m-%d %H:%M}" for name, at in deadlines if at is not None]
+    if ticket.paused_since is not None:
+        shown.append(f"clock paused since {ticket.paused_since.astimezone(zone):%Y-%m-%d %H:%M} (waiting for the user)")
+    if shown:
+        print("  deadlines: " + "; ".join(shown))
     print("\nTimeline (SOP step, time taken / standard):")
     for row in build_timeline(ticket.events):
         step = f"step {row.sop_step:>2}" if row.sop_step else "       "

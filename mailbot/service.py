@@ -398,10 +398,11 @@ def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decisi
     ticket.state = decision.state.value
     ticket.updated_at = now
     session.flush()
+    # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks);
+    # before the mails, so that notifications can state the deadline.
+    sla_service.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
         _queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
-    # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks).
-    sla_service.refresh_deadlines(session, ticket, app, now)
 
 
 def _recipients(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_closer: str | None) -> list[str]:
@@ -526,6 +527,7 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
             "missing_labels": missing_labels, "resolution_hours": hours,
             "resolution_text": f"{hours:g} jam kerja" if hours else "",
             "opened_local": _local(app, ticket.opened_at),
+            "due_local": _local(app, ticket.due_at) if ticket.due_at else "",
         },
         "message": {"sender": mail.from_addr, "text": new_text or "(tanpa teks)",
                     "attachments": [a.filename for a in mail.attachments]},
@@ -564,6 +566,8 @@ def ticket_detail(ticket: Ticket) -> dict[str, object]:
     detail.update({
         "requester_name": ticket.requester_name, "phone": ticket.phone, "missing": ticket.missing,
         "closed_by": ticket.closed_by, "category_matched": ticket.category_matched, "rating": ticket.rating,
+        "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
+        "paused_since": ticket.paused_since.isoformat() if ticket.paused_since else None,
         "messages": [
             {"message_id": m.message_id, "direction": m.direction, "role": m.role, "channel": m.channel,
              "sender": m.sender, "recipients": m.recipients, "subject": m.subject, "at": m.at.isoformat(),
