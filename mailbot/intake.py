@@ -157,7 +157,9 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            readable, _, _ = select.select([sock], [], [], min(left, tick))
+            # Bytes TLS has already decrypted are invisible to select(): look at them first.
+            buffered = bool(getattr(sock, "pending", None) and sock.pending())
+            readable = buffered or select.select([sock], [], [], min(left, tick))[0]
             if readable:
                 woke = True
                 break

@@ -1,9 +1,11 @@
 """The transactional outbox: queue mail with the ticket change, send it later with aiosmtplib.
 
 ``queue()`` only adds a row to the caller's session, so a reply exists exactly when the
-ticket change that owes it has committed. ``flush()`` sends due rows over one SMTP
-connection and commits each acceptance at once (a crash can resend only the one mail
-accepted in that instant, and a resend keeps its Message-ID); temporary failures (4xx,
+ticket change that owes it has committed. ``flush()`` sends due rows one by one over one
+SMTP connection: it commits an "in flight" mark on the row, runs the SMTP transaction, and
+commits the outcome at once. A crash in between leaves the mark, and the next flush resends
+that one mail with the same Message-ID, saying so in the log: the only mail a crash can
+deliver twice is the one the server accepted in that instant. Temporary failures (4xx,
 refused or dropped connections, timeouts) back off exponentially from ``next_attempt_at``;
 a permanent (5xx) refusal, or ``smtp.max_attempts`` temporary ones, mark the row failed.
 A failed reply is reported to staff through the outbox itself (``failure_notifier``);
@@ -292,11 +294,10 @@ def failure_notifier(app: App) -> OnFailed:
 
 
 def _notify_staff(app: App, session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
-    from mailbot import threads
+    from mailbot import service, threads
     from mailbot.compose import build_message, make_message_id
+    from mailbot.domain import InboundMail
     from mailbot.store import Message, Ticket, TicketEvent
-    from mailbot.workflow import STATE_LABELS
-    from mailbot.domain import TicketState
 
     ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
     if ticket is None:
@@ -310,29 +311,18 @@ def _notify_staff(app: App, session: Session, row: Outbox, now: datetime, perman
     if failed is None or failed.channel == "staff":
         return  # never notify about a failed notification
     settings = app.settings
-    table = app.table
     zone = app.zone
     staff = list(settings.staff.addresses)
-    hours = table.resolution_hours(ticket.priority)
-    context: dict[str, object] = {
-        "helpdesk": {"name": settings.helpdesk.name, "address": settings.helpdesk.address,
-                     "phone": settings.helpdesk.phone},
-        "tag": threads.subject_tag(settings.helpdesk.ticket_prefix, ticket.id),
-        "ticket": {
-            "number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
-            "category": ticket.category, "category_label": table.category_label(ticket.category),
-            "category_matched": ticket.category_matched, "state": ticket.state,
-            "state_label": STATE_LABELS[TicketState(ticket.state)], "requester": ticket.requester,
-            "requester_name": ticket.requester_name, "phone": ticket.phone, "assignee": ticket.assignee,
-            "missing_labels": [table.item_label(k) for k in ticket.missing or []], "resolution_hours": hours,
-            "resolution_text": f"{hours:g} jam kerja" if hours else "",
-            "opened_local": ticket.opened_at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z"),
-        },
-        "delivery": {
-            "outbox_id": row.id, "recipients": recipients, "subject": failed.subject, "error": row.last_error[:500],
-            "attempts": row.attempts, "permanent": permanent, "template": failed.template or "",
-            "sent_local": row.created_at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z"),
-        },
+    # The service's own template context (ticket summary, timeline, ...), as for any staff mail;
+    # there is no inbound mail behind this notice, so "message" describes the bot itself.
+    me = InboundMail(message_id=row.message_id, from_addr=settings.helpdesk.address, from_name=settings.helpdesk.name,
+                     to=(), cc=(), subject="", date=None, in_reply_to=(), references=(), text="", html=None,
+                     new_text="")
+    context = service._context(app, session, ticket, me, None)  # noqa: SLF001 - one context for every template
+    context["delivery"] = {
+        "outbox_id": row.id, "recipients": recipients, "subject": failed.subject, "error": row.last_error[:500],
+        "attempts": row.attempts, "permanent": permanent, "template": failed.template or "",
+        "sent_local": row.created_at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z"),
     }
     rendered = app.renderer.render("staff_delivery_failed", context)
     thread = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket.id,

@@ -97,6 +97,10 @@ def poll_once(app: App) -> PollStats:
         drain(app, box, stats)
     finally:
         box.logout()
+    # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
+    from mailbot import sla_service
+
+    sla_service.tick(app, datetime.now(timezone.utc))
     flush_outbox(app, stats)
     return stats
 
