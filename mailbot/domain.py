@@ -7,8 +7,10 @@ decisions without knowing how they are stored or transported.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 
 class TicketState(str, enum.Enum):
@@ -131,3 +133,14 @@ class Event:
     detail: str = ""
     sop_step: int | None = None
     data: dict[str, object] = field(default_factory=dict)
+
+
+class EventRecord(Protocol):
+    """A stored ticket event as the pure core reads it (store.TicketEvent satisfies it)."""
+
+    kind: str
+    at: datetime
+    actor: str
+    detail: str
+    sop_step: int | None
+    data: Mapping[str, Any]

@@ -32,7 +32,8 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mailbot import sla
-from mailbot.sla import EventLike, Sample, SlaPolicy, Standard
+from mailbot.domain import EventRecord
+from mailbot.sla import Sample, SlaPolicy, Standard
 from mailbot.worktime import WorkCalendar
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ FORMATS = ("table", "csv", "json", "html")
 class TicketHistory:
     number: str
     priority: str  # the ticket's priority now (earlier ones are read from the override events)
-    events: Sequence[EventLike]
+    events: Sequence[EventRecord]
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-from mailbot.domain import TicketState
+from mailbot.domain import EventRecord, TicketState
 from mailbot.workflow import SOP_STANDARDS
 from mailbot.worktime import WorkCalendar, deadline, elapsed
 
@@ -65,11 +65,6 @@ LABELS: Mapping[str, str] = {
 _USER_MAIL = {"received", "user_replied", "reopened"}
 
 
-class EventLike(Protocol):
-    kind: str
-    at: datetime
-    sop_step: int | None
-    data: Mapping[str, Any]
 
 
 # ---- policy -------------------------------------------------------------------------------
@@ -268,7 +263,7 @@ def _clock(name: str, runs: Sequence[_Run], standard: Standard, policy: SlaPolic
     )
 
 
-def _resolution_runs(events: Sequence[EventLike], paused_now: bool) -> list[_Run]:
+def _resolution_runs(events: Sequence[EventRecord], paused_now: bool) -> list[_Run]:
     """Intervals in which the resolution clock ran: open, not waiting for data, not closed."""
     runs: list[_Run] = []
     running_since: datetime | None = None
@@ -301,9 +296,9 @@ def _resolution_runs(events: Sequence[EventLike], paused_now: bool) -> list[_Run
     return [r for r in runs if r.end is None or r.end > r.start] or runs[-1:]
 
 
-def _last_open(events: Sequence[EventLike], opens: str, ends: Set[str]) -> EventLike | None:
+def _last_open(events: Sequence[EventRecord], opens: str, ends: Set[str]) -> EventRecord | None:
     """The latest ``opens`` event not followed by one of ``ends``."""
-    found: EventLike | None = None
+    found: EventRecord | None = None
     for e in events:
         if e.kind == opens:
             found = e
@@ -312,11 +307,11 @@ def _last_open(events: Sequence[EventLike], opens: str, ends: Set[str]) -> Event
     return found
 
 
-def _received(events: Sequence[EventLike]) -> EventLike | None:
+def _received(events: Sequence[EventRecord]) -> EventRecord | None:
     return next((e for e in events if e.kind == "received"), None)
 
 
-def clocks(events: Sequence[EventLike], *, state: TicketState | str, resolution_hours: float | None,
+def clocks(events: Sequence[EventRecord], *, state: TicketState | str, resolution_hours: float | None,
            policy: SlaPolicy, calendar: WorkCalendar, now: datetime) -> tuple[Clock, ...]:
     """The clocks of a ticket at ``now``: running ones and, for resolution, a paused one."""
     state = TicketState(state)
@@ -347,7 +342,7 @@ def clocks(events: Sequence[EventLike], *, state: TicketState | str, resolution_
     return tuple(out)
 
 
-def waiting(events: Sequence[EventLike], *, state: TicketState | str, policy: SlaPolicy,
+def waiting(events: Sequence[EventRecord], *, state: TicketState | str, policy: SlaPolicy,
             calendar: WorkCalendar) -> Waiting | None:
     """Reminder and auto-close times of a ticket waiting for the user's data; None otherwise."""
     if TicketState(state) is not TicketState.WAITING_USER:
@@ -366,7 +361,7 @@ def waiting(events: Sequence[EventLike], *, state: TicketState | str, policy: Sl
                    notice_key("waiting", since, "autoclose"))
 
 
-def evaluate(events: Iterable[EventLike], *, state: TicketState | str, resolution_hours: float | None,
+def evaluate(events: Iterable[EventRecord], *, state: TicketState | str, resolution_hours: float | None,
              policy: SlaPolicy, calendar: WorkCalendar, now: datetime, sent: Set[str] = frozenset()) -> SlaStatus:
     """Clocks, the reminder/auto-close plan, what is due at ``now`` and when to look again.
 
@@ -427,7 +422,7 @@ class Sample:
         return None if self.standard is None else self.took <= self.standard.duration
 
 
-def _written_at(e: EventLike) -> datetime | None:
+def _written_at(e: EventRecord) -> datetime | None:
     value = (e.data or {}).get("written_at")
     if not isinstance(value, str):
         return None
@@ -438,11 +433,11 @@ def _written_at(e: EventLike) -> datetime | None:
     return written if written.tzinfo is not None else written.replace(tzinfo=timezone.utc)
 
 
-def is_auto_close(e: EventLike) -> bool:
+def is_auto_close(e: EventRecord) -> bool:
     return e.kind == "closed" and bool((e.data or {}).get("auto"))
 
 
-def measure(events: Iterable[EventLike], *, priority: str, policy: SlaPolicy, calendar: WorkCalendar,
+def measure(events: Iterable[EventRecord], *, priority: str, policy: SlaPolicy, calendar: WorkCalendar,
             resolution_hours: Mapping[str, float]) -> list[Sample]:
     """Every finished step of a ticket's history (``priority``: the ticket's current priority).
 

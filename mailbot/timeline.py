@@ -5,21 +5,15 @@ Pure: takes stored events (anything with kind/at/actor/detail/sop_step/data) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
+
+from mailbot.domain import EventRecord
 from mailbot.workflow import SOP_STANDARDS
 
 
-class EventLike(Protocol):
-    kind: str
-    at: datetime
-    actor: str
-    detail: str
-    sop_step: int | None
-    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -39,7 +33,7 @@ class TimelineRow:
         return self.took <= self.standard
 
 
-def build_timeline(events: Iterable[EventLike]) -> list[TimelineRow]:
+def build_timeline(events: Iterable[EventRecord]) -> list[TimelineRow]:
     rows: list[TimelineRow] = []
     received: datetime | None = None
     last_user: datetime | None = None

@@ -147,6 +147,19 @@ class Deployment:
         self.send(msg)
         return msg
 
+    def open_ticket(self, subject: str, body: str, **kw: object) -> MailMessage:
+        """A user mail in, one poll; returns the staff notification for the new ticket."""
+        self.new_mail(subject, body, **kw)
+        self.wait_helpdesk_inbox(1)
+        self.poll()
+        return self.wait_subject(self.staff1, "Tiket baru")[-1]
+
+    def reply_and_poll(self, original: MailMessage, sender: str, text: str, **kw: str) -> None:
+        """Reply to ``original`` as ``sender`` (to its Reply-To), wait for delivery, poll once."""
+        self.send(reply_mail(original, sender, text, **kw))
+        self.wait_helpdesk_inbox(1)
+        self.poll()
+
     def wait(self, address: str, count: int = 1, predicate: Callable[[MailMessage], bool] | None = None,
              timeout: float = 20.0) -> list[MailMessage]:
         return wait_for(self.stack, address, count=count, predicate=predicate, timeout=timeout)

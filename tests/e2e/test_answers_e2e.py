@@ -13,26 +13,16 @@ FORGOT = ("Selamat pagi, saya lupa password akun penyedia SPSE. User ID saya cvm
 TRAINING = "Selamat pagi,\nKapan jadwal pelatihan SPSE untuk penyedia bulan depan?\nTerima kasih."
 
 
-def open_ticket(d: Deployment, subject: str, body: str):  # type: ignore[no-untyped-def]
-    d.new_mail(subject, body)
-    d.wait_helpdesk_inbox(1)
-    d.poll()
-    [note] = d.wait_subject(d.staff1, "Tiket baru")
-    return note
 
 
-def staff_says(d: Deployment, note, text: str) -> None:  # type: ignore[no-untyped-def]
-    d.send(reply_mail(note, d.staff1, text, name="Staf"))
-    d.wait_helpdesk_inbox(1)
-    d.poll()
 
 
 def test_notification_suggests_answers_and_one_line_reply_sends_it(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, "Lupa password", FORGOT)
+    note = d.open_ticket("Lupa password", FORGOT)
     suggested = re.findall(r"#jawab (\d+)\s+-> (.+?)\s{2,}", note.text)
     assert suggested and suggested[0][1] == "Lupa password akun SPSE"
-    staff_says(d, note, f"#jawab {suggested[0][0]}")
+    d.reply_and_poll(note, d.staff1, f"#jawab {suggested[0][0]}")
     [answer] = d.wait(d.user, 1, lambda m: "Tiket diterima" not in m.subject and "lengkapi" not in m.subject)
     assert "menu \"Lupa Password\"" in answer.text
     [ticket] = d.tickets()
@@ -42,8 +32,8 @@ def test_notification_suggests_answers_and_one_line_reply_sends_it(deployment: D
 
 def test_own_text_plus_canned_answer_and_close_in_one_reply(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, "Jadwal pelatihan SPSE", TRAINING)
-    staff_says(d, note, "#jawab jadwal-pelatihan\n#tutup\nPelatihan terdekat tanggal 10 Desember.")
+    note = d.open_ticket("Jadwal pelatihan SPSE", TRAINING)
+    d.reply_and_poll(note, d.staff1, "#jawab jadwal-pelatihan\n#tutup\nPelatihan terdekat tanggal 10 Desember.")
     [closed] = d.wait_subject(d.user, "Selesai")
     text = closed.text
     assert text.index("Pelatihan terdekat tanggal 10 Desember.") < text.index("Jadwal pelatihan dan bimbingan teknis")
@@ -66,15 +56,15 @@ def test_own_text_plus_canned_answer_and_close_in_one_reply(deployment: Deployme
 
 def test_unknown_canned_answer_is_an_error(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, "Jadwal pelatihan SPSE", TRAINING)
-    staff_says(d, note, "#jawab 999")
+    note = d.open_ticket("Jadwal pelatihan SPSE", TRAINING)
+    d.reply_and_poll(note, d.staff1, "#jawab 999")
     [err] = d.wait_subject(d.staff1, "Perintah ditolak")
     assert "999" in err.text and "tidak ada" in err.text
 
 
 def test_not_solved_reopens_and_goes_back_to_the_closer(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, "Jadwal pelatihan SPSE", TRAINING)
+    note = d.open_ticket("Jadwal pelatihan SPSE", TRAINING)
     d.send(reply_mail(note, d.staff2, "#tutup\nLihat situs LPSE.", name="Staf 2"))
     d.wait_helpdesk_inbox(1)
     d.poll()
@@ -104,5 +94,5 @@ def test_auto_answer_mode_answers_a_howto_and_leaves_it_open(deployment: Deploym
 
 def test_auto_answer_is_off_by_default(deployment: Deployment) -> None:
     d = deployment
-    open_ticket(d, "Jadwal pelatihan SPSE", TRAINING)
+    d.open_ticket("Jadwal pelatihan SPSE", TRAINING)
     assert not [m for m in fetch_all(d.stack, d.user) if "Jawaban untuk Anda" in m.subject]

@@ -17,17 +17,13 @@ from tests.support.mailstack import clear_vacation, fetch_all, set_vacation
 QUESTION = "Kapan jadwal pelatihan SPSE untuk penyedia bulan depan?"
 
 
-def open_ticket(d: Deployment) -> None:
-    d.new_mail("Jadwal pelatihan SPSE", QUESTION)
-    d.wait_helpdesk_inbox(1)
-    d.poll()
 
 
 def test_real_vacation_autoresponder_exchanges_at_most_one_mail(deployment: Deployment) -> None:
     d = deployment
     set_vacation(d.stack, d.user, "Sedang cuti", "Saya sedang cuti sampai 5 Desember.")
     try:
-        open_ticket(d)
+        d.open_ticket("Jadwal pelatihan SPSE", QUESTION)
         [ack] = d.wait_subject(d.user, "Tiket diterima")
         # Our ack is Auto-Submitted, so a polite autoresponder (Sieve vacation) does not answer it.
         time.sleep(1.0)
@@ -56,7 +52,7 @@ def test_rude_autoresponder_is_capped(deployment: Deployment) -> None:
     """An autoresponder that marks nothing and starts new threads: the per-recipient cap stops the ping-pong."""
     d = deployment
     d.write_config(extra="[loops]\nmax_auto_mails_per_hour = 4")
-    open_ticket(d)
+    d.open_ticket("Jadwal pelatihan SPSE", QUESTION)
     for round_ in range(5):
         # It answers every mail it gets with a fresh, unmarked mail (new subject, no thread headers).
         d.new_mail(f"Terima kasih atas e-mail Anda {round_}", "Pesan Anda sudah kami terima. Salam.")
@@ -94,7 +90,7 @@ def test_bounce_marks_the_address_and_tells_staff(deployment: Deployment) -> Non
 def test_spoofed_staff_commands_run_nothing(deployment: Deployment, variant: str) -> None:
     d = deployment
     d.write_config(staff_extra='command_auth = ["reply_address", "dkim"]\ntrusted_authserv_ids = ["mx.lpse.test"]')
-    open_ticket(d)
+    d.open_ticket("Jadwal pelatihan SPSE", QUESTION)
     [note] = d.wait_subject(d.staff1, "Tiket baru")
     real_reply_to = note.headers["reply-to"][0]
     forged = reply_mail(note, d.staff1, "#tutup\nDitutup.", to=d.helpdesk)
@@ -123,7 +119,7 @@ def test_spoofed_staff_commands_run_nothing(deployment: Deployment, variant: str
 def test_trusted_dkim_result_lets_staff_command_without_reply_address(deployment: Deployment) -> None:
     d = deployment
     d.write_config(staff_extra='command_auth = ["dkim"]\ntrusted_authserv_ids = ["mx.lpse.test"]')
-    open_ticket(d)
+    d.open_ticket("Jadwal pelatihan SPSE", QUESTION)
     [note] = d.wait_subject(d.staff1, "Tiket baru")
     reply = reply_mail(note, d.staff1, "#tutup\nJadwal ada di situs LPSE.", to=d.helpdesk)
     reply["Authentication-Results"] = f"mx.lpse.test; dkim=pass header.d={d.staff1.split('@')[1]} header.s=s1"

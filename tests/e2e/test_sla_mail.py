@@ -50,10 +50,6 @@ def with_coordinator(d: Deployment) -> str:
     return coordinator
 
 
-def open_ticket(d: Deployment, subject: str, body: str) -> None:
-    d.new_mail(subject, body)
-    d.wait_helpdesk_inbox(1)
-    d.poll()
 
 
 def tick_and_send(app: service.App, at: datetime) -> sla_service.TickResult:
@@ -67,7 +63,7 @@ def tick_and_send(app: service.App, at: datetime) -> sla_service.TickResult:
 def test_warning_reaches_the_staff_once_and_the_breach_the_coordinator(deployment: Deployment) -> None:
     d = deployment
     coordinator = with_coordinator(d)
-    open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     [note] = d.wait_subject(d.staff1, "Tiket baru")
     app = service.build_app(load_settings(d.config_path))
     sla_service.tick(app, datetime.now(timezone.utc))  # stores the deadlines (if the service has not yet)
@@ -113,7 +109,7 @@ def test_warning_reaches_the_staff_once_and_the_breach_the_coordinator(deploymen
 
 def test_reminder_then_autoclose_reach_the_user_and_a_reply_reopens(deployment: Deployment) -> None:
     d = deployment
-    open_ticket(d, "Gagal upload penawaran", MISSING)
+    d.open_ticket("Gagal upload penawaran", MISSING)
     d.wait_subject(d.user, "lengkapi data")
     app = service.build_app(load_settings(d.config_path))
     sla_service.tick(app, datetime.now(timezone.utc))

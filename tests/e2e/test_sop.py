@@ -26,12 +26,6 @@ def staff_reply(d: Deployment, notification: MailMessage, text: str, sender: str
     d.send(reply_mail(notification, sender or d.staff1, text, name="Staf Helpdesk"))
 
 
-def open_ticket(d: Deployment, subject: str, body: str, **kw: object) -> MailMessage:
-    d.new_mail(subject, body, **kw)
-    d.wait_helpdesk_inbox(1)
-    d.poll()
-    [note] = d.wait_subject(d.staff1, "Tiket baru")
-    return note
 
 
 def state(d: Deployment, index: int = 0) -> str:
@@ -40,7 +34,7 @@ def state(d: Deployment, index: int = 0) -> str:
 
 def test_path1_complete_data_then_close(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    note = d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     assert state(d) == "analysis"
     assert not [m for m in d.inbox(d.user) if "lengkapi data" in m.subject]
     assert note.headers["reply-to"][0].startswith(d.helpdesk.split("@")[0] + "+t1.")
@@ -59,7 +53,7 @@ def test_path1_complete_data_then_close(deployment: Deployment) -> None:
 
 def test_path2_missing_data_request_then_data_then_close(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, "Gagal upload penawaran", MISSING, attachments=[("layar.png", "image/png", PNG)])
+    note = d.open_ticket("Gagal upload penawaran", MISSING, attachments=[("layar.png", "image/png", PNG)])
     [need] = d.wait_subject(d.user, "lengkapi data")
     assert "Kode tender" in need.text or "kode tender" in need.text.lower()
     assert state(d) == "waiting_user"
@@ -81,7 +75,7 @@ def test_path2_missing_data_request_then_data_then_close(deployment: Deployment)
 
 def test_path3_escalation_to_lkpp_and_back(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, "Gagal upload penawaran", MISSING + "\nKode tender 10234567",
+    note = d.open_ticket("Gagal upload penawaran", MISSING + "\nKode tender 10234567",
                        attachments=[("layar.png", "image/png", PNG)])
     staff_reply(d, note, "#eskalasi\nServer menolak file; mohon dicek di sisi LKPP.")
     d.wait_helpdesk_inbox(1)
@@ -115,7 +109,7 @@ def test_path3_escalation_to_lkpp_and_back(deployment: Deployment) -> None:
 
 def test_path4_user_answers_a_closed_ticket_reopens_to_the_closer(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    note = d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     staff_reply(d, note, "#tutup\nSilakan lewat menu Profil.", sender=d.staff2)
     d.wait_helpdesk_inbox(1)
     d.poll()
@@ -133,7 +127,7 @@ def test_path4_user_answers_a_closed_ticket_reopens_to_the_closer(deployment: De
 
 def test_path5_non_staff_hash_tutup_changes_nothing(deployment: Deployment) -> None:
     d = deployment
-    open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     [ack] = d.wait_subject(d.user, "Tiket diterima")
     d.send(reply_mail(ack, d.user, "#tutup\nSudah bisa, terima kasih."))
     d.wait_helpdesk_inbox(1)
@@ -146,7 +140,7 @@ def test_path5_non_staff_hash_tutup_changes_nothing(deployment: Deployment) -> N
 
 def test_forged_staff_from_runs_no_command(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    note = d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     # Someone forges the staff address but writes to the plain helpdesk address with the subject tag.
     forged = user_mail(d.staff1, d.helpdesk, "Re: " + note.subject, "#tutup\nditutup", name="Staf Palsu")
     d.send(forged)
@@ -159,7 +153,7 @@ def test_forged_staff_from_runs_no_command(deployment: Deployment) -> None:
 
 def test_path6_unknown_keyword_gets_an_error_and_changes_nothing(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    note = d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     staff_reply(d, note, "#hapus\nTolong hapus tiket ini.")
     d.wait_helpdesk_inbox(1)
     d.poll()
@@ -178,7 +172,7 @@ def test_path6_unknown_keyword_gets_an_error_and_changes_nothing(deployment: Dep
 
 def test_needinfo_note_priority_take_and_timeline(deployment: Deployment) -> None:
     d = deployment
-    note = open_ticket(d, COMPLETE_SUBJECT, COMPLETE)
+    note = d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     staff_reply(d, note, "#ambil\n#prioritas tinggi tender ditutup besok\n#catatan cek dulu di admin\n"
                          "#mintadata user ID akun, nama perusahaan")
     d.wait_helpdesk_inbox(1)
