@@ -8,7 +8,7 @@ that one mail with the same Message-ID, saying so in the log: the only mail a cr
 deliver twice is the one the server accepted in that instant. Temporary failures (4xx,
 refused or dropped connections, timeouts) back off exponentially from ``next_attempt_at``;
 a permanent (5xx) refusal, or ``smtp.max_attempts`` temporary ones, mark the row failed.
-A failed reply is reported to staff through the outbox itself (``failure_notifier``);
+A failed reply is reported to staff through the outbox itself (``service.delivery_failure_notifier``);
 a failed staff notification is never reported, so failures cannot loop.
 """
 
@@ -22,17 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
-
 import aiosmtplib
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import SmtpSettings
-from mailbot.store import Outbox
-
-if TYPE_CHECKING:
-    from mailbot.service import App
+from mailbot.store import Outbox, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +248,7 @@ def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime 
     """Send what is due; safe to call from any thread (one flush runs at a time).
 
     ``stop`` ends the flush after the mail in hand; ``on_failed`` is told about each mail
-    that has just failed for good (see ``failure_notifier``).
+    that has just failed for good (see ``service.delivery_failure_notifier``).
     """
     with _flush_lock:
         return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop))
@@ -273,74 +268,7 @@ def retry(session: Session, row_id: int, now: datetime) -> Outbox | None:
     row.status = "pending"
     row.attempts = 0
     row.next_attempt_at = now
+    # The operator vouches for the address again: lift the mark a refusal or bounce left.
+    session.execute(delete(Undeliverable).where(Undeliverable.address.in_([r.lower() for r in row.recipients])))
     return row
 
-
-# ---- telling staff that a reply could not be delivered ------------------------------------
-
-
-def failure_notifier(app: App) -> OnFailed:
-    """An ``on_failed`` hook that queues ``staff_delivery_failed`` for a failed reply.
-
-    Only mail in a ticket's user or LKPP conversation is reported; a failed mail to staff
-    (a notification, or one of these notices) is only recorded on the ticket, so a broken
-    staff mailbox cannot make the bot mail staff about mailing staff.
-    """
-
-    def on_failed(session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
-        _notify_staff(app, session, row, now, permanent)
-
-    return on_failed
-
-
-def _notify_staff(app: App, session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
-    from mailbot import service, threads
-    from mailbot.compose import build_message, make_message_id
-    from mailbot.domain import InboundMail
-    from mailbot.store import Message, Ticket, TicketEvent
-
-    ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
-    if ticket is None:
-        return
-    failed = session.scalar(select(Message).where(Message.message_id == row.message_id))
-    recipients = ", ".join(row.recipients)
-    how = "refused permanently" if permanent else f"not accepted after {row.attempts} attempts"
-    session.add(TicketEvent(ticket_id=ticket.id, kind="delivery_failed", at=now, actor="mailbot",
-                            detail=f"mail to {recipients} {how}: {row.last_error[:500]}", sop_step=None,
-                            data={"outbox_id": row.id, "message_id": row.message_id, "permanent": permanent}))
-    if failed is None or failed.channel == "staff":
-        return  # never notify about a failed notification
-    settings = app.settings
-    zone = app.zone
-    staff = list(settings.staff.addresses)
-    # The service's own template context (ticket summary, timeline, ...), as for any staff mail;
-    # there is no inbound mail behind this notice, so "message" describes the bot itself.
-    me = InboundMail(message_id=row.message_id, from_addr=settings.helpdesk.address, from_name=settings.helpdesk.name,
-                     to=(), cc=(), subject="", date=None, in_reply_to=(), references=(), text="", html=None,
-                     new_text="")
-    context = service._context(app, session, ticket, me, None)  # noqa: SLF001 - one context for every template
-    context["delivery"] = {
-        "outbox_id": row.id, "recipients": recipients, "subject": failed.subject, "error": row.last_error[:500],
-        "attempts": row.attempts, "permanent": permanent, "template": failed.template or "",
-        "sent_local": row.created_at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z"),
-    }
-    rendered = app.renderer.render("staff_delivery_failed", context)
-    thread = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket.id,
-                                                              Message.channel == "staff").order_by(Message.id)).all()
-    domain = settings.helpdesk.address.partition("@")[2]
-    message_id = make_message_id(domain)
-    msg = build_message(
-        rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=staff,
-        message_id=message_id, date=now, ticket_number=ticket.number or "",
-        in_reply_to=thread[-1] if thread else None, references=list(thread),
-        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, settings.helpdesk.secret_value),
-        auto_submitted="auto-generated",
-    )
-    queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=staff,
-          ticket_id=ticket.id, now=now)
-    session.add(Message(
-        ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel="staff",
-        sender=settings.helpdesk.address, recipients=staff, subject=rendered.subject[:500], text=rendered.text,
-        new_text=rendered.text, template="staff_delivery_failed", at=now,
-    ))
-    log.info("staff told that mail %s to %s could not be delivered", row.message_id, recipients)

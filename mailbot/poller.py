@@ -20,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from imap_tools import BaseMailBox
 
 from mailbot import intake, outbox
-from mailbot.service import App, process_raw
+from mailbot.service import App, delivery_failure_notifier, process_raw
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | 
 
 def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event | None = None) -> None:
     """Send everything due (in rounds of up to 1000), reporting failed replies to staff."""
-    notify = outbox.failure_notifier(app)
+    notify = delivery_failure_notifier(app)
     while True:
         result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop)
         if stats is not None:

@@ -549,6 +549,51 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
     return ctx
 
 
+# ---- delivery failures reported by the outbox ----------------------------------------------
+
+
+def delivery_failure_notifier(app: App) -> outbox.OnFailed:
+    """The outbox's ``on_failed`` hook: record a failed mail on its ticket and tell staff.
+
+    Only mail in a ticket's user or LKPP conversation is reported; a failed mail to staff
+    (a notification, or one of these notices) is only recorded, so a broken staff mailbox
+    cannot make the bot mail staff about mailing staff. A permanent refusal also marks the
+    address undeliverable, as a bounce does.
+    """
+
+    def on_failed(session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
+        ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+        if ticket is None:
+            return
+        failed = session.scalar(select(Message).where(Message.message_id == row.message_id))
+        recipients = ", ".join(row.recipients)
+        how = "refused permanently" if permanent else f"not accepted after {row.attempts} attempts"
+        _event(session, ticket, Record("delivery_failed", f"mail to {recipients} {how}: {row.last_error[:500]}",
+                                       data={"outbox_id": row.id, "message_id": row.message_id,
+                                             "permanent": permanent}), now, "mailbot")
+        if failed is None or failed.channel == "staff":
+            return  # never notify about a failed notification
+        if permanent:
+            for address in row.recipients:
+                if session.get(Undeliverable, address.lower()) is None:
+                    session.add(Undeliverable(address=address.lower(), reason=row.last_error[:2000],
+                                              ticket_id=ticket.id, at=now))
+        # No inbound mail is behind this notice: "the mail in hand" is the bot's own.
+        me = InboundMail(message_id=row.message_id, from_addr=app.settings.helpdesk.address,
+                         from_name=app.settings.helpdesk.name, to=(), cc=(), subject="", date=None, in_reply_to=(),
+                         references=(), text="", html=None, new_text="")
+        delivery = {
+            "outbox_id": row.id, "recipients": recipients, "subject": failed.subject, "error": row.last_error[:500],
+            "attempts": row.attempts, "permanent": permanent, "template": failed.template or "",
+            "sent_local": _local(app, row.created_at),
+        }
+        _queue_mail(app, session, ticket, me, SendMail("staff", "staff_delivery_failed", {"delivery": delivery}),
+                    now, None, None)
+        log.info("staff told that mail %s to %s could not be delivered", row.message_id, recipients)
+
+    return on_failed
+
+
 # ---- read side for the CLI ----------------------------------------------------------------
 
 

@@ -189,6 +189,8 @@ def test_permanent_refusal_fails_once_tells_staff_and_is_not_retried(
     assert len(fault.attempts_to(d.user)) == 1
     assert len(rows(d)) == 3
     assert fetch_all(d.stack, d.user) == []
+    with store.make_sessionmaker(store.make_engine(d.db_url))() as session:  # no more automatic mail to it
+        assert session.get(store.Undeliverable, d.user) is not None
     # The operator fixes the address problem and sends the reply again (same Message-ID).
     code, out, _ = d.cli("outbox", "list")
     assert code == 0 and "failed" in out and d.user in out
