@@ -135,6 +135,9 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
         return quarantine(app, raw, mail, "unparseable: not an e-mail message (no From, Date, Subject or Message-ID)", now)
     if len(raw) > app.settings.storage.max_message_bytes:
         return quarantine(app, raw, mail, f"message of {len(raw)} bytes exceeds storage.max_message_bytes", now)
+    if not mail.from_addr:
+        # Nobody to answer and nobody to open a ticket for: keep it where a person will look.
+        return quarantine(app, raw, mail, "no sender address (From missing or unreadable)", now)
     try:
         with app.factory.begin() as session:
             seen = session.scalar(select(Inbound.outcome).where(Inbound.message_id == mail.message_id))
