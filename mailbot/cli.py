@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailbot import intake, outbox, store
+from mailbot import intake, logs, outbox, store
 from mailbot.config import ConfigError, Settings, load_settings, resolve_config_path
 from mailbot.rules_config import RulesConfigError
 from mailbot.store import Quarantine, Ticket
@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     poll = sub.add_parser("poll", help="process the mailbox")
     poll.add_argument("--once", action="store_true", required=True, help="process what is there now, then exit")
     sub.add_parser("check-config", help="validate the config and try the IMAP and SMTP logins")
+    st = sub.add_parser("status", help="health for monitoring: exit 0 healthy, 1 unhealthy (see README)")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--offline", action="store_true", help="do not try the IMAP and SMTP logins")
+    st.add_argument("--expect-run", action="store_true",
+                    help="a mailbot run must be polling (also when none was started or it stopped cleanly)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     tickets = sub.add_parser("tickets", help="list and show tickets")
@@ -58,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     ol.add_argument("--all", action="store_true", help="also mail already sent")
     orr = osub.add_parser("retry", help="send a failed mail again (fresh attempt budget)")
     orr.add_argument("id", type=int)
+    oack = osub.add_parser("ack", help="acknowledge failed mail: status stops reporting it")
+    oack.add_argument("id", type=int, nargs="?")
+    oack.add_argument("--all", action="store_true", help="every failed mail")
     report = sub.add_parser("report", help="reports")
     rpsub = report.add_subparsers(dest="action", required=True)
     rsla = rpsub.add_parser("sla", help="SOP time standards kept, per step and priority, in a period")
@@ -90,10 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if not args.verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine, not news
+    logs.configure(verbose=args.verbose)
     if args.command == "rules":
         from mailbot import rules_eval
 
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return rules_eval.main(extra + (["--table", args.table] if args.table else []))
     try:
         settings = load_settings(resolve_config_path(args.config))
+        logs.configure(settings.logging, verbose=args.verbose)
+        logs.register_settings(settings)
         return _dispatch(args, settings)
     except (ConfigError, RulesConfigError) as exc:
         print(str(exc), file=sys.stderr)
@@ -121,13 +128,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     app = build_app(settings)
     if args.command == "poll":
+        from mailbot.oauth import OAuthError
         from mailbot.poller import poll_once
 
-        stats = poll_once(app)
+        try:
+            stats = poll_once(app)
+        except OAuthError as exc:
+            log.error("%s", intake.describe_failure(settings.imap, exc))
+            return 1
         print(stats.line())
         return 0
     if args.command == "run":
         return _run(app)
+    if args.command == "status":
+        return _status(app, args)
     if args.command == "report":
         return _report_sla(app, args)
     if args.command == "outbox":
@@ -160,7 +174,51 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args)
 
 
+def _status(app: Any, args: argparse.Namespace) -> int:
+    from mailbot import status
+
+    report = status.gather(app, offline=args.offline, expect_run=args.expect_run)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(status.render_text(report))
+    return 0 if report.healthy else 1
+
+
+#: ``mailbot run`` exit code when another run holds the mailbox (the instance lock).
+EXIT_LOCKED = 3
+
+
 def _run(app: Any) -> int:
+    from mailbot import instancelock
+
+    try:
+        lock = instancelock.acquire(app)
+    except instancelock.LockHeld as exc:
+        log.error("%s", exc)
+        return EXIT_LOCKED
+    server = None
+    if app.settings.metrics.enabled:
+        from mailbot.metrics import MetricsServer
+
+        try:
+            server = MetricsServer(app).start()
+        except OSError as exc:
+            m = app.settings.metrics
+            log.error("metrics: cannot listen on %s:%d: %s", m.host, m.port, exc.strerror or exc)
+            if lock is not None:
+                lock.release()
+            return 1
+    try:
+        return _serve(app)
+    finally:
+        if server is not None:
+            server.stop()
+        if lock is not None:
+            lock.release()
+
+
+def _serve(app: Any) -> int:
     from mailbot.poller import run_forever
 
     stop = threading.Event()
@@ -183,6 +241,22 @@ def _outbox(app: Any, args: argparse.Namespace) -> int:
     from mailbot.store import Outbox
 
     now = datetime.now(timezone.utc)
+    if args.action == "ack":
+        if args.id is None and not args.all:
+            print("outbox ack: give an ID or --all", file=sys.stderr)
+            return 2
+        with app.factory.begin() as session:
+            query = select(Outbox).where(Outbox.status == "failed", Outbox.acknowledged_at.is_(None))
+            if not args.all:
+                query = query.where(Outbox.id == args.id)
+            rows = session.scalars(query).all()
+            for row in rows:
+                row.acknowledged_at = now
+            if not rows and not args.all:
+                print(f"no unacknowledged failed outbox mail {args.id}", file=sys.stderr)
+                return 1
+            print(f"acknowledged {len(rows)} failed mail(s)")
+        return 0
     if args.action == "retry":
         with app.factory.begin() as session:
             row = outbox.retry(session, args.id, now)
@@ -198,6 +272,8 @@ def _outbox(app: Any, args: argparse.Namespace) -> int:
         rows = session.scalars(query).all()
         for r in rows:
             due = "" if r.status != "pending" else f" next {r.next_attempt_at.astimezone(app.zone):%Y-%m-%d %H:%M:%S}"
+            if r.status == "failed" and r.acknowledged_at is not None:
+                due = " (acknowledged)"
             print(f"{r.id:5d}  {r.status:7} attempts={r.attempts}{due}  {', '.join(r.recipients):40.40}  "
                   f"{r.last_error[:100]}")
         print(f"{len(rows)} mail(s)")

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 Security = Literal["ssl", "starttls", "none"]
+#: How mailbot logs in to a server: a password, or an OAuth2 access token (XOAUTH2, as
+#: Microsoft 365 and Google Workspace require), obtained with a refresh token.
+AuthMethod = Literal["password", "xoauth2"]
 
 
 class ConfigError(ValueError):
@@ -67,19 +70,66 @@ class HelpdeskSettings(_Section):
         return _secret(self.secret, self.secret_env, "helpdesk.secret") or f"mailbot:{self.address}"
 
 
+class OAuth2Settings(_Section):
+    """The refresh-token grant (RFC 6749 section 6) that yields XOAUTH2 access tokens.
+
+    Set per server (``[imap.oauth2]``, ``[smtp.oauth2]``) or once for both (``[oauth2]``).
+    """
+
+    #: e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token (Microsoft 365),
+    #: https://oauth2.googleapis.com/token (Google Workspace).
+    token_url: str
+    client_id: str
+    client_secret: str = ""
+    client_secret_env: str = ""
+    refresh_token: str = ""
+    refresh_token_env: str = ""
+    #: Space-separated; Microsoft 365: "https://outlook.office.com/IMAP.AccessAsUser.All
+    #: https://outlook.office.com/SMTP.Send offline_access"; Google: "https://mail.google.com/".
+    scope: str = ""
+    #: Refresh this many seconds before the access token expires (at most half its lifetime).
+    refresh_margin: float = Field(default=300, ge=0)
+    timeout: float = Field(default=30, gt=0)
+
+    @field_validator("token_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _has_refresh_token(self) -> OAuth2Settings:
+        if not self.refresh_token and not self.refresh_token_env:
+            raise ValueError("either refresh_token or refresh_token_env is required")
+        return self
+
+    def client_secret_value(self, where: str = "oauth2") -> str:
+        return _secret(self.client_secret, self.client_secret_env, f"{where}.client_secret_env")
+
+    def refresh_token_value(self, where: str = "oauth2") -> str:
+        return _secret(self.refresh_token, self.refresh_token_env, f"{where}.refresh_token_env")
+
+
 class _ServerSettings(_Section):
     host: str
     port: int = Field(ge=1, le=65535)
     security: Security = "ssl"
     username: str
+    auth: AuthMethod = "password"
     password: str = ""
     password_env: str = ""
+    #: With auth = "xoauth2"; when absent, the top-level [oauth2] section is used.
+    oauth2: OAuth2Settings | None = None
     ca_file: Path | None = None
     timeout: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")
     def _has_secret(self) -> _ServerSettings:
-        if not self.password and not self.password_env:
+        if self.auth == "xoauth2":
+            if self.oauth2 is None:
+                raise ValueError('auth = "xoauth2" needs an [oauth2] section (shared or for this server)')
+        elif not self.password and not self.password_env:
             raise ValueError("either password or password_env is required")
         if self.ca_file is not None and not self.ca_file.is_file():
             raise ValueError(f"ca_file {str(self.ca_file)!r} does not exist")
@@ -147,6 +197,30 @@ class AnswersSettings(_Section):
     suggestions: int = Field(default=3, ge=0, le=10)  # listed in the staff notification
 
 
+class WorkersSettings(_Section):
+    #: Several ``mailbot run`` processes share one mailbox on purpose (PostgreSQL). When false,
+    #: a second ``run`` on the same mailbox and database exits at once (the instance lock).
+    cooperate: bool = False
+
+
+class MetricsSettings(_Section):
+    """A Prometheus endpoint served by ``mailbot run`` (off by default)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
+class LoggingSettings(_Section):
+    format: Literal["text", "json"] = "text"  # json: one object per line
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class RetentionSettings(_Section):
     #: Purge bodies and attachments of tickets closed more than this many months ago (0: keep).
     months: int = Field(default=0, ge=0)
@@ -164,7 +238,24 @@ class EscalationSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    #: A SQLAlchemy URL: ``sqlite:///var/mailbot.db`` or ``postgresql+psycopg://user:pw@host/db``
+    #: (``postgresql://`` and ``postgres://`` mean the same; PostgreSQL needs ``pip install 'mailbot[pg]'``).
     url: str = "sqlite:///var/mailbot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        scheme, sep, rest = value.strip().partition("://")
+        if not sep:
+            raise ValueError("not a database URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)")
+        if scheme.lower() in {"postgres", "postgresql"}:
+            scheme, value = "postgresql+psycopg", f"postgresql+psycopg://{rest}"
+        if scheme.lower() == "postgresql+psycopg":
+            import importlib.util
+
+            if importlib.util.find_spec("psycopg") is None:
+                raise ValueError("PostgreSQL needs the psycopg driver: pip install 'mailbot[pg]'")
+        return value.strip()
 
 
 class StorageSettings(_Section):
@@ -258,6 +349,21 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     paths: PathSettings = PathSettings()
     sla: SlaSettings = SlaSettings()
+    oauth2: OAuth2Settings | None = None  # shared by imap and smtp when they have none of their own
+    workers: WorkersSettings = WorkersSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_oauth2(cls, data: object) -> object:
+        """Hand the top-level [oauth2] section to the servers that log in with XOAUTH2 and have none."""
+        if isinstance(data, dict) and isinstance(data.get("oauth2"), dict):
+            for name in ("imap", "smtp"):
+                server = data.get(name)
+                if isinstance(server, dict) and server.get("auth") == "xoauth2" and "oauth2" not in server:
+                    data = {**data, name: {**server, "oauth2": data["oauth2"]}}
+        return data
 
     def is_staff(self, address: str) -> bool:
         return address.lower() in {a.lower() for a in self.staff.addresses}
@@ -323,8 +429,14 @@ def load_settings(path: Path) -> Settings:
     try:
         settings = Settings.model_validate(data)
         # Touch env-provided secrets now so a missing variable fails at start, not mid-run.
-        settings.imap.password_value  # noqa: B018
-        settings.smtp.password_value  # noqa: B018
+        for name, server in (("imap", settings.imap), ("smtp", settings.smtp)):
+            if server.auth == "xoauth2":
+                assert server.oauth2 is not None
+                where = f"{name}.oauth2" if "oauth2" in data.get(name, {}) else "oauth2"
+                server.oauth2.client_secret_value(where)
+                server.oauth2.refresh_token_value(where)
+            else:
+                server.password_value  # noqa: B018
         settings.helpdesk.secret_value  # noqa: B018
     except ValidationError as exc:
         raise ConfigError(_error_line(path, exc)) from None

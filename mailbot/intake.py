@@ -7,18 +7,20 @@ again and recognised by its Message-ID.
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import select
 from email import policy
 from email.parser import BytesHeaderParser
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from imap_tools import AND, H, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
 from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
 
+from mailbot import oauth
 from mailbot.config import ImapSettings
 from mailbot.outbox import tls_context
 
@@ -45,8 +47,22 @@ class RawMail:
     raw: bytes
 
 
+def token_provider(settings: ImapSettings) -> oauth.TokenProvider | None:
+    """The OAuth2 token source of an ``auth = "xoauth2"`` mailbox (None for a password)."""
+    if settings.auth != "xoauth2" or settings.oauth2 is None:
+        return None
+    return oauth.provider_for(settings.oauth2, "imap.oauth2")
+
+
 def connect(settings: ImapSettings) -> BaseMailBox:
-    """Log in and select the intake folder."""
+    """Log in (password or XOAUTH2) and select the intake folder.
+
+    With XOAUTH2 the access token comes from the refresh-token grant before the socket is
+    opened (a refused refresh raises :class:`mailbot.oauth.OAuthError`); a token the server
+    rejects is forgotten, so the next attempt gets a fresh one.
+    """
+    provider = token_provider(settings)
+    token = provider.token() if provider is not None else ""
     ctx = tls_context(str(settings.ca_file) if settings.ca_file else None)
     box: BaseMailBox
     if settings.security == "ssl":
@@ -57,7 +73,17 @@ def connect(settings: ImapSettings) -> BaseMailBox:
         box = MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
     box.email_message_class = RawMailMessage  # type: ignore[assignment]
     try:
-        box.login(settings.username, settings.password_value, initial_folder=settings.folder)
+        if provider is not None:
+            try:
+                box.xoauth2(settings.username, token, initial_folder=settings.folder)
+            except (MailboxLoginError, imaplib.IMAP4.error) as exc:
+                provider.invalidate(token)  # refused by the server: the next attempt gets a fresh token
+                if isinstance(exc, MailboxLoginError):
+                    raise
+                # imaplib raises a NO to AUTHENTICATE itself: report it as the login failure it is.
+                raise MailboxLoginError(("NO", [str(exc).encode()]), "OK") from None
+        else:
+            box.login(settings.username, settings.password_value, initial_folder=settings.folder)
     except BaseException:
         try:  # do not leave the socket of a refused login behind (the service retries for ever)
             box.client.shutdown()
@@ -70,6 +96,11 @@ def connect(settings: ImapSettings) -> BaseMailBox:
 def describe_failure(settings: ImapSettings, exc: BaseException, *, lost: bool = False) -> str:
     """One line naming the mailbox, the server and what went wrong (never the password)."""
     where = f"{settings.username} at {settings.host}:{settings.port}"
+    if isinstance(exc, oauth.OAuthError):
+        if exc.permanent:
+            return (f"imap mailbox {where}: OAuth2 login impossible, {exc}; renew the consent and configure a new "
+                    f"refresh token (the coordinator is told)")
+        return f"imap mailbox {where}: no OAuth2 access token: {exc}"
     if isinstance(exc, MailboxLoginError):
         data = exc.command_result[1] if isinstance(exc.command_result, tuple) and len(exc.command_result) > 1 else ""
         parts = data if isinstance(data, list) else [data]
@@ -91,9 +122,12 @@ def ensure_folders(box: BaseMailBox, settings: ImapSettings) -> None:
     box.folder.set(settings.folder)
 
 
-def fetch_batch(box: BaseMailBox, limit: int) -> Iterator[RawMail]:
-    """Mail waiting in the selected folder, oldest first, without marking it seen."""
-    uids = box.uids(AND(all=True))[:limit]
+def fetch_batch(box: BaseMailBox, limit: int, skip: Collection[str] = ()) -> Iterator[RawMail]:
+    """Mail waiting in the selected folder, oldest first, without marking it seen.
+
+    ``skip``: UIDs not to fetch (mail another worker is processing, see ``poller.drain``).
+    """
+    uids = [uid for uid in box.uids(AND(all=True)) if uid not in skip][:limit]
     if not uids:
         return
     for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=50):

@@ -10,15 +10,26 @@ refused or dropped connections, timeouts) back off exponentially from ``next_att
 a permanent (5xx) refusal, or ``smtp.max_attempts`` temporary ones, mark the row failed.
 A failed reply is reported to staff through the outbox itself (``service.delivery_failure_notifier``);
 a failed staff notification is never reported, so failures cannot loop.
+
+Several senders never send one mail twice. On PostgreSQL each worker claims a row with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (the in-flight mark, unique per claim, plus a short
+lease on ``next_attempt_at``) and holds the row lock while it sends and records the outcome;
+the others skip locked rows. On SQLite one process at a time sends a database's outbox
+(an ``flock`` next to the database file, ``_sender_slot``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
+import os
+import secrets
+import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -26,6 +37,7 @@ import aiosmtplib
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot import oauth
 from mailbot.config import SmtpSettings
 from mailbot.store import Outbox, Undeliverable
 
@@ -41,6 +53,11 @@ OnFailed = Callable[[Session, Outbox, datetime, bool], None]
 #: ``last_error`` of a mail while the SMTP transaction for it runs; a crash leaves it behind.
 IN_FLIGHT = "in flight since "
 
+#: PostgreSQL, several workers: a mail claimed for sending is not due for the others for this long.
+#: Its sender holds the row lock (``FOR UPDATE``; the others ``SKIP LOCKED``) until the outcome is
+#: committed; after a crash the lock is gone and the mail is resent once the lease has passed.
+IN_FLIGHT_LEASE = timedelta(seconds=10)
+
 
 @dataclass
 class FlushResult:
@@ -49,6 +66,7 @@ class FlushResult:
     failed: int = 0
     interrupted: int = 0  # mails found in flight (a crash during their send): resent, maybe twice
     error: str = ""
+    elsewhere: bool = False  # SQLite: another process is sending this database's outbox right now
 
 
 def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
@@ -86,9 +104,37 @@ def smtp_client(settings: SmtpSettings) -> aiosmtplib.SMTP:
     )
 
 
+class SmtpOAuthError(aiosmtplib.SMTPException):
+    """No OAuth2 access token for the SMTP login (the refresh was refused or failed).
+
+    An SMTP exception, so a flush defers its mail as for any other login failure; the
+    refusal itself is on ``token_provider(settings).failure`` for the service to report.
+    """
+
+
+def token_provider(settings: SmtpSettings) -> oauth.TokenProvider | None:
+    """The OAuth2 token source of an ``auth = "xoauth2"`` SMTP account (None for a password)."""
+    if settings.auth != "xoauth2" or settings.oauth2 is None:
+        return None
+    return oauth.provider_for(settings.oauth2, "smtp.oauth2")
+
+
 async def _login(client: aiosmtplib.SMTP, settings: SmtpSettings) -> None:
+    provider = token_provider(settings)
+    token = ""
+    if provider is not None:
+        try:
+            token = provider.token()  # before connecting: no idle connection while the endpoint answers
+        except oauth.OAuthError as exc:
+            raise SmtpOAuthError(f"smtp mailbox {settings.username}: {exc}") from None
     await client.connect()
-    if settings.username:
+    if provider is not None:
+        try:
+            await client.auth_xoauth2(settings.username, token)
+        except aiosmtplib.SMTPAuthenticationError:
+            provider.invalidate(token)  # refused by the server: the next login gets a fresh token
+            raise
+    elif settings.username:
         await client.login(settings.username, settings.password_value)
 
 
@@ -115,11 +161,12 @@ def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
 async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
                  on_failed: OnFailed | None, stop: threading.Event | None) -> FlushResult:
     result = FlushResult()
+    pg = _dialect(factory) == "postgresql"
+    due = select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now).order_by(Outbox.id)
+    if pg:  # rows another worker is sending right now are locked: leave them out
+        due = due.with_for_update(skip_locked=True)
     with factory() as session:
-        ids = session.scalars(
-            select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
-            .order_by(Outbox.id).limit(limit)
-        ).all()
+        ids = session.scalars(due.limit(limit)).all()
     if not ids:
         return result
     client = smtp_client(settings)
@@ -129,7 +176,9 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
         # Server down, 421 greeting, TLS or login failure: every due mail waits, none is lost.
         result.error = _describe(exc)
         with factory.begin() as session:
-            for row in session.scalars(select(Outbox).where(Outbox.id.in_(ids), Outbox.status == "pending")):
+            waiting = select(Outbox).where(Outbox.id.in_(ids), Outbox.status == "pending",
+                                           Outbox.next_attempt_at <= now)
+            for row in session.scalars(waiting.with_for_update(skip_locked=True) if pg else waiting):
                 row.attempts += 1
                 _temporary(session, row, settings, now, result.error, result, on_failed, quiet=True)
         client.close()
@@ -144,53 +193,49 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                 # A 421 or a dropped connection: the rest was not tried and waits for the next flush.
                 result.error = result.error or "connection closed by the server"
                 break
-            # 1. Record that this mail is in flight (committed before the server sees it). A crash
-            #    from here to step 3 leaves the marker: the next flush resends the mail, with the same
-            #    Message-ID, knowing it may be a duplicate (if the server accepted it meanwhile).
-            with factory.begin() as session:
-                row = session.get(Outbox, row_id)
-                if row is None or row.status != "pending":
+            # 1. Claim the mail and record that it is in flight (committed before the server sees it).
+            #    A crash from here to step 3 leaves the marker: the next flush resends the mail, with
+            #    the same Message-ID, knowing it may be a duplicate (if the server accepted it meanwhile).
+            claim = _claim(factory, row_id, now, pg, result)
+            if claim is None:
+                continue  # sent, deferred, or taken by another worker meanwhile
+            mark, mail_from, recipients, raw = claim
+            # PostgreSQL: hold the row lock from here to the commit of the outcome, so no other
+            # worker can take the mail while it is being sent (they skip locked rows).
+            held: Session | None = None
+            if pg:
+                held = factory()
+                locked = held.scalars(select(Outbox).where(Outbox.id == row_id)
+                                      .with_for_update(skip_locked=True)).first()
+                if locked is None or locked.last_error != mark:
+                    held.close()  # another worker took it over after our claim (see IN_FLIGHT_LEASE)
                     continue
-                if row.last_error.startswith(IN_FLIGHT):
-                    result.interrupted += 1
-                    log.warning("mail %s was being sent when the bot stopped (%s); sending it again with the same "
-                                "Message-ID", row.message_id, row.last_error)
-                row.attempts += 1
-                row.last_error = f"{IN_FLIGHT}{datetime.now(timezone.utc).isoformat(timespec='seconds')}"
-                mail_from, recipients, raw = row.mail_from, list(row.recipients), row.raw
-            # 2. Send.
-            outcome: tuple[str, str] = ("sent", "")
-            refused: dict[str, aiosmtplib.SMTPResponse] = {}
             try:
-                refused, _ = await client.sendmail(mail_from, recipients, raw)
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                permanent = all(r.code >= 500 for r in exc.recipients)
-                outcome = ("permanent" if permanent else "temporary", f"recipients refused: {_refusals(exc)}")
-            except aiosmtplib.SMTPResponseException as exc:
-                outcome = ("permanent" if exc.code >= 500 else "temporary", _describe(exc))
-            except (aiosmtplib.SMTPException, OSError) as exc:
-                # Timeout or disconnect: the server may or may not have the mail; resending later
-                # keeps the Message-ID, so a receiver can tell it is the same mail.
-                result.error = _describe(exc)
-                outcome = ("temporary", result.error)
-            # 3. Record the outcome at once.
-            with factory.begin() as session:
-                row = session.get(Outbox, row_id)
-                assert row is not None
-                if outcome[0] == "permanent":
-                    _permanent(session, row, now, outcome[1], result, on_failed)
-                elif outcome[0] == "temporary":
-                    _temporary(session, row, settings, now, outcome[1], result, on_failed)
+                # 2. Send.
+                outcome: tuple[str, str] = ("sent", "")
+                refused: dict[str, aiosmtplib.SMTPResponse] = {}
+                try:
+                    refused, _ = await client.sendmail(mail_from, recipients, raw)
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    permanent = all(r.code >= 500 for r in exc.recipients)
+                    outcome = ("permanent" if permanent else "temporary", f"recipients refused: {_refusals(exc)}")
+                except aiosmtplib.SMTPResponseException as exc:
+                    outcome = ("permanent" if exc.code >= 500 else "temporary", _describe(exc))
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    # Timeout or disconnect: the server may or may not have the mail; resending later
+                    # keeps the Message-ID, so a receiver can tell it is the same mail.
+                    result.error = _describe(exc)
+                    outcome = ("temporary", result.error)
+                # 3. Record the outcome at once.
+                if held is not None:
+                    _record(held, row_id, outcome, refused, settings, now, result, on_failed)
+                    held.commit()
                 else:
-                    row.status = "sent"
-                    row.sent_at = datetime.now(timezone.utc)
-                    row.last_error = ""
-                    result.sent += 1
-                    if refused:
-                        # Accepted for the others: resending would duplicate it for them, so keep it sent.
-                        row.last_error = ("accepted, but refused for " + "; ".join(
-                            f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items()))[:2000]
-                        log.warning("mail %s: %s", row.message_id, row.last_error)
+                    with factory.begin() as session:
+                        _record(session, row_id, outcome, refused, settings, now, result, on_failed)
+            finally:
+                if held is not None:
+                    held.close()
             if result.error:
                 break  # the connection is gone; the rest waits for the next flush
     finally:
@@ -202,6 +247,54 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
         finally:
             client.close()
     return result
+
+
+def _dialect(factory: sessionmaker[Session]) -> str:
+    bind = factory.kw.get("bind")
+    return bind.dialect.name if bind is not None else ""
+
+
+def _claim(factory: sessionmaker[Session], row_id: int, now: datetime, pg: bool,
+           result: FlushResult) -> tuple[str, str, list[str], bytes] | None:
+    """Step 1: mark a due mail in flight; its (mark, sender, recipients, bytes), or None if not ours."""
+    with factory.begin() as session:
+        query = select(Outbox).where(Outbox.id == row_id, Outbox.status == "pending", Outbox.next_attempt_at <= now)
+        row = session.scalars(query.with_for_update(skip_locked=True) if pg else query).first()
+        if row is None:
+            return None
+        if row.last_error.startswith(IN_FLIGHT):
+            result.interrupted += 1
+            log.warning("mail %s was being sent when the bot stopped (%s); sending it again with the same "
+                        "Message-ID", row.message_id, row.last_error)
+        started = datetime.now(timezone.utc)
+        row.attempts += 1
+        # Unique per claim: the sender checks it under the row lock before sending (PostgreSQL).
+        row.last_error = (f"{IN_FLIGHT}{started.isoformat(timespec='seconds')} by {socket.gethostname()[:60]} "
+                          f"pid {os.getpid()} #{secrets.token_hex(4)}")
+        if pg:
+            row.next_attempt_at = max(row.next_attempt_at, started + IN_FLIGHT_LEASE)
+        return row.last_error, row.mail_from, list(row.recipients), row.raw
+
+
+def _record(session: Session, row_id: int, outcome: tuple[str, str], refused: dict[str, aiosmtplib.SMTPResponse],
+            settings: SmtpSettings, now: datetime, result: FlushResult, on_failed: OnFailed | None) -> None:
+    """Step 3: the outcome of the SMTP transaction, in ``session``'s transaction."""
+    row = session.get(Outbox, row_id)
+    assert row is not None
+    if outcome[0] == "permanent":
+        _permanent(session, row, now, outcome[1], result, on_failed)
+    elif outcome[0] == "temporary":
+        _temporary(session, row, settings, now, outcome[1], result, on_failed)
+    else:
+        row.status = "sent"
+        row.sent_at = datetime.now(timezone.utc)
+        row.last_error = ""
+        result.sent += 1
+        if refused:
+            # Accepted for the others: resending would duplicate it for them, so keep it sent.
+            row.last_error = ("accepted, but refused for " + "; ".join(
+                f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items()))[:2000]
+            log.warning("mail %s: %s", row.message_id, row.last_error)
 
 
 def _temporary(session: Session, row: Outbox, settings: SmtpSettings, now: datetime, error: str,
@@ -250,8 +343,35 @@ def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime 
     ``stop`` ends the flush after the mail in hand; ``on_failed`` is told about each mail
     that has just failed for good (see ``service.delivery_failure_notifier``).
     """
-    with _flush_lock:
+    with _flush_lock, _sender_slot(factory) as ours:
+        if not ours:
+            return FlushResult(elsewhere=True)
         return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop))
+
+
+@contextlib.contextmanager
+def _sender_slot(factory: sessionmaker[Session]) -> Iterator[bool]:
+    """SQLite: one sender per database file at a time; yields False while another process sends.
+
+    SQLite has no row locks to claim a mail with, so a flush takes an ``flock`` on
+    ``<database>.outbox.lock`` (dropped by the kernel if the process dies). A mail found in
+    flight is then always one whose sender crashed. PostgreSQL needs no slot: rows are claimed.
+    """
+    bind = factory.kw.get("bind")
+    database = bind.url.database if bind is not None and bind.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield True
+        return
+    fd = os.open(f"{database}.outbox.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # drops the lock
 
 
 def next_due(factory: sessionmaker[Session]) -> datetime | None:
@@ -268,6 +388,7 @@ def retry(session: Session, row_id: int, now: datetime) -> Outbox | None:
     row.status = "pending"
     row.attempts = 0
     row.next_attempt_at = now
+    row.acknowledged_at = None  # failing again is news again
     # The operator vouches for the address again: lift the mark a refusal or bounce left.
     session.execute(delete(Undeliverable).where(Undeliverable.address.in_([r.lower() for r in row.recipients])))
     return row

@@ -13,14 +13,15 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from imap_tools import BaseMailBox
 
-from mailbot import intake, outbox
-from mailbot.service import App, delivery_failure_notifier, process_raw
+from mailbot import health, intake, metrics, oauth, outbox
+from mailbot.service import BUSY, App, delivery_failure_notifier, process_raw
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class PollStats:
     deferred: int = 0
     failed: int = 0
     smtp_error: str = ""
+    outbox_elsewhere: bool = False  # SQLite: another process was sending the outbox (see outbox.flush)
 
     def line(self) -> str:
         parts = [f"{k}={v}" for k, v in sorted(self.outcomes.items())] or ["no new mail"]
@@ -45,31 +47,46 @@ class PollStats:
         return text + (f" (smtp: {self.smtp_error})" if self.smtp_error else "")
 
 
-def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None) -> int:
+def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None,
+          progress: Callable[[], None] | None = None) -> int:
     """Process every mail waiting in the intake folder; returns how many were handled.
 
-    With ``stop`` set, returns after the mail in hand (committed and moved).
+    With ``stop`` set, returns after the mail in hand (committed and moved). ``progress`` is
+    called after each successful fetch (the service records it as a poll, see ``health``).
+    A mail another worker is processing (outcome ``busy``) stays in the inbox for that worker
+    and is not fetched again in this drain.
     """
     imap = app.settings.imap
     handled = 0
+    others: set[str] = set()  # UIDs left to another worker
     while True:
-        batch = list(intake.fetch_batch(box, imap.batch_size))
+        batch = list(intake.fetch_batch(box, imap.batch_size, skip=others))
+        if progress is not None:
+            progress()
         if not batch:
             return handled
         for item in batch:
+            started = time.perf_counter()
             outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
+            metrics.observe_mail(outcome.kind, time.perf_counter() - started)
             # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
             # again after a crash goes where its first outcome sent it.
             quarantined = outcome.kind == "quarantined" or (
                 outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
             target = imap.quarantine_folder if quarantined else imap.processed_folder
-            if outcome.kind == "duplicate":
+            if outcome.kind == BUSY:
+                others.add(item.uid)  # the worker that has it moves it after its commit
+            elif outcome.kind == "duplicate":
                 intake.move_seen(box, item.uid, item.raw, target, imap.folder)
             else:
                 intake.move(box, item.uid, target)
             stats.outcomes[outcome.kind] += 1
-            handled += 1
-            log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "", outcome.reason)
+            if outcome.kind == BUSY:
+                log.debug("mail uid=%s left to another worker: %s", item.uid, outcome.reason)
+            else:
+                handled += 1
+                log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "",
+                         outcome.reason)
             if stop is not None and stop.is_set():
                 return handled
 
@@ -79,24 +96,50 @@ def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event
     notify = delivery_failure_notifier(app)
     while True:
         result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop)
+        _record_smtp(app, result)
         if stats is not None:
             stats.sent += result.sent
             stats.deferred += result.deferred
             stats.failed += result.failed
             stats.smtp_error = stats.smtp_error or result.error
+            stats.outbox_elsewhere = stats.outbox_elsewhere or result.elsewhere
         # Another round while mail went out or failed (a failure may have queued a notice to staff).
         if (result.sent == 0 and result.failed == 0) or result.error or (stop is not None and stop.is_set()):
             return
 
 
+def _record_smtp(app: App, result: outbox.FlushResult) -> None:
+    """Metrics, and the SMTP account's status: a send that worked, an error, a refused OAuth2 refresh."""
+    smtp = app.settings.smtp
+    metrics.observe_flush(result.sent, result.failed)
+    provider = outbox.token_provider(smtp)
+    failure = provider.failure if provider is not None else None
+    if failure is not None and failure.permanent and result.error:
+        line = (f"{health.describe(smtp)}: OAuth2 login impossible, {failure}; renew the consent and configure a "
+                f"new refresh token; replies wait in the outbox")
+        if health.auth_failed(app, smtp, str(failure)):
+            log.error("%s", line)
+    elif result.sent:
+        health.ok(app, smtp)
+    elif result.error:
+        health.error(app, smtp, result.error)
+
+
 def poll_once(app: App) -> PollStats:
     stats = PollStats()
-    box = intake.connect(app.settings.imap)
+    imap = app.settings.imap
     try:
-        intake.ensure_folders(box, app.settings.imap)
+        box = intake.connect(imap)
+    except oauth.OAuthError as exc:
+        if exc.permanent:
+            health.auth_failed(app, imap, str(exc))
+        raise
+    try:
+        intake.ensure_folders(box, imap)
         drain(app, box, stats)
     finally:
         box.logout()
+    health.ok(app, imap)
     # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
     from mailbot import sla_service
 
@@ -124,7 +167,8 @@ class OutboxWorker(threading.Thread):
             stats = PollStats()
             try:
                 flush_outbox(self.app, stats, self.stop)
-                wait = self._until_due()
+                # While another process sends this (SQLite) outbox, look again after the interval.
+                wait = self.interval if stats.outbox_elsewhere else self._until_due()
             except Exception:  # noqa: BLE001 - e.g. the database is busy: try again next round
                 log.exception("outbox flush failed")
                 wait = self.interval
@@ -151,8 +195,17 @@ def run_forever(app: App, stop: threading.Event) -> None:
     from mailbot import sla_service
 
     imap = app.settings.imap
+    health.run_started(app)
     worker = OutboxWorker(app, stop, interval=min(30.0, imap.poll_interval))
     worker.start()
+    last_beat = 0.0
+
+    def beat() -> None:  # a successful fetch, recorded at most every few seconds during a backlog
+        nonlocal last_beat
+        if time.monotonic() - last_beat >= min(5.0, imap.poll_interval / 2):
+            last_beat = time.monotonic()
+            health.ok(app, imap)
+
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
     sla_service.schedule_jobs(scheduler, app)
     scheduler.start()
@@ -163,9 +216,23 @@ def run_forever(app: App, stop: threading.Event) -> None:
             try:
                 box = intake.connect(imap)
             except Exception as exc:  # noqa: BLE001 - network and auth errors: wait and retry
+                if isinstance(exc, oauth.OAuthError) and exc.permanent:
+                    # Refused consent: ONE loud line per outage (also after a "connection lost" line),
+                    # the status records it and the coordinator is told; the rest of the service goes on.
+                    if health.auth_failed(app, imap, str(exc)):
+                        log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
+                        worker.wake()  # the notice to the coordinator goes out now
+                    else:
+                        log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
+                    if outage_since is None:
+                        outage_since = time.monotonic()
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                    continue
                 if outage_since is None:
                     outage_since = time.monotonic()
                     log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
+                    health.error(app, imap, intake.describe_failure(imap, exc))
                 else:
                     log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
                 stop.wait(delay)
@@ -181,7 +248,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
                 while not stop.is_set():
                     stats = PollStats()
-                    if drain(app, box, stats, stop):
+                    if drain(app, box, stats, stop, progress=beat):
                         worker.wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh
@@ -197,6 +264,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
             except Exception as exc:  # noqa: BLE001 - a dropped connection: reconnect
                 outage_since = time.monotonic()
                 log.error("%s; reconnecting", intake.describe_failure(imap, exc, lost=True))
+                health.error(app, imap, intake.describe_failure(imap, exc, lost=True))
                 if not healthy:  # failing right after connecting, every time: do not spin
                     stop.wait(delay)
                     delay = min(delay * 2, MAX_RECONNECT_DELAY)
@@ -211,3 +279,4 @@ def run_forever(app: App, stop: threading.Event) -> None:
         scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         worker.join(timeout=app.settings.smtp.timeout + 5)
+        health.run_stopped(app)

@@ -26,6 +26,7 @@ TEMPLATE_KEYS = (
     "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error", "staff_bounce", "auto_answer",
     "staff_delivery_failed",
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
+    "staff_auth_failed",
 )
 
 
@@ -116,6 +117,10 @@ def sample_context() -> dict[str, object]:
         "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",
                      "error": "550 5.1.1 mailbox unavailable", "attempts": 1, "permanent": True,
                      "template": "ack", "sent_local": "01-01-2026 08:00 WIB"},
+        # an OAuth2 mailbox login that stopped working (health)
+        "auth": {"kind": "IMAP", "mailbox": "helpdesk@example.test", "server": "imap.example.test:993",
+                 "error": "oauth2 token refresh refused: invalid_grant", "since": "01-01-2026 08:00 WIB",
+                 "token_url": "https://login.example.test/token", "client_id": "mailbot", "smtp_affected": False},
         # SLA notices, reminders and the daily digest (sla_service)
         "sla": {"clock": "analysis", "label": "Analisis (langkah 7)", "step": 7, "percent": 75, "breached": False,
                 "deadline": "02-01-2026 08:00 WIB", "standard": "8 jam kerja", "used": "6 jam kerja",

@@ -29,7 +29,7 @@ from mailbot.parse import parse_mail, substitute_message_id
 from mailbot.render import BUILTIN_TEMPLATES, Renderer
 from mailbot.rules import classify, mask_passwords
 from mailbot.rules_config import PriorityTable, load_priority_table
-from mailbot.store import Inbound, Message, Outbox, Quarantine, StoredAttachment, Ticket, TicketEvent, Undeliverable
+from mailbot.store import Message, Outbox, Quarantine, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.workflow import (
     STATE_LABELS,
     Assign,
@@ -55,9 +55,21 @@ log = logging.getLogger(__name__)
 _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", "closer": "staff",
                          "sender": "staff", "lkpp": "lkpp", "coordinator": "staff"}
 
+#: Outcome of a mail another worker is processing (or has just processed) right now: it stays in
+#: the inbox for that worker, which commits and moves it (``[workers] cooperate``, PostgreSQL).
+BUSY = "busy"
+
+#: With cooperating workers, a duplicate whose first processing is younger than this is left to
+#: the worker that processed it (it moves the mail itself; two MOVEs could archive it twice).
+COOPERATE_GRACE = timedelta(seconds=60)
+
+#: Attempts at a mail's transaction when it loses a race (unique key, deadlock, busy SQLite).
+_RACE_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # opened | updated | ignored | duplicate | quarantined
+    kind: str  # opened | updated | ignored | duplicate | quarantined | busy
     ticket_number: str | None = None
     reason: str = ""
 
@@ -80,6 +92,9 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
     engine = store.make_engine(settings.database.url)
     if migrate:
         store.upgrade(engine)
+    if settings.workers.cooperate and engine.dialect.name == "sqlite":
+        log.warning("workers.cooperate with SQLite: workers take turns (one writer and one sender at a time); "
+                    "use PostgreSQL for several workers")
     table = load_priority_table(settings.paths.priorities)
     renderer = Renderer(settings.paths.templates)
     answers = load_answer_library(settings, renderer, table)
@@ -138,21 +153,43 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
     if not mail.from_addr:
         # Nobody to answer and nobody to open a ticket for: keep it where a person will look.
         return quarantine(app, raw, mail, "no sender address (From missing or unreadable)", now)
-    try:
-        with app.factory.begin() as session:
-            seen = session.scalar(select(Inbound.outcome).where(Inbound.message_id == mail.message_id))
-            if seen is not None:
-                # Seen before (a crash before the move): a quarantined mail goes back to quarantine.
-                return Outcome("duplicate", reason="already quarantined" if seen == "quarantined"
-                               else "Message-ID already processed")
-            outcome = _handle(app, session, mail, now)
-            session.add(Inbound(message_id=mail.message_id, outcome=outcome.kind, reason=outcome.reason,
-                                ticket_id=_ticket_id(session, outcome.ticket_number), sender=mail.from_addr, at=now))
-            return outcome
-    except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
-        log.exception("mail %s could not be processed", mail.message_id)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return quarantine(app, raw, mail, f"processing failed: {detail}", now)
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            with app.factory.begin() as session:
+                # Claim the Message-ID first: a mail seen before (a crash before the move, or another
+                # worker that fetched it too) is recognised here, before any work is done.
+                claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now)
+                if claim.inbound_id is None:
+                    return _seen(app, claim, now)
+                outcome = _handle(app, session, mail, now)
+                store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
+                                     ticket_id=_ticket_id(session, outcome.ticket_number))
+                return outcome
+        except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
+            if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
+                # Another transaction got there first (the same mail, a ticket row, SQLite's lock):
+                # nothing of ours was kept; look again, and the claim will tell what happened.
+                log.info("mail %s: concurrent change (%s), trying again", mail.message_id, type(exc).__name__)
+                continue
+            if store.is_disconnect(exc):
+                # The database went away (restart, network): not this mail's fault. It stays in the
+                # inbox and is processed once the database is back (the caller reconnects).
+                raise
+            log.exception("mail %s could not be processed", mail.message_id)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return quarantine(app, raw, mail, f"processing failed: {detail}", now)
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns
+
+
+def _seen(app: App, claim: store.Claim, now: datetime) -> Outcome:
+    """The outcome for a mail whose Message-ID is taken (busy elsewhere, or processed before)."""
+    if claim.busy:
+        return Outcome(BUSY, reason="being processed by another worker")
+    if app.settings.workers.cooperate and claim.seen_at is not None and claim.seen_at > now - COOPERATE_GRACE:
+        return Outcome(BUSY, reason="just processed by another worker, which moves it")
+    # Seen before (a crash before the move): a quarantined mail goes back to quarantine.
+    return Outcome("duplicate", reason="already quarantined" if claim.seen == "quarantined"
+                   else "Message-ID already processed")
 
 
 def _not_a_mail(mail: InboundMail) -> bool:
@@ -168,13 +205,21 @@ def _ticket_id(session: Session, number: str | None) -> int | None:
 
 def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
     message_id = mail.message_id if mail else substitute_message_id(raw)
-    with app.factory.begin() as session:
-        if store.already_seen(session, message_id):
-            return Outcome("duplicate", reason="already quarantined")
-        session.add(Quarantine(message_id=message_id, sender=mail.from_addr if mail else "",
-                               subject=mail.subject if mail else "", error=error[:4000], raw=raw, at=now))
-        session.add(Inbound(message_id=message_id, outcome="quarantined", reason=error[:4000],
-                            sender=mail.from_addr if mail else "", at=now))
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            with app.factory.begin() as session:
+                claim = store.claim_inbound(session, message_id, sender=mail.from_addr if mail else "", now=now)
+                if claim.inbound_id is None:
+                    return _seen(app, claim, now)
+                session.add(Quarantine(message_id=message_id, sender=mail.from_addr if mail else "",
+                                       subject=mail.subject[:500] if mail else "", error=error[:4000], raw=raw,
+                                       at=now))
+                store.record_inbound(session, claim, outcome="quarantined", reason=error[:4000], ticket_id=None)
+            break
+        except Exception as exc:
+            if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
+                continue
+            raise
     log.warning("mail %s quarantined: %s", message_id, error.splitlines()[0][:300])
     return Outcome("quarantined", reason=error)
 
@@ -198,7 +243,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
                                    settings.helpdesk.secret_value)
     if ticket_id is None and role is SenderRole.STAFF and signed is not None:
         ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
-    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    # Locked until the commit: another worker's mail for this ticket, or the SLA tick, waits for us.
+    ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
 
     if is_bounce(mail):
         return _bounce(app, session, mail, now)
@@ -254,7 +300,7 @@ def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         if report.original_message_id else None
     if ticket_id is None:
         ticket_id = store.ticket_for_message_ids(session, mail.thread_ids)
-    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
     failed = [r for r in report.recipients if r.permanent or not r.status]
     for r in failed:
         if session.get(Undeliverable, r.address) is None:

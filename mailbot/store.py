@@ -6,6 +6,12 @@ Times are stored as UTC and always come back timezone-aware.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,8 +29,13 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    func,
     select,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 
@@ -190,6 +201,8 @@ class Outbox(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A failed mail an operator has seen (``mailbot outbox ack``): no longer makes ``status`` unhealthy.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Undeliverable(Base):
@@ -223,11 +236,58 @@ class SlaNotice(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MailboxStatus(Base):
+    """What ``mailbot status`` and the metrics report about one IMAP or SMTP account (issue 9).
+
+    Written by the service: the poller after each successful drain (``last_ok_at``), the
+    outbox after a send, both on errors; ``auth_*`` while an OAuth2 token refresh is refused
+    (``auth_notified_at``: the coordinator has been told, once per outage); ``run_*`` by
+    ``mailbot run`` on the IMAP row (a run that started and did not stop cleanly is expected
+    to be polling).
+    """
+
+    __tablename__ = "mailbox_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)  # "imap user@host:port"
+    kind: Mapped[str] = mapped_column(String(10))  # imap | smtp
+    mailbox: Mapped[str] = mapped_column(String(320))  # the login name
+    server: Mapped[str] = mapped_column(String(300))  # host:port
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_error: Mapped[str] = mapped_column(Text, default="")
+    auth_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)  # refused refreshes, ever (metrics)
+    run_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_pid: Mapped[int | None] = mapped_column(Integer)
+    run_host: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (``postgresql+psycopg://``)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 def make_engine(url: str) -> Engine:
-    """Create the engine; for SQLite make the folder, enable WAL and foreign keys."""
+    """Create the engine; for SQLite make the folder, enable WAL and foreign keys.
+
+    PostgreSQL (``postgresql+psycopg://``) connections are checked before use, so a
+    restarted database server costs one reconnect, not an error.
+    """
+    url = normalize_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    if url.startswith("postgresql"):
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"application_name": "mailbot"})
+    else:
+        engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -252,9 +312,27 @@ def upgrade(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    # Every start migrates: workers started together take turns (the later ones find it done).
+    with _migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """SQLite: an ``flock`` on ``<database>.migrate.lock`` while migrating (PostgreSQL: see upgrade)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(f"{database}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def ticket_by_number(session: Session, number: str) -> Ticket | None:
@@ -288,3 +366,108 @@ def participants(session: Session, ticket_id: int) -> set[str]:
 
 def already_seen(session: Session, message_id: str) -> bool:
     return session.scalar(select(Inbound.id).where(Inbound.message_id == message_id)) is not None
+
+
+# ---- several workers on one database -----------------------------------------------------------
+#
+# Two ``mailbot run`` processes may fetch the same mail (one mailbox) and look at the same outbox
+# rows (one database). What keeps each mail processed once and each reply sent once:
+#
+# * the inbound row is claimed first in the mail's transaction (INSERT ... ON CONFLICT DO NOTHING
+#   on ``inbound.message_id``): the loser finds the winner's committed row, a duplicate, and did
+#   no work. On PostgreSQL a transaction-scoped advisory lock per Message-ID is tried before that,
+#   so a worker skips a mail another one is processing right now instead of waiting for it;
+# * the ticket a mail changes is locked (``FOR NO KEY UPDATE``) for the rest of the transaction,
+#   so two mails of one ticket (or a mail and the SLA tick) are applied one after the other;
+# * outbox rows are claimed with ``FOR UPDATE SKIP LOCKED`` (``mailbot.outbox``).
+#
+# On SQLite the database's single write lock serialises all of this.
+
+#: ``inbound.outcome`` of a claim whose transaction has not committed yet (never seen by others).
+PROCESSING = "processing"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a Message-ID found: ours to process, seen before, or busy elsewhere."""
+
+    inbound_id: int | None = None  # claimed: set the outcome on this row before the commit
+    seen: str | None = None  # the outcome recorded by whoever processed the mail first
+    seen_at: datetime | None = None
+    busy: bool = False  # another worker is processing it right now (PostgreSQL)
+
+
+def advisory_key(namespace: str, value: str) -> int:
+    """A signed 64-bit advisory-lock key for ``value`` (stable across processes and hosts)."""
+    digest = hashlib.sha256(f"mailbot {namespace} {value}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def claim_inbound(session: Session, message_id: str, *, sender: str, now: datetime) -> Claim:
+    """Claim ``message_id`` in the session's transaction (call it first, before any other work).
+
+    The inbound row is inserted with the outcome ``processing``; the caller sets the real
+    outcome with :func:`record_inbound` in the same transaction. If the transaction rolls
+    back, so does the claim, and the mail can be processed again.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        key = advisory_key("inbound", message_id)
+        if not session.scalar(select(func.pg_try_advisory_xact_lock(key))):
+            return Claim(busy=True)
+    values = {"message_id": message_id, "outcome": PROCESSING, "reason": "", "sender": sender[:320], "at": now}
+    if dialect in {"postgresql", "sqlite"}:
+        insert = pg_insert(Inbound) if dialect == "postgresql" else sqlite_insert(Inbound)
+        row_id = session.scalar(insert.values(**values).on_conflict_do_nothing(index_elements=["message_id"])
+                                .returning(Inbound.id))
+    else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
+        seen_id = session.scalar(select(Inbound.id).where(Inbound.message_id == message_id))
+        row_id = None
+        if seen_id is None:
+            row = Inbound(**values)
+            session.add(row)
+            session.flush()
+            row_id = row.id
+    if row_id is not None:
+        return Claim(inbound_id=row_id)
+    seen = session.execute(select(Inbound.outcome, Inbound.at).where(Inbound.message_id == message_id)).first()
+    assert seen is not None  # the conflicting row has committed (or this is the same transaction)
+    return Claim(seen=seen[0], seen_at=seen[1])
+
+
+def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str, ticket_id: int | None) -> None:
+    """Set the outcome of a claimed inbound row (same transaction as the claim)."""
+    session.execute(update(Inbound).where(Inbound.id == claim.inbound_id)
+                    .values(outcome=outcome, reason=reason, ticket_id=ticket_id))
+
+
+def lock_ticket(session: Session, ticket_id: int) -> Ticket | None:
+    """The ticket, locked against concurrent changes until the transaction ends (fresh values).
+
+    PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` (rows that merely reference the ticket, such as
+    new events, are not blocked). SQLite has no row locks; its write lock serialises writers.
+    """
+    return session.get(Ticket, ticket_id, with_for_update={"key_share": True}, populate_existing=True)
+
+
+#: SQLSTATEs of a transaction that lost a race: unique violation, serialization failure, deadlock,
+#: lock not available.
+_CONFLICT_STATES = {"23505", "40001", "40P01", "55P03"}
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when ``exc`` is the database connection going away (not a problem of the data)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` means another transaction got there first: retry, and look again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state in _CONFLICT_STATES:
+        return True
+    text = str(exc.orig).lower()
+    if isinstance(exc, IntegrityError):
+        return "unique" in text or "duplicate key" in text
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "deadlock" in text)

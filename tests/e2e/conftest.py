@@ -1,7 +1,8 @@
 """End-to-end fixtures: a fresh helpdesk deployment per test on the real local mail stack.
 
 Each test gets its own mailbox addresses (any address in the test domains is a mailbox)
-and its own SQLite database, so tests never see each other's mail.
+and its own database (a SQLite file, or with MAILBOT_TEST_DB=postgresql a fresh database on
+the test PostgreSQL cluster), so tests never see each other's mail.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from imap_tools import MailMessage
 
 from mailbot import cli, store
 from mailbot.store import Ticket
+from tests.support import pgstack
 from tests.support.mailstack import MailStack, ensure_started, fetch_all, send, unique_address, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -81,6 +83,7 @@ class Deployment:
     lkpp: str = field(default_factory=lambda: unique_address("lkpp", "lkpp.test"))
     user: str = field(default_factory=lambda: unique_address("vendor", "vendor.test"))
     smtp_port: int | None = None
+    _db_url: str | None = field(default=None, init=False, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -88,7 +91,10 @@ class Deployment:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.tmp / 'mailbot.db'}"
+        """This deployment's database, of the backend under test (made on first use)."""
+        if self._db_url is None:
+            self._db_url = pgstack.database_url(self.tmp)
+        return self._db_url
 
     def write_config(self, **overrides: str) -> Path:
         s = self.stack
@@ -190,3 +196,5 @@ def deployment(stack: MailStack, tmp_path: Path) -> Iterator[Deployment]:
     d = Deployment(stack, tmp_path)
     d.write_config()
     yield d
+    if d.db_url.startswith("postgresql"):
+        pgstack.drop_database(d.db_url)

@@ -207,7 +207,11 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     assert len(tickets) == SEED_TICKETS + NEW_TICKETS
     per_subject = Counter(t.subject for t in tickets)
     assert set(per_subject.values()) == {1}, [s for s, n in per_subject.items() if n > 1]
-    assert sorted(t.number for t in tickets) == sorted(f"TTS-{i:06d}" for i in range(1, len(tickets) + 1))
+    numbers = sorted(t.number for t in tickets)
+    if d.db_url.startswith("sqlite"):  # SQLite reuses the id of an insert a kill rolled back: no gaps
+        assert numbers == sorted(f"TTS-{i:06d}" for i in range(1, len(tickets) + 1))
+    else:  # a PostgreSQL sequence does not roll back: a kill after a ticket's insert leaves a gap
+        assert len(set(numbers)) == len(numbers) and all(re.fullmatch(r"TTS-\d{6}", n) for n in numbers)
 
     # ---- every reply owed was sent, and delivered; count double deliveries
     assert outbox and {r.status for r in outbox} == {"sent"}

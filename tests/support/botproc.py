@@ -135,9 +135,24 @@ class BotProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
 
+    def handles_sigterm(self) -> bool:
+        """True once the process catches SIGTERM (``mailbot run`` installs its handler when it serves)."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return False
+        for line in status.splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+        return False
+
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, wait for the exit code (SIGKILL if it does not come)."""
         assert self.proc is not None
+        if self.alive() and self.command[:1] == ("run",):
+            # A SIGTERM before `mailbot run` installed its handler (still starting) would kill it
+            # outright (exit -15): wait until it handles the signal.
+            wait_until(lambda: self.handles_sigterm() or not self.alive(), 30, "mailbot run to handle SIGTERM")
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
         try:

@@ -68,6 +68,8 @@ class MailStack:
     state_dir: Path
     password: str = "secret"
     lmtp_port: int = 12424
+    #: Where Dovecot asks about XOAUTH2 tokens: the tests' token server (tests/support/tokenserver.py).
+    oauth_port: int = 12880
 
 
 _lock = threading.Lock()
@@ -100,6 +102,7 @@ def _from_env(env: dict[str, str]) -> MailStack:
         state_dir=Path(env["MAILSTACK_DIR"]),
         password=env["MAILSTACK_PASSWORD"],
         lmtp_port=int(env["MAILSTACK_LMTP_PORT"]),
+        oauth_port=int(env.get("MAILSTACK_OAUTH_PORT", "12880")),
     )
 
 

@@ -87,3 +87,22 @@ def test_not_toml_and_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         resolve_config_path(None)
     monkeypatch.setenv("MAILBOT_CONFIG", "/x.toml")
     assert resolve_config_path(None) == Path("/x.toml")
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("sqlite:///var/mailbot.db", "sqlite:///var/mailbot.db"),
+    ("postgresql+psycopg://mailbot:pw@db.lpse.test:5432/mailbot",
+     "postgresql+psycopg://mailbot:pw@db.lpse.test:5432/mailbot"),
+    ("postgresql://mailbot@db.lpse.test/mailbot", "postgresql+psycopg://mailbot@db.lpse.test/mailbot"),
+    ("postgres://mailbot@db.lpse.test/mailbot", "postgresql+psycopg://mailbot@db.lpse.test/mailbot"),
+])
+def test_database_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
+    monkeypatch.setenv("TEST_MAILBOT_SMTP_PW", "x")
+    s = load_settings(write(tmp_path, GOOD.replace('url = "sqlite:///var/mailbot.db"', f'url = "{url}"')))
+    assert s.database.url == expected
+
+
+def test_a_database_url_that_is_no_url_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_MAILBOT_SMTP_PW", "x")
+    with pytest.raises(ConfigError, match=r"database\.url: not a database URL"):
+        load_settings(write(tmp_path, GOOD.replace('url = "sqlite:///var/mailbot.db"', 'url = "var/mailbot.db"')))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from mailbot import store
 
 
-def test_migrations_match_models(tmp_path: Path) -> None:
-    engine = store.make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+def test_migrations_match_models(db_url: str) -> None:
+    engine = store.make_engine(db_url)
     store.upgrade(engine)
     store.upgrade(engine)  # idempotent
     with engine.connect() as conn:

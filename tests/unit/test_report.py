@@ -221,8 +221,7 @@ def test_html_has_an_inline_chart_and_nothing_external(march: report.SlaReport) 
 # ---- from the database, through the CLI ------------------------------------------------------------
 
 
-def test_cli_reads_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "r.db"
+def test_cli_reads_the_database(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "mailbot.toml"
     config.write_text(f"""
 [helpdesk]
@@ -243,9 +242,9 @@ addresses = ["staf1@lpse.test"]
 [escalation]
 lkpp_address = "helpdesk@lkpp.test"
 [database]
-url = "sqlite:///{db}"
+url = "{db_url}"
 """)
-    engine = store.make_engine(f"sqlite:///{db}")
+    engine = store.make_engine(db_url)
     store.upgrade(engine)
     with store.make_sessionmaker(engine).begin() as session:
         for h in HISTORIES:

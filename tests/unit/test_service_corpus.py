@@ -1,7 +1,7 @@
 """Every mail of the hostile/broken corpus ends as a ticket, an update, or quarantine — never a crash.
 
-Runs the real service (parse, thread, rules, workflow, store, outbox queue) on SQLite, without
-mail servers: what is tested here is that the loop survives any input and records why.
+Runs the real service (parse, thread, rules, workflow, store, outbox queue) on the test database
+(SQLite, or PostgreSQL with MAILBOT_TEST_DB), without mail servers: what is tested here is that the loop survives any input and records why.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from mailbot.config import load_settings
 from mailbot.service import App, build_app, process_raw
 from mailbot.store import Inbound, Quarantine
+from tests.support.pgstack import database_url
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "data" / "eml").glob("*.eml"))
 LABELED = sorted((Path(__file__).resolve().parents[1] / "data" / "labeled").glob("*.eml"))
@@ -45,7 +46,7 @@ addresses = ["staf@lpse.test"]
 [escalation]
 lkpp_address = "helpdesk@lkpp.test"
 [database]
-url = "sqlite:///{tmp / 'db.sqlite'}"
+url = "{database_url(tmp, 'db')}"
 [storage]
 max_attachment_bytes = 100000
 """)

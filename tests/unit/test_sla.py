@@ -315,8 +315,8 @@ MISSING = ("Gagal upload penawaran", "Saya penyedia, gagal upload dokumen penawa
 
 
 @pytest.fixture(params=["tick only", "hooked"])
-def app(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[service.App]:
-    """A deployment on SQLite; "hooked" also refreshes the deadlines at the end of every service._apply,
+def app(request: pytest.FixtureRequest, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[service.App]:
+    """A deployment on the test database (SQLite, or PostgreSQL with MAILBOT_TEST_DB); "hooked" also refreshes the deadlines at the end of every service._apply,
     as the service does once the lead wires ``refresh_deadlines`` in: both must behave the same."""
     if request.param == "hooked" and "refresh_deadlines" not in Path(service.__file__).read_text():
         original = service._apply
@@ -332,7 +332,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
         "smtp": {"host": "127.0.0.1", "port": 587, "username": HELPDESK, "password": "x"},
         "staff": {"addresses": STAFF, "coordinator": COORDINATOR},
         "escalation": {"lkpp_address": "helpdesk@lkpp.test"},
-        "database": {"url": f"sqlite:///{tmp_path / 'sla.db'}"},
+        "database": {"url": db_url},
     })
     yield service.build_app(settings)
 

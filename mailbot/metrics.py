@@ -1,0 +1,159 @@
+"""Prometheus metrics (prometheus-client), served by ``mailbot run`` when ``[metrics] enabled``.
+
+Counted in the process (since it started):
+
+* ``mailbot_mails_processed_total{outcome}``: inbound mails by outcome (opened, updated,
+  ignored, duplicate, quarantined);
+* ``mailbot_mail_processing_seconds``: histogram of the time one inbound mail takes (parse,
+  decide, store, commit);
+* ``mailbot_outbox_sent_total``, ``mailbot_outbox_failed_total``: mails this process sent, or
+  marked failed.
+
+Read from the database at scrape time (a handful of grouped counts, no row is loaded):
+
+* ``mailbot_tickets{state,priority}``: tickets by state and priority;
+* ``mailbot_tickets_overdue``: open tickets with a deadline (resolution or an SOP step) passed;
+* ``mailbot_outbox_mails{status}``: ``pending`` and ``failed`` mails; ``mailbot_outbox_failed_unacknowledged``;
+* ``mailbot_quarantine_mails``: mails in quarantine, not yet resolved;
+* ``mailbot_sla_breaches_total{clock}``, ``mailbot_sla_warnings_total{clock}``: SLA notices sent;
+* ``mailbot_last_poll_timestamp_seconds{mailbox}``, ``mailbot_oauth_failing{mailbox,kind}``,
+  ``mailbot_oauth_refresh_failures_total{mailbox,kind}``: from the mailbox status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, or_, select
+
+from mailbot.store import MailboxStatus, Outbox, Quarantine, SlaNotice, Ticket
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mailbot.service import App
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+MAILS_PROCESSED = Counter("mailbot_mails_processed", "Inbound mails processed, by outcome", ["outcome"],
+                          registry=REGISTRY)
+PROCESSING_SECONDS = Histogram("mailbot_mail_processing_seconds", "Time to process one inbound mail",
+                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
+OUTBOX_SENT = Counter("mailbot_outbox_sent", "Mails sent by this process", registry=REGISTRY)
+OUTBOX_FAILED = Counter("mailbot_outbox_failed", "Mails this process marked failed", registry=REGISTRY)
+
+
+def observe_mail(outcome: str, seconds: float) -> None:
+    MAILS_PROCESSED.labels(outcome=outcome).inc()
+    PROCESSING_SECONDS.observe(seconds)
+
+
+def observe_flush(sent: int, failed: int) -> None:
+    if sent:
+        OUTBOX_SENT.inc(sent)
+    if failed:
+        OUTBOX_FAILED.inc(failed)
+
+
+_OPEN_DEADLINES = ("due_at", "priority_due_at", "call_due_at", "analysis_due_at")
+
+
+class DatabaseCollector(Collector):
+    """Figures read from the database at each scrape (grouped counts only)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        try:
+            yield from self._collect()
+        except Exception:  # noqa: BLE001 - a busy database must not break the endpoint
+            log.warning("metrics: could not read the database", exc_info=True)
+            up = GaugeMetricFamily("mailbot_database_up", "1 if the last scrape could read the database")
+            up.add_metric([], 0)
+            yield up
+
+    def _collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        now = datetime.now(timezone.utc)
+        tickets = GaugeMetricFamily("mailbot_tickets", "Tickets by state and priority", labels=["state", "priority"])
+        overdue = GaugeMetricFamily("mailbot_tickets_overdue", "Open tickets with a deadline passed")
+        outbox = GaugeMetricFamily("mailbot_outbox_mails", "Mails in the outbox by status", labels=["status"])
+        unacked = GaugeMetricFamily("mailbot_outbox_failed_unacknowledged", "Failed mails not acknowledged")
+        quarantine = GaugeMetricFamily("mailbot_quarantine_mails", "Mails in quarantine (unresolved)")
+        breaches = CounterMetricFamily("mailbot_sla_breaches", "SLA breach notices sent", labels=["clock"])
+        warnings = CounterMetricFamily("mailbot_sla_warnings", "SLA warnings sent", labels=["clock"])
+        last_poll = GaugeMetricFamily("mailbot_last_poll_timestamp_seconds",
+                                      "Unix time of the last successful poll (IMAP) or send (SMTP)",
+                                      labels=["mailbox", "kind"])
+        failing = GaugeMetricFamily("mailbot_oauth_failing", "1 while the OAuth2 token refresh is refused",
+                                    labels=["mailbox", "kind"])
+        refusals = CounterMetricFamily("mailbot_oauth_refresh_failures", "Refused OAuth2 token refreshes",
+                                       labels=["mailbox", "kind"])
+        with self.app.factory() as session:
+            for state, priority, count in session.execute(
+                    select(Ticket.state, Ticket.priority, func.count()).group_by(Ticket.state, Ticket.priority)):
+                tickets.add_metric([state, priority], count)
+            overdue.add_metric([], session.scalar(select(func.count()).select_from(Ticket).where(
+                Ticket.state != "closed",
+                or_(*(getattr(Ticket, c) < now for c in _OPEN_DEADLINES)))) or 0)
+            counts = dict(session.execute(select(Outbox.status, func.count()).where(
+                Outbox.status.in_(["pending", "failed"])).group_by(Outbox.status)).all())
+            for status in ("pending", "failed"):
+                outbox.add_metric([status], counts.get(status, 0))
+            unacked.add_metric([], session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.status == "failed", Outbox.acknowledged_at.is_(None))) or 0)
+            quarantine.add_metric([], session.scalar(select(func.count()).select_from(Quarantine).where(
+                Quarantine.resolved_at.is_(None))) or 0)
+            for kind, clock, count in session.execute(
+                    select(SlaNotice.kind, SlaNotice.clock, func.count()).where(
+                        SlaNotice.kind.in_(["breach", "warning"])).group_by(SlaNotice.kind, SlaNotice.clock)):
+                (breaches if kind == "breach" else warnings).add_metric([clock], count)
+            for row in session.scalars(select(MailboxStatus)):
+                labels = [row.mailbox, row.kind]
+                if row.last_ok_at is not None:
+                    last_poll.add_metric(labels, row.last_ok_at.timestamp())
+                failing.add_metric(labels, 1 if row.auth_failed_at is not None else 0)
+                refusals.add_metric(labels, row.auth_failures)
+        up = GaugeMetricFamily("mailbot_database_up", "1 if the last scrape could read the database")
+        up.add_metric([], 1)
+        yield from (tickets, overdue, outbox, unacked, quarantine, breaches, warnings, last_poll, failing,
+                    refusals, up)
+
+
+class MetricsServer:
+    """The HTTP endpoint (``/metrics``) of one ``mailbot run``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.collector = DatabaseCollector(app)
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MetricsServer:
+        settings = self.app.settings.metrics
+        REGISTRY.register(self.collector)
+        try:
+            self._server, self._thread = start_http_server(settings.port, addr=settings.host, registry=REGISTRY)
+        except BaseException:
+            REGISTRY.unregister(self.collector)
+            raise
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        try:
+            REGISTRY.unregister(self.collector)
+        except KeyError:
+            pass

@@ -1,0 +1,238 @@
+"""Issue 9, OAuth2 mailboxes: ``mailbot run`` logs in with XOAUTH2 to the real Dovecot (IMAP) and
+Postfix (SMTP AUTH through Dovecot's SASL), which check every access token with the tests'
+token server (``tests/support/tokenserver.py``, Dovecot's ``passdb { driver = oauth2 }``).
+
+* login and polling with XOAUTH2 on both protocols; access tokens that live 4 s are renewed
+  with the refresh-token grant BEFORE they expire: the server is never shown an expired token;
+* the refresh token is revoked (consent withdrawn): one clear error line naming the mailbox,
+  ``mailbot status`` unhealthy naming it, exactly one mail to the coordinator (sent over SMTP,
+  which still works), and the process keeps running and retrying;
+* no password, client secret, refresh token or access token is ever in the log (JSON lines).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from mailbot import oauth, store
+from mailbot.store import Ticket
+from tests.e2e.conftest import Deployment
+from tests.support.botproc import BotProcess, set_keys, wait_until
+from tests.support.mailstack import MailStack, fetch_all
+from tests.support.tcpproxy import TcpProxy
+from tests.support.tokenserver import TokenServer
+
+SUBJECT = "Jadwal pelatihan SPSE"
+QUESTION = "Selamat pagi,\nKapan jadwal pelatihan SPSE untuk penyedia bulan depan?\nTerima kasih."
+CLIENT_ID = "mailbot-test"
+
+
+@pytest.fixture
+def tokens(stack: MailStack) -> Iterator[TokenServer]:
+    with TokenServer(port=stack.oauth_port) as server:
+        yield server
+    oauth.reset()  # in-process commands (status) must not keep another test's tokens
+
+
+@pytest.fixture
+def bots() -> Iterator[list[BotProcess]]:
+    started: list[BotProcess] = []
+    yield started
+    for bot in started:
+        bot.kill()
+
+
+def tickets(d: Deployment) -> int:
+    factory = store.make_sessionmaker(store.make_engine(d.db_url))
+    with factory() as session:
+        return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
+
+
+def use_oauth(d: Deployment, tokens: TokenServer, monkeypatch: pytest.MonkeyPatch, *, servers: tuple[str, ...],
+              expires_in: float = 3600) -> tuple[str, str]:
+    """XOAUTH2 for ``servers`` (a shared [oauth2] section); secrets in the environment. -> (refresh token, secret)"""
+    secret = "cs-" + time.strftime("%H%M%S") + "-Qx7vZp2"
+    refresh = tokens.issue_refresh_token(d.helpdesk, expires_in=expires_in)
+    tokens.add_client(CLIENT_ID, secret)
+    suffix = re.sub(r"\W", "_", d.helpdesk).upper()
+    monkeypatch.setenv(f"OAUTH_SECRET_{suffix}", secret)
+    monkeypatch.setenv(f"OAUTH_REFRESH_{suffix}", refresh)
+    for name in servers:
+        set_keys(d.config_path, name, auth="xoauth2")
+    set_keys(d.config_path, "oauth2", token_url=tokens.token_url, client_id=CLIENT_ID,
+             client_secret_env=f"OAUTH_SECRET_{suffix}", refresh_token_env=f"OAUTH_REFRESH_{suffix}",
+             scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access")
+    return refresh, secret
+
+
+def prepare(d: Deployment) -> None:
+    set_keys(d.config_path, "loops", max_auto_mails_per_hour=1000)
+    set_keys(d.config_path, "logging", format="json", level="DEBUG")
+    assert d.cli("db", "upgrade")[0] == 0
+
+
+def json_lines(bot: BotProcess) -> list[dict[str, object]]:
+    entries = []
+    for line in bot.log().splitlines():
+        entries.append(json.loads(line))  # every line of the log is one JSON object
+    return entries
+
+
+def assert_no_secrets(log: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in log, "a secret is in the log"
+    # The mailbox password of the stack ("secret") as a word of its own (not "client_secret").
+    assert not re.search(r"(?<![\w-])secret(?![\w-])", log)
+
+
+def test_xoauth2_login_polling_and_refresh_before_expiry(
+        deployment: Deployment, stack: MailStack, tokens: TokenServer, bots: list[BotProcess],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    d = deployment
+    with TcpProxy(stack.imaps_port) as proxy:
+        d.write_config(imap_port=str(proxy.port))
+        refresh, secret = use_oauth(d, tokens, monkeypatch, servers=("imap", "smtp"), expires_in=4)
+        set_keys(d.config_path, "imap", auth="xoauth2", poll_interval=30, timeout=10)
+        prepare(d)
+        bot = BotProcess(d.config_path, d.tmp / "bot.log").start()
+        bots.append(bot)
+
+        d.new_mail(SUBJECT, QUESTION)
+        wait_until(lambda: tickets(d) == 1, 30, "the first ticket (IMAP with XOAUTH2)")
+        d.wait_subject(d.user, "[TTS-")  # the acknowledgment went out over SMTP with XOAUTH2
+        logins_before = len(tokens.presented(d.helpdesk))
+
+        # The access token expires; the next IMAP login (after a cut) and SMTP login need a new one.
+        time.sleep(5)
+        proxy.cut()
+        bot.wait_log(r"imap connection for .* restored", timeout=30)
+        d.new_mail(SUBJECT + " (2)", QUESTION)
+        wait_until(lambda: tickets(d) == 2, 30, "the mail after the token expired")
+        d.wait(d.user, 2, lambda m: "[TTS-" in m.subject)
+        time.sleep(5)  # and once more, for SMTP alone
+        d.new_mail(SUBJECT + " (3)", QUESTION)
+        wait_until(lambda: tickets(d) == 3, 30, "the third mail")
+        d.wait(d.user, 3, lambda m: "[TTS-" in m.subject)
+
+        presented = tokens.presented(d.helpdesk)
+        assert len(presented) > logins_before >= 2  # IMAP and SMTP logins, all checked by Dovecot
+        assert [p.reason for p in presented] == ["ok"] * len(presented)  # never an expired or unknown token
+        assert len(tokens.granted(refresh)) >= 3  # refreshed, with the refresh-token grant
+        assert all(g.client_id == CLIENT_ID and "IMAP.AccessAsUser.All" in g.scope for g in tokens.granted(refresh))
+        assert tokens.refused(refresh) == []
+
+        # status with XOAUTH2: both logins work, the poll is recent.
+        code, out, err = d.cli("status", "--json")
+        report = json.loads(out)
+        assert code == 0, out + err
+        assert [m["reachable"] for m in report["mailboxes"]] == [True, True]
+        assert report["mailboxes"][0]["run_expected"] and report["mailboxes"][0]["last_ok_at"]
+
+        assert bot.stop() == 0
+    log = bot.log()
+    entries = json_lines(bot)
+    assert [e["msg"] for e in entries if e["level"] == "ERROR"] == [
+        e["msg"] for e in entries if e["level"] == "ERROR" and "connection lost" in str(e["msg"])]
+    assert any("oauth2 access token refreshed" in str(e["msg"]) for e in entries)  # DEBUG lines are there
+    assert_no_secrets(log, refresh, secret, *tokens.access_tokens(refresh))
+    assert "Traceback" not in log
+    assert fetch_all(stack, d.helpdesk) == []
+
+
+def test_revoked_refresh_token_is_reported_once_and_the_service_goes_on(
+        deployment: Deployment, stack: MailStack, tokens: TokenServer, bots: list[BotProcess],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    d = deployment
+    coordinator = d.staff2
+    with TcpProxy(stack.imaps_port) as proxy:
+        d.write_config(imap_port=str(proxy.port), staff_extra=f'coordinator = "{coordinator}"')
+        # IMAP with XOAUTH2; SMTP with its password: the mailbox that still works after the revocation.
+        refresh, secret = use_oauth(d, tokens, monkeypatch, servers=("imap",))
+        set_keys(d.config_path, "imap", auth="xoauth2", poll_interval=30, timeout=10)
+        prepare(d)
+        bot = BotProcess(d.config_path, d.tmp / "bot.log").start()
+        bots.append(bot)
+        d.new_mail(SUBJECT, QUESTION)
+        wait_until(lambda: tickets(d) == 1 and not fetch_all(stack, d.helpdesk), 30,
+                   "the first ticket (its mail moved out of the inbox)")
+
+        tokens.revoke(refresh)  # consent withdrawn: the refresh token and its access tokens stop working
+        proxy.cut()  # the next login needs the server to accept the token again
+        d.new_mail(SUBJECT + " (2)", QUESTION)  # waits in the mailbox, not lost
+
+        [line] = bot.wait_log(r'"level": "ERROR".*OAuth2 login impossible', timeout=40)
+        assert d.helpdesk in line and "invalid_grant" in line
+        [notice] = d.wait_subject(coordinator, "login OAuth2")
+        assert d.helpdesk in notice.subject and "IMAP" in notice.subject
+        assert "invalid_grant" in notice.text and "refresh token baru" in notice.text
+        assert notice.headers.get("auto-submitted", ("",))[0].startswith("auto-generated")
+
+        code, out, err = d.cli("status")
+        assert code == 1, out + err
+        assert "UNHEALTHY" in out and f"imap mailbox {d.helpdesk}" in out and "OAuth2" in out
+        code, out, err = d.cli("status", "--json", "--offline")
+        report = json.loads(out)
+        assert code == 1 and not report["healthy"]
+        assert report["mailboxes"][0]["oauth_failing_since"] and "invalid_grant" in report["mailboxes"][0]["oauth_error"]
+        assert any(d.helpdesk in p and "OAuth2" in p for p in report["problems"])
+
+        # The service keeps running and retrying (backoff), without another line or another mail.
+        refusals = len(tokens.refused(refresh))
+        wait_until(lambda: len(bot.lines(r"OAuth2 login impossible")) >= 2 or len(proxy.accepted) >= 5, 40,
+                   "more reconnection attempts")
+        time.sleep(3)
+        assert bot.alive()
+        assert len(bot.lines(r'"level": "ERROR".*OAuth2 login impossible')) == 1
+        assert len(tokens.refused(refresh)) == refusals  # the endpoint is asked again at most once a minute
+        assert len([m for m in fetch_all(stack, coordinator) if "login OAuth2" in m.subject]) == 1
+        assert tickets(d) == 1 and len(fetch_all(stack, d.helpdesk)) == 1  # mail 2 waits in the inbox
+        assert bot.stop() == 0
+    log = bot.log()
+    json_lines(bot)
+    assert_no_secrets(log, refresh, secret, *tokens.access_tokens(refresh))
+    assert "Traceback" not in log
+
+
+def test_revoked_smtp_token_defers_replies_and_is_reported_once(
+        deployment: Deployment, stack: MailStack, tokens: TokenServer, bots: list[BotProcess],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    d = deployment
+    coordinator = d.staff2
+    d.write_config(staff_extra=f'coordinator = "{coordinator}"')
+    # SMTP alone with XOAUTH2, in its own [smtp.oauth2] section; IMAP with its password.
+    refresh, secret = use_oauth(d, tokens, monkeypatch, servers=("smtp",))
+    text = d.config_path.read_text().replace("[oauth2]", "[smtp.oauth2]")
+    d.config_path.write_text(text)
+    set_keys(d.config_path, "imap", poll_interval=30, timeout=10)
+    prepare(d)
+    bot = BotProcess(d.config_path, d.tmp / "bot.log").start()
+    bots.append(bot)
+    d.new_mail(SUBJECT, QUESTION)
+    d.wait_subject(d.user, "[TTS-")  # sent with XOAUTH2
+
+    tokens.revoke(refresh)
+    d.new_mail(SUBJECT + " (2)", QUESTION)
+    wait_until(lambda: tickets(d) == 2, 30, "the second mail (IMAP still works)")
+    [line] = bot.wait_log(r'"level": "ERROR".*smtp mailbox .*OAuth2 login impossible', timeout=60)
+    assert d.helpdesk in line and "invalid_grant" in line and "replies wait in the outbox" in line
+
+    code, out, _ = d.cli("status", "--offline")
+    assert code == 1 and f"smtp mailbox {d.helpdesk}" in out and "OAuth2 token refresh refused" in out
+    factory = store.make_sessionmaker(store.make_engine(d.db_url))
+    with factory() as session:
+        from mailbot.store import Outbox
+
+        pending = session.scalars(select(Outbox).where(Outbox.status == "pending")).all()
+    assert [r.recipients for r in pending].count([coordinator]) == 1  # the notice, waiting for SMTP
+    assert any(d.user in r.recipients for r in pending)  # the reply waits too, not lost
+    time.sleep(4)  # more flush attempts (backoff of 1 s doubling), still one line
+    assert len(bot.lines(r'"level": "ERROR".*OAuth2 login impossible')) == 1
+    assert bot.alive()
+    assert bot.stop() == 0
+    assert_no_secrets(bot.log(), refresh, secret, *tokens.access_tokens(refresh))

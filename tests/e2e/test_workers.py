@@ -1,0 +1,185 @@
+"""Issue 7, several workers: two ``mailbot run`` processes on one PostgreSQL database and one
+IMAP mailbox (``[workers] cooperate = true``) work through one backlog together.
+
+The backlog (300 mails: new tickets, user replies to existing tickets, staff commands sent to
+the signed Reply-To of real notifications) is in the INBOX before both workers start at the
+same moment; they fetch the same mail, race for each Message-ID and for each outbox row.
+Afterwards:
+
+* the INBOX and Quarantine are empty and Processed holds every mail exactly once;
+* ``inbound`` has exactly one row per Message-ID, each mail is in exactly one ticket's
+  messages, and no ticket is duplicated (one per new-ticket mail);
+* every reply owed was sent exactly once: each outbox row is ``sent`` and its Message-ID is in
+  each recipient's real mailbox (read over IMAP) exactly as often as it was owed, never more;
+* both workers did part of the work (mails processed and replies sent by each).
+
+Runs in the PostgreSQL pass of the suite (MAILBOT_TEST_DB=postgresql; ``scripts/test.sh``
+runs that pass); SQLite serialises writers and is meant for one worker.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from imap_tools import MailMessage
+from sqlalchemy import select
+
+from mailbot import store
+from mailbot.store import Inbound, Message, Outbox, Ticket
+from tests.e2e.conftest import Deployment, reply_mail, user_mail
+from tests.e2e.test_crash import BODIES, COMMANDS, folder_count, inject, message_ids
+from tests.support import pgstack
+from tests.support.botproc import BotProcess, set_keys, wait_until
+from tests.support.mailstack import MailStack, fetch_all, mailbox_address, unique_address
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(pgstack.backend() != "postgresql",
+                       reason="cooperating workers need PostgreSQL: runs with MAILBOT_TEST_DB=postgresql "
+                              "(the second pass of scripts/test.sh)"),
+]
+
+SEED_TICKETS = 30
+NEW_TICKETS = 200
+USER_REPLIES = 50
+STAFF_COMMANDS = 50
+BACKLOG = NEW_TICKETS + USER_REPLIES + STAFF_COMMANDS  # 300
+USERS = 20
+
+
+@pytest.fixture
+def bots() -> Iterator[list[BotProcess]]:
+    started: list[BotProcess] = []
+    yield started
+    for bot in started:
+        bot.kill()
+
+
+def db(d: Deployment):  # type: ignore[no-untyped-def]
+    return store.make_sessionmaker(store.make_engine(d.db_url))
+
+
+def unsent(d: Deployment) -> int:
+    with db(d)() as session:
+        return len(session.scalars(select(Outbox.id).where(Outbox.status != "sent")).all())
+
+
+def test_two_workers_share_one_backlog_and_do_nothing_twice(
+        deployment: Deployment, stack: MailStack, bots: list[BotProcess], tmp_path: Path) -> None:
+    d = deployment
+    assert d.db_url.startswith("postgresql")
+    rng = random.Random(7)
+    set_keys(d.config_path, "imap", poll_interval=5, batch_size=25)
+    set_keys(d.config_path, "loops", max_auto_mails_per_hour=100000)
+    set_keys(d.config_path, "workers", cooperate=True)
+    users = [unique_address("vendor", "vendor.test") for _ in range(USERS)]
+
+    # ---- seed: tickets whose acknowledgments and staff notifications the backlog answers
+    seeds = [user_mail(users[i % USERS], d.helpdesk, f"Permasalahan awal no {i}", BODIES[i % len(BODIES)])
+             for i in range(SEED_TICKETS)]
+    inject(stack, seeds)
+    wait_until(lambda: folder_count(stack, d.helpdesk) >= SEED_TICKETS, 60, "the seed mails")
+    d.poll()
+    notes = {m.subject.split("Tiket baru: ")[-1]: m
+             for m in d.wait(d.staff1, SEED_TICKETS, lambda m: "Tiket baru" in m.subject, timeout=60)}
+    acks: dict[str, MailMessage] = {}
+    for user in set(users):
+        for m in fetch_all(stack, user):
+            if "Tiket diterima" in m.subject:
+                acks[m.subject.split("Tiket diterima: ")[-1]] = m
+    assert len(notes) == SEED_TICKETS and len(acks) == SEED_TICKETS, (len(notes), len(acks))
+    with db(d)() as session:
+        sent_by_the_seed_poll = len(session.scalars(select(Outbox.id)).all())
+
+    # ---- the backlog, in the INBOX before the workers start
+    backlog: list[EmailMessage] = [user_mail(users[i % USERS], d.helpdesk, f"Kendala SPSE no {i}",
+                                             BODIES[i % len(BODIES)]) for i in range(NEW_TICKETS)]
+    subjects = sorted(acks)
+    for j in range(USER_REPLIES):
+        ack = acks[subjects[j % SEED_TICKETS]]
+        backlog.append(reply_mail(ack, ack.to[0], f"Tambahan informasi {j}: kode tender 1023{j:04d}"))
+    for j in range(STAFF_COMMANDS):
+        note = notes[subjects[(j * 7) % SEED_TICKETS]]
+        staff = d.staff1 if j % 2 else d.staff2
+        backlog.append(reply_mail(note, staff, COMMANDS[j % len(COMMANDS)].format(j=j), name="Staf Helpdesk"))
+    rng.shuffle(backlog)
+    inject(stack, backlog)
+    wait_until(lambda: folder_count(stack, d.helpdesk) >= BACKLOG, 90, "the backlog in the INBOX")
+    all_ids = {m["Message-ID"].strip("<>") for m in seeds + backlog}
+    assert len(all_ids) == SEED_TICKETS + BACKLOG
+
+    # ---- two workers at once
+    started = time.monotonic()
+    workers = [BotProcess(d.config_path, tmp_path / f"worker{n}.log") for n in (1, 2)]
+    for bot in workers:
+        bots.append(bot.start())
+    wait_until(lambda: folder_count(stack, d.helpdesk) == 0 or not all(b.alive() for b in workers), 240,
+               "the INBOX to be empty")
+    assert all(b.alive() for b in workers), "".join(b.log()[-3000:] for b in workers)
+    wait_until(lambda: unsent(d) == 0, 120, "every outbox mail to be sent")
+    elapsed = time.monotonic() - started
+    assert [b.stop() for b in workers] == [0, 0], "".join(b.log()[-3000:] for b in workers)
+    logs = [b.log() for b in workers]
+    joined = "".join(logs)
+    assert "Traceback" not in joined, joined[joined.find("Traceback") - 2000:][:5000]
+    assert " ERROR " not in joined, [line for line in joined.splitlines() if " ERROR " in line]
+
+    # ---- every mail once: in the archive, the inbound record and one ticket
+    assert folder_count(stack, d.helpdesk) == 0
+    assert folder_count(stack, d.helpdesk, "Quarantine") == 0
+    processed_ids = Counter(message_ids(stack, d.helpdesk, "Processed"))
+    assert set(processed_ids) == all_ids
+    archived_twice = {mid for mid, n in processed_ids.items() if n > 1}
+    assert not archived_twice, archived_twice
+    with db(d)() as session:
+        inbound = session.scalars(select(Inbound)).all()
+        messages_in = session.scalars(select(Message).where(Message.direction == "in")).all()
+        tickets = session.scalars(select(Ticket)).all()
+        outbox = session.scalars(select(Outbox)).all()
+    assert {i.message_id for i in inbound} == all_ids, [(i.message_id, i.sender, i.outcome, i.reason)
+                                                        for i in inbound if i.message_id not in all_ids]
+    assert len(inbound) == len(all_ids)
+    assert {i.outcome for i in inbound} <= {"opened", "updated"}, Counter(i.outcome for i in inbound)
+    in_ids = Counter(m.message_id for m in messages_in)
+    assert set(in_ids) == all_ids and set(in_ids.values()) == {1}
+    assert len(tickets) == SEED_TICKETS + NEW_TICKETS
+    per_subject = Counter(t.subject for t in tickets)
+    assert set(per_subject.values()) == {1}, [s for s, n in per_subject.items() if n > 1]
+
+    # ---- every reply owed sent exactly once (outbox vs the recipients' real mailboxes)
+    assert outbox and {r.status for r in outbox} == {"sent"}
+    owed: dict[str, Counter[str]] = {}
+    for r in outbox:
+        for rcpt in r.recipients:
+            owed.setdefault(mailbox_address(rcpt), Counter())[r.message_id.strip("<>")] += 1
+
+    def delivered() -> dict[str, Counter[str]] | None:
+        got = {address: Counter(message_ids(stack, address)) for address in owed}
+        return got if all(set(ids) <= set(got[a]) for a, ids in owed.items()) else None
+
+    got = wait_until(delivered, 90, "every sent reply in its recipient's mailbox")
+    assert isinstance(got, dict)
+    time.sleep(2)  # a late duplicate would be in the queue now: look once more
+    got = {address: Counter(message_ids(stack, address)) for address in owed}
+    extra = {(address, mid): n - owed[address][mid] for address, ids in got.items() for mid, n in ids.items()
+             if mid in owed[address] and n > owed[address][mid]}
+    assert not extra, extra  # no reply reached anybody twice
+
+    # ---- both took part
+    processed = [len(re.findall(r"mail uid=\S+ -> (?:opened|updated)", log)) for log in logs]
+    duplicates = [len(re.findall(r"mail uid=\S+ -> duplicate", log)) for log in logs]
+    sent = [sum(int(n) for n in re.findall(r"outbox sent=(\d+)", log)) for log in logs]
+    print(f"\ntwo workers: {BACKLOG} mails (+{SEED_TICKETS} seed) in {elapsed:.0f} s; processed per worker "
+          f"{processed}, duplicates moved per worker {duplicates}; {len(tickets)} tickets, {len(outbox)} replies, "
+          f"sent per worker {sent}; 0 mails twice in inbound/tickets/archive, 0 replies delivered twice")
+    assert sum(processed) == BACKLOG
+    assert all(n > 0 for n in processed), processed
+    assert sum(sent) == len(outbox) - sent_by_the_seed_poll
+    assert all(n > 0 for n in sent), sent
