@@ -105,6 +105,11 @@ class SlaReport:
     escalations: EscalationStats
     reopen: ReopenStats
     autoclosed: int
+    ratings: tuple[int, ...] = ()  # the users' 1-5 ratings given in the period
+
+    @property
+    def rating_average(self) -> float | None:
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
 
     def row(self, measure: str, priority: str = ALL) -> Row:
         return next(r for r in self.rows if r.measure == measure and r.priority == priority)
@@ -132,6 +137,7 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
     escalation_times: list[timedelta] = []
     escalations = 0
     closes = reopened = 0
+    ratings: list[int] = []
     for history in histories:
         events = list(history.events)
         measured = sla.measure(events, priority=history.priority, policy=policy, calendar=calendar,
@@ -148,6 +154,8 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
                 answer = next((x for x in later if x.kind in {"lkpp_replied", "closed"}), None)
                 if answer is not None:
                     escalation_times.append(answer.at - e.at)
+            elif e.kind == "rated" and isinstance(e.data.get("rating"), int):
+                ratings.append(int(e.data["rating"]))
             elif e.kind == "closed" and sla.is_auto_close(e):
                 autoclosed += 1
             elif e.kind == "closed":
@@ -167,7 +175,7 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
         start=start, end=end, opened=opened, rows=tuple(rows),
         escalations=EscalationStats(escalations, len(escalation_times), sla.median(escalation_times),
                                     sla.percentile(escalation_times, 90)),
-        reopen=ReopenStats(closes, reopened), autoclosed=autoclosed,
+        reopen=ReopenStats(closes, reopened), autoclosed=autoclosed, ratings=tuple(ratings),
     )
 
 
@@ -260,7 +268,9 @@ def format_table(report: SlaReport, *, zone_name: str = "") -> str:
     out += ["", f"Eskalasi ke LKPP: {e.count}, dijawab {e.answered}, belum {e.pending}; waktu tanggapan median "
                 f"{short(e.median)}, p90 {short(e.p90)} (waktu kalender)",
             f"Dibuka kembali: {ro.reopened} dari {ro.closed} penutupan ({_pct(ro.rate)})",
-            f"Ditutup otomatis (data tidak dilengkapi): {report.autoclosed}"]
+            f"Ditutup otomatis (data tidak dilengkapi): {report.autoclosed}",
+            f"Penilaian pengguna: {len(report.ratings)}"
+            + (f", rata-rata {report.rating_average:.2f} dari 5" if report.ratings else "")]
     return "\n".join(out) + "\n"
 
 
@@ -308,6 +318,8 @@ def as_dict(report: SlaReport) -> dict[str, Any]:
                         "turnaround_median_seconds": _seconds(e.median), "turnaround_p90_seconds": _seconds(e.p90)},
         "reopen": {"closed": ro.closed, "reopened": ro.reopened, "rate": ro.rate},
         "autoclosed": report.autoclosed,
+        "ratings": {"count": len(report.ratings), "average": report.rating_average,
+                    "distribution": {str(n): report.ratings.count(n) for n in range(1, 6)}},
     }
 
 

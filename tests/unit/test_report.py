@@ -266,3 +266,21 @@ url = "{db_url}"
                      "--format", "html"]) == 0
     assert "<svg" in capsys.readouterr().out
     assert cli.main(["--config", str(config), "report", "sla", "--from", "2026-03-31", "--to", "2026-03-01"]) == 2
+
+
+def test_user_ratings_in_the_period() -> None:
+    rated = [
+        TicketHistory("R1", "rendah", opened(wib(2026, 3, 2, 9, 0)) + [
+            closed(wib(2026, 3, 2, 10, 0), None), Ev("rated", wib(2026, 3, 2, 11, 0), data={"rating": 5})]),
+        TicketHistory("R2", "rendah", opened(wib(2026, 3, 3, 9, 0)) + [
+            closed(wib(2026, 3, 3, 10, 0), None), Ev("rated", wib(2026, 3, 3, 11, 0), data={"rating": 2})]),
+        # Rated in April: outside the March report.
+        TicketHistory("R3", "rendah", opened(wib(2026, 3, 4, 9, 0)) + [
+            closed(wib(2026, 3, 4, 10, 0), None), Ev("rated", wib(2026, 4, 2, 11, 0), data={"rating": 1})]),
+    ]
+    r = aggregate(rated, start=START, end=END, policy=SlaPolicy(), calendar=CAL, resolution_hours=HOURS,
+                  levels=LEVELS)
+    assert r.ratings == (5, 2) and r.rating_average == 3.5
+    assert "Penilaian pengguna: 2, rata-rata 3.50 dari 5" in report.format_table(r)
+    assert report.as_dict(r)["ratings"] == {"count": 2, "average": 3.5,
+                                             "distribution": {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1}}
