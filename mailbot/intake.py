@@ -126,13 +126,20 @@ def fetch_batch(box: BaseMailBox, limit: int, skip: Collection[str] = ()) -> Ite
     """Mail waiting in the selected folder, oldest first, without marking it seen.
 
     ``skip``: UIDs not to fetch (mail another worker is processing, see ``poller.drain``).
+    A mail that another client moved away between the search and the fetch comes back from
+    the server (Dovecot) with an empty body: it is left out, not taken for an empty mail.
     """
     uids = [uid for uid in box.uids(AND(all=True)) if uid not in skip][:limit]
     if not uids:
         return
     for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=50):
-        if msg.uid:
-            yield RawMail(msg.uid, msg.raw)  # type: ignore[attr-defined]
+        if not msg.uid:
+            continue
+        raw: bytes = msg.raw  # type: ignore[attr-defined]
+        if not raw and not box.uids(AND(uid=msg.uid)):
+            log.debug("mail uid=%s is gone (moved by another worker)", msg.uid)
+            continue
+        yield RawMail(msg.uid, raw)
 
 
 def move(box: BaseMailBox, uid: str, folder: str) -> None:

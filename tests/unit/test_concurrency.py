@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import outbox, service, store
+from mailbot import intake, outbox, service, store
 from mailbot.config import Settings, SmtpSettings
 from mailbot.store import Inbound, Message, Outbox, Quarantine, Ticket
 
@@ -262,3 +262,29 @@ def test_a_database_outage_does_not_quarantine_the_mail(db_url: str, monkeypatch
         assert session.scalar(select(func.count(Quarantine.id))) == 0
         assert session.scalar(select(func.count(Inbound.id))) == 0
     assert service.process_raw(app, raw, NOW).kind == "opened"  # the database is back
+
+
+def test_a_fetched_mail_with_no_bytes_is_left_out_only_when_it_is_gone() -> None:
+    """Dovecot answers a FETCH of a mail another session has just moved with an empty body."""
+
+    class Msg:
+        def __init__(self, uid: str, raw: bytes) -> None:
+            self.uid, self.raw = uid, raw
+
+    class Box:
+        def __init__(self, present: list[str]) -> None:
+            self.present = present
+
+        def uids(self, criteria: object) -> list[str]:
+            text = str(criteria)
+            return list(self.present) if "UID" not in text else [u for u in self.present if f"UID {u}" in text]
+
+        def fetch(self, criteria: object, **_kw: object) -> Iterator[Msg]:
+            yield Msg("1", b"From: a@vendor.test\r\n\r\nhalo\r\n")
+            yield Msg("2", b"")  # moved by another worker: no longer present
+
+    assert [(m.uid, bool(m.raw)) for m in intake.fetch_batch(Box(["1", "3"]), 10)] == [  # type: ignore[arg-type]
+        ("1", True)]
+    # Still there with no bytes (no server seen doing it; Dovecot refuses to store one): processed, quarantined.
+    assert [(m.uid, bool(m.raw)) for m in intake.fetch_batch(Box(["1", "2"]), 10)] == [  # type: ignore[arg-type]
+        ("1", True), ("2", False)]
