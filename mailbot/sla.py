@@ -263,36 +263,49 @@ def _clock(name: str, runs: Sequence[_Run], standard: Standard, policy: SlaPolic
     )
 
 
+class _ResolutionRuns:
+    """The resolution clock, fed one event at a time: it runs while the ticket is open and not
+    waiting for the user's data. Used by ``evaluate`` (the live clock) and by the report's samples,
+    so that both read the events the same way."""
+
+    def __init__(self) -> None:
+        self.runs: list[_Run] = []
+        self.running_since: datetime | None = None
+        self._waiting = self._closed = False
+
+    def feed(self, e: EventRecord) -> None:
+        if e.kind == "received" and not self.runs and self.running_since is None:
+            self.running_since = e.at
+            return
+        if self.running_since is None and not self.runs:
+            return  # nothing before the ticket was received counts
+        if e.kind == "data_requested":
+            self._waiting = True
+        elif e.kind == "data_received":
+            self._waiting = False
+        elif e.kind == "closed":
+            self._closed, self._waiting = True, False
+        elif e.kind == "reopened":
+            self._closed = False
+        running = not (self._waiting or self._closed)
+        if self.running_since is not None and not running:
+            self.runs.append(_Run(self.running_since, e.at))
+            self.running_since = None
+        elif self.running_since is None and running:
+            self.running_since = e.at
+
+
 def _resolution_runs(events: Sequence[EventRecord], paused_now: bool) -> list[_Run]:
     """Intervals in which the resolution clock ran: open, not waiting for data, not closed."""
-    runs: list[_Run] = []
-    running_since: datetime | None = None
-    waiting = closed = False
+    clock = _ResolutionRuns()
     for e in events:
-        if e.kind == "received" and not runs and running_since is None:
-            running_since = e.at
-            continue
-        if running_since is None and not runs:
-            continue  # nothing before the ticket was received counts
-        if e.kind == "data_requested":
-            waiting = True
-        elif e.kind == "data_received":
-            waiting = False
-        elif e.kind == "closed":
-            closed, waiting = True, False
-        elif e.kind == "reopened":
-            closed = False
-        run = not (waiting or closed)
-        if running_since is not None and not run:
-            runs.append(_Run(running_since, e.at))
-            running_since = None
-        elif running_since is None and run:
-            running_since = e.at
-    if running_since is not None:
+        clock.feed(e)
+    runs = clock.runs
+    if clock.running_since is not None:
         if paused_now:  # the stored state says paused although the events do not: trust the state
-            runs.append(_Run(running_since, events[-1].at))
+            runs.append(_Run(clock.running_since, events[-1].at))
         else:
-            runs.append(_Run(running_since, None))
+            runs.append(_Run(clock.running_since, None))
     return [r for r in runs if r.end is None or r.end > r.start] or runs[-1:]
 
 
@@ -467,9 +480,7 @@ def measure(events: Iterable[EventRecord], *, priority: str, policy: SlaPolicy, 
     last_user: datetime | None = None
     calls: list[datetime] = []
     analysis_from: datetime | None = None
-    runs: list[_Run] = []
-    running_since: datetime | None = None
-    waiting_data = closed = False
+    clock = _ResolutionRuns()
     for e in events:
         if e.kind == "priority_override":
             level = str((e.data or {}).get("to", level))
@@ -500,24 +511,8 @@ def measure(events: Iterable[EventRecord], *, priority: str, policy: SlaPolicy, 
             if written is not None:
                 add("close" if e.kind == "closed" else "escalation", min(written, e.at), e.at)
         # the resolution clock, as in evaluate(): paused while waiting for data or closed
-        if e.kind == "received" and running_since is None and not runs:
-            running_since = e.at
-            continue
-        if running_since is None and not runs:
-            continue
-        if e.kind == "data_requested":
-            waiting_data = True
-        elif e.kind == "data_received":
-            waiting_data = False
-        elif e.kind == "closed":
-            waiting_data, closed = False, True
-        elif e.kind == "reopened":
-            closed = False
-        if running_since is not None and (waiting_data or closed):
-            runs.append(_Run(running_since, e.at))
-            running_since = None
-        elif running_since is None and not (waiting_data or closed):
-            running_since = e.at
+        clock.feed(e)
+        runs = clock.runs
         if e.kind == "closed" and not is_auto_close(e) and received is not None:
             standard = policy.standard("resolution", resolution_hours.get(level))
             working = policy.resolution_working

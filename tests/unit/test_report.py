@@ -12,11 +12,9 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,34 +23,13 @@ from mailbot.report import ALL, TicketHistory, aggregate
 from mailbot.sla import SlaPolicy
 from mailbot.store import Ticket, TicketEvent
 from mailbot.worktime import WorkCalendar
+from tests.support.sla_events import WIB, Ev, opened, wib
 
-WIB = ZoneInfo("Asia/Jakarta")
 CAL = WorkCalendar()
 HOURS = {"tinggi": 8.0, "sedang": 24.0, "rendah": 72.0}
 LEVELS = ["tinggi", "sedang", "rendah"]
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
-
-
-def wib(*args: int) -> datetime:
-    return datetime(*args, tzinfo=WIB)  # type: ignore[misc]
-
-
-@dataclass
-class Ev:
-    kind: str
-    at: datetime
-    sop_step: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    actor: str = "x@lpse.test"
-    detail: str = ""
-
-
-def opened(at: datetime, *, missing: bool = False, matched: bool = True) -> list[Ev]:
-    events = [Ev("received", at, 1), Ev("priority_set", at, 2, {"matched": matched})]
-    if missing:
-        return events + [Ev("data_requested", at, 4, {"items": ["kode_tender"], "by": "rules"}), Ev("call_task", at, 4)]
-    return events + [Ev("analysis_started", at, 7)]
 
 
 def closed(at: datetime, written: datetime | None, **data: Any) -> Ev:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import email
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -27,34 +26,13 @@ from mailbot.domain import TicketState
 from mailbot.sla import SlaPolicy, Standard, evaluate, measure
 from mailbot.store import Outbox, SlaNotice, Ticket
 from mailbot.worktime import WorkCalendar
+from tests.support.sla_events import WIB, Ev, opened, wib
 
-WIB = ZoneInfo("Asia/Jakarta")
 CAL = WorkCalendar()
 POLICY = SlaPolicy()
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wib(*args: int) -> datetime:
-    return datetime(*args, tzinfo=WIB)  # type: ignore[misc]
-
-
-@dataclass
-class Ev:
-    kind: str
-    at: datetime
-    sop_step: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-def opened(at: datetime, *, missing: bool = False, matched: bool = True) -> list[Ev]:
-    """The events of workflow._opened, all at the same instant."""
-    events = [Ev("received", at, 1), Ev("priority_set", at, 2, {"matched": matched})]
-    if missing:
-        return events + [Ev("data_requested", at, 4, {"items": ["kode_tender"], "by": "rules"}),
-                         Ev("call_task", at, 4)]
-    return events + [Ev("analysis_started", at, 7)]
 
 
 def data_received(at: datetime) -> list[Ev]:

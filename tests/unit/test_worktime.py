@@ -10,15 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.worktime import WorkCalendar, deadline, elapsed, indonesian_holidays, parse_weekdays
+from tests.support.sla_events import wib
 
 WIB, WITA, WIT = ZoneInfo("Asia/Jakarta"), ZoneInfo("Asia/Makassar"), ZoneInfo("Asia/Jayapura")
 CAL = WorkCalendar()  # WIB, Monday-Friday 08:00-16:00, public holidays and cuti bersama
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
-
-
-def wib(*args: int) -> datetime:
-    return datetime(*args, tzinfo=WIB)  # type: ignore[misc]
 
 
 # ---- the holidays come from the `holidays` package -------------------------------------------
