@@ -341,7 +341,7 @@ def chart_svg(report: SlaReport) -> str:
              f'viewBox="0 0 {width} {height}" role="img" font-family="Arial, Helvetica, sans-serif" font-size="12">',
              "<title>Persentase sesuai standar waktu per langkah SOP</title>",
              f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-             f'<text x="0" y="16" font-size="13" font-weight="bold">Persentase sesuai standar waktu</text>']
+             '<text x="0" y="16" font-size="13" font-weight="bold">Persentase sesuai standar waktu</text>']
     for pct in (0, 25, 50, 75, 100):
         x = label_w + bar_w * pct / 100
         parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 20}" stroke="#dddddd"/>')

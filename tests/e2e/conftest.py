@@ -16,16 +16,23 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from imap_tools import MailMessage
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
 from mailbot import cli, store
 from mailbot.store import Ticket
 from tests.support import pgstack
+from tests.support.botproc import BotProcess
 from tests.support.mailstack import MailStack, ensure_started, fetch_all, send, unique_address, wait_for
 
 pytestmark = pytest.mark.e2e
+
+_Row = TypeVar("_Row")
 
 
 @pytest.fixture(scope="session")
@@ -176,9 +183,17 @@ class Deployment:
     def inbox(self, address: str) -> list[MailMessage]:
         return fetch_all(self.stack, address)
 
+    def sessions(self) -> sessionmaker[Session]:
+        """A session factory on this deployment's database, for looking at what the bot stored."""
+        return store.make_sessionmaker(store.make_engine(self.db_url))
+
+    def rows(self, model: type[_Row], *where: Any) -> list[_Row]:
+        """Stored rows of one table (optionally filtered), in insertion order."""
+        with self.sessions()() as session:
+            return list(session.scalars(select(model).where(*where).order_by(model.id)))  # type: ignore[attr-defined]
+
     def tickets(self) -> list[Ticket]:
-        factory = store.make_sessionmaker(store.make_engine(self.db_url))
-        with factory() as session:
+        with self.sessions()() as session:
             rows = list(session.query(Ticket).order_by(Ticket.id))
             for t in rows:  # load relationships before the session closes
                 _ = (t.messages, t.events)
@@ -198,3 +213,19 @@ def deployment(stack: MailStack, tmp_path: Path) -> Iterator[Deployment]:
     yield d
     if d.db_url.startswith("postgresql"):
         pgstack.drop_database(d.db_url)
+
+
+@pytest.fixture
+def bots() -> Iterator[list[BotProcess]]:
+    """``mailbot run`` processes a test started (``start_bot``); killed when the test ends."""
+    started: list[BotProcess] = []
+    yield started
+    for bot in started:
+        bot.kill()
+
+
+def start_bot(bots: list[BotProcess], d: Deployment, name: str = "bot") -> BotProcess:
+    """Start ``mailbot run --verbose`` on the deployment's config, logging to ``<tmp>/<name>.log``."""
+    bot = BotProcess(d.config_path, d.tmp / f"{name}.log", extra_args=("--verbose",)).start()
+    bots.append(bot)
+    return bot

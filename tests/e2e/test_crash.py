@@ -22,7 +22,6 @@ import re
 import smtplib
 import time
 from collections import Counter
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -30,7 +29,6 @@ import pytest
 from imap_tools import MailBox, MailMessage
 from sqlalchemy import select
 
-from mailbot import store
 from mailbot.store import Inbound, Message, Outbox, Ticket
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
 from tests.support.botproc import BotProcess, set_keys, wait_until
@@ -96,21 +94,9 @@ def inject(stack: MailStack, mails: list[EmailMessage]) -> None:
             smtp.send_message(msg, from_addr=sender, to_addrs=rcpt)
 
 
-def db(d: Deployment):  # type: ignore[no-untyped-def]
-    return store.make_sessionmaker(store.make_engine(d.db_url))
-
-
 def unsent(d: Deployment) -> int:
-    with db(d)() as session:
+    with d.sessions()() as session:
         return len(session.scalars(select(Outbox.id).where(Outbox.status != "sent")).all())
-
-
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
@@ -130,7 +116,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     inject(stack, seeds)
     wait_until(lambda: folder_count(stack, d.helpdesk) >= SEED_TICKETS, 60, "the seed mails")
     d.poll()
-    with db(d)() as session:
+    with d.sessions()() as session:
         seed_tickets = {t.subject: t.number for t in session.scalars(select(Ticket))}
     assert len(seed_tickets) == SEED_TICKETS
     notes = {m.subject.split("Tiket baru: ")[-1]: m
@@ -195,7 +181,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     assert folder_count(stack, d.helpdesk, "Quarantine") == 0
     processed_ids = Counter(message_ids(stack, d.helpdesk, "Processed"))
     assert set(processed_ids) == all_ids and set(processed_ids.values()) == {1}  # moved once each
-    with db(d)() as session:
+    with d.sessions()() as session:
         inbound = session.scalars(select(Inbound)).all()
         messages_in = session.scalars(select(Message).where(Message.direction == "in")).all()
         tickets = session.scalars(select(Ticket)).all()

@@ -21,15 +21,13 @@ import os
 import signal
 import smtplib
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from mailbot import store
 from mailbot.store import Inbound, Outbox, Ticket
-from tests.e2e.conftest import Deployment, user_mail
+from tests.e2e.conftest import Deployment, start_bot, user_mail
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import SCRIPT, MailStack, fetch_all, mailbox_address
 from tests.support.tcpproxy import TcpProxy
@@ -39,8 +37,7 @@ QUESTION = "Selamat pagi,\nKapan jadwal pelatihan SPSE untuk penyedia bulan depa
 
 
 def count(d: Deployment, model: type) -> int:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
+    with d.sessions()() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -48,20 +45,6 @@ def prepare(d: Deployment, **imap: object) -> None:
     set_keys(d.config_path, "imap", **{"poll_interval": 30, "timeout": 10, **imap})
     set_keys(d.config_path, "loops", max_auto_mails_per_hour=1000)
     assert d.cli("db", "upgrade")[0] == 0
-
-
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
-
-
-def start(bots: list[BotProcess], d: Deployment, name: str = "bot") -> BotProcess:
-    bot = BotProcess(d.config_path, d.tmp / f"{name}.log", extra_args=("--verbose",)).start()
-    bots.append(bot)
-    return bot
 
 
 def restart_dovecot() -> None:
@@ -93,7 +76,7 @@ def kick(stack: MailStack, address: str) -> None:
 def test_server_drops_the_idle_connection(deployment: Deployment, stack: MailStack, bots: list[BotProcess]) -> None:
     d = deployment
     prepare(d)
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     for n in (1, 2):
         d.new_mail(f"{SUBJECT} ({n})", QUESTION)
         wait_until(lambda: count(d, Ticket) == n, 30, f"ticket {n}")
@@ -116,7 +99,7 @@ def test_server_drops_the_idle_connection(deployment: Deployment, stack: MailSta
 def test_dovecot_restart_during_idle(deployment: Deployment, bots: list[BotProcess]) -> None:
     d = deployment
     prepare(d)
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     d.new_mail(SUBJECT, QUESTION)
     wait_until(lambda: count(d, Ticket) == 1, 30, "the first ticket")
     wait_idle(bot)
@@ -142,7 +125,7 @@ def test_outages_reconnect_with_backoff_and_log_once_each(
     with TcpProxy(stack.imaps_port) as proxy:
         d.write_config(imap_port=str(proxy.port))
         prepare(d)
-        bot = start(bots, d)
+        bot = start_bot(bots, d)
         d.new_mail(SUBJECT, QUESTION)
         wait_until(lambda: count(d, Ticket) == 1, 30, "the first ticket")
         wait_idle(bot)
@@ -189,13 +172,13 @@ def test_wrong_password_is_one_clear_line_and_the_rest_keeps_working(
     # Now the service starts with SMTP fixed but a wrong IMAP password.
     d.write_config(imap_password="salah-sandi")
     prepare(d)
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     # Another helpdesk, configured right, runs at the same time.
     other = Deployment(stack, tmp_path / "other")
     other.tmp.mkdir()
     other.write_config()
     prepare(other)
-    other_bot = start(bots, other, "other")
+    other_bot = start_bot(bots, other, "other")
 
     [line] = bot.wait_log(r"ERROR .*imap login failed", timeout=30)
     assert d.helpdesk in line and "AUTHENTICATIONFAILED" in line and "salah-sandi" not in line
@@ -214,8 +197,7 @@ def test_wrong_password_is_one_clear_line_and_the_rest_keeps_working(
 
 
 def _outbox(d: Deployment) -> list[Outbox]:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
+    with d.sessions()() as session:
         return list(session.scalars(select(Outbox)))
 
 
@@ -227,7 +209,7 @@ def test_sigterm_finishes_the_mail_in_hand_and_exits_0(deployment: Deployment, b
             smtp.send_message(user_mail(d.user, d.helpdesk, f"{SUBJECT} {i}", QUESTION))
     d.wait_helpdesk_inbox(total)
     prepare(d, batch_size=10)
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     bot.wait_log(r"mail uid=\d+ ->", count=3)
     bot.signal(signal.SIGTERM)
     code = bot.wait(timeout=30)
@@ -240,7 +222,7 @@ def test_sigterm_finishes_the_mail_in_hand_and_exits_0(deployment: Deployment, b
     assert count(d, Inbound) == processed == count(d, Ticket)
     assert inbox > 0, "it stopped early, not after draining everything"
     # And the next start carries on where it stopped.
-    bot2 = start(bots, d, "bot2")
+    bot2 = start_bot(bots, d, "bot2")
     wait_until(lambda: count(d, Ticket) == total, 60, "the rest of the backlog after the restart")
     assert bot2.stop() == 0
     assert fetch_all(d.stack, d.helpdesk) == []

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from mailbot import oauth, store
-from mailbot.store import Ticket
+from mailbot import oauth
+from mailbot.store import Outbox, Ticket
 from tests.e2e.conftest import Deployment
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import MailStack, fetch_all
@@ -40,17 +40,8 @@ def tokens(stack: MailStack) -> Iterator[TokenServer]:
     oauth.reset()  # in-process commands (status) must not keep another test's tokens
 
 
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
-
-
 def tickets(d: Deployment) -> int:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
+    with d.sessions()() as session:
         return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
 
 
@@ -224,10 +215,7 @@ def test_revoked_smtp_token_defers_replies_and_is_reported_once(
 
     code, out, _ = d.cli("status", "--offline")
     assert code == 1 and f"smtp mailbox {d.helpdesk}" in out and "OAuth2 token refresh refused" in out
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        from mailbot.store import Outbox
-
+    with d.sessions()() as session:
         pending = session.scalars(select(Outbox).where(Outbox.status == "pending")).all()
     assert [r.recipients for r in pending].count([coordinator]) == 1  # the notice, waiting for SMTP
     assert any(d.user in r.recipients for r in pending)  # the reply waits too, not lost

@@ -19,15 +19,13 @@ import signal
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 
-from mailbot import store
 from mailbot.store import Outbox, SlaNotice, Ticket
-from tests.e2e.conftest import Deployment
+from tests.e2e.conftest import Deployment, start_bot
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import MailStack
 
@@ -35,26 +33,8 @@ SUBJECT = "Jadwal pelatihan SPSE"
 QUESTION = "Selamat pagi,\nKapan jadwal pelatihan SPSE untuk penyedia bulan depan?\nTerima kasih."
 
 
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
-
-
-def start(bots: list[BotProcess], d: Deployment, name: str = "bot") -> BotProcess:
-    bot = BotProcess(d.config_path, d.tmp / f"{name}.log", extra_args=("--verbose",)).start()
-    bots.append(bot)
-    return bot
-
-
-def factory(d: Deployment):  # type: ignore[no-untyped-def]
-    return store.make_sessionmaker(store.make_engine(d.db_url))
-
-
 def count(d: Deployment, model: type) -> int:
-    with factory(d)() as session:
+    with d.sessions()() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -71,7 +51,7 @@ def free_port() -> int:
 
 def add_failed_mail(d: Deployment) -> int:
     now = datetime.now(timezone.utc)
-    with factory(d).begin() as session:
+    with d.sessions().begin() as session:
         row = Outbox(message_id=f"<failed-{time.time_ns()}@lpse.test>", mail_from=d.helpdesk, recipients=[d.user],
                      raw=b"Subject: x\r\n\r\nx\r\n", status="failed", attempts=8, next_attempt_at=now,
                      last_error="550 5.1.1 no such user", created_at=now, to_key=d.user)
@@ -118,7 +98,7 @@ def test_status_healthy_and_unhealthy(deployment: Deployment, bots: list[BotProc
     d.config_path.write_text(text)
 
     # A run that should be polling: healthy while it polls, unhealthy once it is gone (SIGKILL).
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     wait_until(lambda: status(d, "--offline")[1]["mailboxes"][0]["run_expected"], 30, "the run to register")
     time.sleep(2)
     code, report = status(d, "--offline")
@@ -130,7 +110,7 @@ def test_status_healthy_and_unhealthy(deployment: Deployment, bots: list[BotProc
     assert code == 1
     assert any("last successful poll" in p and "3 x poll_interval" in p for p in report["problems"]), report
     # A clean stop is not an outage; --expect-run makes it one (monitoring where the service must run).
-    bot = start(bots, d, "bot2")
+    bot = start_bot(bots, d, "bot2")
     wait_until(lambda: f"pid {bot.pid}" in status(d, "--offline")[1]["mailboxes"][0]["run"], 30, "the second run")
     assert bot.stop() == 0
     time.sleep(4)
@@ -162,7 +142,7 @@ def test_metrics_endpoint(deployment: Deployment, bots: list[BotProcess]) -> Non
     port = free_port()
     set_keys(d.config_path, "metrics", enabled=True, port=port)
     assert d.cli("db", "upgrade")[0] == 0
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     bot.wait_log(rf"metrics on http://127.0.0.1:{port}/metrics")
     before = scrape(port)
     assert sample(before, "mailbot_database_up") == 1
@@ -172,7 +152,7 @@ def test_metrics_endpoint(deployment: Deployment, bots: list[BotProcess]) -> Non
     wait_until(lambda: count(d, Ticket) == 1, 30, "the ticket")
     d.wait_subject(d.user, "[TTS-")
     wait_until(lambda: sample(scrape(port), "mailbot_outbox_mails", status="pending") == 0, 30, "the outbox to empty")
-    with factory(d).begin() as session:  # an SLA breach notice, as the SLA tick records it
+    with d.sessions().begin() as session:  # an SLA breach notice, as the SLA tick records it
         ticket = session.scalars(select(Ticket)).one()
         session.add(SlaNotice(key="t1/analysis@x:100", ticket_id=ticket.id, kind="breach", clock="analysis",
                               percent=100, recipients=[d.staff1], at=datetime.now(timezone.utc)))
@@ -199,9 +179,9 @@ def test_metrics_endpoint(deployment: Deployment, bots: list[BotProcess]) -> Non
 def test_second_run_on_the_same_mailbox_exits_at_once(deployment: Deployment, bots: list[BotProcess]) -> None:
     d = deployment
     assert d.cli("db", "upgrade")[0] == 0
-    first = start(bots, d, "first")
+    first = start_bot(bots, d, "first")
     first.wait_log(r"imap idle for|Scheduler started", timeout=30)
-    second = start(bots, d, "second")
+    second = start_bot(bots, d, "second")
     assert second.wait(timeout=30) == 3
     [line] = second.error_lines()
     assert "another mailbot run is already working mailbox" in line and d.helpdesk in line
@@ -212,17 +192,17 @@ def test_second_run_on_the_same_mailbox_exits_at_once(deployment: Deployment, bo
 
     # A clean stop releases the lock; so does SIGKILL (the kernel drops it with the process).
     assert first.stop() == 0
-    third = start(bots, d, "third")
+    third = start_bot(bots, d, "third")
     third.wait_log(r"imap idle for|Scheduler started", timeout=30)
     third.signal(signal.SIGKILL)
     third.wait(timeout=10)
-    fourth = start(bots, d, "fourth")
+    fourth = start_bot(bots, d, "fourth")
     fourth.wait_log(r"imap idle for|Scheduler started", timeout=30)
     assert fourth.alive()
 
     # Cooperating workers (a deliberate choice, meant for PostgreSQL) take no lock.
     set_keys(d.config_path, "workers", cooperate=True)
-    fifth = start(bots, d, "fifth")
+    fifth = start_bot(bots, d, "fifth")
     fifth.wait_log(r"workers.cooperate is set: no instance lock", timeout=30)
     time.sleep(1)
     assert fifth.alive()
@@ -235,11 +215,11 @@ def test_text_logs_are_one_line_per_event_without_the_password(
     d = deployment
     d.write_config(imap_password="salah-sandi-Xy81")  # a login that fails: its error must not show it
     assert d.cli("db", "upgrade")[0] == 0
-    bot = start(bots, d)
+    bot = start_bot(bots, d)
     bot.wait_log(r"ERROR .*imap login failed", timeout=30)
     d.config_path.write_text(d.config_path.read_text().replace("salah-sandi-Xy81", stack.password))
     assert bot.stop() == 0
-    bot = start(bots, d, "bot2")
+    bot = start_bot(bots, d, "bot2")
     d.new_mail(SUBJECT, QUESTION + "\nPassword saya: RahasiaKu123")
     wait_until(lambda: count(d, Ticket) == 1, 30, "the ticket")
     d.wait_subject(d.user, "[TTS-")

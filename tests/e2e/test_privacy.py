@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from mailbot import privacy, store
+from mailbot import privacy
 from tests.e2e.conftest import Deployment, reply_mail
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c"
@@ -30,7 +30,7 @@ def test_retention_purge_drops_bodies_and_keeps_metadata(deployment: Deployment)
     d.write_config(extra="[retention]\nmonths = 6")
     code, out, _ = d.cli("purge", "--dry-run")
     assert code == 0 and "would purge" in out and ": 0 ()" in out  # closed today: nothing is old enough
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
+    factory = d.sessions()
     later = datetime.now(timezone.utc) + timedelta(days=200)
     with factory.begin() as session:
         dry = privacy.purge(session, later, 6, dry_run=True)

@@ -17,9 +17,7 @@ import os
 from pathlib import Path
 
 from imap_tools import MailBox
-from sqlalchemy import select
 
-from mailbot import store
 from mailbot.config import PROJECT_ROOT
 from mailbot.store import Inbound, Quarantine
 from tests.e2e.conftest import Deployment
@@ -37,15 +35,11 @@ def append(d: Deployment, raw: bytes) -> None:
 
 
 def quarantined(d: Deployment) -> list[Quarantine]:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        return list(session.scalars(select(Quarantine).order_by(Quarantine.id)))
+    return d.rows(Quarantine)
 
 
 def inbound(d: Deployment) -> dict[str, str]:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        return {i.message_id: i.outcome for i in session.scalars(select(Inbound))}
+    return {i.message_id: i.outcome for i in d.rows(Inbound)}
 
 
 def breaking_templates(tmp: Path) -> Path:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
 
 from mailbot import store
 from mailbot.store import Message, Outbox, Ticket, TicketEvent
@@ -51,28 +50,20 @@ def start_bot(d: Deployment, tmp_path) -> BotProcess:  # type: ignore[no-untyped
 
 
 def rows(d: Deployment) -> list[Outbox]:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+    return d.rows(Outbox)
 
 
 def template_of(d: Deployment) -> dict[str, str]:
     """Outbox Message-ID -> template of the mail."""
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        return {m.message_id: m.template or "" for m in session.scalars(select(Message).where(Message.direction == "out"))}
+    return {m.message_id: m.template or "" for m in d.rows(Message, Message.direction == "out")}
 
 
 def events(d: Deployment, kind: str) -> list[TicketEvent]:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        return list(session.scalars(select(TicketEvent).where(TicketEvent.kind == kind)))
+    return d.rows(TicketEvent, TicketEvent.kind == kind)
 
 
 def ticket_count(d: Deployment) -> int:
-    factory = store.make_sessionmaker(store.make_engine(d.db_url))
-    with factory() as session:
-        return len(session.scalars(select(Ticket.id)).all())
+    return len(d.rows(Ticket))
 
 
 def delivered_ids(d: Deployment, address: str) -> list[str]:
@@ -189,7 +180,7 @@ def test_permanent_refusal_fails_once_tells_staff_and_is_not_retried(
     assert len(fault.attempts_to(d.user)) == 1
     assert len(rows(d)) == 3
     assert fetch_all(d.stack, d.user) == []
-    with store.make_sessionmaker(store.make_engine(d.db_url))() as session:  # no more automatic mail to it
+    with d.sessions()() as session:  # no more automatic mail to it
         assert session.get(store.Undeliverable, d.user) is not None
     # The operator fixes the address problem and sends the reply again (same Message-ID).
     code, out, _ = d.cli("outbox", "list")

@@ -23,7 +23,6 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import pytest
 from imap_tools import AND, MailBox, MailMessage
 from sqlalchemy import select
 
-from mailbot import intake, store
+from mailbot import intake
 from mailbot.store import Inbound, Message, Outbox, Ticket
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
 from tests.e2e.test_crash import BODIES, COMMANDS, folder_count, inject, message_ids
@@ -52,20 +51,8 @@ BACKLOG = NEW_TICKETS + USER_REPLIES + STAFF_COMMANDS  # 300
 USERS = 20
 
 
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
-
-
-def db(d: Deployment):  # type: ignore[no-untyped-def]
-    return store.make_sessionmaker(store.make_engine(d.db_url))
-
-
 def unsent(d: Deployment) -> int:
-    with db(d)() as session:
+    with d.sessions()() as session:
         return len(session.scalars(select(Outbox.id).where(Outbox.status != "sent")).all())
 
 
@@ -95,7 +82,7 @@ def test_two_workers_share_one_backlog_and_do_nothing_twice(
             if "Tiket diterima" in m.subject:
                 acks[m.subject.split("Tiket diterima: ")[-1]] = m
     assert len(notes) == SEED_TICKETS and len(acks) == SEED_TICKETS, (len(notes), len(acks))
-    with db(d)() as session:
+    with d.sessions()() as session:
         sent_by_the_seed_poll = len(session.scalars(select(Outbox.id)).all())
 
     # ---- the backlog, in the INBOX before the workers start
@@ -138,7 +125,7 @@ def test_two_workers_share_one_backlog_and_do_nothing_twice(
     assert set(processed_ids) == all_ids
     archived_twice = {mid for mid, n in processed_ids.items() if n > 1}
     assert not archived_twice, archived_twice
-    with db(d)() as session:
+    with d.sessions()() as session:
         inbound = session.scalars(select(Inbound)).all()
         messages_in = session.scalars(select(Message).where(Message.direction == "in")).all()
         tickets = session.scalars(select(Ticket)).all()

@@ -23,7 +23,7 @@ from mailbot.report import ALL, TicketHistory, aggregate
 from mailbot.sla import SlaPolicy
 from mailbot.store import Ticket, TicketEvent
 from mailbot.worktime import WorkCalendar
-from tests.support.sla_events import WIB, Ev, opened, wib
+from tests.support.sla_events import Ev, opened, wib
 
 CAL = WorkCalendar()
 HOURS = {"tinggi": 8.0, "sedang": 24.0, "rendah": 72.0}

@@ -26,7 +26,7 @@ from mailbot.domain import TicketState
 from mailbot.sla import SlaPolicy, Standard, evaluate, measure
 from mailbot.store import Outbox, SlaNotice, Ticket
 from mailbot.worktime import WorkCalendar
-from tests.support.sla_events import WIB, Ev, opened, wib
+from tests.support.sla_events import Ev, opened, wib
 
 CAL = WorkCalendar()
 POLICY = SlaPolicy()

@@ -14,7 +14,6 @@ from mailbot.workflow import (
     OpenFollowUp,
     Policy,
     Record,
-    SendMail,
     SetPriority,
     StaffReplied,
     TicketView,
