@@ -19,20 +19,19 @@ from __future__ import annotations
 import os
 import random
 import re
-import smtplib
 import time
 from collections import Counter
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from imap_tools import MailBox, MailMessage
+from imap_tools import MailBox
 from sqlalchemy import select
 
 from mailbot.store import Inbound, Message, Outbox, Ticket
-from tests.e2e.conftest import Deployment, reply_mail, user_mail
+from tests.e2e.backlog import BODIES, backlog_mails, folder_count, inject, message_ids, seed_tickets, unsent
+from tests.e2e.conftest import Deployment
 from tests.support.botproc import BotProcess, set_keys, wait_until
-from tests.support.mailstack import MailStack, fetch_all, mailbox_address, ssl_context, unique_address
+from tests.support.mailstack import MailStack, mailbox_address, ssl_context, unique_address
 
 pytestmark = pytest.mark.slow
 
@@ -43,60 +42,6 @@ STAFF_COMMANDS = 80
 BACKLOG = NEW_TICKETS + USER_REPLIES + STAFF_COMMANDS  # 500
 KILLS = 10
 USERS = 20
-
-BODIES = [
-    "Selamat pagi,\nKapan jadwal pelatihan SPSE untuk penyedia bulan depan?\nTerima kasih.",
-    "Selamat siang, saya penyedia dan gagal upload dokumen penawaran di SPSE.\nMuncul pesan error "
-    "\"Gagal mengunggah file\" tadi jam 10.00 pakai Chrome.\nUser ID: cvmajujaya\nHP 0812-3456-7890",
-    "Bagaimana cara mengganti alamat e-mail pada akun penyedia di SPSE?\nTerima kasih.\nBudi",
-    "Mohon bantuan, akun saya terkunci setelah salah memasukkan kata sandi tiga kali.\nUser ID: ptsentosa",
-]
-COMMANDS = [
-    "#catatan cek log server {j}",
-    "#ambil",
-    "#prioritas tinggi tender ditutup besok",
-    "Silakan bersihkan cache browser lalu coba lagi ({j}).",
-    "#mintadata user ID akun, nama perusahaan",
-    "#telepon sudah dikonfirmasi via telepon",
-    "#tutup\nSudah selesai, silakan dicoba lagi ({j}).",
-    "#eskalasi\nMohon dicek di sisi LKPP ({j}).",
-]
-
-
-def folder_count(stack: MailStack, address: str, folder: str = "INBOX") -> int:
-    with MailBox(stack.host, port=stack.imaps_port, ssl_context=ssl_context(stack)).login(
-            mailbox_address(address), stack.password, initial_folder=None) as box:
-        if folder != "INBOX" and not box.folder.exists(folder):
-            return 0
-        return int(box.folder.status(folder)["MESSAGES"])
-
-
-def message_ids(stack: MailStack, address: str, folder: str = "INBOX") -> list[str]:
-    """The Message-ID of every mail in the folder (headers only), duplicates kept."""
-    with MailBox(stack.host, port=stack.imaps_port, ssl_context=ssl_context(stack)).login(
-            mailbox_address(address), stack.password, initial_folder=None) as box:
-        if folder != "INBOX" and not box.folder.exists(folder):
-            return []
-        box.folder.set(folder)
-        return [_mid(m) for m in box.fetch(mark_seen=False, headers_only=True, bulk=200)]
-
-
-def _mid(m: MailMessage) -> str:
-    return (m.headers.get("message-id", ("",))[0]).strip().strip("<>")
-
-
-def inject(stack: MailStack, mails: list[EmailMessage]) -> None:
-    """Deliver through Postfix (port 12525) over one connection."""
-    with smtplib.SMTP(stack.host, stack.smtp_port, timeout=60) as smtp:
-        for msg in mails:
-            rcpt = [a.addr_spec for a in msg["To"].addresses]
-            sender = msg["From"].addresses[0].addr_spec
-            smtp.send_message(msg, from_addr=sender, to_addrs=rcpt)
-
-
-def unsent(d: Deployment) -> int:
-    with d.sessions()() as session:
-        return len(session.scalars(select(Outbox.id).where(Outbox.status != "sent")).all())
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
@@ -111,43 +56,17 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     users = [unique_address("vendor", "vendor.test") for _ in range(USERS)]
 
     # ---- seed: tickets whose acknowledgments and staff notifications the backlog answers
-    seeds = [user_mail(users[i % USERS], d.helpdesk, f"Permasalahan awal no {i}", BODIES[i % len(BODIES)])
-             for i in range(SEED_TICKETS)]
-    inject(stack, seeds)
-    wait_until(lambda: folder_count(stack, d.helpdesk) >= SEED_TICKETS, 60, "the seed mails")
-    d.poll()
+    seeded = seed_tickets(d, stack, users, SEED_TICKETS)
     with d.sessions()() as session:
-        seed_tickets = {t.subject: t.number for t in session.scalars(select(Ticket))}
-    assert len(seed_tickets) == SEED_TICKETS
-    notes = {m.subject.split("Tiket baru: ")[-1]: m
-             for m in d.wait(d.staff1, SEED_TICKETS, lambda m: "Tiket baru" in m.subject, timeout=60)}
-    acks: dict[str, MailMessage] = {}
-    for user in set(users):
-        for m in fetch_all(stack, user):
-            if "Tiket diterima" in m.subject:
-                acks[m.subject.split("Tiket diterima: ")[-1]] = m
-    assert len(notes) == SEED_TICKETS and len(acks) == SEED_TICKETS, (len(notes), len(acks))
+        assert {t.subject for t in session.scalars(select(Ticket))} == set(seeded.acks)
 
     # ---- the backlog: 500 mails in the INBOX before the bot starts
-    backlog: list[EmailMessage] = []
-    for i in range(NEW_TICKETS):
-        backlog.append(user_mail(users[i % USERS], d.helpdesk, f"Kendala SPSE no {i}", BODIES[i % len(BODIES)]))
-    subjects = sorted(seed_tickets)
-    for j in range(USER_REPLIES):
-        subject = subjects[j % SEED_TICKETS]
-        ack = acks[subject]
-        backlog.append(reply_mail(ack, ack.to[0], f"Tambahan informasi {j}: kode tender 1023{j:04d}"))
-    for j in range(STAFF_COMMANDS):
-        note = notes[subjects[(j * 7) % SEED_TICKETS]]
-        staff = d.staff1 if j % 2 else d.staff2
-        cmd = reply_mail(note, staff, COMMANDS[j % len(COMMANDS)].format(j=j), name="Staf Helpdesk")
-        assert "+t" in cmd["To"]  # the signed per-ticket Reply-To of the notification
-        backlog.append(cmd)
-    rng.shuffle(backlog)
+    backlog = backlog_mails(d, users, seeded, rng, new_tickets=NEW_TICKETS, user_replies=USER_REPLIES,
+                            staff_commands=STAFF_COMMANDS)
     inject(stack, backlog)
     wait_until(lambda: folder_count(stack, d.helpdesk) >= BACKLOG, 90, "the backlog in the INBOX")
     assert folder_count(stack, d.helpdesk) == BACKLOG
-    all_ids = {m["Message-ID"].strip("<>") for m in seeds + backlog}
+    all_ids = {m["Message-ID"].strip("<>") for m in seeded.mails + backlog}
     assert len(all_ids) == SEED_TICKETS + BACKLOG
 
     # ---- kill it at random moments

@@ -23,20 +23,19 @@ import random
 import re
 import time
 from collections import Counter
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from imap_tools import AND, MailBox, MailMessage
+from imap_tools import AND, MailBox
 from sqlalchemy import select
 
 from mailbot import intake
 from mailbot.store import Inbound, Message, Outbox, Ticket
-from tests.e2e.conftest import Deployment, reply_mail, user_mail
-from tests.e2e.test_crash import BODIES, COMMANDS, folder_count, inject, message_ids
+from tests.e2e.backlog import BODIES, backlog_mails, folder_count, inject, message_ids, seed_tickets, unsent
+from tests.e2e.conftest import Deployment, user_mail
 from tests.support import pgstack
 from tests.support.botproc import BotProcess, set_keys, wait_until
-from tests.support.mailstack import MailStack, fetch_all, mailbox_address, ssl_context, unique_address
+from tests.support.mailstack import MailStack, mailbox_address, ssl_context, unique_address
 
 needs_postgresql = pytest.mark.skipif(
     pgstack.backend() != "postgresql",
@@ -49,11 +48,6 @@ USER_REPLIES = 50
 STAFF_COMMANDS = 50
 BACKLOG = NEW_TICKETS + USER_REPLIES + STAFF_COMMANDS  # 300
 USERS = 20
-
-
-def unsent(d: Deployment) -> int:
-    with d.sessions()() as session:
-        return len(session.scalars(select(Outbox.id).where(Outbox.status != "sent")).all())
 
 
 @pytest.mark.slow
@@ -69,37 +63,16 @@ def test_two_workers_share_one_backlog_and_do_nothing_twice(
     users = [unique_address("vendor", "vendor.test") for _ in range(USERS)]
 
     # ---- seed: tickets whose acknowledgments and staff notifications the backlog answers
-    seeds = [user_mail(users[i % USERS], d.helpdesk, f"Permasalahan awal no {i}", BODIES[i % len(BODIES)])
-             for i in range(SEED_TICKETS)]
-    inject(stack, seeds)
-    wait_until(lambda: folder_count(stack, d.helpdesk) >= SEED_TICKETS, 60, "the seed mails")
-    d.poll()
-    notes = {m.subject.split("Tiket baru: ")[-1]: m
-             for m in d.wait(d.staff1, SEED_TICKETS, lambda m: "Tiket baru" in m.subject, timeout=60)}
-    acks: dict[str, MailMessage] = {}
-    for user in set(users):
-        for m in fetch_all(stack, user):
-            if "Tiket diterima" in m.subject:
-                acks[m.subject.split("Tiket diterima: ")[-1]] = m
-    assert len(notes) == SEED_TICKETS and len(acks) == SEED_TICKETS, (len(notes), len(acks))
+    seeded = seed_tickets(d, stack, users, SEED_TICKETS)
     with d.sessions()() as session:
         sent_by_the_seed_poll = len(session.scalars(select(Outbox.id)).all())
 
     # ---- the backlog, in the INBOX before the workers start
-    backlog: list[EmailMessage] = [user_mail(users[i % USERS], d.helpdesk, f"Kendala SPSE no {i}",
-                                             BODIES[i % len(BODIES)]) for i in range(NEW_TICKETS)]
-    subjects = sorted(acks)
-    for j in range(USER_REPLIES):
-        ack = acks[subjects[j % SEED_TICKETS]]
-        backlog.append(reply_mail(ack, ack.to[0], f"Tambahan informasi {j}: kode tender 1023{j:04d}"))
-    for j in range(STAFF_COMMANDS):
-        note = notes[subjects[(j * 7) % SEED_TICKETS]]
-        staff = d.staff1 if j % 2 else d.staff2
-        backlog.append(reply_mail(note, staff, COMMANDS[j % len(COMMANDS)].format(j=j), name="Staf Helpdesk"))
-    rng.shuffle(backlog)
+    backlog = backlog_mails(d, users, seeded, rng, new_tickets=NEW_TICKETS, user_replies=USER_REPLIES,
+                            staff_commands=STAFF_COMMANDS)
     inject(stack, backlog)
     wait_until(lambda: folder_count(stack, d.helpdesk) >= BACKLOG, 90, "the backlog in the INBOX")
-    all_ids = {m["Message-ID"].strip("<>") for m in seeds + backlog}
+    all_ids = {m["Message-ID"].strip("<>") for m in seeded.mails + backlog}
     assert len(all_ids) == SEED_TICKETS + BACKLOG
 
     # ---- two workers at once
