@@ -10,6 +10,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import select
+import ssl
 from email import policy
 from email.parser import BytesHeaderParser
 import threading
@@ -189,21 +190,46 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
     every ``tick`` seconds so a signal is honoured promptly. Returns True if the server said
     something (new mail, expunge, or a BYE, which the next command then reports as an error).
     """
+    # A new-mail count the server sent with an earlier answer (e.g. after the last SEARCH had run)
+    # means mail may be waiting: look again rather than wait. Popped, so it counts once.
+    if box.client.untagged_responses.pop("EXISTS", None):
+        return True
     box.idle.start()
     woke = False
     try:
+        # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
+        # in the same packet as the "+ idling" continuation: imaplib has then read it into its own
+        # buffer, where select() cannot see it, and waiting would delay that mail a whole timeout.
+        woke = _already_announced(box)
         sock = box.client.sock
         deadline = time.monotonic() + timeout
-        while not (stop is not None and stop.is_set()):
+        while not woke and not (stop is not None and stop.is_set()):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             # Bytes TLS has already decrypted are invisible to select(): look at them first.
             buffered = bool(getattr(sock, "pending", None) and sock.pending())
-            readable = buffered or select.select([sock], [], [], min(left, tick))[0]
-            if readable:
-                woke = True
-                break
+            woke = bool(buffered or select.select([sock], [], [], min(left, tick))[0])
     finally:
         box.idle.stop()  # DONE; raises if the server went away, which the caller treats as an outage
     return woke
+
+
+def _already_announced(box: BaseMailBox) -> bool:
+    """Whether the server's answer to IDLE already carried news: an untagged EXISTS that imaplib
+    stored while reading the continuation, or a line waiting in imaplib's read buffer."""
+    client = box.client
+    if "EXISTS" in client.untagged_responses:
+        return True
+    reader = getattr(client, "file", None)
+    if reader is None or not hasattr(reader, "peek"):
+        return False
+    sock = client.sock
+    previous = sock.gettimeout()
+    sock.settimeout(0)  # peek() reads the socket only when its buffer is empty: never block here
+    try:
+        return bool(reader.peek(1))
+    except (ssl.SSLWantReadError, BlockingIOError, TimeoutError):
+        return False
+    finally:
+        sock.settimeout(previous)

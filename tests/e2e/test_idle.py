@@ -1,0 +1,54 @@
+"""IMAP IDLE on the real Dovecot: mail that arrives between the bot's last SEARCH and its IDLE
+command must wake the bot at once, not after a whole ``imap.poll_interval`` (60 s by default).
+
+Dovecot announces such mail ("* N EXISTS") right after the "+ idling" continuation, in the same
+packet, so imaplib reads it into its own buffer and the socket looks idle; the bot used to sleep
+through it (measured: 10 of 10 waits ran to the timeout before the fix)."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+
+from imap_tools import MailBox
+
+from mailbot import intake
+from tests.e2e.conftest import user_mail
+from tests.support.botproc import wait_until
+from tests.support.mailstack import MailStack, mailbox_address, ssl_context, unique_address
+
+
+def login(stack: MailStack, address: str) -> MailBox:
+    return MailBox(stack.host, port=stack.imaps_port, ssl_context=ssl_context(stack)).login(
+        mailbox_address(address), stack.password)
+
+
+def count(stack: MailStack, address: str) -> int:
+    with login(stack, address) as other:  # another session: does not notify the one under test
+        return len(other.uids())
+
+
+def test_mail_arriving_just_before_idle_wakes_it_at_once(stack: MailStack) -> None:
+    address = unique_address("hd", "lpse.test")
+    with login(stack, address) as box, smtplib.SMTP(stack.host, stack.smtp_port, timeout=30) as smtp:
+        for i in range(5):
+            while intake.idle_wait(box, 0.2):
+                pass  # nothing left announced: the next IDLE starts from a quiet session
+            seen = len(box.uids())  # the bot's last SEARCH before it goes idle
+            smtp.send_message(user_mail("budi@vendor.test", address, f"Kendala {i}", "Mohon bantuan."))
+            wait_until(lambda: count(stack, address) == seen + 1, 30, "the delivery")
+            started = time.monotonic()
+            woke = intake.idle_wait(box, 20)
+            waited = time.monotonic() - started
+            assert woke and waited < 20, (i, woke, waited)  # woken by the news, not by the timeout
+            assert len(box.uids()) == seen + 1
+
+
+def test_idle_without_news_waits_for_the_timeout(stack: MailStack) -> None:
+    address = unique_address("hd", "lpse.test")
+    with login(stack, address) as box:
+        box.uids()
+        intake.idle_wait(box, 0.2)  # the SELECT's own EXISTS counts once
+        started = time.monotonic()
+        assert intake.idle_wait(box, 1.5) is False
+        assert time.monotonic() - started >= 1.4
