@@ -378,7 +378,22 @@ def _quarantine_retry(app: Any, qid: int) -> int:
                 q.error = newer.error
                 session.delete(newer)
     print(f"retry: {outcome.kind} {outcome.ticket_number or ''} {outcome.reason}")
-    return 0 if outcome.kind != "quarantined" else 1
+    if outcome.kind == "quarantined":
+        return 1
+    from mailbot import intake
+
+    # The stored record is the truth; the server copy only follows it. A mailbox that cannot be
+    # reached now leaves the copy where it is, which is said, not an error of the retry.
+    try:
+        moved = intake.release_quarantined(app.settings.imap, raw)
+    except Exception as exc:  # noqa: BLE001 - IMAP down, login refused, ...
+        print(f"the copy in the mailbox folder {app.settings.imap.quarantine_folder!r} was not moved: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    else:
+        if moved:
+            print(f"moved its copy from {app.settings.imap.quarantine_folder!r} to "
+                  f"{app.settings.imap.processed_folder!r}")
+    return 0
 
 
 def _privacy(app: Any, args: argparse.Namespace) -> int:

@@ -173,6 +173,29 @@ def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str)
     box.move(uid, folder)
 
 
+def release_quarantined(settings: ImapSettings, raw: bytes) -> int:
+    """Move the server copy of a quarantined mail that a retry has now processed from the
+    quarantine folder to the processed folder, so the folder staff look at shows only what still
+    needs them. Found by its Message-ID header; returns how many copies were moved (0 when the
+    mail has no usable Message-ID or the copy is gone)."""
+    message_id = _message_id_header(raw)
+    if not message_id:
+        return 0
+    box = connect(settings)
+    try:
+        ensure_folders(box, settings)
+        box.folder.set(settings.quarantine_folder)
+        uids = box.uids(AND(header=H("Message-ID", message_id)))
+        if uids:
+            box.move(uids, settings.processed_folder)
+        return len(uids)
+    finally:
+        try:
+            box.logout()
+        except Exception:  # noqa: BLE001 - the move is done or failed already; logout is a courtesy
+            pass
+
+
 def _message_id_header(raw: bytes) -> str:
     try:
         value = BytesHeaderParser(policy=policy.compat32).parsebytes(raw).get("Message-ID")

@@ -115,11 +115,16 @@ def test_poison_mail_is_quarantined_and_the_rest_goes_on(deployment: Deployment,
     # The operator raises the limit and fixes the template: both go through now.
     configure(d, 10 * 1024 * 1024, None)
     code, out, err = d.cli("quarantine", "retry", str(ids["Dokumen penawaran lengkap"]))
-    assert code == 0 and "opened" in out, out + err
+    assert code == 0 and "opened" in out and "moved its copy from 'Quarantine' to 'Processed'" in out, out + err
     code, out, err = d.cli("quarantine", "retry", str(ids["Akun RUSAK tidak bisa login"]))
     assert code == 0 and "opened" in out, out + err
     code, out, _ = d.cli("quarantine", "retry", str(ids[""]))
     assert code == 1  # a blob stays a blob
+    # The server folder follows: only the blob (twice: it came back once) is left in Quarantine.
+    left = fetch_all(d.stack, d.helpdesk, "Quarantine")
+    assert len(left) == 2 and all(not m.subject for m in left), [m.subject for m in left]
+    processed = [m.subject for m in fetch_all(d.stack, d.helpdesk, "Processed")]
+    assert "Dokumen penawaran lengkap" in processed and "Akun RUSAK tidak bisa login" in processed
     code, out, _ = d.cli("quarantine", "list")
     assert "1 mail(s) in quarantine" in out
     assert {t.subject for t in d.tickets()} == {"Jadwal pelatihan SPSE", "Jadwal pelatihan SPSE (2)",
