@@ -15,11 +15,16 @@ provider's ``error_description`` is kept, with any token value masked), and each
 registered with :mod:`mailbot.logs` so that even a stray log line cannot show it.
 
 A rotated refresh token (Microsoft returns a new one with every grant) is used for the next
-refresh; it is kept in memory only, and the configured one is used again after a restart.
+refresh and handed to a :class:`TokenVault` (the database, see ``store.DatabaseTokenVault``), so a
+restart months later goes on with the newest token rather than the configured one, which the
+provider may have expired meanwhile. The vault is keyed by the token endpoint, the client and a
+hash of the configured token: putting a new refresh token in the config starts afresh. If the
+provider refuses a stored token, the configured one is tried once before giving up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -29,6 +34,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from mailbot import logs
 from mailbot.config import OAuth2Settings
@@ -75,18 +81,34 @@ def _urllib_post(url: str, form: dict[str, str], timeout: float) -> tuple[int, b
         return int(exc.code), exc.read()
 
 
+class TokenVault(Protocol):
+    """Where rotated refresh tokens survive a restart."""
+
+    def load(self, key: str) -> str | None: ...
+
+    def save(self, key: str, refresh_token: str) -> None: ...
+
+
+def vault_key(settings: OAuth2Settings, configured_token: str) -> str:
+    """Names one grant: endpoint, client and (a hash of) the configured refresh token."""
+    material = "\0".join((settings.token_url, settings.client_id, configured_token))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 class TokenProvider:
     def __init__(self, settings: OAuth2Settings, *, where: str = "oauth2", post: Post | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, vault: TokenVault | None = None) -> None:
         self.settings = settings
         self.where = where
         self._post = post or _urllib_post
         self._clock = clock
+        self._vault = vault
+        self._vault_read = False
         self._lock = threading.Lock()
         self._token = ""
         self._refresh_at = 0.0  # clock() value from which the cached token is refreshed
         self._expires_at = 0.0
-        self._rotated = ""  # a refresh token the provider handed back (rotation)
+        self._rotated = ""  # a refresh token the provider handed back (rotation), or the vault's
         self._failure: OAuthError | None = None
         self._failed_at = 0.0
         self.refreshes = 0
@@ -132,8 +154,10 @@ class TokenProvider:
             self._expires_at = now + lifetime
             self._refresh_at = now + lifetime - min(self.settings.refresh_margin, lifetime / 2)
             if response.refresh_token:
-                self._rotated = response.refresh_token
                 logs.register_secret(response.refresh_token)
+                if response.refresh_token != self._rotated:
+                    self._rotated = response.refresh_token
+                    self._store(response.refresh_token)
             logs.register_secret(response.access_token)
             if self._failure is not None:
                 log.info("oauth2 token refresh at %s works again", self.endpoint)
@@ -149,9 +173,49 @@ class TokenProvider:
                 self._token = ""
                 self._refresh_at = 0.0
 
+    def _stored(self, configured: str) -> str:
+        """The vault's newer refresh token for this grant, read once per process."""
+        if self._vault is None or self._vault_read:
+            return ""
+        self._vault_read = True
+        try:
+            stored = self._vault.load(vault_key(self.settings, configured)) or ""
+        except Exception as exc:  # noqa: BLE001 - the database is down: the configured token still may work
+            log.warning("oauth2 token store not readable (%s); using the configured refresh token",
+                        type(exc).__name__)
+            return ""
+        if stored:
+            logs.register_secret(stored)
+            log.info("oauth2 for client %s: using the refresh token stored at its last rotation",
+                     self.settings.client_id)
+        return stored
+
+    def _store(self, refresh_token: str) -> None:
+        if self._vault is None:
+            return
+        try:
+            self._vault.save(vault_key(self.settings, self.settings.refresh_token_value(self.where)),
+                             refresh_token)
+        except Exception as exc:  # noqa: BLE001 - kept in memory; stored at the next rotation
+            log.warning("oauth2 rotated refresh token not stored (%s); it is used from memory",
+                        type(exc).__name__)
+
     def _request(self) -> TokenResponse:
+        configured = self.settings.refresh_token_value(self.where)
+        self._rotated = self._rotated or self._stored(configured)
+        try:
+            return self._grant(self._rotated or configured)
+        except OAuthError as exc:
+            if not (exc.permanent and self._rotated and self._rotated != configured):
+                raise
+            # A stored or rotated token the provider no longer accepts (a database restored from
+            # an old backup, a reset on the provider's side): the configured one may still work.
+            log.warning("%s; trying the configured refresh token", exc)
+            self._rotated = ""
+            return self._grant(configured)
+
+    def _grant(self, refresh_token: str) -> TokenResponse:
         s = self.settings
-        refresh_token = self._rotated or s.refresh_token_value(self.where)
         secret = s.client_secret_value(self.where)
         logs.register_secret(refresh_token)
         logs.register_secret(secret)
@@ -189,6 +253,15 @@ class TokenProvider:
 
 _providers: dict[tuple[str, ...], TokenProvider] = {}
 _providers_lock = threading.Lock()
+_vault: TokenVault | None = None
+
+
+def use_vault(vault: TokenVault | None) -> None:
+    """Where providers made from now on keep rotated refresh tokens (``None``: memory only)."""
+    global _vault
+    with _providers_lock:
+        _vault = vault
+        _providers.clear()
 
 
 def provider_for(settings: OAuth2Settings, where: str = "oauth2") -> TokenProvider:
@@ -198,7 +271,7 @@ def provider_for(settings: OAuth2Settings, where: str = "oauth2") -> TokenProvid
     with _providers_lock:
         provider = _providers.get(key)
         if provider is None or provider.settings != settings:
-            provider = _providers[key] = TokenProvider(settings, where=where)
+            provider = _providers[key] = TokenProvider(settings, where=where, vault=_vault)
         return provider
 
 

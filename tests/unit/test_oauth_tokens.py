@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import logs
+from mailbot import logs, oauth
 from mailbot.config import ConfigError, OAuth2Settings, load_settings
 from mailbot.oauth import OAuthError, TokenProvider
 
@@ -156,6 +156,73 @@ def test_rotated_refresh_token_is_used_next_time() -> None:
     clock.now += 95
     provider.token()
     assert [c["refresh_token"] for c in endpoint.calls] == ["refresh-token-value", "rotated-refresh-0001"]
+
+
+class MemoryVault:
+    """A TokenVault in a dict; ``broken`` makes it fail like a database that is down."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.broken = False
+
+    def load(self, key: str) -> str | None:
+        if self.broken:
+            raise ConnectionError("database down")
+        return self.tokens.get(key)
+
+    def save(self, key: str, refresh_token: str) -> None:
+        if self.broken:
+            raise ConnectionError("database down")
+        self.tokens[key] = refresh_token
+
+
+def test_a_rotated_refresh_token_survives_a_restart() -> None:
+    vault, endpoint = MemoryVault(), FakeEndpoint(rotate=True)
+    first = TokenProvider(settings(), post=endpoint, clock=Clock(), vault=vault)
+    first.token()
+    assert list(vault.tokens.values()) == ["rotated-refresh-0001"]
+    restarted = TokenProvider(settings(), post=endpoint, clock=Clock(), vault=vault)  # a new process
+    restarted.token()
+    assert endpoint.calls[1]["refresh_token"] == "rotated-refresh-0001"
+    assert list(vault.tokens.values()) == ["rotated-refresh-0002"]  # the newest rotation replaced it
+
+
+def test_a_new_configured_refresh_token_is_not_shadowed_by_a_stored_one() -> None:
+    vault, endpoint = MemoryVault(), FakeEndpoint(rotate=True)
+    TokenProvider(settings(), post=endpoint, clock=Clock(), vault=vault).token()
+    # The operator ran the consent again and put the new token in the config.
+    TokenProvider(settings(refresh_token="brand-new-refresh"), post=endpoint, clock=Clock(), vault=vault).token()
+    assert endpoint.calls[1]["refresh_token"] == "brand-new-refresh"
+    assert len(vault.tokens) == 2
+
+
+def test_a_refused_stored_token_falls_back_to_the_configured_one() -> None:
+    vault, endpoint = MemoryVault(), FakeEndpoint()
+    TokenProvider(settings(), post=endpoint, clock=Clock(), vault=vault).token()  # no rotation: nothing stored
+    assert vault.tokens == {}
+    key = oauth.vault_key(settings(), "refresh-token-value")
+    vault.tokens[key] = "stale-from-an-old-backup"
+    answers = iter([(400, json.dumps({"error": "invalid_grant"}).encode()),
+                    (200, json.dumps({"access_token": "fresh", "expires_in": 3600}).encode())])
+    sent: list[str] = []
+
+    def post(url: str, form: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        sent.append(form["refresh_token"])
+        return next(answers)
+
+    assert TokenProvider(settings(), post=post, clock=Clock(), vault=vault).token() == "fresh"
+    assert sent == ["stale-from-an-old-backup", "refresh-token-value"]
+
+
+def test_a_vault_that_fails_does_not_stop_logins(caplog: pytest.LogCaptureFixture) -> None:
+    vault, endpoint = MemoryVault(), FakeEndpoint(rotate=True)
+    vault.broken = True
+    provider = TokenProvider(settings(), post=endpoint, clock=Clock(), vault=vault)
+    with caplog.at_level(logging.WARNING):
+        assert provider.token() == "access-token-0001"
+    assert endpoint.calls[0]["refresh_token"] == "refresh-token-value"
+    assert "token store not readable" in caplog.text and "not stored" in caplog.text
+    assert "rotated-refresh" not in caplog.text  # the warning names no token
 
 
 def test_invalidate_forces_a_refresh() -> None:
