@@ -64,6 +64,8 @@ class _Refresh:
     email: str
     expires_in: float
     revoked: bool = False
+    rotate: bool = False  # each grant hands out a new refresh token and retires this one
+    retired: bool = False  # replaced by rotation: refused like an unknown token
     access_tokens: list[str] = field(default_factory=list)
 
 
@@ -83,6 +85,7 @@ class TokenServer:
         self.grants: list[Grant] = []
         self.introspections: list[Introspection] = []
         self._refresh: dict[str, _Refresh] = {}
+        self.successors: dict[str, str] = {}  # rotated refresh token -> the one that replaced it
         self._access: dict[str, _Access] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -97,11 +100,14 @@ class TokenServer:
     def add_client(self, client_id: str, client_secret: str) -> None:
         self.clients[client_id] = client_secret
 
-    def issue_refresh_token(self, email: str, *, expires_in: float = 3600) -> str:
-        """A refresh token for ``email`` whose access tokens live ``expires_in`` seconds."""
+    def issue_refresh_token(self, email: str, *, expires_in: float = 3600, rotate: bool = False) -> str:
+        """A refresh token for ``email`` whose access tokens live ``expires_in`` seconds.
+
+        ``rotate``: strict rotation (as Okta, Auth0 and Microsoft's SPA tokens do): every grant
+        answers with a new refresh token, and the one presented stops working."""
         token = "rt-" + secrets.token_urlsafe(24)
         with self._lock:
-            self._refresh[token] = _Refresh(email=email.lower(), expires_in=expires_in)
+            self._refresh[token] = _Refresh(email=email.lower(), expires_in=expires_in, rotate=rotate)
         return token
 
     def revoke(self, refresh_token: str) -> None:
@@ -145,14 +151,23 @@ class TokenServer:
             entry = self._refresh.get(refresh_token)
             if entry is None:
                 return refuse(400, "invalid_grant", "the refresh token is not known")
+            if entry.retired:
+                return refuse(400, "invalid_grant", "the refresh token was rotated and is no longer valid")
             if entry.revoked:
                 return refuse(400, "invalid_grant", "the refresh token has been revoked (consent withdrawn)")
             access = "at-" + secrets.token_urlsafe(24)
             entry.access_tokens.append(access)
             self._access[access] = _Access(entry.email, refresh_token, now + entry.expires_in)
             self.grants.append(Grant(refresh_token, client_id, scope, access, "", now))
-            return 200, {"access_token": access, "token_type": "Bearer", "expires_in": entry.expires_in,
-                         "scope": scope}
+            answer: dict[str, object] = {"access_token": access, "token_type": "Bearer",
+                                         "expires_in": entry.expires_in, "scope": scope}
+            if entry.rotate:
+                successor = "rt-" + secrets.token_urlsafe(24)
+                self._refresh[successor] = _Refresh(email=entry.email, expires_in=entry.expires_in, rotate=True)
+                self.successors[refresh_token] = successor
+                entry.retired = True  # presenting it again is invalid_grant; its access tokens live on
+                answer["refresh_token"] = successor
+            return 200, answer
 
     def _introspect(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
         token = form.get("token", "")
