@@ -671,7 +671,7 @@ def delivery_failure_notifier(app: App) -> outbox.OnFailed:
 
 def ticket_summary(ticket: Ticket) -> dict[str, object]:
     return {
-        "number": ticket.number, "state": ticket.state, "priority": ticket.priority, "category": ticket.category,
+        "helpdesk": ticket.helpdesk, "number": ticket.number, "state": ticket.state, "priority": ticket.priority, "category": ticket.category,
         "subject": ticket.subject, "requester": ticket.requester, "assignee": ticket.assignee,
         "opened_at": ticket.opened_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
