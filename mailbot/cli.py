@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(resolve_config_path(args.config))
         logs.configure(settings.logging, verbose=args.verbose)
-        logs.register_settings(settings)
+        for one in settings.per_helpdesk():  # every helpdesk's passwords and secret are masked
+            logs.register_settings(one)
         return _dispatch(args, settings)
     except (ConfigError, RulesConfigError) as exc:
         print(str(exc), file=sys.stderr)
@@ -337,7 +338,8 @@ def _serve(apps: list[Any]) -> int:
         except Exception:  # noqa: BLE001 - a bug: log it; run_forever has set stop, so all end
             log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
 
-    threads = [threading.Thread(target=serve, args=(app,), name=f"mailbot-{app.settings.helpdesk_key}", daemon=True)
+    # The thread names carry the helpdesk key into the log lines (mailbot.logs.helpdesk_of).
+    threads = [threading.Thread(target=serve, args=(app,), name=f"mailbot[{app.settings.helpdesk_key}]", daemon=True)
                for app in apps]
     for thread in threads:
         thread.start()

@@ -154,7 +154,7 @@ class OutboxWorker(threading.Thread):
     and at least every ``interval`` seconds."""
 
     def __init__(self, app: App, stop: threading.Event, interval: float) -> None:
-        super().__init__(name="mailbot-outbox", daemon=True)
+        super().__init__(name=f"mailbot-outbox[{app.settings.helpdesk_key}]", daemon=True)
         self.app = app
         self.stop = stop
         self.interval = interval

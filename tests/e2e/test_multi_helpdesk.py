@@ -10,11 +10,13 @@ password does not stop the other one.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from mailbot.config import PROJECT_ROOT
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
+from tests.support.botproc import BotProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -180,3 +182,37 @@ def test_a_mailbox_with_a_wrong_password_does_not_stop_the_other(deployment: Dep
     [kota_report, kab_report] = json.loads(out)["helpdesks"]
     assert "login failed" in kab_report["mailboxes"][0]["last_error"]
     assert kota_report["mailboxes"][0]["last_error"] == "" and kota_report["mailboxes"][0]["last_ok_at"]
+
+
+@pytest.fixture
+def bots() -> Iterator[list[BotProcess]]:
+    started: list[BotProcess] = []
+    yield started
+    for bot in started:
+        bot.kill()
+
+
+def test_one_run_serves_every_mailbox_and_a_broken_one_is_one_line(deployment: Deployment,
+                                                                   bots: list[BotProcess]) -> None:
+    kota = deployment
+    kab = with_kab(kota, imap_password="wrong-password")
+    bot = BotProcess(kota.config_path, kota.tmp / "run.log").start()
+    bots.append(bot)
+    bot.wait_log(r"serving 2 helpdesks: kota .*, kab ")
+    kota.new_mail(SUBJECT, BODY)
+    kab.new_mail(SUBJECT, BODY)
+    [ack] = kota.wait_subject(kota.user, "Tiket diterima")  # kota works although kab cannot log in
+    assert from_addr(ack) == kota.helpdesk and "[TTS-000001]" in ack.subject
+    bot.wait_log(f"imap login failed for {kab.helpdesk}")
+    assert [line for line in bot.error_lines() if kab.helpdesk in line][0].count("retrying with backoff") == 1
+    assert not [line for line in bot.error_lines() if kota.helpdesk in line]
+    # Log lines say which helpdesk they are about (the thread serving it); no password in the log.
+    assert bot.lines(r"INFO mailbot\.poller \[kota\]: mail uid=1 -> opened TTS-000001")
+    assert bot.lines(r"ERROR mailbot\.poller \[kab\]: imap login failed")
+    assert "wrong-password" not in bot.log()
+    # The deployment's instance lock: a second run of it exits at once.
+    second = BotProcess(kota.config_path, kota.tmp / "second.log").start()
+    bots.append(second)
+    assert second.wait(30) == 3 and "already working mailbox" in second.log()
+    assert bot.stop() == 0
+    assert len(kota.tickets()) == 1 and kab.tickets() == []
