@@ -185,3 +185,22 @@ def test_a_missing_env_secret_of_one_helpdesk_names_it(tmp_path: Path, monkeypat
                          'smtp = { username = "lpse@kab.test", password = "", password_env = "KAB_SMTP_PW" }')
     with pytest.raises(ConfigError, match=r"helpdesks\[1\]: smtp.password_env: environment variable KAB_SMTP_PW"):
         load_settings(write(tmp_path, text))
+
+
+def test_the_commented_helpdesks_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config/mailbot.example.toml's [[helpdesks]] block, uncommented, is a valid deployment of two."""
+    from mailbot.config import PROJECT_ROOT
+
+    for name in ("MAILBOT_KAB_IMAP_PASSWORD", "MAILBOT_KAB_SMTP_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    text = (PROJECT_ROOT / "config" / "mailbot.example.toml").read_text()
+    head, _, block = text.partition("# [[helpdesks]]")
+    assert block
+    block = "\n".join(line.removeprefix("# ") if line.startswith("# ") else line
+                      for line in ("[[helpdesks]]" + block).splitlines())
+    head = "\n".join(line for line in head.splitlines() if not line.startswith("ca_file"))
+    default, kab = load_settings(write(tmp_path, head + "\n" + block)).per_helpdesk()
+    assert (default.helpdesk_key, kab.helpdesk_key) == ("default", "kab")
+    assert kab.imap.host == default.imap.host and kab.imap.username == "lpse@kab.test"
+    assert kab.helpdesk.timezone == "Asia/Makassar" and kab.staff.coordinator == "kepala@kab.test"
+    assert kab.paths.templates == tmp_path / "kab-templates"
