@@ -103,6 +103,9 @@ def test_each_helpdesk_numbers_acknowledges_and_notifies_on_its_own(deployment: 
     report = json.loads(out)
     assert [h["key"] for h in report["helpdesks"]] == ["kota", "kab"]
     assert [h["mailboxes"][0]["mailbox"] for h in report["helpdesks"]] == [kota.helpdesk, kab.helpdesk]
+    code, out, _ = kota.cli("check-config")
+    assert code == 0, out
+    assert f"helpdesk kab ({KAB_NAME} <{kab.helpdesk}>):" in out and out.count("imap: ok") == 2
 
 
 def test_staff_of_one_helpdesk_cannot_act_on_anothers_ticket(deployment: Deployment) -> None:

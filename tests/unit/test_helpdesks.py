@@ -159,3 +159,24 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
         t = session.get(Ticket, ticket.id)
         assert t is not None and t.state != "closed" and t.helpdesk == "kab"
         assert outcome.ticket_number is None or store.ticket_by_number(session, outcome.ticket_number, "kota")
+
+
+def test_sla_tick_and_digest_are_per_helpdesk(tmp_path: Path, db_url: str) -> None:
+    from mailbot import sla_service
+
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    for i, app in enumerate([kota, kab, kab]):
+        service.process_raw(app, mail(f"<s{i}@vendor.test>", app.settings.helpdesk.address, f"Lupa password {i}",
+                                      "Saya lupa password akun SPSE."), NOW)
+    assert sla_service.tick(kota, NOW, everything=True).checked == 1
+    assert sla_service.tick(kab, NOW, everything=True).checked == 2
+    # Each helpdesk's digest goes to its own staff, from its own address, and counts its own tickets.
+    assert sla_service.digest(kota, NOW, force=True) and sla_service.digest(kab, NOW, force=True)
+    assert not sla_service.digest(kab, NOW, force=True)  # once per helpdesk and day
+    with kota.factory() as session:
+        digests = {o.helpdesk: o for o in session.scalars(select(Outbox).where(Outbox.ticket_id.is_(None)))}
+        assert digests["kota"].recipients == ["staf@lpse.test"] and digests["kota"].mail_from == KOTA
+        assert digests["kab"].recipients == ["op@kab.test"] and digests["kab"].mail_from == KAB
+        setup = sla_service.Setup.of(kab)
+        assert sla_service.digest_context(kab, session, setup, NOW)["open_total"] == 2
+        assert sla_service.digest_context(kota, session, sla_service.Setup.of(kota), NOW)["open_total"] == 1
