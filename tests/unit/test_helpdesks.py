@@ -180,3 +180,49 @@ def test_sla_tick_and_digest_are_per_helpdesk(tmp_path: Path, db_url: str) -> No
         setup = sla_service.Setup.of(kab)
         assert sla_service.digest_context(kab, session, setup, NOW)["open_total"] == 2
         assert sla_service.digest_context(kota, session, sla_service.Setup.of(kota), NOW)["open_total"] == 1
+
+
+def test_cli_filters_by_helpdesk(tmp_path: Path, db_url: str) -> None:
+    import contextlib
+    import io
+    import json
+
+    from mailbot import cli
+    from mailbot.store import Quarantine
+
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    service.process_raw(kota, mail("<c1@vendor.test>", KOTA, "Lupa password", "Saya lupa password."), NOW)
+    service.process_raw(kab, mail("<c2@vendor.test>", KAB, "Lupa password", "Saya lupa password."), NOW)
+    assert service.process_raw(kab, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["--config", str(tmp_path / "mailbot.toml"), *args])
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, _ = run("quarantine", "list", "--helpdesk", "kota")
+    assert code == 0 and "0 mail(s) in quarantine" in out
+    code, out, _ = run("quarantine", "list")
+    assert code == 0 and " kab " in out and "1 mail(s) in quarantine" in out
+    code, out, _ = run("outbox", "list", "--helpdesk", "kab")
+    assert code == 0 and "op@kab.test" in out and "staf@lpse.test" not in out
+    code, out, _ = run("tickets", "list")
+    assert code == 0 and out.count("TTS-000001") == 2 and "kota " in out and "kab " in out
+    code, _, err = run("tickets", "list", "--helpdesk", "nope")
+    assert code == 2 and "no helpdesk 'nope' (helpdesks: kota, kab)" in err
+    code, out, _ = run("report", "sla", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
+    assert code == 0 and set(json.loads(out)) == {"kota", "kab"}
+    code, _, err = run("report", "sla", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv")
+    assert code == 2 and "add --helpdesk KEY" in err
+    code, out, _ = run("report", "sla", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv",
+                       "--helpdesk", "kab")
+    assert code == 0 and out
+    # A retried quarantine entry is processed again as the helpdesk it came to.
+    with kab.factory() as session:
+        q = session.scalar(select(Quarantine))
+        assert q is not None and q.helpdesk == "kab"
+    code, out, _ = run("quarantine", "retry", str(q.id))
+    assert code == 1 and "quarantined" in out
+    with kab.factory() as session:
+        assert [r.helpdesk for r in session.scalars(select(Quarantine))] == ["kab"]
