@@ -508,6 +508,7 @@ def load_settings(path: Path) -> Settings:
     deployment: list[Settings] = []
     keys: dict[str, int] = {}
     addresses: dict[str, int] = {}
+    accounts: dict[str, int] = {}
     for index, raw in enumerate(entries):
         _resolve_paths(raw, base)
         try:
@@ -527,6 +528,12 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"config error in {path}: helpdesks[{index}].helpdesk.address: {address!r} is already "
                               f"the address of helpdesks[{addresses[address]}]")
         addresses[address] = index
+        # Two helpdesks polling one INBOX would each take every mail (claims are per helpdesk).
+        account = f"{settings.imap.username}@{settings.imap.host}:{settings.imap.port}".lower()
+        if account in accounts:
+            raise ConfigError(f"config error in {path}: helpdesks[{index}].imap.username: mailbox {account!r} is "
+                              f"already the mailbox of helpdesks[{accounts[account]}]")
+        accounts[account] = index
         deployment.append(settings)
     for settings in deployment:
         settings._deployment = tuple(deployment)

@@ -164,6 +164,9 @@ def test_helpdesks_inherit_the_top_level_and_override_their_sections(tmp_path: P
         (('address = "lpse@kab.test", ', ''),
          "helpdesks[1].helpdesk.address: 'helpdesk@lpse.test' is already the address of helpdesks[0]"),
         (('port = 11143', 'port = "x"'), "helpdesks[1].imap.port: Input should be a valid integer"),
+        (('imap = { username = "lpse@kab.test", port = 11143, security = "none" }', ''),
+         "helpdesks[1].imap.username: mailbox 'helpdesk@lpse.test@127.0.0.1:11993' is already the mailbox of "
+         "helpdesks[0]"),
         (('key = "kab"', 'key = "Kab Kota"'), "helpdesks[1].key: must be a short slug"),
         (('key = "kab"', 'key = "kab"\ndatabase = { url = "sqlite:///x.db" }'), "helpdesks[1].database: unknown key"),
         (('key = "kota"\n', ''), "helpdesks[0].key: required key is missing"),
