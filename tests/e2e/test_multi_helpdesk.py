@@ -181,6 +181,8 @@ def test_a_mailbox_with_a_wrong_password_does_not_stop_the_other(deployment: Dep
     assert from_addr(ack) == kota.helpdesk
     assert len(kota.tickets()) == 1 and kab.tickets() == []
     assert len(kab.inbox(kab.helpdesk)) == 1  # kab's mail waits in its INBOX for a working login
+    code, out, _ = kota.cli("poll", "--once", "--helpdesk", "kota")  # the good one alone is fine
+    assert code == 0 and out.startswith("helpdesk kota: processed: no new mail") and "kab" not in out
     code, out, _ = kota.cli("status", "--offline", "--json")
     [kota_report, kab_report] = json.loads(out)["helpdesks"]
     assert "login failed" in kab_report["mailboxes"][0]["last_error"]

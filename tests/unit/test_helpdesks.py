@@ -226,3 +226,24 @@ def test_cli_filters_by_helpdesk(tmp_path: Path, db_url: str) -> None:
     assert code == 1 and "quarantined" in out
     with kab.factory() as session:
         assert [r.helpdesk for r in session.scalars(select(Quarantine))] == ["kab"]
+
+
+def test_log_lines_name_the_helpdesk_of_their_thread() -> None:
+    import json
+    import logging
+
+    from mailbot.logs import JsonFormatter, TextFormatter
+
+    def record(thread: str) -> logging.LogRecord:
+        r = logging.makeLogRecord({"name": "mailbot.poller", "levelname": "INFO", "levelno": logging.INFO,
+                                   "msg": "mail uid=%s -> opened", "args": (1,)})
+        r.threadName = thread
+        return r
+
+    assert "INFO mailbot.poller [kab]: mail uid=1 -> opened" in TextFormatter().format(record("mailbot[kab]"))
+    assert "mailbot.poller [kab]:" in TextFormatter().format(record("mailbot-outbox[kab]"))
+    # One helpdesk alone (key default), or a thread of no helpdesk: the line is as it always was.
+    assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("mailbot-outbox[default]"))
+    assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("MainThread"))
+    assert json.loads(JsonFormatter().format(record("mailbot[kab]")))["helpdesk"] == "kab"
+    assert "helpdesk" not in json.loads(JsonFormatter().format(record("MainThread")))
