@@ -227,7 +227,8 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
                                             helpdesk=app.settings.helpdesk_key)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
-                session.add(Quarantine(helpdesk=app.settings.helpdesk_key, message_id=message_id, sender=mail.from_addr if mail else "",
+                session.add(Quarantine(helpdesk=app.settings.helpdesk_key, message_id=message_id,
+                                       sender=mail.from_addr if mail else "",
                                        subject=mail.subject[:500] if mail else "", error=error[:4000], raw=raw,
                                        at=now))
                 store.record_inbound(session, claim, outcome="quarantined", reason=error[:4000], ticket_id=None)
@@ -377,8 +378,8 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
     seq = store.next_seq(session, settings.helpdesk_key)
     ticket = Ticket(
-        helpdesk=settings.helpdesk_key, seq=seq,
-        number=threads.format_number(settings.helpdesk.ticket_prefix, seq), state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
+        helpdesk=settings.helpdesk_key, seq=seq, number=threads.format_number(settings.helpdesk.ticket_prefix, seq),
+        state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
         category_matched=classification.matched, subject=subject[:500], requester=mail.from_addr,
         requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
         missing=[], opened_at=now, updated_at=now,
@@ -671,7 +672,8 @@ def delivery_failure_notifier(app: App) -> outbox.OnFailed:
 
 def ticket_summary(ticket: Ticket) -> dict[str, object]:
     return {
-        "helpdesk": ticket.helpdesk, "number": ticket.number, "state": ticket.state, "priority": ticket.priority, "category": ticket.category,
+        "helpdesk": ticket.helpdesk, "number": ticket.number, "state": ticket.state, "priority": ticket.priority,
+        "category": ticket.category,
         "subject": ticket.subject, "requester": ticket.requester, "assignee": ticket.assignee,
         "opened_at": ticket.opened_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,

@@ -485,10 +485,12 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
         key = advisory_key("inbound", message_id if helpdesk == "default" else f"{helpdesk} {message_id}")
         if not session.scalar(select(func.pg_try_advisory_xact_lock(key))):
             return Claim(busy=True)
-    values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "", "sender": sender[:320], "at": now}
+    values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
+              "sender": sender[:320], "at": now}
     if dialect in {"postgresql", "sqlite"}:
         insert = pg_insert(Inbound) if dialect == "postgresql" else sqlite_insert(Inbound)
-        row_id = session.scalar(insert.values(**values).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
+        row_id = session.scalar(insert.values(**values)
+                                .on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
                                 .returning(Inbound.id))
     else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
         seen_id = session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
