@@ -347,13 +347,17 @@ def upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     # Every start migrates: workers started together take turns (the later ones find it done).
-    with _migration_lock(engine), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    if engine.dialect.name == "sqlite":
-        engine.dispose()  # the migration switched foreign keys off on its connection (migrations/env.py)
+    with _migration_lock(engine), engine.connect() as conn:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        if conn.dialect.name == "sqlite":
+            # migrations/env.py switched foreign keys off for the migration; this connection goes
+            # back to the pool, so switch them on again (possible now, outside the transaction).
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 @contextlib.contextmanager
