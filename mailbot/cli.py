@@ -28,6 +28,10 @@ from mailbot.timeline import build_timeline, format_duration
 log = logging.getLogger("mailbot")
 
 
+def _helpdesk_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--helpdesk", metavar="KEY", help="only this helpdesk of the deployment ([[helpdesks]] key)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailbot", description="E-mail helpdesk bot for SPSE/LPSE helpdesks.")
     p.add_argument("--config", help="settings file (TOML); default: $MAILBOT_CONFIG")
@@ -36,12 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the service: IMAP IDLE/polling, outbox flushing")
     poll = sub.add_parser("poll", help="process the mailbox")
     poll.add_argument("--once", action="store_true", required=True, help="process what is there now, then exit")
+    _helpdesk_option(poll)
     sub.add_parser("check-config", help="validate the config and try the IMAP and SMTP logins")
     st = sub.add_parser("status", help="health for monitoring: exit 0 healthy, 1 unhealthy (see README)")
     st.add_argument("--json", action="store_true")
     st.add_argument("--offline", action="store_true", help="do not try the IMAP and SMTP logins")
     st.add_argument("--expect-run", action="store_true",
                     help="a mailbot run must be polling (also when none was started or it stopped cleanly)")
+    _helpdesk_option(st)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     tickets = sub.add_parser("tickets", help="list and show tickets")
@@ -49,29 +55,34 @@ def _parser() -> argparse.ArgumentParser:
     tl = tsub.add_parser("list")
     tl.add_argument("--json", action="store_true")
     tl.add_argument("--state", help="only tickets in this state")
+    _helpdesk_option(tl)
     ts = tsub.add_parser("show")
     ts.add_argument("id", help="ticket number (TTS-000123) or id")
     ts.add_argument("--json", action="store_true")
+    _helpdesk_option(ts)
     quarantine = sub.add_parser("quarantine", help="mail that could not be processed")
     qsub = quarantine.add_subparsers(dest="action", required=True)
-    qsub.add_parser("list")
+    _helpdesk_option(qsub.add_parser("list"))
     qr = qsub.add_parser("retry")
     qr.add_argument("id", type=int)
     outbox_p = sub.add_parser("outbox", help="mail waiting to be sent, or failed")
     osub = outbox_p.add_subparsers(dest="action", required=True)
     ol = osub.add_parser("list")
     ol.add_argument("--all", action="store_true", help="also mail already sent")
+    _helpdesk_option(ol)
     orr = osub.add_parser("retry", help="send a failed mail again (fresh attempt budget)")
     orr.add_argument("id", type=int)
     oack = osub.add_parser("ack", help="acknowledge failed mail: status stops reporting it")
     oack.add_argument("id", type=int, nargs="?")
     oack.add_argument("--all", action="store_true", help="every failed mail")
+    _helpdesk_option(oack)
     report = sub.add_parser("report", help="reports")
     rpsub = report.add_subparsers(dest="action", required=True)
     rsla = rpsub.add_parser("sla", help="SOP time standards kept, per step and priority, in a period")
     rsla.add_argument("--from", dest="date_from", required=True, type=_date, help="first day (YYYY-MM-DD, local)")
     rsla.add_argument("--to", dest="date_to", required=True, type=_date, help="last day, inclusive")
     rsla.add_argument("--format", dest="fmt", choices=["table", "csv", "json", "html"], default="table")
+    _helpdesk_option(rsla)
     rules = sub.add_parser("rules", help="the priority table")
     rsub = rules.add_subparsers(dest="action", required=True)
     re_ = rsub.add_parser("eval", help="accuracy of the rules on a labeled set")
@@ -107,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(resolve_config_path(args.config))
         logs.configure(settings.logging, verbose=args.verbose)
-        logs.register_settings(settings)
+        for one in settings.per_helpdesk():  # every helpdesk's passwords and secret are masked
+            logs.register_settings(one)
         return _dispatch(args, settings)
     except (ConfigError, RulesConfigError) as exc:
         print(str(exc), file=sys.stderr)
@@ -119,54 +131,62 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check-config":
         return _check_config(settings)
-    from mailbot.service import build_app
+    from mailbot.service import build_apps
 
     if args.command == "db":
         engine = store.make_engine(settings.database.url)
         store.upgrade(engine)
         print("database schema is up to date")
         return 0
-    app = build_app(settings)
+    # One App per helpdesk of the deployment, on one engine; --helpdesk KEY keeps one of them.
+    only: str | None = getattr(args, "helpdesk", None)
+    apps = build_apps(settings, only=only)
+    app = apps[0]
+    multi = len(settings.per_helpdesk()) > 1
     if args.command == "poll":
-        from mailbot.oauth import OAuthError
-        from mailbot.poller import poll_once
-
-        try:
-            stats = poll_once(app)
-        except OAuthError as exc:
-            log.error("%s", intake.describe_failure(settings.imap, exc))
-            return 1
-        print(stats.line())
-        return 0
+        return _poll(apps, multi)
     if args.command == "run":
-        return _run(app)
+        return _run(apps)
     if args.command == "status":
-        return _status(app, args)
+        return _status(apps, args, multi and only is None)
     if args.command == "report":
-        return _report_sla(app, args)
+        return _report_sla(apps, args)
     if args.command == "outbox":
-        return _outbox(app, args)
+        return _outbox(app, args, only)
     with app.factory() as session:
         if args.command == "tickets" and args.action == "list":
             query = select(Ticket).order_by(Ticket.id)
             if args.state:
                 query = query.where(Ticket.state == args.state)
-            return _tickets_list(list(session.scalars(query)), args.json)
+            if only is not None:
+                query = query.where(Ticket.helpdesk == only)
+            return _tickets_list(list(session.scalars(query)), args.json, multi)
         if args.command == "tickets":
-            ticket = store.ticket_by_number(session, args.id)
+            ticket = store.ticket_by_number(session, args.id, only)
             if ticket is None:
-                print(f"no ticket {args.id}", file=sys.stderr)
+                print(f"no ticket {args.id}" + (f" in helpdesk {only}" if only else ""), file=sys.stderr)
                 return 1
-            return _ticket_show(app, ticket, args.json)
+            if only is None and not args.id.strip().isdigit():
+                owners = sorted(set(session.scalars(select(Ticket.helpdesk).where(
+                    Ticket.number == args.id.strip().upper()))))
+                if len(owners) > 1:
+                    print(f"ticket {args.id} exists in helpdesks {', '.join(owners)}: add --helpdesk KEY",
+                          file=sys.stderr)
+                    return 1
+            return _ticket_show(_app_of(apps, settings, ticket.helpdesk), ticket, args.json)
         if args.command == "quarantine" and args.action == "list":
-            rows = session.scalars(select(Quarantine).where(Quarantine.resolved_at.is_(None))
-                                   .order_by(Quarantine.id)).all()
+            query = select(Quarantine).where(Quarantine.resolved_at.is_(None)).order_by(Quarantine.id)
+            if only is not None:
+                query = query.where(Quarantine.helpdesk == only)
+            rows = session.scalars(query).all()
             for q in rows:
-                print(f"{q.id:5d}  {q.at:%Y-%m-%d %H:%M}  {q.sender or '-':30.30}  {q.subject:40.40}  {q.error[:80]}")
+                where = f"{q.helpdesk:10.10}  " if multi else ""
+                print(f"{q.id:5d}  {where}{q.at:%Y-%m-%d %H:%M}  {q.sender or '-':30.30}  {q.subject:40.40}  "
+                      f"{q.error[:80]}")
             print(f"{len(rows)} mail(s) in quarantine")
             return 0
     if args.command == "quarantine":
-        return _quarantine_retry(app, args.id)
+        return _quarantine_retry(apps, settings, args.id)
     if args.command == "answers":
         return _answers(app, args)
     if args.command in {"purge", "person"}:
@@ -174,29 +194,105 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args)
 
 
-def _status(app: Any, args: argparse.Namespace) -> int:
+def _app_of(apps: list[Any], settings: Settings, key: str) -> Any:
+    """The App of helpdesk ``key`` (built on the same engine when not among ``apps``)."""
+    from mailbot.service import build_app
+
+    for app in apps:
+        if app.settings.helpdesk_key == key:
+            return app
+    known = {s.helpdesk_key: s for s in settings.per_helpdesk()}
+    if key not in known:
+        # A row of a helpdesk no longer in the config (keys renamed?): shown with the first one's settings.
+        log.warning("helpdesk %r is not in the config; using %r's settings", key, apps[0].settings.helpdesk_key)
+        return apps[0]
+    return build_app(known[key], migrate=False, engine=apps[0].factory.kw["bind"])
+
+
+def _poll(apps: list[Any], multi: bool) -> int:
+    """``poll --once`` for every helpdesk: a mailbox that fails is reported and the others go on."""
+    from mailbot import health
+    from mailbot.oauth import OAuthError
+    from mailbot.poller import PollStats, flush_outbox, poll_once
+
+    failed = 0
+    for app in apps:
+        imap = app.settings.imap
+        prefix = f"helpdesk {app.settings.helpdesk_key}: " if multi else ""
+        try:
+            stats = poll_once(app)
+        except Exception as exc:  # noqa: BLE001 - one mailbox's failure must not stop the others
+            failed += 1
+            line = intake.describe_failure(imap, exc)
+            log.error("%s%s", prefix, line)
+            log.debug("poll of %s failed", imap.username, exc_info=True)
+            if not isinstance(exc, OAuthError):  # OAuth2 refusals are recorded by poll_once itself
+                health.error(app, imap, line)
+            # The mail already owed by this helpdesk still goes out (its SMTP account may be fine).
+            stats = PollStats()
+            try:
+                flush_outbox(app, stats)
+            except Exception:  # noqa: BLE001
+                log.exception("%soutbox flush failed", prefix)
+            print(f"{prefix}FAILED: {line}; " + stats.line().split("; ", 1)[1])
+            continue
+        print(prefix + stats.line())
+    return 1 if failed else 0
+
+
+def _status(apps: list[Any], args: argparse.Namespace, multi: bool) -> int:
     from mailbot import status
 
-    report = status.gather(app, offline=args.offline, expect_run=args.expect_run)
+    reports = [status.gather(app, offline=args.offline, expect_run=args.expect_run) for app in apps]
+    if not multi:
+        report = reports[0]
+        if args.json:
+            print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            sys.stdout.write(status.render_text(report))
+        return 0 if report.healthy else 1
+    # Several helpdesks: each one's report, and the deployment is healthy when every one is.
+    healthy = all(r.healthy for r in reports)
+    keys = [app.settings.helpdesk_key for app in apps]
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps({
+            "healthy": healthy,
+            "problems": [f"{key}: {p}" for key, r in zip(keys, reports, strict=True) for p in r.problems],
+            "checked_at": reports[0].checked_at,
+            "helpdesks": [{"key": key, "name": app.settings.helpdesk.name, **r.as_dict()}
+                          for key, app, r in zip(keys, apps, reports, strict=True)],
+        }, indent=2, ensure_ascii=False))
     else:
-        sys.stdout.write(status.render_text(report))
-    return 0 if report.healthy else 1
+        print(f"mailbot deployment: {'healthy' if healthy else 'UNHEALTHY'} ({len(apps)} helpdesks)")
+        for key, app, r in zip(keys, apps, reports, strict=True):
+            sys.stdout.write(f"\n[{key}] {app.settings.helpdesk.name} <{app.settings.helpdesk.address}>\n")
+            sys.stdout.write(status.render_text(r))
+    return 0 if healthy else 1
 
 
 #: ``mailbot run`` exit code when another run holds the mailbox (the instance lock).
 EXIT_LOCKED = 3
 
 
-def _run(app: Any) -> int:
+def _run(apps: list[Any]) -> int:
     from mailbot import instancelock
 
-    try:
-        lock = instancelock.acquire(app)
-    except instancelock.LockHeld as exc:
-        log.error("%s", exc)
-        return EXIT_LOCKED
+    # The deployment's lock: every mailbox it serves (a second run of any of them exits at once).
+    locks: list[Any] = []
+
+    def release_all() -> None:
+        for lock in reversed(locks):
+            if lock is not None:
+                lock.release()
+
+    for app in apps:
+        try:
+            locks.append(instancelock.acquire(app))
+        except instancelock.LockHeld as exc:
+            log.error("%s", exc)
+            release_all()
+            return EXIT_LOCKED
+    app = apps[0]
     server = None
     if app.settings.metrics.enabled:
         from mailbot.metrics import MetricsServer
@@ -206,19 +302,18 @@ def _run(app: Any) -> int:
         except OSError as exc:
             m = app.settings.metrics
             log.error("metrics: cannot listen on %s:%d: %s", m.host, m.port, exc.strerror or exc)
-            if lock is not None:
-                lock.release()
+            release_all()
             return 1
     try:
-        return _serve(app)
+        return _serve(apps)
     finally:
         if server is not None:
             server.stop()
-        if lock is not None:
-            lock.release()
+        release_all()
 
 
-def _serve(app: Any) -> int:
+def _serve(apps: list[Any]) -> int:
+    """Serve every helpdesk: one thread each (IMAP, its outbox worker, its SLA jobs), one stop for all."""
     from mailbot.poller import run_forever
 
     stop = threading.Event()
@@ -233,11 +328,31 @@ def _serve(app: Any) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    run_forever(app, stop)
+    if len(apps) == 1:
+        run_forever(apps[0], stop)
+        return 0
+
+    def serve(app: Any) -> None:
+        try:
+            run_forever(app, stop)
+        except Exception:  # noqa: BLE001 - a bug: log it; run_forever has set stop, so all end
+            log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
+
+    # The thread names carry the helpdesk key into the log lines (mailbot.logs.helpdesk_of).
+    threads = [threading.Thread(target=serve, args=(app,), name=f"mailbot[{app.settings.helpdesk_key}]", daemon=True)
+               for app in apps]
+    for thread in threads:
+        thread.start()
+    log.info("serving %d helpdesks: %s", len(apps), ", ".join(
+        f"{a.settings.helpdesk_key} ({a.settings.imap.username})" for a in apps))
+    # The main thread only waits, in short steps, so that it takes the signals.
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
     return 0
 
 
-def _outbox(app: Any, args: argparse.Namespace) -> int:
+def _outbox(app: Any, args: argparse.Namespace, only: str | None = None) -> int:
     from mailbot.store import Outbox
 
     now = datetime.now(timezone.utc)
@@ -247,6 +362,8 @@ def _outbox(app: Any, args: argparse.Namespace) -> int:
             return 2
         with app.factory.begin() as session:
             query = select(Outbox).where(Outbox.status == "failed", Outbox.acknowledged_at.is_(None))
+            if only is not None:
+                query = query.where(Outbox.helpdesk == only)
             if not args.all:
                 query = query.where(Outbox.id == args.id)
             rows = session.scalars(query).all()
@@ -269,6 +386,8 @@ def _outbox(app: Any, args: argparse.Namespace) -> int:
         query = select(Outbox).order_by(Outbox.id)
         if not args.all:
             query = query.where(Outbox.status != "sent")
+        if only is not None:
+            query = query.where(Outbox.helpdesk == only)
         rows = session.scalars(query).all()
         for r in rows:
             due = "" if r.status != "pending" else f" next {r.next_attempt_at.astimezone(app.zone):%Y-%m-%d %H:%M:%S}"
@@ -287,28 +406,46 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _report_sla(app: Any, args: argparse.Namespace) -> int:
+def _report_sla(apps: list[Any], args: argparse.Namespace) -> int:
     from mailbot import report
 
     if args.date_to < args.date_from:
         print("report: --to is before --from", file=sys.stderr)
         return 2
-    figures = report.build(app, args.date_from, args.date_to)
-    zone_name = figures.start.tzname() or ""
-    title = f"Kepatuhan standar waktu SOP - {app.settings.helpdesk.name}"
-    sys.stdout.write(report.render(figures, args.fmt, title=title, zone_name=zone_name))
+    if len(apps) > 1 and args.fmt in {"csv", "html"}:
+        keys = ", ".join(a.settings.helpdesk_key for a in apps)
+        print(f"report: --format {args.fmt} is one helpdesk's report: add --helpdesk KEY ({keys})", file=sys.stderr)
+        return 2
+    # Each helpdesk's report on its own calendar, time zone and priority table.
+    outputs: dict[str, str] = {}
+    for app in apps:
+        figures = report.build(app, args.date_from, args.date_to)
+        zone_name = figures.start.tzname() or ""
+        title = f"Kepatuhan standar waktu SOP - {app.settings.helpdesk.name}"
+        outputs[app.settings.helpdesk_key] = report.render(figures, args.fmt, title=title, zone_name=zone_name)
+    if len(apps) == 1:
+        sys.stdout.write(next(iter(outputs.values())))
+    elif args.fmt == "json":
+        print(json.dumps({key: json.loads(text) for key, text in outputs.items()}, indent=2, ensure_ascii=False))
+    else:
+        for app in apps:
+            sys.stdout.write(f"== {app.settings.helpdesk_key}: {app.settings.helpdesk.name} ==\n")
+            sys.stdout.write(outputs[app.settings.helpdesk_key] + "\n")
     return 0
 
 
-def _tickets_list(tickets: list[Ticket], as_json: bool) -> int:
+def _tickets_list(tickets: list[Ticket], as_json: bool, multi: bool = False) -> int:
     from mailbot.service import ticket_summary
 
     if as_json:
         print(json.dumps([ticket_summary(t) for t in tickets], indent=2, ensure_ascii=False))
         return 0
-    print(f"{'number':12} {'state':13} {'priority':8} {'category':22} {'requester':28} subject")
+    where = f"{'helpdesk':10} " if multi else ""
+    print(f"{where}{'number':12} {'state':13} {'priority':8} {'category':22} {'requester':28} subject")
     for t in tickets:
-        print(f"{t.number or '':12} {t.state:13} {t.priority:8} {t.category:22.22} {t.requester:28.28} {t.subject}")
+        where = f"{t.helpdesk:10.10} " if multi else ""
+        print(f"{where}{t.number or '':12} {t.state:13} {t.priority:8} {t.category:22.22} {t.requester:28.28} "
+              f"{t.subject}")
     print(f"{len(tickets)} ticket(s)")
     return 0
 
@@ -352,18 +489,21 @@ def _ticket_show(app: Any, ticket: Ticket, as_json: bool) -> int:
     return 0
 
 
-def _quarantine_retry(app: Any, qid: int) -> int:
+def _quarantine_retry(apps: list[Any], settings: Settings, qid: int) -> int:
     from mailbot.service import process_raw
     from mailbot.store import Inbound
 
-    with app.factory.begin() as session:
+    with apps[0].factory.begin() as session:
         q = session.get(Quarantine, qid)
         if q is None or q.resolved_at is not None:
             print(f"no open quarantine entry {qid}", file=sys.stderr)
             return 1
+        # Processed again by the helpdesk whose mailbox it came from.
+        app = _app_of(apps, settings, q.helpdesk)
         raw = q.raw
         # Forget the quarantine outcome so the retry is not taken for a duplicate.
-        inbound = session.scalar(select(Inbound).where(Inbound.message_id == q.message_id))
+        inbound = session.scalar(select(Inbound).where(Inbound.helpdesk == q.helpdesk,
+                                                       Inbound.message_id == q.message_id))
         if inbound is not None:
             session.delete(inbound)
     outcome = process_raw(app, raw, datetime.now(timezone.utc))
@@ -374,6 +514,7 @@ def _quarantine_retry(app: Any, qid: int) -> int:
         elif q is not None:
             # Failed again: keep this one entry, with the latest error (not a second record).
             for newer in session.scalars(select(Quarantine).where(Quarantine.message_id == q.message_id,
+                                                                  Quarantine.helpdesk == q.helpdesk,
                                                                   Quarantine.id > q.id)):
                 q.error = newer.error
                 session.delete(newer)
@@ -452,6 +593,18 @@ def _answers(app: Any, args: argparse.Namespace) -> int:
 
 def _check_config(settings: Settings) -> int:
     print("config: ok")
+    deployment = settings.per_helpdesk()
+    if len(deployment) == 1:
+        return 1 if _check_helpdesk(settings) else 0
+    failures = 0
+    for one in deployment:  # every mailbox, templates and table of the deployment
+        print(f"helpdesk {one.helpdesk_key} ({one.helpdesk.name} <{one.helpdesk.address}>):")
+        failures += _check_helpdesk(one)
+    return 1 if failures else 0
+
+
+def _check_helpdesk(settings: Settings) -> int:
+    """Logins, priority table, answers and templates of one helpdesk; the number of failures."""
     failures = 0
     try:
         box = intake.connect(settings.imap)
@@ -488,7 +641,7 @@ def _check_config(settings: Settings) -> int:
     except ConfigError as exc:
         failures += 1
         print(f"FAILED {exc}")
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":

@@ -2,18 +2,25 @@
 
 The file is found from ``--config PATH`` or the ``MAILBOT_CONFIG`` environment variable.
 Secrets may live in the environment: ``password_env = "NAME"`` instead of ``password``.
+
+One file may describe several helpdesks of one deployment: an optional ``[[helpdesks]]`` array
+whose entries (each with a ``key``) override the per-helpdesk sections (``PER_HELPDESK``) of the
+top-level ones, which act as their defaults. ``load_settings`` returns the first helpdesk's
+complete Settings; ``Settings.per_helpdesk()`` gives all of them. A file without ``[[helpdesks]]``
+is one helpdesk with the key ``default``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 #: The repository root; templates/ and config/ ship next to the package.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +29,16 @@ Security = Literal["ssl", "starttls", "none"]
 #: How mailbot logs in to a server: a password, or an OAuth2 access token (XOAUTH2, as
 #: Microsoft 365 and Google Workspace require), obtained with a refresh token.
 AuthMethod = Literal["password", "xoauth2"]
+
+#: The helpdesk key of a file without ``[[helpdesks]]``, and of every row stored before there were several.
+DEFAULT_HELPDESK = "default"
+
+#: Sections a ``[[helpdesks]]`` entry may set for itself (deep-merged over the top-level ones).
+#: The others (database, escalation, workers, metrics, logging, retention, storage, loops) are
+#: the deployment's: one database, one LKPP address, one process.
+PER_HELPDESK = ("helpdesk", "imap", "smtp", "staff", "paths", "answers", "sla", "oauth2")
+
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class ConfigError(ValueError):
@@ -337,6 +354,9 @@ class SlaSettings(_Section):
 
 
 class Settings(_Section):
+    #: Which helpdesk of the deployment these settings are (set by the loader, not in the file):
+    #: stored on every ticket, inbound and outbox row, quarantined mail.
+    helpdesk_key: str = DEFAULT_HELPDESK
     helpdesk: HelpdeskSettings
     imap: ImapSettings
     smtp: SmtpSettings
@@ -365,8 +385,57 @@ class Settings(_Section):
                     data = {**data, name: {**server, "oauth2": data["oauth2"]}}
         return data
 
+    #: Every helpdesk of the deployment, this one included (set by ``load_settings``).
+    _deployment: tuple[Settings, ...] = PrivateAttr(default=())
+
     def is_staff(self, address: str) -> bool:
         return address.lower() in {a.lower() for a in self.staff.addresses}
+
+    def per_helpdesk(self) -> tuple[Settings, ...]:
+        """The complete settings of every helpdesk of the deployment, in file order."""
+        return self._deployment or (self,)
+
+    def for_helpdesk(self, key: str) -> Settings:
+        """One helpdesk's settings by key; ConfigError (one line) when there is no such helpdesk."""
+        for settings in self.per_helpdesk():
+            if settings.helpdesk_key == key:
+                return settings
+        known = ", ".join(s.helpdesk_key for s in self.per_helpdesk())
+        raise ConfigError(f"config error: no helpdesk {key!r} (helpdesks: {known})")
+
+
+class HelpdeskEntry(BaseModel):
+    """One ``[[helpdesks]]`` entry: its key and the sections it overrides (checked when merged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    helpdesk: dict[str, Any] = {}
+    imap: dict[str, Any] = {}
+    smtp: dict[str, Any] = {}
+    staff: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    answers: dict[str, Any] = {}
+    sla: dict[str, Any] = {}
+    oauth2: dict[str, Any] = {}
+
+    @field_validator("key")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _KEY.match(value):
+            raise ValueError("must be a short slug: lowercase letters, digits, - and _ (at most 32)")
+        return value
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: tables merge key by key, anything else (lists too) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _check_address(value: str) -> str:
@@ -388,9 +457,13 @@ def _secret(direct: str, env_name: str, key: str) -> str:
     return value
 
 
-def _error_line(path: Path, error: ValidationError) -> str:
+def _error_line(path: Path, error: ValidationError, entry: tuple[int, dict[str, Any]] | None = None) -> str:
+    """One line for the first error; ``entry`` (index, overrides) names a ``[[helpdesks]]`` entry."""
     first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = [str(p) for p in first["loc"]]
+    where = ".".join(loc) or "(top level)"
+    if entry is not None and (not loc or loc[0] in entry[1] or loc[0] == "key"):
+        where = f"helpdesks[{entry[0]}]" + (f".{where}" if loc else "")
     kind = first["type"]
     if kind == "missing":
         message = "required key is missing"
@@ -422,10 +495,60 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"config error: cannot read {path}: {exc.strerror}") from None
     # Relative paths in the file are relative to the file, so a config works from any cwd.
     base = path.resolve().parent
+    _resolve_paths(data, base)
+    if "helpdesk_key" in data:
+        raise ConfigError(f"config error in {path}: helpdesk_key: unknown key (use [[helpdesks]] entries with a key)")
+    entries = data.pop("helpdesks", None)
+    if entries is None:
+        settings = _validate(path, data, None)
+        settings._deployment = (settings,)
+        return settings
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"config error in {path}: helpdesks: must be one or more [[helpdesks]] tables")
+    deployment: list[Settings] = []
+    keys: dict[str, int] = {}
+    addresses: dict[str, int] = {}
+    accounts: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        _resolve_paths(raw, base)
+        try:
+            entry = HelpdeskEntry.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_error_line(path, exc, (index, raw))) from None
+        if entry.key in keys:
+            raise ConfigError(f"config error in {path}: helpdesks[{index}].key: {entry.key!r} is already the key "
+                              f"of helpdesks[{keys[entry.key]}]")
+        keys[entry.key] = index
+        overrides = {name: raw[name] for name in PER_HELPDESK if name in raw}
+        merged = deep_merge(data, overrides)
+        merged["helpdesk_key"] = entry.key
+        settings = _validate(path, merged, (index, overrides))
+        address = settings.helpdesk.address
+        if address in addresses:
+            raise ConfigError(f"config error in {path}: helpdesks[{index}].helpdesk.address: {address!r} is already "
+                              f"the address of helpdesks[{addresses[address]}]")
+        addresses[address] = index
+        # Two helpdesks polling one INBOX would each take every mail (claims are per helpdesk).
+        account = f"{settings.imap.username}@{settings.imap.host}:{settings.imap.port}".lower()
+        if account in accounts:
+            raise ConfigError(f"config error in {path}: helpdesks[{index}].imap.username: mailbox {account!r} is "
+                              f"already the mailbox of helpdesks[{accounts[account]}]")
+        accounts[account] = index
+        deployment.append(settings)
+    for settings in deployment:
+        settings._deployment = tuple(deployment)
+    return deployment[0]
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     for section, key in (("imap", "ca_file"), ("smtp", "ca_file"), ("paths", "templates"), ("paths", "priorities")):
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and value and not Path(value).is_absolute():
             data[section][key] = str(base / value)
+
+
+def _validate(path: Path, data: dict[str, Any], entry: tuple[int, dict[str, Any]] | None) -> Settings:
+    """One helpdesk's complete settings; ``entry`` names its ``[[helpdesks]]`` entry in errors."""
     try:
         settings = Settings.model_validate(data)
         # Touch env-provided secrets now so a missing variable fails at start, not mid-run.
@@ -439,5 +562,9 @@ def load_settings(path: Path) -> Settings:
                 server.password_value  # noqa: B018
         settings.helpdesk.secret_value  # noqa: B018
     except ValidationError as exc:
-        raise ConfigError(_error_line(path, exc)) from None
+        raise ConfigError(_error_line(path, exc, entry)) from None
+    except ConfigError as exc:
+        if entry is None:
+            raise
+        raise ConfigError(str(exc).replace("config error: ", f"config error: helpdesks[{entry[0]}]: ", 1)) from None
     return settings

@@ -181,5 +181,5 @@ def _notify(app: App, session: Session, server: Server, text: str, since: dateti
                         to=recipients, message_id=message_id, date=now, ticket_number="status",
                         auto_submitted="auto-generated")
     outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
-                 ticket_id=None, now=now)
+                 ticket_id=None, now=now, helpdesk=settings.helpdesk_key)
     log.info("%s: coordinator told that the OAuth2 login fails (%s)", describe(server), ", ".join(recipients))

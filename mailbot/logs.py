@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from collections import deque
@@ -71,11 +72,24 @@ def register_settings(settings: Settings) -> None:
     register_secret(settings.helpdesk.secret_value, rotating=False)
 
 
+_THREAD_KEY = re.compile(r"\[([a-z0-9_-]+)\]$")
+
+
+def helpdesk_of(record: logging.LogRecord) -> str:
+    """The helpdesk a line is about, from its thread (``mailbot[kab]``, ``mailbot-outbox[kab]``,
+    see ``cli._serve``); "" for the default helpdesk and threads of no helpdesk."""
+    match = _THREAD_KEY.search(record.threadName or "")
+    return match.group(1) if match and match.group(1) != "default" else ""
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        key = helpdesk_of(record)
+        if key:  # several helpdesks in one process: say whose mailbox the line is about
+            record = logging.makeLogRecord({**record.__dict__, "name": f"{record.name} [{key}]"})
         text = super().format(record)
         return redact(" | ".join(line for line in text.splitlines() if line.strip()) if "\n" in text else text)
 
@@ -88,6 +102,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        if helpdesk_of(record):
+            entry["helpdesk"] = helpdesk_of(record)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         if record.stack_info:

@@ -70,8 +70,9 @@ class FlushResult:
 
 
 def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
-          ticket_id: int | None, now: datetime, automatic: bool = False) -> Outbox:
+          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = "default") -> Outbox:
     row = Outbox(
+        helpdesk=helpdesk,  # sent through this helpdesk's SMTP account only
         message_id=message_id,
         automatic=automatic,
         to_key=recipients[0].lower() if recipients else "",
@@ -159,10 +160,12 @@ def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
 
 
 async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
-                 on_failed: OnFailed | None, stop: threading.Event | None) -> FlushResult:
+                 on_failed: OnFailed | None, stop: threading.Event | None, helpdesk: str | None = None) -> FlushResult:
     result = FlushResult()
     pg = _dialect(factory) == "postgresql"
     due = select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now).order_by(Outbox.id)
+    if helpdesk is not None:  # one helpdesk's mail goes out through its own SMTP account only
+        due = due.where(Outbox.helpdesk == helpdesk)
     if pg:  # rows another worker is sending right now are locked: leave them out
         due = due.with_for_update(skip_locked=True)
     with factory() as session:
@@ -337,16 +340,18 @@ def _report(session: Session, row: Outbox, now: datetime, permanent: bool, on_fa
 
 def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime | None = None,
           limit: int = 1000, *, on_failed: OnFailed | None = None,
-          stop: threading.Event | None = None) -> FlushResult:
+          stop: threading.Event | None = None, helpdesk: str | None = None) -> FlushResult:
     """Send what is due; safe to call from any thread (one flush runs at a time).
 
     ``stop`` ends the flush after the mail in hand; ``on_failed`` is told about each mail
-    that has just failed for good (see ``service.delivery_failure_notifier``).
+    that has just failed for good (see ``service.delivery_failure_notifier``); ``helpdesk``
+    limits it to that helpdesk's mail (``settings`` is its SMTP account).
     """
     with _flush_lock, _sender_slot(factory) as ours:
         if not ours:
             return FlushResult(elsewhere=True)
-        return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop))
+        return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop,
+                                  helpdesk))
 
 
 @contextlib.contextmanager
@@ -374,10 +379,13 @@ def _sender_slot(factory: sessionmaker[Session]) -> Iterator[bool]:
         os.close(fd)  # drops the lock
 
 
-def next_due(factory: sessionmaker[Session]) -> datetime | None:
-    """When the earliest pending mail is due (None: nothing is waiting)."""
+def next_due(factory: sessionmaker[Session], helpdesk: str | None = None) -> datetime | None:
+    """When the earliest pending mail (of ``helpdesk``, if given) is due (None: nothing is waiting)."""
+    query = select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending")
+    if helpdesk is not None:
+        query = query.where(Outbox.helpdesk == helpdesk)
     with factory() as session:
-        return session.scalar(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending"))
+        return session.scalar(query)
 
 
 def retry(session: Session, row_id: int, now: datetime) -> Outbox | None:

@@ -95,7 +95,8 @@ def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event
     """Send everything due (in rounds of up to 1000), reporting failed replies to staff."""
     notify = delivery_failure_notifier(app)
     while True:
-        result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop)
+        result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop,
+                              helpdesk=app.settings.helpdesk_key)
         _record_smtp(app, result)
         if stats is not None:
             stats.sent += result.sent
@@ -153,7 +154,7 @@ class OutboxWorker(threading.Thread):
     and at least every ``interval`` seconds."""
 
     def __init__(self, app: App, stop: threading.Event, interval: float) -> None:
-        super().__init__(name="mailbot-outbox", daemon=True)
+        super().__init__(name=f"mailbot-outbox[{app.settings.helpdesk_key}]", daemon=True)
         self.app = app
         self.stop = stop
         self.interval = interval
@@ -179,7 +180,7 @@ class OutboxWorker(threading.Thread):
             self._wake.clear()
 
     def _until_due(self) -> float:
-        due = outbox.next_due(self.app.factory)
+        due = outbox.next_due(self.app.factory, self.app.settings.helpdesk_key)
         if due is None:
             return self.interval
         left = (due - datetime.now(timezone.utc)).total_seconds()

@@ -188,16 +188,19 @@ def period(calendar: WorkCalendar, date_from: date, date_to: date) -> tuple[date
     return start, datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=calendar.zone)
 
 
-def load(session: Session, start: datetime, end: datetime) -> list[TicketHistory]:
-    """Every ticket with an event in [start, end), with its whole history (steps may start earlier)."""
+def load(session: Session, start: datetime, end: datetime, helpdesk: str | None = None) -> list[TicketHistory]:
+    """Every ticket (of ``helpdesk``, if given) with an event in [start, end), with its whole history
+    (steps may start earlier)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from mailbot.store import Ticket, TicketEvent
 
     active = select(TicketEvent.ticket_id).where(TicketEvent.at >= start, TicketEvent.at < end).distinct()
-    tickets = session.scalars(select(Ticket).where(Ticket.id.in_(active)).options(selectinload(Ticket.events))
-                              .order_by(Ticket.id)).all()
+    query = select(Ticket).where(Ticket.id.in_(active))
+    if helpdesk is not None:
+        query = query.where(Ticket.helpdesk == helpdesk)
+    tickets = session.scalars(query.options(selectinload(Ticket.events)).order_by(Ticket.id)).all()
     return [TicketHistory(t.number or str(t.id), t.priority, list(t.events)) for t in tickets]
 
 
@@ -208,7 +211,7 @@ def build(app: App, date_from: date, date_to: date) -> SlaReport:
     start, end = period(setup.calendar, date_from, date_to)
     hours = {level.key: level.resolution_hours for level in app.table.levels}
     with app.factory() as session:
-        histories = load(session, start, end)
+        histories = load(session, start, end, app.settings.helpdesk_key)  # its own calendar and table
     return aggregate(histories, start=start, end=end, policy=setup.policy, calendar=setup.calendar,
                      resolution_hours=hours, levels=list(app.table.level_names))
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import outbox, sla_service, store, threads
@@ -88,10 +88,12 @@ class App:
         return ZoneInfo(self.settings.helpdesk.timezone)
 
 
-def build_app(settings: Settings, *, migrate: bool = True) -> App:
-    engine = store.make_engine(settings.database.url)
-    if migrate:
-        store.upgrade(engine)
+def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None = None) -> App:
+    """The App of one helpdesk; ``engine`` shares a deployment's database (see ``build_apps``)."""
+    if engine is None:
+        engine = store.make_engine(settings.database.url)
+        if migrate:
+            store.upgrade(engine)
     if settings.workers.cooperate and engine.dialect.name == "sqlite":
         log.warning("workers.cooperate with SQLite: workers take turns (one writer and one sender at a time); "
                     "use PostgreSQL for several workers")
@@ -107,6 +109,18 @@ def build_app(settings: Settings, *, migrate: bool = True) -> App:
                       levels=tuple(table.level_names)),
         answers=answers,
     )
+
+
+def build_apps(settings: Settings, *, migrate: bool = True, only: str | None = None) -> list[App]:
+    """One App per helpdesk of the deployment (``only``: just that one), all on one engine.
+
+    Each has its own settings, renderer (template overrides), priority table and answers.
+    """
+    chosen = [settings.for_helpdesk(only)] if only is not None else list(settings.per_helpdesk())
+    engine = store.make_engine(settings.database.url)
+    if migrate:
+        store.upgrade(engine)
+    return [build_app(s, migrate=False, engine=engine) for s in chosen]
 
 
 def load_answer_library(settings: Settings, renderer: Renderer, table: PriorityTable) -> AnswerLibrary:
@@ -158,12 +172,13 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
             with app.factory.begin() as session:
                 # Claim the Message-ID first: a mail seen before (a crash before the move, or another
                 # worker that fetched it too) is recognised here, before any work is done.
-                claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now)
+                claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now,
+                                            helpdesk=app.settings.helpdesk_key)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
                 outcome = _handle(app, session, mail, now)
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
-                                     ticket_id=_ticket_id(session, outcome.ticket_number))
+                                     ticket_id=_ticket_id(session, outcome.ticket_number, app.settings.helpdesk_key))
                 return outcome
         except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
@@ -198,8 +213,8 @@ def _not_a_mail(mail: InboundMail) -> bool:
             and any(d.startswith("missing Message-ID") for d in mail.defects))
 
 
-def _ticket_id(session: Session, number: str | None) -> int | None:
-    ticket = store.ticket_by_number(session, number) if number else None
+def _ticket_id(session: Session, number: str | None, helpdesk: str) -> int | None:
+    ticket = store.ticket_by_number(session, number, helpdesk) if number else None
     return ticket.id if ticket else None
 
 
@@ -208,10 +223,12 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
     for attempt in range(1, _RACE_ATTEMPTS + 1):
         try:
             with app.factory.begin() as session:
-                claim = store.claim_inbound(session, message_id, sender=mail.from_addr if mail else "", now=now)
+                claim = store.claim_inbound(session, message_id, sender=mail.from_addr if mail else "", now=now,
+                                            helpdesk=app.settings.helpdesk_key)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
-                session.add(Quarantine(message_id=message_id, sender=mail.from_addr if mail else "",
+                session.add(Quarantine(helpdesk=app.settings.helpdesk_key, message_id=message_id,
+                                       sender=mail.from_addr if mail else "",
                                        subject=mail.subject[:500] if mail else "", error=error[:4000], raw=raw,
                                        at=now))
                 store.record_inbound(session, claim, outcome="quarantined", reason=error[:4000], ticket_id=None)
@@ -231,12 +248,15 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         return Outcome("ignored", reason="the bot's own mail came back (loop)")
     if mail.x_mailbot_hops > settings.escalation.max_hops:
         return Outcome("ignored", reason=f"hop limit: X-Mailbot-Hops {mail.x_mailbot_hops}")
+    key = settings.helpdesk_key
+    # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
     match = threads.match_thread(
         mail,
         prefix=settings.helpdesk.ticket_prefix,
-        ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids),
+        ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key),
         participants=lambda tid: store.participants(session, tid),
         ticket_exists=lambda tid: session.get(Ticket, tid) is not None,
+        ticket_for_tag=lambda seq: store.ticket_for_seq(session, key, seq),
     )
     ticket_id = match.ticket_id
     signed = threads.signed_ticket((*mail.to, *mail.cc, *mail.delivered_to), settings.helpdesk.address,
@@ -245,6 +265,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
     # Locked until the commit: another worker's mail for this ticket, or the SLA tick, waits for us.
     ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
+    if ticket is not None and ticket.helpdesk != key:
+        ticket = None  # another helpdesk's ticket (a reply address signed with a shared secret): not ours
 
     if is_bounce(mail):
         return _bounce(app, session, mail, now)
@@ -296,10 +318,11 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
 def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
     """A delivery failure of our own mail: record it, stop mailing the address, tell staff."""
     report = parse_bounce(mail)
-    ticket_id = store.ticket_for_message_ids(session, (report.original_message_id,)) \
+    key = app.settings.helpdesk_key
+    ticket_id = store.ticket_for_message_ids(session, (report.original_message_id,), key) \
         if report.original_message_id else None
     if ticket_id is None:
-        ticket_id = store.ticket_for_message_ids(session, mail.thread_ids)
+        ticket_id = store.ticket_for_message_ids(session, mail.thread_ids, key)
     ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
     failed = [r for r in report.recipients if r.permanent or not r.status]
     for r in failed:
@@ -353,7 +376,9 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
                               now=now)
     subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
+    seq = store.next_seq(session, settings.helpdesk_key)
     ticket = Ticket(
+        helpdesk=settings.helpdesk_key, seq=seq, number=threads.format_number(settings.helpdesk.ticket_prefix, seq),
         state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
         category_matched=classification.matched, subject=subject[:500], requester=mail.from_addr,
         requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
@@ -361,7 +386,6 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     )
     session.add(ticket)
     session.flush()
-    ticket.number = threads.format_number(settings.helpdesk.ticket_prefix, ticket.id)
     _store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None), now,
                       app.policy)
@@ -512,7 +536,7 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
         attachments=attachments,
     )
     outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
-                 ticket_id=ticket.id, now=now, automatic=automatic)
+                 ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key)
     session.add(Message(
         ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel=channel,
         sender=settings.helpdesk.address, recipients=recipients, subject=rendered.subject[:500], text=rendered.text,
@@ -566,7 +590,7 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
     ctx: dict[str, object] = {
         "helpdesk": {"name": settings.helpdesk.name, "address": settings.helpdesk.address,
                      "phone": settings.helpdesk.phone},
-        "tag": threads.subject_tag(settings.helpdesk.ticket_prefix, ticket.id),
+        "tag": threads.subject_tag(settings.helpdesk.ticket_prefix, ticket.seq),
         "ticket": {
             "number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
             "category": ticket.category, "category_label": table.category_label(ticket.category),
@@ -648,7 +672,8 @@ def delivery_failure_notifier(app: App) -> outbox.OnFailed:
 
 def ticket_summary(ticket: Ticket) -> dict[str, object]:
     return {
-        "number": ticket.number, "state": ticket.state, "priority": ticket.priority, "category": ticket.category,
+        "helpdesk": ticket.helpdesk, "number": ticket.number, "state": ticket.state, "priority": ticket.priority,
+        "category": ticket.category,
         "subject": ticket.subject, "requester": ticket.requester, "assignee": ticket.assignee,
         "opened_at": ticket.opened_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,

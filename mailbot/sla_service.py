@@ -178,7 +178,9 @@ def tick(app: App, now: datetime, *, everything: bool = False) -> TickResult:
     due = or_(Ticket.sla_next_at <= now, Ticket.updated_at > Ticket.sla_checked_at,
               and_(Ticket.sla_checked_at.is_(None), open_ticket))
     with app.factory() as session:
-        ids = list(session.scalars(select(Ticket.id).where(open_ticket if everything else due).order_by(Ticket.id)))
+        ids = list(session.scalars(select(Ticket.id).where(open_ticket if everything else due,
+                                                           Ticket.helpdesk == app.settings.helpdesk_key)
+                                   .order_by(Ticket.id)))
     for ticket_id in ids:
         done = TickResult()  # counted only once its transaction has committed
         try:
@@ -350,8 +352,10 @@ def digest(app: App, now: datetime, *, force: bool = False) -> bool:
     local_day = now.astimezone(setup.calendar.zone).date()
     if not force and not setup.calendar.is_working_day(local_day):
         return False
-    key = f"digest/{local_day.isoformat()}"
     settings = app.settings
+    # One digest per helpdesk and day; the default helpdesk keeps the key it had before there were several.
+    scope = "" if settings.helpdesk_key == "default" else f"{settings.helpdesk_key}/"
+    key = f"digest/{scope}{local_day.isoformat()}"
     recipients = list(dict.fromkeys([*settings.staff.addresses, *([settings.staff.coordinator]
                                                                    if settings.staff.coordinator else [])]))
     try:
@@ -372,7 +376,7 @@ def digest(app: App, now: datetime, *, force: bool = False) -> bool:
                                 to=recipients, message_id=message_id, date=now, ticket_number="digest",
                                 auto_submitted="auto-generated")
             outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address,
-                         recipients=recipients, ticket_id=None, now=now)
+                         recipients=recipients, ticket_id=None, now=now, helpdesk=settings.helpdesk_key)
     except IntegrityError:
         return False  # another process queued today's digest first
     log.info("sla: daily digest for %s queued to %d recipient(s)", local_day, len(recipients))
@@ -382,7 +386,8 @@ def digest(app: App, now: datetime, *, force: bool = False) -> bool:
 def digest_context(app: App, session: Session, setup: Setup, now: datetime) -> dict[str, Any]:
     """Open tickets by priority and age, the ones near or past a deadline, calls to make, waiting ones."""
     cal, policy = setup.calendar, setup.policy
-    tickets = list(session.scalars(select(Ticket).where(Ticket.state != TicketState.CLOSED.value)
+    tickets = list(session.scalars(select(Ticket).where(Ticket.state != TicketState.CLOSED.value,
+                                                        Ticket.helpdesk == app.settings.helpdesk_key)
                                    .order_by(Ticket.id)))
     threshold = min(policy.warn_at, default=1.0)
     levels = list(app.table.level_names)

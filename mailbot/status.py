@@ -106,15 +106,18 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
     settings = app.settings
     problems: list[str] = []
     notes: list[str] = []
+    # This helpdesk's share of the deployment's database (cli.status gathers one report per helpdesk).
+    mine = Outbox.helpdesk == settings.helpdesk_key
     with app.factory() as session:
         rows = {r.key: r for r in session.scalars(select(MailboxStatus))}
-        pending = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "pending")) or 0
-        oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending"))
-        failed = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "failed")) or 0
+        pending = session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.status == "pending", mine)) or 0
+        oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending", mine))
+        failed = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "failed", mine)) or 0
         unacked_ids = list(session.scalars(select(Outbox.id).where(
-            Outbox.status == "failed", Outbox.acknowledged_at.is_(None)).order_by(Outbox.id)))
+            Outbox.status == "failed", Outbox.acknowledged_at.is_(None), mine).order_by(Outbox.id)))
         quarantined = session.scalar(select(func.count()).select_from(Quarantine).where(
-            Quarantine.resolved_at.is_(None))) or 0
+            Quarantine.resolved_at.is_(None), Quarantine.helpdesk == settings.helpdesk_key)) or 0
         setup = sla_service.Setup.of(app)
         near_items = sla_service.digest_context(app, session, setup, now)["near"]
     mailboxes: list[MailboxReport] = []

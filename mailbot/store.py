@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
     func,
@@ -60,11 +61,19 @@ class Base(DeclarativeBase):
     pass
 
 
+#: ``helpdesk`` columns: the key of the deployment's helpdesk a row belongs to (``config.PER_HELPDESK``).
+_HELPDESK = {"default": "default", "server_default": "default"}
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
+    #: Numbers are per helpdesk: the n-th ticket of each is ``<prefix>-<n>`` (seq, not id).
+    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    seq: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str | None] = mapped_column(String(32), index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
     priority: Mapped[str] = mapped_column(String(20))
     category: Mapped[str] = mapped_column(String(64))
@@ -97,6 +106,24 @@ class Ticket(Base):
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
 
 
+@event.listens_for(Session, "before_flush")
+def _number_new_tickets(session: Session, _context: Any, _instances: Any) -> None:
+    """Give a new ticket without a seq the next ones of its helpdesk (the service sets it itself,
+    with ``next_seq``; this covers tickets made elsewhere, e.g. by tools and tests)."""
+    fresh = [t for t in session.new if isinstance(t, Ticket) and t.seq is None]
+    if not fresh:
+        return
+    with session.no_autoflush:
+        taken: dict[str, int] = {}
+        for ticket in fresh:
+            key = ticket.helpdesk or "default"
+            ticket.helpdesk = key
+            if key not in taken:
+                taken[key] = next_seq(session, key) - 1
+            taken[key] += 1
+            ticket.seq = taken[key]
+
+
 class Message(Base):
     """A mail in a ticket's thread, inbound or outbound; its Message-ID threads replies."""
 
@@ -104,7 +131,8 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    #: Not unique: one mail sent to two helpdesks of the deployment is a message of a ticket in each.
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
     direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
     role: Mapped[str] = mapped_column(String(10))  # user | staff | lkpp | bot
     #: The conversation it belongs to: "user" (requester <-> helpdesk), "staff", or "lkpp".
@@ -155,9 +183,12 @@ class Inbound(Base):
     """Every inbound mail seen, by Message-ID: the dedupe key and the record of its outcome."""
 
     __tablename__ = "inbound"
+    #: Claimed per helpdesk: one mail sent to two helpdesks of the deployment is processed by each.
+    __table_args__ = (UniqueConstraint("helpdesk", "message_id", name="uq_inbound_helpdesk_message_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998))
     outcome: Mapped[str] = mapped_column(String(30))  # opened | updated | ignored | quarantined
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
@@ -171,6 +202,7 @@ class Quarantine(Base):
     __tablename__ = "quarantine"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
     message_id: Mapped[str] = mapped_column(String(998))
     sender: Mapped[str] = mapped_column(String(320), default="")
     subject: Mapped[str] = mapped_column(String(500), default="")
@@ -186,6 +218,8 @@ class Outbox(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: Sent through this helpdesk's SMTP account only.
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     mail_from: Mapped[str] = mapped_column(String(320))
@@ -313,11 +347,17 @@ def upgrade(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     # Every start migrates: workers started together take turns (the later ones find it done).
-    with _migration_lock(engine), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with _migration_lock(engine), engine.connect() as conn:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        if conn.dialect.name == "sqlite":
+            # migrations/env.py switched foreign keys off for the migration; this connection goes
+            # back to the pool, so switch them on again (possible now, outside the transaction).
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 @contextlib.contextmanager
@@ -335,19 +375,50 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         os.close(fd)
 
 
-def ticket_by_number(session: Session, number: str) -> Ticket | None:
+def ticket_by_number(session: Session, number: str, helpdesk: str | None = None) -> Ticket | None:
+    """A ticket by number (``TTS-000123``) or id; numbers repeat across helpdesks, so give ``helpdesk``
+    (without it, the first ticket with that number)."""
     number = number.strip().upper()
     if number.isdigit():
-        return session.get(Ticket, int(number))
-    return session.scalar(select(Ticket).where(Ticket.number == number))
+        ticket = session.get(Ticket, int(number))
+        return ticket if ticket is not None and helpdesk in (None, ticket.helpdesk) else None
+    query = select(Ticket).where(Ticket.number == number).order_by(Ticket.id)
+    if helpdesk is not None:
+        query = query.where(Ticket.helpdesk == helpdesk)
+    return session.scalars(query.limit(1)).first()
 
 
-def ticket_for_message_ids(session: Session, ids: tuple[str, ...]) -> int | None:
-    """The ticket that owns the first of ``ids`` we know (inbound or outbound)."""
+def ticket_for_seq(session: Session, helpdesk: str, seq: int) -> int | None:
+    """The id of the helpdesk's ticket numbered ``seq`` (what a ``[TTS-000123]`` subject tag names)."""
+    return session.scalar(select(Ticket.id).where(Ticket.helpdesk == helpdesk, Ticket.seq == seq))
+
+
+def next_seq(session: Session, helpdesk: str) -> int:
+    """The number of the helpdesk's next ticket, in the session's transaction.
+
+    PostgreSQL: a transaction advisory lock per helpdesk makes concurrent openers take turns
+    (the second reads the first's committed ticket), so cooperating workers do not collide;
+    the unique (helpdesk, seq) constraint catches anything else, and the mail is retried
+    (``service.process_raw``). SQLite's write lock serialises writers anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(advisory_key("ticket-seq", helpdesk))))
+    last = session.scalar(select(func.max(Ticket.seq)).where(Ticket.helpdesk == helpdesk))
+    return (last or 0) + 1
+
+
+def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str | None = None) -> int | None:
+    """The ticket that owns the first of ``ids`` we know (inbound or outbound), of ``helpdesk`` if given."""
     if not ids:
         return None
-    rows = session.execute(select(Message.message_id, Message.ticket_id).where(Message.message_id.in_(ids))).all()
-    owner = dict(rows.__iter__())
+    query = select(Message.message_id, Message.ticket_id).where(Message.message_id.in_(ids))
+    if helpdesk is not None:
+        # One mail sent to two helpdesks is a message of a ticket in each: only ours counts.
+        query = query.join(Ticket, Ticket.id == Message.ticket_id).where(Ticket.helpdesk == helpdesk)
+    rows = session.execute(query.order_by(Message.id)).all()
+    owner: dict[str, int] = {}
+    for mid, ticket_id in rows:
+        owner.setdefault(mid, ticket_id)
     for mid in ids:
         if mid in owner:
             return owner[mid]
@@ -364,8 +435,9 @@ def participants(session: Session, ticket_id: int) -> set[str]:
     return people
 
 
-def already_seen(session: Session, message_id: str) -> bool:
-    return session.scalar(select(Inbound.id).where(Inbound.message_id == message_id)) is not None
+def already_seen(session: Session, message_id: str, helpdesk: str = "default") -> bool:
+    return session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
+                                                   Inbound.message_id == message_id)) is not None
 
 
 # ---- several workers on one database -----------------------------------------------------------
@@ -403,25 +475,30 @@ def advisory_key(namespace: str, value: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def claim_inbound(session: Session, message_id: str, *, sender: str, now: datetime) -> Claim:
+def claim_inbound(session: Session, message_id: str, *, sender: str, now: datetime,
+                  helpdesk: str = "default") -> Claim:
     """Claim ``message_id`` in the session's transaction (call it first, before any other work).
 
     The inbound row is inserted with the outcome ``processing``; the caller sets the real
     outcome with :func:`record_inbound` in the same transaction. If the transaction rolls
-    back, so does the claim, and the mail can be processed again.
+    back, so does the claim, and the mail can be processed again. Claims are per ``helpdesk``:
+    one mail sent to two helpdesks of the deployment is processed once by each.
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        key = advisory_key("inbound", message_id)
+        key = advisory_key("inbound", message_id if helpdesk == "default" else f"{helpdesk} {message_id}")
         if not session.scalar(select(func.pg_try_advisory_xact_lock(key))):
             return Claim(busy=True)
-    values = {"message_id": message_id, "outcome": PROCESSING, "reason": "", "sender": sender[:320], "at": now}
+    values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
+              "sender": sender[:320], "at": now}
     if dialect in {"postgresql", "sqlite"}:
         insert = pg_insert(Inbound) if dialect == "postgresql" else sqlite_insert(Inbound)
-        row_id = session.scalar(insert.values(**values).on_conflict_do_nothing(index_elements=["message_id"])
+        row_id = session.scalar(insert.values(**values)
+                                .on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
                                 .returning(Inbound.id))
     else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
-        seen_id = session.scalar(select(Inbound.id).where(Inbound.message_id == message_id))
+        seen_id = session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
+                                                           Inbound.message_id == message_id))
         row_id = None
         if seen_id is None:
             row = Inbound(**values)
@@ -430,7 +507,8 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
             row_id = row.id
     if row_id is not None:
         return Claim(inbound_id=row_id)
-    seen = session.execute(select(Inbound.outcome, Inbound.at).where(Inbound.message_id == message_id)).first()
+    seen = session.execute(select(Inbound.outcome, Inbound.at).where(Inbound.helpdesk == helpdesk,
+                                                                      Inbound.message_id == message_id)).first()
     assert seen is not None  # the conflicting row has committed (or this is the same transaction)
     return Claim(seen=seen[0], seen_at=seen[1])
 

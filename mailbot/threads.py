@@ -86,16 +86,22 @@ def match_thread(
     ticket_for_ids: Callable[[tuple[str, ...]], int | None],
     participants: Callable[[int], set[str]],
     ticket_exists: Callable[[int], bool],
+    ticket_for_tag: Callable[[int], int | None] | None = None,
 ) -> ThreadMatch:
-    """Decide which ticket ``mail`` updates, or none (a new ticket)."""
+    """Decide which ticket ``mail`` updates, or none (a new ticket).
+
+    ``ticket_for_tag`` maps the number in a subject tag to a ticket id (numbers are per
+    helpdesk); without it the number is the id.
+    """
     ids = mail.thread_ids
     if ids:
         ticket_id = ticket_for_ids(ids)
         if ticket_id is not None:
             return ThreadMatch(ticket_id, "message-id", "In-Reply-To/References matched a stored Message-ID")
-    tagged = find_tag(mail.subject, prefix)
-    if tagged is not None and ticket_exists(tagged):
+    number = find_tag(mail.subject, prefix)
+    tagged = number if number is None or ticket_for_tag is None else ticket_for_tag(number)
+    if number is not None and tagged is not None and ticket_exists(tagged):
         if mail.from_addr and mail.from_addr in participants(tagged):
             return ThreadMatch(tagged, "subject-tag", "subject tag and the sender takes part in the ticket")
-        return ThreadMatch(None, "none", f"subject tag {format_number(prefix, tagged)} ignored: sender not in the ticket")
+        return ThreadMatch(None, "none", f"subject tag {format_number(prefix, number)} ignored: sender not in the ticket")
     return ThreadMatch(None, "none", "no thread headers or tag matched")

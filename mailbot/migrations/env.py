@@ -14,6 +14,13 @@ target_metadata = Base.metadata
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode recreates tables (copy, drop, rename) that other rows reference: with foreign
+        # keys on, the drop fails. Effective only before the transaction's first write, which is
+        # where we are; the references are checked below instead. store.upgrade disposes of the
+        # pool afterwards, so no connection keeps them off.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -21,6 +28,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
 
 
 connection = context.config.attributes.get("connection")

@@ -80,7 +80,12 @@ def reply_mail(original: MailMessage, sender: str, body: str, *, name: str = "Bu
 
 @dataclass
 class Deployment:
-    """One helpdesk: its addresses, config file and database, plus helpers to drive it."""
+    """One helpdesk: its addresses, config file and database, plus helpers to drive it.
+
+    ``add_helpdesk`` makes it a deployment of several (``[[helpdesks]]``): the returned
+    Deployment is the other helpdesk, with its own mailbox and staff, sharing this one's config
+    file, database, LKPP and user; this one becomes the first entry (``key``).
+    """
 
     stack: MailStack
     tmp: Path
@@ -90,7 +95,45 @@ class Deployment:
     lkpp: str = field(default_factory=lambda: unique_address("lkpp", "lkpp.test"))
     user: str = field(default_factory=lambda: unique_address("vendor", "vendor.test"))
     smtp_port: int | None = None
+    key: str = "default"  # the helpdesk key (its rows in the shared database)
+    name: str = "Helpdesk LPSE Kota Uji"
     _db_url: str | None = field(default=None, init=False, repr=False)
+    #: Further helpdesks of this deployment: (deployment, imap password, extra TOML of its entry).
+    _others: list[tuple[Deployment, str, str]] = field(default_factory=list, init=False, repr=False)
+    _entry_extra: str = field(default="", init=False, repr=False)
+
+    def add_helpdesk(self, key: str, *, name: str, first_key: str = "kota", imap_password: str | None = None,
+                     extra: str = "", first_extra: str = "") -> Deployment:
+        """Another helpdesk in this deployment (``extra``: TOML after its entry, e.g. ``[helpdesks.paths]``)."""
+        if self.key == "default":
+            self.key = first_key
+            self._entry_extra = first_extra
+        other = Deployment(self.stack, self.tmp, lkpp=self.lkpp, user=self.user, key=key, name=name)
+        other._db_url = self.db_url
+        self._others.append((other, imap_password or self.stack.password, extra))
+        return other
+
+    def _helpdesks_toml(self) -> str:
+        if not self._others:
+            return ""
+        parts = [f'[[helpdesks]]\nkey = "{self.key}"\n{self._entry_extra}']
+        for other, imap_password, extra in self._others:
+            parts.append(textwrap.dedent(f"""
+                [[helpdesks]]
+                key = "{other.key}"
+                [helpdesks.helpdesk]
+                name = "{other.name}"
+                address = "{other.helpdesk}"
+                secret = "test-secret-{other.helpdesk}"
+                [helpdesks.imap]
+                username = "{other.helpdesk}"
+                password = "{imap_password}"
+                [helpdesks.smtp]
+                username = "{other.helpdesk}"
+                [helpdesks.staff]
+                addresses = ["{other.staff1}", "{other.staff2}"]
+            """) + textwrap.dedent(extra))
+        return "\n".join(parts)
 
     @property
     def config_path(self) -> Path:
@@ -107,7 +150,7 @@ class Deployment:
         s = self.stack
         text = textwrap.dedent(f"""
             [helpdesk]
-            name = "Helpdesk LPSE Kota Uji"
+            name = "{self.name}"
             address = "{self.helpdesk}"
             timezone = "Asia/Jakarta"
             phone = "(0271) 555-0100"
@@ -136,7 +179,7 @@ class Deployment:
             [database]
             url = "{self.db_url}"
             {overrides.get("extra", "")}
-        """)
+        """) + self._helpdesks_toml()
         self.config_path.write_text(text)
         return self.config_path
 
@@ -193,8 +236,12 @@ class Deployment:
             return list(session.scalars(select(model).where(*where).order_by(model.id)))  # type: ignore[attr-defined]
 
     def tickets(self) -> list[Ticket]:
+        """This helpdesk's tickets (all of them, in a deployment of one)."""
         with self.sessions()() as session:
-            rows = list(session.query(Ticket).order_by(Ticket.id))
+            query = session.query(Ticket).order_by(Ticket.id)
+            if self._others or self.key != "default":
+                query = query.filter(Ticket.helpdesk == self.key)
+            rows = list(query)
             for t in rows:  # load relationships before the session closes
                 _ = (t.messages, t.events)
                 for m in t.messages:

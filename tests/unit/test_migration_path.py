@@ -36,6 +36,7 @@ def migrate(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    engine.dispose()  # SQLite: the migration's connection has foreign keys off (migrations/env.py)
 
 
 def fill_0001(engine: Engine) -> None:
@@ -166,3 +167,55 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url: str, tmp_path: Pat
     assert report["quarantine"] == 1
     assert run("outbox", "ack", "--all")[0] == 0
     assert run("status", "--offline")[0] == 0
+
+
+def test_upgrade_from_0003_gives_the_old_rows_to_the_default_helpdesk(db_url: str, tmp_path: Path) -> None:
+    """0004 (several helpdesks): old rows belong to ``default``, seq = id keeps every number, and new
+    tickets continue the numbering, while a second helpdesk starts its own at 1."""
+    engine = store.make_engine(db_url)
+    migrate(engine, "0003")
+    fill_0001(engine)
+    with engine.begin() as conn:  # a row of 0003's own table
+        conn.execute(text("INSERT INTO mailbox_status (id, key, kind, mailbox, server, last_error, auth_error, "
+                          "auth_failures, run_host, updated_at) VALUES (1, 'imap helpdesk@lpse.test@127.0.0.1:1', "
+                          "'imap', 'helpdesk@lpse.test', '127.0.0.1:1', '', '', 0, '', :t)"), {"t": T0})
+    migrate(engine, "head")
+    if engine.dialect.name == "postgresql":  # the rows went in with explicit ids: move the sequences on
+        with engine.begin() as conn:
+            for table in ("tickets", "messages", "attachments", "events", "inbound", "outbox", "quarantine"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
+    with engine.connect() as conn:
+        for table in ("tickets", "inbound", "outbox", "quarantine"):
+            assert conn.execute(text(f"SELECT DISTINCT helpdesk FROM {table}")).scalars().all() == ["default"], table
+        assert conn.execute(text("SELECT id, seq, number FROM tickets ORDER BY id")).all() == [
+            (1, 1, "TTS-000001"), (2, 2, "TTS-000002")]
+        assert conn.execute(text("SELECT count(*) FROM messages")).scalar() == 3
+        assert conn.execute(text("SELECT count(*) FROM attachments")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM mailbox_status")).scalar() == 1
+
+    from mailbot import service
+    from mailbot.config import Settings
+
+    def settings(key: str, address: str) -> Settings:
+        s = Settings.model_validate({
+            "helpdesk_key": key,
+            "helpdesk": {"name": "Helpdesk Uji", "address": address},
+            "imap": {"host": "127.0.0.1", "port": 1, "username": address, "password": "x"},
+            "smtp": {"host": "127.0.0.1", "port": 1, "username": address, "password": "x"},
+            "staff": {"addresses": ["staf1@lpse.test"]},
+            "escalation": {"lkpp_address": "lkpp@lkpp.test"},
+            "database": {"url": db_url},
+        })
+        return s
+
+    old = service.build_app(settings("default", "helpdesk@lpse.test"), engine=engine)
+    new = service.build_app(settings("kab", "lpse@kab.test"), engine=engine)
+    raw = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test, lpse@kab.test\r\nSubject: Lupa password\r\n"
+           b"Date: Mon, 02 Mar 2026 09:00:00 +0700\r\nMessage-ID: <m1@vendor.test>\r\n\r\nSaya lupa password.\r\n")
+    now = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+    # Numbering goes on where it was for the old helpdesk; the new one starts at 1, with the same mail.
+    assert service.process_raw(old, raw, now).ticket_number == "TTS-000003"
+    assert service.process_raw(new, raw, now).ticket_number == "TTS-000001"
+    assert service.process_raw(old, raw, now).kind == "duplicate"
+    assert service.process_raw(new, raw.replace(b"<m1@", b"<m9@"), now).ticket_number == "TTS-000002"

@@ -1,0 +1,249 @@
+"""Several helpdesks in one deployment, one database: numbers, claims and threads per helpdesk.
+
+Drives ``service.process_raw`` directly with the Apps of a two-helpdesk config (no mail server;
+the e2e side is tests/e2e/test_multi_helpdesk.py). Runs on the suite's backend (``db_url``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mailbot import service, store
+from mailbot.config import load_settings
+from mailbot.store import Inbound, Outbox, Ticket
+
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+KOTA, KAB = "helpdesk@lpse.test", "lpse@kab.test"
+
+
+def two_helpdesks(tmp_path: Path, db_url: str) -> tuple[service.App, service.App]:
+    config = tmp_path / "mailbot.toml"
+    config.write_text(textwrap.dedent(f"""
+        [helpdesk]
+        name = "Helpdesk LPSE Kota"
+        address = "{KOTA}"
+        secret = "shared-secret"
+        [imap]
+        host = "127.0.0.1"
+        port = 993
+        username = "{KOTA}"
+        password = "x"
+        [smtp]
+        host = "127.0.0.1"
+        port = 587
+        username = "{KOTA}"
+        password = "x"
+        [staff]
+        addresses = ["staf@lpse.test"]
+        [escalation]
+        lkpp_address = "helpdesk@lkpp.test"
+        [database]
+        url = "{db_url}"
+        [[helpdesks]]
+        key = "kota"
+        [[helpdesks]]
+        key = "kab"
+        helpdesk = {{ name = "Helpdesk LPSE Kabupaten", address = "{KAB}" }}
+        imap = {{ username = "{KAB}" }}
+        smtp = {{ username = "{KAB}" }}
+        staff = {{ addresses = ["op@kab.test"] }}
+    """))
+    kota, kab = service.build_apps(load_settings(config))
+    assert (kota.settings.helpdesk_key, kab.settings.helpdesk_key) == ("kota", "kab")
+    assert kota.factory.kw["bind"] is kab.factory.kw["bind"]  # one engine for the deployment
+    return kota, kab
+
+
+def mail(mid: str, to: str | list[str], subject: str, body: str, *, sender: str = "budi@vendor.test",
+         in_reply_to: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Budi <{sender}>"
+    msg["To"] = ", ".join([to] if isinstance(to, str) else to)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(NOW)
+    msg["Message-ID"] = mid
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def test_each_helpdesk_numbers_its_own_tickets(tmp_path: Path, db_url: str) -> None:
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    opened = [service.process_raw(app, mail(f"<n{i}@vendor.test>", app.settings.helpdesk.address, f"Gagal login {i}",
+                                            "Akun saya terkunci."), NOW)
+              for i, app in enumerate([kota, kab, kota, kota, kab])]
+    assert [o.kind for o in opened] == ["opened"] * 5
+    assert [o.ticket_number for o in opened] == ["TTS-000001", "TTS-000001", "TTS-000002", "TTS-000003",
+                                                 "TTS-000002"]
+    with kota.factory() as session:
+        rows = session.execute(select(Ticket.helpdesk, Ticket.seq, Ticket.number).order_by(Ticket.id)).all()
+        assert [tuple(r) for r in rows] == [("kota", 1, "TTS-000001"), ("kab", 1, "TTS-000001"),
+                                            ("kota", 2, "TTS-000002"), ("kota", 3, "TTS-000003"),
+                                            ("kab", 2, "TTS-000002")]
+        # Number lookups are per helpdesk.
+        found = store.ticket_by_number(session, "tts-000002", "kab")
+        assert found is not None and found.helpdesk == "kab" and found.seq == 2
+        assert store.ticket_by_number(session, "TTS-000003", "kab") is None
+        # Each helpdesk's mail is queued for its own SMTP account, from its own address.
+        for key, address in (("kota", KOTA), ("kab", KAB)):
+            senders = set(session.scalars(select(Outbox.mail_from).where(Outbox.helpdesk == key)))
+            assert senders == {address}
+
+
+def test_one_mail_to_both_helpdesks_opens_a_ticket_in_each_and_replies_stay_home(tmp_path: Path,
+                                                                                 db_url: str) -> None:
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    raw = mail("<both@vendor.test>", [KOTA, KAB], "Tidak bisa upload dokumen", "Upload penawaran gagal terus.")
+    assert service.process_raw(kota, raw, NOW).ticket_number == "TTS-000001"
+    assert service.process_raw(kab, raw, NOW).ticket_number == "TTS-000001"
+    # Seen again by either one: a duplicate there, not a new ticket.
+    assert service.process_raw(kab, raw, NOW).kind == "duplicate"
+    with kota.factory() as session:
+        assert sorted(session.scalars(select(Inbound.helpdesk).where(Inbound.message_id.contains("both@vendor.test")))) \
+            == ["kab", "kota"]
+        kab_ticket = session.scalar(select(Ticket).where(Ticket.helpdesk == "kab"))
+        assert kab_ticket is not None
+        kab_id = kab_ticket.id
+    # The user's follow-up references the original Message-ID (known to both): each mailbox's copy
+    # updates that helpdesk's own ticket.
+    reply = mail("<both2@vendor.test>", [KOTA, KAB], "Re: Tidak bisa upload dokumen", "Masih gagal.",
+                 in_reply_to="<both@vendor.test>")
+    assert service.process_raw(kab, reply, NOW).kind == "updated"
+    with kab.factory() as session:
+        assert store.ticket_for_message_ids(session, ("both2@vendor.test",), "kab") == kab_id
+        assert store.ticket_for_message_ids(session, ("both2@vendor.test",), "kota") is None
+    # A subject tag names a number in the receiving helpdesk only.
+    tagged = mail("<tag@vendor.test>", KAB, "[TTS-000001] tambahan", "Ini tambahan data.")
+    outcome = service.process_raw(kab, tagged, NOW)
+    assert (outcome.kind, outcome.ticket_number) == ("updated", "TTS-000001")
+    with kab.factory() as session:
+        assert store.ticket_for_message_ids(session, ("tag@vendor.test",), "kab") == kab_id
+
+
+def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: str) -> None:
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    service.process_raw(kab, mail("<k1@vendor.test>", KAB, "Lupa password", "Saya lupa password akun."), NOW)
+    with kab.factory() as session:
+        ticket = session.scalar(select(Ticket).where(Ticket.helpdesk == "kab"))
+        assert ticket is not None
+        notes = [o for o in session.scalars(select(Outbox).where(Outbox.ticket_id == ticket.id))
+                 if "op@kab.test" in o.recipients]
+        assert notes
+        staff_note_id = notes[0].message_id
+    # Kota's staff member answers kab's staff notification with #tutup, to kab's signed reply address
+    # (both helpdesks share the secret here, which is the worst case).
+    from mailbot import threads
+
+    reply_to = threads.reply_address(KAB, ticket.id, "shared-secret")
+    raw = mail("<evil@lpse.test>", reply_to, "Re: tiket", "#tutup\nSudah selesai.", sender="staf@lpse.test",
+               in_reply_to=staff_note_id)
+    assert not kab.settings.is_staff("staf@lpse.test") and kota.settings.is_staff("staf@lpse.test")
+    service.process_raw(kab, raw, NOW)
+    with kab.factory() as session:
+        t = session.get(Ticket, ticket.id)
+        assert t is not None and t.state != "closed"
+        assert not any(e.kind == "closed" for e in t.events)
+    # And kota's own app never touches kab's ticket, even with a reply address signed with the shared secret.
+    forged = mail("<evil2@lpse.test>", threads.reply_address(KOTA, ticket.id, "shared-secret"), "Re: tiket",
+                  "#tutup\nSudah selesai.", sender="staf@lpse.test")
+    outcome = service.process_raw(kota, forged, NOW)
+    with kota.factory() as session:
+        t = session.get(Ticket, ticket.id)
+        assert t is not None and t.state != "closed" and t.helpdesk == "kab"
+        assert outcome.ticket_number is None or store.ticket_by_number(session, outcome.ticket_number, "kota")
+
+
+def test_sla_tick_and_digest_are_per_helpdesk(tmp_path: Path, db_url: str) -> None:
+    from mailbot import sla_service
+
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    for i, app in enumerate([kota, kab, kab]):
+        service.process_raw(app, mail(f"<s{i}@vendor.test>", app.settings.helpdesk.address, f"Lupa password {i}",
+                                      "Saya lupa password akun SPSE."), NOW)
+    assert sla_service.tick(kota, NOW, everything=True).checked == 1
+    assert sla_service.tick(kab, NOW, everything=True).checked == 2
+    # Each helpdesk's digest goes to its own staff, from its own address, and counts its own tickets.
+    assert sla_service.digest(kota, NOW, force=True) and sla_service.digest(kab, NOW, force=True)
+    assert not sla_service.digest(kab, NOW, force=True)  # once per helpdesk and day
+    with kota.factory() as session:
+        digests = {o.helpdesk: o for o in session.scalars(select(Outbox).where(Outbox.ticket_id.is_(None)))}
+        assert digests["kota"].recipients == ["staf@lpse.test"] and digests["kota"].mail_from == KOTA
+        assert digests["kab"].recipients == ["op@kab.test"] and digests["kab"].mail_from == KAB
+        setup = sla_service.Setup.of(kab)
+        assert sla_service.digest_context(kab, session, setup, NOW)["open_total"] == 2
+        assert sla_service.digest_context(kota, session, sla_service.Setup.of(kota), NOW)["open_total"] == 1
+
+
+def test_cli_filters_by_helpdesk(tmp_path: Path, db_url: str) -> None:
+    import contextlib
+    import io
+    import json
+
+    from mailbot import cli
+    from mailbot.store import Quarantine
+
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    service.process_raw(kota, mail("<c1@vendor.test>", KOTA, "Lupa password", "Saya lupa password."), NOW)
+    service.process_raw(kab, mail("<c2@vendor.test>", KAB, "Lupa password", "Saya lupa password."), NOW)
+    assert service.process_raw(kab, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["--config", str(tmp_path / "mailbot.toml"), *args])
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, _ = run("quarantine", "list", "--helpdesk", "kota")
+    assert code == 0 and "0 mail(s) in quarantine" in out
+    code, out, _ = run("quarantine", "list")
+    assert code == 0 and " kab " in out and "1 mail(s) in quarantine" in out
+    code, out, _ = run("outbox", "list", "--helpdesk", "kab")
+    assert code == 0 and "op@kab.test" in out and "staf@lpse.test" not in out
+    code, out, _ = run("tickets", "list")
+    assert code == 0 and out.count("TTS-000001") == 2 and "kota " in out and "kab " in out
+    code, _, err = run("tickets", "list", "--helpdesk", "nope")
+    assert code == 2 and "no helpdesk 'nope' (helpdesks: kota, kab)" in err
+    code, out, _ = run("report", "sla", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
+    assert code == 0 and set(json.loads(out)) == {"kota", "kab"}
+    code, _, err = run("report", "sla", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv")
+    assert code == 2 and "add --helpdesk KEY" in err
+    code, out, _ = run("report", "sla", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv",
+                       "--helpdesk", "kab")
+    assert code == 0 and out
+    # A retried quarantine entry is processed again as the helpdesk it came to.
+    with kab.factory() as session:
+        q = session.scalar(select(Quarantine))
+        assert q is not None and q.helpdesk == "kab"
+    code, out, _ = run("quarantine", "retry", str(q.id))
+    assert code == 1 and "quarantined" in out
+    with kab.factory() as session:
+        assert [r.helpdesk for r in session.scalars(select(Quarantine))] == ["kab"]
+
+
+def test_log_lines_name_the_helpdesk_of_their_thread() -> None:
+    import json
+    import logging
+
+    from mailbot.logs import JsonFormatter, TextFormatter
+
+    def record(thread: str) -> logging.LogRecord:
+        r = logging.makeLogRecord({"name": "mailbot.poller", "levelname": "INFO", "levelno": logging.INFO,
+                                   "msg": "mail uid=%s -> opened", "args": (1,)})
+        r.threadName = thread
+        return r
+
+    assert "INFO mailbot.poller [kab]: mail uid=1 -> opened" in TextFormatter().format(record("mailbot[kab]"))
+    assert "mailbot.poller [kab]:" in TextFormatter().format(record("mailbot-outbox[kab]"))
+    # One helpdesk alone (key default), or a thread of no helpdesk: the line is as it always was.
+    assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("mailbot-outbox[default]"))
+    assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("MainThread"))
+    assert json.loads(JsonFormatter().format(record("mailbot[kab]")))["helpdesk"] == "kab"
+    assert "helpdesk" not in json.loads(JsonFormatter().format(record("MainThread")))
