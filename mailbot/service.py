@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import outbox, sla_service, store, threads
+from mailbot import oauth, outbox, sla_service, store, threads
 from mailbot.answers import AnswerLibrary, AnswersError, Suggestion, load_answers, suggest
 from mailbot.auth import verify_staff
 from mailbot.loops import automatic_reason, is_bounce, parse_bounce
@@ -94,6 +94,7 @@ def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None
         engine = store.make_engine(settings.database.url)
         if migrate:
             store.upgrade(engine)
+        _keep_rotated_tokens(engine)
     if settings.workers.cooperate and engine.dialect.name == "sqlite":
         log.warning("workers.cooperate with SQLite: workers take turns (one writer and one sender at a time); "
                     "use PostgreSQL for several workers")
@@ -120,7 +121,13 @@ def build_apps(settings: Settings, *, migrate: bool = True, only: str | None = N
     engine = store.make_engine(settings.database.url)
     if migrate:
         store.upgrade(engine)
+    _keep_rotated_tokens(engine)
     return [build_app(s, migrate=False, engine=engine) for s in chosen]
+
+
+def _keep_rotated_tokens(engine: Engine) -> None:
+    """OAuth2 refresh tokens that the provider rotates are kept in this database (``oauth``)."""
+    oauth.use_vault(store.DatabaseTokenVault(store.make_sessionmaker(engine)))
 
 
 def load_answer_library(settings: Settings, renderer: Renderer, table: PriorityTable) -> AnswerLibrary:

@@ -270,6 +270,41 @@ class SlaNotice(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class OAuthToken(Base):
+    """The newest refresh token of one OAuth2 grant, stored when the provider rotates it
+    (``oauth.TokenVault``), so a restart goes on with it rather than with the configured one.
+
+    ``key`` is ``oauth.vault_key``: a hash of the token endpoint, client id and configured token.
+    The token is a credential: the database needs the same protection as the config file.
+    """
+
+    __tablename__ = "oauth_tokens"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DatabaseTokenVault:
+    """``oauth.TokenVault`` in the ``oauth_tokens`` table; each call is its own short transaction."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def load(self, key: str) -> str | None:
+        with self._factory() as session:
+            row = session.get(OAuthToken, key)
+            return row.refresh_token if row is not None else None
+
+    def save(self, key: str, refresh_token: str) -> None:
+        with self._factory.begin() as session:
+            row = session.get(OAuthToken, key, with_for_update=True)
+            if row is None:
+                session.add(OAuthToken(key=key, refresh_token=refresh_token, updated_at=datetime.now(timezone.utc)))
+            else:
+                row.refresh_token, row.updated_at = refresh_token, datetime.now(timezone.utc)
+
+
 class MailboxStatus(Base):
     """What ``mailbot status`` and the metrics report about one IMAP or SMTP account (issue 9).
 

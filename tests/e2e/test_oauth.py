@@ -7,6 +7,9 @@ token server (``tests/support/tokenserver.py``, Dovecot's ``passdb { driver = oa
 * the refresh token is revoked (consent withdrawn): one clear error line naming the mailbox,
   ``mailbot status`` unhealthy naming it, exactly one mail to the coordinator (sent over SMTP,
   which still works), and the process keeps running and retrying;
+* a provider that rotates refresh tokens (each grant retires the token presented): the newest
+  one is kept in the database, so a restarted process logs in with it, not with the configured
+  one the provider no longer accepts;
 * no password, client secret, refresh token or access token is ever in the log (JSON lines).
 """
 
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -21,7 +26,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailbot import oauth
-from mailbot.store import Outbox, Ticket
+from mailbot.store import OAuthToken, Outbox, Ticket
 from tests.e2e.conftest import Deployment
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import MailStack, fetch_all
@@ -46,10 +51,10 @@ def tickets(d: Deployment) -> int:
 
 
 def use_oauth(d: Deployment, tokens: TokenServer, monkeypatch: pytest.MonkeyPatch, *, servers: tuple[str, ...],
-              expires_in: float = 3600) -> tuple[str, str]:
+              expires_in: float = 3600, rotate: bool = False) -> tuple[str, str]:
     """XOAUTH2 for ``servers`` (a shared [oauth2] section); secrets in the environment. -> (refresh token, secret)"""
     secret = "cs-" + time.strftime("%H%M%S") + "-Qx7vZp2"
-    refresh = tokens.issue_refresh_token(d.helpdesk, expires_in=expires_in)
+    refresh = tokens.issue_refresh_token(d.helpdesk, expires_in=expires_in, rotate=rotate)
     tokens.add_client(CLIENT_ID, secret)
     suffix = re.sub(r"\W", "_", d.helpdesk).upper()
     monkeypatch.setenv(f"OAUTH_SECRET_{suffix}", secret)
@@ -224,3 +229,33 @@ def test_revoked_smtp_token_defers_replies_and_is_reported_once(
     assert bot.alive()
     assert bot.stop() == 0
     assert_no_secrets(bot.log(), refresh, secret, *tokens.access_tokens(refresh))
+
+
+def poll_process(d: Deployment) -> subprocess.CompletedProcess[str]:
+    """``mailbot poll --once`` in a process of its own: nothing is remembered from the last one."""
+    return subprocess.run([sys.executable, "-m", "mailbot.cli", "--config", str(d.config_path), "poll", "--once"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_rotated_refresh_token_is_kept_across_restarts(
+        deployment: Deployment, stack: MailStack, tokens: TokenServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = deployment
+    configured, secret = use_oauth(d, tokens, monkeypatch, servers=("imap", "smtp"), rotate=True)
+    prepare(d)
+    for n in range(1, 4):
+        d.new_mail(f"{SUBJECT} ({n})", QUESTION)
+        d.wait_helpdesk_inbox(1)
+        proc = poll_process(d)  # a restart each time
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert tickets(d) == n
+        d.wait_subject(d.user, f"({n})")  # the acknowledgment went out over SMTP with XOAUTH2
+    # Each process presented the token the previous grant handed out; the configured one only once.
+    presented = [g.refresh_token for g in tokens.grants]
+    assert presented[0] == configured and presented.count(configured) == 1
+    assert not any(g.error for g in tokens.grants), [g.error for g in tokens.grants]
+    for earlier, later in zip(presented, presented[1:]):
+        assert tokens.successors[earlier] == later
+    with d.sessions()() as session:
+        [stored] = session.scalars(select(OAuthToken)).all()
+    assert stored.refresh_token == tokens.successors[presented[-1]]  # the newest, ready for the next start
+    assert_no_secrets(proc.stdout + proc.stderr, configured, secret, stored.refresh_token)
