@@ -217,7 +217,9 @@ class Deployment:
         self.poll()
 
     def wait(self, address: str, count: int = 1, predicate: Callable[[MailMessage], bool] | None = None,
-             timeout: float = 20.0) -> list[MailMessage]:
+             timeout: float = 60.0) -> list[MailMessage]:
+        # Returns as soon as the mail is there; the margin is for a Postfix queue that a benchmark
+        # or a parallel run has filled (a delivery then waits its turn).
         return wait_for(self.stack, address, count=count, predicate=predicate, timeout=timeout)
 
     def wait_subject(self, address: str, needle: str, count: int = 1) -> list[MailMessage]:
