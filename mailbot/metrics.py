@@ -2,22 +2,27 @@
 
 Counted in the process (since it started):
 
-* ``mailbot_mails_processed_total{outcome}``: inbound mails by outcome (opened, updated,
+* ``mailbot_mails_processed_total{helpdesk,outcome}``: inbound mails by outcome (opened, updated,
   ignored, duplicate, quarantined);
-* ``mailbot_mail_processing_seconds``: histogram of the time one inbound mail takes (parse,
-  decide, store, commit);
-* ``mailbot_outbox_sent_total``, ``mailbot_outbox_failed_total``: mails this process sent, or
-  marked failed.
+* ``mailbot_mail_processing_seconds{helpdesk}``: histogram of the time one inbound mail takes
+  (parse, decide, store, commit);
+* ``mailbot_outbox_sent_total{helpdesk}``, ``mailbot_outbox_failed_total{helpdesk}``: mails this
+  process sent, or marked failed.
 
 Read from the database at scrape time (a handful of grouped counts, no row is loaded):
 
-* ``mailbot_tickets{state,priority}``: tickets by state and priority;
-* ``mailbot_tickets_overdue``: open tickets with a deadline (resolution or an SOP step) passed;
-* ``mailbot_outbox_mails{status}``: ``pending`` and ``failed`` mails; ``mailbot_outbox_failed_unacknowledged``;
-* ``mailbot_quarantine_mails``: mails in quarantine, not yet resolved;
-* ``mailbot_sla_breaches_total{clock}``, ``mailbot_sla_warnings_total{clock}``: SLA notices sent;
+* ``mailbot_tickets{helpdesk,state,priority}``: tickets by state and priority;
+* ``mailbot_tickets_overdue{helpdesk}``: open tickets with a deadline (resolution or an SOP step) passed;
+* ``mailbot_outbox_mails{helpdesk,status}``: ``pending`` and ``failed`` mails;
+  ``mailbot_outbox_failed_unacknowledged{helpdesk}``;
+* ``mailbot_quarantine_mails{helpdesk}``: mails in quarantine, not yet resolved;
+* ``mailbot_sla_breaches_total{helpdesk,clock}``, ``mailbot_sla_warnings_total{helpdesk,clock}``: SLA
+  notices sent;
 * ``mailbot_last_poll_timestamp_seconds{mailbox}``, ``mailbot_oauth_failing{mailbox,kind}``,
   ``mailbot_oauth_refresh_failures_total{mailbox,kind}``: from the mailbox status.
+
+Every figure of a deployment serving several helpdesks carries the ``helpdesk`` label (its key;
+``default`` for a deployment of one), so one scrape shows each helpdesk apart.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
 
+from mailbot.config import DEFAULT_HELPDESK
 from mailbot.store import MailboxStatus, Outbox, Quarantine, SlaNotice, Ticket
 
 if TYPE_CHECKING:
@@ -43,24 +50,25 @@ log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-MAILS_PROCESSED = Counter("mailbot_mails_processed", "Inbound mails processed, by outcome", ["outcome"],
-                          registry=REGISTRY)
-PROCESSING_SECONDS = Histogram("mailbot_mail_processing_seconds", "Time to process one inbound mail",
+MAILS_PROCESSED = Counter("mailbot_mails_processed", "Inbound mails processed, by outcome",
+                          ["helpdesk", "outcome"], registry=REGISTRY)
+PROCESSING_SECONDS = Histogram("mailbot_mail_processing_seconds", "Time to process one inbound mail", ["helpdesk"],
                                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
-OUTBOX_SENT = Counter("mailbot_outbox_sent", "Mails sent by this process", registry=REGISTRY)
-OUTBOX_FAILED = Counter("mailbot_outbox_failed", "Mails this process marked failed", registry=REGISTRY)
+OUTBOX_SENT = Counter("mailbot_outbox_sent", "Mails sent by this process", ["helpdesk"], registry=REGISTRY)
+OUTBOX_FAILED = Counter("mailbot_outbox_failed", "Mails this process marked failed", ["helpdesk"],
+                        registry=REGISTRY)
 
 
-def observe_mail(outcome: str, seconds: float) -> None:
-    MAILS_PROCESSED.labels(outcome=outcome).inc()
-    PROCESSING_SECONDS.observe(seconds)
+def observe_mail(outcome: str, seconds: float, helpdesk: str = DEFAULT_HELPDESK) -> None:
+    MAILS_PROCESSED.labels(helpdesk=helpdesk, outcome=outcome).inc()
+    PROCESSING_SECONDS.labels(helpdesk=helpdesk).observe(seconds)
 
 
-def observe_flush(sent: int, failed: int) -> None:
+def observe_flush(sent: int, failed: int, helpdesk: str = DEFAULT_HELPDESK) -> None:
     if sent:
-        OUTBOX_SENT.inc(sent)
+        OUTBOX_SENT.labels(helpdesk=helpdesk).inc(sent)
     if failed:
-        OUTBOX_FAILED.inc(failed)
+        OUTBOX_FAILED.labels(helpdesk=helpdesk).inc(failed)
 
 
 _OPEN_DEADLINES = ("due_at", "priority_due_at", "call_due_at", "analysis_due_at")
@@ -83,13 +91,16 @@ class DatabaseCollector(Collector):
 
     def _collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         now = datetime.now(timezone.utc)
-        tickets = GaugeMetricFamily("mailbot_tickets", "Tickets by state and priority", labels=["state", "priority"])
-        overdue = GaugeMetricFamily("mailbot_tickets_overdue", "Open tickets with a deadline passed")
-        outbox = GaugeMetricFamily("mailbot_outbox_mails", "Mails in the outbox by status", labels=["status"])
-        unacked = GaugeMetricFamily("mailbot_outbox_failed_unacknowledged", "Failed mails not acknowledged")
-        quarantine = GaugeMetricFamily("mailbot_quarantine_mails", "Mails in quarantine (unresolved)")
-        breaches = CounterMetricFamily("mailbot_sla_breaches", "SLA breach notices sent", labels=["clock"])
-        warnings = CounterMetricFamily("mailbot_sla_warnings", "SLA warnings sent", labels=["clock"])
+        tickets = GaugeMetricFamily("mailbot_tickets", "Tickets by state and priority",
+                                    labels=["helpdesk", "state", "priority"])
+        overdue = GaugeMetricFamily("mailbot_tickets_overdue", "Open tickets with a deadline passed", labels=["helpdesk"])
+        outbox = GaugeMetricFamily("mailbot_outbox_mails", "Mails in the outbox by status", labels=["helpdesk", "status"])
+        unacked = GaugeMetricFamily("mailbot_outbox_failed_unacknowledged", "Failed mails not acknowledged",
+                                    labels=["helpdesk"])
+        quarantine = GaugeMetricFamily("mailbot_quarantine_mails", "Mails in quarantine (unresolved)",
+                                       labels=["helpdesk"])
+        breaches = CounterMetricFamily("mailbot_sla_breaches", "SLA breach notices sent", labels=["helpdesk", "clock"])
+        warnings = CounterMetricFamily("mailbot_sla_warnings", "SLA warnings sent", labels=["helpdesk", "clock"])
         last_poll = GaugeMetricFamily("mailbot_last_poll_timestamp_seconds",
                                       "Unix time of the last successful poll (IMAP) or send (SMTP)",
                                       labels=["mailbox", "kind"])
@@ -97,25 +108,35 @@ class DatabaseCollector(Collector):
                                     labels=["mailbox", "kind"])
         refusals = CounterMetricFamily("mailbot_oauth_refresh_failures", "Refused OAuth2 token refreshes",
                                        labels=["mailbox", "kind"])
+        keys = [s.helpdesk_key for s in self.app.settings.per_helpdesk()]
         with self.app.factory() as session:
-            for state, priority, count in session.execute(
-                    select(Ticket.state, Ticket.priority, func.count()).group_by(Ticket.state, Ticket.priority)):
-                tickets.add_metric([state, priority], count)
-            overdue.add_metric([], session.scalar(select(func.count()).select_from(Ticket).where(
-                Ticket.state != "closed",
-                or_(*(getattr(Ticket, c) < now for c in _OPEN_DEADLINES)))) or 0)
-            counts = dict(session.execute(select(Outbox.status, func.count()).where(
-                Outbox.status.in_(["pending", "failed"])).group_by(Outbox.status)).all())
-            for status in ("pending", "failed"):
-                outbox.add_metric([status], counts.get(status, 0))
-            unacked.add_metric([], session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.status == "failed", Outbox.acknowledged_at.is_(None))) or 0)
-            quarantine.add_metric([], session.scalar(select(func.count()).select_from(Quarantine).where(
-                Quarantine.resolved_at.is_(None))) or 0)
-            for kind, clock, count in session.execute(
-                    select(SlaNotice.kind, SlaNotice.clock, func.count()).where(
-                        SlaNotice.kind.in_(["breach", "warning"])).group_by(SlaNotice.kind, SlaNotice.clock)):
-                (breaches if kind == "breach" else warnings).add_metric([clock], count)
+            for helpdesk, state, priority, count in session.execute(
+                    select(Ticket.helpdesk, Ticket.state, Ticket.priority, func.count())
+                    .group_by(Ticket.helpdesk, Ticket.state, Ticket.priority)):
+                tickets.add_metric([helpdesk, state, priority], count)
+            late = _per_helpdesk(session, select(Ticket.helpdesk, func.count()).where(
+                Ticket.state != "closed", or_(*(getattr(Ticket, c) < now for c in _OPEN_DEADLINES)))
+                .group_by(Ticket.helpdesk))
+            waiting = dict(((h, s), n) for h, s, n in session.execute(
+                select(Outbox.helpdesk, Outbox.status, func.count()).where(Outbox.status.in_(["pending", "failed"]))
+                .group_by(Outbox.helpdesk, Outbox.status)).all())
+            not_acked = _per_helpdesk(session, select(Outbox.helpdesk, func.count()).where(
+                Outbox.status == "failed", Outbox.acknowledged_at.is_(None)).group_by(Outbox.helpdesk))
+            held = _per_helpdesk(session, select(Quarantine.helpdesk, func.count()).where(
+                Quarantine.resolved_at.is_(None)).group_by(Quarantine.helpdesk))
+            # Every configured helpdesk gets its zeros too: an absent series is not a zero to an alert.
+            for helpdesk in sorted({*keys, *late, *not_acked, *held, *(h for h, _ in waiting)}):
+                overdue.add_metric([helpdesk], late.get(helpdesk, 0))
+                for status in ("pending", "failed"):
+                    outbox.add_metric([helpdesk, status], waiting.get((helpdesk, status), 0))
+                unacked.add_metric([helpdesk], not_acked.get(helpdesk, 0))
+                quarantine.add_metric([helpdesk], held.get(helpdesk, 0))
+            for helpdesk, kind, clock, count in session.execute(
+                    select(Ticket.helpdesk, SlaNotice.kind, SlaNotice.clock, func.count())
+                    .join(Ticket, SlaNotice.ticket_id == Ticket.id)
+                    .where(SlaNotice.kind.in_(["breach", "warning"]))
+                    .group_by(Ticket.helpdesk, SlaNotice.kind, SlaNotice.clock)):
+                (breaches if kind == "breach" else warnings).add_metric([helpdesk, clock], count)
             for row in session.scalars(select(MailboxStatus)):
                 labels = [row.mailbox, row.kind]
                 if row.last_ok_at is not None:
@@ -126,6 +147,10 @@ class DatabaseCollector(Collector):
         up.add_metric([], 1)
         yield from (tickets, overdue, outbox, unacked, quarantine, breaches, warnings, last_poll, failing,
                     refusals, up)
+
+
+def _per_helpdesk(session: Session, query: Select[tuple[str, int]]) -> dict[str, int]:
+    return {helpdesk: count for helpdesk, count in session.execute(query).all()}
 
 
 class MetricsServer:
