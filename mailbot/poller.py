@@ -9,6 +9,8 @@ the periodic jobs (SLA tick and digest, ``mailbot.sla_service``) with APSchedule
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -20,7 +22,7 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 from imap_tools import BaseMailBox
 
-from mailbot import health, intake, metrics, oauth, outbox
+from mailbot import health, intake, metrics, oauth, outbox, store
 from mailbot.service import BUSY, App, delivery_failure_notifier, process_raw
 
 log = logging.getLogger(__name__)
@@ -48,47 +50,76 @@ class PollStats:
 
 
 def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None,
-          progress: Callable[[], None] | None = None) -> int:
+          progress: Callable[[], None] | None = None, committed: Callable[[], None] | None = None) -> int:
     """Process every mail waiting in the intake folder; returns how many were handled.
 
     With ``stop`` set, returns after the mail in hand (committed and moved). ``progress`` is
-    called after each successful fetch (the service records it as a poll, see ``health``).
+    called after each successful fetch (the service records it as a poll, see ``health``);
+    ``committed`` after each mail whose transaction committed (the service wakes its sender).
     A mail another worker is processing (outcome ``busy``) stays in the inbox for that worker
     and is not fetched again in this drain.
+
+    The batch is streamed (imap-tools fetches it in bulks), and the mails it committed are
+    moved together after it (one UID MOVE per target folder), never before their commit.
     """
     imap = app.settings.imap
     handled = 0
     others: set[str] = set()  # UIDs left to another worker
     while True:
-        batch = list(intake.fetch_batch(box, imap.batch_size, skip=others))
+        batch = intake.fetch_batch(box, imap.batch_size, skip=others)
+        first = next(batch, None)
         if progress is not None:
             progress()
-        if not batch:
+        if first is None:
             return handled
-        for item in batch:
-            started = time.perf_counter()
-            outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
-            metrics.observe_mail(outcome.kind, time.perf_counter() - started)
-            # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
-            # again after a crash goes where its first outcome sent it.
-            quarantined = outcome.kind == "quarantined" or (
-                outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
-            target = imap.quarantine_folder if quarantined else imap.processed_folder
-            if outcome.kind == BUSY:
-                others.add(item.uid)  # the worker that has it moves it after its commit
-            elif outcome.kind == "duplicate":
-                intake.move_seen(box, item.uid, item.raw, target, imap.folder)
-            else:
-                intake.move(box, item.uid, target)
-            stats.outcomes[outcome.kind] += 1
-            if outcome.kind == BUSY:
-                log.debug("mail uid=%s left to another worker: %s", item.uid, outcome.reason)
-            else:
-                handled += 1
-                log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "",
-                         outcome.reason)
-            if stop is not None and stop.is_set():
-                return handled
+        done: dict[str, list[str]] = {}  # target folder -> UIDs of committed mails, moved after the batch
+        try:
+            for item in itertools.chain((first,), batch):
+                started = time.perf_counter()
+                outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
+                metrics.observe_mail(outcome.kind, time.perf_counter() - started)
+                # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
+                # again after a crash goes where its first outcome sent it.
+                quarantined = outcome.kind == "quarantined" or (
+                    outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
+                target = imap.quarantine_folder if quarantined else imap.processed_folder
+                if outcome.kind == BUSY:
+                    others.add(item.uid)  # the worker that has it moves it after its commit
+                elif outcome.kind == "duplicate":
+                    intake.move_seen(box, item.uid, item.raw, target, imap.folder)
+                else:
+                    done.setdefault(target, []).append(item.uid)
+                    if committed is not None:
+                        committed()
+                stats.outcomes[outcome.kind] += 1
+                if outcome.kind == BUSY:
+                    log.debug("mail uid=%s left to another worker: %s", item.uid, outcome.reason)
+                else:
+                    handled += 1
+                    log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "",
+                             outcome.reason)
+                if stop is not None and stop.is_set():
+                    break
+        except BaseException:
+            # What committed may still leave the inbox; if the connection is what broke, those mails
+            # come back after the reconnect and are recognised by their Message-ID (duplicates).
+            with contextlib.suppress(Exception):
+                _move_done(app, box, done)
+            raise
+        _move_done(app, box, done)
+        if stop is not None and stop.is_set():
+            return handled
+
+
+def _move_done(app: App, box: BaseMailBox, done: dict[str, list[str]]) -> None:
+    if not done:
+        return
+    bind = app.factory.kw.get("bind")
+    if bind is not None:
+        store.sync_to_disk(bind)  # the commits of these mails are on disk before they leave the inbox
+    for folder, uids in done.items():
+        intake.move(box, uids, folder)
+    done.clear()
 
 
 def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event | None = None) -> None:
