@@ -165,11 +165,25 @@ def poll_once(app: App) -> PollStats:
         if exc.permanent:
             health.auth_failed(app, imap, str(exc))
         raise
+    # Replies go out while the intake goes on (SMTP overlaps processing); what is left, and
+    # what the SLA tick queues, goes out in the final flush below, as before.
+    stop_sender = threading.Event()
+    sender = OutboxWorker(app, stop_sender, interval=1.0, gap=0.5, until_error=True)
+    sender.start()
     try:
-        intake.ensure_folders(box, imap)
-        drain(app, box, stats)
+        try:
+            intake.ensure_folders(box, imap)
+            drain(app, box, stats, committed=sender.wake)
+        finally:
+            box.logout()
     finally:
-        box.logout()
+        stop_sender.set()
+        sender.wake()
+        sender.join()  # the flush stops after the mail in hand
+        stats.sent += sender.totals.sent
+        stats.deferred += sender.totals.deferred
+        stats.failed += sender.totals.failed
+        stats.smtp_error = stats.smtp_error or sender.totals.smtp_error
     health.ok(app, imap)
     # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
     from mailbot import sla_service
@@ -181,13 +195,24 @@ def poll_once(app: App) -> PollStats:
 
 class OutboxWorker(threading.Thread):
     """Sends the outbox when a mail is due (``next_attempt_at``), when woken after new mail,
-    and at least every ``interval`` seconds."""
+    and at least every ``interval`` seconds.
 
-    def __init__(self, app: App, stop: threading.Event, interval: float) -> None:
+    After a round that sent mail, the next one starts no sooner than ``gap`` seconds later:
+    woken after every committed mail during a backlog, it then sends what gathered meanwhile
+    over one connection instead of one connection (TLS handshake and login) per mail. The
+    first mail after a quiet time goes out at once. ``until_error``: end at the first SMTP
+    error (``poll --once`` leaves the rest to its final flush). ``totals`` adds up every round.
+    """
+
+    def __init__(self, app: App, stop: threading.Event, interval: float, *, gap: float = 0.2,
+                 until_error: bool = False) -> None:
         super().__init__(name="mailbot-outbox", daemon=True)
         self.app = app
         self.stop = stop
         self.interval = interval
+        self.gap = gap
+        self.until_error = until_error
+        self.totals = PollStats()
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -203,9 +228,17 @@ class OutboxWorker(threading.Thread):
             except Exception:  # noqa: BLE001 - e.g. the database is busy: try again next round
                 log.exception("outbox flush failed")
                 wait = self.interval
+            self.totals.sent += stats.sent
+            self.totals.deferred += stats.deferred
+            self.totals.failed += stats.failed
+            self.totals.smtp_error = self.totals.smtp_error or stats.smtp_error
             if stats.sent or stats.deferred or stats.failed:
                 log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
                          f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+            if self.until_error and stats.smtp_error:
+                return
+            if stats.sent:
+                self.stop.wait(self.gap)
             self._wake.wait(wait)
             self._wake.clear()
 
@@ -279,7 +312,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
                 while not stop.is_set():
                     stats = PollStats()
-                    if drain(app, box, stats, stop, progress=beat):
+                    if drain(app, box, stats, stop, progress=beat, committed=worker.wake):
                         worker.wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh
