@@ -6,10 +6,13 @@ Times are stored as UTC and always come back timezone-aware.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -329,19 +332,71 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every Alembic migration up to head (idempotent)."""
+    """Apply every Alembic migration up to head (idempotent).
+
+    A database already at head (every start but the first after an upgrade) is recognised
+    without importing Alembic or taking the migration lock.
+    """
+    if at_head(engine):
+        return
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     # Every start migrates: workers started together take turns (the later ones find it done).
     with _migration_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+_head_lock = threading.Lock()  # ast.parse is not thread-safe in CPython 3.11 ("recursion depth mismatch")
+
+
+@functools.cache
+def script_head() -> str | None:
+    """The head revision of ``mailbot/migrations``, read from the scripts' ``revision`` and
+    ``down_revision`` assignments (without Alembic); None unless there is exactly one head."""
+    with _head_lock:
+        return _script_head()
+
+
+def _script_head() -> str | None:
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+                try:
+                    value = ast.literal_eval(node.value)
+                except ValueError:
+                    return None  # computed: let Alembic decide
+                if name == "revision":
+                    revisions.add(value)
+                elif name == "down_revision" and value is not None:
+                    parents.update(value if isinstance(value, (tuple, list)) else [value])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def at_head(engine: Engine) -> bool:
+    """True when the database records exactly the scripts' head revision (anything else: migrate)."""
+    head = script_head()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            versions = [row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+    except DBAPIError:
+        return False  # no alembic_version table yet: a new database
+    return versions == [head]
 
 
 @contextlib.contextmanager
