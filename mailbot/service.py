@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -584,18 +585,70 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
         "password_found": bool(classification and classification.password_found),
         "reasons": [h.reason for h in classification.hits] if classification else [],
         "reopen_days": f"{settings.helpdesk.reopen_window_days:g}",
-        "timeline": [], "conversation": [], "bounced": "",
-        "suggestions": [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
-                        for x in _suggestions(app, ticket, mail)],
+        # The ticket's history and the suggestions cost queries and scoring, and few templates show
+        # them (escalation, staff_new, or a deployment's own): computed when a template reads them.
+        "timeline": _Lazy(lambda: [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail}
+                                   for e in ticket.events]),
+        "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
+        "bounced": "",
+        "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
+                                      for x in _suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
     }
-    ctx["timeline"] = [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail} for e in ticket.events]
-    ctx["conversation"] = [
-        {"at": _local(app, m.at), "role": m.role, "sender": m.sender, "text": m.new_text or m.text,
-         "attachments": [a.filename for a in m.attachments]}
-        for m in ticket.messages if m.direction == "in" and not m.auto
-    ]
     return ctx
+
+
+class _Lazy(Sequence[object]):
+    """A list made on first use (iteration, length, truth, indexing), then kept.
+
+    Not a ``list`` subclass on purpose: C code such as ``str.join`` reads a list's storage
+    directly and would see it empty.
+    """
+
+    __slots__ = ("_make", "_items")
+
+    def __init__(self, make: Callable[[], list[object]]) -> None:
+        self._make = make
+        self._items: list[object] | None = None
+
+    def _list(self) -> list[object]:
+        if self._items is None:
+            self._items = self._make()
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return self._list() == (other._list() if isinstance(other, _Lazy) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a list
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
+def _conversation(app: App, session: Session, ticket: Ticket) -> list[object]:
+    """The user's (and staff's) own mails in the ticket, with the names of their attachments.
+
+    The names come from a column query: loading the attachment rows would read their contents.
+    """
+    mails = [m for m in ticket.messages if m.direction == "in" and not m.auto]
+    names: dict[int, list[str]] = {}
+    if mails:
+        rows = session.execute(select(StoredAttachment.message_pk, StoredAttachment.filename)
+                               .where(StoredAttachment.message_pk.in_([m.id for m in mails]))
+                               .order_by(StoredAttachment.id))
+        for message_pk, filename in rows:
+            names.setdefault(message_pk, []).append(filename)
+    return [{"at": _local(app, m.at), "role": m.role, "sender": m.sender, "text": m.new_text or m.text,
+             "attachments": names.get(m.id, [])} for m in mails]
 
 
 # ---- delivery failures reported by the outbox ----------------------------------------------
