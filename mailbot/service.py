@@ -73,6 +73,7 @@ class Outcome:
     kind: str  # opened | updated | ignored | duplicate | quarantined | busy
     ticket_number: str | None = None
     reason: str = ""
+    ticket_id: int | None = None  # the ticket of ticket_number, recorded on the inbound row
 
 
 @dataclass
@@ -164,7 +165,7 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
                     return _seen(app, claim, now)
                 outcome = _handle(app, session, mail, now)
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
-                                     ticket_id=_ticket_id(session, outcome.ticket_number))
+                                     ticket_id=outcome.ticket_id)
                 return outcome
         except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
@@ -197,11 +198,6 @@ def _not_a_mail(mail: InboundMail) -> bool:
     """Bytes without any of From, Date, Subject and Message-ID are not an e-mail message."""
     return (not mail.from_addr and mail.date is None and not mail.subject
             and any(d.startswith("missing Message-ID") for d in mail.defects))
-
-
-def _ticket_id(session: Session, number: str | None) -> int | None:
-    ticket = store.ticket_by_number(session, number) if number else None
-    return ticket.id if ticket else None
 
 
 def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
@@ -255,7 +251,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
             return Outcome("ignored", reason=f"automatic mail without a ticket: {auto}")
         _store_message(session, ticket, mail, role, channel=_channel_of(role), auto=True, now=now)
         _event(session, ticket, Record("auto_mail", f"{auto} from {mail.from_addr}"), now, mail.from_addr)
-        return Outcome("updated", ticket.number, f"recorded only: {auto}")
+        return Outcome("updated", ticket.number, f"recorded only: {auto}", ticket.id)
 
     if ticket is None:
         return _open(app, session, mail, now, parent=None)
@@ -276,7 +272,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
                            "Reply-To), sehingga tidak ada perintah yang dijalankan. Balas langsung e-mail "
                            "notifikasi tiket. Bila Anda tidak mengirim e-mail ini, alamat Anda mungkin dipalsukan."]}),)),
                    now)
-            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}")
+            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}", ticket.id)
         reply = _with_canned_answers(app, session, ticket, mail,
                                      parse_staff_reply(mail.new_text, app.policy.levels))
         decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
@@ -291,7 +287,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
             return _open(app, session, mail, now, parent=ticket)
         _store_message(session, ticket, mail, role, channel="user", now=now)
     _apply(app, session, ticket, mail, decision, now)
-    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}")
+    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}", ticket.id)
 
 
 def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
@@ -317,7 +313,7 @@ def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
     if failed and not staff_bounced:  # never answer a bounce of a staff notification with another one
         _queue_mail(app, session, ticket, mail, SendMail("staff", "staff_bounce", {"bounced": summary}), now,
                     None, None)
-    return Outcome("updated", ticket.number, f"bounce recorded: {summary}")
+    return Outcome("updated", ticket.number, f"bounce recorded: {summary}", ticket.id)
 
 
 def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
@@ -371,7 +367,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
                now, mail.from_addr)
     _apply(app, session, ticket, mail, decision, now, classification=classification)
     _maybe_auto_answer(app, session, ticket, mail, classification, now)
-    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}")
+    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
 
 
 def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: InboundMail,
@@ -489,13 +485,13 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     context = _context(app, session, ticket, mail, classification)
     context.update(effect.context)
     rendered = app.renderer.render(effect.template, context)
-    thread = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket.id,
-                                                              Message.channel == channel).order_by(Message.id)).all()
+    # One query for the conversation's Message-IDs, oldest first, with their direction.
+    rows = session.execute(select(Message.message_id, Message.direction).where(
+        Message.ticket_id == ticket.id, Message.channel == channel).order_by(Message.id)).all()
+    thread = [mid for mid, _ in rows]
     if channel == "user" and effect.to == "user":
         # Answer the user's own latest mail so their client threads it.
-        user_ids = session.scalars(select(Message.message_id).where(
-            Message.ticket_id == ticket.id, Message.channel == "user", Message.direction == "in")
-            .order_by(Message.id)).all()
+        user_ids = [mid for mid, direction in rows if direction == "in"]
         in_reply_to = user_ids[-1] if user_ids else (thread[-1] if thread else None)
     else:
         in_reply_to = thread[-1] if thread else None
