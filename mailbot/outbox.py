@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 import aiosmtplib
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth
@@ -302,6 +302,12 @@ def _claim(factory: sessionmaker[Session], row_id: int, now: datetime, pg: bool,
 def _record(session: Session, row_id: int, outcome: tuple[str, str], refused: dict[str, aiosmtplib.SMTPResponse],
             settings: SmtpSettings, now: datetime, result: FlushResult, on_failed: OnFailed | None) -> None:
     """Step 3: the outcome of the SMTP transaction, in ``session``'s transaction."""
+    if outcome[0] == "sent" and not refused:
+        # The common case needs nothing from the row: no reload of it (and of its bytes).
+        session.execute(update(Outbox).where(Outbox.id == row_id)
+                        .values(status="sent", sent_at=datetime.now(timezone.utc), last_error=""))
+        result.sent += 1
+        return
     row = session.get(Outbox, row_id)
     assert row is not None
     if outcome[0] == "permanent":
