@@ -145,7 +145,8 @@ def fetch_batch(box: BaseMailBox, limit: int, skip: Collection[str] = ()) -> Ite
     uids = [uid for uid in box.uids(AND(all=True)) if uid not in skip][:limit]
     if not uids:
         return
-    for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=50):
+    # Bulks of 20: one FETCH response (all its mails' bytes at once) stays small in memory.
+    for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=20):
         if not msg.uid:
             continue
         raw: bytes = msg.raw  # type: ignore[attr-defined]
