@@ -15,7 +15,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from imap_tools import AND, H, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
@@ -85,6 +85,7 @@ def connect(settings: ImapSettings) -> BaseMailBox:
                 raise MailboxLoginError(("NO", [str(exc).encode()]), "OK") from None
         else:
             box.login(settings.username, settings.password_value, initial_folder=settings.folder)
+        _refresh_capabilities(box)
     except BaseException:
         try:  # do not leave the socket of a refused login behind (the service retries for ever)
             box.client.shutdown()
@@ -92,6 +93,18 @@ def connect(settings: ImapSettings) -> BaseMailBox:
             pass
         raise
     return box
+
+
+def _refresh_capabilities(box: BaseMailBox) -> None:
+    """Ask for the capabilities again now that we are logged in.
+
+    imaplib keeps the list the server sent in its greeting; Dovecot (like many servers)
+    announces MOVE and UIDPLUS only after authentication. Without this, imap-tools moves
+    with COPY + STORE + EXPUNGE (three round trips, and an EXPUNGE of the whole folder).
+    """
+    typ, data = box.client.capability()
+    if typ == "OK" and data and data[-1]:
+        box.client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
 
 
 def describe_failure(settings: ImapSettings, exc: BaseException, *, lost: bool = False) -> str:
@@ -133,7 +146,8 @@ def fetch_batch(box: BaseMailBox, limit: int, skip: Collection[str] = ()) -> Ite
     uids = [uid for uid in box.uids(AND(all=True)) if uid not in skip][:limit]
     if not uids:
         return
-    for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=50):
+    # Bulks of 20: one FETCH response (all its mails' bytes at once) stays small in memory.
+    for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=20):
         if not msg.uid:
             continue
         raw: bytes = msg.raw  # type: ignore[attr-defined]
@@ -143,8 +157,9 @@ def fetch_batch(box: BaseMailBox, limit: int, skip: Collection[str] = ()) -> Ite
         yield RawMail(msg.uid, raw)
 
 
-def move(box: BaseMailBox, uid: str, folder: str) -> None:
-    box.move(uid, folder)
+def move(box: BaseMailBox, uids: str | Sequence[str], folder: str) -> None:
+    """Move one mail or several (one UID MOVE with MOVE support) to ``folder``."""
+    box.move(uids, folder)
 
 
 def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str) -> None:

@@ -29,12 +29,12 @@ import secrets
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 import aiosmtplib
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth
@@ -159,19 +159,44 @@ def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
     return "; ".join(f"{r.recipient}: {r.code} {' '.join(r.message.split())}" for r in exc.recipients)
 
 
-async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
-                 on_failed: OnFailed | None, stop: threading.Event | None, helpdesk: str | None = None) -> FlushResult:
-    result = FlushResult()
-    pg = _dialect(factory) == "postgresql"
+def _due(now: datetime, pg: bool, limit: int, exclude: Collection[int] = (),
+         helpdesk: str | None = None) -> Select[tuple[int]]:
     due = select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now).order_by(Outbox.id)
     if helpdesk is not None:  # one helpdesk's mail goes out through its own SMTP account only
         due = due.where(Outbox.helpdesk == helpdesk)
+    if exclude:
+        due = due.where(Outbox.id.not_in(exclude))
     if pg:  # rows another worker is sending right now are locked: leave them out
         due = due.with_for_update(skip_locked=True)
+    return due.limit(limit)
+
+
+async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
+                 on_failed: OnFailed | None, stop: threading.Event | None, follow: bool = False,
+                 helpdesk: str | None = None) -> FlushResult:
+    """Send the mail due at ``now``; with ``follow``, also what becomes due meanwhile (wall clock),
+    over the same connection, up to ``limit`` mails (the intake queues replies while we send)."""
+    result = FlushResult()
+    pg = _dialect(factory) == "postgresql"
     with factory() as session:
-        ids = session.scalars(due.limit(limit)).all()
+        ids = session.scalars(_due(now, pg, limit, helpdesk=helpdesk)).all()
     if not ids:
         return result
+
+    def to_send() -> Iterator[int]:
+        nonlocal now
+        tried: set[int] = set()
+        batch: Sequence[int] = ids
+        while batch:
+            for row_id in batch:
+                tried.add(row_id)
+                yield row_id
+            if not follow or len(tried) >= limit:
+                return
+            now = max(now, datetime.now(timezone.utc))
+            with factory() as session:
+                batch = session.scalars(_due(now, pg, limit - len(tried), tried, helpdesk)).all()
+
     client = smtp_client(settings)
     try:
         await _login(client, settings)
@@ -189,7 +214,7 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                     result.error)
         return result
     try:
-        for row_id in ids:
+        for row_id in to_send():
             if stop is not None and stop.is_set():
                 break
             if not client.is_connected:
@@ -282,6 +307,12 @@ def _claim(factory: sessionmaker[Session], row_id: int, now: datetime, pg: bool,
 def _record(session: Session, row_id: int, outcome: tuple[str, str], refused: dict[str, aiosmtplib.SMTPResponse],
             settings: SmtpSettings, now: datetime, result: FlushResult, on_failed: OnFailed | None) -> None:
     """Step 3: the outcome of the SMTP transaction, in ``session``'s transaction."""
+    if outcome[0] == "sent" and not refused:
+        # The common case needs nothing from the row: no reload of it (and of its bytes).
+        session.execute(update(Outbox).where(Outbox.id == row_id)
+                        .values(status="sent", sent_at=datetime.now(timezone.utc), last_error=""))
+        result.sent += 1
+        return
     row = session.get(Outbox, row_id)
     assert row is not None
     if outcome[0] == "permanent":
@@ -345,13 +376,14 @@ def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime 
 
     ``stop`` ends the flush after the mail in hand; ``on_failed`` is told about each mail
     that has just failed for good (see ``service.delivery_failure_notifier``); ``helpdesk``
-    limits it to that helpdesk's mail (``settings`` is its SMTP account).
+    limits it to that helpdesk's mail (``settings`` is its SMTP account). Without ``now``
+    (the clock), mail queued while the flush runs goes out over the same connection too.
     """
     with _flush_lock, _sender_slot(factory) as ours:
         if not ours:
             return FlushResult(elsewhere=True)
         return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop,
-                                  helpdesk))
+                                  follow=now is None, helpdesk=helpdesk))
 
 
 @contextlib.contextmanager

@@ -9,6 +9,8 @@ the periodic jobs (SLA tick and digest, ``mailbot.sla_service``) with APSchedule
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -20,7 +22,7 @@ from datetime import datetime, timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 from imap_tools import BaseMailBox
 
-from mailbot import health, intake, metrics, oauth, outbox
+from mailbot import health, intake, metrics, oauth, outbox, store
 from mailbot.service import BUSY, App, delivery_failure_notifier, process_raw
 
 log = logging.getLogger(__name__)
@@ -48,47 +50,76 @@ class PollStats:
 
 
 def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None,
-          progress: Callable[[], None] | None = None) -> int:
+          progress: Callable[[], None] | None = None, committed: Callable[[], None] | None = None) -> int:
     """Process every mail waiting in the intake folder; returns how many were handled.
 
     With ``stop`` set, returns after the mail in hand (committed and moved). ``progress`` is
-    called after each successful fetch (the service records it as a poll, see ``health``).
+    called after each successful fetch (the service records it as a poll, see ``health``);
+    ``committed`` after each mail whose transaction committed (the service wakes its sender).
     A mail another worker is processing (outcome ``busy``) stays in the inbox for that worker
     and is not fetched again in this drain.
+
+    The batch is streamed (imap-tools fetches it in bulks), and the mails it committed are
+    moved together after it (one UID MOVE per target folder), never before their commit.
     """
     imap = app.settings.imap
     handled = 0
     others: set[str] = set()  # UIDs left to another worker
     while True:
-        batch = list(intake.fetch_batch(box, imap.batch_size, skip=others))
+        batch = intake.fetch_batch(box, imap.batch_size, skip=others)
+        first = next(batch, None)
         if progress is not None:
             progress()
-        if not batch:
+        if first is None:
             return handled
-        for item in batch:
-            started = time.perf_counter()
-            outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
-            metrics.observe_mail(outcome.kind, time.perf_counter() - started)
-            # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
-            # again after a crash goes where its first outcome sent it.
-            quarantined = outcome.kind == "quarantined" or (
-                outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
-            target = imap.quarantine_folder if quarantined else imap.processed_folder
-            if outcome.kind == BUSY:
-                others.add(item.uid)  # the worker that has it moves it after its commit
-            elif outcome.kind == "duplicate":
-                intake.move_seen(box, item.uid, item.raw, target, imap.folder)
-            else:
-                intake.move(box, item.uid, target)
-            stats.outcomes[outcome.kind] += 1
-            if outcome.kind == BUSY:
-                log.debug("mail uid=%s left to another worker: %s", item.uid, outcome.reason)
-            else:
-                handled += 1
-                log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "",
-                         outcome.reason)
-            if stop is not None and stop.is_set():
-                return handled
+        done: dict[str, list[str]] = {}  # target folder -> UIDs of committed mails, moved after the batch
+        try:
+            for item in itertools.chain((first,), batch):
+                started = time.perf_counter()
+                outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
+                metrics.observe_mail(outcome.kind, time.perf_counter() - started, app.settings.helpdesk_key)
+                # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
+                # again after a crash goes where its first outcome sent it.
+                quarantined = outcome.kind == "quarantined" or (
+                    outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
+                target = imap.quarantine_folder if quarantined else imap.processed_folder
+                if outcome.kind == BUSY:
+                    others.add(item.uid)  # the worker that has it moves it after its commit
+                elif outcome.kind == "duplicate":
+                    intake.move_seen(box, item.uid, item.raw, target, imap.folder)
+                else:
+                    done.setdefault(target, []).append(item.uid)
+                    if committed is not None:
+                        committed()
+                stats.outcomes[outcome.kind] += 1
+                if outcome.kind == BUSY:
+                    log.debug("mail uid=%s left to another worker: %s", item.uid, outcome.reason)
+                else:
+                    handled += 1
+                    log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "",
+                             outcome.reason)
+                if stop is not None and stop.is_set():
+                    break
+        except BaseException:
+            # What committed may still leave the inbox; if the connection is what broke, those mails
+            # come back after the reconnect and are recognised by their Message-ID (duplicates).
+            with contextlib.suppress(Exception):
+                _move_done(app, box, done)
+            raise
+        _move_done(app, box, done)
+        if stop is not None and stop.is_set():
+            return handled
+
+
+def _move_done(app: App, box: BaseMailBox, done: dict[str, list[str]]) -> None:
+    if not done:
+        return
+    bind = app.factory.kw.get("bind")
+    if bind is not None:
+        store.sync_to_disk(bind)  # the commits of these mails are on disk before they leave the inbox
+    for folder, uids in done.items():
+        intake.move(box, uids, folder)
+    done.clear()
 
 
 def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event | None = None) -> None:
@@ -112,7 +143,7 @@ def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event
 def _record_smtp(app: App, result: outbox.FlushResult) -> None:
     """Metrics, and the SMTP account's status: a send that worked, an error, a refused OAuth2 refresh."""
     smtp = app.settings.smtp
-    metrics.observe_flush(result.sent, result.failed)
+    metrics.observe_flush(result.sent, result.failed, app.settings.helpdesk_key)
     provider = outbox.token_provider(smtp)
     failure = provider.failure if provider is not None else None
     if failure is not None and failure.permanent and result.error:
@@ -135,11 +166,25 @@ def poll_once(app: App) -> PollStats:
         if exc.permanent:
             health.auth_failed(app, imap, str(exc))
         raise
+    # Replies go out while the intake goes on (SMTP overlaps processing); what is left, and
+    # what the SLA tick queues, goes out in the final flush below, as before.
+    stop_sender = threading.Event()
+    sender = OutboxWorker(app, stop_sender, interval=1.0, gap=0.5, until_error=True)
+    sender.start()
     try:
-        intake.ensure_folders(box, imap)
-        drain(app, box, stats)
+        try:
+            intake.ensure_folders(box, imap)
+            drain(app, box, stats, committed=sender.wake)
+        finally:
+            box.logout()
     finally:
-        box.logout()
+        stop_sender.set()
+        sender.wake()
+        sender.join()  # the flush stops after the mail in hand
+        stats.sent += sender.totals.sent
+        stats.deferred += sender.totals.deferred
+        stats.failed += sender.totals.failed
+        stats.smtp_error = stats.smtp_error or sender.totals.smtp_error
     health.ok(app, imap)
     # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
     from mailbot import sla_service
@@ -151,13 +196,24 @@ def poll_once(app: App) -> PollStats:
 
 class OutboxWorker(threading.Thread):
     """Sends the outbox when a mail is due (``next_attempt_at``), when woken after new mail,
-    and at least every ``interval`` seconds."""
+    and at least every ``interval`` seconds.
 
-    def __init__(self, app: App, stop: threading.Event, interval: float) -> None:
+    After a round that sent mail, the next one starts no sooner than ``gap`` seconds later:
+    woken after every committed mail during a backlog, it then sends what gathered meanwhile
+    over one connection instead of one connection (TLS handshake and login) per mail. The
+    first mail after a quiet time goes out at once. ``until_error``: end at the first SMTP
+    error (``poll --once`` leaves the rest to its final flush). ``totals`` adds up every round.
+    """
+
+    def __init__(self, app: App, stop: threading.Event, interval: float, *, gap: float = 0.2,
+                 until_error: bool = False) -> None:
         super().__init__(name=f"mailbot-outbox[{app.settings.helpdesk_key}]", daemon=True)
         self.app = app
         self.stop = stop
         self.interval = interval
+        self.gap = gap
+        self.until_error = until_error
+        self.totals = PollStats()
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -173,9 +229,17 @@ class OutboxWorker(threading.Thread):
             except Exception:  # noqa: BLE001 - e.g. the database is busy: try again next round
                 log.exception("outbox flush failed")
                 wait = self.interval
+            self.totals.sent += stats.sent
+            self.totals.deferred += stats.deferred
+            self.totals.failed += stats.failed
+            self.totals.smtp_error = self.totals.smtp_error or stats.smtp_error
             if stats.sent or stats.deferred or stats.failed:
                 log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
                          f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+            if self.until_error and stats.smtp_error:
+                return
+            if stats.sent:
+                self.stop.wait(self.gap)
             self._wake.wait(wait)
             self._wake.clear()
 
@@ -249,7 +313,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
                 while not stop.is_set():
                     stats = PollStats()
-                    if drain(app, box, stats, stop, progress=beat):
+                    if drain(app, box, stats, stop, progress=beat, committed=worker.wake):
                         worker.wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh

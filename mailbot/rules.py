@@ -19,6 +19,7 @@ Public API:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -203,6 +204,7 @@ def normalise(text: str) -> str:
     return _NEWLINES.sub("\n", _HSPACE.sub(" ", lowered)).strip()
 
 
+@functools.lru_cache(maxsize=4096)  # pure; canned-answer suggestions ask for the same keywords per mail
 def keyword_pattern(keyword: str) -> re.Pattern[str]:
     """The regex of a configured keyword: whole words, any spaces/hyphens between them, ``*`` = letters."""
     words = [w for w in re.split(r"[\s\-]+", normalise(keyword)) if w]
@@ -501,6 +503,11 @@ def _fmt(number: float) -> str:
 _REPLY_SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*(?:re|bls|balas|aw|sv|antw|odp|r)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)  # the table's categories: sorted once, not for every mail
+def _by_weight(matchers: tuple[Matcher, ...]) -> tuple[Matcher, ...]:
+    return tuple(sorted(matchers, key=lambda m: -m.weight))  # stable: table order among equals
+
+
 def _score(
     table: PriorityTable, category: Category, subject: str, body: str, subject_weight: float
 ) -> tuple[float, list[RuleHit]]:
@@ -513,7 +520,7 @@ def _score(
     score = 0.0
     hits: list[RuleHit] = []
     rule = f"category:{category.key}"
-    ordered = sorted(category.matchers, key=lambda m: -m.weight)  # stable: table order among equals
+    ordered = _by_weight(category.matchers)
     for where, text, factor in (("subject", subject, subject_weight), ("body", body, 1.0)):
         taken: list[tuple[int, int]] = []
         for matcher in ordered:

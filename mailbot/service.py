@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -72,6 +73,7 @@ class Outcome:
     kind: str  # opened | updated | ignored | duplicate | quarantined | busy
     ticket_number: str | None = None
     reason: str = ""
+    ticket_id: int | None = None  # the ticket of ticket_number, recorded on the inbound row
 
 
 @dataclass
@@ -185,7 +187,7 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
                     return _seen(app, claim, now)
                 outcome = _handle(app, session, mail, now)
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
-                                     ticket_id=_ticket_id(session, outcome.ticket_number, app.settings.helpdesk_key))
+                                     ticket_id=outcome.ticket_id)
                 return outcome
         except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
@@ -218,11 +220,6 @@ def _not_a_mail(mail: InboundMail) -> bool:
     """Bytes without any of From, Date, Subject and Message-ID are not an e-mail message."""
     return (not mail.from_addr and mail.date is None and not mail.subject
             and any(d.startswith("missing Message-ID") for d in mail.defects))
-
-
-def _ticket_id(session: Session, number: str | None, helpdesk: str) -> int | None:
-    ticket = store.ticket_by_number(session, number, helpdesk) if number else None
-    return ticket.id if ticket else None
 
 
 def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
@@ -283,7 +280,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
             return Outcome("ignored", reason=f"automatic mail without a ticket: {auto}")
         _store_message(session, ticket, mail, role, channel=_channel_of(role), auto=True, now=now)
         _event(session, ticket, Record("auto_mail", f"{auto} from {mail.from_addr}"), now, mail.from_addr)
-        return Outcome("updated", ticket.number, f"recorded only: {auto}")
+        return Outcome("updated", ticket.number, f"recorded only: {auto}", ticket.id)
 
     if ticket is None:
         return _open(app, session, mail, now, parent=None)
@@ -304,7 +301,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
                            "Reply-To), sehingga tidak ada perintah yang dijalankan. Balas langsung e-mail "
                            "notifikasi tiket. Bila Anda tidak mengirim e-mail ini, alamat Anda mungkin dipalsukan."]}),)),
                    now)
-            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}")
+            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}", ticket.id)
         reply = _with_canned_answers(app, session, ticket, mail,
                                      parse_staff_reply(mail.new_text, app.policy.levels))
         decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
@@ -319,7 +316,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
             return _open(app, session, mail, now, parent=ticket)
         _store_message(session, ticket, mail, role, channel="user", now=now)
     _apply(app, session, ticket, mail, decision, now)
-    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}")
+    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}", ticket.id)
 
 
 def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
@@ -346,7 +343,7 @@ def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
     if failed and not staff_bounced:  # never answer a bounce of a staff notification with another one
         _queue_mail(app, session, ticket, mail, SendMail("staff", "staff_bounce", {"bounced": summary}), now,
                     None, None)
-    return Outcome("updated", ticket.number, f"bounce recorded: {summary}")
+    return Outcome("updated", ticket.number, f"bounce recorded: {summary}", ticket.id)
 
 
 def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
@@ -401,7 +398,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
                now, mail.from_addr)
     _apply(app, session, ticket, mail, decision, now, classification=classification)
     _maybe_auto_answer(app, session, ticket, mail, classification, now)
-    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}")
+    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
 
 
 def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: InboundMail,
@@ -519,13 +516,13 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     context = _context(app, session, ticket, mail, classification)
     context.update(effect.context)
     rendered = app.renderer.render(effect.template, context)
-    thread = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket.id,
-                                                              Message.channel == channel).order_by(Message.id)).all()
+    # One query for the conversation's Message-IDs, oldest first, with their direction.
+    rows = session.execute(select(Message.message_id, Message.direction).where(
+        Message.ticket_id == ticket.id, Message.channel == channel).order_by(Message.id)).all()
+    thread = [mid for mid, _ in rows]
     if channel == "user" and effect.to == "user":
         # Answer the user's own latest mail so their client threads it.
-        user_ids = session.scalars(select(Message.message_id).where(
-            Message.ticket_id == ticket.id, Message.channel == "user", Message.direction == "in")
-            .order_by(Message.id)).all()
+        user_ids = [mid for mid, direction in rows if direction == "in"]
         in_reply_to = user_ids[-1] if user_ids else (thread[-1] if thread else None)
     else:
         in_reply_to = thread[-1] if thread else None
@@ -615,18 +612,70 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
         "password_found": bool(classification and classification.password_found),
         "reasons": [h.reason for h in classification.hits] if classification else [],
         "reopen_days": f"{settings.helpdesk.reopen_window_days:g}",
-        "timeline": [], "conversation": [], "bounced": "",
-        "suggestions": [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
-                        for x in _suggestions(app, ticket, mail)],
+        # The ticket's history and the suggestions cost queries and scoring, and few templates show
+        # them (escalation, staff_new, or a deployment's own): computed when a template reads them.
+        "timeline": _Lazy(lambda: [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail}
+                                   for e in ticket.events]),
+        "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
+        "bounced": "",
+        "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
+                                      for x in _suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
     }
-    ctx["timeline"] = [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail} for e in ticket.events]
-    ctx["conversation"] = [
-        {"at": _local(app, m.at), "role": m.role, "sender": m.sender, "text": m.new_text or m.text,
-         "attachments": [a.filename for a in m.attachments]}
-        for m in ticket.messages if m.direction == "in" and not m.auto
-    ]
     return ctx
+
+
+class _Lazy(Sequence[object]):
+    """A list made on first use (iteration, length, truth, indexing), then kept.
+
+    Not a ``list`` subclass on purpose: C code such as ``str.join`` reads a list's storage
+    directly and would see it empty.
+    """
+
+    __slots__ = ("_make", "_items")
+
+    def __init__(self, make: Callable[[], list[object]]) -> None:
+        self._make = make
+        self._items: list[object] | None = None
+
+    def _list(self) -> list[object]:
+        if self._items is None:
+            self._items = self._make()
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return self._list() == (other._list() if isinstance(other, _Lazy) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a list
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
+def _conversation(app: App, session: Session, ticket: Ticket) -> list[object]:
+    """The user's (and staff's) own mails in the ticket, with the names of their attachments.
+
+    The names come from a column query: loading the attachment rows would read their contents.
+    """
+    mails = [m for m in ticket.messages if m.direction == "in" and not m.auto]
+    names: dict[int, list[str]] = {}
+    if mails:
+        rows = session.execute(select(StoredAttachment.message_pk, StoredAttachment.filename)
+                               .where(StoredAttachment.message_pk.in_([m.id for m in mails]))
+                               .order_by(StoredAttachment.id))
+        for message_pk, filename in rows:
+            names.setdefault(message_pk, []).append(filename)
+    return [{"at": _local(app, m.at), "role": m.role, "sender": m.sender, "text": m.new_text or m.text,
+             "attachments": names.get(m.id, [])} for m in mails]
 
 
 # ---- delivery failures reported by the outbox ----------------------------------------------

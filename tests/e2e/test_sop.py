@@ -85,6 +85,7 @@ def test_path3_escalation_to_lkpp_and_back(deployment: Deployment) -> None:
     assert d.user in dossier.text and "Helpdesk LPSE Kota Uji" in dossier.text
     assert "Server menolak file" in dossier.text and "gagal upload dokumen penawaran" in dossier.text
     assert [a.filename for a in dossier.attachments] == ["layar.png"]
+    assert "[lampiran: layar.png]" in dossier.text  # the conversation names each mail's attachments
     assert dossier.attachments[0].payload == PNG
     [escalated] = d.wait_subject(d.user, "Diteruskan ke Helpdesk LKPP")
     assert "mohon menunggu" in escalated.text.lower()
