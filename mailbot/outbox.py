@@ -38,13 +38,20 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth
-from mailbot.config import SmtpSettings
+from mailbot.config import DEFAULT_HELPDESK, SmtpSettings
 from mailbot.store import Outbox, Undeliverable
 
 log = logging.getLogger(__name__)
 
-# One flush at a time per process (the service's outbox thread, the CLI).
-_flush_lock = threading.Lock()
+# One flush at a time per helpdesk in a process (its outbox thread, the CLI); the helpdesks of
+# one deployment send side by side, so one slow SMTP server does not hold up the others' mail.
+_flush_locks: dict[str, threading.Lock] = {}
+_flush_locks_guard = threading.Lock()
+
+
+def _flush_lock(helpdesk: str) -> threading.Lock:
+    with _flush_locks_guard:
+        return _flush_locks.setdefault(helpdesk, threading.Lock())
 
 #: Called in the transaction that marks ``row`` failed: ``(session, row, now, permanent)``.
 OnFailed = Callable[[Session, Outbox, datetime, bool], None]
@@ -70,7 +77,7 @@ class FlushResult:
 
 
 def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
-          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = "default") -> Outbox:
+          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK) -> Outbox:
     row = Outbox(
         helpdesk=helpdesk,  # sent through this helpdesk's SMTP account only
         message_id=message_id,
@@ -160,10 +167,10 @@ def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
 
 
 def _due(now: datetime, pg: bool, limit: int, exclude: Collection[int] = (),
-         helpdesk: str | None = None) -> Select[tuple[int]]:
-    due = select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now).order_by(Outbox.id)
-    if helpdesk is not None:  # one helpdesk's mail goes out through its own SMTP account only
-        due = due.where(Outbox.helpdesk == helpdesk)
+         helpdesk: str = DEFAULT_HELPDESK) -> Select[tuple[int]]:
+    # One helpdesk's mail goes out through its own SMTP account only.
+    due = select(Outbox.id).where(Outbox.helpdesk == helpdesk, Outbox.status == "pending",
+                                  Outbox.next_attempt_at <= now).order_by(Outbox.id)
     if exclude:
         due = due.where(Outbox.id.not_in(exclude))
     if pg:  # rows another worker is sending right now are locked: leave them out
@@ -173,7 +180,7 @@ def _due(now: datetime, pg: bool, limit: int, exclude: Collection[int] = (),
 
 async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
                  on_failed: OnFailed | None, stop: threading.Event | None, follow: bool = False,
-                 helpdesk: str | None = None) -> FlushResult:
+                 helpdesk: str = DEFAULT_HELPDESK) -> FlushResult:
     """Send the mail due at ``now``; with ``follow``, also what becomes due meanwhile (wall clock),
     over the same connection, up to ``limit`` mails (the intake queues replies while we send)."""
     result = FlushResult()
@@ -371,15 +378,15 @@ def _report(session: Session, row: Outbox, now: datetime, permanent: bool, on_fa
 
 def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime | None = None,
           limit: int = 1000, *, on_failed: OnFailed | None = None,
-          stop: threading.Event | None = None, helpdesk: str | None = None) -> FlushResult:
-    """Send what is due; safe to call from any thread (one flush runs at a time).
+          stop: threading.Event | None = None, helpdesk: str = DEFAULT_HELPDESK) -> FlushResult:
+    """Send what is due of one helpdesk's mail through its SMTP account (``settings``); safe to
+    call from any thread (one flush per helpdesk runs at a time).
 
     ``stop`` ends the flush after the mail in hand; ``on_failed`` is told about each mail
-    that has just failed for good (see ``service.delivery_failure_notifier``); ``helpdesk``
-    limits it to that helpdesk's mail (``settings`` is its SMTP account). Without ``now``
+    that has just failed for good (see ``service.delivery_failure_notifier``). Without ``now``
     (the clock), mail queued while the flush runs goes out over the same connection too.
     """
-    with _flush_lock, _sender_slot(factory) as ours:
+    with _flush_lock(helpdesk), _sender_slot(factory, helpdesk) as ours:
         if not ours:
             return FlushResult(elsewhere=True)
         return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop,
@@ -387,19 +394,23 @@ def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime 
 
 
 @contextlib.contextmanager
-def _sender_slot(factory: sessionmaker[Session]) -> Iterator[bool]:
-    """SQLite: one sender per database file at a time; yields False while another process sends.
+def _sender_slot(factory: sessionmaker[Session], helpdesk: str = DEFAULT_HELPDESK) -> Iterator[bool]:
+    """SQLite: one sender per database file and helpdesk at a time; yields False while another
+    process sends that helpdesk's mail.
 
     SQLite has no row locks to claim a mail with, so a flush takes an ``flock`` on
-    ``<database>.outbox.lock`` (dropped by the kernel if the process dies). A mail found in
-    flight is then always one whose sender crashed. PostgreSQL needs no slot: rows are claimed.
+    ``<database>.outbox.lock`` (``<database>.outbox.<key>.lock`` for another helpdesk than the
+    default; dropped by the kernel if the process dies). A sender only ever takes its own
+    helpdesk's rows, so a mail found in flight is always one whose sender crashed. PostgreSQL
+    needs no slot: rows are claimed.
     """
     bind = factory.kw.get("bind")
     database = bind.url.database if bind is not None and bind.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield True
         return
-    fd = os.open(f"{database}.outbox.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    name = f"{database}.outbox.lock" if helpdesk == DEFAULT_HELPDESK else f"{database}.outbox.{helpdesk}.lock"
+    fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -159,15 +159,15 @@ def test_metrics_endpoint(deployment: Deployment, bots: list[BotProcess]) -> Non
         state, priority = ticket.state, ticket.priority
 
     text = scrape(port)
-    assert sample(text, "mailbot_mails_processed_total", outcome="opened") == 1
+    assert sample(text, "mailbot_mails_processed_total", helpdesk="default", outcome="opened") == 1
     assert sample(text, "mailbot_mail_processing_seconds_count") == 1
     assert 0 < (sample(text, "mailbot_mail_processing_seconds_sum") or 0) < 10
-    assert sample(text, "mailbot_tickets", state=state, priority=priority) == 1
+    assert sample(text, "mailbot_tickets", helpdesk="default", state=state, priority=priority) == 1
     assert sample(text, "mailbot_outbox_mails", status="pending") == 0
     assert sample(text, "mailbot_outbox_mails", status="failed") == 0
     assert (sample(text, "mailbot_outbox_sent_total") or 0) >= 2  # the acknowledgment and the staff notice
-    assert sample(text, "mailbot_sla_breaches_total", clock="analysis") == 1
-    assert sample(text, "mailbot_quarantine_mails") == 0
+    assert sample(text, "mailbot_sla_breaches_total", helpdesk="default", clock="analysis") == 1
+    assert sample(text, "mailbot_quarantine_mails", helpdesk="default") == 0
     last_poll = sample(text, "mailbot_last_poll_timestamp_seconds", mailbox=d.helpdesk, kind="imap")
     assert last_poll is not None and abs(last_poll - time.time()) < 120
     assert sample(text, "mailbot_oauth_failing", mailbox=d.helpdesk, kind="imap") == 0

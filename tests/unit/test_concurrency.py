@@ -172,7 +172,7 @@ def smtp() -> Iterator[tuple[_Recorder, SmtpSettings]]:
         controller.stop()
 
 
-def queue_mails(factory: sessionmaker[Session], count: int) -> list[str]:
+def queue_mails(factory: sessionmaker[Session], count: int, helpdesk: str = "default") -> list[str]:
     ids = []
     with factory.begin() as session:
         for i in range(count):
@@ -180,11 +180,11 @@ def queue_mails(factory: sessionmaker[Session], count: int) -> list[str]:
             msg["From"] = HELPDESK
             msg["To"] = f"user{i}@vendor.test"
             msg["Subject"] = f"Balasan {i}"
-            mid = f"<out{i}.{id(session)}@lpse.test>"
+            mid = f"<out{i}.{helpdesk}.{id(session)}@lpse.test>"
             msg["Message-ID"] = mid
             msg.set_content("isi")
             outbox.queue(session, msg, message_id=mid, mail_from=HELPDESK, recipients=[f"user{i}@vendor.test"],
-                         ticket_id=None, now=NOW)
+                         ticket_id=None, now=NOW, helpdesk=helpdesk)
             ids.append(mid)
     return ids
 
@@ -288,3 +288,36 @@ def test_a_fetched_mail_with_no_bytes_is_left_out_only_when_it_is_gone() -> None
     # Still there with no bytes (no server seen doing it; Dovecot refuses to store one): processed, quarantined.
     assert [(m.uid, bool(m.raw)) for m in intake.fetch_batch(Box(["1", "2"]), 10)] == [  # type: ignore[arg-type]
         ("1", True), ("2", False)]
+
+
+def test_a_hanging_smtp_server_of_one_helpdesk_does_not_hold_up_another(
+        db_url: str, smtp: tuple[_Recorder, SmtpSettings]) -> None:
+    """Two helpdesks of one deployment send side by side: while the default helpdesk's SMTP server
+    accepts the connection and then says nothing, the other helpdesk's mail goes out."""
+    recorder, settings = smtp
+    store.upgrade(store.make_engine(db_url))
+    factory = _engine_factory(db_url)
+    stuck_ids = queue_mails(factory, 2)
+    other_ids = queue_mails(factory, 3, helpdesk="kab")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hanging = SmtpSettings(host="127.0.0.1", port=silent.getsockname()[1], security="none", username="",
+                               password="x", timeout=120)
+        stuck: list[outbox.FlushResult] = []
+        first = threading.Thread(target=lambda: stuck.append(outbox.flush(factory, hanging, NOW + timedelta(seconds=1))))
+        first.start()
+        conn, _ = silent.accept()  # the default helpdesk's flush is now waiting for a greeting
+        with conn:
+            other: list[outbox.FlushResult] = []
+            second = threading.Thread(target=lambda: other.append(
+                outbox.flush(factory, settings, NOW + timedelta(seconds=1), helpdesk="kab")))
+            second.start()
+            second.join(60)
+            assert not second.is_alive() and first.is_alive()  # done while the other still hangs
+        first.join(60)  # the connection closed: the default helpdesk's mail is deferred, not lost
+    assert other[0].sent == 3 and sorted(recorder.ids) == sorted(other_ids)
+    assert stuck[0].sent == 0 and stuck[0].deferred == 2
+    with factory() as session:
+        pending = session.scalars(select(Outbox.message_id).where(Outbox.status == "pending")).all()
+    assert sorted(pending) == sorted(stuck_ids)

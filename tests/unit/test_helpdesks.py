@@ -247,3 +247,33 @@ def test_log_lines_name_the_helpdesk_of_their_thread() -> None:
     assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("MainThread"))
     assert json.loads(JsonFormatter().format(record("mailbot[kab]")))["helpdesk"] == "kab"
     assert "helpdesk" not in json.loads(JsonFormatter().format(record("MainThread")))
+
+
+def test_metrics_tell_the_helpdesks_apart(tmp_path: Path, db_url: str) -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.registry import CollectorRegistry
+
+    from mailbot.metrics import DatabaseCollector
+
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    for i, app in enumerate([kota, kota, kab]):
+        assert service.process_raw(app, mail(f"<m{i}@vendor.test>", app.settings.helpdesk.address,
+                                             f"Cara daftar akun {i}", "Bagaimana cara mendaftar?"), NOW).kind == "opened"
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(kab))  # any helpdesk's App: the collector reads the whole deployment
+    samples = [s for family in text_string_to_metric_families(generate_latest(registry).decode())
+               for s in family.samples]
+    tickets: dict[str, float] = {}
+    for s in samples:
+        if s.name == "mailbot_tickets":
+            tickets[s.labels["helpdesk"]] = tickets.get(s.labels["helpdesk"], 0) + s.value
+    assert tickets == {"kota": 2, "kab": 1}
+    pending = {s.labels["helpdesk"]: s.value for s in samples
+               if s.name == "mailbot_outbox_mails" and s.labels["status"] == "pending"}
+    with kota.factory() as session:
+        queued = {key: len(session.scalars(select(Outbox.id).where(Outbox.helpdesk == key)).all())
+                  for key in ("kota", "kab")}
+    assert pending == queued and pending["kota"] > pending["kab"] > 0
+    quarantined = {s.labels["helpdesk"]: s.value for s in samples if s.name == "mailbot_quarantine_mails"}
+    assert quarantined == {"kota": 0, "kab": 0}  # zeros for every configured helpdesk, not absent series
