@@ -1,4 +1,5 @@
-"""Starting on a database at head skips Alembic; the shortcut must agree with Alembic itself."""
+"""Starting on a database at head skips Alembic; ``store.SCHEMA_HEAD`` must agree with Alembic itself
+(a new migration that forgets to update it fails here)."""
 
 from __future__ import annotations
 
