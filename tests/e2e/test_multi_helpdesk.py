@@ -10,7 +10,6 @@ password does not stop the other one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -187,14 +186,6 @@ def test_a_mailbox_with_a_wrong_password_does_not_stop_the_other(deployment: Dep
     [kota_report, kab_report] = json.loads(out)["helpdesks"]
     assert "login failed" in kab_report["mailboxes"][0]["last_error"]
     assert kota_report["mailboxes"][0]["last_error"] == "" and kota_report["mailboxes"][0]["last_ok_at"]
-
-
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
 
 
 def test_one_run_serves_every_mailbox_and_a_broken_one_is_one_line(deployment: Deployment,
