@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from datetime import datetime
 
+from mailbot import mailpolicy
 from mailbot.render import Rendered
 
 #: Header the bot puts on every mail it sends; seeing it inbound means a loop.
@@ -55,7 +55,7 @@ def build_message(
     hops: int = 1,
     attachments: Sequence[OutgoingAttachment] = (),
 ) -> EmailMessage:
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=mailpolicy.SMTP)
     msg["From"] = Address(display_name=_safe_header_text(sender_name), addr_spec=sender)
     msg["To"] = ", ".join(to)
     msg["Subject"] = _safe_header_text(rendered.subject)

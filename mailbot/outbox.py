@@ -15,7 +15,9 @@ Several senders never send one mail twice. On PostgreSQL each worker claims a ro
 ``SELECT ... FOR UPDATE SKIP LOCKED`` (the in-flight mark, unique per claim, plus a short
 lease on ``next_attempt_at``) and holds the row lock while it sends and records the outcome;
 the others skip locked rows. On SQLite one process at a time sends a database's outbox
-(an ``flock`` next to the database file, ``_sender_slot``).
+(an ``flock`` next to the database file, ``_sender_slot``), and the sender keeps its marks in
+that lock file instead of the database (``SendJournal``): SQLite has one writer at a time, and a
+commit per mail would make the sender queue behind the intake's transactions during a backlog.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ import secrets
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 import aiosmtplib
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth
@@ -64,6 +67,12 @@ IN_FLIGHT = "in flight since "
 #: Its sender holds the row lock (``FOR UPDATE``; the others ``SKIP LOCKED``) until the outcome is
 #: committed; after a crash the lock is gone and the mail is resent once the lease has passed.
 IN_FLIGHT_LEASE = timedelta(seconds=10)
+
+
+#: SQLite: the mails accepted by the server are recorded in the database in one transaction per
+#: this many mails, or after this many seconds (one write per mail would queue behind the intake).
+JOURNAL_BATCH = 50
+JOURNAL_SECONDS = 1.0
 
 
 @dataclass
@@ -180,11 +189,14 @@ def _due(now: datetime, pg: bool, limit: int, exclude: Collection[int] = (),
 
 async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime, limit: int,
                  on_failed: OnFailed | None, stop: threading.Event | None, follow: bool = False,
-                 helpdesk: str = DEFAULT_HELPDESK) -> FlushResult:
+                 helpdesk: str = DEFAULT_HELPDESK, journal: SendJournal | None = None) -> FlushResult:
     """Send the mail due at ``now``; with ``follow``, also what becomes due meanwhile (wall clock),
-    over the same connection, up to ``limit`` mails (the intake queues replies while we send)."""
+    over the same connection, up to ``limit`` mails (the intake queues replies while we send).
+    With a ``journal`` (SQLite), the marks go there and the outcomes reach the database in batches."""
     result = FlushResult()
     pg = _dialect(factory) == "postgresql"
+    if journal is not None:
+        _recover(factory, journal, result)
     with factory() as session:
         ids = session.scalars(_due(now, pg, limit, helpdesk=helpdesk)).all()
     if not ids:
@@ -220,6 +232,18 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
         log.warning("smtp %s:%d unavailable, %d mail(s) deferred: %s", settings.host, settings.port, len(ids),
                     result.error)
         return result
+    accepted: dict[int, datetime] = {}  # journal: sent, not yet recorded in the database
+    recorded_at = time.monotonic()
+
+    def record_accepted() -> None:
+        nonlocal recorded_at
+        if journal is not None and accepted:
+            with factory.begin() as session:
+                _mark_sent(session, accepted)
+            journal.clear()  # only once the database knows: a failed commit leaves the lines for later
+            accepted.clear()
+        recorded_at = time.monotonic()
+
     try:
         for row_id in to_send():
             if stop is not None and stop.is_set():
@@ -228,6 +252,29 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                 # A 421 or a dropped connection: the rest was not tried and waits for the next flush.
                 result.error = result.error or "connection closed by the server"
                 break
+            if journal is not None:
+                mail = _peek(factory, row_id, now, result)
+                if mail is None:
+                    continue  # sent or deferred meanwhile
+                journal.sending(row_id)  # before the server sees it; see SendJournal
+                outcome, refused = await _send(client, *mail, result)
+                if outcome[0] == "sent" and not refused:
+                    at = datetime.now(timezone.utc)
+                    journal.sent(row_id, at)
+                    accepted[row_id] = at
+                    result.sent += 1
+                    if len(accepted) >= JOURNAL_BATCH or time.monotonic() - recorded_at >= JOURNAL_SECONDS:
+                        record_accepted()
+                else:  # rare: recorded at once, with the accepted ones before it
+                    record_accepted()
+                    with factory.begin() as session:
+                        session.execute(update(Outbox).where(Outbox.id == row_id)
+                                        .values(attempts=Outbox.attempts + 1))
+                        _record(session, row_id, outcome, refused, settings, now, result, on_failed)
+                    journal.clear()
+                if result.error:
+                    break
+                continue
             # 1. Claim the mail and record that it is in flight (committed before the server sees it).
             #    A crash from here to step 3 leaves the marker: the next flush resends the mail, with
             #    the same Message-ID, knowing it may be a duplicate (if the server accepted it meanwhile).
@@ -247,20 +294,7 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                     continue
             try:
                 # 2. Send.
-                outcome: tuple[str, str] = ("sent", "")
-                refused: dict[str, aiosmtplib.SMTPResponse] = {}
-                try:
-                    refused, _ = await client.sendmail(mail_from, recipients, raw)
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    permanent = all(r.code >= 500 for r in exc.recipients)
-                    outcome = ("permanent" if permanent else "temporary", f"recipients refused: {_refusals(exc)}")
-                except aiosmtplib.SMTPResponseException as exc:
-                    outcome = ("permanent" if exc.code >= 500 else "temporary", _describe(exc))
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    # Timeout or disconnect: the server may or may not have the mail; resending later
-                    # keeps the Message-ID, so a receiver can tell it is the same mail.
-                    result.error = _describe(exc)
-                    outcome = ("temporary", result.error)
+                outcome, refused = await _send(client, mail_from, recipients, raw, result)
                 # 3. Record the outcome at once.
                 if held is not None:
                     _record(held, row_id, outcome, refused, settings, now, result, on_failed)
@@ -275,13 +309,125 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                 break  # the connection is gone; the rest waits for the next flush
     finally:
         try:
-            if client.is_connected:
-                await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            pass
+            record_accepted()
         finally:
-            client.close()
+            try:
+                if client.is_connected:
+                    await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+            finally:
+                client.close()
     return result
+
+
+async def _send(client: aiosmtplib.SMTP, mail_from: str, recipients: list[str], raw: bytes,
+                result: FlushResult) -> tuple[tuple[str, str], dict[str, aiosmtplib.SMTPResponse]]:
+    """Step 2: one SMTP transaction; its outcome ("sent" | "temporary" | "permanent", error) and
+    the recipients refused while others accepted it."""
+    try:
+        refused, _ = await client.sendmail(mail_from, recipients, raw)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        permanent = all(r.code >= 500 for r in exc.recipients)
+        return ("permanent" if permanent else "temporary", f"recipients refused: {_refusals(exc)}"), {}
+    except aiosmtplib.SMTPResponseException as exc:
+        return ("permanent" if exc.code >= 500 else "temporary", _describe(exc)), {}
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # Timeout or disconnect: the server may or may not have the mail; resending later
+        # keeps the Message-ID, so a receiver can tell it is the same mail.
+        result.error = _describe(exc)
+        return ("temporary", result.error), {}
+    return ("sent", ""), refused
+
+
+class SendJournal:
+    """SQLite: the sender's marks, kept in its slot's lock file instead of the database.
+
+    Before each SMTP transaction the sender appends ``sending <id> <time>``, and once the server
+    has accepted the mail ``sent <id> <time>``; the outcomes reach the database in batches
+    (``JOURNAL_BATCH``, ``JOURNAL_SECONDS``), and the file is emptied after each such commit.
+    After a crash, the next sender reads what the database does not know yet: it records the
+    accepted mails as sent (they are not sent again) and resends only the one that was in flight,
+    saying so in the log. Plain writes, no fsync: the kernel keeps them when the process dies; a
+    power cut can lose the last lines, as it can lose SQLite's last commits (synchronous=NORMAL).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd  # the slot's lock file, held with flock by this process
+
+    def sending(self, row_id: int) -> None:
+        self._write(f"sending {row_id} {datetime.now(timezone.utc).isoformat()}\n")
+
+    def sent(self, row_id: int, at: datetime) -> None:
+        self._write(f"sent {row_id} {at.isoformat()}\n")
+
+    def _write(self, line: str) -> None:
+        os.write(self._fd, line.encode("ascii"))
+
+    def entries(self) -> tuple[dict[int, datetime], dict[int, str]]:
+        """What a previous sender left: (accepted: id -> when, in flight and not accepted: id -> since)."""
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self._fd, 1 << 16):
+            chunks.append(chunk)
+        accepted: dict[int, datetime] = {}
+        sending: dict[int, str] = {}
+        # The last piece has no newline when a crash cut the write short: it is not a mark.
+        for line in b"".join(chunks).decode("ascii", "replace").split("\n")[:-1]:
+            match line.split():
+                case ["sent", row_id, at] if row_id.isdigit():
+                    with contextlib.suppress(ValueError):
+                        accepted[int(row_id)] = datetime.fromisoformat(at)
+                case ["sending", row_id, since] if row_id.isdigit():
+                    sending[int(row_id)] = since
+        return accepted, {i: since for i, since in sending.items() if i not in accepted}
+
+    def clear(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+
+
+def _mark_sent(session: Session, accepted: dict[int, datetime]) -> None:
+    """Record mails the server accepted (one executemany; a row recorded already is left alone)."""
+    table = Outbox.__table__
+    session.execute(update(table).where(table.c.id == bindparam("row_id"), table.c.status == "pending")
+                    .values(status="sent", sent_at=bindparam("at"), last_error="", attempts=table.c.attempts + 1),
+                    [{"row_id": row_id, "at": at} for row_id, at in accepted.items()])
+
+
+def _recover(factory: sessionmaker[Session], journal: SendJournal, result: FlushResult) -> None:
+    """Settle what a sender that stopped without recording its last mails left in the journal."""
+    accepted, in_flight = journal.entries()
+    if accepted or in_flight:
+        with factory.begin() as session:
+            if accepted:
+                _mark_sent(session, accepted)
+                log.info("%d mail(s) accepted by the server before the sender stopped, recorded as sent",
+                         len(accepted))
+            waiting = select(Outbox).where(Outbox.id.in_(in_flight), Outbox.status == "pending")
+            for row in session.scalars(waiting):
+                row.attempts += 1  # the interrupted try counts
+                result.interrupted += 1
+                log.warning("mail %s was being sent when the bot stopped (in flight since %s); sending it again "
+                            "with the same Message-ID", row.message_id, in_flight[row.id])
+    journal.clear()
+
+
+def _peek(factory: sessionmaker[Session], row_id: int, now: datetime,
+          result: FlushResult) -> tuple[str, list[str], bytes] | None:
+    """Journal path: (sender, recipients, bytes) of a mail still due, read without a write."""
+    with factory() as session:
+        row = session.execute(select(Outbox.mail_from, Outbox.recipients, Outbox.raw, Outbox.message_id,
+                                     Outbox.last_error)
+                              .where(Outbox.id == row_id, Outbox.status == "pending",
+                                     Outbox.next_attempt_at <= now)).first()
+    if row is None:
+        return None
+    if row.last_error.startswith(IN_FLIGHT):  # marked by a sender of the other kind (see _claim)
+        result.interrupted += 1
+        log.warning("mail %s was being sent when the bot stopped (%s); sending it again with the same "
+                    "Message-ID", row.message_id, row.last_error)
+    return row.mail_from, list(row.recipients), row.raw
 
 
 def _dialect(factory: sessionmaker[Session]) -> str:
@@ -386,17 +532,28 @@ def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime 
     that has just failed for good (see ``service.delivery_failure_notifier``). Without ``now``
     (the clock), mail queued while the flush runs goes out over the same connection too.
     """
-    with _flush_lock(helpdesk), _sender_slot(factory, helpdesk) as ours:
-        if not ours:
+    with _flush_lock(helpdesk), _sender_slot(factory, helpdesk) as slot:
+        if not slot:
             return FlushResult(elsewhere=True)
         return asyncio.run(_flush(factory, settings, now or datetime.now(timezone.utc), limit, on_failed, stop,
-                                  follow=now is None, helpdesk=helpdesk))
+                                  follow=now is None, helpdesk=helpdesk, journal=slot.journal))
+
+
+@dataclass
+class _Slot:
+    """The right to send one helpdesk's outbox; false while another process has it."""
+
+    ours: bool
+    journal: SendJournal | None = None  # SQLite: the slot's lock file is the sender's journal
+
+    def __bool__(self) -> bool:
+        return self.ours
 
 
 @contextlib.contextmanager
-def _sender_slot(factory: sessionmaker[Session], helpdesk: str = DEFAULT_HELPDESK) -> Iterator[bool]:
-    """SQLite: one sender per database file and helpdesk at a time; yields False while another
-    process sends that helpdesk's mail.
+def _sender_slot(factory: sessionmaker[Session], helpdesk: str = DEFAULT_HELPDESK) -> Iterator[_Slot]:
+    """SQLite: one sender per database file and helpdesk at a time; yields a false slot while
+    another process sends that helpdesk's mail.
 
     SQLite has no row locks to claim a mail with, so a flush takes an ``flock`` on
     ``<database>.outbox.lock`` (``<database>.outbox.<key>.lock`` for another helpdesk than the
@@ -407,7 +564,7 @@ def _sender_slot(factory: sessionmaker[Session], helpdesk: str = DEFAULT_HELPDES
     bind = factory.kw.get("bind")
     database = bind.url.database if bind is not None and bind.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
-        yield True
+        yield _Slot(True)
         return
     name = f"{database}.outbox.lock" if helpdesk == DEFAULT_HELPDESK else f"{database}.outbox.{helpdesk}.lock"
     fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o644)
@@ -415,9 +572,9 @@ def _sender_slot(factory: sessionmaker[Session], helpdesk: str = DEFAULT_HELPDES
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield _Slot(False)
             return
-        yield True
+        yield _Slot(True, SendJournal(fd))
     finally:
         os.close(fd)  # drops the lock
 

@@ -32,7 +32,6 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email import policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -42,6 +41,7 @@ from itertools import islice
 import nh3
 from mailparser_reply import EmailReplyParser
 
+from mailbot import mailpolicy
 from mailbot.domain import Attachment, InboundMail
 
 __all__ = [
@@ -74,10 +74,10 @@ MAX_DEFECTS = 100
 _MAX_ADDRESS_HEADER_CHARS = 64_000
 _MAX_IDS_HEADER_CHARS = 200_000
 
-_PARSE_POLICY = policy.default
+_PARSE_POLICY = mailpolicy.DEFAULT
 # Used to turn an embedded message (message/rfc822, DSN parts) back into bytes for the
 # attachment: no refolding and 8-bit allowed, so the bytes stay as the sender wrote them.
-_GEN_POLICY = policy.default.clone(refold_source="none", cte_type="8bit", linesep="\r\n")
+_GEN_POLICY = mailpolicy.DEFAULT.clone(refold_source="none", cte_type="8bit", linesep="\r\n")
 
 # ---------------------------------------------------------------------------------------
 # Small text helpers

@@ -435,7 +435,8 @@ def _store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Se
         new_text=new_text, auto=auto, at=now,
     )
     session.add(message)
-    session.flush()
+    if mail.attachments:
+        session.flush()  # their rows need the message's id
     for att in mail.attachments:
         session.add(StoredAttachment(message_pk=message.id, filename=att.filename, content_type=att.content_type,
                                      size=att.size, content=att.content, inline=att.inline))
@@ -474,7 +475,6 @@ def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decisi
         ticket.closed_at = None
     ticket.state = decision.state.value
     ticket.updated_at = now
-    session.flush()
     # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks);
     # before the mails, so that notifications can state the deadline.
     sla_service.refresh_deadlines(session, ticket, app, now)
@@ -546,7 +546,6 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
         sender=settings.helpdesk.address, recipients=recipients, subject=rendered.subject[:500], text=rendered.text,
         new_text=rendered.text, template=effect.template, at=now,
     ))
-    session.flush()
 
 
 def _not_sendable(app: App, session: Session, address: str, automatic: bool, now: datetime) -> str | None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from mailbot import outbox, service, sla
 from mailbot.compose import build_message, make_message_id
 from mailbot.config import Settings
-from mailbot.domain import InboundMail, TicketState
+from mailbot.domain import EventRecord, InboundMail, TicketState
 from mailbot.store import SlaNotice, Ticket, TicketEvent
 from mailbot.workflow import Decision, Record, SendMail
 from mailbot.worktime import WorkCalendar, parse_weekdays
@@ -96,11 +96,13 @@ def _prefix(ticket_id: int) -> str:
     return f"t{ticket_id}/"
 
 
-def _events(session: Session, ticket_id: int) -> list[TicketEvent]:
+def _events(session: Session, ticket_id: int) -> list[EventRecord]:
     # A query, not ticket.events: the relationship may have been loaded before this
-    # transaction added events (the query autoflushes them).
-    return list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-                                .order_by(TicketEvent.id)))
+    # transaction added events (the query autoflushes them). Plain rows, not ORM objects: this
+    # runs for every mail, and the clocks only read the fields.
+    return list(session.execute(select(TicketEvent.kind, TicketEvent.at, TicketEvent.actor, TicketEvent.detail,
+                                       TicketEvent.sop_step, TicketEvent.data)
+                                .where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)))  # type: ignore[arg-type]
 
 
 def _sent(session: Session, ticket_id: int) -> set[str]:

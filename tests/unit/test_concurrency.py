@@ -15,12 +15,11 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,10 +27,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import intake, outbox, service, store
 from mailbot.config import Settings, SmtpSettings
 from mailbot.store import Inbound, Message, Outbox, Quarantine, Ticket
+from tests.support.smtprecorder import (
+    HELPDESK,
+    NOW,
+    Recorder,
+    queue_mails,
+    recording_smtp,
+)
 
-HELPDESK = "helpdesk@lpse.test"
 STAFF = ["staf1@lpse.test", "staf2@lpse.test"]
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 
 
 def settings_for(db_url: str, *, cooperate: bool = True) -> Settings:
@@ -142,58 +146,17 @@ def test_a_quarantine_race_is_recorded_once(db_url: str) -> None:
 # ---- the outbox ---------------------------------------------------------------------------------
 
 
-class _Recorder:
-    """An SMTP server that accepts everything, slowly, and remembers each Message-ID it got."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        msg = email.message_from_bytes(envelope.content)  # type: ignore[attr-defined]
-        await asyncio.sleep(0.005)  # widen the window in which two senders could meet
-        with self.lock:
-            self.ids.append(str(msg["Message-ID"]))
-        return "250 2.0.0 Ok"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[_Recorder, SmtpSettings]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    recorder = _Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield recorder, SmtpSettings(host="127.0.0.1", port=port, security="none", username="", password="x",
-                                     timeout=10)
-    finally:
-        controller.stop()
-
-
-def queue_mails(factory: sessionmaker[Session], count: int, helpdesk: str = "default") -> list[str]:
-    ids = []
-    with factory.begin() as session:
-        for i in range(count):
-            msg = EmailMessage()
-            msg["From"] = HELPDESK
-            msg["To"] = f"user{i}@vendor.test"
-            msg["Subject"] = f"Balasan {i}"
-            mid = f"<out{i}.{helpdesk}.{id(session)}@lpse.test>"
-            msg["Message-ID"] = mid
-            msg.set_content("isi")
-            outbox.queue(session, msg, message_id=mid, mail_from=HELPDESK, recipients=[f"user{i}@vendor.test"],
-                         ticket_id=None, now=NOW, helpdesk=helpdesk)
-            ids.append(mid)
-    return ids
+def smtp() -> Iterator[tuple[Recorder, SmtpSettings]]:
+    with recording_smtp() as pair:
+        yield pair
 
 
 def _engine_factory(db_url: str) -> sessionmaker[Session]:
     return store.make_sessionmaker(store.make_engine(db_url))
 
 
-def test_two_senders_never_send_a_mail_twice(db_url: str, smtp: tuple[_Recorder, SmtpSettings]) -> None:
+def test_two_senders_never_send_a_mail_twice(db_url: str, smtp: tuple[Recorder, SmtpSettings]) -> None:
     recorder, settings = smtp
     store.upgrade(store.make_engine(db_url))
     first, second = _engine_factory(db_url), _engine_factory(db_url)
@@ -220,7 +183,7 @@ def test_two_senders_never_send_a_mail_twice(db_url: str, smtp: tuple[_Recorder,
 
 
 def test_a_mail_left_in_flight_by_a_dead_sender_is_sent_again(db_url: str,
-                                                               smtp: tuple[_Recorder, SmtpSettings]) -> None:
+                                                               smtp: tuple[Recorder, SmtpSettings]) -> None:
     recorder, settings = smtp
     store.upgrade(store.make_engine(db_url))
     factory = _engine_factory(db_url)
@@ -291,7 +254,7 @@ def test_a_fetched_mail_with_no_bytes_is_left_out_only_when_it_is_gone() -> None
 
 
 def test_a_hanging_smtp_server_of_one_helpdesk_does_not_hold_up_another(
-        db_url: str, smtp: tuple[_Recorder, SmtpSettings]) -> None:
+        db_url: str, smtp: tuple[Recorder, SmtpSettings]) -> None:
     """Two helpdesks of one deployment send side by side: while the default helpdesk's SMTP server
     accepts the connection and then says nothing, the other helpdesk's mail goes out."""
     recorder, settings = smtp

@@ -1,0 +1,115 @@
+"""The SQLite sender's journal (``outbox.SendJournal``): few database writes, nothing sent twice.
+
+On SQLite the sender writes its marks to the lock file of its slot instead of committing
+twice per mail, and records the accepted mails in batches. These tests check what the
+batching must not cost: every mail is recorded exactly as sent, and after a crash the mails the
+server had accepted are recorded, not sent again, while the one in flight is resent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot import outbox, store
+from mailbot.config import SmtpSettings
+from mailbot.store import Outbox
+from tests.support.smtprecorder import NOW, Recorder, queue_mails, recording_smtp
+
+LATER = NOW + timedelta(seconds=1)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, SmtpSettings]]:
+    with recording_smtp() as pair:
+        yield pair
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> tuple[sessionmaker[Session], Path]:
+    path = tmp_path / "mailbot.db"
+    engine = store.make_engine(f"sqlite:///{path}")
+    store.upgrade(engine)
+    return store.make_sessionmaker(engine), Path(f"{path}.outbox.lock")
+
+
+def _rows(factory: sessionmaker[Session]) -> dict[str, Outbox]:
+    with factory() as session:
+        return {row.message_id: row for row in session.scalars(select(Outbox))}
+
+
+def test_a_flush_records_its_mails_in_a_few_commits(db: tuple[sessionmaker[Session], Path],
+                                                    smtp: tuple[Recorder, SmtpSettings]) -> None:
+    factory, journal_file = db
+    recorder, settings = smtp
+    ids = queue_mails(factory, 120)
+    commits: list[int] = []
+    event.listen(factory.kw["bind"], "commit", lambda conn: commits.append(1))
+
+    result = outbox.flush(factory, settings, LATER)
+
+    assert (result.sent, result.deferred, result.failed, result.interrupted) == (120, 0, 0, 0)
+    assert Counter(recorder.ids) == Counter({mid: 1 for mid in ids})
+    rows = _rows(factory)
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert {r.attempts for r in rows.values()} == {1} and {r.last_error for r in rows.values()} == {""}
+    assert all(r.sent_at is not None and r.sent_at >= NOW for r in rows.values())
+    # One write per JOURNAL_BATCH mails (or second), not two per mail: the sender no longer queues
+    # behind the intake's transactions for SQLite's single write lock.
+    assert len(commits) <= 120 // outbox.JOURNAL_BATCH + 2, len(commits)
+    assert journal_file.read_bytes() == b""  # everything is in the database
+
+
+def test_after_a_crash_accepted_mails_are_recorded_and_only_the_one_in_flight_is_resent(
+        db: tuple[sessionmaker[Session], Path], smtp: tuple[Recorder, SmtpSettings],
+        caplog: pytest.LogCaptureFixture) -> None:
+    factory, journal_file = db
+    recorder, settings = smtp
+    first, second, third, fourth = queue_mails(factory, 4)
+    ids = {mid: row.id for mid, row in _rows(factory).items()}
+    accepted_at = datetime(2026, 11, 27, 3, 0, 0, 500000, tzinfo=timezone.utc)
+    # What a sender killed in the middle of its batch leaves: the first mail accepted by the server,
+    # the second in flight, and the mark of the third cut short by the kill (no newline).
+    journal_file.write_text(f"sending {ids[first]} {accepted_at.isoformat()}\n"
+                            f"sent {ids[first]} {accepted_at.isoformat()}\n"
+                            f"sending {ids[second]} {accepted_at.isoformat()}\n"
+                            f"sending {ids[third]} 2026-11-")
+
+    with caplog.at_level(logging.INFO, logger="mailbot.outbox"):
+        result = outbox.flush(factory, settings, LATER)
+
+    assert first not in recorder.ids  # accepted before the crash: not sent twice
+    assert sorted(recorder.ids) == sorted([second, third, fourth])
+    assert (result.sent, result.interrupted) == (3, 1)
+    rows = _rows(factory)
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert rows[first].sent_at == accepted_at and rows[first].attempts == 1
+    assert rows[second].attempts == 2  # the interrupted try counts
+    assert f"mail {second} was being sent when the bot stopped" in caplog.text
+    assert "1 mail(s) accepted by the server before the sender stopped" in caplog.text
+    assert journal_file.read_bytes() == b""
+
+
+def test_a_refused_mail_is_recorded_at_once_with_the_accepted_ones(
+        db: tuple[sessionmaker[Session], Path], smtp: tuple[Recorder, SmtpSettings]) -> None:
+    factory, journal_file = db
+    recorder, settings = smtp
+    good, bad, after = queue_mails(factory, 3)
+    with factory.begin() as session:  # a recipient the server refuses for good
+        session.scalars(select(Outbox).where(Outbox.message_id == bad)).one().recipients = ["refused@vendor.test"]
+
+    result = outbox.flush(factory, settings, LATER)
+
+    assert (result.sent, result.failed) == (2, 1)
+    rows = _rows(factory)
+    assert (rows[good].status, rows[bad].status, rows[after].status) == ("sent", "failed", "sent")
+    assert rows[bad].attempts == 1 and rows[bad].last_error.startswith("recipients refused")
+    assert sorted(recorder.ids) == sorted([good, after])
+    assert journal_file.read_bytes() == b""
