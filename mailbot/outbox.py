@@ -2,10 +2,12 @@
 
 ``queue()`` only adds a row to the caller's session, so a reply exists exactly when the
 ticket change that owes it has committed. ``flush()`` sends due rows one by one over one
-SMTP connection: it commits an "in flight" mark on the row, runs the SMTP transaction, and
-commits the outcome at once. A crash in between leaves the mark, and the next flush resends
-that one mail with the same Message-ID, saying so in the log: the only mail a crash can
-deliver twice is the one the server accepted in that instant. Temporary failures (4xx,
+SMTP connection. Before each SMTP transaction it marks the mail "in flight", and it records
+the outcome after it: on PostgreSQL both are commits on the row; on SQLite the marks go to a
+journal file and accepted mails are recorded in batches (``SendJournal``). A crash in between
+leaves the mark, and the next flush resends that one mail with the same Message-ID, saying so
+in the log: the only mail a crash can deliver twice is the one the server accepted in that
+instant. Temporary failures (4xx,
 refused or dropped connections, timeouts) back off exponentially from ``next_attempt_at``;
 a permanent (5xx) refusal, or ``smtp.max_attempts`` temporary ones, mark the row failed.
 A failed reply is reported to staff through the outbox itself (``service.delivery_failure_notifier``);
