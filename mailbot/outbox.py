@@ -237,12 +237,13 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
     accepted: dict[int, datetime] = {}  # journal: sent, not yet recorded in the database
     recorded_at = time.monotonic()
 
-    def record_accepted() -> None:
+    def record_accepted(*, keep_journal: bool = False) -> None:
         nonlocal recorded_at
         if journal is not None and accepted:
             with factory.begin() as session:
                 _mark_sent(session, accepted)
-            journal.clear()  # only once the database knows: a failed commit leaves the lines for later
+            if not keep_journal:  # only once the database knows: a failed commit leaves the lines for later
+                journal.clear()
             accepted.clear()
         recorded_at = time.monotonic()
 
@@ -309,17 +310,21 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                     held.close()
             if result.error:
                 break  # the connection is gone; the rest waits for the next flush
+    except BaseException:
+        # Interrupted, perhaps in the middle of an SMTP transaction: the journal keeps that mail's
+        # mark for the next flush, which resends it and says so.
+        record_accepted(keep_journal=True)
+        raise
+    else:
+        record_accepted()
     finally:
         try:
-            record_accepted()
+            if client.is_connected:
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            pass
         finally:
-            try:
-                if client.is_connected:
-                    await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
-            finally:
-                client.close()
+            client.close()
     return result
 
 

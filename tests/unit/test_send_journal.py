@@ -113,3 +113,34 @@ def test_a_refused_mail_is_recorded_at_once_with_the_accepted_ones(
     assert rows[bad].attempts == 1 and rows[bad].last_error.startswith("recipients refused")
     assert sorted(recorder.ids) == sorted([good, after])
     assert journal_file.read_bytes() == b""
+
+
+def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
+        db: tuple[sessionmaker[Session], Path], smtp: tuple[Recorder, SmtpSettings],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    factory, journal_file = db
+    recorder, settings = smtp
+    first, second, third = queue_mails(factory, 3)
+    real_send = outbox._send
+    calls = 0
+
+    async def breaks_on_the_second(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the process is going down")
+        return await real_send(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "_send", breaks_on_the_second)
+    with pytest.raises(RuntimeError):
+        outbox.flush(factory, settings, LATER)
+    rows = _rows(factory)
+    assert (rows[first].status, rows[second].status, rows[third].status) == ("sent", "pending", "pending")
+    assert b"sending" in journal_file.read_bytes()  # the interrupted mail's mark is kept
+
+    monkeypatch.setattr(outbox, "_send", real_send)
+    with caplog.at_level(logging.WARNING, logger="mailbot.outbox"):
+        result = outbox.flush(factory, settings, LATER)
+    assert (result.sent, result.interrupted) == (2, 1)
+    assert f"mail {second} was being sent when the bot stopped" in caplog.text
+    assert Counter(recorder.ids) == Counter({first: 1, second: 1, third: 1})
