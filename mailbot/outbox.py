@@ -204,13 +204,16 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
     if not ids:
         return result
 
+    upcoming: Sequence[int] = ()  # the ids from the one in hand on, in the current batch
+
     def to_send() -> Iterator[int]:
-        nonlocal now
+        nonlocal now, upcoming
         tried: set[int] = set()
         batch: Sequence[int] = ids
         while batch:
-            for row_id in batch:
+            for i, row_id in enumerate(batch):
                 tried.add(row_id)
+                upcoming = batch[i:i + JOURNAL_BATCH]
                 yield row_id
             if not follow or len(tried) >= limit:
                 return
@@ -235,6 +238,7 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                     result.error)
         return result
     accepted: dict[int, datetime] = {}  # journal: sent, not yet recorded in the database
+    fetched: dict[int, tuple[str, list[str], bytes] | None] = {}  # journal: read ahead (None: not due)
     recorded_at = time.monotonic()
 
     def record_accepted(*, keep_journal: bool = False) -> None:
@@ -256,7 +260,9 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                 result.error = result.error or "connection closed by the server"
                 break
             if journal is not None:
-                mail = _peek(factory, row_id, now, result)
+                if row_id not in fetched:
+                    fetched = _peek(factory, upcoming, now, result)
+                mail = fetched.pop(row_id, None)
                 if mail is None:
                     continue  # sent or deferred meanwhile
                 journal.sending(row_id)  # before the server sees it; see SendJournal
@@ -420,21 +426,37 @@ def _recover(factory: sessionmaker[Session], journal: SendJournal, result: Flush
     journal.clear()
 
 
-def _peek(factory: sessionmaker[Session], row_id: int, now: datetime,
-          result: FlushResult) -> tuple[str, list[str], bytes] | None:
-    """Journal path: (sender, recipients, bytes) of a mail still due, read without a write."""
+#: Journal path: read ahead at most this many bytes of mail (and ``JOURNAL_BATCH`` mails) per query.
+PEEK_BYTES = 4 << 20
+
+
+def _peek(factory: sessionmaker[Session], ids: Sequence[int], now: datetime,
+          result: FlushResult) -> dict[int, tuple[str, list[str], bytes] | None]:
+    """Journal path: (sender, recipients, bytes) of the mails among ``ids`` still due, read ahead
+    without a write; None for those that are not due any more. Starts with ``ids[0]``, stops
+    before ``PEEK_BYTES`` (one query for the sizes, one for the mails, instead of one per mail)."""
+    due = (Outbox.status == "pending", Outbox.next_attempt_at <= now)
     with factory() as session:
-        row = session.execute(select(Outbox.mail_from, Outbox.recipients, Outbox.raw, Outbox.message_id,
-                                     Outbox.last_error)
-                              .where(Outbox.id == row_id, Outbox.status == "pending",
-                                     Outbox.next_attempt_at <= now)).first()
-    if row is None:
-        return None
-    if row.last_error.startswith(IN_FLIGHT):  # marked by a sender of the other kind (see _claim)
-        result.interrupted += 1
-        log.warning("mail %s was being sent when the bot stopped (%s); sending it again with the same "
-                    "Message-ID", row.message_id, row.last_error)
-    return row.mail_from, list(row.recipients), row.raw
+        sizes = {row_id: size for row_id, size in session.execute(
+            select(Outbox.id, func.length(Outbox.raw)).where(Outbox.id.in_(ids), *due))}
+        covered: list[int] = []
+        total = 0
+        for row_id in ids:
+            total += sizes.get(row_id) or 0
+            if covered and total > PEEK_BYTES:
+                break
+            covered.append(row_id)
+        wanted = [row_id for row_id in covered if row_id in sizes]
+        rows = session.execute(select(Outbox.id, Outbox.mail_from, Outbox.recipients, Outbox.raw, Outbox.message_id,
+                                      Outbox.last_error).where(Outbox.id.in_(wanted), *due)).all() if wanted else []
+    found: dict[int, tuple[str, list[str], bytes] | None] = dict.fromkeys(covered)
+    for row in rows:
+        if row.last_error.startswith(IN_FLIGHT):  # marked by a sender of the other kind (see _claim)
+            result.interrupted += 1
+            log.warning("mail %s was being sent when the bot stopped (%s); sending it again with the same "
+                        "Message-ID", row.message_id, row.last_error)
+        found[row.id] = (row.mail_from, list(row.recipients), row.raw)
+    return found
 
 
 def _dialect(factory: sessionmaker[Session]) -> str:

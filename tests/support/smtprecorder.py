@@ -9,6 +9,7 @@ import asyncio
 import email
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -70,7 +71,7 @@ def queue_mails(factory: sessionmaker[Session], count: int, helpdesk: str = "def
             msg["From"] = HELPDESK
             msg["To"] = f"user{i}@vendor.test"
             msg["Subject"] = f"Balasan {i}"
-            mid = f"<out{i}.{helpdesk}.{id(session)}@lpse.test>"
+            mid = f"<out{i}.{helpdesk}.{uuid.uuid4().hex}@lpse.test>"
             msg["Message-ID"] = mid
             msg.set_content("isi")
             outbox.queue(session, msg, message_id=mid, mail_from=HELPDESK, recipients=[f"user{i}@vendor.test"],

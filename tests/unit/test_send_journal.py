@@ -144,3 +144,30 @@ def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
     assert (result.sent, result.interrupted) == (2, 1)
     assert f"mail {second} was being sent when the bot stopped" in caplog.text
     assert Counter(recorder.ids) == Counter({first: 1, second: 1, third: 1})
+
+
+def test_the_read_ahead_is_bounded_by_bytes(db: tuple[sessionmaker[Session], Path],
+                                            smtp: tuple[Recorder, SmtpSettings],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mails are read ahead in bulk, but never more bytes than PEEK_BYTES at once (big escalations)."""
+    factory, _ = db
+    recorder, settings = smtp
+    ids = queue_mails(factory, 7)
+    peeks: list[int] = []
+    real_peek = outbox._peek
+
+    def counting_peek(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = real_peek(*args, **kwargs)
+        peeks.append(len(found))
+        return found
+
+    monkeypatch.setattr(outbox, "_peek", counting_peek)
+    monkeypatch.setattr(outbox, "PEEK_BYTES", 1)  # smaller than any mail: one mail per read
+    assert outbox.flush(factory, settings, LATER).sent == 7
+    assert peeks == [1] * 7
+    monkeypatch.setattr(outbox, "PEEK_BYTES", 4 << 20)
+    peeks.clear()
+    more = queue_mails(factory, 7)
+    assert outbox.flush(factory, settings, LATER).sent == 7
+    assert peeks == [7]
+    assert Counter(recorder.ids) == Counter({mid: 1 for mid in ids + more})
