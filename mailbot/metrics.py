@@ -1,6 +1,6 @@
 """Prometheus metrics (prometheus-client), served by ``mailbot run`` when ``[metrics] enabled``.
 
-Counted in the process (since it started):
+Counted in the process since the endpoint started (``mailbot run`` starts it before it takes any mail):
 
 * ``mailbot_mails_processed_total{helpdesk,outcome}``: inbound mails by outcome (opened, updated,
   ignored, duplicate, quarantined);
