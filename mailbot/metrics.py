@@ -1,6 +1,6 @@
 """Prometheus metrics (prometheus-client), served by ``mailbot run`` when ``[metrics] enabled``.
 
-Counted in the process (since it started):
+Counted in the process since the endpoint started (``mailbot run`` starts it before it takes any mail):
 
 * ``mailbot_mails_processed_total{helpdesk,outcome}``: inbound mails by outcome (opened, updated,
   ignored, duplicate, quarantined);
@@ -32,9 +32,6 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -44,43 +41,82 @@ from mailbot.store import MailboxStatus, Outbox, Quarantine, SlaNotice, Ticket
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
     from mailbot.service import App
 
 log = logging.getLogger(__name__)
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 
-MAILS_PROCESSED = Counter("mailbot_mails_processed", "Inbound mails processed, by outcome",
-                          ["helpdesk", "outcome"], registry=REGISTRY)
-PROCESSING_SECONDS = Histogram("mailbot_mail_processing_seconds", "Time to process one inbound mail", ["helpdesk"],
-                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
-OUTBOX_SENT = Counter("mailbot_outbox_sent", "Mails sent by this process", ["helpdesk"], registry=REGISTRY)
-OUTBOX_FAILED = Counter("mailbot_outbox_failed", "Mails this process marked failed", ["helpdesk"],
-                        registry=REGISTRY)
+class _Instruments:
+    """The process's counters and their registry (prometheus-client objects)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.mails_processed = Counter("mailbot_mails_processed", "Inbound mails processed, by outcome",
+                                       ["helpdesk", "outcome"], registry=self.registry)
+        self.processing_seconds = Histogram(
+            "mailbot_mail_processing_seconds", "Time to process one inbound mail", ["helpdesk"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=self.registry)
+        self.outbox_sent = Counter("mailbot_outbox_sent", "Mails sent by this process", ["helpdesk"],
+                                   registry=self.registry)
+        self.outbox_failed = Counter("mailbot_outbox_failed", "Mails this process marked failed", ["helpdesk"],
+                                     registry=self.registry)
+
+
+#: Created by the first :meth:`MetricsServer.start`, which happens before ``mailbot run`` takes
+#: any mail. Until then, and in every process without the endpoint (``poll --once``, ``run``
+#: without ``[metrics] enabled``), nobody can read the counters, so the observe functions do
+#: nothing and prometheus-client (with ``http.server``, ``wsgiref``, ...) is not even imported:
+#: 1-2 MB of RSS (issue 7).
+_instruments: _Instruments | None = None
+_instruments_lock = threading.Lock()
+
+
+def instruments() -> _Instruments:
+    global _instruments
+    with _instruments_lock:
+        if _instruments is None:
+            _instruments = _Instruments()
+        return _instruments
 
 
 def observe_mail(outcome: str, seconds: float, helpdesk: str = DEFAULT_HELPDESK) -> None:
-    MAILS_PROCESSED.labels(helpdesk=helpdesk, outcome=outcome).inc()
-    PROCESSING_SECONDS.labels(helpdesk=helpdesk).observe(seconds)
+    live = _instruments
+    if live is None:
+        return
+    live.mails_processed.labels(helpdesk=helpdesk, outcome=outcome).inc()
+    live.processing_seconds.labels(helpdesk=helpdesk).observe(seconds)
 
 
 def observe_flush(sent: int, failed: int, helpdesk: str = DEFAULT_HELPDESK) -> None:
+    live = _instruments
+    if live is None:
+        return
     if sent:
-        OUTBOX_SENT.labels(helpdesk=helpdesk).inc(sent)
+        live.outbox_sent.labels(helpdesk=helpdesk).inc(sent)
     if failed:
-        OUTBOX_FAILED.labels(helpdesk=helpdesk).inc(failed)
+        live.outbox_failed.labels(helpdesk=helpdesk).inc(failed)
 
 
 _OPEN_DEADLINES = ("due_at", "priority_due_at", "call_due_at", "analysis_due_at")
 
 
-class DatabaseCollector(Collector):
-    """Figures read from the database at each scrape (grouped counts only)."""
+class DatabaseCollector:
+    """Figures read from the database at each scrape (grouped counts only).
+
+    A prometheus-client collector (its ``Collector`` is a protocol: ``collect`` is all it needs).
+    """
 
     def __init__(self, app: App) -> None:
         self.app = app
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        from prometheus_client.core import GaugeMetricFamily
+
         try:
             yield from self._collect()
         except Exception:  # noqa: BLE001 - a busy database must not break the endpoint
@@ -90,6 +126,8 @@ class DatabaseCollector(Collector):
             yield up
 
     def _collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         now = datetime.now(timezone.utc)
         tickets = GaugeMetricFamily("mailbot_tickets", "Tickets by state and priority",
                                     labels=["helpdesk", "state", "priority"])
@@ -161,14 +199,19 @@ class MetricsServer:
         self.collector = DatabaseCollector(app)
         self._server = None
         self._thread: threading.Thread | None = None
+        self._registry: CollectorRegistry | None = None
 
     def start(self) -> MetricsServer:
+        from prometheus_client import start_http_server
+
         settings = self.app.settings.metrics
-        REGISTRY.register(self.collector)
+        self._registry = instruments().registry
+        self._registry.register(self.collector)
         try:
-            self._server, self._thread = start_http_server(settings.port, addr=settings.host, registry=REGISTRY)
+            self._server, self._thread = start_http_server(settings.port, addr=settings.host,
+                                                           registry=self._registry)
         except BaseException:
-            REGISTRY.unregister(self.collector)
+            self._registry.unregister(self.collector)
             raise
         log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
         return self
@@ -178,7 +221,8 @@ class MetricsServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        try:
-            REGISTRY.unregister(self.collector)
-        except KeyError:
-            pass
+        if self._registry is not None:
+            try:
+                self._registry.unregister(self.collector)
+            except KeyError:
+                pass

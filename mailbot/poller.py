@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from imap_tools import BaseMailBox
 
 from mailbot import health, intake, metrics, oauth, outbox, store
@@ -257,6 +256,9 @@ def run_forever(app: App, stop: threading.Event) -> None:
     Network and login errors never end it: it reconnects with exponential backoff (1 s
     doubling to 5 min) and logs one error line per outage, and one line when it is over.
     """
+    # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from mailbot import sla_service
 
     imap = app.settings.imap

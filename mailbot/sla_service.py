@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailbot import outbox, service, sla
+from mailbot import holidays_id, outbox, service, sla
 from mailbot.compose import build_message, make_message_id
 from mailbot.config import Settings
 from mailbot.domain import EventRecord, InboundMail, TicketState
@@ -54,6 +54,7 @@ AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 
 
 def calendar_for(settings: Settings) -> WorkCalendar:
+    holidays_id.preload()  # before the calendar's first holiday lookup imports every country
     s = settings.sla
     return WorkCalendar(
         zone=ZoneInfo(settings.helpdesk.timezone), workdays=parse_weekdays(s.working_days), start=s.work_start,

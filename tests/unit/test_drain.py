@@ -24,6 +24,7 @@ class Box:
     def __init__(self, mails: dict[str, bytes], log: list[str]) -> None:
         self.mails = dict(mails)
         self.log = log
+        self.client = SimpleNamespace(untagged_responses={})  # imaplib's, kept until asked for
 
     def uids(self, criteria: object) -> list[str]:
         return sorted(self.mails, key=int)
@@ -39,6 +40,9 @@ class Box:
         self.log.append(f"move {','.join(uids)} -> {folder}")
         for uid in uids:
             self.mails.pop(uid, None)
+            # A server's answer to UID MOVE: "* n EXPUNGE" per mail (imaplib keeps the numbers).
+            self.client.untagged_responses.setdefault("EXPUNGE", []).append(b"1")
+        self.client.untagged_responses.setdefault("COPYUID", []).append(b"1 1:2 3:4")  # one per command
 
 
 def _app(batch_size: int = 10) -> SimpleNamespace:
@@ -64,6 +68,8 @@ def test_a_batch_is_moved_after_its_commits_in_one_move_per_folder(monkeypatch: 
     assert poller.drain(_app(), box, stats) == 3  # type: ignore[arg-type]
     assert log == ["commit a", "commit bad", "commit c", "move 1,3 -> Processed", "move 2 -> Quarantine"]
     assert box.mails == {} and stats.outcomes == {"opened": 2, "quarantined": 1}
+    # Nothing reads the moves' EXPUNGE responses: dropped, or a long run would keep one per mail.
+    assert box.client.untagged_responses == {}
 
 
 def test_what_committed_before_a_failure_still_leaves_the_inbox(monkeypatch: pytest.MonkeyPatch) -> None:

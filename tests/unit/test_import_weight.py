@@ -1,0 +1,72 @@
+"""Issue 7 (peak RSS of ``mailbot poll``): what the intake imports, and the lean holiday calendar.
+
+Every module imported stays in memory for the life of the process, so modules that only some
+commands or settings need are imported where they are used. These tests run a fresh
+interpreter (``sys.modules`` of the test process is full of everything) and check that a poll
+does not pull them in again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Imported only when needed: prometheus-client (``[metrics] enabled``), APScheduler (``run``),
+#: Alembic (a migration), the PostgreSQL dialect (a PostgreSQL URL), urllib.request (an OAuth2
+#: token refresh), and the package of all ~250 countries of ``holidays`` (see mailbot.holidays_id).
+NOT_FOR_A_POLL = ("prometheus_client", "apscheduler", "alembic", "multiprocessing", "sqlalchemy.dialects.postgresql",
+                  "urllib.request", "holidays.countries")
+
+SETTINGS = {
+    "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test", "secret": "uji"},
+    "imap": {"host": "127.0.0.1", "port": 993, "username": "helpdesk@lpse.test", "password": "x"},
+    "smtp": {"host": "127.0.0.1", "port": 587, "username": "helpdesk@lpse.test", "password": "x"},
+    "staff": {"addresses": ["staf1@lpse.test"]},
+    "escalation": {"lkpp_address": "helpdesk@lkpp.test"},
+    "database": {"url": "sqlite://"},
+}
+
+
+def run_python(code: str) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_a_poll_imports_nothing_it_does_not_use() -> None:
+    out = run_python(f"""
+import json, sys
+import mailbot.cli, mailbot.poller, mailbot.service
+from mailbot import sla_service
+from mailbot.config import Settings
+calendar = sla_service.calendar_for(Settings.model_validate({SETTINGS!r}))
+calendar.holiday_name(__import__("datetime").date(2026, 8, 17))  # the first lookup loads the year
+print(json.dumps(sorted(sys.modules)))
+""")
+    modules = json.loads(out)
+    assert "holidays.countries.indonesia" in modules
+    unwanted = [m for m in modules if any(m == name or m.startswith(name + ".") for name in NOT_FOR_A_POLL)
+                and m != "holidays.countries.indonesia"]
+    assert unwanted == []
+
+
+def test_the_lean_indonesian_calendar_is_the_packages() -> None:
+    dump = """
+import json, sys
+from mailbot.worktime import indonesian_holidays
+years = {y: {",".join(c): {d.isoformat(): n for d, n in indonesian_holidays(y, c).items()}
+             for c in [("public",), ("government",), ("public", "government")]} for y in range(2024, 2029)}
+print(json.dumps({"years": years, "all_countries": "holidays.countries" in sys.modules}))
+"""
+    public_api = json.loads(run_python(dump))
+    lean = json.loads(run_python("from mailbot import holidays_id; holidays_id.preload()\n" + dump))
+    assert public_api["all_countries"] and not lean["all_countries"]
+    assert lean["years"] == public_api["years"]
+    assert lean["years"]["2026"]["public"]["2026-08-17"] == "Hari Kemerdekaan Republik Indonesia"
