@@ -427,7 +427,7 @@ def _recover(factory: sessionmaker[Session], journal: SendJournal, result: Flush
 
 
 #: Journal path: read ahead at most this many bytes of mail (and ``JOURNAL_BATCH`` mails) per query.
-PEEK_BYTES = 4 << 20
+PEEK_BYTES = 1 << 20
 
 
 def _peek(factory: sessionmaker[Session], ids: Sequence[int], now: datetime,

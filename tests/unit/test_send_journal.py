@@ -165,7 +165,7 @@ def test_the_read_ahead_is_bounded_by_bytes(db: tuple[sessionmaker[Session], Pat
     monkeypatch.setattr(outbox, "PEEK_BYTES", 1)  # smaller than any mail: one mail per read
     assert outbox.flush(factory, settings, LATER).sent == 7
     assert peeks == [1] * 7
-    monkeypatch.setattr(outbox, "PEEK_BYTES", 4 << 20)
+    monkeypatch.setattr(outbox, "PEEK_BYTES", 1 << 20)
     peeks.clear()
     more = queue_mails(factory, 7)
     assert outbox.flush(factory, settings, LATER).sent == 7
