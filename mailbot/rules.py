@@ -211,15 +211,23 @@ def keyword_pattern(keyword: str) -> re.Pattern[str]:
     if not words:
         raise ValueError("empty keyword")
     parts: list[str] = []
-    for word in words:
+    for index, word in enumerate(words):
         core = word.strip("*")
         if not core:
             raise ValueError(f"keyword {keyword!r} has a word made only of '*'")
-        prefix = r"\w*" if word.startswith("*") else ""
+        literal = re.escape(core)
         suffix = r"\w*" if word.endswith("*") else ""
-        parts.append(prefix + re.escape(core) + suffix)
-    # (?<!\w) / (?!\w) rather than \b: they also hold next to a keyword ending in punctuation.
-    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(parts) + r"(?!\w)")
+        if word.startswith("*"):
+            # (?<!\w) / (?!\w) rather than \b: they also hold next to punctuation in a keyword.
+            parts.append((r"(?<!\w)" if index == 0 else "") + r"\w*" + literal + suffix)
+        elif index == 0:
+            # The word-start test written after the literal, not before it: a pattern that
+            # starts with a literal lets the regex engine skip ahead to it, about 30 times
+            # faster, and the table's 400 keywords are matched against every mail.
+            parts.append(literal + r"(?<!\w" + literal + ")" + suffix)
+        else:
+            parts.append(literal + suffix)
+    return re.compile(r"[\s\-]+".join(parts) + r"(?!\w)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbot.domain import Attachment, Classification
 from mailbot.rules import (
@@ -536,6 +539,32 @@ def test_keyword_pattern_word_boundaries_and_wildcards() -> None:
     assert keyword_pattern("e-katalog").search("produk di e katalog")
     assert keyword_pattern("Dekripsi").search("gagal dekripsi")
     assert not keyword_pattern("pp").search("ppk")
+    assert keyword_pattern("upload").search("(upload)")
+    assert not keyword_pattern("upload*").search("reupload")
+    assert keyword_pattern("upload*").search("uploadnya gagal")
+
+
+def _reference_pattern(keyword: str) -> re.Pattern[str]:
+    """The keyword pattern in its plainest form: word start, words, word end."""
+    words = [w for w in re.split(r"[\s\-]+", normalise(keyword)) if w]
+    parts = [(r"\w*" if w.startswith("*") else "") + re.escape(w.strip("*")) + (r"\w*" if w.endswith("*") else "")
+             for w in words]
+    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(parts) + r"(?!\w)")
+
+
+_WORDS = st.sampled_from(["up", "load", "upload", "di", "nya", "pp", "ppk", "e", "katalog", "-", " ", "  ", "(", ")", "!", "é", "_", "1"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keyword=st.lists(st.sampled_from(["upload", "*load", "up*", "*pp*", "e", "katalog", "ok!", "pp"]), min_size=1, max_size=3),
+    text=st.lists(_WORDS, max_size=14).map("".join),
+)
+def test_keyword_pattern_finds_what_the_plain_form_finds(keyword: list[str], text: str) -> None:
+    """The literal-first pattern (written for speed) matches exactly where the plain form does."""
+    joined = " ".join(keyword)
+    ours = [m.span() for m in keyword_pattern(joined).finditer(text)]
+    assert ours == [m.span() for m in _reference_pattern(joined).finditer(text)]
 
 
 def test_rules_module_is_pure() -> None:
