@@ -9,8 +9,10 @@ name here.
 Parsing a header value (``_header_value_parser``) is the other cost: the stdlib parses a header
 again on every ``msg[...]`` read, and ``get_content_type()`` alone reads Content-Type several
 times per part. Header objects are immutable ``str`` subclasses, so the registry keeps the
-recently parsed ones (short values only) and hands the same object out for the same name and
-value. Behaviour is otherwise exactly the stdlib policy's.
+recently parsed MIME headers (Content-*, MIME-Version: read again and again, and few distinct
+values) and hands the same object out for the same name and value. Other headers (From,
+Subject, Message-ID) are unique per mail and not kept: a parsed header with its parse tree
+takes 10-20 KB. Behaviour is otherwise exactly the stdlib policy's.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from threading import Lock
 from typing import Any
 
-#: Values longer than this are parsed every time: a long References or Subject header is
-#: seldom read twice, and the cache stays small whatever a mail carries.
+#: Values longer than this are parsed every time, so the cache stays small whatever a mail carries.
 CACHED_VALUE_CHARS = 200
-#: Parsed headers kept, least recently used first out.
-CACHED_HEADERS = 512
+#: Parsed headers kept, least recently used first out (about 1 MB at most).
+CACHED_HEADERS = 64
 
 
 class CachingHeaderRegistry(HeaderRegistry):
@@ -45,8 +46,9 @@ class CachingHeaderRegistry(HeaderRegistry):
         return cls
 
     def __call__(self, name: str, value: Any) -> BaseHeader:
-        # Addresses, groups and long strings are parsed as the stdlib does.
-        if type(value) is not str or len(value) > CACHED_VALUE_CHARS:
+        # Other headers, addresses, groups and long strings are parsed as the stdlib does.
+        if (type(value) is not str or len(value) > CACHED_VALUE_CHARS
+                or not _is_mime_header(name)):
             return super().__call__(name, value)
         key = (name, value)
         with self._lock:
@@ -60,6 +62,11 @@ class CachingHeaderRegistry(HeaderRegistry):
             if len(self._parsed) > CACHED_HEADERS:
                 self._parsed.popitem(last=False)
         return header
+
+
+def _is_mime_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("content-") or lowered == "mime-version"
 
 
 #: Parsing inbound mail (``policy.default``).

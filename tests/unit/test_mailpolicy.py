@@ -1,5 +1,5 @@
 """The caching header registry: the same mail bytes and header values as the stdlib policies,
-with each header name's class built once and short header values parsed once."""
+with each header name's class built once and short MIME header values parsed once."""
 
 from __future__ import annotations
 
@@ -51,15 +51,49 @@ def test_short_values_are_parsed_once_long_ones_every_time() -> None:
     first = registry("Content-Type", 'text/plain; charset="utf-8"')
     assert registry("Content-Type", 'text/plain; charset="utf-8"') is first
     assert first.params["charset"] == "utf-8"
-    long_subject = "x" * (CACHED_VALUE_CHARS + 1)
-    assert registry("Subject", long_subject) is not registry("Subject", long_subject)
-    assert registry("Subject", long_subject) == long_subject
+    long_type = "text/plain; name=" + "x" * CACHED_VALUE_CHARS
+    assert registry("Content-Type", long_type) is not registry("Content-Type", long_type)
+    assert registry("Content-Type", long_type).params["name"] == "x" * CACHED_VALUE_CHARS
+    # Headers unique per mail are not kept.
+    assert registry("Subject", "Gagal upload") is not registry("Subject", "Gagal upload")
 
 
 def test_the_cache_is_bounded() -> None:
     registry = CachingHeaderRegistry()
-    oldest = registry("Message-ID", "<0@lpse.test>")
+    oldest = registry("Content-Type", "application/pdf; name=0.pdf")
     for i in range(1, CACHED_HEADERS + 1):
-        registry("Message-ID", f"<{i}@lpse.test>")
+        registry("Content-Type", f"application/pdf; name={i}.pdf")
     assert len(registry._parsed) == CACHED_HEADERS
-    assert registry("Message-ID", "<0@lpse.test>") is not oldest
+    assert registry("Content-Type", "application/pdf; name=0.pdf") is not oldest
+
+
+def test_composed_mail_reads_back_part_by_part() -> None:
+    """build_message sets its own unguessable boundaries; the parts come back intact."""
+    from datetime import datetime, timezone
+
+    from mailbot.compose import OutgoingAttachment, build_message
+    from mailbot.render import Rendered
+
+    # A text that looks like a boundary line of the stdlib's own format must stay text.
+    text = "Halo Budi,\n--===============1234567890==\nlaporan diterima.\n"
+    msg = build_message(
+        Rendered(subject="[HD-1] Diterima", text=text, html="<p>Halo Budi</p>"),
+        sender_name="Helpdesk LPSE", sender="helpdesk@lpse.test", to=["budi@vendor.test"],
+        message_id="m1@lpse.test", date=datetime(2026, 11, 28, tzinfo=timezone.utc), ticket_number="HD-1",
+        attachments=[OutgoingAttachment("bukti.pdf", "application/pdf", b"%PDF-1.4 data")],
+    )
+    raw = msg.as_bytes()
+    back = message_from_bytes(raw, policy=policy.default)
+    boundaries = {back.get_boundary(), back.get_payload(0).get_boundary()}
+    assert len(boundaries) == 2 and all(b and b.startswith("==mailbot-") for b in boundaries)
+    assert back.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    assert back.get_body(("html",)).get_content().strip() == "<p>Halo Budi</p>"
+    [attachment] = back.iter_attachments()
+    assert attachment.get_filename() == "bukti.pdf"
+    assert attachment.get_content() == b"%PDF-1.4 data"
+    # A second mail gets other boundaries.
+    again = message_from_bytes(build_message(
+        Rendered(subject="x", text="y", html="<p>y</p>"), sender_name="H", sender="helpdesk@lpse.test",
+        to=["budi@vendor.test"], message_id="m2@lpse.test", date=datetime(2026, 11, 28, tzinfo=timezone.utc),
+        ticket_number="HD-1").as_bytes(), policy=policy.default)
+    assert again.get_boundary() not in boundaries
