@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailbot import intake, logs, outbox, store
+from mailbot import heap, intake, logs, outbox, store
 from mailbot.config import ConfigError, Settings, load_settings, resolve_config_path
 from mailbot.rules_config import RulesConfigError
 from mailbot.store import Quarantine, Ticket
@@ -133,6 +133,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _check_config(settings)
     from mailbot.service import build_apps
 
+    if args.command in {"poll", "run"}:
+        heap.fix_mmap_threshold()  # the long jobs: RSS stays flat over a backlog
     if args.command == "db":
         engine = store.make_engine(settings.database.url)
         store.upgrade(engine)
