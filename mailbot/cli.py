@@ -134,7 +134,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from mailbot.service import build_apps
 
     if args.command in {"poll", "run"}:
-        heap.fix_mmap_threshold()  # the long jobs: RSS stays flat over a backlog
+        heap.tune()  # the long jobs: RSS stays flat over a backlog
     if args.command == "db":
         engine = store.make_engine(settings.database.url)
         store.upgrade(engine)
