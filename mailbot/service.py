@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth, outbox, sla_service, store, threads
@@ -396,7 +396,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     if parent is not None:
         _event(session, parent, Record("follow_up", f"the user wrote after closing; new ticket {ticket.number}"),
                now, mail.from_addr)
-    _apply(app, session, ticket, mail, decision, now, classification=classification)
+    _apply(app, session, ticket, mail, decision, now, classification=classification, new_ticket=True)
     _maybe_auto_answer(app, session, ticket, mail, classification, now)
     return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
 
@@ -444,22 +444,30 @@ def _store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Se
     return message
 
 
+def _event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict[str, Any]:
+    return {"ticket_id": ticket.id, "kind": record.kind, "at": now, "actor": actor, "detail": record.detail,
+            "sop_step": record.sop_step, "data": dict(record.data)}
+
+
 def _event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
-    session.add(TicketEvent(ticket_id=ticket.id, kind=record.kind, at=now, actor=actor, detail=record.detail,
-                            sop_step=record.sop_step, data=dict(record.data)))
+    session.add(TicketEvent(**_event_row(ticket, record, now, actor)))
 
 
 def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
-           classification: Classification | None = None) -> None:
-    """Carry out a Decision: ticket fields, events, and queued mail (all in this transaction)."""
+           classification: Classification | None = None, *, new_ticket: bool = False) -> None:
+    """Carry out a Decision: ticket fields, events, and queued mail (all in this transaction).
+
+    ``new_ticket``: the ticket was created in this transaction and has no events yet.
+    """
     previous_closer = ticket.closed_by
+    events: list[dict[str, Any]] = []
     for effect in decision.effects:
         if isinstance(effect, Record):
             if effect.kind in {"closed", "escalated"} and mail.date is not None:
                 # When staff wrote the command: the SOP's "10 minutes after solving" runs from here.
                 effect = Record(effect.kind, effect.detail, effect.sop_step,
                                 {**effect.data, "written_at": mail.date.isoformat()})
-            _event(session, ticket, effect, now, mail.from_addr)
+            events.append(_event_row(ticket, effect, now, mail.from_addr))
         elif isinstance(effect, SetPriority):
             ticket.priority = effect.level
         elif isinstance(effect, Assign):
@@ -476,8 +484,16 @@ def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decisi
     ticket.state = decision.state.value
     ticket.updated_at = now
     # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks);
-    # before the mails, so that notifications can state the deadline.
-    sla_service.refresh_deadlines(session, ticket, app, now)
+    # before the mails, so that notifications can state the deadline. The events go in with one
+    # executemany (ORM objects would be inserted one by one, for their ids). A new ticket's
+    # events are all here: its clocks need no query, so its row is written once, with them.
+    if new_ticket:
+        sla_service.refresh_deadlines(session, ticket, app, now,
+                                      new_ticket_events=[TicketEvent(**row) for row in events])
+    if events:
+        session.execute(insert(TicketEvent), events)
+    if not new_ticket:
+        sla_service.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
         _queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
 

@@ -139,9 +139,21 @@ def _store(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
     ticket.sla_checked_at = max(now, ticket.updated_at) if ticket.updated_at else now
 
 
-def refresh_deadlines(session: Session, ticket: Ticket, app: App, now: datetime) -> None:
-    """Recompute and store the ticket's deadline columns (in the caller's transaction)."""
-    _store(ticket, status(session, ticket, app, now), now)
+def refresh_deadlines(session: Session, ticket: Ticket, app: App, now: datetime, *,
+                      new_ticket_events: Sequence[EventRecord] | None = None) -> None:
+    """Recompute and store the ticket's deadline columns (in the caller's transaction).
+
+    ``new_ticket_events``: the ticket was opened in this transaction and these are all of its
+    events, oldest first. Its clocks are then computed from them without reading the database
+    (no notice can have been sent for it yet).
+    """
+    if new_ticket_events is None:
+        _store(ticket, status(session, ticket, app, now), now)
+        return
+    setup = Setup.of(app)
+    _store(ticket, sla.evaluate(list(new_ticket_events), state=ticket.state,
+                                resolution_hours=app.table.resolution_hours(ticket.priority), policy=setup.policy,
+                                calendar=setup.calendar, now=now, sent=set()), now)
 
 
 # ---- the tick ----------------------------------------------------------------------------------

@@ -94,3 +94,25 @@ def test_mutated_mail_never_crashes_the_loop(app: App, data: st.DataObject) -> N
     if outcome.kind == "quarantined":
         with app.factory() as session:
             assert session.scalar(select(func.count(Quarantine.id))) >= 1
+
+
+DEADLINE_COLUMNS = ("due_at", "paused_since", "priority_due_at", "call_due_at", "analysis_due_at", "remind_at",
+                    "autoclose_at", "sla_next_at")
+
+
+def test_new_tickets_clocks_equal_the_clocks_read_back(tmp_path: Path) -> None:
+    """A new ticket's deadlines are computed from its events in memory (no query); computed again
+    from the database afterwards they are the same."""
+    from mailbot import sla_service
+    from mailbot.store import Ticket
+
+    app = make_app(tmp_path)
+    opened = [process_raw(app, path.read_bytes(), NOW) for path in LABELED]
+    assert sum(o.kind == "opened" for o in opened) >= 10
+    with app.factory.begin() as session:
+        tickets = list(session.scalars(select(Ticket)))
+        assert any(t.priority_due_at is not None for t in tickets)
+        for ticket in tickets:
+            stored = {c: getattr(ticket, c) for c in DEADLINE_COLUMNS}
+            sla_service.refresh_deadlines(session, ticket, app, NOW)  # the query path
+            assert {c: getattr(ticket, c) for c in DEADLINE_COLUMNS} == stored, ticket.number
