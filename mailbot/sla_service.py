@@ -452,8 +452,16 @@ def digest_context(app: App, session: Session, setup: Setup, now: datetime) -> d
 # ---- scheduling ------------------------------------------------------------------------------
 
 
-def _tick_job(app: App, everything: bool = False) -> None:
-    tick(app, datetime.now(timezone.utc), everything=everything)
+class _TickJob:
+    """The SLA tick: its first run (at start) looks at every open ticket, later runs at what is due."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.first = True
+
+    def __call__(self) -> None:
+        everything, self.first = self.first, False
+        tick(self.app, datetime.now(timezone.utc), everything=everything)
 
 
 def _digest_job(app: App) -> None:
@@ -464,12 +472,14 @@ def schedule_jobs(scheduler: Any, app: App) -> None:
     """Add the SLA jobs to an APScheduler 3 scheduler: a tick every minute, the digest daily.
 
     The first tick runs at once and looks at every open ticket, so deadlines follow a
-    changed config (standards, calendar) right after a restart.
+    changed config (standards, calendar) right after a restart. It is the interval job's own
+    first run, not a one-off "date" job: APScheduler 3 removes a finished one-off job, and when
+    that meets a shutdown (a stop right after the start) its scheduler thread dies with
+    JobLookupError (agronholm/apscheduler#104 and kin; seen in tests/e2e/test_crash.py).
     """
     now = datetime.now(timezone.utc)
-    scheduler.add_job(_tick_job, "date", args=[app, True], run_date=now, id="sla_refresh", misfire_grace_time=None)
-    scheduler.add_job(_tick_job, "interval", args=[app], minutes=1, id="sla_tick", max_instances=1, coalesce=True,
-                      next_run_time=now + timedelta(minutes=1))
+    scheduler.add_job(_TickJob(app), "interval", minutes=1, id="sla_tick", name="sla tick", max_instances=1,
+                      coalesce=True, next_run_time=now)
     s = app.settings.sla
     if s.digest:
         scheduler.add_job(_digest_job, "cron", args=[app], hour=s.digest_time.hour, minute=s.digest_time.minute,

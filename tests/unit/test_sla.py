@@ -521,10 +521,26 @@ def test_schedule_jobs_adds_the_tick_and_the_digest(app: service.App) -> None:
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
     sla_service.schedule_jobs(scheduler, app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"sla_refresh", "sla_tick", "sla_digest"}
+    assert set(jobs) == {"sla_tick", "sla_digest"}
     assert jobs["sla_tick"].trigger.interval == timedelta(minutes=1)
     digest = jobs["sla_digest"].trigger
     assert str(digest) == "cron[hour='7', minute='30']" and str(digest.timezone) == "Asia/Jakarta"
+
+
+def test_the_first_tick_runs_at_start_and_looks_at_every_open_ticket(
+        app: service.App, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    calls: list[bool] = []
+    monkeypatch.setattr(sla_service, "tick", lambda _app, _now, everything=False: calls.append(everything))
+    scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
+    before = datetime.now(timezone.utc)
+    sla_service.schedule_jobs(scheduler, app)
+    job = {job.id: job for job in scheduler.get_jobs()}["sla_tick"]
+    assert before <= job.next_run_time <= datetime.now(timezone.utc)  # at once, not in a minute
+    job.func()
+    job.func()
+    assert calls == [True, False]
 
 
 def test_the_example_config_documents_the_defaults() -> None:
