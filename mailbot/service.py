@@ -569,9 +569,12 @@ def _not_sendable(app: App, session: Session, address: str, automatic: bool, now
     if session.get(Undeliverable, address.lower()) is not None:
         return "address bounced before (undeliverable)"
     if automatic:
+        # Per helpdesk: each has its own cap, and one helpdesk's mail must not silence another's.
+        # (A bounce, above, holds for every helpdesk of the deployment: the address is dead.)
         since = now - timedelta(hours=1)
         count = session.scalar(select(func.count(Outbox.id)).where(
-            Outbox.to_key == address.lower(), Outbox.automatic.is_(True), Outbox.created_at >= since)) or 0
+            Outbox.to_key == address.lower(), Outbox.helpdesk == app.settings.helpdesk_key,
+            Outbox.automatic.is_(True), Outbox.created_at >= since)) or 0
         if count >= app.settings.loops.max_auto_mails_per_hour:
             return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
     return None

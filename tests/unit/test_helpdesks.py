@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 KOTA, KAB = "helpdesk@lpse.test", "lpse@kab.test"
 
 
-def two_helpdesks(tmp_path: Path, db_url: str) -> tuple[service.App, service.App]:
+def two_helpdesks(tmp_path: Path, db_url: str, extra: str = "") -> tuple[service.App, service.App]:
     config = tmp_path / "mailbot.toml"
     config.write_text(textwrap.dedent(f"""
         [helpdesk]
@@ -53,7 +53,7 @@ def two_helpdesks(tmp_path: Path, db_url: str) -> tuple[service.App, service.App
         imap = {{ username = "{KAB}" }}
         smtp = {{ username = "{KAB}" }}
         staff = {{ addresses = ["op@kab.test"] }}
-    """))
+    """) + textwrap.dedent(extra))
     kota, kab = service.build_apps(load_settings(config))
     assert (kota.settings.helpdesk_key, kab.settings.helpdesk_key) == ("kota", "kab")
     assert kota.factory.kw["bind"] is kab.factory.kw["bind"]  # one engine for the deployment
@@ -96,6 +96,35 @@ def test_each_helpdesk_numbers_its_own_tickets(tmp_path: Path, db_url: str) -> N
         for key, address in (("kota", KOTA), ("kab", KAB)):
             senders = set(session.scalars(select(Outbox.mail_from).where(Outbox.helpdesk == key)))
             assert senders == {address}
+
+
+def test_the_automatic_mail_cap_counts_each_helpdesks_own_mail(tmp_path: Path, db_url: str) -> None:
+    """A user who writes to two helpdesks gets each one's automatic replies; the cap stops further
+    mail from the helpdesk that reached it within the hour (and says so), not the other one's."""
+    kota, kab = two_helpdesks(tmp_path, db_url, extra="[loops]\nmax_auto_mails_per_hour = 2\n")
+    assert kota.settings.loops.max_auto_mails_per_hour == kab.settings.loops.max_auto_mails_per_hour == 2
+
+    def open_ticket(app: service.App, i: int) -> None:
+        raw = mail(f"<cap{i}@vendor.test>", app.settings.helpdesk.address, f"Gagal login {i}", "Akun saya terkunci.")
+        assert service.process_raw(app, raw, NOW).kind == "opened"
+
+    def automatic_to_user() -> dict[str, int]:
+        with kota.factory() as session:
+            rows = session.execute(select(Outbox.helpdesk).where(Outbox.to_key == "budi@vendor.test",
+                                                                 Outbox.automatic.is_(True))).all()
+        return {key: sum(1 for (h,) in rows if h == key) for key in ("kota", "kab")}
+
+    open_ticket(kota, 0)
+    first = automatic_to_user()["kota"]  # the acknowledgment, and a data request if data is missing
+    assert first == 2
+    open_ticket(kota, 1)  # over kota's cap: nothing more from kota
+    open_ticket(kab, 2)  # kab's first ticket: all of its mail
+    assert automatic_to_user() == {"kota": 2, "kab": first}
+    with kota.factory() as session:
+        suppressed = session.execute(select(Ticket.helpdesk, store.TicketEvent.detail).join(store.TicketEvent)
+                                     .where(store.TicketEvent.kind == "mail_suppressed")).all()
+    assert suppressed and {h for h, _ in suppressed} == {"kota"}
+    assert all("cap of 2 automatic mails per hour" in detail for _, detail in suppressed)
 
 
 def test_one_mail_to_both_helpdesks_opens_a_ticket_in_each_and_replies_stay_home(tmp_path: Path,
