@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, Select, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth, outbox, sla_service, store, threads
@@ -564,6 +564,13 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     ))
 
 
+def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[tuple[int]]:
+    """How many automatic mails ``helpdesk`` queued to ``address`` in the hour before ``now``."""
+    return select(func.count(Outbox.id)).where(
+        Outbox.to_key == address.lower(), Outbox.helpdesk == helpdesk, Outbox.automatic.is_(True),
+        Outbox.created_at >= now - timedelta(hours=1))
+
+
 def _not_sendable(app: App, session: Session, address: str, automatic: bool, now: datetime) -> str | None:
     """Why a mail to ``address`` must not go out (bounced before, or the automatic-mail cap), or None."""
     if session.get(Undeliverable, address.lower()) is not None:
@@ -571,10 +578,7 @@ def _not_sendable(app: App, session: Session, address: str, automatic: bool, now
     if automatic:
         # Per helpdesk: each has its own cap, and one helpdesk's mail must not silence another's.
         # (A bounce, above, holds for every helpdesk of the deployment: the address is dead.)
-        since = now - timedelta(hours=1)
-        count = session.scalar(select(func.count(Outbox.id)).where(
-            Outbox.to_key == address.lower(), Outbox.helpdesk == app.settings.helpdesk_key,
-            Outbox.automatic.is_(True), Outbox.created_at >= since)) or 0
+        count = session.scalar(recent_automatic_mail(address, app.settings.helpdesk_key, now)) or 0
         if count >= app.settings.loops.max_auto_mails_per_hour:
             return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
     return None

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from mailbot import service, store
 from mailbot.config import load_settings
@@ -306,3 +306,19 @@ def test_metrics_tell_the_helpdesks_apart(tmp_path: Path, db_url: str) -> None:
     assert pending == queued and pending["kota"] > pending["kab"] > 0
     quarantined = {s.labels["helpdesk"]: s.value for s in samples if s.name == "mailbot_quarantine_mails"}
     assert quarantined == {"kota": 0, "kab": 0}  # zeros for every configured helpdesk, not absent series
+
+
+def test_the_cap_query_reads_the_recipients_index(tmp_path: Path, db_url: str) -> None:
+    """The cap is counted for every automatic mail: its query must find the recipient's rows through
+    the (to_key, helpdesk, created_at) index, not scan a helpdesk's whole outbox. SQLite plans without
+    statistics, so its plan is checked; PostgreSQL chooses by statistics, so there the index must exist."""
+    kota, _ = two_helpdesks(tmp_path, db_url)
+    query = service.recent_automatic_mail("Budi@Vendor.test", "kota", NOW)
+    with kota.factory() as session:
+        bind = session.get_bind()
+        indexes = {ix["name"]: ix["column_names"] for ix in inspect(bind).get_indexes("outbox")}
+        assert indexes["ix_outbox_to_key_helpdesk"] == ["to_key", "helpdesk", "created_at"]
+        if bind.dialect.name == "sqlite":
+            sql = str(query.compile(bind, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(row) for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            assert "USING INDEX ix_outbox_to_key_helpdesk (to_key=? AND helpdesk=? AND created_at>?)" in plan, plan
