@@ -114,10 +114,13 @@ def _sent(session: Session, ticket_id: int) -> set[str]:
 
 def status(session: Session, ticket: Ticket, app: App, now: datetime, setup: Setup | None = None) -> sla.SlaStatus:
     """The ticket's clocks and what is due at ``now`` (notifications already sent excluded)."""
-    setup = setup or Setup.of(app)
-    return sla.evaluate(_events(session, ticket.id), state=ticket.state,
-                        resolution_hours=app.table.resolution_hours(ticket.priority), policy=setup.policy,
-                        calendar=setup.calendar, now=now, sent=_sent(session, ticket.id))
+    return _evaluate(ticket, app, setup or Setup.of(app), _events(session, ticket.id), _sent(session, ticket.id), now)
+
+
+def _evaluate(ticket: Ticket, app: App, setup: Setup, events: Sequence[EventRecord], sent: set[str],
+              now: datetime) -> sla.SlaStatus:
+    return sla.evaluate(events, state=ticket.state, resolution_hours=app.table.resolution_hours(ticket.priority),
+                        policy=setup.policy, calendar=setup.calendar, now=now, sent=sent)
 
 
 def _store(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
@@ -150,10 +153,7 @@ def refresh_deadlines(session: Session, ticket: Ticket, app: App, now: datetime,
     if new_ticket_events is None:
         _store(ticket, status(session, ticket, app, now), now)
         return
-    setup = Setup.of(app)
-    _store(ticket, sla.evaluate(list(new_ticket_events), state=ticket.state,
-                                resolution_hours=app.table.resolution_hours(ticket.priority), policy=setup.policy,
-                                calendar=setup.calendar, now=now, sent=set()), now)
+    _store(ticket, _evaluate(ticket, app, Setup.of(app), new_ticket_events, set(), now), now)
 
 
 # ---- the tick ----------------------------------------------------------------------------------
