@@ -4,8 +4,8 @@ glibc serves an allocation above its mmap threshold (128 KiB at start) with its 
 which goes back to the system when freed. But after freeing such a block it raises the
 threshold to that block's size (up to 32 MiB), so later buffers of that size -- raw mails,
 decoded attachments, composed replies -- come from the heap instead, and a heap fragmented by
-the small objects between them does not shrink. Over a 1,000-mail backlog that grew the
-bot's RSS by about 3 MB more than a fixed threshold does (``bench/run.py``). Setting the
+the small objects between them does not shrink. In 1,000-mail backlogs the peak RSS was
+1-3 MB lower with a fixed threshold (single runs, about 1 MB of noise). Setting the
 threshold explicitly (``mallopt(M_MMAP_THRESHOLD)``) switches the adjustment off.
 
 glibc also gives each new thread that allocates its own arena (``mallopt(M_ARENA_MAX)``). The
