@@ -66,7 +66,8 @@ def build_message(
     attachments: Sequence[OutgoingAttachment] = (),
 ) -> EmailMessage:
     msg = EmailMessage(policy=mailpolicy.SMTP)
-    msg["From"] = Address(display_name=_safe_header_text(sender_name), addr_spec=sender)
+    # As text (quoted by Address): the same From on every reply, so the policy parses it once.
+    msg["From"] = str(Address(display_name=_safe_header_text(sender_name), addr_spec=sender))
     msg["To"] = ", ".join(to)
     msg["Subject"] = _safe_header_text(rendered.subject)
     msg["Date"] = format_datetime(date)

@@ -10,14 +10,18 @@ Parsing a header value (``_header_value_parser``) is the other cost: the stdlib 
 again on every ``msg[...]`` read, and ``get_content_type()`` alone reads Content-Type several
 times per part. Header objects are immutable ``str`` subclasses, so the registry keeps the
 recently parsed MIME headers (Content-*, MIME-Version: read again and again, and few distinct
-values) and hands the same object out for the same name and value. Other headers (From,
-Subject, Message-ID) are unique per mail and not kept: a parsed header with its parse tree
-takes 10-20 KB. Behaviour is otherwise exactly the stdlib policy's.
+values) and hands the same object out for the same name and value. In inbound mail the other
+headers (From, Subject, Message-ID) are unique per mail and not kept: a parsed header with its
+parse tree takes 10-20 KB. Outgoing mail repeats most of its headers (the helpdesk's From, the
+staff's To, Auto-Submitted, the hop count, the Date shared by one mail's replies), so the
+composing policy keeps every header but the thread identifiers, which never repeat. Behaviour
+is otherwise exactly the stdlib policy's.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry
 from threading import Lock
@@ -29,11 +33,26 @@ CACHED_VALUE_CHARS = 200
 CACHED_HEADERS = 64
 
 
-class CachingHeaderRegistry(HeaderRegistry):
-    """A ``HeaderRegistry`` that builds each header name's class once."""
+#: Outgoing headers that are new in every mail: not worth a place in the cache.
+UNIQUE_OUTGOING = frozenset({"message-id", "in-reply-to", "references"})
 
-    def __init__(self) -> None:
+
+def _is_mime_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("content-") or lowered == "mime-version"
+
+
+def _is_repeated_outgoing(name: str) -> bool:
+    return name.lower() not in UNIQUE_OUTGOING
+
+
+class CachingHeaderRegistry(HeaderRegistry):
+    """A ``HeaderRegistry`` that builds each header name's class once, and keeps the parsed
+    headers whose names ``keep`` accepts (see the module docstring)."""
+
+    def __init__(self, keep: Callable[[str], bool] = _is_mime_header) -> None:
         super().__init__()
+        self._keep = keep
         self._classes: dict[str, type[BaseHeader]] = {}
         self._parsed: OrderedDict[tuple[str, str], BaseHeader] = OrderedDict()
         self._lock = Lock()  # the sender thread composes while the intake parses
@@ -46,9 +65,9 @@ class CachingHeaderRegistry(HeaderRegistry):
         return cls
 
     def __call__(self, name: str, value: Any) -> BaseHeader:
-        # Other headers, addresses, groups and long strings are parsed as the stdlib does.
+        # Other headers, Address objects, groups and long strings are parsed as the stdlib does.
         if (type(value) is not str or len(value) > CACHED_VALUE_CHARS
-                or not _is_mime_header(name)):
+                or not self._keep(name)):
             return super().__call__(name, value)
         key = (name, value)
         with self._lock:
@@ -64,12 +83,7 @@ class CachingHeaderRegistry(HeaderRegistry):
         return header
 
 
-def _is_mime_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered.startswith("content-") or lowered == "mime-version"
-
-
 #: Parsing inbound mail (``policy.default``).
 DEFAULT = policy.default.clone(header_factory=CachingHeaderRegistry())
 #: Composing outgoing mail (``policy.SMTP``: CRLF line ends).
-SMTP = policy.SMTP.clone(header_factory=CachingHeaderRegistry())
+SMTP = policy.SMTP.clone(header_factory=CachingHeaderRegistry(keep=_is_repeated_outgoing))

@@ -65,6 +65,8 @@ BUSY = "busy"
 COOPERATE_GRACE = timedelta(seconds=60)
 
 #: Attempts at a mail's transaction when it loses a race (unique key, deadlock, busy SQLite).
+_CONVERSATIONS = "mailbot.conversations"  # session.info keys, see _conversation_ids
+_NEW_TICKETS = "mailbot.new_tickets"
 _RACE_ATTEMPTS = 3
 
 
@@ -390,6 +392,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     )
     session.add(ticket)
     session.flush()
+    _new_conversation(session, ticket.id)
     _store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None), now,
                       app.policy)
@@ -434,7 +437,7 @@ def _store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Se
         sender=mail.from_addr, recipients=list(mail.to + mail.cc), subject=mail.subject[:500], text=text,
         new_text=new_text, auto=auto, at=now,
     )
-    session.add(message)
+    _add_message(session, message)
     if mail.attachments:
         session.flush()  # their rows need the message's id
     for att in mail.attachments:
@@ -532,9 +535,7 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     context = _context(app, session, ticket, mail, classification)
     context.update(effect.context)
     rendered = app.renderer.render(effect.template, context)
-    # One query for the conversation's Message-IDs, oldest first, with their direction.
-    rows = session.execute(select(Message.message_id, Message.direction).where(
-        Message.ticket_id == ticket.id, Message.channel == channel).order_by(Message.id)).all()
+    rows = _conversation_ids(session, ticket.id, channel)
     thread = [mid for mid, _ in rows]
     if channel == "user" and effect.to == "user":
         # Answer the user's own latest mail so their client threads it.
@@ -557,11 +558,46 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     )
     outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
                  ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key)
-    session.add(Message(
+    _add_message(session, Message(
         ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel=channel,
         sender=settings.helpdesk.address, recipients=recipients, subject=rendered.subject[:500], text=rendered.text,
         new_text=rendered.text, template=effect.template, at=now,
     ))
+
+
+def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
+    """The (Message-ID, direction) pairs of one channel of a ticket's conversation, oldest first.
+
+    Read once per transaction and then kept current by ``_add_message``: a mail that queues
+    several replies (the acknowledgment, the notice to staff) would otherwise read it again
+    for each. A ticket opened in this transaction needs no query at all (``_new_conversation``).
+    """
+    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+    key = (ticket_id, channel)
+    if key not in known:
+        if ticket_id in session.info.get(_NEW_TICKETS, ()):
+            known[key] = []
+        else:
+            known[key] = [(mid, direction) for mid, direction in session.execute(
+                select(Message.message_id, Message.direction).where(
+                    Message.ticket_id == ticket_id, Message.channel == channel).order_by(Message.id))]
+    return known[key]
+
+
+def _new_conversation(session: Session, ticket_id: int) -> None:
+    """``ticket_id`` was created in this transaction: its messages are all added through here."""
+    session.info.setdefault(_NEW_TICKETS, set()).add(ticket_id)
+
+
+def _add_message(session: Session, message: Message) -> None:
+    """Every Message of a transaction goes in through here, so that ``_conversation_ids`` stays true."""
+    session.add(message)
+    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+    key = (message.ticket_id, message.channel)
+    if key in known:
+        known[key].append((message.message_id, message.direction))
+    elif message.ticket_id in session.info.get(_NEW_TICKETS, ()):
+        known[key] = [(message.message_id, message.direction)]
 
 
 def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[tuple[int]]:
@@ -573,14 +609,18 @@ def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[
 
 def _not_sendable(app: App, session: Session, address: str, automatic: bool, now: datetime) -> str | None:
     """Why a mail to ``address`` must not go out (bounced before, or the automatic-mail cap), or None."""
-    if session.get(Undeliverable, address.lower()) is not None:
-        return "address bounced before (undeliverable)"
+    # One query for both: a bounce holds for every helpdesk of the deployment (the address is
+    # dead); the cap is per helpdesk, so one helpdesk's mail must not silence another's.
+    bounced = select(Undeliverable.address).where(Undeliverable.address == address.lower()).exists()
     if automatic:
-        # Per helpdesk: each has its own cap, and one helpdesk's mail must not silence another's.
-        # (A bounce, above, holds for every helpdesk of the deployment: the address is dead.)
-        count = session.scalar(recent_automatic_mail(address, app.settings.helpdesk_key, now)) or 0
-        if count >= app.settings.loops.max_auto_mails_per_hour:
-            return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
+        recent = recent_automatic_mail(address, app.settings.helpdesk_key, now).scalar_subquery()
+        is_bounced, count = session.execute(select(bounced, recent)).one()
+    else:
+        is_bounced, count = session.scalar(select(bounced)), 0
+    if is_bounced:
+        return "address bounced before (undeliverable)"
+    if automatic and (count or 0) >= app.settings.loops.max_auto_mails_per_hour:
+        return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
     return None
 
 

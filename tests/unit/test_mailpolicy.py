@@ -97,3 +97,33 @@ def test_composed_mail_reads_back_part_by_part() -> None:
         to=["budi@vendor.test"], message_id="m2@lpse.test", date=datetime(2026, 11, 28, tzinfo=timezone.utc),
         ticket_number="HD-1").as_bytes(), policy=policy.default)
     assert again.get_boundary() not in boundaries
+
+
+def _reply(pol: policy.EmailPolicy, message_id: str) -> bytes:
+    """An outgoing mail as build_message writes one: non-ASCII names, encoded words, a hop count."""
+    msg = EmailMessage(policy=pol)
+    msg["From"] = '"Helpdesk LPSE Kab. Wonosobo — Layanan" <helpdesk@lpse.test>'
+    msg["To"] = "Dewi Ayu Lestari <staf1@lpse.test>, Śri Wahyuni <staf2@lpse.test>"
+    msg["Subject"] = "[TTS-000042] Gagal unggah dokumen — mohon bantuan"
+    msg["Date"] = "Sat, 28 Nov 2026 11:00:00 +0000"
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Mailbot-Hops"] = "1"
+    msg.set_content("Tiket baru.\n")
+    return msg.as_bytes()
+
+
+def test_outgoing_headers_are_shared_and_compose_as_the_stdlib_does() -> None:
+    """The composing policy keeps repeated headers; a kept header must write the same bytes in
+    every mail that uses it, non-ASCII display names and encoded words included."""
+    for i in range(3):
+        mid = f"<{i}.reply@lpse.test>"
+        assert _reply(mailpolicy.SMTP, mid) == _reply(policy.SMTP, mid)
+    registry = mailpolicy.SMTP.header_factory
+    to = "Dewi Ayu Lestari <staf1@lpse.test>, Śri Wahyuni <staf2@lpse.test>"
+    assert registry("To", to) is registry("To", to)
+    assert [a.addr_spec for a in registry("To", to).addresses] == ["staf1@lpse.test", "staf2@lpse.test"]
+    # Thread identifiers never repeat: they are not kept.
+    assert registry("Message-ID", "<1.x@lpse.test>") is not registry("Message-ID", "<1.x@lpse.test>")
+    # The parsing policy keeps MIME headers only (inbound From and To are unique per mail).
+    assert mailpolicy.DEFAULT.header_factory("To", to) is not mailpolicy.DEFAULT.header_factory("To", to)

@@ -116,3 +116,55 @@ def test_new_tickets_clocks_equal_the_clocks_read_back(tmp_path: Path) -> None:
             stored = {c: getattr(ticket, c) for c in DEADLINE_COLUMNS}
             sla_service.refresh_deadlines(session, ticket, app, NOW)  # the query path
             assert {c: getattr(ticket, c) for c in DEADLINE_COLUMNS} == stored, ticket.number
+
+
+def _mail(frm: str, subject: str, body: str, mid: str, *, reply_to: str | None = None,
+          refs: list[str] | None = None) -> bytes:
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = frm, "helpdesk@lpse.test", subject
+    msg["Date"], msg["Message-ID"] = format_datetime(NOW), f"<{mid}>"
+    if reply_to:
+        msg["In-Reply-To"] = f"<{reply_to}>"
+        msg["References"] = " ".join(f"<{r}>" for r in refs or [reply_to])
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def test_replies_thread_on_the_conversation_in_the_database(tmp_path: Path) -> None:
+    """The conversation of a ticket is read once per mail and kept in memory while its replies
+    are queued: every reply's threading headers must still be what the database holds, i.e.
+    References = the channel's earlier Message-IDs, In-Reply-To = the latest (for the user: the
+    user's own latest mail)."""
+    from email import message_from_bytes, policy
+
+    from mailbot.store import Message, Outbox
+
+    app = make_app(tmp_path)
+    user = "budi@vendor.test"
+    assert process_raw(app, _mail(user, "Gagal unggah dokumen penawaran", "Tidak bisa unggah.", "u1@v"),
+                       NOW).kind == "opened"
+    with app.factory() as session:
+        number = session.scalars(select(Outbox.raw)).first()
+        ack = message_from_bytes(number or b"", policy=policy.default)
+    subject = f"Re: {ack['Subject']}"
+    assert process_raw(app, _mail(user, subject, "Kode tender 12345678.", "u2@v", reply_to=ack["Message-ID"][1:-1],
+                                  refs=["u1@v", ack["Message-ID"][1:-1]]), NOW).kind == "updated"
+    assert process_raw(app, _mail(user, subject, "Sudah saya coba lagi.", "u3@v"), NOW).kind == "updated"
+    with app.factory() as session:
+        messages = session.execute(select(Message.message_id, Message.direction, Message.channel)
+                                   .order_by(Message.id)).all()
+        sent = {mid: message_from_bytes(raw, policy=policy.default)
+                for mid, raw in session.execute(select(Outbox.message_id, Outbox.raw))}
+    assert len(sent) >= 5  # acknowledgment and staff notice, then a staff notice per user reply
+    for i, (mid, direction, channel) in enumerate(messages):
+        if direction != "out":
+            continue
+        earlier = [m for m, _, c in messages[:i] if c == channel]
+        mail = sent[mid]
+        assert (mail["References"] or "").split() == [f"<{m}>" for m in earlier][-20:], mid
+        users = [m for m, d, c in messages[:i] if c == channel and d == "in"]
+        expected = (users[-1] if channel == "user" and users else earlier[-1]) if earlier else None
+        assert (mail["In-Reply-To"] or None) == (f"<{expected}>" if expected else None), mid
