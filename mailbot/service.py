@@ -65,9 +65,10 @@ BUSY = "busy"
 COOPERATE_GRACE = timedelta(seconds=60)
 
 #: Attempts at a mail's transaction when it loses a race (unique key, deadlock, busy SQLite).
-_CONVERSATIONS = "mailbot.conversations"  # session.info keys, see _conversation_ids
-_NEW_TICKETS = "mailbot.new_tickets"
 _RACE_ATTEMPTS = 3
+#: ``session.info`` keys of the conversations read in a transaction (see ``_conversation_ids``).
+_CONVERSATIONS = "mailbot.conversations"
+_NEW_TICKETS = "mailbot.new_tickets"
 
 
 @dataclass(frozen=True)
