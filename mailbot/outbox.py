@@ -292,12 +292,14 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                 continue  # sent, deferred, or taken by another worker meanwhile
             mark, mail_from, recipients, raw = claim
             # PostgreSQL: hold the row lock from here to the commit of the outcome, so no other
-            # worker can take the mail while it is being sent (they skip locked rows).
+            # worker can take the mail while it is being sent (they skip locked rows). This one
+            # waits instead of skipping: another worker's claim query may hold the lock for an
+            # instant (PostgreSQL can lock a row whose changed version no longer matches the
+            # query), and skipping then would leave the mail in flight until its lease expires.
             held: Session | None = None
             if pg:
                 held = factory()
-                locked = held.scalars(select(Outbox).where(Outbox.id == row_id)
-                                      .with_for_update(skip_locked=True)).first()
+                locked = held.scalars(select(Outbox).where(Outbox.id == row_id).with_for_update()).first()
                 if locked is None or locked.last_error != mark:
                     held.close()  # another worker took it over after our claim (see IN_FLIGHT_LEASE)
                     continue
