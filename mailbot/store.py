@@ -23,6 +23,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Executable,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     func,
@@ -617,17 +619,7 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
     values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
               "sender": sender[:320], "at": now}
     if dialect in {"postgresql", "sqlite"}:
-        if dialect == "postgresql":
-            # Imported here: the PostgreSQL dialect package (with its asyncpg, pg8000 and psycopg
-            # modules) costs 2 MB of RSS that a SQLite deployment never uses.
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            insert = pg_insert(Inbound)
-        else:
-            insert = sqlite_insert(Inbound)
-        row_id = session.scalar(insert.values(**values)
-                                .on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
-                                .returning(Inbound.id))
+        row_id = session.scalar(_claim_statement(dialect), values)
     else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
         seen_id = session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
                                                            Inbound.message_id == message_id))
@@ -645,10 +637,37 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
     return Claim(seen=seen[0], seen_at=seen[1])
 
 
+#: Built once (the claim and its outcome are two statements of every mail): a statement built
+#: per call costs its construction and cache key each time. On the table, not the mapped class:
+#: a mail's session never loads its inbound row, so the ORM has nothing to keep in step.
+_RECORD_INBOUND = (update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("inbound_id"))
+                   .values(outcome=bindparam("outcome"), reason=bindparam("reason"), ticket_id=bindparam("ticket")))
+_CLAIM_STATEMENTS: dict[str, Executable] = {}
+
+
+def _claim_statement(dialect: str) -> Executable:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of an inbound row, for ``dialect``."""
+    statement = _CLAIM_STATEMENTS.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            # Imported here: the PostgreSQL dialect package (with its asyncpg, pg8000 and psycopg
+            # modules) costs 2 MB of RSS that a SQLite deployment never uses.
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert = pg_insert(Inbound.__table__)
+        else:
+            insert = sqlite_insert(Inbound.__table__)
+        statement = _CLAIM_STATEMENTS[dialect] = (
+            insert.on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
+            .returning(Inbound.__table__.c.id))
+    return statement
+
+
 def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str, ticket_id: int | None) -> None:
     """Set the outcome of a claimed inbound row (same transaction as the claim)."""
-    session.execute(update(Inbound).where(Inbound.id == claim.inbound_id)
-                    .values(outcome=outcome, reason=reason, ticket_id=ticket_id))
+    session.flush()  # the mail's ticket first: the row refers to it
+    session.execute(_RECORD_INBOUND, {"inbound_id": claim.inbound_id, "outcome": outcome, "reason": reason,
+                                      "ticket": ticket_id})
 
 
 def lock_ticket(session: Session, ticket_id: int) -> Ticket | None:
