@@ -390,6 +390,7 @@ def djhd_backlog(stack: ms.MailStack, work: Path, a: corpus.Addresses, mails: li
     fill_lmtp(stack, a.helpdesk, mails)
     before = load()
     say(f"djhd: manage.py get_email on {n} mails ({before})")
+    machine0, own0 = machine_busy_s(), own_cpu_s()
     proc = run_measured([py, "-m", "django", "get_email", "--quiet"], env=env, stdout=d / "get_email.out",
                         stderr=d / "get_email.err", cwd=d)
     problems = (d / "get_email.err").read_text(errors="replace")
@@ -413,7 +414,8 @@ def djhd_backlog(stack: ms.MailStack, work: Path, a: corpus.Addresses, mails: li
     finally:
         con.close()
     res = {"n": n, "process_s": proc.wall, "to_last_delivery_s": span, "mails_per_s": n / span if span > 0 else 0,
-           "peak_rss_mb": proc.peak_rss_mb, "cpu_s": proc.cpu_s, "sent_msgs": sent, "deliveries": delivered,
+           "peak_rss_mb": proc.peak_rss_mb, "cpu_s": proc.cpu_s, "stack_cpu_s": stack_cpu, "sent_msgs": sent,
+           "deliveries": delivered,
            "missing": missing, "tickets": tickets, "followups": followups, "load_before": before, "load_after": load()}
     say(f"djhd: {res['mails_per_s']:.1f} mails/s ({span:.1f} s, process {proc.wall:.1f} s, cpu {proc.cpu_s:.1f} s), "
         f"peak RSS {proc.peak_rss_mb:.1f} MB, {sent} mails sent ({delivered} deliveries, {missing} missing), "
@@ -823,7 +825,7 @@ def summary(results: dict[str, Any]) -> str:
                        f"{x.get('process_s', 0):7.1f}s {x['cpu_s']:6.1f}s {stack_cpu(x):>7} {x['peak_rss_mb']:7.1f} "
                        f"{x['sent_msgs']:6d} "
                        f"{x['load_before'].split()[1]:>12}  {x.get('all_mails_per_s', '')}")
-        out += cpu_bound(n, [(label, x) for label, x in rows if label != "django-helpdesk"])
+        out += cpu_bound(n, rows)
     sizes = list(results["sizes"])
     if len(sizes) > 1:
         for c in codes:

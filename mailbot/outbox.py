@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 import aiosmtplib
-from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth
@@ -88,23 +88,27 @@ class FlushResult:
 
 
 def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
-          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK) -> Outbox:
-    row = Outbox(
-        helpdesk=helpdesk,  # sent through this helpdesk's SMTP account only
-        message_id=message_id,
-        automatic=automatic,
-        to_key=recipients[0].lower() if recipients else "",
-        ticket_id=ticket_id,
-        mail_from=mail_from,
-        recipients=recipients,
-        raw=msg.as_bytes(),
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(row)
-    return row
+          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK) -> None:
+    """Add the mail to the outbox in the session's transaction (a Core insert, at once: the row
+    is one of every reply, and the ORM's unit of work would only add bookkeeping)."""
+    session.execute(_INSERT, {
+        "helpdesk": helpdesk,  # sent through this helpdesk's SMTP account only
+        "message_id": message_id,
+        "automatic": automatic,
+        "to_key": recipients[0].lower() if recipients else "",
+        "ticket_id": ticket_id,
+        "mail_from": mail_from,
+        "recipients": recipients,
+        "raw": msg.as_bytes(),
+        "status": "pending",
+        "attempts": 0,
+        "last_error": "",
+        "next_attempt_at": now,
+        "created_at": now,
+    })
+
+
+_INSERT = insert(Outbox.__table__)
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

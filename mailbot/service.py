@@ -429,23 +429,20 @@ def _view(ticket: Ticket) -> TicketView:
 
 
 def _store_message(session: Session, ticket: Ticket, mail: InboundMail, role: SenderRole, *, channel: str,
-                   now: datetime, auto: bool = False) -> Message:
+                   now: datetime, auto: bool = False) -> None:
     # Users do send passwords: never store or relay them in clear.
     text, _ = mask_passwords(mail.text)
     new_text, _ = mask_passwords(mail.new_text)
-    message = Message(
-        ticket_id=ticket.id, message_id=mail.message_id, direction="in", role=role.value, channel=channel,
-        sender=mail.from_addr, recipients=list(mail.to + mail.cc), subject=mail.subject[:500], text=text,
-        new_text=new_text, auto=auto, at=now,
-    )
-    _add_message(session, message)
+    message_pk = _add_message(session, {
+        "ticket_id": ticket.id, "message_id": mail.message_id, "direction": "in", "role": role.value,
+        "channel": channel, "sender": mail.from_addr, "recipients": list(mail.to + mail.cc),
+        "subject": mail.subject[:500], "text": text, "new_text": new_text, "template": None, "auto": auto, "at": now,
+    }, returning_id=bool(mail.attachments))
     if mail.attachments:
-        session.flush()  # their rows need the message's id
-    for att in mail.attachments:
-        session.add(StoredAttachment(message_pk=message.id, filename=att.filename, content_type=att.content_type,
-                                     size=att.size, content=att.content, inline=att.inline))
+        session.execute(insert(StoredAttachment.__table__), [
+            {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
+             "content": att.content, "inline": att.inline} for att in mail.attachments])
     ticket.updated_at = now
-    return message
 
 
 def _event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict[str, Any]:
@@ -559,11 +556,11 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     )
     outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
                  ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key)
-    _add_message(session, Message(
-        ticket_id=ticket.id, message_id=message_id, direction="out", role="bot", channel=channel,
-        sender=settings.helpdesk.address, recipients=recipients, subject=rendered.subject[:500], text=rendered.text,
-        new_text=rendered.text, template=effect.template, at=now,
-    ))
+    _add_message(session, {
+        "ticket_id": ticket.id, "message_id": message_id, "direction": "out", "role": "bot", "channel": channel,
+        "sender": settings.helpdesk.address, "recipients": recipients, "subject": rendered.subject[:500],
+        "text": rendered.text, "new_text": rendered.text, "template": effect.template, "auto": False, "at": now,
+    })
 
 
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
@@ -590,15 +587,28 @@ def _new_conversation(session: Session, ticket_id: int) -> None:
     session.info.setdefault(_NEW_TICKETS, set()).add(ticket_id)
 
 
-def _add_message(session: Session, message: Message) -> None:
-    """Every Message of a transaction goes in through here, so that ``_conversation_ids`` stays true."""
-    session.add(message)
+#: A ticket's messages go in as Core inserts, at once and in the order they are added (their ids
+#: order the conversation): as ORM objects, each cost the unit of work's bookkeeping, and most
+#: were inserted one by one anyway, by whichever query came next and flushed them.
+_INSERT_MESSAGE = insert(Message.__table__)
+_INSERT_MESSAGE_ID = insert(Message.__table__).returning(Message.__table__.c.id)
+
+
+def _add_message(session: Session, row: dict[str, Any], *, returning_id: bool = False) -> int | None:
+    """Every message of a transaction goes in through here, so that ``_conversation_ids`` stays
+    true; with ``returning_id``, the new row's id (for its attachments)."""
+    message_pk = None
+    if returning_id:
+        message_pk = session.execute(_INSERT_MESSAGE_ID, row).scalar_one()
+    else:
+        session.execute(_INSERT_MESSAGE, row)
     known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
-    key = (message.ticket_id, message.channel)
+    key = (row["ticket_id"], row["channel"])
     if key in known:
-        known[key].append((message.message_id, message.direction))
-    elif message.ticket_id in session.info.get(_NEW_TICKETS, ()):
-        known[key] = [(message.message_id, message.direction)]
+        known[key].append((row["message_id"], row["direction"]))
+    elif row["ticket_id"] in session.info.get(_NEW_TICKETS, ()):
+        known[key] = [(row["message_id"], row["direction"])]
+    return message_pk
 
 
 def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[tuple[int]]:
