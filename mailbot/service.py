@@ -450,8 +450,13 @@ def _event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dic
             "sop_step": record.sop_step, "data": dict(record.data)}
 
 
+#: Events go in as Core inserts, at once (like messages, see ``_add_message``): in the order they
+#: happen, without the ORM's bookkeeping.
+_INSERT_EVENT = insert(TicketEvent.__table__)
+
+
 def _event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
-    session.add(TicketEvent(**_event_row(ticket, record, now, actor)))
+    session.execute(_INSERT_EVENT, _event_row(ticket, record, now, actor))
 
 
 def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
@@ -492,7 +497,7 @@ def _apply(app: App, session: Session, ticket: Ticket, mail: InboundMail, decisi
         sla_service.refresh_deadlines(session, ticket, app, now,
                                       new_ticket_events=[TicketEvent(**row) for row in events])
     if events:
-        session.execute(insert(TicketEvent), events)
+        session.execute(_INSERT_EVENT, events)
     if not new_ticket:
         sla_service.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
