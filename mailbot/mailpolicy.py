@@ -14,8 +14,12 @@ values) and hands the same object out for the same name and value. In inbound ma
 headers (From, Subject, Message-ID) are unique per mail and not kept: a parsed header with its
 parse tree takes 10-20 KB. Outgoing mail repeats most of its headers (the helpdesk's From, the
 staff's To, Auto-Submitted, the hop count, the Date shared by one mail's replies), so the
-composing policy keeps every header but the thread identifiers, which never repeat. Behaviour
-is otherwise exactly the stdlib policy's.
+composing policy keeps every header but the thread identifiers, which never repeat.
+
+Writing a mail folds each header again (``BaseHeader.fold`` rebuilds and refolds its parse
+tree): about 5 % of the CPU time per inbound mail, for headers that are mostly the same objects
+every time. The composing policy keeps the folded bytes of the header objects it has folded
+recently. Behaviour is otherwise exactly the stdlib policy's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry
+from email.policy import EmailPolicy
 from threading import Lock
 from typing import Any
 
@@ -83,7 +88,36 @@ class CachingHeaderRegistry(HeaderRegistry):
         return header
 
 
+class FoldCachingPolicy(EmailPolicy):
+    """An ``EmailPolicy`` that folds a header object once and then reuses the bytes.
+
+    The key is the object itself (held in the entry, so its ``id`` is not reused), the header
+    name and the settings folding depends on: the generator writes each MIME part with a clone
+    of the policy (``flatten(linesep=...)``), so the policy object itself is new every time.
+    """
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if not isinstance(value, BaseHeader) or not _is_repeated_outgoing(name):
+            return super().fold_binary(name, value)
+        key = (id(value), name, self.linesep, self.max_line_length, self.cte_type, self.utf8, self.refold_source)
+        with _folded_lock:
+            entry = _folded.get(key)
+            if entry is not None and entry[0] is value:
+                _folded.move_to_end(key)
+                return entry[1]
+        folded = super().fold_binary(name, value)
+        with _folded_lock:
+            _folded[key] = (value, folded)
+            if len(_folded) > CACHED_HEADERS:
+                _folded.popitem(last=False)
+        return folded
+
+
+_folded: OrderedDict[tuple[Any, ...], tuple[BaseHeader, bytes]] = OrderedDict()
+_folded_lock = Lock()
+
+
 #: Parsing inbound mail (``policy.default``).
 DEFAULT = policy.default.clone(header_factory=CachingHeaderRegistry())
 #: Composing outgoing mail (``policy.SMTP``: CRLF line ends).
-SMTP = policy.SMTP.clone(header_factory=CachingHeaderRegistry(keep=_is_repeated_outgoing))
+SMTP = FoldCachingPolicy(linesep="\r\n", header_factory=CachingHeaderRegistry(keep=_is_repeated_outgoing))

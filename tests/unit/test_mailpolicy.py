@@ -110,12 +110,15 @@ def _reply(pol: policy.EmailPolicy, message_id: str) -> bytes:
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Mailbot-Hops"] = "1"
     msg.set_content("Tiket baru.\n")
+    msg.make_alternative(boundary="==batas")  # the parts are written with clones of the policy
+    msg.add_alternative("<p>Tiket baru.</p>\n", subtype="html")
     return msg.as_bytes()
 
 
 def test_outgoing_headers_are_shared_and_compose_as_the_stdlib_does() -> None:
-    """The composing policy keeps repeated headers; a kept header must write the same bytes in
-    every mail that uses it, non-ASCII display names and encoded words included."""
+    """The composing policy keeps repeated headers and their folded bytes; a kept header must
+    write the same bytes in every mail that uses it, non-ASCII display names and encoded words
+    included."""
     for i in range(3):
         mid = f"<{i}.reply@lpse.test>"
         assert _reply(mailpolicy.SMTP, mid) == _reply(policy.SMTP, mid)
@@ -125,5 +128,15 @@ def test_outgoing_headers_are_shared_and_compose_as_the_stdlib_does() -> None:
     assert [a.addr_spec for a in registry("To", to).addresses] == ["staf1@lpse.test", "staf2@lpse.test"]
     # Thread identifiers never repeat: they are not kept.
     assert registry("Message-ID", "<1.x@lpse.test>") is not registry("Message-ID", "<1.x@lpse.test>")
+    # Folded once, then the same bytes for the same header object and settings.
+    subject = registry("Subject", "[TTS-000042] Gagal unggah dokumen penawaran — mohon bantuan segera, batas "
+                                  "waktu pemasukan penawaran hari ini pukul 15.00")
+    assert mailpolicy.SMTP.fold_binary("Subject", subject) is mailpolicy.SMTP.fold_binary("Subject", subject)
+    assert mailpolicy.SMTP.fold_binary("Subject", subject) == policy.SMTP.fold_binary("Subject", subject)
+    assert b"\r\n " in mailpolicy.SMTP.fold_binary("Subject", subject)
+    # Other settings fold their own way (a clone is not served the bytes folded at 78 columns).
+    wide = mailpolicy.SMTP.clone(max_line_length=998)
+    assert wide.fold_binary("Subject", subject) == policy.SMTP.clone(max_line_length=998).fold_binary("Subject", subject)
+    assert b"\r\n " not in wide.fold_binary("Subject", subject)
     # The parsing policy keeps MIME headers only (inbound From and To are unique per mail).
     assert mailpolicy.DEFAULT.header_factory("To", to) is not mailpolicy.DEFAULT.header_factory("To", to)
