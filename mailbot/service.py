@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, func, insert, select
+from sqlalchemy import Engine, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth, outbox, sla_service, store, threads
@@ -568,6 +568,11 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     })
 
 
+_CONVERSATION = (select(Message.message_id, Message.direction)
+                 .where(Message.ticket_id == bindparam("ticket"), Message.channel == bindparam("channel"))
+                 .order_by(Message.id))
+
+
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
     """The (Message-ID, direction) pairs of one channel of a ticket's conversation, oldest first.
 
@@ -582,8 +587,7 @@ def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tu
             known[key] = []
         else:
             known[key] = [(mid, direction) for mid, direction in session.execute(
-                select(Message.message_id, Message.direction).where(
-                    Message.ticket_id == ticket_id, Message.channel == channel).order_by(Message.id))]
+                _CONVERSATION, {"ticket": ticket_id, "channel": channel})]
     return known[key]
 
 
@@ -616,23 +620,31 @@ def _add_message(session: Session, row: dict[str, Any], *, returning_id: bool = 
     return message_pk
 
 
+#: How many automatic mails a helpdesk queued to an address since a time (the hourly cap).
+_RECENT_AUTOMATIC = select(func.count(Outbox.id)).where(
+    Outbox.to_key == bindparam("address"), Outbox.helpdesk == bindparam("helpdesk"), Outbox.automatic.is_(True),
+    Outbox.created_at >= bindparam("since"))
+# Built once (one of them runs for nearly every reply). One query for both checks: a bounce holds
+# for every helpdesk of the deployment (the address is dead); the cap is per helpdesk, so one
+# helpdesk's mail must not silence another's.
+_BOUNCED = select(Undeliverable.address).where(Undeliverable.address == bindparam("address")).exists()
+_IS_BOUNCED = select(_BOUNCED)
+_BOUNCED_AND_RECENT = select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery())
+
+
 def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[tuple[int]]:
     """How many automatic mails ``helpdesk`` queued to ``address`` in the hour before ``now``."""
-    return select(func.count(Outbox.id)).where(
-        Outbox.to_key == address.lower(), Outbox.helpdesk == helpdesk, Outbox.automatic.is_(True),
-        Outbox.created_at >= now - timedelta(hours=1))
+    return _RECENT_AUTOMATIC.params(address=address.lower(), helpdesk=helpdesk, since=now - timedelta(hours=1))
 
 
 def _not_sendable(app: App, session: Session, address: str, automatic: bool, now: datetime) -> str | None:
     """Why a mail to ``address`` must not go out (bounced before, or the automatic-mail cap), or None."""
-    # One query for both: a bounce holds for every helpdesk of the deployment (the address is
-    # dead); the cap is per helpdesk, so one helpdesk's mail must not silence another's.
-    bounced = select(Undeliverable.address).where(Undeliverable.address == address.lower()).exists()
     if automatic:
-        recent = recent_automatic_mail(address, app.settings.helpdesk_key, now).scalar_subquery()
-        is_bounced, count = session.execute(select(bounced, recent)).one()
+        is_bounced, count = session.execute(_BOUNCED_AND_RECENT, {
+            "address": address.lower(), "helpdesk": app.settings.helpdesk_key,
+            "since": now - timedelta(hours=1)}).one()
     else:
-        is_bounced, count = session.scalar(select(bounced)), 0
+        is_bounced, count = session.scalar(_IS_BOUNCED, {"address": address.lower()}), 0
     if is_bounced:
         return "address bounced before (undeliverable)"
     if automatic and (count or 0) >= app.settings.loops.max_auto_mails_per_hour:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,18 +97,22 @@ def _prefix(ticket_id: int) -> str:
     return f"t{ticket_id}/"
 
 
+# Both run for every mail that changes a ticket: built once, with a bind parameter.
+_EVENTS = (select(TicketEvent.kind, TicketEvent.at, TicketEvent.actor, TicketEvent.detail, TicketEvent.sop_step,
+                  TicketEvent.data).where(TicketEvent.ticket_id == bindparam("ticket")).order_by(TicketEvent.id))
+_SENT = select(SlaNotice.key).where(SlaNotice.ticket_id == bindparam("ticket"))
+
+
 def _events(session: Session, ticket_id: int) -> list[EventRecord]:
     # A query, not ticket.events: the relationship may have been loaded before this
-    # transaction added events (the query autoflushes them). Plain rows, not ORM objects: this
-    # runs for every mail, and the clocks only read the fields.
-    return list(session.execute(select(TicketEvent.kind, TicketEvent.at, TicketEvent.actor, TicketEvent.detail,
-                                       TicketEvent.sop_step, TicketEvent.data)
-                                .where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)))  # type: ignore[arg-type]
+    # transaction added events. Plain rows, not ORM objects: this runs for every mail, and the
+    # clocks only read the fields.
+    return list(session.execute(_EVENTS, {"ticket": ticket_id}))  # type: ignore[arg-type]
 
 
 def _sent(session: Session, ticket_id: int) -> set[str]:
     prefix = _prefix(ticket_id)
-    keys = session.scalars(select(SlaNotice.key).where(SlaNotice.ticket_id == ticket_id))
+    keys = session.scalars(_SENT, {"ticket": ticket_id})
     return {k.removeprefix(prefix) for k in keys}
 
 
