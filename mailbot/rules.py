@@ -100,6 +100,12 @@ class Category:
     required: tuple[str, ...] = ()
     matchers: tuple[Matcher, ...] = ()
 
+    @functools.cached_property
+    def by_weight(self) -> tuple[Matcher, ...]:
+        """The matchers, strongest first (table order among equals); sorted once per category
+        (a cache keyed by the matchers would hash all of them for every mail)."""
+        return tuple(sorted(self.matchers, key=lambda m: -m.weight))
+
 
 @dataclass(frozen=True)
 class DeadlineRule:
@@ -511,11 +517,6 @@ def _fmt(number: float) -> str:
 _REPLY_SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*(?:re|bls|balas|aw|sv|antw|odp|r)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=1024)  # the table's categories: sorted once, not for every mail
-def _by_weight(matchers: tuple[Matcher, ...]) -> tuple[Matcher, ...]:
-    return tuple(sorted(matchers, key=lambda m: -m.weight))  # stable: table order among equals
-
-
 def _score(
     table: PriorityTable, category: Category, subject: str, body: str, subject_weight: float
 ) -> tuple[float, list[RuleHit]]:
@@ -528,7 +529,7 @@ def _score(
     score = 0.0
     hits: list[RuleHit] = []
     rule = f"category:{category.key}"
-    ordered = _by_weight(category.matchers)
+    ordered = category.by_weight
     for where, text, factor in (("subject", subject, subject_weight), ("body", body, 1.0)):
         taken: list[tuple[int, int]] = []
         for matcher in ordered:
