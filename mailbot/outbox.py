@@ -34,7 +34,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import oauth
 from mailbot.config import DEFAULT_HELPDESK, SmtpSettings
-from mailbot.store import Outbox, Undeliverable
+from mailbot.store import Outbox, Undeliverable, padded
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,16 @@ def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
     return "; ".join(f"{r.recipient}: {r.code} {' '.join(r.message.split())}" for r in exc.recipients)
 
 
-def _due(now: datetime, pg: bool, limit: int, exclude: Collection[int] = (),
+def _due(now: datetime, pg: bool, limit: int, after: int = 0,
          helpdesk: str = DEFAULT_HELPDESK) -> Select[tuple[int]]:
+    """The ids of the helpdesk's due mail, from the one after ``after`` on (a flush that follows
+    new mail goes on where it stands: one statement, where a list of the ids tried so far made
+    a new SQL text, and a new prepared statement, for every round)."""
     # One helpdesk's mail goes out through its own SMTP account only.
     due = select(Outbox.id).where(Outbox.helpdesk == helpdesk, Outbox.status == "pending",
                                   Outbox.next_attempt_at <= now).order_by(Outbox.id)
-    if exclude:
-        due = due.where(Outbox.id.not_in(exclude))
+    if after:
+        due = due.where(Outbox.id > after)
     if pg:  # rows another worker is sending right now are locked: leave them out
         due = due.with_for_update(skip_locked=True)
     return due.limit(limit)
@@ -212,18 +215,20 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
 
     def to_send() -> Iterator[int]:
         nonlocal now, upcoming
-        tried: set[int] = set()
+        tried = 0
         batch: Sequence[int] = ids
         while batch:
             for i, row_id in enumerate(batch):
-                tried.add(row_id)
+                tried += 1
                 upcoming = batch[i:i + JOURNAL_BATCH]
                 yield row_id
-            if not follow or len(tried) >= limit:
+            if not follow or tried >= limit:
                 return
+            # Mail queued meanwhile has higher ids; older mail that became due (a retry) waits
+            # for the next flush, like mail another worker holds.
             now = max(now, datetime.now(timezone.utc))
             with factory() as session:
-                batch = session.scalars(_due(now, pg, limit - len(tried), tried, helpdesk)).all()
+                batch = session.scalars(_due(now, pg, limit - tried, batch[-1], helpdesk)).all()
 
     client = smtp_client(settings)
     try:
@@ -444,7 +449,7 @@ def _peek(factory: sessionmaker[Session], ids: Sequence[int], now: datetime,
     due = (Outbox.status == "pending", Outbox.next_attempt_at <= now)
     with factory() as session:
         sizes = {row_id: size for row_id, size in session.execute(
-            select(Outbox.id, func.length(Outbox.raw)).where(Outbox.id.in_(ids), *due))}
+            select(Outbox.id, func.length(Outbox.raw)).where(Outbox.id.in_(padded(ids)), *due))}
         covered: list[int] = []
         total = 0
         for row_id in ids:
@@ -454,7 +459,7 @@ def _peek(factory: sessionmaker[Session], ids: Sequence[int], now: datetime,
             covered.append(row_id)
         wanted = [row_id for row_id in covered if row_id in sizes]
         rows = session.execute(select(Outbox.id, Outbox.mail_from, Outbox.recipients, Outbox.raw, Outbox.message_id,
-                                      Outbox.last_error).where(Outbox.id.in_(wanted), *due)).all() if wanted else []
+                                      Outbox.last_error).where(Outbox.id.in_(padded(wanted)), *due)).all() if wanted else []
     found: dict[int, tuple[str, list[str], bytes] | None] = dict.fromkeys(covered)
     for row in rows:
         if row.last_error.startswith(IN_FLIGHT):  # marked by a sender of the other kind (see _claim)

@@ -760,7 +760,7 @@ def _conversation(app: App, session: Session, ticket: Ticket) -> list[object]:
     names: dict[int, list[str]] = {}
     if mails:
         rows = session.execute(select(StoredAttachment.message_pk, StoredAttachment.filename)
-                               .where(StoredAttachment.message_pk.in_([m.id for m in mails]))
+                               .where(StoredAttachment.message_pk.in_(store.padded([m.id for m in mails])))
                                .order_by(StoredAttachment.id))
         for message_pk, filename in rows:
             names.setdefault(message_pk, []).append(filename)

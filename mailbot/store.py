@@ -10,11 +10,11 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -515,6 +515,25 @@ def ticket_by_number(session: Session, number: str, helpdesk: str | None = None)
     return session.scalars(query.limit(1)).first()
 
 
+_T = TypeVar("_T")
+
+
+def padded(values: Sequence[_T]) -> list[_T]:
+    """``values`` for an ``IN (...)`` list, padded to a power of two by repeating the last one.
+
+    Each length of an IN list is another SQL text, and the database driver keeps a prepared
+    statement per text and connection (Python's sqlite3: the last 128). With lists of every
+    length from 1 to 50 (or 1,000), those caches filled with one-off statements, which evicted
+    the ones used for every mail, and each kept its size: the process grew by 5 MB over a
+    3,000-mail backlog. Padded, a list of up to 64 values has 7 texts; a repeated value matches
+    nothing more.
+    """
+    out = list(values)
+    if out:
+        out.extend(out[-1:] * ((1 << (len(out) - 1).bit_length()) - len(out)))
+    return out
+
+
 # The lookups below run for almost every mail: built once, with bind parameters, they skip the
 # statement's construction and cache key each time (and behave exactly the same).
 _TICKET_FOR_SEQ = select(Ticket.id).where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.seq == bindparam("seq"))
@@ -551,9 +570,9 @@ def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str
         return None
     if helpdesk is not None:
         # One mail sent to two helpdesks is a message of a ticket in each: only ours counts.
-        rows = session.execute(_OWNERS_IN_HELPDESK, {"ids": list(ids), "helpdesk": helpdesk}).all()
+        rows = session.execute(_OWNERS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}).all()
     else:
-        rows = session.execute(_OWNERS, {"ids": list(ids)}).all()
+        rows = session.execute(_OWNERS, {"ids": padded(ids)}).all()
     owner: dict[str, int] = {}
     for mid, ticket_id in rows:
         owner.setdefault(mid, ticket_id)

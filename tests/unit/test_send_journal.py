@@ -171,3 +171,49 @@ def test_the_read_ahead_is_bounded_by_bytes(db: tuple[sessionmaker[Session], Pat
     assert outbox.flush(factory, settings, LATER).sent == 7
     assert peeks == [7]
     assert Counter(recorder.ids) == Counter({mid: 1 for mid in ids + more})
+
+
+def test_a_flush_that_follows_new_mail_uses_a_few_sql_texts(db: tuple[sessionmaker[Session], Path],
+                                                            smtp: tuple[Recorder, SmtpSettings],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mail queued while a flush sends goes out in the same flush, and every round asks the
+    database with the same few statements. Each new SQL text is a prepared statement the driver
+    keeps (up to 128 per connection): with one text per round (a list of the ids tried so far,
+    read-ahead lists of every length), a long backlog filled those caches and the process grew.
+    """
+    factory, _ = db
+    recorder, settings = smtp
+    first = queue_mails(factory, 3)
+    later: list[str] = []
+    real_send = outbox._send
+
+    async def send_and_queue_more(*args, **kwargs):  # type: ignore[no-untyped-def]
+        outcome = await real_send(*args, **kwargs)
+        if len(later) < 60:  # the intake queues replies meanwhile, 1 to 3 at a time
+            later.extend(queue_mails(factory, 1 + len(later) % 3))
+        return outcome
+
+    monkeypatch.setattr(outbox, "_send", send_and_queue_more)
+    texts: set[str] = set()
+    event.listen(factory.kw["bind"], "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: texts.add(statement))
+    queued_by_the_test = "INSERT INTO outbox"
+
+    result = outbox.flush(factory, settings)  # no clock: follows what is queued meanwhile
+
+    assert result.sent == len(first) + len(later) and len(later) >= 60
+    assert Counter(recorder.ids) == Counter({mid: 1 for mid in first + later})
+    assert {r.status for r in _rows(factory).values()} == {"sent"}
+    # The due ids, the sizes and the mails read ahead (each IN list padded to 1, 2, 4, ... values),
+    # the batch record: a few texts however many rounds.
+    sender_texts = sorted(t for t in texts if not t.startswith(queued_by_the_test))
+    assert len(sender_texts) <= 12, sender_texts
+
+
+def test_in_lists_are_padded_to_a_power_of_two_with_the_same_values() -> None:
+    for n in range(0, 70):
+        values = list(range(100, 100 + n))
+        out = store.padded(values)
+        assert out[:n] == values and set(out) == set(values)
+        assert len(out) == (0 if n == 0 else 1 << (n - 1).bit_length())
+    assert store.padded(("a", "b", "c")) == ["a", "b", "c", "c"]
