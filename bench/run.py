@@ -40,7 +40,8 @@ from bench import corpus  # noqa: E402
 PY = sys.executable
 DJHD_VENV = Path(os.environ.get("BENCH_DJHD_VENV", "/tmp/djhd-venv"))
 #: The environment of the bot's processes (``--env NAME=VALUE`` adds to it, e.g. MALLOC_ARENA_MAX=2).
-BOT_ENV: dict[str, str] = dict(os.environ)
+#: PYTHONOPTIMIZE=2 as in contrib/mailbot.service (``--env PYTHONOPTIMIZE=0`` measures without it).
+BOT_ENV: dict[str, str] = {"PYTHONOPTIMIZE": "2", **os.environ}
 PYSPY = os.environ.get("BENCH_PYSPY", shutil.which("py-spy") or "/tmp/bench-tools/bin/py-spy")
 
 
@@ -699,8 +700,10 @@ def main() -> int:
     run = uuid.uuid4().hex[:6]
     root = Path(args.work) / run
     root.mkdir(parents=True)
-    say(f"run {run}: results in {root}; code {', '.join(codes)}; {os.cpu_count()} cores; {load()}")
-    results: dict[str, Any] = {"run": run, "codes": codes, "sizes": {}}
+    say(f"run {run}: results in {root}; code {', '.join(codes)}; {os.cpu_count()} cores; {load()}; "
+        f"bot PYTHONOPTIMIZE={BOT_ENV.get('PYTHONOPTIMIZE', '')}")
+    results: dict[str, Any] = {"run": run, "codes": codes, "sizes": {},
+                               "bot_pythonoptimize": BOT_ENV.get("PYTHONOPTIMIZE", "")}
     t_all = time.time()
     for n in sizes:
         work = root / f"n{n}"
@@ -810,7 +813,8 @@ def cpu_bound(n: int, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
 def summary(results: dict[str, Any]) -> str:
     codes = results["codes"]
     name = {c: ("mailbot" if len(codes) == 1 else f"mailbot[{i}]") for i, c in enumerate(codes)}
-    out = [f"== mailbot benchmark, run {results['run']} ({results['wall_s']:.0f} s in all) =="]
+    out = [f"== mailbot benchmark, run {results['run']} ({results['wall_s']:.0f} s in all; "
+           f"bot PYTHONOPTIMIZE={results.get('bot_pythonoptimize', '')}) =="]
     if len(codes) > 1:
         out += [f"  {name[c]} = {c}" for c in codes]
     out.append(f"{'N':>6} {'what':<16} {'mails/s':>8} {'x raw':>6} {'to last':>8} {'process':>8} {'cpu':>7} "

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Imported only when needed: prometheus-client (``[metrics] enabled``), APScheduler (``run``),
 #: Alembic (a migration), the PostgreSQL dialect (a PostgreSQL URL), urllib.request (an OAuth2
-#: token refresh), and the package of all ~250 countries of ``holidays`` (see mailbot.holidays_id).
+#: token refresh), the package of all ~250 countries of ``holidays`` (see mailbot.holidays_id), and
+#: nh3 (``parse.sanitize_html``: the intake stores HTML, it never shows it).
 NOT_FOR_A_POLL = ("prometheus_client", "apscheduler", "alembic", "multiprocessing", "sqlalchemy.dialects.postgresql",
-                  "urllib.request", "holidays.countries")
+                  "urllib.request", "holidays.countries", "nh3")
 
 SETTINGS = {
     "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test", "secret": "uji"},
