@@ -99,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     pr = psub.add_parser("erase")
     pr.add_argument("address")
     pr.add_argument("--yes", action="store_true", help="really erase (otherwise show what would be erased)")
+    oauth_p = sub.add_parser("oauth", help="OAuth2 (XOAUTH2 mailboxes)")
+    oasub = oauth_p.add_subparsers(dest="action", required=True)
+    az = oasub.add_parser("authorize", help="the consent in a browser, once per mailbox: prints the refresh token")
+    az.add_argument("--server", choices=["imap", "smtp"],
+                    help="whose OAuth2 settings (default: IMAP's if it uses xoauth2, else SMTP's)")
+    az.add_argument("--port", type=int, default=0, help="loopback port for the redirect (default: any free port)")
+    az.add_argument("--redirect-uri",
+                    help="the redirect URI registered with the provider (default: http://127.0.0.1:PORT/)")
+    az.add_argument("--paste", action="store_true",
+                    help="no listener: paste the address the browser ends on (browser on another machine)")
+    az.add_argument("--timeout", type=float, default=600, help="seconds to wait for the consent")
+    _helpdesk_option(az)
     answers = sub.add_parser("answers", help="the canned answers in templates/answers")
     asub = answers.add_subparsers(dest="action", required=True)
     asub.add_parser("list", help="every answer with its number, key and categories")
@@ -116,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = [args.dir] if args.dir else []
         return rules_eval.main(extra + (["--table", args.table] if args.table else []))
     try:
-        settings = load_settings(resolve_config_path(args.config))
+        # ``oauth authorize`` obtains the first refresh token: the settings may have none yet.
+        settings = load_settings(resolve_config_path(args.config), consent=args.command == "oauth")
         logs.configure(settings.logging, verbose=args.verbose)
         for one in settings.per_helpdesk():  # every helpdesk's passwords and secret are masked
             logs.register_settings(one)
@@ -131,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check-config":
         return _check_config(settings)
+    if args.command == "oauth":
+        return _oauth_authorize(settings, args)
     from mailbot.service import build_apps
 
     if args.command in {"poll", "run"}:
@@ -590,6 +605,58 @@ def _answers(app: Any, args: argparse.Namespace) -> int:
     print(f"top-3 suggestion hit rate: {result.hits}/{result.total} = {result.rate:.1%}")
     for name in result.misses:
         print(f"  miss: {name}")
+    return 0
+
+
+def _oauth_authorize(settings: Settings, args: argparse.Namespace) -> int:
+    """``oauth authorize``: the consent in a browser; the refresh token alone on stdout."""
+    from mailbot import consent
+
+    one = settings
+    if args.helpdesk is not None:
+        chosen = [s for s in settings.per_helpdesk() if s.helpdesk_key == args.helpdesk]
+        if not chosen:
+            print(f"no helpdesk {args.helpdesk!r} in the config", file=sys.stderr)
+            return 2
+        one = chosen[0]
+    names = [args.server] if args.server else [n for n in ("imap", "smtp") if getattr(one, n).auth == "xoauth2"]
+    server = getattr(one, names[0]) if names else None
+    if server is None or server.auth != "xoauth2" or server.oauth2 is None:
+        print(f"[{args.server or 'imap'}] does not use auth = \"xoauth2\": there is nothing to authorize",
+              file=sys.stderr)
+        return 2
+    oauth2, name = server.oauth2, names[0]
+    where = "oauth2" if one.oauth2 is not None and oauth2 == one.oauth2 else f"{name}.oauth2"  # for messages
+    redirect = args.redirect_uri or f"http://127.0.0.1:{args.port}/"
+    try:
+        listener = None if args.paste else consent.RedirectListener(redirect)
+        try:
+            started = consent.begin(oauth2, listener.redirect_uri if listener else redirect,
+                                    login_hint=server.username)
+            print(f"Sign in as {server.username} and consent (mailbot client {oauth2.client_id}) at:\n\n"
+                  f"  {started.url}\n", file=sys.stderr)
+            if listener is not None:
+                print(f"Waiting for the browser at {listener.redirect_uri} (up to {args.timeout:.0f} s)...",
+                      file=sys.stderr, flush=True)
+                redirected = listener.wait(args.timeout)
+            else:
+                print("Then paste the whole address the browser ended on (it may show an error page):",
+                      file=sys.stderr, flush=True)
+                redirected = sys.stdin.readline()
+        finally:
+            if listener is not None:
+                listener.close()
+        tokens = consent.exchange(oauth2, started, consent.code_from_redirect(started, redirected), where=where)
+    except consent.ConsentError as exc:
+        print(f"consent failed: {exc}", file=sys.stderr)
+        return 1
+    logs.register_secret(tokens.refresh_token)
+    logs.register_secret(tokens.access_token)
+    target = (f"the variable {oauth2.refresh_token_env} (refresh_token_env), e.g. in /etc/mailbot/mailbot.env"
+              if oauth2.refresh_token_env else f"{where}.refresh_token")
+    print(f"Consent given (scope: {tokens.scope or '-'}). The refresh token is on standard output; put it in "
+          f"{target}, then run check-config.", file=sys.stderr)
+    print(tokens.refresh_token)
     return 0
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 #: The repository root; templates/ and config/ ship next to the package.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -104,20 +105,24 @@ class OAuth2Settings(_Section):
     #: Space-separated; Microsoft 365: "https://outlook.office.com/IMAP.AccessAsUser.All
     #: https://outlook.office.com/SMTP.Send offline_access"; Google: "https://mail.google.com/".
     scope: str = ""
+    #: Where ``mailbot oauth authorize`` sends the browser for the consent; derived from
+    #: ``token_url`` for Microsoft 365 and Google, required for other providers.
+    authorize_url: str = ""
     #: Refresh this many seconds before the access token expires (at most half its lifetime).
     refresh_margin: float = Field(default=300, ge=0)
     timeout: float = Field(default=30, gt=0)
 
-    @field_validator("token_url")
+    @field_validator("token_url", "authorize_url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        if (value or info.field_name == "token_url") and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value
 
     @model_validator(mode="after")
-    def _has_refresh_token(self) -> OAuth2Settings:
-        if not self.refresh_token and not self.refresh_token_env:
+    def _has_refresh_token(self, info: ValidationInfo) -> OAuth2Settings:
+        # ``mailbot oauth authorize`` loads the settings to obtain the first refresh token.
+        if not self.refresh_token and not self.refresh_token_env and not (info.context or {}).get("consent"):
             raise ValueError("either refresh_token or refresh_token_env is required")
         return self
 
@@ -483,8 +488,12 @@ def resolve_config_path(cli_value: str | None) -> Path:
     return Path(value)
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and validate ``path``; raise ConfigError with one line on any problem."""
+def load_settings(path: Path, *, consent: bool = False) -> Settings:
+    """Read and validate ``path``; raise ConfigError with one line on any problem.
+
+    ``consent``: for ``mailbot oauth authorize``, which obtains the first refresh token, so an
+    OAuth2 section may have none yet (and its variable may not be set).
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -500,7 +509,7 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"config error in {path}: helpdesk_key: unknown key (use [[helpdesks]] entries with a key)")
     entries = data.pop("helpdesks", None)
     if entries is None:
-        settings = _validate(path, data, None)
+        settings = _validate(path, data, None, consent)
         settings._deployment = (settings,)
         return settings
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
@@ -522,7 +531,7 @@ def load_settings(path: Path) -> Settings:
         overrides = {name: raw[name] for name in PER_HELPDESK if name in raw}
         merged = deep_merge(data, overrides)
         merged["helpdesk_key"] = entry.key
-        settings = _validate(path, merged, (index, overrides))
+        settings = _validate(path, merged, (index, overrides), consent)
         address = settings.helpdesk.address
         if address in addresses:
             raise ConfigError(f"config error in {path}: helpdesks[{index}].helpdesk.address: {address!r} is already "
@@ -547,17 +556,19 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             data[section][key] = str(base / value)
 
 
-def _validate(path: Path, data: dict[str, Any], entry: tuple[int, dict[str, Any]] | None) -> Settings:
+def _validate(path: Path, data: dict[str, Any], entry: tuple[int, dict[str, Any]] | None,
+              consent: bool = False) -> Settings:
     """One helpdesk's complete settings; ``entry`` names its ``[[helpdesks]]`` entry in errors."""
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context={"consent": consent})
         # Touch env-provided secrets now so a missing variable fails at start, not mid-run.
         for name, server in (("imap", settings.imap), ("smtp", settings.smtp)):
             if server.auth == "xoauth2":
                 assert server.oauth2 is not None
                 where = f"{name}.oauth2" if "oauth2" in data.get(name, {}) else "oauth2"
                 server.oauth2.client_secret_value(where)
-                server.oauth2.refresh_token_value(where)
+                if not consent:
+                    server.oauth2.refresh_token_value(where)
             else:
                 server.password_value  # noqa: B018
         settings.helpdesk.secret_value  # noqa: B018

@@ -67,7 +67,7 @@ class TokenResponse:
 Post = Callable[[str, dict[str, str], float], tuple[int, bytes]]
 
 
-def _urllib_post(url: str, form: dict[str, str], timeout: float) -> tuple[int, bytes]:
+def urllib_post(url: str, form: dict[str, str], timeout: float) -> tuple[int, bytes]:
     # Imported here: urllib.request (with http.client) is 0.5 MB of RSS that a mailbox logging in
     # with a password, the usual case, never needs.
     import urllib.error
@@ -103,7 +103,7 @@ class TokenProvider:
                  clock: Callable[[], float] = time.monotonic, vault: TokenVault | None = None) -> None:
         self.settings = settings
         self.where = where
-        self._post = post or _urllib_post
+        self._post = post or urllib_post
         self._clock = clock
         self._vault = vault
         self._vault_read = False

@@ -259,3 +259,85 @@ def test_a_rotated_refresh_token_is_kept_across_restarts(
         [stored] = session.scalars(select(OAuthToken)).all()
     assert stored.refresh_token == tokens.successors[presented[-1]]  # the newest, ready for the next start
     assert_no_secrets(proc.stdout + proc.stderr, configured, secret, stored.refresh_token)
+
+
+def authorize_process(d: Deployment) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "mailbot.cli", "--config", str(d.config_path), "oauth", "authorize",
+                             "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def consent_address(proc: subprocess.Popen[str]) -> str:
+    """The address the command asks the operator to open (read from its stderr)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "/authorize?" in line:
+            return line.strip()
+    raise AssertionError("the command printed no consent address")
+
+
+def use_consent(d: Deployment, tokens: TokenServer, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """XOAUTH2 on both servers with no refresh token yet. -> (client secret, refresh token variable)"""
+    secret = "cs-" + time.strftime("%H%M%S") + "-Kd82Lq"
+    tokens.add_client(CLIENT_ID, secret)
+    suffix = re.sub(r"\W", "_", d.helpdesk).upper()
+    monkeypatch.setenv(f"OAUTH_SECRET_{suffix}", secret)
+    monkeypatch.delenv(f"OAUTH_REFRESH_{suffix}", raising=False)
+    for name in ("imap", "smtp"):
+        set_keys(d.config_path, name, auth="xoauth2")
+    set_keys(d.config_path, "oauth2", token_url=tokens.token_url, authorize_url=tokens.authorize_url,
+             client_id=CLIENT_ID, client_secret_env=f"OAUTH_SECRET_{suffix}",
+             refresh_token_env=f"OAUTH_REFRESH_{suffix}",
+             scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access")
+    return secret, f"OAUTH_REFRESH_{suffix}"
+
+
+def test_the_consent_in_a_browser_yields_a_refresh_token_that_polls_and_sends(
+        deployment: Deployment, stack: MailStack, tokens: TokenServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mailbot oauth authorize``: the first refresh token, from the consent, without other tools."""
+    import urllib.request
+
+    d = deployment
+    secret, variable = use_consent(d, tokens, monkeypatch)
+    code, _, err = d.cli("check-config")
+    assert code == 2 and variable in err  # the service cannot start without the token
+
+    tokens.consent_as(d.helpdesk)
+    proc = authorize_process(d)
+    address = consent_address(proc)
+    assert f"login_hint={d.helpdesk.replace('@', '%40')}" in address and "code_challenge_method=S256" in address
+    # The operator's browser: the provider's page redirects it to the command's loopback listener.
+    with urllib.request.urlopen(address, timeout=30) as page:  # noqa: S310 - the tests' token server
+        assert page.status == 200 and b"received the answer of the consent" in page.read()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    refresh = out.strip()
+    assert tokens.consents == [(d.helpdesk.lower(), refresh)]
+    assert variable in err and refresh not in err  # the token only on stdout, where to put it on stderr
+    assert_no_secrets(err, secret)
+
+    monkeypatch.setenv(variable, refresh)
+    prepare(d)
+    d.new_mail(SUBJECT, QUESTION)
+    d.wait_helpdesk_inbox(1)
+    polled = poll_process(d)  # logs in to Dovecot, and sends through Postfix, with that token
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    assert tickets(d) == 1
+    d.wait_subject(d.user, SUBJECT)  # the acknowledgment, sent with XOAUTH2
+    assert [g.refresh_token for g in tokens.granted(refresh)]  # access tokens came from the new grant
+    assert any(i.active for i in tokens.presented(d.helpdesk))
+
+
+def test_a_declined_consent_gives_no_token_and_says_why(
+        deployment: Deployment, stack: MailStack, tokens: TokenServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    d = deployment
+    use_consent(d, tokens, monkeypatch)
+    tokens.deny_consent()
+    proc = authorize_process(d)
+    with urllib.request.urlopen(consent_address(proc), timeout=30) as page:  # noqa: S310
+        assert page.status == 200
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert "consent failed: the consent was declined at the provider" in err
+    assert tokens.consents == []

@@ -8,6 +8,11 @@ introspection URL that ``scripts/mailstack.sh`` gives Dovecot's oauth2 passdb):
   optional ``scope``; answers ``{"access_token", "token_type", "expires_in", "scope"}``, or
   ``400 {"error": "invalid_grant"}`` for an unknown or revoked refresh token, ``401
   {"error": "invalid_client"}`` for a wrong client secret, as Microsoft and Google do;
+* ``GET /authorize`` and ``grant_type=authorization_code`` - the consent (RFC 6749 section 4.1
+  with PKCE S256, RFC 7636), as ``mailbot oauth authorize`` runs it: the user set with
+  ``consent_as(email)`` consents at once and the browser is redirected to ``redirect_uri`` with a
+  one-time code (``deny_consent()``: with ``error=access_denied``); the token endpoint then
+  checks the client, the redirect URI and the code verifier, and issues a refresh token;
 * ``POST /introspect`` - what Dovecot asks on an XOAUTH2/OAUTHBEARER login (``token=...``):
   ``{"active": true, "email": USER}`` for an access token that was issued, has not expired
   and was not revoked, else ``{"active": false}``.
@@ -29,13 +34,14 @@ from __future__ import annotations
 
 import base64
 import errno
+import hashlib
 import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlencode
 
 DEFAULT_PORT = 12880
 
@@ -76,6 +82,16 @@ class _Access:
     expires_at: float
 
 
+@dataclass
+class _Code:
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    email: str
+    scope: str
+    used: bool = False
+
+
 class TokenServer:
     def __init__(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1", bind_timeout: float = 120.0) -> None:
         self.host = host
@@ -87,6 +103,9 @@ class TokenServer:
         self._refresh: dict[str, _Refresh] = {}
         self.successors: dict[str, str] = {}  # rotated refresh token -> the one that replaced it
         self._access: dict[str, _Access] = {}
+        self._codes: dict[str, _Code] = {}
+        self._consenting = ""  # the signed-in user who consents at /authorize ("" declines)
+        self.consents: list[tuple[str, str]] = []  # (email, refresh token) issued by the code grant
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -97,8 +116,58 @@ class TokenServer:
     def token_url(self) -> str:
         return f"http://{self.host}:{self.port}/token"
 
+    @property
+    def authorize_url(self) -> str:
+        return f"http://{self.host}:{self.port}/authorize"
+
     def add_client(self, client_id: str, client_secret: str) -> None:
         self.clients[client_id] = client_secret
+
+    def consent_as(self, email: str) -> None:
+        """The browser that opens /authorize is signed in as ``email``, who consents."""
+        self._consenting = email.lower()
+
+    def deny_consent(self) -> None:
+        self._consenting = ""
+
+    def _authorize(self, query: dict[str, str]) -> str:
+        """The consent page: the address the browser is redirected to."""
+        redirect_uri = query.get("redirect_uri", "")
+        answer = {"state": query.get("state", "")}
+        if not self._consenting:
+            answer["error"] = "access_denied"
+            answer["error_description"] = "The user declined the consent."
+        elif query.get("response_type") != "code" or query.get("code_challenge_method") != "S256" \
+                or query.get("client_id") not in self.clients or not query.get("code_challenge"):
+            answer["error"] = "invalid_request"
+        else:
+            code = "code-" + secrets.token_urlsafe(24)
+            with self._lock:
+                self._codes[code] = _Code(query["client_id"], redirect_uri, query["code_challenge"], self._consenting,
+                                          query.get("scope", ""))
+            answer["code"] = code
+        return redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(answer)
+
+    def _code_grant(self, form: dict[str, str], client_id: str) -> tuple[int, dict[str, object]]:
+        verifier = form.get("code_verifier", "")
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        with self._lock:
+            entry = self._codes.get(form.get("code", ""))
+            if entry is None or entry.used or entry.client_id != client_id:
+                return 400, {"error": "invalid_grant", "error_description": "unknown or used code"}
+            entry.used = True  # one-time, whatever the outcome
+            if entry.redirect_uri != form.get("redirect_uri"):
+                return 400, {"error": "invalid_grant", "error_description": "redirect_uri differs"}
+            if challenge != entry.challenge:
+                return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
+        refresh = self.issue_refresh_token(entry.email)
+        with self._lock:
+            access = "at-" + secrets.token_urlsafe(24)
+            self._refresh[refresh].access_tokens.append(access)
+            self._access[access] = _Access(entry.email, refresh, time.time() + self._refresh[refresh].expires_in)
+            self.consents.append((entry.email, refresh))
+        return 200, {"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": entry.scope,
+                     "refresh_token": refresh}
 
     def issue_refresh_token(self, email: str, *, expires_in: float = 3600, rotate: bool = False) -> str:
         """A refresh token for ``email`` whose access tokens live ``expires_in`` seconds.
@@ -144,10 +213,13 @@ class TokenServer:
                 self.grants.append(Grant(refresh_token, client_id, scope, "", error, now))
                 return status, {"error": error, "error_description": description}
 
-            if form.get("grant_type") != "refresh_token":
-                return refuse(400, "unsupported_grant_type", "only the refresh_token grant is served")
+            if form.get("grant_type") not in ("refresh_token", "authorization_code"):
+                return refuse(400, "unsupported_grant_type", "only the refresh_token and authorization_code grants")
             if client_id not in self.clients or self.clients[client_id] != client_secret:
                 return refuse(401, "invalid_client", "client authentication failed")
+        if form.get("grant_type") == "authorization_code":
+            return self._code_grant(form, client_id)
+        with self._lock:
             entry = self._refresh.get(refresh_token)
             if entry is None:
                 return refuse(400, "invalid_grant", "the refresh token is not known")
@@ -195,6 +267,16 @@ class TokenServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                path, _, query = self.path.partition("?")
+                if path != "/authorize":
+                    self.send_error(404)
+                    return
+                self.send_response(302)
+                self.send_header("Location", owner._authorize({k: v[0] for k, v in parse_qs(query).items()}))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
