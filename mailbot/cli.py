@@ -633,6 +633,8 @@ def _oauth_authorize(settings: Settings, args: argparse.Namespace) -> int:
         try:
             started = consent.begin(oauth2, listener.redirect_uri if listener else redirect,
                                     login_hint=server.username)
+            if listener is not None:
+                listener.state = started.state
             print(f"Sign in as {server.username} and consent (mailbot client {oauth2.client_id}) at:\n\n"
                   f"  {started.url}\n", file=sys.stderr)
             if listener is not None:

@@ -156,10 +156,12 @@ class RedirectListener:
     """Answers the one browser request the provider's redirect makes, on a loopback address.
 
     ``redirect_uri`` must be ``http://`` on 127.0.0.1, ::1 or localhost; port 0 takes a free
-    port, and :attr:`redirect_uri` then names the one taken.
+    port, and :attr:`redirect_uri` then names the one taken. With ``state`` (set it before
+    waiting), a request carrying another state is answered 400 and the wait goes on: another
+    local process cannot end the consent by calling the port first.
     """
 
-    def __init__(self, redirect_uri: str) -> None:
+    def __init__(self, redirect_uri: str, state: str = "") -> None:
         parts = urlsplit(redirect_uri)
         host = parts.hostname or ""
         if parts.scheme != "http" or host not in _LOOPBACK:
@@ -167,6 +169,7 @@ class RedirectListener:
                                "use --paste")
         self.path = parts.path or "/"
         self.received: str | None = None  # the path and query the browser asked for
+        self.state = state
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -174,8 +177,13 @@ class RedirectListener:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                if urlsplit(self.path).path != owner.path:
+                parts = urlsplit(self.path)
+                if parts.path != owner.path:
                     self.send_error(404)
+                    return
+                state = parse_qs(parts.query).get("state", [""])[0]
+                if owner.state and not secrets.compare_digest(state, owner.state):
+                    self.send_error(400, "not the answer to this consent")
                     return
                 owner.received = self.path
                 page = (b"<!doctype html><meta charset=utf-8><title>mailbot</title>"

@@ -150,6 +150,27 @@ def test_the_listener_answers_the_redirect_on_its_path_only() -> None:
     assert answers[0] == 404 and b"You can close this window" in answers[1]  # type: ignore[operator]
 
 
+def test_the_listener_waits_on_past_a_request_with_another_state() -> None:
+    """Another local process calling the port first cannot end (or hijack) the consent."""
+    with consent.RedirectListener("http://127.0.0.1:0/", state="s-right") as listener:
+        answers: list[int] = []
+
+        def callers() -> None:
+            try:
+                urllib.request.urlopen(f"{listener.redirect_uri}?code=evil&state=s-wrong", timeout=10)  # noqa: S310
+            except urllib.error.HTTPError as exc:
+                answers.append(exc.code)
+            with urllib.request.urlopen(f"{listener.redirect_uri}?code=c1&state=s-right", timeout=10) as page:  # noqa: S310
+                answers.append(page.status)
+
+        thread = threading.Thread(target=callers)
+        thread.start()
+        redirected = listener.wait(10)
+        thread.join(10)
+    assert answers == [400, 200]
+    assert redirected.endswith("/?code=c1&state=s-right")
+
+
 def test_the_listener_gives_up_and_refuses_addresses_it_cannot_listen_on() -> None:
     with consent.RedirectListener("http://127.0.0.1:0/") as listener:
         with pytest.raises(consent.ConsentError, match="no redirect arrived .* use --paste"):
