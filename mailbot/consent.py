@@ -36,6 +36,11 @@ _GOOGLE_AUTHORIZE = "https://accounts.google.com/o/oauth2/v2/auth"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def _same(given: str, expected: str) -> bool:
+    # As bytes: compare_digest refuses str with non-ASCII characters, and the given one is untrusted.
+    return secrets.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
 class ConsentError(Exception):
     """The consent did not yield a refresh token. ``str()`` is safe to print."""
 
@@ -97,7 +102,7 @@ def code_from_redirect(consent: Consent, redirected: str) -> str:
     """The authorization code from the address the provider redirected the browser to."""
     query = urlsplit(redirected.strip()).query
     params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
-    if not secrets.compare_digest(params.get("state", ""), consent.state):
+    if not _same(params.get("state", ""), consent.state):
         raise ConsentError("the redirect does not belong to this consent (its state differs); start again")
     error = params.get("error", "")
     if error:
@@ -182,7 +187,7 @@ class RedirectListener:
                     self.send_error(404)
                     return
                 state = parse_qs(parts.query).get("state", [""])[0]
-                if owner.state and not secrets.compare_digest(state, owner.state):
+                if owner.state and not _same(state, owner.state):
                     self.send_error(400, "not the answer to this consent")
                     return
                 owner.received = self.path

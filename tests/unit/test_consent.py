@@ -73,6 +73,8 @@ def test_the_code_is_taken_only_from_this_consents_redirect() -> None:
         consent.code_from_redirect(started, "http://127.0.0.1:8765/?code=abc&state=someone-elses")
     with pytest.raises(consent.ConsentError, match="state differs"):
         consent.code_from_redirect(started, "http://127.0.0.1:8765/?code=abc")
+    with pytest.raises(consent.ConsentError, match="state differs"):
+        consent.code_from_redirect(started, "http://127.0.0.1:8765/?code=abc&state=%C3%A9t%C3%A9")
     with pytest.raises(consent.ConsentError, match="declined at the provider .AADSTS65004"):
         consent.code_from_redirect(started, f"http://127.0.0.1:8765/?error=access_denied&"
                                             f"error_description=AADSTS65004&state={started.state}")
