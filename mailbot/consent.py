@@ -200,7 +200,11 @@ class RedirectListener:
                 self.end_headers()
                 self.wfile.write(page)
 
-        self._server = HTTPServer(("::1" if host == "::1" else "127.0.0.1", parts.port or 0), Handler)
+        try:
+            self._server = HTTPServer(("::1" if host == "::1" else "127.0.0.1", parts.port or 0), Handler)
+        except OSError as exc:  # the port is taken, or no IPv6 loopback
+            raise ConsentError(f"cannot listen on {redirect_uri}: {exc.strerror or exc}; choose another --port "
+                               "or use --paste") from None
         port = self._server.server_address[1]
         self._origin = f"http://[::1]:{port}" if host == "::1" else f"http://{host}:{port}"
         self.redirect_uri = self._origin + self.path

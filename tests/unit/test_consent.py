@@ -180,6 +180,9 @@ def test_the_listener_gives_up_and_refuses_addresses_it_cannot_listen_on() -> No
     for uri in ("https://127.0.0.1:8765/", "http://helpdesk.lpse.go.id:8765/"):
         with pytest.raises(consent.ConsentError, match="not a loopback"):
             consent.RedirectListener(uri)
+    with consent.RedirectListener("http://127.0.0.1:0/") as taken:
+        with pytest.raises(consent.ConsentError, match="cannot listen on .* choose another --port"):
+            consent.RedirectListener(taken.redirect_uri)
 
 
 CONFIG = """
