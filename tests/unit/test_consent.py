@@ -130,46 +130,42 @@ def test_an_unreachable_token_endpoint_is_a_clear_error() -> None:
         consent.exchange(settings(), started, "abc", post=down)
 
 
+def browse(listener: consent.RedirectListener, *urls: str) -> tuple[str, list[tuple[int, bytes]]]:
+    """A browser (or another local process) opening ``urls`` in turn while the listener waits:
+    what the listener took as the redirect, and (status, body) of each answer."""
+    answers: list[tuple[int, bytes]] = []
+
+    def visit() -> None:
+        for url in urls:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as page:  # noqa: S310 - the loopback listener
+                    answers.append((page.status, page.read()))
+            except urllib.error.HTTPError as exc:
+                answers.append((exc.code, b""))
+
+    thread = threading.Thread(target=visit)
+    thread.start()
+    redirected = listener.wait(10)
+    thread.join(10)
+    return redirected, answers
+
+
 def test_the_listener_answers_the_redirect_on_its_path_only() -> None:
     with consent.RedirectListener("http://127.0.0.1:0/callback") as listener:
         port = urlsplit(listener.redirect_uri).port
         assert port and listener.redirect_uri == f"http://127.0.0.1:{port}/callback"
-        answers: list[object] = []
-
-        def browser() -> None:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/favicon.ico", timeout=10)  # noqa: S310
-            except urllib.error.HTTPError as exc:
-                answers.append(exc.code)
-            with urllib.request.urlopen(f"{listener.redirect_uri}?code=c1&state=s1", timeout=10) as page:  # noqa: S310
-                answers.append(page.read())
-
-        thread = threading.Thread(target=browser)
-        thread.start()
-        redirected = listener.wait(10)
-        thread.join(10)
+        redirected, answers = browse(listener, f"http://127.0.0.1:{port}/favicon.ico",
+                                     f"{listener.redirect_uri}?code=c1&state=s1")
     assert redirected == f"http://127.0.0.1:{port}/callback?code=c1&state=s1"
-    assert answers[0] == 404 and b"You can close this window" in answers[1]  # type: ignore[operator]
+    assert answers[0][0] == 404 and answers[1][0] == 200 and b"You can close this window" in answers[1][1]
 
 
 def test_the_listener_waits_on_past_a_request_with_another_state() -> None:
     """Another local process calling the port first cannot end (or hijack) the consent."""
     with consent.RedirectListener("http://127.0.0.1:0/", state="s-right") as listener:
-        answers: list[int] = []
-
-        def callers() -> None:
-            try:
-                urllib.request.urlopen(f"{listener.redirect_uri}?code=evil&state=s-wrong", timeout=10)  # noqa: S310
-            except urllib.error.HTTPError as exc:
-                answers.append(exc.code)
-            with urllib.request.urlopen(f"{listener.redirect_uri}?code=c1&state=s-right", timeout=10) as page:  # noqa: S310
-                answers.append(page.status)
-
-        thread = threading.Thread(target=callers)
-        thread.start()
-        redirected = listener.wait(10)
-        thread.join(10)
-    assert answers == [400, 200]
+        redirected, answers = browse(listener, f"{listener.redirect_uri}?code=evil&state=s-wrong",
+                                     f"{listener.redirect_uri}?code=c1&state=s-right")
+    assert [status for status, _ in answers] == [400, 200]
     assert redirected.endswith("/?code=c1&state=s-right")
 
 
