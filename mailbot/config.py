@@ -175,6 +175,10 @@ class SmtpSettings(_ServerSettings):
     security: Security = "starttls"
     max_attempts: int = Field(default=8, ge=1)
     backoff_seconds: float = Field(default=30, gt=0)
+    #: SMTP connections a flush sends over side by side when several mails are due: each mail
+    #: waits for the server's answers to its commands, so one connection sends one mail at a
+    #: time (a few per second to a distant server). Providers limit connections per account.
+    connections: int = Field(default=3, ge=1, le=20)
 
     @property
     def password_value(self) -> str:

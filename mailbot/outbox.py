@@ -1,13 +1,15 @@
 """The transactional outbox: queue mail with the ticket change, send it later with aiosmtplib.
 
 ``queue()`` only adds a row to the caller's session, so a reply exists exactly when the
-ticket change that owes it has committed. ``flush()`` sends due rows one by one over one
-SMTP connection. Before each SMTP transaction it marks the mail "in flight", and it records
-the outcome after it: on PostgreSQL both are commits on the row; on SQLite the marks go to a
-journal file and accepted mails are recorded in batches (``SendJournal``). A crash in between
-leaves the mark, and the next flush resends that one mail with the same Message-ID, saying so
-in the log: the only mail a crash can deliver twice is the one the server accepted in that
-instant. Temporary failures (4xx,
+ticket change that owes it has committed. ``flush()`` sends the due rows in order over up to
+``smtp.connections`` SMTP connections side by side (each takes the next mail when it is free:
+an SMTP transaction waits for the server's answer to every command, so one connection to a
+distant server sends only a few mails per second). Before each SMTP transaction it marks the
+mail "in flight", and it records the outcome after it: on PostgreSQL both are commits on the
+row; on SQLite the marks go to a journal file and accepted mails are recorded in batches
+(``SendJournal``). A crash in between leaves the marks, and the next flush resends those mails
+with the same Message-ID, saying so in the log: the only mails a crash can deliver twice are the
+ones the server accepted in that instant (one per connection at most). Temporary failures (4xx,
 refused or dropped connections, timeouts) back off exponentially from ``next_attempt_at``;
 a permanent (5xx) refusal, or ``smtp.max_attempts`` temporary ones, mark the row failed.
 A failed reply is reported to staff through the outbox itself (``service.delivery_failure_notifier``);
@@ -34,7 +36,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -42,7 +44,7 @@ import aiosmtplib
 from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import oauth
+from mailbot import mailpolicy, oauth
 from mailbot.config import DEFAULT_HELPDESK, SmtpSettings
 from mailbot.store import Outbox, Undeliverable, padded
 
@@ -99,7 +101,7 @@ def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: st
         "ticket_id": ticket_id,
         "mail_from": mail_from,
         "recipients": recipients,
-        "raw": msg.as_bytes(),
+        "raw": mailpolicy.as_bytes(msg),
         "status": "pending",
         "attempts": 0,
         "last_error": "",
@@ -115,8 +117,10 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
 
 
-def smtp_client(settings: SmtpSettings) -> aiosmtplib.SMTP:
-    ctx = tls_context(str(settings.ca_file) if settings.ca_file else None)
+def smtp_client(settings: SmtpSettings, ctx: ssl.SSLContext | None = None) -> aiosmtplib.SMTP:
+    """A client for ``settings`` (not connected); ``ctx``: a TLS context to share between connections."""
+    if ctx is None:
+        ctx = tls_context(str(settings.ca_file) if settings.ca_file else None)
     return aiosmtplib.SMTP(
         hostname=settings.host,
         port=settings.port,
@@ -246,9 +250,13 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
         log.warning("smtp %s:%d unavailable, %d mail(s) deferred: %s", settings.host, settings.port, len(ids),
                     result.error)
         return result
+    clients = [client, *await _more_clients(settings, min(settings.connections, len(ids)) - 1,
+                                            client.tls_context)]
     accepted: dict[int, datetime] = {}  # journal: sent, not yet recorded in the database
+    in_flight: dict[int, str] = {}  # journal: being sent right now (id -> its "sending" line)
     fetched: dict[int, tuple[str, list[str], bytes] | None] = {}  # journal: read ahead (None: not due)
     recorded_at = time.monotonic()
+    mails = to_send()  # shared by the connections: each takes the next mail when it is free
 
     def record_accepted(*, keep_journal: bool = False) -> None:
         nonlocal recorded_at
@@ -256,26 +264,33 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
             with factory.begin() as session:
                 _mark_sent(session, accepted)
             if not keep_journal:  # only once the database knows: a failed commit leaves the lines for later
-                journal.clear()
+                journal.clear(keep=in_flight.values())
             accepted.clear()
         recorded_at = time.monotonic()
 
-    try:
-        for row_id in to_send():
+    async def send_over(client: aiosmtplib.SMTP) -> None:
+        """One connection's share: the next due mail whenever this connection is free."""
+        nonlocal fetched
+        for row_id in mails:
             if stop is not None and stop.is_set():
-                break
+                return
+            if result.error:
+                return  # a connection is gone; the rest waits for the next flush
             if not client.is_connected:
                 # A 421 or a dropped connection: the rest was not tried and waits for the next flush.
                 result.error = result.error or "connection closed by the server"
-                break
+                return
             if journal is not None:
                 if row_id not in fetched:
                     fetched = _peek(factory, upcoming, now, result)
                 mail = fetched.pop(row_id, None)
                 if mail is None:
                     continue  # sent or deferred meanwhile
-                journal.sending(row_id)  # before the server sees it; see SendJournal
-                outcome, refused = await _send(client, *mail, result)
+                in_flight[row_id] = journal.sending(row_id)  # before the server sees it; see SendJournal
+                try:
+                    outcome, refused = await _send(client, *mail, result)
+                finally:
+                    in_flight.pop(row_id, None)  # on an interruption its line stays in the journal
                 if outcome[0] == "sent" and not refused:
                     at = datetime.now(timezone.utc)
                     journal.sent(row_id, at)
@@ -289,9 +304,7 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
                         session.execute(update(Outbox).where(Outbox.id == row_id)
                                         .values(attempts=Outbox.attempts + 1))
                         _record(session, row_id, outcome, refused, settings, now, result, on_failed)
-                    journal.clear()
-                if result.error:
-                    break
+                    journal.clear(keep=in_flight.values())
                 continue
             # 1. Claim the mail and record that it is in flight (committed before the server sees it).
             #    A crash from here to step 3 leaves the marker: the next flush resends the mail, with
@@ -325,24 +338,63 @@ async def _flush(factory: sessionmaker[Session], settings: SmtpSettings, now: da
             finally:
                 if held is not None:
                     held.close()
-            if result.error:
-                break  # the connection is gone; the rest waits for the next flush
+
+    senders = [asyncio.ensure_future(send_over(c)) for c in clients]
+    try:
+        await asyncio.gather(*senders)
     except BaseException:
-        # Interrupted, perhaps in the middle of an SMTP transaction: the journal keeps that mail's
-        # mark for the next flush, which resends it and says so.
+        # Interrupted, perhaps in the middle of SMTP transactions: the journal keeps those mails'
+        # marks for the next flush, which resends them and says so.
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
         record_accepted(keep_journal=True)
         raise
     else:
         record_accepted()
     finally:
-        try:
-            if client.is_connected:
-                await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            pass
-        finally:
-            client.close()
+        await asyncio.gather(*(_close(c) for c in clients))
     return result
+
+
+async def _more_clients(settings: SmtpSettings, count: int,
+                        ctx: ssl.SSLContext | None) -> list[aiosmtplib.SMTP]:
+    """Up to ``count`` more logged-in connections (``smtp.connections``), opened side by side.
+
+    The first connection already works; one that cannot be opened now (the server's limit on
+    connections, say) only means fewer mails in flight at once, so it is left out, not an error.
+    """
+    if count <= 0:
+        return []
+    clients = [smtp_client(settings, ctx) for _ in range(count)]
+    outcomes = await asyncio.gather(*(_login(c, settings) for c in clients), return_exceptions=True)
+    opened: list[aiosmtplib.SMTP] = []
+    refused: list[BaseException] = []
+    for c, outcome in zip(clients, outcomes):
+        if isinstance(outcome, BaseException):
+            c.close()
+            refused.append(outcome)
+        else:
+            opened.append(c)
+    # Once per server and process: a provider that always refuses them would fill the log.
+    if refused and (settings.host, settings.port) not in _fewer_connections:
+        _fewer_connections.add((settings.host, settings.port))
+        log.warning("smtp %s:%d: %d of %d connections opened (%s); sending over fewer", settings.host,
+                    settings.port, 1 + len(opened), 1 + count, _describe(refused[0]))
+    return opened
+
+
+_fewer_connections: set[tuple[str, int]] = set()
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
 
 
 async def _send(client: aiosmtplib.SMTP, mail_from: str, recipients: list[str], raw: bytes,
@@ -379,8 +431,11 @@ class SendJournal:
     def __init__(self, fd: int) -> None:
         self._fd = fd  # the slot's lock file, held with flock by this process
 
-    def sending(self, row_id: int) -> None:
-        self._write(f"sending {row_id} {datetime.now(timezone.utc).isoformat()}\n")
+    def sending(self, row_id: int) -> str:
+        """Mark ``row_id`` in flight; returns the line (``clear`` keeps it while the mail is out)."""
+        line = f"sending {row_id} {datetime.now(timezone.utc).isoformat()}\n"
+        self._write(line)
+        return line
 
     def sent(self, row_id: int, at: datetime) -> None:
         self._write(f"sent {row_id} {at.isoformat()}\n")
@@ -406,9 +461,14 @@ class SendJournal:
                     sending[int(row_id)] = since
         return accepted, {i: since for i, since in sending.items() if i not in accepted}
 
-    def clear(self) -> None:
+    def clear(self, keep: Iterable[str] = ()) -> None:
+        """Empty the journal once the database knows its outcomes; ``keep``: the lines of mails
+        still in flight on other connections, written again."""
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
+        kept = "".join(keep)
+        if kept:
+            self._write(kept)
 
 
 def _mark_sent(session: Session, accepted: dict[int, datetime]) -> None:

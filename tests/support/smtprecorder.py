@@ -32,6 +32,8 @@ class Recorder:
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.lock = threading.Lock()
+        self.receiving = 0  # mails whose DATA is being taken right now
+        self.most_at_once = 0  # the most mails it took at the same time (over several connections)
 
     async def handle_RCPT(self, server: object, session: object, envelope: object, address: str,
                           rcpt_options: list[str]) -> str:
@@ -42,7 +44,14 @@ class Recorder:
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         msg = email.message_from_bytes(envelope.content)  # type: ignore[attr-defined]
-        await asyncio.sleep(0.005)  # widen the window in which two senders could meet
+        with self.lock:
+            self.receiving += 1
+            self.most_at_once = max(self.most_at_once, self.receiving)
+        try:
+            await asyncio.sleep(0.005)  # widen the window in which two senders could meet
+        finally:
+            with self.lock:
+                self.receiving -= 1
         with self.lock:
             self.ids.append(str(msg["Message-ID"]))
         return "250 2.0.0 Ok"

@@ -9,11 +9,13 @@ server had accepted are recorded, not sent again, while the one in flight is res
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -120,6 +122,7 @@ def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     factory, journal_file = db
     recorder, settings = smtp
+    settings = settings.model_copy(update={"connections": 1})  # one mail in flight at a time
     first, second, third = queue_mails(factory, 3)
     real_send = outbox._send
     calls = 0
@@ -144,6 +147,122 @@ def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
     assert (result.sent, result.interrupted) == (2, 1)
     assert f"mail {second} was being sent when the bot stopped" in caplog.text
     assert Counter(recorder.ids) == Counter({first: 1, second: 1, third: 1})
+
+
+def test_mails_go_out_over_several_connections_at_once(db: tuple[sessionmaker[Session], Path],
+                                                       smtp: tuple[Recorder, SmtpSettings]) -> None:
+    """``smtp.connections``: a backlog is sent over that many connections side by side, each
+    mail once, and all recorded as sent."""
+    factory, journal_file = db
+    recorder, settings = smtp
+    ids = queue_mails(factory, 30)
+
+    result = outbox.flush(factory, settings.model_copy(update={"connections": 3}), LATER)
+
+    assert (result.sent, result.deferred, result.failed) == (30, 0, 0)
+    assert Counter(recorder.ids) == Counter({mid: 1 for mid in ids})
+    assert recorder.most_at_once == 3
+    assert {row.status for row in _rows(factory).values()} == {"sent"}
+    assert journal_file.read_bytes() == b""
+
+
+def test_connections_the_server_refuses_only_mean_fewer(db: tuple[sessionmaker[Session], Path],
+                                                         smtp: tuple[Recorder, SmtpSettings],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A provider that allows fewer connections than configured: the mail still goes out, over
+    the connections it allowed, and the log says so once."""
+    factory, _ = db
+    recorder, settings = smtp
+    ids = queue_mails(factory, 9)
+    real_login = outbox._login
+    logins = 0
+
+    async def one_connection_per_account(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal logins
+        logins += 1
+        if logins > 1:
+            raise aiosmtplib.SMTPConnectError("421 4.7.0 too many connections")
+        return await real_login(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "_login", one_connection_per_account)
+    monkeypatch.setattr(outbox, "_fewer_connections", set())
+    with caplog.at_level(logging.WARNING, logger="mailbot.outbox"):
+        result = outbox.flush(factory, settings.model_copy(update={"connections": 3}), LATER)
+        queue_mails(factory, 3)
+        logins = 0
+        assert outbox.flush(factory, settings.model_copy(update={"connections": 3}), LATER).sent == 3
+
+    assert (result.sent, result.deferred, result.error) == (9, 0, "")
+    assert Counter(recorder.ids[:9]) == Counter({mid: 1 for mid in ids})
+    assert recorder.most_at_once == 1
+    assert caplog.text.count("1 of 3 connections opened") == 1
+
+
+def test_one_connection_sends_one_mail_at_a_time(db: tuple[sessionmaker[Session], Path],
+                                                 smtp: tuple[Recorder, SmtpSettings]) -> None:
+    factory, _ = db
+    recorder, settings = smtp
+    queue_mails(factory, 6)
+    assert outbox.flush(factory, settings.model_copy(update={"connections": 1}), LATER).sent == 6
+    assert recorder.most_at_once == 1
+
+
+def test_an_interrupted_flush_over_several_connections_resends_only_what_was_in_flight(
+        db: tuple[sessionmaker[Session], Path], smtp: tuple[Recorder, SmtpSettings],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mails on the other connections when one breaks keep their marks; the next flush
+    resends those (perhaps twice, as any mail in flight), and never a mail recorded as sent."""
+    factory, journal_file = db
+    recorder, settings = smtp
+    settings = settings.model_copy(update={"connections": 3})
+    ids = queue_mails(factory, 12)
+    real_send = outbox._send
+    calls = 0
+
+    async def breaks_on_the_eighth(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 8:
+            raise RuntimeError("the process is going down")
+        return await real_send(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "_send", breaks_on_the_eighth)
+    with pytest.raises(RuntimeError):
+        outbox.flush(factory, settings, LATER)
+    rows = _rows(factory)
+    sent_before = {mid for mid, row in rows.items() if row.status == "sent"}
+    fd = os.open(journal_file, os.O_RDONLY)
+    try:
+        accepted, in_flight = outbox.SendJournal(fd).entries()
+    finally:
+        os.close(fd)
+    in_flight_ids = {mid for mid, row in rows.items() if row.id in in_flight}
+    assert in_flight_ids and not in_flight_ids & sent_before  # the broken connection's mail at least
+
+    monkeypatch.setattr(outbox, "_send", real_send)
+    result = outbox.flush(factory, settings, LATER)
+    assert result.interrupted == len(in_flight_ids)
+    assert {row.status for row in _rows(factory).values()} == {"sent"}
+    received = Counter(recorder.ids)
+    assert set(received) == set(ids)  # nothing lost
+    twice = {mid for mid, k in received.items() if k > 1}
+    assert twice <= in_flight_ids  # a second copy only of a mail that was in flight
+
+
+def test_clearing_the_journal_keeps_the_mails_still_in_flight(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "journal", os.O_RDWR | os.O_CREAT)
+    try:
+        journal = outbox.SendJournal(fd)
+        journal.sending(1)
+        second = journal.sending(2)
+        journal.sent(1, NOW)
+        journal.clear(keep=[second])
+        accepted, in_flight = journal.entries()
+        assert accepted == {}
+        assert list(in_flight) == [2]
+    finally:
+        os.close(fd)
 
 
 def test_the_read_ahead_is_bounded_by_bytes(db: tuple[sessionmaker[Session], Path],
@@ -204,10 +323,12 @@ def test_a_flush_that_follows_new_mail_uses_a_few_sql_texts(db: tuple[sessionmak
     assert result.sent == len(first) + len(later) and len(later) >= 60
     assert Counter(recorder.ids) == Counter({mid: 1 for mid in first + later})
     assert {r.status for r in _rows(factory).values()} == {"sent"}
-    # The due ids, the sizes and the mails read ahead (each IN list padded to 1, 2, 4, ... values),
-    # the batch record: a few texts however many rounds.
+    # The due ids (first round, later rounds), the sizes and the mails read ahead (each IN list
+    # padded to 1, 2, 4, ... 64 values: 7 lengths of JOURNAL_BATCH or fewer ids), the batch record:
+    # a bounded number of texts however many rounds. The old code made 22 here.
     sender_texts = sorted(t for t in texts if not t.startswith(queued_by_the_test))
-    assert len(sender_texts) <= 12, sender_texts
+    assert outbox.JOURNAL_BATCH <= 64
+    assert len(sender_texts) <= 2 + 2 * 7 + 1, sender_texts
 
 
 def test_in_lists_are_padded_to_a_power_of_two_with_the_same_values() -> None:
