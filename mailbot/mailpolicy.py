@@ -20,6 +20,10 @@ Writing a mail folds each header again (``BaseHeader.fold`` rebuilds and refolds
 tree): about 5 % of the CPU time per inbound mail, for headers that are mostly the same objects
 every time. The composing policy keeps the folded bytes of the header objects it has folded
 recently. Behaviour is otherwise exactly the stdlib policy's.
+
+``as_bytes`` writes a mail as ``EmailMessage.as_bytes`` does, byte for byte, but hands each
+part's body to the output in one piece: the stdlib generator splits a body into lines and writes
+every line and line end separately (a 100 KB attachment is 1,400 lines, two calls each).
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from email import policy
+from email.generator import NLCRE, BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
+from email.message import EmailMessage
 from email.policy import EmailPolicy
+from io import BytesIO
 from threading import Lock
 from typing import Any
 
@@ -121,3 +128,19 @@ _folded_lock = Lock()
 DEFAULT = policy.default.clone(header_factory=CachingHeaderRegistry())
 #: Composing outgoing mail (``policy.SMTP``: CRLF line ends).
 SMTP = FoldCachingPolicy(linesep="\r\n", header_factory=CachingHeaderRegistry(keep=_is_repeated_outgoing))
+
+
+class _WholeBodyGenerator(BytesGenerator):
+    """``BytesGenerator`` that writes a body's lines in one call, line ends made ``policy.linesep``
+    exactly as the stdlib's ``_write_lines`` makes them (it splits on the same ``NLCRE``)."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(NLCRE.sub(self._NL, lines))
+
+
+def as_bytes(msg: EmailMessage) -> bytes:
+    """``msg.as_bytes()``, written with fewer calls (see the module docstring)."""
+    buf = BytesIO()
+    _WholeBodyGenerator(buf, mangle_from_=False, policy=msg.policy).flatten(msg)
+    return buf.getvalue()

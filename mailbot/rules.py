@@ -302,11 +302,15 @@ def _is_secret_value(value: str, explicit: bool) -> bool:
     return _looks_secret(bare)
 
 
+@functools.lru_cache(maxsize=8)
 def mask_passwords(text: str) -> tuple[str, bool]:
     """Replace passwords in ``text`` by ``********`` (the label stays); say whether any was found.
 
     "password saya: Rahasia123" -> "password saya: ********". Sentences that only talk about a
     password ("lupa password", "reset password akun saya", "password salah") are left alone.
+
+    Kept for the last few texts: one mail's text is masked for its classification, for storing,
+    and for every reply that quotes it (a pure function of an immutable string).
     """
     found = False
 

@@ -140,3 +140,25 @@ def test_outgoing_headers_are_shared_and_compose_as_the_stdlib_does() -> None:
     assert b"\r\n " not in wide.fold_binary("Subject", subject)
     # The parsing policy keeps MIME headers only (inbound From and To are unique per mail).
     assert mailpolicy.DEFAULT.header_factory("To", to) is not mailpolicy.DEFAULT.header_factory("To", to)
+
+
+def test_as_bytes_writes_exactly_what_the_stdlib_writes() -> None:
+    """``mailpolicy.as_bytes`` only writes with fewer calls: the same bytes for every kind of part
+    (7bit and quoted-printable text, base64 attachments, text with every kind of line end)."""
+    from datetime import datetime, timezone
+
+    from mailbot.compose import OutgoingAttachment, build_message
+    from mailbot.render import Rendered
+
+    texts = ["Halo Budi,\nlaporan diterima.\n", "Baris panjang é " * 40 + "\r\nakhir\rlagi\n\n", "", "tanpa akhir"]
+    for text in texts:
+        msg = build_message(
+            Rendered(subject="[HD-1] Diterima — mohon tunggu", text=text, html=f"<p>{text}</p>\r\n"),
+            sender_name="Helpdesk LPSE", sender="helpdesk@lpse.test", to=["budi@vendor.test", "s@lpse.test"],
+            message_id="m1@lpse.test", date=datetime(2026, 11, 28, tzinfo=timezone.utc), ticket_number="HD-1",
+            attachments=[OutgoingAttachment("bukti.pdf", "application/pdf", bytes(range(256)) * 300),
+                         OutgoingAttachment("catatan.txt", "text/plain", "baris\r\nkedua\n".encode())],
+        )
+        assert mailpolicy.as_bytes(msg) == msg.as_bytes()
+    parsed = message_from_bytes(b"Subject: x\nContent-Type: text/plain\n\nsatu\r\ndua\rtiga\n", policy=policy.SMTP)
+    assert mailpolicy.as_bytes(parsed) == parsed.as_bytes()
