@@ -38,6 +38,7 @@ from tests.support import mailstack as ms  # noqa: E402
 from bench import corpus  # noqa: E402
 
 PY = sys.executable
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DJHD_VENV = Path(os.environ.get("BENCH_DJHD_VENV", "/tmp/djhd-venv"))
 #: The environment of the bot's processes (``--env NAME=VALUE`` adds to it, e.g. MALLOC_ARENA_MAX=2).
 #: PYTHONOPTIMIZE=2 as in contrib/mailbot.service (``--env PYTHONOPTIMIZE=0`` measures without it).
@@ -176,6 +177,7 @@ class RssSampler(threading.Thread):
         self.pid, self.every, self.samples = pid, every, []  # type: ignore[var-annotated]
         self.peak_mb = 0.0
         self.stop = threading.Event()
+        self.thread_cpu: dict[int, float] = {}  # tid -> user+system CPU seconds at the last sample
 
     def run(self) -> None:
         t0 = time.time()
@@ -189,8 +191,23 @@ class RssSampler(threading.Thread):
                         self.samples.append((round(time.time() - t0, 1), int(fields["VmRSS"].split()[0]) / 1024))
             except (FileNotFoundError, ProcessLookupError, ValueError, KeyError):
                 return
+            self._threads()
             k += 1
             self.stop.wait(self.every)
+
+    def _threads(self) -> None:
+        """CPU time of each of the process's threads so far (utime + stime of /proc/PID/task/TID/stat)."""
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/{self.pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            self.thread_cpu[int(tid)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @dataclass
@@ -201,6 +218,8 @@ class Proc:
     peak_rss_mb: float
     cpu_s: float
     rss_series: list[tuple[float, float]] = field(default_factory=list)
+    main_thread_cpu_s: float = 0.0  # up to the last sample (0.1 s before the end at most)
+    other_threads_cpu_s: float = 0.0
 
 
 def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, stdout: Path, stderr: Path,
@@ -216,7 +235,9 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, stdout: P
         p.returncode = os.waitstatus_to_exitcode(status)
         sampler.stop.set()
     sampler.join()
-    return Proc(p.returncode, t0, wall, sampler.peak_mb, ru.ru_utime + ru.ru_stime, sampler.samples)
+    main = sampler.thread_cpu.get(p.pid, 0.0)
+    return Proc(p.returncode, t0, wall, sampler.peak_mb, ru.ru_utime + ru.ru_stime, sampler.samples,
+                main, sum(sampler.thread_cpu.values()) - main)
 
 
 def write_config(path: Path, stack: ms.MailStack, a: corpus.Addresses, db: Path, *, extra: str = "") -> Path:
@@ -320,12 +341,17 @@ def bot_backlog(stack: ms.MailStack, work: Path, a: corpus.Addresses, n: int, co
         "tickets": scalar(db, "select count(*) from tickets"), "stats": line[-1] if line else "",
         "templates": templates_of(db),
         "load_before": before, "load_after": load(), "label": label,
-        "rss_series": proc.rss_series,
+        "rss_series": proc.rss_series, "main_thread_cpu_s": proc.main_thread_cpu_s,
+        "other_threads_cpu_s": proc.other_threads_cpu_s,
     }
     say(f"{label}: {res['mails_per_s']:.1f} mails/s ({span:.1f} s to the last delivery, process {proc.wall:.1f} s, "
         f"cpu {proc.cpu_s:.1f} s, mail stack cpu {stack_cpu:.1f} s), peak RSS {proc.peak_rss_mb:.1f} MB, "
         f"{res['sent_msgs']} mails sent "
         f"({delivered} deliveries, {missing} missing), {res['load_after']}")
+    # One interpreter lock: the threads' Python code runs one at a time, so the main thread's CPU
+    # plus the others' (less what they spend in C code that releases the lock) bounds the wall time.
+    say(f"{label}: CPU by thread: main {proc.main_thread_cpu_s:.1f} s (intake, start-up, final flush), "
+        f"others {proc.other_threads_cpu_s:.1f} s (the outbox sender)")
     say(f"{label}: {res['stats']}; sent: {res['templates']}")
     res["_rows"] = rows
     return res
@@ -811,6 +837,11 @@ def cpu_bound(n: int, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
         out.append(f"{'':>6} {label}: {1000 * x['cpu_s'] / n:.1f} ms CPU per mail in the process + "
                    f"{1000 * x['stack_cpu_s'] / n:.1f} ms in the mail stack; {cores} cores allow at most "
                    f"{cores / per_mail:.0f} mails/s")
+        if x.get("main_thread_cpu_s"):
+            # A Python process runs Python code on one core at a time (the interpreter lock).
+            out.append(f"{'':>6} {label}: main thread {x['main_thread_cpu_s']:.1f} s + other threads "
+                       f"{x['other_threads_cpu_s']:.1f} s of CPU in {x['to_last_delivery_s']:.1f} s: one "
+                       f"process's Python code runs on one core at a time")
     return out
 
 
