@@ -117,6 +117,21 @@ def test_a_refused_mail_is_recorded_at_once_with_the_accepted_ones(
     assert journal_file.read_bytes() == b""
 
 
+def _breaking_on_call(n: int):  # type: ignore[no-untyped-def]
+    """outbox._send as it is, except that its n-th call raises (the process going down mid-send)."""
+    real_send = outbox._send
+    calls = 0
+
+    async def send(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            raise RuntimeError("the process is going down")
+        return await real_send(*args, **kwargs)
+
+    return send
+
+
 def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
         db: tuple[sessionmaker[Session], Path], smtp: tuple[Recorder, SmtpSettings],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
@@ -125,16 +140,7 @@ def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
     settings = settings.model_copy(update={"connections": 1})  # one mail in flight at a time
     first, second, third = queue_mails(factory, 3)
     real_send = outbox._send
-    calls = 0
-
-    async def breaks_on_the_second(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the process is going down")
-        return await real_send(*args, **kwargs)
-
-    monkeypatch.setattr(outbox, "_send", breaks_on_the_second)
+    monkeypatch.setattr(outbox, "_send", _breaking_on_call(2))
     with pytest.raises(RuntimeError):
         outbox.flush(factory, settings, LATER)
     rows = _rows(factory)
@@ -218,16 +224,7 @@ def test_an_interrupted_flush_over_several_connections_resends_only_what_was_in_
     settings = settings.model_copy(update={"connections": 3})
     ids = queue_mails(factory, 12)
     real_send = outbox._send
-    calls = 0
-
-    async def breaks_on_the_eighth(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 8:
-            raise RuntimeError("the process is going down")
-        return await real_send(*args, **kwargs)
-
-    monkeypatch.setattr(outbox, "_send", breaks_on_the_eighth)
+    monkeypatch.setattr(outbox, "_send", _breaking_on_call(8))
     with pytest.raises(RuntimeError):
         outbox.flush(factory, settings, LATER)
     rows = _rows(factory)
