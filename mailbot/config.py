@@ -42,6 +42,10 @@ PER_HELPDESK = ("helpdesk", "imap", "smtp", "staff", "paths", "answers", "sla", 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
+#: The shortest helpdesk secret accepted (a random 32-byte key in base64 has 44).
+MIN_SECRET_CHARS = 24
+
+
 class ConfigError(ValueError):
     """A configuration problem, already phrased as one line for the operator."""
 
@@ -58,7 +62,9 @@ class HelpdeskSettings(_Section):
     phone: str = ""  # shown to users in replies when set
     #: A closed ticket answered within this many days reopens; later, a new ticket refers to it.
     reopen_window_days: float = Field(default=7, ge=0)
-    #: HMAC key for per-ticket staff reply addresses and Message-IDs; set it in production.
+    #: HMAC key for per-ticket staff reply addresses and signed envelope senders. Unset: mailbot
+    #: generates one at first start and keeps it in the database. Set: at least
+    #: ``MIN_SECRET_CHARS`` characters, or the program refuses to start.
     secret: str = ""
     secret_env: str = ""
 
@@ -85,7 +91,20 @@ class HelpdeskSettings(_Section):
 
     @property
     def secret_value(self) -> str:
-        return _secret(self.secret, self.secret_env, "helpdesk.secret") or f"mailbot:{self.address}"
+        """The configured secret, or "" when none is configured (a generated one is used then).
+
+        A configured secret that is empty or short is refused: anyone could compute the reply
+        addresses that make staff commands run.
+        """
+        if not self.secret and not self.secret_env:
+            return ""
+        where = "helpdesk.secret" if self.secret else f"helpdesk.secret_env ({self.secret_env})"
+        value = _secret(self.secret, self.secret_env, "helpdesk.secret_env")
+        if len(value) < MIN_SECRET_CHARS:
+            raise ConfigError(f"config error: {where}: the secret has {len(value)} characters, at least "
+                              f"{MIN_SECRET_CHARS} are needed (generate one: openssl rand -base64 32), or remove "
+                              "it and mailbot keeps a generated one in its database")
+        return value
 
 
 class OAuth2Settings(_Section):
@@ -179,6 +198,12 @@ class SmtpSettings(_ServerSettings):
     #: waits for the server's answers to its commands, so one connection sends one mail at a
     #: time (a few per second to a distant server). Providers limit connections per account.
     connections: int = Field(default=3, ge=1, le=20)
+    #: Each mail's envelope sender is a signed address of its own (``helpdesk+b.<token>.<mac>@``,
+    #: VERP): a delivery report that comes back to it is proven to be about that mail. Needs
+    #: plus-addressing on the helpdesk's mailbox (Postfix recipient_delimiter, Microsoft 365 and
+    #: Google have it) and a server that lets the account use it as MAIL FROM. Off: reports count
+    #: only when they quote the Message-ID of a mail we sent.
+    verp: bool = True
 
     @property
     def password_value(self) -> str:
@@ -256,6 +281,10 @@ class EscalationSettings(_Section):
     lkpp_address: str
     #: Drop mail that has crossed more bot-to-bot hops than this (loop guard).
     max_hops: int = Field(default=3, ge=1)
+    #: The largest escalation mail: attachments that fit go with the dossier, the others are
+    #: listed with their names and sizes (LKPP asks for them by replying). Mail servers refuse
+    #: larger mail (Postfix's default limit is 10 MB), and one refused dossier stops nothing else.
+    max_dossier_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
 
     @field_validator("lkpp_address")
     @classmethod

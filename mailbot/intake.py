@@ -23,6 +23,7 @@ from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
 
 from mailbot import oauth
 from mailbot.config import ImapSettings
+from mailbot.fingerprint import content_digest
 from mailbot.outbox import tls_context
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str)
     Dovecot, like most servers, implements MOVE as COPY then EXPUNGE: a process killed in
     between leaves the mail in both folders. When it comes back, its copy is found in the
     target folder by Message-ID and only the inbox copy is removed, so the archive holds
-    each mail once. (Without a usable Message-ID it is simply moved.)
+    each mail once. Only an *identical* copy counts (the same content digest): another mail
+    that reuses the Message-ID is moved, never expunged. (Without a usable Message-ID it is
+    simply moved.)
     """
     message_id = _message_id_header(raw)
     if message_id:
@@ -182,7 +185,7 @@ def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str)
             found = box.uids(AND(header=H("Message-ID", message_id)))
         finally:
             box.folder.set(current)
-        if found:
+        if found and _identical_copy(box, found, raw, folder, current):
             log.info("mail uid=%s is in %s already (an interrupted move); removing the inbox copy", uid, folder)
             box.client.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
             if "UIDPLUS" in box.client.capabilities:
@@ -191,6 +194,19 @@ def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str)
                 box.expunge()
             return
     box.move(uid, folder)
+
+
+def _identical_copy(box: BaseMailBox, uids: Sequence[str], raw: bytes, folder: str, current: str) -> bool:
+    """Whether one of ``uids`` in ``folder`` holds the same mail as ``raw`` (by content digest)."""
+    digest = content_digest(raw)
+    box.folder.set(folder)
+    try:
+        for msg in box.fetch(AND(uid=list(uids)), mark_seen=False, bulk=5):
+            if content_digest(msg.raw) == digest:  # type: ignore[attr-defined]
+                return True
+        return False
+    finally:
+        box.folder.set(current)
 
 
 def release_quarantined(settings: ImapSettings, raw: bytes) -> int:

@@ -32,6 +32,7 @@ class BouncedRecipient:
     address: str
     status: str  # e.g. "5.1.1"
     diagnostic: str
+    action: str = "failed"  # or "delayed": the mail is still being retried
 
     @property
     def permanent(self) -> bool:
@@ -103,7 +104,8 @@ def parse_bounce(mail: InboundMail) -> Bounce:
                 action = f.get("action", "failed").lower()
                 if action not in {"failed", "delayed"}:
                     continue
-                recipients.append(BouncedRecipient(address, f.get("status", ""), f.get("diagnostic-code", "")[:500]))
+                recipients.append(BouncedRecipient(address, f.get("status", ""), f.get("diagnostic-code", "")[:500],
+                                                   action))
         elif att.content_type in {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}:
             headers = message_from_bytes(att.content, policy=policy.compat32)
             mid = headers.get("Message-ID")

@@ -90,10 +90,15 @@ class FlushResult:
 
 
 def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
-          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK) -> None:
+          ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK,
+          verp: str | None = None) -> None:
     """Add the mail to the outbox in the session's transaction (a Core insert, at once: the row
-    is one of every reply, and the ORM's unit of work would only add bookkeeping)."""
+    is one of every reply, and the ORM's unit of work would only add bookkeeping).
+
+    ``verp``: the token of ``mail_from`` when it is the mail's own signed envelope sender.
+    """
     session.execute(_INSERT, {
+        "verp": verp,
         "helpdesk": helpdesk,  # sent through this helpdesk's SMTP account only
         "message_id": message_id,
         "automatic": automatic,
@@ -698,6 +703,7 @@ def retry(session: Session, row_id: int, now: datetime) -> Outbox | None:
     row.next_attempt_at = now
     row.acknowledged_at = None  # failing again is news again
     # The operator vouches for the address again: lift the mark a refusal or bounce left.
-    session.execute(delete(Undeliverable).where(Undeliverable.address.in_([r.lower() for r in row.recipients])))
+    session.execute(delete(Undeliverable).where(Undeliverable.helpdesk == row.helpdesk,
+                                                Undeliverable.address.in_([r.lower() for r in row.recipients])))
     return row
 

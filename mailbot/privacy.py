@@ -114,10 +114,11 @@ def export_person(session: Session, address: str, *, with_attachments: bool = Fa
             ],
             "events": [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in t.events],
         })
-    undeliverable = session.get(Undeliverable, address)
+    marks = session.scalars(select(Undeliverable).where(Undeliverable.address == address)
+                            .order_by(Undeliverable.id)).all()
     return {"address": address, "tickets": tickets,
-            "undeliverable": {"reason": undeliverable.reason, "at": undeliverable.at.isoformat()}
-            if undeliverable else None}
+            "undeliverable": [{"helpdesk": m.helpdesk, "reason": m.reason, "at": m.at.isoformat(),
+                               "expires_at": m.expires_at.isoformat() if m.expires_at else None} for m in marks]}
 
 
 @dataclass

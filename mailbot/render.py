@@ -26,7 +26,7 @@ TEMPLATE_KEYS = (
     "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error", "staff_bounce", "auto_answer",
     "staff_delivery_failed",
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
-    "staff_auth_failed",
+    "staff_auth_failed", "staff_unverified",
 )
 
 
@@ -111,7 +111,8 @@ def sample_context() -> dict[str, object]:
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
-        "conversation": [], "bounced": "user@example.test (5.1.1)",
+        "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
+        "capped": 0,
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
         "rating_links": [{"score": 5, "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
         "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",

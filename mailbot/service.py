@@ -9,22 +9,23 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, bindparam, func, insert, select
+from sqlalchemy import Engine, Select, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import oauth, outbox, sla_service, store, threads
+from mailbot import bounces, logs, marks, oauth, outbox, sla_service, store, threads
 from mailbot.answers import AnswerLibrary, AnswersError, Suggestion, load_answers, suggest
 from mailbot.auth import verify_staff
-from mailbot.loops import automatic_reason, is_bounce, parse_bounce
+from mailbot.loops import Bounce, automatic_reason, is_bounce, parse_bounce
 from mailbot.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
 from mailbot.compose import OutgoingAttachment, build_message, make_message_id
 from mailbot.config import ConfigError, Settings
+from mailbot.fingerprint import content_digest
 from mailbot.domain import Classification, InboundMail, SenderRole, TicketState
 from mailbot.parse import parse_mail, substitute_message_id
 from mailbot.render import BUILTIN_TEMPLATES, Renderer
@@ -87,6 +88,9 @@ class App:
     table: PriorityTable
     policy: Policy
     answers: AnswerLibrary
+    #: The HMAC key of reply addresses and envelope senders: the configured one, or the one
+    #: generated at first start and kept in the database (``store.signing_key``).
+    secret: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -106,6 +110,9 @@ def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None
     table = load_priority_table(settings.paths.priorities)
     renderer = Renderer(settings.paths.templates)
     answers = load_answer_library(settings, renderer, table)
+    secret = settings.helpdesk.secret_value or store.signing_key(
+        engine, f"helpdesk/{settings.helpdesk_key}", datetime.now(timezone.utc))
+    logs.register_secret(secret, rotating=False)
     return App(
         settings=settings,
         factory=store.make_sessionmaker(engine),
@@ -114,7 +121,15 @@ def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None
         policy=Policy(reopen_window=timedelta(days=settings.helpdesk.reopen_window_days),
                       levels=tuple(table.level_names)),
         answers=answers,
+        secret=secret,
     )
+
+
+def secret_source(settings: Settings) -> str:
+    """Where a helpdesk's signing secret comes from, for ``check-config`` (never the secret)."""
+    if settings.helpdesk.secret_value:
+        return "configured (helpdesk.secret" + ("_env" if settings.helpdesk.secret_env else "") + ")"
+    return "generated at first start and kept in the database (signing_keys)"
 
 
 def build_apps(settings: Settings, *, migrate: bool = True, only: str | None = None) -> list[App]:
@@ -179,13 +194,13 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
     if not mail.from_addr:
         # Nobody to answer and nobody to open a ticket for: keep it where a person will look.
         return quarantine(app, raw, mail, "no sender address (From missing or unreadable)", now)
+    digest = content_digest(raw)
     for attempt in range(1, _RACE_ATTEMPTS + 1):
         try:
             with app.factory.begin() as session:
                 # Claim the Message-ID first: a mail seen before (a crash before the move, or another
                 # worker that fetched it too) is recognised here, before any work is done.
-                claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now,
-                                            helpdesk=app.settings.helpdesk_key)
+                claim, mail = _claim(app, session, mail, digest, now)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
                 outcome = _handle(app, session, mail, now)
@@ -208,6 +223,30 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns
 
 
+def distinct_message_id(message_id: str, digest: str) -> str:
+    """The key of a mail that reuses another mail's Message-ID: its own, made from its content."""
+    return f"{message_id}#{digest[:24]}"[-998:]
+
+
+def _claim(app: App, session: Session, mail: InboundMail, digest: str,
+           now: datetime) -> tuple[store.Claim, InboundMail]:
+    """Claim the mail by Message-ID; a *different* mail under a known Message-ID is its own mail.
+
+    Scanners, broken mail merges and attackers reuse Message-IDs: only the same content is a
+    duplicate. The other mail is claimed, stored and threaded under a key made from its content.
+    """
+    key = app.settings.helpdesk_key
+    claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
+                                digest=digest)
+    if claim.other_mail(digest):
+        log.warning("mail %s: Message-ID already used by a different mail; processed as its own mail",
+                    mail.message_id)
+        mail = replace(mail, message_id=distinct_message_id(mail.message_id, digest))
+        claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
+                                    digest=digest)
+    return claim, mail
+
+
 def _seen(app: App, claim: store.Claim, now: datetime) -> Outcome:
     """The outcome for a mail whose Message-ID is taken (busy elsewhere, or processed before)."""
     if claim.busy:
@@ -227,11 +266,17 @@ def _not_a_mail(mail: InboundMail) -> bool:
 
 def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
     message_id = mail.message_id if mail else substitute_message_id(raw)
+    digest = content_digest(raw)
     for attempt in range(1, _RACE_ATTEMPTS + 1):
         try:
             with app.factory.begin() as session:
-                claim = store.claim_inbound(session, message_id, sender=mail.from_addr if mail else "", now=now,
-                                            helpdesk=app.settings.helpdesk_key)
+                key = app.settings.helpdesk_key
+                sender = mail.from_addr if mail else ""
+                claim = store.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key, digest=digest)
+                if claim.other_mail(digest):
+                    message_id = distinct_message_id(message_id, digest)
+                    claim = store.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key,
+                                                digest=digest)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
                 session.add(Quarantine(helpdesk=app.settings.helpdesk_key, message_id=message_id,
@@ -267,7 +312,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
     )
     ticket_id = match.ticket_id
     signed = threads.signed_ticket((*mail.to, *mail.cc, *mail.delivered_to), settings.helpdesk.address,
-                                   settings.helpdesk.secret_value)
+                                   app.secret)
     if ticket_id is None and role is SenderRole.STAFF and signed is not None:
         ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
     # Locked until the commit: another worker's mail for this ticket, or the SLA tick, waits for us.
@@ -294,16 +339,18 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
                                methods=settings.staff.command_auth,
                                trusted_authserv_ids=settings.staff.trusted_authserv_ids)
         if not verdict.ok:
-            # A From header alone proves nothing: no command runs, and the real staff member is told.
+            # A From header alone proves nothing: no command runs, and the real staff member is told
+            # (a few times an hour at most: a flood of forgeries must not become a flood of warnings).
             _store_message(session, ticket, mail, role, channel="staff", now=now)
+            warned = _recent_unverified(session, app.settings.helpdesk_key, mail.from_addr, now)
             _event(session, ticket, Record("command_unverified",
                                            f"mail from {mail.from_addr} not authenticated ({verdict.how}); "
-                                           "no command run"), now, mail.from_addr)
-            _apply(app, session, ticket, mail, Decision(view.state, (SendMail("sender", "staff_error", {
-                "errors": ["balasan Anda tidak dapat diverifikasi (tidak dikirim ke alamat balasan tiket pada "
-                           "Reply-To), sehingga tidak ada perintah yang dijalankan. Balas langsung e-mail "
-                           "notifikasi tiket. Bila Anda tidak mengirim e-mail ini, alamat Anda mungkin dipalsukan."]}),)),
-                   now)
+                                           "no command run" + ("" if warned < _SPOOF_WARNINGS_PER_HOUR else
+                                                               "; sender not warned again (hourly cap)")),
+                   now, mail.from_addr)
+            if warned < _SPOOF_WARNINGS_PER_HOUR:
+                _apply(app, session, ticket, mail, Decision(view.state, (SendMail("sender", "staff_unverified", {
+                    "capped": _SPOOF_WARNINGS_PER_HOUR if warned + 1 == _SPOOF_WARNINGS_PER_HOUR else 0}),)), now)
             return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}", ticket.id)
         reply = _with_canned_answers(app, session, ticket, mail,
                                      parse_staff_reply(mail.new_text, app.policy.levels))
@@ -322,31 +369,79 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
     return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}", ticket.id)
 
 
+#: Warnings about unverified mail in a staff member's name, per address and hour.
+_SPOOF_WARNINGS_PER_HOUR = 3
+
+
+def _recent_unverified(session: Session, helpdesk: str, sender: str, now: datetime) -> int:
+    """How many unverified mails in ``sender``'s name this helpdesk recorded in the last hour."""
+    return session.scalar(select(func.count(TicketEvent.id)).join(Ticket, Ticket.id == TicketEvent.ticket_id).where(
+        Ticket.helpdesk == helpdesk, TicketEvent.kind == "command_unverified", TicketEvent.actor == sender,
+        TicketEvent.at >= now - timedelta(hours=1))) or 0
+
+
 def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
-    """A delivery failure of our own mail: record it, stop mailing the address, tell staff."""
+    """A delivery report: believed only when it is about a mail we sent (see ``bounces``).
+
+    A believed report marks (for this helpdesk) only the recipients of that mail, and staff are
+    told once per new mark. Any other report is recorded and changes nothing.
+    """
     report = parse_bounce(mail)
     key = app.settings.helpdesk_key
-    ticket_id = store.ticket_for_message_ids(session, (report.original_message_id,), key) \
-        if report.original_message_id else None
-    if ticket_id is None:
+    sent, proof = _reported_mail(app, session, mail, report)
+    verdict = bounces.judge(report, proof=proof, sent_to=sent.recipients if sent else (), now=now)
+    ticket_id = sent.ticket_id if sent is not None else None
+    if ticket_id is None and not verdict.believed:
+        # Recorded on the ticket it seems to be about, for staff to see; it marks nothing.
         ticket_id = store.ticket_for_message_ids(session, mail.thread_ids, key)
     ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
-    failed = [r for r in report.recipients if r.permanent or not r.status]
-    for r in failed:
-        if session.get(Undeliverable, r.address) is None:
-            session.add(Undeliverable(address=r.address, reason=f"{r.status} {r.diagnostic}".strip()[:2000],
-                                      ticket_id=ticket_id, at=now))
+    if ticket is not None and ticket.helpdesk != key:
+        ticket = None
+    new_marks = [m for m in verdict.marks if marks.mark_address(session, key, m, ticket.id if ticket else None, now)]
     summary = ", ".join(f"{r.address} ({r.status or '?'})" for r in report.recipients) or "unknown recipient"
+    what = "bounce" if verdict.believed else "unproven delivery report"
+    detail = f"{what}: {summary}; {verdict.how}"
+    if verdict.ignored:
+        detail += "; not marked: " + "; ".join(verdict.ignored)
     if ticket is None:
-        return Outcome("ignored", reason=f"bounce for mail not in any ticket: {summary}")
+        return Outcome("ignored", reason=f"{detail} (no ticket)"[:4000])
     _store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now, auto=True)
-    _event(session, ticket, Record("bounce", f"delivery failed: {summary}",
-                                   data={"recipients": [r.address for r in report.recipients]}), now, mail.from_addr)
-    staff_bounced = {r.address for r in report.recipients} & set(app.settings.staff.addresses)
-    if failed and not staff_bounced:  # never answer a bounce of a staff notification with another one
-        _queue_mail(app, session, ticket, mail, SendMail("staff", "staff_bounce", {"bounced": summary}), now,
-                    None, None)
-    return Outcome("updated", ticket.number, f"bounce recorded: {summary}", ticket.id)
+    _event(session, ticket, Record("bounce" if verdict.believed else "bounce_unproven", detail[:4000], data={
+        "recipients": [r.address for r in report.recipients], "marked": [m.address for m in verdict.marks],
+        "proof": verdict.how if verdict.believed else ""}), now, mail.from_addr)
+    staff = set(app.settings.staff.addresses)
+    told = [m for m in new_marks if m.address not in staff]  # never answer a bounced staff notification
+    if told:
+        _queue_mail(app, session, ticket, mail, SendMail("staff", "staff_bounce", {
+            "bounced": ", ".join(f"{m.address} ({m.reason[:200]})" for m in told),
+            "marks": [{"address": m.address, "permanent": m.permanent,
+                       "until": _local(app, m.expires_at) if m.expires_at else ""} for m in told]}),
+            now, None, None)
+    return Outcome("updated", ticket.number, detail[:4000], ticket.id)
+
+
+@dataclass(frozen=True)
+class _SentMail:
+    recipients: tuple[str, ...]
+    ticket_id: int | None
+
+
+def _reported_mail(app: App, session: Session, mail: InboundMail,
+                   report: Bounce) -> tuple[_SentMail | None, str | None]:
+    """The mail of ours a delivery report is about, and the proof of it (or None, None)."""
+    key = app.settings.helpdesk_key
+    token = bounces.verp_token((*mail.to, *mail.cc, *mail.delivered_to), app.settings.helpdesk.address, app.secret)
+    if token is not None:
+        row = session.execute(select(Outbox.recipients, Outbox.ticket_id).where(
+            Outbox.verp == token, Outbox.helpdesk == key)).first()
+        if row is not None:
+            return _SentMail(tuple(row[0]), row[1]), "returned to the signed envelope sender of our mail"
+    if report.original_message_id:
+        row = session.execute(select(Outbox.recipients, Outbox.ticket_id).where(
+            Outbox.message_id == report.original_message_id, Outbox.helpdesk == key)).first()
+        if row is not None:
+            return _SentMail(tuple(row[0]), row[1]), f"quotes our Message-ID {report.original_message_id}"
+    return None, None
 
 
 def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
@@ -527,16 +622,24 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     recipients = [r for r in _recipients(app, ticket, mail, effect.to, previous_closer) if r]
     if not recipients:
         return
-    automatic = sender_role(settings, mail) in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
-    if effect.to in {"user", "lkpp", "sender"}:
-        blocked = _not_sendable(app, session, recipients[0], automatic, now)
+    role = sender_role(settings, mail)
+    automatic = role in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
+    if automatic:
+        # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
+        blocked = _not_sendable(app, session, recipients[0], now, marks=role is SenderRole.USER)
         if blocked:
             _event(session, ticket, Record("mail_suppressed", f"{effect.template} to {recipients[0]} not sent: {blocked}"),
                    now, "mailbot")
             return
     channel = _CHANNEL_OF_RECIPIENT[effect.to]
+    attachments, omitted = _attachments_for(app, session, ticket, mail, effect.template)
     context = _context(app, session, ticket, mail, classification)
     context.update(effect.context)
+    if omitted:
+        context.update(omitted=omitted, dossier_limit=_size_text(app.settings.escalation.max_dossier_bytes))
+        _event(session, ticket, Record("dossier_trimmed", f"{len(omitted)} attachment(s) not in the {effect.template} "
+                                       "mail (size budget escalation.max_dossier_bytes), listed by name instead",
+                                       data={"omitted": [a["filename"] for a in omitted]}), now, "mailbot")
     rendered = app.renderer.render(effect.template, context)
     rows = _conversation_ids(session, ticket.id, channel)
     thread = [mid for mid, _ in rows]
@@ -549,18 +652,19 @@ def _queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, e
     domain = settings.helpdesk.address.partition("@")[2]
     message_id = make_message_id(domain)
     staff_facing = channel == "staff"
-    attachments = _attachments_for(session, ticket, mail, effect.template)
     msg = build_message(
         rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=recipients,
         message_id=message_id, date=now, ticket_number=ticket.number or "", in_reply_to=in_reply_to,
         references=list(thread), hops=mail.x_mailbot_hops + 1,
-        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, settings.helpdesk.secret_value)
+        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, app.secret)
         if staff_facing else None,
         auto_submitted="auto-replied" if channel == "user" else "auto-generated",
         attachments=attachments,
     )
-    outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address, recipients=recipients,
-                 ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key)
+    token = bounces.new_token() if settings.smtp.verp else None
+    mail_from = bounces.verp_address(settings.helpdesk.address, token, app.secret) if token else settings.helpdesk.address
+    outbox.queue(session, msg, message_id=message_id, mail_from=mail_from, recipients=recipients,
+                 ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key, verp=token)
     _add_message(session, {
         "ticket_id": ticket.id, "message_id": message_id, "direction": "out", "role": "bot", "channel": channel,
         "sender": settings.helpdesk.address, "recipients": recipients, "subject": rendered.subject[:500],
@@ -624,11 +728,11 @@ def _add_message(session: Session, row: dict[str, Any], *, returning_id: bool = 
 _RECENT_AUTOMATIC = select(func.count(Outbox.id)).where(
     Outbox.to_key == bindparam("address"), Outbox.helpdesk == bindparam("helpdesk"), Outbox.automatic.is_(True),
     Outbox.created_at >= bindparam("since"))
-# Built once (one of them runs for nearly every reply). One query for both checks: a bounce holds
-# for every helpdesk of the deployment (the address is dead); the cap is per helpdesk, so one
-# helpdesk's mail must not silence another's.
-_BOUNCED = select(Undeliverable.address).where(Undeliverable.address == bindparam("address")).exists()
-_IS_BOUNCED = select(_BOUNCED)
+# Built once (it runs for nearly every automatic reply). One query for both checks, both per
+# helpdesk: one helpdesk's bounces and mail must not silence another's.
+_BOUNCED = select(Undeliverable.id).where(
+    Undeliverable.address == bindparam("address"), Undeliverable.helpdesk == bindparam("helpdesk"),
+    or_(Undeliverable.expires_at.is_(None), Undeliverable.expires_at > bindparam("now"))).exists()
 _BOUNCED_AND_RECENT = select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery())
 
 
@@ -637,31 +741,65 @@ def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[
     return _RECENT_AUTOMATIC.params(address=address.lower(), helpdesk=helpdesk, since=now - timedelta(hours=1))
 
 
-def _not_sendable(app: App, session: Session, address: str, automatic: bool, now: datetime) -> str | None:
-    """Why a mail to ``address`` must not go out (bounced before, or the automatic-mail cap), or None."""
-    if automatic:
-        is_bounced, count = session.execute(_BOUNCED_AND_RECENT, {
-            "address": address.lower(), "helpdesk": app.settings.helpdesk_key,
-            "since": now - timedelta(hours=1)}).one()
-    else:
-        is_bounced, count = session.scalar(_IS_BOUNCED, {"address": address.lower()}), 0
-    if is_bounced:
-        return "address bounced before (undeliverable)"
-    if automatic and (count or 0) >= app.settings.loops.max_auto_mails_per_hour:
+def _not_sendable(app: App, session: Session, address: str, now: datetime, *, marks: bool = True) -> str | None:
+    """Why an *automatic* mail to ``address`` must not go out (marked undeliverable for this
+    helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
+    held back: they are sent, and a failure is reported."""
+    is_bounced, count = session.execute(_BOUNCED_AND_RECENT, {
+        "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
+        "since": now - timedelta(hours=1)}).one()
+    if is_bounced and marks:
+        return "address marked undeliverable (mailbot addresses list)"
+    if (count or 0) >= app.settings.loops.max_auto_mails_per_hour:
         return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
     return None
 
 
-def _attachments_for(session: Session, ticket: Ticket, mail: InboundMail, template: str) -> list[OutgoingAttachment]:
+def _attachments_for(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                     template: str) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
+    """The files a mail carries, and (for the escalation dossier) those left out by its size budget."""
     if template == "escalation":
-        rows: Iterable[StoredAttachment] = session.scalars(
-            select(StoredAttachment).join(Message).where(Message.ticket_id == ticket.id, Message.direction == "in")
-            .order_by(StoredAttachment.id)).all()
-        return [OutgoingAttachment(a.filename, a.content_type, a.content) for a in rows if a.content is not None]
+        return _dossier_attachments(app, session, ticket)
     if template in {"staff_new", "staff_user_reply", "lkpp_user_update"}:
         return [OutgoingAttachment(a.filename, a.content_type, a.content) for a in mail.attachments
-                if a.content is not None]
-    return []
+                if a.content is not None], []
+    return [], []
+
+
+#: Base64 makes an attachment a third larger, and the dossier's text and headers need room too.
+_DOSSIER_SHARE = 0.7
+
+
+def _dossier_attachments(app: App, session: Session,
+                         ticket: Ticket) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
+    """The user's files that fit the escalation's size budget (oldest first), and the others.
+
+    Sizes are read first and only the chosen files' contents are loaded: a ticket with 60 MB of
+    attachments must not need 60 MB (and its copies) in memory to send a 10 MB mail.
+    """
+    budget = int(app.settings.escalation.max_dossier_bytes * _DOSSIER_SHARE)
+    rows = session.execute(
+        select(StoredAttachment.id, StoredAttachment.filename, StoredAttachment.size)
+        .join(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
+                             StoredAttachment.content.is_not(None))
+        .order_by(StoredAttachment.id)).all()
+    chosen: list[int] = []
+    omitted: list[dict[str, object]] = []
+    used = 0
+    for row_id, filename, size in rows:
+        if used + size <= budget:
+            chosen.append(row_id)
+            used += size
+        else:
+            omitted.append({"filename": filename, "size": size, "size_text": _size_text(size)})
+    files = [OutgoingAttachment(a.filename, a.content_type, a.content) for a in session.scalars(
+        select(StoredAttachment).where(StoredAttachment.id.in_(store.padded(chosen)))
+        .order_by(StoredAttachment.id)) if a.content is not None] if chosen else []
+    return files, omitted
+
+
+def _size_text(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(size, 1) / 1024:.0f} KB"
 
 
 def _rating_link(address: str, ticket: Ticket, score: int) -> str:
@@ -707,7 +845,7 @@ def _context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
         "timeline": _Lazy(lambda: [{"at": _local(app, e.at), "kind": e.kind, "detail": e.detail}
                                    for e in ticket.events]),
         "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
-        "bounced": "",
+        "bounced": "", "marks": [], "omitted": [], "dossier_limit": "", "capped": 0,
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in _suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
@@ -776,8 +914,8 @@ def delivery_failure_notifier(app: App) -> outbox.OnFailed:
 
     Only mail in a ticket's user or LKPP conversation is reported; a failed mail to staff
     (a notification, or one of these notices) is only recorded, so a broken staff mailbox
-    cannot make the bot mail staff about mailing staff. A permanent refusal also marks the
-    address undeliverable, as a bounce does.
+    cannot make the bot mail staff about mailing staff. A permanent refusal of the address (not
+    of the message: 552 too large, content) also marks it undeliverable, as a bounce does.
     """
 
     def on_failed(session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
@@ -792,11 +930,9 @@ def delivery_failure_notifier(app: App) -> outbox.OnFailed:
                                              "permanent": permanent}), now, "mailbot")
         if failed is None or failed.channel == "staff":
             return  # never notify about a failed notification
-        if permanent:
-            for address in row.recipients:
-                if session.get(Undeliverable, address.lower()) is None:
-                    session.add(Undeliverable(address=address.lower(), reason=row.last_error[:2000],
-                                              ticket_id=ticket.id, at=now))
+        if permanent:  # an address-level refusal marks the address; a refused message does not
+            for mark in bounces.refusal_marks(row.last_error, row.recipients, now):
+                marks.mark_address(session, app.settings.helpdesk_key, mark, ticket.id, now)
         # No inbound mail is behind this notice: "the mail in hand" is the bot's own.
         me = InboundMail(message_id=row.message_id, from_addr=app.settings.helpdesk.address,
                          from_name=app.settings.helpdesk.name, to=(), cc=(), subject="", date=None, in_reply_to=(),

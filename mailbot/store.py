@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -202,6 +203,9 @@ class Inbound(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     sender: Mapped[str] = mapped_column(String(320), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: SHA-256 of the mail as its author wrote it (``parse.content_digest``): a repeated Message-ID
+    #: is a duplicate only when this matches too. Empty on rows from before it was recorded.
+    digest: Mapped[str] = mapped_column(String(64), default="")
 
 
 class Quarantine(Base):
@@ -249,17 +253,44 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: A failed mail an operator has seen (``mailbot outbox ack``): no longer makes ``status`` unhealthy.
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The token of this mail's signed envelope sender (``bounces.verp_address``): a delivery
+    #: report that comes back to it is about this mail and may mark only its recipients.
+    verp: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class Undeliverable(Base):
-    """An address that bounced permanently: the bot sends it no more automatic mail."""
+    """An address one helpdesk's mail could not be delivered to (a proven bounce or a refusal).
+
+    It stops only *automatic* mail of that helpdesk (acknowledgments, data requests, reminders);
+    staff answers and escalations are still sent. A temporary mark expires; ``mailbot addresses
+    clear`` lifts any mark.
+    """
 
     __tablename__ = "undeliverable"
+    __table_args__ = (UniqueConstraint("helpdesk", "address", name="uq_undeliverable_helpdesk_address"),)
 
-    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SigningKey(Base):
+    """A signing secret mailbot generated because the configuration set none (one per helpdesk).
+
+    Kept in the database so that every worker and every restart signs with the same key: the
+    reply addresses in staff's mailboxes and the envelope senders of mail in flight stay valid.
+    """
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SlaNotice(Base):
@@ -468,7 +499,7 @@ def create_at_head(conn: Connection) -> None:
 #: The newest migration's revision. Kept here so that a start on a database already at head needs
 #: no Alembic import (its import and script scan cost more than the check); a new migration must
 #: update it, which ``tests/unit/test_schema_head.py`` checks against Alembic's own answer.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 
 def script_head() -> str:
@@ -500,6 +531,26 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def signing_key(engine: Engine, name: str, now: datetime) -> str:
+    """The generated secret ``name``, made (randomly, 32 bytes) and kept at its first use.
+
+    Several workers starting together agree on one key: the first insert wins and everybody
+    reads what was stored.
+    """
+    factory = make_sessionmaker(engine)
+    with factory.begin() as session:
+        value = session.scalar(select(SigningKey.value).where(SigningKey.name == name))
+        if value is not None:
+            return value
+    try:
+        with factory.begin() as session:
+            session.add(SigningKey(name=name, value=secrets.token_urlsafe(32), created_at=now))
+    except IntegrityError:
+        pass  # another worker made it first: use theirs
+    with factory.begin() as session:
+        return session.scalars(select(SigningKey.value).where(SigningKey.name == name)).one()
 
 
 def ticket_by_number(session: Session, number: str, helpdesk: str | None = None) -> Ticket | None:
@@ -624,6 +675,11 @@ class Claim:
     seen: str | None = None  # the outcome recorded by whoever processed the mail first
     seen_at: datetime | None = None
     busy: bool = False  # another worker is processing it right now (PostgreSQL)
+    seen_digest: str = ""  # the content digest recorded with it ("" on rows from before 0007)
+
+    def other_mail(self, digest: str) -> bool:
+        """True when the Message-ID was taken by a *different* mail (its content differs)."""
+        return self.inbound_id is None and not self.busy and bool(self.seen_digest) and self.seen_digest != digest
 
 
 def advisory_key(namespace: str, value: str) -> int:
@@ -633,7 +689,7 @@ def advisory_key(namespace: str, value: str) -> int:
 
 
 def claim_inbound(session: Session, message_id: str, *, sender: str, now: datetime,
-                  helpdesk: str = "default") -> Claim:
+                  helpdesk: str = "default", digest: str = "") -> Claim:
     """Claim ``message_id`` in the session's transaction (call it first, before any other work).
 
     The inbound row is inserted with the outcome ``processing``; the caller sets the real
@@ -647,7 +703,7 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
         if not session.scalar(select(func.pg_try_advisory_xact_lock(key))):
             return Claim(busy=True)
     values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
-              "sender": sender[:320], "at": now}
+              "sender": sender[:320], "at": now, "digest": digest}
     if dialect in {"postgresql", "sqlite"}:
         row_id = session.scalar(_claim_statement(dialect), values)
     else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
@@ -661,10 +717,10 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
             row_id = row.id
     if row_id is not None:
         return Claim(inbound_id=row_id)
-    seen = session.execute(select(Inbound.outcome, Inbound.at).where(Inbound.helpdesk == helpdesk,
-                                                                      Inbound.message_id == message_id)).first()
+    seen = session.execute(select(Inbound.outcome, Inbound.at, Inbound.digest).where(
+        Inbound.helpdesk == helpdesk, Inbound.message_id == message_id)).first()
     assert seen is not None  # the conflicting row has committed (or this is the same transaction)
-    return Claim(seen=seen[0], seen_at=seen[1])
+    return Claim(seen=seen[0], seen_at=seen[1], seen_digest=seen[2] or "")
 
 
 #: Built once (the claim and its outcome are two statements of every mail): a statement built

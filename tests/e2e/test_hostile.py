@@ -113,7 +113,7 @@ def test_spoofed_staff_commands_run_nothing(deployment: Deployment, variant: str
     assert ticket.state == "analysis"
     assert any(e.kind == "command_unverified" for e in ticket.events)
     assert not [m for m in fetch_all(d.stack, d.user) if "Selesai" in m.subject]
-    d.wait_subject(d.staff1, "Perintah ditolak")
+    d.wait_subject(d.staff1, "Perintah tidak dijalankan")
 
 
 def test_trusted_dkim_result_lets_staff_command_without_reply_address(deployment: Deployment) -> None:

@@ -148,7 +148,7 @@ def test_forged_staff_from_runs_no_command(deployment: Deployment) -> None:
     d.wait_helpdesk_inbox(1)
     d.poll()
     assert state(d) == "analysis"
-    d.wait_subject(d.staff1, "Perintah ditolak")
+    d.wait_subject(d.staff1, "Perintah tidak dijalankan")
     assert any(e.kind == "command_unverified" for e in d.tickets()[0].events)
 
 

@@ -40,7 +40,7 @@ STAFF = ["staf1@lpse.test", "staf2@lpse.test"]
 
 def settings_for(db_url: str, *, cooperate: bool = True) -> Settings:
     return Settings.model_validate({
-        "helpdesk": {"name": "Helpdesk LPSE Uji", "address": HELPDESK, "secret": "uji"},
+        "helpdesk": {"name": "Helpdesk LPSE Uji", "address": HELPDESK, "secret": "uji-rahasia-panjang-0123456789"},
         "imap": {"host": "127.0.0.1", "port": 993, "username": HELPDESK, "password": "x"},
         "smtp": {"host": "127.0.0.1", "port": 587, "username": HELPDESK, "password": "x"},
         "staff": {"addresses": STAFF},

@@ -185,7 +185,7 @@ CONFIG = """
 [helpdesk]
 name = "Helpdesk LPSE Uji"
 address = "helpdesk@lpse.test"
-secret = "uji-secret"
+secret = "uji-secret-panjang-0123456789"
 [imap]
 host = "outlook.office365.com"
 port = 993

@@ -28,7 +28,7 @@ def two_helpdesks(tmp_path: Path, db_url: str, extra: str = "") -> tuple[service
         [helpdesk]
         name = "Helpdesk LPSE Kota"
         address = "{KOTA}"
-        secret = "shared-secret"
+        secret = "shared-secret-0123456789abcdef"
         [imap]
         host = "127.0.0.1"
         port = 993
@@ -92,10 +92,13 @@ def test_each_helpdesk_numbers_its_own_tickets(tmp_path: Path, db_url: str) -> N
         found = store.ticket_by_number(session, "tts-000002", "kab")
         assert found is not None and found.helpdesk == "kab" and found.seq == 2
         assert store.ticket_by_number(session, "TTS-000003", "kab") is None
-        # Each helpdesk's mail is queued for its own SMTP account, from its own address.
+        # Each helpdesk's mail is queued for its own SMTP account, from its own address (a signed
+        # envelope sender of its own per mail: helpdesk+b.<token>.<mac>@ that helpdesk's domain).
         for key, address in (("kota", KOTA), ("kab", KAB)):
-            senders = set(session.scalars(select(Outbox.mail_from).where(Outbox.helpdesk == key)))
-            assert senders == {address}
+            senders = list(session.scalars(select(Outbox.mail_from).where(Outbox.helpdesk == key)))
+            local, _, domain = address.partition("@")
+            assert senders and all(s.startswith(f"{local}+b.") and s.endswith(f"@{domain}") for s in senders)
+            assert len(set(senders)) == len(senders)
 
 
 def test_the_automatic_mail_cap_counts_each_helpdesks_own_mail(tmp_path: Path, db_url: str) -> None:
@@ -171,7 +174,7 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
     # (both helpdesks share the secret here, which is the worst case).
     from mailbot import threads
 
-    reply_to = threads.reply_address(KAB, ticket.id, "shared-secret")
+    reply_to = threads.reply_address(KAB, ticket.id, "shared-secret-0123456789abcdef")
     raw = mail("<evil@lpse.test>", reply_to, "Re: tiket", "#tutup\nSudah selesai.", sender="staf@lpse.test",
                in_reply_to=staff_note_id)
     assert not kab.settings.is_staff("staf@lpse.test") and kota.settings.is_staff("staf@lpse.test")
@@ -181,7 +184,7 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
         assert t is not None and t.state != "closed"
         assert not any(e.kind == "closed" for e in t.events)
     # And kota's own app never touches kab's ticket, even with a reply address signed with the shared secret.
-    forged = mail("<evil2@lpse.test>", threads.reply_address(KOTA, ticket.id, "shared-secret"), "Re: tiket",
+    forged = mail("<evil2@lpse.test>", threads.reply_address(KOTA, ticket.id, "shared-secret-0123456789abcdef"), "Re: tiket",
                   "#tutup\nSudah selesai.", sender="staf@lpse.test")
     outcome = service.process_raw(kota, forged, NOW)
     with kota.factory() as session:

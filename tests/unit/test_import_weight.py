@@ -24,7 +24,7 @@ NOT_FOR_A_POLL = ("prometheus_client", "apscheduler", "alembic", "multiprocessin
                   "urllib.request", "holidays.countries", "nh3")
 
 SETTINGS = {
-    "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test", "secret": "uji"},
+    "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test", "secret": "uji-rahasia-panjang-0123456789"},
     "imap": {"host": "127.0.0.1", "port": 993, "username": "helpdesk@lpse.test", "password": "x"},
     "smtp": {"host": "127.0.0.1", "port": 587, "username": "helpdesk@lpse.test", "password": "x"},
     "staff": {"addresses": ["staf1@lpse.test"]},

@@ -30,7 +30,7 @@ def make_app(tmp: Path) -> App:
 [helpdesk]
 name = "Helpdesk Uji"
 address = "helpdesk@lpse.test"
-secret = "s"
+secret = "rahasia-korpus-0123456789abcdef"
 [imap]
 host = "127.0.0.1"
 port = 1

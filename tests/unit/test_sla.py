@@ -305,7 +305,7 @@ def app(request: pytest.FixtureRequest, db_url: str, monkeypatch: pytest.MonkeyP
 
         monkeypatch.setattr(service, "_apply", apply_and_refresh)
     settings = Settings.model_validate({
-        "helpdesk": {"name": "Helpdesk LPSE Uji", "address": HELPDESK, "secret": "uji"},
+        "helpdesk": {"name": "Helpdesk LPSE Uji", "address": HELPDESK, "secret": "uji-rahasia-panjang-0123456789"},
         "imap": {"host": "127.0.0.1", "port": 993, "username": HELPDESK, "password": "x"},
         "smtp": {"host": "127.0.0.1", "port": 587, "username": HELPDESK, "password": "x"},
         "staff": {"addresses": STAFF, "coordinator": COORDINATOR},
