@@ -97,6 +97,8 @@ def staff_mail(results: list[str]) -> bytes:
         (["mx.lpse.test; dmarc=pass (p=reject) header.from=lpse.test"], True),
         (["mx.lpse.test; dkim=fail header.d=lpse.test"], False),
         (["mx.lpse.test; dkim=pass header.d=evil.test"], False),  # signed, but by another domain
+        (["mx.lpse.test; dkim=pass header.d=lpse.test.evil.test"], False),  # look-alike (more in test_auth_results)
+        (["mx.lpse.test; dkim=pass (2048-bit key; unprotected) header.d=lpse.test"], True),  # OpenDKIM's comment
         (["evil.test; dkim=pass header.d=lpse.test"], False),  # untrusted server
         # A forged header below the trusted server's own (topmost) one does not count.
         (["mx.lpse.test; dkim=none", "mx.lpse.test; dkim=pass header.d=lpse.test"], False),
