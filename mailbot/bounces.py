@@ -34,10 +34,14 @@ TEMPORARY_MARK = timedelta(days=3)
 #: Enhanced status codes (RFC 3463) that are about the message, never the address: 5.2.3 and
 #: 5.3.4 (too large), 5.6.x (content), 5.7.x (security or policy: spam filters, DMARC).
 _MESSAGE_LEVEL = re.compile(r"^[45]\.(?:2\.3|3\.4|6\.\d{1,3}|7\.\d{1,3})$")
-#: Basic SMTP replies that refuse the message, not the mailbox (552 too large, 554 rejected).
-_MESSAGE_REPLY = re.compile(r"\b(?:552|554)\b")
+#: The basic SMTP reply that refuses the message, not the mailbox, when no enhanced status says
+#: more: 552 (too large). (554 is used for unknown mailboxes as often as for content: the
+#: enhanced status, when there is one, decides.)
+_MESSAGE_REPLY = re.compile(r"\b552\b")
 #: 5.2.2 mailbox full: the address is alive; mark for a while only.
 _MAILBOX_FULL = "5.2.2"
+
+_ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 _TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -60,6 +64,9 @@ class BounceVerdict:
     how: str  # the proof, or why there is none
     marks: tuple[Mark, ...] = ()
     ignored: tuple[str, ...] = ()  # recipients named but not marked, each with why
+    #: Recipients of our mail that refused the *message* (too large, content): not marked, but
+    #: the mail did not arrive, which staff must know.
+    refused: tuple[BouncedRecipient, ...] = ()
 
 
 def new_token() -> str:
@@ -88,13 +95,24 @@ def verp_token(addresses: Iterable[str], base: str, secret: str) -> str | None:
     return None
 
 
+#: Words of a diagnostic that refuses the recipient, whatever its status says: a 5.7.1
+#: "Recipient address rejected: Access denied" (Postfix) is about the address, not the content.
+_ABOUT_ADDRESS = re.compile(r"recipient|user unknown|unknown user|no such user|mailbox (?:unavailable|not found|"
+                            r"does not exist)|does not exist|address rejected|invalid address", re.IGNORECASE)
+
+
 def message_level(recipient: BouncedRecipient) -> bool:
     """True when the failure is about the message (size, content, policy), not the address."""
     status = recipient.status.strip()
     if _MESSAGE_LEVEL.match(status):
-        return True
+        return not (status.startswith(("5.7.", "4.7.")) and _ABOUT_ADDRESS.search(recipient.diagnostic))
+    if status and not status.endswith(".0.0"):
+        return False  # a specific status about the address (5.1.1 unknown user, 5.4.4 no route, ...)
     diagnostic = recipient.diagnostic.lower()
-    return bool(_MESSAGE_REPLY.search(diagnostic)) and not status.startswith("5.1.")
+    enhanced = _ENHANCED.search(diagnostic)
+    if enhanced and _MESSAGE_LEVEL.match(enhanced.group(1)):
+        return True
+    return bool(_MESSAGE_REPLY.search(diagnostic))
 
 
 def judge(report: Bounce, *, proof: str | None, sent_to: Collection[str], now: datetime) -> BounceVerdict:
@@ -109,6 +127,7 @@ def judge(report: Bounce, *, proof: str | None, sent_to: Collection[str], now: d
     ours = {a.lower() for a in sent_to}
     marks: list[Mark] = []
     ignored: list[str] = []
+    refused: list[BouncedRecipient] = []
     for r in report.recipients:
         address = r.address.lower()
         if address not in ours:
@@ -117,14 +136,14 @@ def judge(report: Bounce, *, proof: str | None, sent_to: Collection[str], now: d
             ignored.append(f"{address}: delayed, still being retried")
         elif message_level(r):
             ignored.append(f"{address}: message refused ({r.status or '?'}), address not marked")
+            refused.append(r)
         else:
             reason = f"{r.status} {r.diagnostic}".strip()[:2000] or "delivery failed (no status given)"
             permanent = r.permanent and r.status != _MAILBOX_FULL
             marks.append(Mark(address, reason, permanent, None if permanent else now + TEMPORARY_MARK))
-    return BounceVerdict(True, proof, tuple(marks), tuple(ignored))
+    return BounceVerdict(True, proof, tuple(marks), tuple(ignored), tuple(refused))
 
 
-_ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _REFUSED_RCPT = re.compile(r"([^\s;:]+@[^\s;:]+): (\d{3}) ([^;]*)")
 
 

@@ -116,6 +116,15 @@ def _parser() -> argparse.ArgumentParser:
     asub.add_parser("list", help="every answer with its number, key and categories")
     ae = asub.add_parser("eval", help="top-3 hit rate of suggestions on a labeled set")
     ae.add_argument("dir", nargs="?")
+    addresses = sub.add_parser("addresses", help="addresses marked undeliverable (no automatic mail to them)")
+    adsub = addresses.add_subparsers(dest="action", required=True)
+    adl = adsub.add_parser("list", help="the marks in force, with their reason and expiry")
+    adl.add_argument("--all", action="store_true", help="expired marks too")
+    adl.add_argument("--json", action="store_true")
+    _helpdesk_option(adl)
+    adc = adsub.add_parser("clear", help="lift the mark on an address (every helpdesk, or --helpdesk KEY)")
+    adc.add_argument("address")
+    _helpdesk_option(adc)
     return p
 
 
@@ -170,6 +179,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _report_sla(apps, args)
     if args.command == "outbox":
         return _outbox(app, args, only)
+    if args.command == "addresses":
+        return _addresses(app, args, only)
     with app.factory() as session:
         if args.command == "tickets" and args.action == "list":
             query = select(Ticket).order_by(Ticket.id)
@@ -209,6 +220,29 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in {"purge", "person"}:
         return _privacy(app, args)
     raise AssertionError(args)
+
+
+def _addresses(app: Any, args: argparse.Namespace, only: str | None) -> int:
+    from mailbot import marks
+
+    now = datetime.now(timezone.utc)
+    if args.action == "clear":
+        with app.factory.begin() as session:
+            lifted = marks.clear_mark(session, args.address, only)
+        print(f"{args.address}: {lifted} mark(s) lifted" if lifted else f"{args.address}: no mark", file=sys.stderr)
+        return 0 if lifted else 1
+    with app.factory() as session:
+        rows = marks.list_marks(session, now, only, include_expired=args.all)
+    if args.json:
+        print(json.dumps([{"helpdesk": r.helpdesk, "address": r.address, "reason": r.reason, "at": r.at.isoformat(),
+                           "permanent": r.permanent, "active": r.active,
+                           "expires_at": r.expires_at.isoformat() if r.expires_at else None} for r in rows], indent=2))
+        return 0
+    for r in rows:
+        until = "permanent" if r.expires_at is None else f"until {r.expires_at:%Y-%m-%d %H:%M} UTC"
+        print(f"{r.helpdesk:10.10}  {r.address:40.40}  {r.at:%Y-%m-%d %H:%M}  {until:24}  {r.reason[:80]}")
+    print(f"{len(rows)} address(es) marked")
+    return 0
 
 
 def _app_of(apps: list[Any], settings: Settings, key: str) -> Any:
@@ -712,6 +746,9 @@ def _check_helpdesk(settings: Settings) -> int:
     except ConfigError as exc:
         failures += 1
         print(f"FAILED {exc}")
+    from mailbot.service import secret_source
+
+    print(f"secret: {secret_source(settings)}")
     _check_staff_auth(settings)
     return failures
 
@@ -729,7 +766,6 @@ def _check_staff_auth(settings: Settings) -> None:
           f"Authentication-Results header carrying its own authserv-id ({ids or 'none trusted'}) from incoming "
           "mail before adding its own (RFC 8601 section 5), and must add one to every mail; otherwise a sender "
           "can forge a passing result and run staff commands")
-
 
 
 if __name__ == "__main__":

@@ -410,12 +410,17 @@ def _bounce(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         "recipients": [r.address for r in report.recipients], "marked": [m.address for m in verdict.marks],
         "proof": verdict.how if verdict.believed else ""}), now, mail.from_addr)
     staff = set(app.settings.staff.addresses)
-    told = [m for m in new_marks if m.address not in staff]  # never answer a bounced staff notification
-    if told:
+    # Staff hear of each new mark once, and of every refused message (it did not arrive); never of a
+    # bounced staff notification (that would answer a bounce with more mail to the same place).
+    told = [m for m in new_marks if m.address not in staff]
+    refused = [r for r in verdict.refused if r.address not in staff]
+    if told or refused:
         _queue_mail(app, session, ticket, mail, SendMail("staff", "staff_bounce", {
-            "bounced": ", ".join(f"{m.address} ({m.reason[:200]})" for m in told),
-            "marks": [{"address": m.address, "permanent": m.permanent,
-                       "until": _local(app, m.expires_at) if m.expires_at else ""} for m in told]}),
+            "bounced": ", ".join([f"{m.address} ({m.reason[:200]})" for m in told]
+                                 + [f"{r.address} ({r.status} {r.diagnostic[:200]})".strip() for r in refused]),
+            "marks": [{"address": m.address, "permanent": m.permanent, "refused": False,
+                       "until": _local(app, m.expires_at) if m.expires_at else ""} for m in told]
+            + [{"address": r.address, "permanent": False, "refused": True, "until": ""} for r in refused]}),
             now, None, None)
     return Outcome("updated", ticket.number, detail[:4000], ticket.id)
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
 from mailbot import store
 from mailbot.store import Message, Outbox, Ticket, TicketEvent
@@ -181,7 +182,8 @@ def test_permanent_refusal_fails_once_tells_staff_and_is_not_retried(
     assert len(rows(d)) == 3
     assert fetch_all(d.stack, d.user) == []
     with d.sessions()() as session:  # no more automatic mail to it
-        assert session.get(store.Undeliverable, d.user) is not None
+        assert session.scalars(select(store.Undeliverable).where(store.Undeliverable.address == d.user,
+                                                                 store.Undeliverable.helpdesk == d.key)).one()
     # The operator fixes the address problem and sends the reply again (same Message-ID).
     code, out, _ = d.cli("outbox", "list")
     assert code == 0 and "failed" in out and d.user in out
