@@ -316,6 +316,9 @@ class DatabaseSettings(_Section):
 class StorageSettings(_Section):
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     max_message_bytes: int = Field(default=40 * 1024 * 1024, ge=1024)
+    #: Seconds one inbound mail may take (parse, rules, decide, store); over it, the mail goes to
+    #: quarantine with the reason and the mailbox moves on. 0: no budget.
+    max_processing_seconds: float = Field(default=60, ge=0)
 
 
 class PathSettings(_Section):

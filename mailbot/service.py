@@ -7,6 +7,7 @@ storage and the outbox. Nothing here talks to IMAP or SMTP directly; ``poller`` 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import bounces, logs, marks, oauth, outbox, sla_service, store, threads
 from mailbot.answers import AnswerLibrary, AnswersError, Suggestion, load_answers, suggest
 from mailbot.auth import verify_staff
+from mailbot.budget import Budget, BudgetExceeded
 from mailbot.loops import Bounce, automatic_reason, is_bounce, parse_bounce
 from mailbot.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
 from mailbot.compose import OutgoingAttachment, build_message, make_message_id
@@ -181,10 +183,18 @@ def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
 # ---- the transaction ----------------------------------------------------------------------
 
 
-def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
-    """Handle one inbound mail in one transaction; poison mail ends in quarantine."""
+def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], float] = time.monotonic) -> Outcome:
+    """Handle one inbound mail in one transaction; poison mail ends in quarantine.
+
+    The mail has ``storage.max_processing_seconds``: a mail over it (checked between stages)
+    goes to quarantine with the reason, so one mail cannot hold up the mailbox for long.
+    """
+    budget = Budget(app.settings.storage.max_processing_seconds, clock)
     try:
         mail = parse_mail(raw, max_attachment_bytes=app.settings.storage.max_attachment_bytes)
+        budget.check("parsing")
+    except BudgetExceeded as exc:
+        return quarantine(app, raw, None, str(exc), now)
     except Exception as exc:  # noqa: BLE001 - any parser failure is this mail's problem only
         return quarantine(app, raw, None, f"unparseable: {type(exc).__name__}: {exc}", now)
     if _not_a_mail(mail):
@@ -203,10 +213,14 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
                 claim, mail = _claim(app, session, mail, digest, now)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
-                outcome = _handle(app, session, mail, now)
+                outcome = _handle(app, session, mail, now, budget)
+                budget.check("deciding and queueing the replies")
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
                                      ticket_id=outcome.ticket_id)
                 return outcome
+        except BudgetExceeded as exc:  # rolled back: nothing of it was kept
+            log.warning("mail %s: %s", mail.message_id, exc)
+            return quarantine(app, raw, mail, str(exc), now)
         except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
                 # Another transaction got there first (the same mail, a ticket row, SQLite's lock):
@@ -293,7 +307,7 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
     return Outcome("quarantined", reason=error)
 
 
-def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
+def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget) -> Outcome:
     settings = app.settings
     role = sender_role(settings, mail)
     if role is SenderRole.SELF:
@@ -331,7 +345,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
         return Outcome("updated", ticket.number, f"recorded only: {auto}", ticket.id)
 
     if ticket is None:
-        return _open(app, session, mail, now, parent=None)
+        return _open(app, session, mail, now, parent=None, budget=budget)
 
     view = _view(ticket)
     if role is SenderRole.STAFF:
@@ -363,7 +377,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime) -> Out
     else:
         decision = decide(view, UserReplied(mail.from_addr, mail.new_text), now, app.policy)
         if any(isinstance(e, OpenFollowUp) for e in decision.effects):
-            return _open(app, session, mail, now, parent=ticket)
+            return _open(app, session, mail, now, parent=ticket, budget=budget)
         _store_message(session, ticket, mail, role, channel="user", now=now)
     _apply(app, session, ticket, mail, decision, now)
     return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}", ticket.id)
@@ -478,10 +492,13 @@ def _channel_of(role: SenderRole) -> str:
     return {SenderRole.STAFF: "staff", SenderRole.LKPP: "lkpp"}.get(role, "user")
 
 
-def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: Ticket | None) -> Outcome:
+def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: Ticket | None,
+          budget: Budget | None = None) -> Outcome:
     settings = app.settings
     classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
                               now=now)
+    if budget is not None:
+        budget.check("the priority rules")
     subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
     seq = store.next_seq(session, settings.helpdesk_key)
     ticket = Ticket(
