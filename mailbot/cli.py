@@ -64,16 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     qsub = quarantine.add_subparsers(dest="action", required=True)
     _helpdesk_option(qsub.add_parser("list"))
     qr = qsub.add_parser("retry")
-    qr.add_argument("id", type=int)
+    qr.add_argument("id", help="the entry's id (quarantine list)")
     outbox_p = sub.add_parser("outbox", help="mail waiting to be sent, or failed")
     osub = outbox_p.add_subparsers(dest="action", required=True)
     ol = osub.add_parser("list")
     ol.add_argument("--all", action="store_true", help="also mail already sent")
     _helpdesk_option(ol)
     orr = osub.add_parser("retry", help="send a failed mail again (fresh attempt budget)")
-    orr.add_argument("id", type=int)
+    orr.add_argument("id", help="the mail's id (outbox list)")
     oack = osub.add_parser("ack", help="acknowledge failed mail: status stops reporting it")
-    oack.add_argument("id", type=int, nargs="?")
+    oack.add_argument("id", nargs="?", help="the mail's id (outbox list)")
     oack.add_argument("--all", action="store_true", help="every failed mail")
     _helpdesk_option(oack)
     report = sub.add_parser("report", help="reports")
@@ -190,10 +190,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 query = query.where(Ticket.helpdesk == only)
             return _tickets_list(list(session.scalars(query)), args.json, multi)
         if args.command == "tickets":
+            # A number is the ticket's id (it must fit the column); anything else its number (TTS-000123).
+            if args.id.strip().lstrip("+-").isdigit() and _row_id(args.id, "tickets show") is None:
+                return 2
             ticket = store.ticket_by_number(session, args.id, only)
             if ticket is None:
                 print(f"no ticket {args.id}" + (f" in helpdesk {only}" if only else ""), file=sys.stderr)
-                return 1
+                return 2
             if only is None and not args.id.strip().isdigit():
                 owners = sorted(set(session.scalars(select(Ticket.helpdesk).where(
                     Ticket.number == args.id.strip().upper()))))
@@ -403,6 +406,20 @@ def _serve(apps: list[Any]) -> int:
     return 0
 
 
+#: Row ids are SQL integers: SQLite's and PostgreSQL's bigint hold at most this.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _row_id(text: str | None, command: str) -> int | None:
+    """``text`` as a row id, or None after one line on stderr (the caller exits 2): a larger
+    number reached the database driver as an OverflowError traceback."""
+    value = (text or "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 19 and 0 < int(value) <= MAX_ROW_ID:
+        return int(value)
+    print(f"{command}: {text!r} is not an id (a whole number from 1 to {MAX_ROW_ID})", file=sys.stderr)
+    return None
+
+
 def _outbox(app: Any, args: argparse.Namespace, only: str | None = None) -> int:
     from mailbot.store import Outbox
 
@@ -411,25 +428,43 @@ def _outbox(app: Any, args: argparse.Namespace, only: str | None = None) -> int:
         if args.id is None and not args.all:
             print("outbox ack: give an ID or --all", file=sys.stderr)
             return 2
+        row_id = None
+        if not args.all:
+            row_id = _row_id(args.id, "outbox ack")
+            if row_id is None:
+                return 2
         with app.factory.begin() as session:
+            if row_id is not None:
+                found = session.get(Outbox, row_id)
+                if found is None or (only is not None and found.helpdesk != only):
+                    print(f"no outbox mail {row_id}" + (f" in helpdesk {only}" if only else ""), file=sys.stderr)
+                    return 2
+                if found.status != "failed" or found.acknowledged_at is not None:
+                    state = "acknowledged already" if found.status == "failed" else found.status
+                    print(f"outbox mail {row_id} is not a failed mail waiting for an acknowledgment ({state})",
+                          file=sys.stderr)
+                    return 1
             query = select(Outbox).where(Outbox.status == "failed", Outbox.acknowledged_at.is_(None))
             if only is not None:
                 query = query.where(Outbox.helpdesk == only)
-            if not args.all:
-                query = query.where(Outbox.id == args.id)
+            if row_id is not None:
+                query = query.where(Outbox.id == row_id)
             rows = session.scalars(query).all()
             for row in rows:
                 row.acknowledged_at = now
-            if not rows and not args.all:
-                print(f"no unacknowledged failed outbox mail {args.id}", file=sys.stderr)
-                return 1
             print(f"acknowledged {len(rows)} failed mail(s)")
         return 0
     if args.action == "retry":
+        row_id = _row_id(args.id, "outbox retry")
+        if row_id is None:
+            return 2
         with app.factory.begin() as session:
-            row = outbox.retry(session, args.id, now)
+            if session.get(Outbox, row_id) is None:
+                print(f"no outbox mail {row_id}", file=sys.stderr)
+                return 2
+            row = outbox.retry(session, row_id, now)
             if row is None:
-                print(f"no unsent outbox mail {args.id}", file=sys.stderr)
+                print(f"outbox mail {row_id} was sent: nothing to retry", file=sys.stderr)
                 return 1
             print(f"outbox {row.id} to {', '.join(row.recipients)}: pending again; it is sent on the next flush")
         return 0
@@ -540,14 +575,21 @@ def _ticket_show(app: Any, ticket: Ticket, as_json: bool) -> int:
     return 0
 
 
-def _quarantine_retry(apps: list[Any], settings: Settings, qid: int) -> int:
+def _quarantine_retry(apps: list[Any], settings: Settings, text: str) -> int:
     from mailbot.service import process_raw
     from mailbot.store import Inbound
 
+    qid = _row_id(text, "quarantine retry")
+    if qid is None:
+        return 2
     with apps[0].factory.begin() as session:
         q = session.get(Quarantine, qid)
-        if q is None or q.resolved_at is not None:
-            print(f"no open quarantine entry {qid}", file=sys.stderr)
+        if q is None:
+            print(f"no quarantine entry {qid}", file=sys.stderr)
+            return 2
+        if q.resolved_at is not None:
+            print(f"quarantine entry {qid} was processed again already ({q.resolved_at:%Y-%m-%d %H:%M} UTC)",
+                  file=sys.stderr)
             return 1
         # Processed again by the helpdesk whose mailbox it came from.
         app = _app_of(apps, settings, q.helpdesk)
