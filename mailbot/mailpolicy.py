@@ -21,6 +21,13 @@ tree): about 5 % of the CPU time per inbound mail, for headers that are mostly t
 every time. The composing policy keeps the folded bytes of the header objects it has folded
 recently. Behaviour is otherwise exactly the stdlib policy's.
 
+The composing policy folds ``Subject`` itself (:func:`fold_subject`): the stdlib folder puts
+the whole value on a continuation line when it would fit there but not after the name
+(``Subject:\r\n [TTS-000001] ...``, for some subjects with quotes or backslashes), so the
+subject began with a space once unfolded; and it loses or doubles spaces next to the encoded
+words of non-ASCII text. Here the first word is always on the first line, and the value
+unfolds and decodes to exactly the text that was set.
+
 ``as_bytes`` writes a mail as ``EmailMessage.as_bytes`` does, byte for byte, but hands each
 part's body to the output in one piece: the stdlib generator splits a body into lines and writes
 every line and line end separately (a 100 KB attachment is 1,400 lines, two calls each).
@@ -95,6 +102,97 @@ class CachingHeaderRegistry(HeaderRegistry):
         return header
 
 
+#: Folded header lines stay within this many characters (RFC 5322's recommended 78), unless the
+#: policy says otherwise (``max_line_length``).
+FOLD_LINE_CHARS = 78
+#: An encoded word (``=?utf-8?q?...?=``) is at most this long: "Subject: " and one fit a line.
+_ENCODED_WORD_CHARS = 66
+_EW_OPEN, _EW_CLOSE = "=?utf-8?q?", "?="
+# RFC 2047 5(3): the characters a "Q"-encoded word in a header may carry as they are.
+_Q_LITERAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+
+
+def _needs_encoding(word: str, utf8: bool, line_chars: int) -> bool:
+    """A word that cannot stand in the header as it is: not printable ASCII (printable
+    Unicode with ``utf8``), one that a decoder could take for an encoded word, or one too long
+    for a line of its own."""
+    if len(word) > line_chars - 1 or "=?" in word:
+        return True
+    return not all(("!" <= c <= "~") or (utf8 and ord(c) > 127 and c.isprintable()) for c in word)
+
+
+def _q_char(c: str) -> str:
+    if c in _Q_LITERAL:
+        return c
+    if c == " ":
+        return "_"
+    return "".join(f"={b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+
+
+def _encoded_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 "Q" encoded words of at most ``_ENCODED_WORD_CHARS``, split between
+    characters (never inside one); decoders join adjacent encoded words without the space between."""
+    room = _ENCODED_WORD_CHARS - len(_EW_OPEN) - len(_EW_CLOSE)
+    words: list[str] = []
+    current = ""
+    for c in text:
+        q = _q_char(c)
+        if current and len(current) + len(q) > room:
+            words.append(_EW_OPEN + current + _EW_CLOSE)
+            current = ""
+        current += q
+    if current:
+        words.append(_EW_OPEN + current + _EW_CLOSE)
+    return words
+
+
+def fold_subject(name: str, value: str, linesep: str = "\r\n", utf8: bool = False,
+                 line_chars: int = FOLD_LINE_CHARS) -> str:
+    """``name: value`` folded at spaces into lines of at most ``line_chars`` (78; a plain word
+    longer than a line is encoded in pieces), the first word always on the first line.
+
+    Words that cannot stand as they are (see ``_needs_encoding``), together with the spaces
+    between them, become encoded words; a space between plain text and an encoded word is kept
+    as plain text, so unfolding and decoding give back ``value`` exactly (also its runs of
+    spaces; a leading space is dropped by every parser in any case).
+    """
+    tokens: list[str] = []
+    run: list[str] = []  # words to encode together, with the spaces between them
+
+    def flush() -> None:
+        if run:
+            tokens.extend(_encoded_words(" ".join(run)))
+            run.clear()
+
+    # Split at single spaces: of a run of n spaces, n - 1 stay with the text before them, and
+    # a fold replaces only the one space it is made at.
+    for word in value.split(" "):
+        if not word:
+            if run:
+                run.append("")  # a doubled space inside encoded text stays in it
+            elif tokens:
+                tokens[-1] += " "  # ... and after plain text, stays with it
+            continue
+        if _needs_encoding(word, utf8, line_chars):
+            run.append(word)
+        else:
+            flush()
+            tokens.append(word)
+    flush()
+    if not tokens:
+        return f"{name}: {linesep}"
+    lines: list[str] = []
+    line = f"{name}: {tokens[0]}"
+    for token in tokens[1:]:
+        if len(line) + 1 + len(token) > line_chars:
+            lines.append(line)
+            line = " " + token
+        else:
+            line += " " + token
+    lines.append(line)
+    return linesep.join(lines) + linesep
+
+
 class FoldCachingPolicy(EmailPolicy):
     """An ``EmailPolicy`` that folds a header object once and then reuses the bytes.
 
@@ -118,6 +216,13 @@ class FoldCachingPolicy(EmailPolicy):
             if len(_folded) > CACHED_HEADERS:
                 _folded.popitem(last=False)
         return folded
+
+
+    def _fold(self, name: str, value: Any, refold_binary: bool = False) -> str:
+        # Subjects set by the bot (header objects); a value read from a source is left to the stdlib.
+        if isinstance(value, BaseHeader) and name.lower() == "subject":
+            return fold_subject(name, str(value), self.linesep, self.utf8, self.max_line_length or 998)
+        return super()._fold(name, value, refold_binary)  # type: ignore[misc]  # private in typeshed
 
 
 _folded: OrderedDict[tuple[Any, ...], tuple[BaseHeader, bytes]] = OrderedDict()

@@ -1,30 +1,51 @@
 """The caching header registry: the same mail bytes and header values as the stdlib policies,
-with each header name's class built once and short MIME header values parsed once."""
+with each header name's class built once and short MIME header values parsed once; and the
+Subject folded without the stdlib's faults (first word on the first line, exact round trip)."""
 
 from __future__ import annotations
 
+import random
+import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import pytest
+
 from mailbot import mailpolicy
 from mailbot.mailpolicy import CACHED_HEADERS, CACHED_VALUE_CHARS, CachingHeaderRegistry
+
+
+SUBJECT = "[#HD-2026-0042] Tidak bisa unggah dokumen penawaran — mohon bantuan " * 2
 
 
 def _compose(pol: policy.EmailPolicy) -> bytes:
     msg = EmailMessage(policy=pol)
     msg["From"] = "Helpdesk LPSE <helpdesk@lpse.test>"
     msg["To"] = "Budi Santoso <budi@vendor.test>"
-    msg["Subject"] = "[#HD-2026-0042] Tidak bisa unggah dokumen penawaran — mohon bantuan " * 2
+    msg["Subject"] = SUBJECT
     msg.set_content("Terima kasih, laporan Anda sudah kami terima.\n")
     msg.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="bukti lampiran.pdf")
     return msg.as_bytes()
 
 
 def test_composed_bytes_equal_the_stdlib_policy() -> None:
+    """Byte for byte but the Subject, which mailpolicy folds itself: it reads back as it was set (the
+    stdlib's reads back with two spaces before the dash, next to its encoded word)."""
     stdlib = _without_boundary(_compose(policy.SMTP))
+    assert _subject(stdlib) != SUBJECT
     # The second composition is served from the cache; it must not differ either.
-    assert _without_boundary(_compose(mailpolicy.SMTP)) == stdlib
-    assert _without_boundary(_compose(mailpolicy.SMTP)) == stdlib
+    for _ in range(2):
+        ours = _without_boundary(_compose(mailpolicy.SMTP))
+        assert _without_subject(ours) == _without_subject(stdlib)
+        assert _subject(ours) == SUBJECT
+
+
+def _without_subject(raw: bytes) -> bytes:
+    return re.sub(rb"\r\nSubject:.*?\r\n(?! )", b"\r\n", raw, count=1, flags=re.DOTALL)
+
+
+def _subject(raw: bytes) -> str:
+    return str(message_from_bytes(raw, policy=policy.default)["subject"])
 
 
 def _without_boundary(raw: bytes) -> bytes:
@@ -121,7 +142,8 @@ def test_outgoing_headers_are_shared_and_compose_as_the_stdlib_does() -> None:
     included."""
     for i in range(3):
         mid = f"<{i}.reply@lpse.test>"
-        assert _reply(mailpolicy.SMTP, mid) == _reply(policy.SMTP, mid)
+        ours, stdlib = _reply(mailpolicy.SMTP, mid), _reply(policy.SMTP, mid)
+        assert _without_subject(ours) == _without_subject(stdlib) and _subject(ours) == _subject(stdlib)
     registry = mailpolicy.SMTP.header_factory
     to = "Dewi Ayu Lestari <staf1@lpse.test>, Śri Wahyuni <staf2@lpse.test>"
     assert registry("To", to) is registry("To", to)
@@ -132,12 +154,12 @@ def test_outgoing_headers_are_shared_and_compose_as_the_stdlib_does() -> None:
     subject = registry("Subject", "[TTS-000042] Gagal unggah dokumen penawaran — mohon bantuan segera, batas "
                                   "waktu pemasukan penawaran hari ini pukul 15.00")
     assert mailpolicy.SMTP.fold_binary("Subject", subject) is mailpolicy.SMTP.fold_binary("Subject", subject)
-    assert mailpolicy.SMTP.fold_binary("Subject", subject) == policy.SMTP.fold_binary("Subject", subject)
     assert b"\r\n " in mailpolicy.SMTP.fold_binary("Subject", subject)
     # Other settings fold their own way (a clone is not served the bytes folded at 78 columns).
     wide = mailpolicy.SMTP.clone(max_line_length=998)
-    assert wide.fold_binary("Subject", subject) == policy.SMTP.clone(max_line_length=998).fold_binary("Subject", subject)
     assert b"\r\n " not in wide.fold_binary("Subject", subject)
+    for folded in (mailpolicy.SMTP.fold_binary("Subject", subject), wide.fold_binary("Subject", subject)):
+        assert str(message_from_bytes(folded + b"\r\n", policy=policy.default)["subject"]) == str(subject)
     # The parsing policy keeps MIME headers only (inbound From and To are unique per mail).
     assert mailpolicy.DEFAULT.header_factory("To", to) is not mailpolicy.DEFAULT.header_factory("To", to)
 
@@ -162,3 +184,85 @@ def test_as_bytes_writes_exactly_what_the_stdlib_writes() -> None:
         assert mailpolicy.as_bytes(msg) == msg.as_bytes()
     parsed = message_from_bytes(b"Subject: x\nContent-Type: text/plain\n\nsatu\r\ndua\rtiga\n", policy=policy.SMTP)
     assert mailpolicy.as_bytes(parsed) == parsed.as_bytes()
+
+
+# ---- Subject folding ------------------------------------------------------------------------------
+
+TAG = "[TTS-000123] [TINGGI] Tiket baru: "
+SUBJECTS = [
+    # The stdlib folded these as "Subject:\r\n [TTS-..." (a space first, once unfolded).
+    '[TTS-000001] aa[]a<aaa?aaaa=a:=aaaaa]a" a aa)-a]aaaaaaaaaaaaaaaaaaaaaaaaa',
+    'Re: [TTS-000001] a=aaaaaaaaaaaa a)-aaaaaaa"]aaa aaaa aa aaa\\"@,aaaaa[aaaaaa<',
+    TAG + "Tidak bisa mengunggah dokumen penawaran karena batas waktu pemasukan hari ini pukul 15.00 WIB",
+    TAG + "x" * 120,  # a word longer than a line
+    TAG + "Dokumen penawaran — gagal diunggah (error 500) “mohon” bantuan segera ",
+    TAG + "Überweisung · 日本語のテキスト · 😀 emoji · Ñandú " * 4,
+    TAG + "looks like =?utf-8?q? an =? encoded ?= word but is text",
+    TAG + "underscores_and = signs ? and \\ backslashes \"quoted\"",
+    "[TTS-000001] é",
+    "é" * 200,
+    "[TTS-000001]",
+]
+
+
+def _mail_with_subject(subject: str) -> bytes:
+    from datetime import datetime, timezone
+
+    from mailbot.compose import build_message
+    from mailbot.render import Rendered
+
+    msg = build_message(Rendered(subject=subject, text="Teks.\n", html="<p>Teks.</p>"), sender_name="Helpdesk LPSE",
+                        sender="helpdesk@lpse.test", to=["budi@vendor.test"], message_id="s1@lpse.test",
+                        date=datetime(2026, 11, 28, tzinfo=timezone.utc), ticket_number="TTS-000001")
+    return mailpolicy.as_bytes(msg)
+
+
+def _subject_lines(raw: bytes) -> list[bytes]:
+    lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(b"Subject:"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("subject", SUBJECTS, ids=range(len(SUBJECTS)))
+def test_a_long_subject_is_folded_after_its_first_word_and_reads_back_exactly(subject: str) -> None:
+    from mailbot.compose import _safe_header_text
+    from mailbot.parse import MAX_SUBJECT_CHARS, parse_mail
+
+    expected = _safe_header_text(subject)
+    raw = _mail_with_subject(subject)
+    lines = _subject_lines(raw)
+    assert lines[0].startswith(b"Subject: ") and lines[0] != b"Subject: ", lines
+    unfolded = b"".join(lines).decode("ascii")[len("Subject:"):]
+    assert unfolded.startswith(" ") and not unfolded.startswith("  ")  # one space after the colon, no more
+    assert all(len(line) <= 78 for line in lines), lines
+    assert str(message_from_bytes(raw, policy=policy.default)["subject"]) == expected
+    if len(expected) <= MAX_SUBJECT_CHARS:
+        assert parse_mail(raw).subject == expected  # the bot reads its own subjects (staff replies)
+
+
+def test_random_subjects_read_back_exactly() -> None:
+    from mailbot.compose import _safe_header_text
+
+    rng = random.Random(17)
+    pieces = ["a", "kata", "é", " ", "(", ")", '"', "=", "?", "=?", "?=", "_", "\\", "日本", "😀", ":", "—", "x" * 90]
+    for _ in range(400):
+        subject = _safe_header_text("[TTS-000001] " + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 80))))
+        raw = _mail_with_subject(subject)
+        lines = _subject_lines(raw)
+        assert lines[0].startswith(b"Subject: [TTS-000001]"), lines
+        assert all(len(line) <= 78 for line in lines), lines
+        assert str(message_from_bytes(raw, policy=policy.default)["subject"]) == subject
+
+
+def test_fold_subject_keeps_runs_of_spaces_and_plain_ascii_readable() -> None:
+    from mailbot.mailpolicy import fold_subject
+
+    folded = fold_subject("Subject", "[TTS-000001]  dua  spasi é  lalu  teks")
+    assert str(message_from_bytes(folded.encode() + b"\r\n", policy=policy.default)["subject"]) == (
+        "[TTS-000001]  dua  spasi é  lalu  teks")
+    plain = fold_subject("Subject", TAG + "Tidak bisa login ke SPSE sejak pagi tadi, mohon dibantu segera ya")
+    assert "=?" not in plain and plain.startswith("Subject: [TTS-000123] [TINGGI]") and "\r\n " in plain
+    assert fold_subject("Subject", "") == "Subject: \r\n"
