@@ -1,5 +1,8 @@
 """Build outgoing MIME messages (text + HTML alternative, attachments, threading headers).
 
+A rendered mail without HTML (a long text, see ``render.HTML_MAX_TEXT_CHARS``) is sent as
+text/plain alone.
+
 Pure apart from ``make_message_id`` taking randomness from ``uuid4``. Values from inbound
 mail (names, subjects) only ever enter headers through ``email.headerregistry``, which
 refuses CR/LF, so they cannot inject headers.
@@ -85,8 +88,9 @@ def build_message(
     msg[BOT_HEADER] = ticket_number
     msg[HOPS_HEADER] = str(hops)
     msg.set_content(rendered.text, subtype="plain", charset="utf-8")
-    msg.make_alternative(boundary=_boundary())
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if rendered.html:
+        msg.make_alternative(boundary=_boundary())
+        msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
     if attachments:
         msg.make_mixed(boundary=_boundary())
     for att in attachments:

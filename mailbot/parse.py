@@ -1,13 +1,19 @@
 """Raw inbound mail bytes -> :class:`~mailbot.domain.InboundMail`.
 
-This module is part of the pure core: it imports only the standard library, ``nh3`` and
-``mail-parser-reply``, performs no I/O and never reads the clock.
+This module is part of the pure core: it imports only the standard library, ``nh3``,
+``mail-parser-reply`` and the password masking of :mod:`mailbot.rules`, performs no I/O and
+never reads the clock.
 
 Everything in a mail is untrusted input written by an unknown sender (or an unknown
 mailer), so the parser is built to degrade instead of failing: a header that cannot be
 decoded is decoded with replacement characters, a charset nobody knows is guessed, a
 broken MIME tree is walked as far as it goes. Every such fallback leaves a short note in
 ``InboundMail.defects`` so staff can see why a mail looks odd.
+
+The text kept of a mail is capped (:data:`DEFAULT_MAX_TEXT_CHARS`): a longer body is cut, ends
+with an Indonesian line saying so, and its full text travels as the attachment
+``pesan-lengkap.zip`` (holding ``pesan-lengkap.txt``), so everything after the parse (rules,
+storage, notifications) works on a bounded text.
 
 Public API:
 
@@ -33,6 +39,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.feedparser import BytesFeedParser
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -50,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "DEFAULT_MAX_TEXT_CHARS",
     "extract_new_text",
     "html_to_text",
     "parse_mail",
@@ -59,6 +67,22 @@ __all__ = [
 ]
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+#: Characters of body text kept, relayed and classified per mail (``text``, ``new_text``, ``html``).
+#: 256 Ki characters is some 60 printed pages: far above any mail a person types (the longest
+#: of the test corpora is under 1,000 characters; a pasted error page or log is tens of KB), so
+#: real mail is never cut, while all the work after the parse stays bounded: it grows with the
+#: text (the priority rules took about 11 s per million characters when this was written, the
+#: staff notification carries the text, the database keeps it twice, as text and new_text).
+#: A longer body keeps its full text as an attachment.
+DEFAULT_MAX_TEXT_CHARS = 256 * 1024
+#: The attachment with the full text of a body that was cut: ``pesan-lengkap.txt`` in a ZIP,
+#: ``pesan-lengkap.zip``. Zipped because the notification to staff carries it: a text this long
+#: is a pasted log or a dump, which compresses ten times or more (plain, in base64, a 20 MB text
+#: would make a 27 MB notification), and a ZIP opens on every office machine and phone, which a
+#: .gz does not.
+FULL_TEXT_NAME = "pesan-lengkap"
+_FULL_TEXT_CHUNK_CHARS = 1024 * 1024  # encoded and compressed piecewise: no second full copy
+_CUT_LOOKBACK_CHARS = 2000  # a cut ends at the last line break this close to the cap
 
 # Limits. They keep hostile input from producing unbounded work or values that do not
 # fit the database columns (see store.py: subject 500, sender 320, message_id 998).
@@ -673,8 +697,13 @@ def _extract(
     defects: list[str],
     max_attachment_bytes: int,
     collect_attachments: bool,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> _Body:
-    """Text, reply text, HTML and attachments of one message (or one embedded message)."""
+    """Text, reply text, HTML and attachments of one message (or one embedded message).
+
+    ``text`` is the whole text (the caller caps it); ``new_text`` is found in the first
+    ``max_text_chars`` characters only, so its cost does not grow with the body.
+    """
     nodes, truncated = _walk(root, MAX_MIME_DEPTH - base_depth, defects)
     body_part, html_part = _choose_bodies(root, nodes, truncated, defects)
     result = _Body()
@@ -734,7 +763,8 @@ def _extract(
                 if depth >= MAX_MIME_DEPTH:
                     _add_defect(defects, f"MIME nesting deeper than {MAX_MIME_DEPTH} levels; deeper parts ignored")
                 else:
-                    sub = _extract(inner[0], depth, defects, max_attachment_bytes, collect_attachments=False)
+                    sub = _extract(inner[0], depth, defects, max_attachment_bytes, collect_attachments=False,
+                                   max_text_chars=max_text_chars)
                     header = _forward_header(_Headers(inner[0]), defects)
                     forwards.append((header + "\n\n" + sub.text, header + "\n\n" + sub.new_text))
 
@@ -742,11 +772,65 @@ def _extract(
             result.attachments.append(_attachment(part, ctype, len(result.attachments) + 1, max_attachment_bytes, defects))
 
     main = "\n\n".join(t.strip("\n") for t in main_texts if t.strip())
+    del main_texts
     result.text = "\n\n".join([main, *(f[0] for f in forwards)]).strip()
     result.new_text = "\n\n".join(
-        t for t in [extract_new_text(main), *(f[1].strip() for f in forwards)] if t
+        t for t in [extract_new_text(_cut(main, max_text_chars)), *(f[1].strip() for f in forwards)] if t
     ).strip()
     return result
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at a line break near the end when there is one."""
+    if len(text) <= limit:
+        return text
+    newline = text.rfind("\n", max(0, limit - _CUT_LOOKBACK_CHARS), limit + 1)
+    return text[: newline if newline > 0 else limit].rstrip()
+
+
+def _size_text(size: int) -> str:
+    """A size for the Indonesian marker line: "20,0 MB", "300 KB"."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def _full_text_attachment(text: str, max_bytes: int) -> tuple[Attachment, int]:
+    """(attachment, size of the text in bytes): the full text of a body that was cut, passwords
+    masked, as ``pesan-lengkap.txt`` in ``pesan-lengkap.zip``.
+
+    UTF-8, with a byte order mark when it is not ASCII (Windows editors guess the charset of a
+    text file otherwise); encoded and compressed piece by piece (no second full copy), with a
+    fixed time stamp (the result depends on the text alone; no clock is read). Over
+    ``max_bytes`` the content is dropped, as for any attachment.
+    """
+    # Passwords pasted into the body are masked everywhere else (the service masks the kept
+    # text); the full text is the body too. Called unwrapped: its cache would keep a 20 MB text.
+    import zipfile  # only for the rare huge body: the module pulls in bz2 and lzma
+
+    from mailbot.rules import mask_passwords
+
+    masked, _ = mask_passwords.__wrapped__(text)
+    buf = io.BytesIO()
+    info = zipfile.ZipInfo(f"{FULL_TEXT_NAME}.txt", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    with zipfile.ZipFile(buf, "w") as archive, archive.open(info, "w") as member:
+        if not masked.isascii():
+            member.write(codecs.BOM_UTF8)
+        for start in range(0, len(masked), _FULL_TEXT_CHUNK_CHARS):
+            member.write(masked[start : start + _FULL_TEXT_CHUNK_CHARS].encode("utf-8", "replace"))
+    data = buf.getvalue()
+    attachment = Attachment(filename=f"{FULL_TEXT_NAME}.zip", content_type="application/zip", size=len(data),
+                            content=data if len(data) <= max_bytes else None)
+    return attachment, info.file_size
+
+
+def _cut_marker(text_bytes: int, attachment: Attachment) -> str:
+    """The Indonesian line that ends a cut text: what happened and where the rest is."""
+    where = (f"Teks lengkapnya ada di lampiran {attachment.filename}." if attachment.content is not None
+             else "Teks lengkapnya terlalu besar untuk dilampirkan; lihat e-mail aslinya di kotak surat helpdesk.")
+    return f"[Teks e-mail ini terlalu panjang ({_size_text(text_bytes)}) sehingga dipotong di sini. {where}]"
 
 
 def _attachment(part: Message, ctype: str, index: int, max_bytes: int, defects: list[str]) -> Attachment:
@@ -764,10 +848,21 @@ def _attachment(part: Message, ctype: str, index: int, max_bytes: int, defects: 
     )
 
 
+_FEED_CHUNK_BYTES = 64 * 1024
+
+
 def _parse_message(raw: bytes, defects: list[str]) -> tuple[Message, bool]:
-    """(message, body_usable). The stdlib parser recurses once per MIME level."""
+    """(message, body_usable). The stdlib parser recurses once per MIME level.
+
+    The bytes are fed in pieces, as ``Parser.parse`` feeds a file: ``parsebytes`` first
+    copies the whole mail into a ``StringIO``, four bytes per character, which made the
+    parser's peak 7.5 times the size of the mail (160 MB for 21 MB) instead of 2.5 times.
+    """
     try:
-        return BytesParser(policy=_PARSE_POLICY).parsebytes(raw), True
+        parser = BytesFeedParser(policy=_PARSE_POLICY)
+        for start in range(0, len(raw), _FEED_CHUNK_BYTES):
+            parser.feed(raw[start : start + _FEED_CHUNK_BYTES])
+        return parser.close(), True
     except RecursionError:
         _add_defect(defects, "MIME structure too deeply nested to parse; body not extracted")
         return BytesParser(policy=_PARSE_POLICY).parsebytes(raw, headersonly=True), False
@@ -780,7 +875,12 @@ def _parse_message(raw: bytes, defects: list[str]) -> tuple[Message, bool]:
 _FORWARD_SUBJECT_RE = re.compile(r"^\s*(?:fwd?|fw|tr|wg|terusan|diteruskan)\s*:", re.IGNORECASE)
 
 
-def parse_mail(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> InboundMail:
+def parse_mail(
+    raw: bytes,
+    *,
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> InboundMail:
     """Parse the raw bytes of one mail (as fetched by IMAP) into an :class:`InboundMail`.
 
     Contract:
@@ -799,6 +899,12 @@ def parse_mail(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
     * Attachments keep their decoded ``size``; ``content`` is ``None`` when the size is over
       ``max_attachment_bytes``. Filenames are sanitised (:func:`sanitize_filename`).
     * Header-derived values are single lines, capped to the database column sizes.
+    * ``text`` and ``new_text`` hold at most ``max_text_chars`` characters of the body (and
+      ``html`` at most that many of the HTML). A longer body is cut at a line break, both end
+      with one Indonesian line saying so, and the full text (passwords masked) is added to the
+      attachments as ``pesan-lengkap.zip`` (holding ``pesan-lengkap.txt``), its content subject
+      to ``max_attachment_bytes`` like any attachment. Time and memory stay
+      linear in the size of the mail.
     """
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise TypeError(f"parse_mail() needs bytes, not {type(raw).__name__}")
@@ -823,16 +929,31 @@ def parse_mail(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
             for name in _defect_names(msg):  # the repaired copy has lost the original ones
                 _add_defect(defects, name)
         try:
-            body = _extract(root, 0, defects, max_attachment_bytes, collect_attachments=True)
+            body = _extract(root, 0, defects, max_attachment_bytes, collect_attachments=True,
+                            max_text_chars=max_text_chars)
         except RecursionError:
             # Defensive: the walk is iterative and depth-capped, but get_body() and the
             # generator are recursive stdlib code.
             _add_defect(defects, "MIME structure too deeply nested; body not extracted")
 
-    new_text = body.new_text
-    if not new_text and body.text and _FORWARD_SUBJECT_RE.match(subject):
+    text, new_text, html = body.text, body.new_text, body.html
+    attachments = body.attachments
+    if len(text) > max_text_chars:
+        full_text, full_bytes = _full_text_attachment(text, max_attachment_bytes)
+        marker = _cut_marker(full_bytes, full_text)
+        _add_defect(defects, f"body text of {len(text)} characters cut to {max_text_chars}; "
+                             f"the full text is the attachment {full_text.filename}")
+        text = _cut(text, max_text_chars) + "\n\n" + marker
+        # The marker also ends the new text: whatever staff read, the mail was longer.
+        new_text = _cut(new_text, max_text_chars) + "\n\n" + marker
+        attachments = [*attachments, full_text]
+    elif len(new_text) > max_text_chars:  # many forwarded mails, each under the cap
+        new_text = _cut(new_text, max_text_chars)
+    if html is not None and len(html) > max_text_chars:
+        html = html[:max_text_chars]  # never relayed; the text above is what the mail says
+    if not new_text and text and _FORWARD_SUBJECT_RE.match(subject):
         # A forward with no comment: the forwarded mail *is* the new content.
-        new_text = body.text
+        new_text = text
 
     delivered: dict[str, None] = {}
     for name in ("delivered-to", "x-original-to"):
@@ -849,10 +970,10 @@ def parse_mail(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
         date=_parse_date(headers.first("date"), defects),
         in_reply_to=_parse_ids(headers.all("in-reply-to"), "In-Reply-To", defects),
         references=_parse_ids(headers.all("references"), "References", defects),
-        text=body.text,
-        html=body.html,
+        text=text,
+        html=html,
         new_text=new_text,
-        attachments=tuple(body.attachments),
+        attachments=tuple(attachments),
         auto_submitted=_raw_one_line(headers.first("auto-submitted"), "Auto-Submitted", defects),
         precedence=_raw_one_line(headers.first("precedence"), "Precedence", defects),
         list_id=_raw_one_line(headers.first("list-id"), "List-Id", defects),

@@ -4,6 +4,9 @@ One file per template (``templates/<key>.j2``) with the blocks ``subject`` and `
 and, optionally, ``html``. Without an ``html`` block the HTML alternative is made from
 the text (escaped), so wording lives in one place. A deployment overrides any template
 by putting a file of the same name in its own folder (``paths.templates``).
+
+A text longer than :data:`HTML_MAX_TEXT_CHARS` gets no HTML alternative (``Rendered.html``
+is empty and the mail is plain text only), so a long body is never carried twice.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ TEMPLATE_KEYS = (
 )
 
 
+#: Above this many characters of text a mail has no HTML alternative. The HTML only repeats the
+#: text (escaped, in paragraphs), so for a staff notification that quotes a long mail it would
+#: double the size of the notification: up to this size the copy costs at most some 70 KB.
+#: Dropping it, rather than cutting the HTML short, keeps the whole text readable in every
+#: client: one that shows the HTML alternative (Outlook, Gmail) gives no way to the plain part.
+HTML_MAX_TEXT_CHARS = 64 * 1024
+
+
 class TemplateProblem(ValueError):
     """A template that does not exist or does not render."""
 
@@ -38,7 +49,7 @@ class TemplateProblem(ValueError):
 class Rendered:
     subject: str
     text: str
-    html: str
+    html: str  # "" when the text is too long for an HTML alternative (see HTML_MAX_TEXT_CHARS)
 
 
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
@@ -76,11 +87,14 @@ class Renderer:
             subject = "".join(template.blocks["subject"](ctx))
             text = "".join(template.blocks["text"](ctx))
             html_block = template.blocks.get("html")
-            body_html = "".join(html_block(ctx)) if html_block else text_to_html(text)
+            if len(text) > HTML_MAX_TEXT_CHARS:
+                body_html = None  # plain text only: the long text is sent once
+            else:
+                body_html = "".join(html_block(ctx)) if html_block else text_to_html(text)
         except (TemplateError, KeyError) as exc:
             raise TemplateProblem(f"template {key!r}: {type(exc).__name__}: {exc}") from exc
         subject = " ".join(subject.split())  # one line: no header injection through a template
-        page = (
+        page = "" if body_html is None else (
             '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8"></head>'
             f'<body style="font-family:sans-serif;font-size:14px;line-height:1.4">{body_html}</body></html>'
         )
