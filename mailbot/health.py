@@ -9,10 +9,15 @@ operator must end: :func:`auth_failed` records it, and the first time (once per 
 queues ``staff_auth_failed`` to the coordinator (all staff when there is none) through the
 outbox; :func:`ok` ends the outage when a login works again. Nothing here may stop the
 service: every write is best-effort and a failure is only logged.
+
+:func:`database_problem` tells an error of the database (or of the disk under it) from a
+mailbox outage, so that a full disk is reported as ``database: disk full (...)`` and not as
+a lost IMAP connection.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -32,6 +37,68 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Server = ImapSettings | SmtpSettings
+
+#: sqlite3's result code for "database or disk is full" (``sqlite_errorcode`` of its errors).
+SQLITE_FULL = 13
+#: PostgreSQL's SQLSTATE disk_full.
+PG_DISK_FULL = "53100"
+_DISK_FULL_TEXTS = ("database or disk is full", "no space left on device")
+_DATABASE_MODULES = ("sqlalchemy", "sqlite3", "psycopg", "psycopg2", "alembic")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, the DBAPI error SQLAlchemy wraps (``orig``), and their causes and contexts."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 20:
+        item = todo.pop(0)
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        orig = getattr(item, "orig", None)
+        todo.extend([orig if isinstance(orig, BaseException) else None, item.__cause__, item.__context__])
+    return seen
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+        return True
+    if PG_DISK_FULL in (getattr(exc, "sqlstate", None), getattr(exc, "pgcode", None)):
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in _DISK_FULL_TEXTS)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".", 1)[0] in _DATABASE_MODULES
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """One line for an error of the database or a full disk, ``None`` for any other error.
+
+    ``database: disk full (sqlite3.OperationalError: database or disk is full)`` for SQLite's
+    SQLITE_FULL, PostgreSQL's disk_full or an ``OSError`` ENOSPC (the sender's journal next to
+    a SQLite database); ``database: <error>`` for other database errors. Only the first line of
+    the driver's message: SQLAlchemy's text carries the SQL statement and PostgreSQL's DETAIL
+    the values, and neither belongs in a log line.
+    """
+    chain = _chain(exc)
+    full = next((e for e in chain if _is_disk_full(e)), None)
+    database = next((e for e in chain if _is_database_error(e) and getattr(e, "orig", None) is None), None)
+    if database is None:
+        database = next((e for e in chain if _is_database_error(e)), None)
+    if full is None and database is None:
+        return None
+    shown = database if database is not None and not isinstance(full, OSError) else full
+    assert shown is not None
+    kind = type(shown)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    lines = str(shown).strip().splitlines()
+    text = " ".join(lines[0].split()) if lines else ""
+    detail = f"{name}: {text}" if text else name
+    return f"database: disk full ({detail})" if full is not None else f"database: {detail}"
 
 
 def kind_of(server: Server) -> str:
@@ -73,6 +140,16 @@ def _write(factory: sessionmaker[Session], server: Server, change, now: datetime
     return None
 
 
+def _write_failed(exc: BaseException, message: str, *args: object) -> None:
+    """A record that could not be written: one line for a database error (a full disk is no bug,
+    and the service goes on), a traceback for anything else."""
+    problem = database_problem(exc)
+    if problem is None:
+        log.warning(message, *args, exc_info=exc)
+    else:
+        log.warning(message + ": %s", *args, problem)
+
+
 def ok(app: App, server: Server, now: datetime | None = None) -> None:
     """A successful poll (IMAP) or send (SMTP); ends an OAuth2 outage."""
     now = now or datetime.now(timezone.utc)
@@ -88,8 +165,8 @@ def ok(app: App, server: Server, now: datetime | None = None) -> None:
 
     try:
         _write(app.factory, server, change, now)
-    except Exception:  # noqa: BLE001 - bookkeeping must not stop the service
-        log.warning("could not record the status of %s", describe(server), exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the service
+        _write_failed(exc, "could not record the status of %s", describe(server))
 
 
 def error(app: App, server: Server, text: str, now: datetime | None = None) -> None:
@@ -101,8 +178,8 @@ def error(app: App, server: Server, text: str, now: datetime | None = None) -> N
 
     try:
         _write(app.factory, server, change, now)
-    except Exception:  # noqa: BLE001
-        log.warning("could not record the status of %s", describe(server), exc_info=True)
+    except Exception as exc:  # noqa: BLE001
+        _write_failed(exc, "could not record the status of %s", describe(server))
 
 
 def auth_failed(app: App, server: Server, text: str, now: datetime | None = None) -> bool:
@@ -127,8 +204,8 @@ def auth_failed(app: App, server: Server, text: str, now: datetime | None = None
 
     try:
         return bool(_write(app.factory, server, change, now))
-    except Exception:  # noqa: BLE001
-        log.warning("could not record the OAuth2 failure of %s", describe(server), exc_info=True)
+    except Exception as exc:  # noqa: BLE001
+        _write_failed(exc, "could not record the OAuth2 failure of %s", describe(server))
         return True
 
 
@@ -141,8 +218,8 @@ def run_started(app: App, now: datetime | None = None) -> None:
 
     try:
         _write(app.factory, app.settings.imap, change, now)
-    except Exception:  # noqa: BLE001
-        log.warning("could not record the start of mailbot run", exc_info=True)
+    except Exception as exc:  # noqa: BLE001
+        _write_failed(exc, "could not record the start of mailbot run")
 
 
 def run_stopped(app: App, now: datetime | None = None) -> None:
@@ -154,8 +231,8 @@ def run_stopped(app: App, now: datetime | None = None) -> None:
 
     try:
         _write(app.factory, app.settings.imap, change, now)
-    except Exception:  # noqa: BLE001
-        log.warning("could not record the stop of mailbot run", exc_info=True)
+    except Exception as exc:  # noqa: BLE001
+        _write_failed(exc, "could not record the stop of mailbot run")
 
 
 def _notify(app: App, session: Session, server: Server, text: str, since: datetime, now: datetime) -> None:

@@ -109,7 +109,16 @@ def _refresh_capabilities(box: BaseMailBox) -> None:
 
 
 def describe_failure(settings: ImapSettings, exc: BaseException, *, lost: bool = False) -> str:
-    """One line naming the mailbox, the server and what went wrong (never the password)."""
+    """One line naming the mailbox, the server and what went wrong (never the password).
+
+    An error of the database (a full disk above all) that broke off the work on the mailbox is
+    no outage of the mailbox: it gets its own line, ``database: disk full (...)``.
+    """
+    from mailbot import health
+
+    database = health.database_problem(exc)
+    if database is not None:
+        return database
     where = f"{settings.username} at {settings.host}:{settings.port}"
     if isinstance(exc, oauth.OAuthError):
         if exc.permanent:

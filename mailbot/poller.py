@@ -225,8 +225,12 @@ class OutboxWorker(threading.Thread):
                 flush_outbox(self.app, stats, self.stop)
                 # While another process sends this (SQLite) outbox, look again after the interval.
                 wait = self.interval if stats.outbox_elsewhere else self._until_due()
-            except Exception:  # noqa: BLE001 - e.g. the database is busy: try again next round
-                log.exception("outbox flush failed")
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is busy: try again next round
+                problem = health.database_problem(exc)
+                if problem is None:
+                    log.exception("outbox flush failed")
+                else:  # a full disk is not a bug: one line, no traceback
+                    log.error("outbox flush failed: %s; next try in %g s", problem, self.interval)
                 wait = self.interval
             self.totals.sent += stats.sent
             self.totals.deferred += stats.deferred
@@ -278,6 +282,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
     scheduler.start()
     delay = 1.0
     outage_since: float | None = None
+    database_since: float | None = None  # a database error (a full disk) broke off the last drain
     try:
         while not stop.is_set():
             try:
@@ -320,6 +325,9 @@ def run_forever(app: App, stop: threading.Event) -> None:
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh
                         healthy, delay = True, 1.0
+                    if database_since is not None:
+                        log.info("database: works again after %.0f s", time.monotonic() - database_since)
+                        database_since = None
                     if stop.is_set():
                         break
                     if idle_ok:
@@ -329,6 +337,18 @@ def run_forever(app: App, stop: threading.Event) -> None:
                     else:
                         stop.wait(imap.poll_interval)
             except Exception as exc:  # noqa: BLE001 - a dropped connection: reconnect
+                database = health.database_problem(exc)
+                if database is not None:
+                    # Not an IMAP outage (the mailbox is fine, the mail stays in it): the database
+                    # refused the work, a full disk above all. One line per episode, then backoff.
+                    if database_since is None:
+                        database_since = time.monotonic()
+                        log.error("%s; the mail stays in the inbox, retrying with backoff", database)
+                    else:
+                        log.debug("%s; next try in %.0f s", database, delay)
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                    continue
                 outage_since = time.monotonic()
                 log.error("%s; reconnecting", intake.describe_failure(imap, exc, lost=True))
                 health.error(app, imap, intake.describe_failure(imap, exc, lost=True))

@@ -10,7 +10,12 @@ Unhealthy (exit 1) when any of these holds:
 4. a ``mailbot run`` is expected (one started and did not stop cleanly, or ``--expect-run``)
    and the last successful poll of the mailbox is older than 3 x ``imap.poll_interval``
    (or there was none);
-5. the outbox holds failed mail no operator has acknowledged (``mailbot outbox ack``).
+5. the outbox holds failed mail no operator has acknowledged (``mailbot outbox ack``); failed
+   mail to staff (notifications, notices, the digest) is named on a line of its own: nobody
+   is told of it by mail (that could loop), so this is where it shows;
+6. the database is on a disk that is full (SQLite: less free space next to the database file
+   than one mail of ``storage.max_message_bytes``), or reading it fails:
+   ``database: disk full (...)``.
 
 Reported without making it unhealthy: mail waiting in the outbox, the quarantine, tickets
 near (>= 75 % of a standard used) or past a deadline - work for staff, not a fault of the
@@ -20,14 +25,16 @@ service.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 
 from mailbot import health, intake, outbox
-from mailbot.store import MailboxStatus, Outbox, Quarantine
+from mailbot.store import MailboxStatus, Message, Outbox, Quarantine
 
 if TYPE_CHECKING:
     from mailbot.service import App
@@ -67,6 +74,10 @@ class Report:
     quarantine: int
     tickets: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    #: Ids of failed mail to staff not acknowledged (also counted in ``outbox``).
+    staff_mail_failed: list[int] = field(default_factory=list)
+    #: Free bytes on the file system of a SQLite database (None: not a file, or PostgreSQL).
+    database_free_bytes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +110,41 @@ def _check_smtp(app: App) -> str:
     return ""
 
 
+#: Failed mail to staff: in a ticket's staff conversation, or one without a ticket (the digest,
+#: the OAuth2 notice to the coordinator), which only staff get.
+_TO_STAFF = or_(Outbox.ticket_id.is_(None),
+                exists().where(Message.message_id == Outbox.message_id, Message.channel == "staff"))
+
+
+def _megabytes(size: float) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _sqlite_path(app: App) -> str | None:
+    bind = app.factory.kw.get("bind")
+    url = getattr(bind, "url", None)
+    if url is None or url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    return None if database in ("", ":memory:") or database.startswith("file:") else database
+
+
+def _disk_problem(app: App) -> tuple[str | None, int | None]:
+    """(problem, free bytes) for the disk of a SQLite database file."""
+    path = _sqlite_path(app)
+    if path is None:
+        return None, None
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path)) or ".").free
+    except OSError:
+        return None, None
+    needed = app.settings.storage.max_message_bytes
+    if free >= needed:
+        return None, free
+    return (f"database: disk full ({_megabytes(free)} free on the file system of {path}, less than one mail of "
+            f"storage.max_message_bytes = {_megabytes(needed)}): mail cannot be stored; free space"), free
+
+
 def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: datetime | None = None) -> Report:
     from mailbot import sla_service
 
@@ -108,18 +154,37 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
     notes: list[str] = []
     # This helpdesk's share of the deployment's database (cli.status gathers one report per helpdesk).
     mine = Outbox.helpdesk == settings.helpdesk_key
-    with app.factory() as session:
-        rows = {r.key: r for r in session.scalars(select(MailboxStatus))}
-        pending = session.scalar(select(func.count()).select_from(Outbox).where(
-            Outbox.status == "pending", mine)) or 0
-        oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending", mine))
-        failed = session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "failed", mine)) or 0
-        unacked_ids = list(session.scalars(select(Outbox.id).where(
-            Outbox.status == "failed", Outbox.acknowledged_at.is_(None), mine).order_by(Outbox.id)))
-        quarantined = session.scalar(select(func.count()).select_from(Quarantine).where(
-            Quarantine.resolved_at.is_(None), Quarantine.helpdesk == settings.helpdesk_key)) or 0
-        setup = sla_service.Setup.of(app)
-        near_items = sla_service.digest_context(app, session, setup, now)["near"]
+    disk, free = _disk_problem(app)
+    if disk is not None:
+        problems.append(disk)
+    rows: dict[str, MailboxStatus] = {}
+    pending = failed = quarantined = 0
+    oldest: datetime | None = None
+    unacked_ids: list[int] = []
+    staff_ids: set[int] = set()
+    near_items: list[dict[str, Any]] = []
+    try:
+        with app.factory() as session:
+            rows = {r.key: r for r in session.scalars(select(MailboxStatus))}
+            pending = session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.status == "pending", mine)) or 0
+            oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending", mine))
+            failed = session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.status == "failed", mine)) or 0
+            unacked = (Outbox.status == "failed", Outbox.acknowledged_at.is_(None), mine)
+            unacked_ids = list(session.scalars(select(Outbox.id).where(*unacked).order_by(Outbox.id)))
+            if unacked_ids:
+                staff_ids = set(session.scalars(select(Outbox.id).where(*unacked, _TO_STAFF)))
+            quarantined = session.scalar(select(func.count()).select_from(Quarantine).where(
+                Quarantine.resolved_at.is_(None), Quarantine.helpdesk == settings.helpdesk_key)) or 0
+            setup = sla_service.Setup.of(app)
+            near_items = sla_service.digest_context(app, session, setup, now)["near"]
+    except Exception as exc:
+        problem = health.database_problem(exc)
+        if problem is None:
+            raise
+        if not (disk is not None and problem.startswith("database: disk full")):
+            problems.append(f"{problem}: the service's records could not be read")
     mailboxes: list[MailboxReport] = []
     for server in (settings.imap, settings.smtp):
         kind = health.kind_of(server)
@@ -157,9 +222,14 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
             if failure:
                 problems.append(f"{name}: login check failed: {failure}")
         mailboxes.append(report)
-    if unacked_ids:
-        shown = ", ".join(str(i) for i in unacked_ids[:10]) + (" ..." if len(unacked_ids) > 10 else "")
-        problems.append(f"outbox: {len(unacked_ids)} failed mail(s) not acknowledged ({shown}): see mailbot outbox "
+    to_staff = [i for i in unacked_ids if i in staff_ids]
+    others = [i for i in unacked_ids if i not in staff_ids]
+    if to_staff:
+        problems.append(f"outbox: {len(to_staff)} failed mail(s) to staff not acknowledged ({_ids(to_staff)}): staff did "
+                        f"not get these notifications and no mail tells anyone; see mailbot outbox list; mailbot "
+                        f"outbox retry ID or mailbot outbox ack ID")
+    if others:
+        problems.append(f"outbox: {len(others)} failed mail(s) not acknowledged ({_ids(others)}): see mailbot outbox "
                         f"list; mailbot outbox retry ID or mailbot outbox ack ID")
     if offline:
         notes.append("IMAP and SMTP logins not checked (--offline)")
@@ -174,7 +244,13 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
                  "items": [{k: item[k] for k in ("number", "priority", "label", "deadline", "percent", "breached")}
                            for item in near_items]},
         notes=notes,
+        staff_mail_failed=to_staff,
+        database_free_bytes=free,
     )
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
 
 
 def render_text(report: Report) -> str:
@@ -198,7 +274,8 @@ def render_text(report: Report) -> str:
             lines.append(f"    check: {m.check_error}")
     o = report.outbox
     lines.append(f"  outbox: {o['pending']} pending" + (f" (oldest {o['oldest_pending']})" if o["oldest_pending"] else "")
-                 + f", {o['failed']} failed ({o['failed_unacknowledged']} not acknowledged)")
+                 + f", {o['failed']} failed ({o['failed_unacknowledged']} not acknowledged"
+                 + (f", {len(report.staff_mail_failed)} of them to staff" if report.staff_mail_failed else "") + ")")
     lines.append(f"  quarantine: {report.quarantine} mail(s)")
     t = report.tickets
     lines.append(f"  tickets: {t['near_deadline']} near a deadline (>= 75 %), {t['past_deadline']} past a deadline")
