@@ -805,12 +805,12 @@ def _full_text_attachment(text: str, max_bytes: int) -> tuple[Attachment, int]:
     ``max_bytes`` the content is dropped, as for any attachment.
     """
     # Passwords pasted into the body are masked everywhere else (the service masks the kept
-    # text); the full text is the body too. Called unwrapped: its cache would keep a 20 MB text.
+    # text); the full text is the body too. Called past its cache, which would keep a 20 MB text.
     import zipfile  # only for the rare huge body: the module pulls in bz2 and lzma
 
     from mailbot.rules import mask_passwords
 
-    masked, _ = mask_passwords.__wrapped__(text)
+    masked, _ = getattr(mask_passwords, "__wrapped__", mask_passwords)(text)
     buf = io.BytesIO()
     info = zipfile.ZipInfo(f"{FULL_TEXT_NAME}.txt", date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
