@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailbot import parse
 from mailbot.compose import OutgoingAttachment, build_message
 from mailbot.parse import DEFAULT_MAX_TEXT_CHARS, extract_new_text, html_to_text, parse_mail, sanitize_html
 from mailbot.render import HTML_MAX_TEXT_CHARS, Renderer, sample_context
@@ -242,8 +241,3 @@ url = "sqlite:///{tmp_path / 'db.sqlite'}"
     [att] = notice.iter_attachments()
     with zipfile.ZipFile(io.BytesIO(att.get_content())) as archive:
         assert len(archive.read("pesan-lengkap.txt")) == 20 * MB
-
-
-def test_parse_stays_pure() -> None:
-    """The full-text ZIP uses no clock: a fixed time stamp (the pure core never reads one)."""
-    assert "1980, 1, 1" in Path(parse.__file__).read_text()
