@@ -34,9 +34,9 @@ from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
 
-from mailbot.loops import automatic_reason
-from mailbot.parse import parse_mail
-from mailbot.threads import format_number, reply_address
+from mailbot.core.loops import automatic_reason
+from mailbot.core.parse import parse_mail
+from mailbot.core.threads import format_number, reply_address
 
 LABELED = Path(__file__).resolve().parents[1] / "tests" / "data" / "labeled"
 

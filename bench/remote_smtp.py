@@ -25,9 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mailbot import outbox, store  # noqa: E402
-from mailbot.compose import make_message_id  # noqa: E402
-from mailbot.config import SmtpSettings  # noqa: E402
+from mailbot.mail import outbox
+from mailbot import store  # noqa: E402
+from mailbot.mail.compose import make_message_id  # noqa: E402
+from mailbot.settings.config import SmtpSettings  # noqa: E402
 from tests.support import mailstack as ms  # noqa: E402
 from tests.support.tcpproxy import TcpProxy  # noqa: E402
 

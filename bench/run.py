@@ -41,7 +41,7 @@ PY = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DJHD_VENV = Path(os.environ.get("BENCH_DJHD_VENV", "/tmp/djhd-venv"))
 #: The environment of the bot's processes (``--env NAME=VALUE`` adds to it, e.g. MALLOC_ARENA_MAX=2).
-#: PYTHONOPTIMIZE=2 as in contrib/mailbot.service (``--env PYTHONOPTIMIZE=0`` measures without it).
+#: PYTHONOPTIMIZE=2 as in contrib/mailbot.service.inbound (``--env PYTHONOPTIMIZE=0`` measures without it).
 BOT_ENV: dict[str, str] = {"PYTHONOPTIMIZE": "2", **os.environ}
 PYSPY = os.environ.get("BENCH_PYSPY", shutil.which("py-spy") or "/tmp/bench-tools/bin/py-spy")
 

@@ -19,11 +19,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailbot import heap, intake, logs, outbox, store
-from mailbot.config import ConfigError, Settings, load_settings, resolve_config_path
-from mailbot.rules_config import RulesConfigError
-from mailbot.store import Quarantine, Ticket
-from mailbot.timeline import build_timeline, format_duration
+from mailbot.ops import heap
+from mailbot.mail import intake
+from mailbot.settings import logs
+from mailbot.mail import outbox
+from mailbot.storage import store
+from mailbot.settings.config import ConfigError, Settings, load_settings, resolve_config_path
+from mailbot.settings.priorities import RulesConfigError
+from mailbot.storage.store import Quarantine, Ticket
+from mailbot.core.timeline import build_timeline, format_duration
 
 log = logging.getLogger("mailbot")
 
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(verbose=args.verbose)
     if args.command == "rules":
-        from mailbot import rules_eval
+        from mailbot.ops import rules_eval
 
         extra = [args.dir] if args.dir else []
         return rules_eval.main(extra + (["--table", args.table] if args.table else []))
@@ -155,7 +159,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _check_config(settings)
     if args.command == "oauth":
         return _oauth_authorize(settings, args)
-    from mailbot.service import build_apps
+    from mailbot.service.app import build_apps
 
     if args.command in {"poll", "run"}:
         heap.tune()  # the long jobs: RSS stays flat over a backlog
@@ -226,7 +230,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _addresses(app: Any, args: argparse.Namespace, only: str | None) -> int:
-    from mailbot import marks
+    from mailbot.service import marks
 
     now = datetime.now(timezone.utc)
     if args.action == "clear":
@@ -250,7 +254,7 @@ def _addresses(app: Any, args: argparse.Namespace, only: str | None) -> int:
 
 def _app_of(apps: list[Any], settings: Settings, key: str) -> Any:
     """The App of helpdesk ``key`` (built on the same engine when not among ``apps``)."""
-    from mailbot.service import build_app
+    from mailbot.service.app import build_app
 
     for app in apps:
         if app.settings.helpdesk_key == key:
@@ -265,9 +269,9 @@ def _app_of(apps: list[Any], settings: Settings, key: str) -> Any:
 
 def _poll(apps: list[Any], multi: bool) -> int:
     """``poll --once`` for every helpdesk: a mailbox that fails is reported and the others go on."""
-    from mailbot import health
-    from mailbot.oauth import OAuthError
-    from mailbot.poller import PollStats, flush_outbox, poll_once
+    from mailbot.ops import health
+    from mailbot.mail.oauth import OAuthError
+    from mailbot.ops.poller import PollStats, flush_outbox, poll_once
 
     failed = 0
     for app in apps:
@@ -295,7 +299,7 @@ def _poll(apps: list[Any], multi: bool) -> int:
 
 
 def _status(apps: list[Any], args: argparse.Namespace, multi: bool) -> int:
-    from mailbot import status
+    from mailbot.ops import status
 
     reports = [status.gather(app, offline=args.offline, expect_run=args.expect_run) for app in apps]
     if not multi:
@@ -329,7 +333,7 @@ EXIT_LOCKED = 3
 
 
 def _run(apps: list[Any]) -> int:
-    from mailbot import instancelock
+    from mailbot.ops import instancelock
 
     # The deployment's lock: every mailbox it serves (a second run of any of them exits at once).
     locks: list[Any] = []
@@ -349,7 +353,7 @@ def _run(apps: list[Any]) -> int:
     app = apps[0]
     server = None
     if app.settings.metrics.enabled:
-        from mailbot.metrics import MetricsServer
+        from mailbot.ops.metrics import MetricsServer
 
         try:
             server = MetricsServer(app).start()
@@ -368,7 +372,7 @@ def _run(apps: list[Any]) -> int:
 
 def _serve(apps: list[Any]) -> int:
     """Serve every helpdesk: one thread each (IMAP, its outbox worker, its SLA jobs), one stop for all."""
-    from mailbot.poller import run_forever
+    from mailbot.ops.poller import run_forever
 
     stop = threading.Event()
 
@@ -392,7 +396,7 @@ def _serve(apps: list[Any]) -> int:
         except Exception:  # noqa: BLE001 - a bug: log it; run_forever has set stop, so all end
             log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
 
-    # The thread names carry the helpdesk key into the log lines (mailbot.logs.helpdesk_of).
+    # The thread names carry the helpdesk key into the log lines (mailbot.settings.logs.helpdesk_of).
     threads = [threading.Thread(target=serve, args=(app,), name=f"mailbot[{app.settings.helpdesk_key}]", daemon=True)
                for app in apps]
     for thread in threads:
@@ -421,7 +425,7 @@ def _row_id(text: str | None, command: str) -> int | None:
 
 
 def _outbox(app: Any, args: argparse.Namespace, only: str | None = None) -> int:
-    from mailbot.store import Outbox
+    from mailbot.storage.store import Outbox
 
     now = datetime.now(timezone.utc)
     if args.action == "ack":
@@ -493,7 +497,7 @@ def _date(value: str) -> date:
 
 
 def _report_sla(apps: list[Any], args: argparse.Namespace) -> int:
-    from mailbot import report
+    from mailbot.ops import report
 
     if args.date_to < args.date_from:
         print("report: --to is before --from", file=sys.stderr)
@@ -521,7 +525,7 @@ def _report_sla(apps: list[Any], args: argparse.Namespace) -> int:
 
 
 def _tickets_list(tickets: list[Ticket], as_json: bool, multi: bool = False) -> int:
-    from mailbot.service import ticket_summary
+    from mailbot.service.views import ticket_summary
 
     if as_json:
         print(json.dumps([ticket_summary(t) for t in tickets], indent=2, ensure_ascii=False))
@@ -537,7 +541,7 @@ def _tickets_list(tickets: list[Ticket], as_json: bool, multi: bool = False) -> 
 
 
 def _ticket_show(app: Any, ticket: Ticket, as_json: bool) -> int:
-    from mailbot.service import ticket_detail
+    from mailbot.service.views import ticket_detail
 
     if as_json:
         print(json.dumps(ticket_detail(ticket), indent=2, ensure_ascii=False))
@@ -576,8 +580,8 @@ def _ticket_show(app: Any, ticket: Ticket, as_json: bool) -> int:
 
 
 def _quarantine_retry(apps: list[Any], settings: Settings, text: str) -> int:
-    from mailbot.service import process_raw
-    from mailbot.store import Inbound
+    from mailbot.service.inbound import process_raw
+    from mailbot.storage.store import Inbound
 
     qid = _row_id(text, "quarantine retry")
     if qid is None:
@@ -614,7 +618,7 @@ def _quarantine_retry(apps: list[Any], settings: Settings, text: str) -> int:
     print(f"retry: {outcome.kind} {outcome.ticket_number or ''} {outcome.reason}")
     if outcome.kind == "quarantined":
         return 1
-    from mailbot import intake
+    from mailbot.mail import intake
 
     # The stored record is the truth; the server copy only follows it. A mailbox that cannot be
     # reached now leaves the copy where it is, which is said, not an error of the retry.
@@ -631,7 +635,7 @@ def _quarantine_retry(apps: list[Any], settings: Settings, text: str) -> int:
 
 
 def _privacy(app: Any, args: argparse.Namespace) -> int:
-    from mailbot import privacy
+    from mailbot.ops import privacy
 
     now = datetime.now(timezone.utc)
     if args.command == "purge":
@@ -673,8 +677,8 @@ def _answers(app: Any, args: argparse.Namespace) -> int:
         return 0
     from pathlib import Path
 
-    from mailbot.answers_eval import suggestion_hit_rate
-    from mailbot.config import PROJECT_ROOT
+    from mailbot.ops.answers_eval import suggestion_hit_rate
+    from mailbot.settings.config import PROJECT_ROOT
 
     directory = Path(args.dir) if args.dir else PROJECT_ROOT / "tests" / "data" / "labeled"
     result = suggestion_hit_rate(app.answers, app.table, directory)
@@ -686,7 +690,7 @@ def _answers(app: Any, args: argparse.Namespace) -> int:
 
 def _oauth_authorize(settings: Settings, args: argparse.Namespace) -> int:
     """``oauth authorize``: the consent in a browser; the refresh token alone on stdout."""
-    from mailbot import consent
+    from mailbot.mail import consent
 
     one = settings
     if args.helpdesk is not None:
@@ -767,12 +771,12 @@ def _check_helpdesk(settings: Settings) -> int:
         failures += 1
         print(f"smtp: FAILED ({settings.smtp.host}:{settings.smtp.port}): {type(exc).__name__}: {exc}")
     try:
-        from mailbot.render import Renderer, sample_context
-        from mailbot.rules_config import load_priority_table
+        from mailbot.mail.render import Renderer, sample_context
+        from mailbot.settings.priorities import load_priority_table
 
         table = load_priority_table(settings.paths.priorities)
         print("priority table: ok")
-        from mailbot.service import load_answer_library
+        from mailbot.service.app import load_answer_library
 
         library = load_answer_library(settings, Renderer(settings.paths.templates), table)
         print(f"canned answers: ok ({len(library.answers)})")
@@ -788,7 +792,7 @@ def _check_helpdesk(settings: Settings) -> int:
     except ConfigError as exc:
         failures += 1
         print(f"FAILED {exc}")
-    from mailbot.service import secret_source
+    from mailbot.service.app import secret_source
 
     print(f"secret: {secret_source(settings)}")
     _check_staff_auth(settings)

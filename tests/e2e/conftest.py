@@ -24,8 +24,9 @@ from imap_tools import MailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import cli, store
-from mailbot.store import Ticket
+from mailbot import cli
+from mailbot.storage import store
+from mailbot.storage.store import Ticket
 from tests.support import pgstack
 from tests.support.botproc import BotProcess
 from tests.support.mailstack import MailStack, ensure_started, fetch_all, send, unique_address, wait_for

@@ -12,7 +12,7 @@ import time
 
 from imap_tools import MailBox
 
-from mailbot import intake
+from mailbot.mail import intake
 from tests.e2e.conftest import user_mail
 from tests.support.botproc import wait_until
 from tests.support.mailstack import MailStack, mailbox_address, ssl_context, unique_address

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from mailbot.config import PROJECT_ROOT
+from mailbot.settings.config import PROJECT_ROOT
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
 from tests.support.botproc import BotProcess
 

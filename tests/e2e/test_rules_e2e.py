@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailbot.config import PROJECT_ROOT
+from mailbot.settings.config import PROJECT_ROOT
 from tests.e2e.conftest import Deployment
 from tests.support.mailstack import fetch_all
 

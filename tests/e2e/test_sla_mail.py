@@ -1,7 +1,7 @@
 """Issue 5 on the real mail stack: SLA warnings, breach notices, reminders and auto-close arrive by mail.
 
 The tickets are opened by real mail through Postfix and Dovecot; then the test drives the SLA
-clock by calling ``sla_service.tick(app, now=<later>)`` (no sleeping) and sends the outbox at
+clock by calling ``sla_jobs.tick(app, now=<later>)`` (no sleeping) and sends the outbox at
 that same moment, and reads the mails from the staff, coordinator and user mailboxes over IMAP.
 """
 
@@ -13,8 +13,10 @@ from typing import Any
 
 from imap_tools import MailMessage
 
-from mailbot import outbox, service, sla_service
-from mailbot.config import load_settings
+from mailbot.mail import outbox
+from mailbot.service import sla_jobs
+from mailbot.service.app import App, build_app
+from mailbot.settings.config import load_settings
 from tests.e2e.conftest import Deployment, reply_mail
 from tests.support.mailstack import unique_address
 
@@ -52,9 +54,9 @@ def with_coordinator(d: Deployment) -> str:
 
 
 
-def tick_and_send(app: service.App, at: datetime) -> sla_service.TickResult:
+def tick_and_send(app: App, at: datetime) -> sla_jobs.TickResult:
     """One SLA tick at ``at``, then the outbox flushed as of ``at`` (its mails are due then)."""
-    result = sla_service.tick(app, at)
+    result = sla_jobs.tick(app, at)
     sent = outbox.flush(app.factory, app.settings.smtp, now=at)
     assert not sent.error, sent.error
     return result
@@ -65,8 +67,8 @@ def test_warning_reaches_the_staff_once_and_the_breach_the_coordinator(deploymen
     coordinator = with_coordinator(d)
     d.open_ticket(COMPLETE_SUBJECT, COMPLETE)
     [note] = d.wait_subject(d.staff1, "Tiket baru")
-    app = service.build_app(load_settings(d.config_path))
-    sla_service.tick(app, datetime.now(timezone.utc))  # stores the deadlines (if the service has not yet)
+    app = build_app(load_settings(d.config_path))
+    sla_jobs.tick(app, datetime.now(timezone.utc))  # stores the deadlines (if the service has not yet)
     [ticket] = d.tickets()
     assert ticket.state == "analysis" and ticket.analysis_due_at is not None
     due = ticket.analysis_due_at  # one working day after the mail arrived, on the helpdesk's calendar
@@ -111,8 +113,8 @@ def test_reminder_then_autoclose_reach_the_user_and_a_reply_reopens(deployment: 
     d = deployment
     d.open_ticket("Gagal upload penawaran", MISSING)
     d.wait_subject(d.user, "lengkapi data")
-    app = service.build_app(load_settings(d.config_path))
-    sla_service.tick(app, datetime.now(timezone.utc))
+    app = build_app(load_settings(d.config_path))
+    sla_jobs.tick(app, datetime.now(timezone.utc))
     [ticket] = d.tickets()
     assert ticket.state == "waiting_user" and ticket.remind_at is not None and ticket.due_at is None
     remind_at = ticket.remind_at  # two working days after the request

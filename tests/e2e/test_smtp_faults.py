@@ -21,8 +21,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from mailbot import store
-from mailbot.store import Message, Outbox, Ticket, TicketEvent
+from mailbot.storage import store
+from mailbot.storage.store import Message, Outbox, Ticket, TicketEvent
 from tests.e2e.conftest import Deployment, reply_mail
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.faultsmtp import FaultSMTP

@@ -13,8 +13,8 @@ from email.utils import format_datetime, make_msgid
 
 import pytest
 
-from mailbot import threads
-from mailbot.store import Inbound, Outbox, SigningKey, Undeliverable
+from mailbot.core import threads
+from mailbot.storage.store import Inbound, Outbox, SigningKey, Undeliverable
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
 from tests.support.mailstack import fetch_all, send, unique_address
 

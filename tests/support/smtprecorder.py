@@ -1,6 +1,6 @@
 """An in-process SMTP server that records what it accepted, and mail queued straight into the outbox.
 
-For unit tests of the sender (``mailbot.outbox``); the end-to-end tests use the real Postfix.
+For unit tests of the sender (``mailbot.mail.outbox``); the end-to-end tests use the real Postfix.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import outbox
-from mailbot.config import SmtpSettings
+from mailbot.mail import outbox
+from mailbot.settings.config import SmtpSettings
 
 HELPDESK = "helpdesk@lpse.test"
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment
 
-from mailbot.answers import AnswersError, load_answers, suggest
-from mailbot.answers_eval import suggestion_hit_rate
-from mailbot.config import PROJECT_ROOT
-from mailbot.rules_config import load_priority_table
+from mailbot.settings.answers import AnswersError, load_answers, suggest
+from mailbot.ops.answers_eval import suggestion_hit_rate
+from mailbot.settings.config import PROJECT_ROOT
+from mailbot.settings.priorities import load_priority_table
 
 BUILTIN = PROJECT_ROOT / "templates" / "answers"
 TABLE = load_priority_table(PROJECT_ROOT / "config" / "priorities.toml")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.auth import dkim_pass, results_pass, verify_staff
+from mailbot.core.auth import dkim_pass, results_pass, verify_staff
 from mailbot.cli import _check_staff_auth
-from mailbot.config import Settings
-from mailbot.parse import MAX_RAW_HEADER_CHARS, parse_mail
+from mailbot.settings.config import Settings
+from mailbot.core.parse import MAX_RAW_HEADER_CHARS, parse_mail
 
 TRUSTED = ["mx.lpse.test", "mx.google.com", "mail.lpse.test"]
 FROM = "staf@lpse.test"

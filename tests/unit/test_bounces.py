@@ -1,5 +1,5 @@
-"""Which delivery reports are believed and what they may mark (pure: ``mailbot.bounces``), and
-when two deliveries are the same mail (``mailbot.fingerprint``)."""
+"""Which delivery reports are believed and what they may mark (pure: ``mailbot.core.bounces``), and
+when two deliveries are the same mail (``mailbot.core.fingerprint``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot import bounces
-from mailbot.fingerprint import content_digest
-from mailbot.loops import Bounce, BouncedRecipient
+from mailbot.core import bounces
+from mailbot.core.fingerprint import content_digest
+from mailbot.core.loops import Bounce, BouncedRecipient
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
 SECRET = "uji-rahasia-panjang-0123456789"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailbot.budget import Budget, BudgetExceeded
-from mailbot.service import process_raw
-from mailbot.store import Inbound, Outbox, Quarantine, Ticket
+from mailbot.core.budget import Budget, BudgetExceeded
+from mailbot.service.inbound import process_raw
+from mailbot.storage.store import Inbound, Outbox, Quarantine, Ticket
 from tests.unit.test_service_corpus import NOW, make_app
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailbot import cli, service
-from mailbot.config import load_settings
-from mailbot.store import Outbox, Quarantine
+from mailbot import cli
+from mailbot.service.app import build_app
+from mailbot.service.inbound import process_raw
+from mailbot.settings.config import load_settings
+from mailbot.storage.store import Outbox, Quarantine
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lupa password\r\n"
@@ -51,9 +53,9 @@ def config(tmp_path: Path, db_url: str) -> Path:
         [database]
         url = "{db_url}"
     """))
-    app = service.build_app(load_settings(path))
-    assert service.process_raw(app, MAIL, NOW).kind == "opened"
-    assert service.process_raw(app, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
+    app = build_app(load_settings(path))
+    assert process_raw(app, MAIL, NOW).kind == "opened"
+    assert process_raw(app, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
     with app.factory.begin() as session:
         rows = list(session.scalars(select(Outbox).order_by(Outbox.id)))
         assert len(rows) >= 3
@@ -118,7 +120,7 @@ def test_ids_that_exist_still_work(config: Path) -> None:
 
 def test_quarantine_retry_of_an_existing_entry(config: Path) -> None:
     settings = load_settings(config)
-    app = service.build_app(settings, migrate=False)
+    app = build_app(settings, migrate=False)
     with app.factory() as session:
         qid = session.scalar(select(Quarantine.id))
     code, out, _ = run(config, "quarantine", "retry", f" {qid}")

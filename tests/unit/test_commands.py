@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.commands import CommandKind, parse_staff_reply
+from mailbot.core.commands import CommandKind, parse_staff_reply
 
 K = CommandKind
 

@@ -24,9 +24,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import intake, outbox, service, store
-from mailbot.config import Settings, SmtpSettings
-from mailbot.store import Inbound, Message, Outbox, Quarantine, Ticket
+from mailbot.mail import intake
+from mailbot.mail import outbox
+from mailbot.service import outcome
+from mailbot.service.app import App, build_app
+from mailbot.service.inbound import process_raw
+from mailbot.storage import store
+from mailbot.settings.config import Settings, SmtpSettings
+from mailbot.storage.store import Inbound, Message, Outbox, Quarantine, Ticket
 from tests.support.smtprecorder import (
     HELPDESK,
     NOW,
@@ -89,11 +94,11 @@ def race(workers: list[Callable[[], None]]) -> None:
 @pytest.mark.parametrize("cooperate", [True, False], ids=["cooperate", "by accident"])
 def test_two_workers_on_the_same_mails_process_each_once(db_url: str, cooperate: bool) -> None:
     settings = settings_for(db_url, cooperate=cooperate)
-    a, b = service.build_app(settings), service.build_app(settings, migrate=False)
+    a, b = build_app(settings), build_app(settings, migrate=False)
     # Five tickets exist; the batch both workers fetched holds new tickets and replies to them.
     seeds = [mail(900 + i, f"Gagal login SPSE {i}", "Akun saya terkunci. User ID: cv{i}") for i in range(5)]
     for raw in seeds:
-        assert service.process_raw(a, raw, NOW).kind == "opened"
+        assert process_raw(a, raw, NOW).kind == "opened"
     seed_ids = [email.message_from_bytes(raw)["Message-ID"] for raw in seeds]
     batch = [mail(i, f"Kendala SPSE no {i}", "Bagaimana cara mengganti alamat e-mail akun penyedia?")
              for i in range(40)]
@@ -101,15 +106,15 @@ def test_two_workers_on_the_same_mails_process_each_once(db_url: str, cooperate:
                    sender=f"vendor{900 + i % 5}@vendor.test", reply_to=seed_ids[i % 5]) for i in range(20)]
     outcomes: dict[str, list[str]] = {"a": [], "b": []}
 
-    def worker(app: service.App, name: str, order: list[bytes]) -> Callable[[], None]:
-        return lambda: outcomes[name].extend(service.process_raw(app, raw, NOW).kind for raw in order)
+    def worker(app: App, name: str, order: list[bytes]) -> Callable[[], None]:
+        return lambda: outcomes[name].extend(process_raw(app, raw, NOW).kind for raw in order)
 
     race([worker(a, "a", batch), worker(b, "b", batch)])
     assert len(outcomes["a"]) == len(outcomes["b"]) == len(batch)
     per_mail = [Counter((x, y)) for x, y in zip(outcomes["a"], outcomes["b"], strict=True)]
     for raw, pair in zip(batch, per_mail, strict=True):
         done = pair["opened"] + pair["updated"]
-        assert done == 1 and set(pair) - {"opened", "updated"} <= {"duplicate", service.BUSY}, (raw[:200], pair)
+        assert done == 1 and set(pair) - {"opened", "updated"} <= {"duplicate", outcome.BUSY}, (raw[:200], pair)
     with a.factory() as session:
         assert session.scalar(select(func.count(Quarantine.id))) == 0
         inbound = session.scalars(select(Inbound)).all()
@@ -130,13 +135,13 @@ def test_two_workers_on_the_same_mails_process_each_once(db_url: str, cooperate:
 
 def test_a_quarantine_race_is_recorded_once(db_url: str) -> None:
     settings = settings_for(db_url)
-    a, b = service.build_app(settings), service.build_app(settings, migrate=False)
+    a, b = build_app(settings), build_app(settings, migrate=False)
     raw = b"From: \r\nTo: helpdesk@lpse.test\r\nSubject: x\r\nMessage-ID: <poison@vendor.test>\r\n\r\nno sender\r\n"
     kinds: list[str] = []
-    race([lambda: kinds.append(service.process_raw(a, raw, NOW).kind),
-          lambda: kinds.append(service.process_raw(b, raw, NOW).kind)])
+    race([lambda: kinds.append(process_raw(a, raw, NOW).kind),
+          lambda: kinds.append(process_raw(b, raw, NOW).kind)])
     assert sorted(kinds)[-1] == "quarantined" and kinds.count("quarantined") == 1, kinds
-    later = service.process_raw(a, raw, NOW + timedelta(hours=1))
+    later = process_raw(a, raw, NOW + timedelta(hours=1))
     assert (later.kind, later.reason) == ("duplicate", "already quarantined")
     with a.factory() as session:
         assert session.scalar(select(func.count(Quarantine.id))) == 1
@@ -244,21 +249,21 @@ def test_workers_starting_together_on_a_new_database_migrate_it_once(db_url: str
 
 
 def test_a_database_outage_does_not_quarantine_the_mail(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = service.build_app(settings_for(db_url))
+    app = build_app(settings_for(db_url))
     raw = mail(1, "Kendala SPSE", "Bagaimana cara mengganti alamat e-mail akun penyedia?")
 
-    def server_gone(*_args: object) -> service.Outcome:
+    def server_gone(*_args: object) -> outcome.Outcome:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"),
                                connection_invalidated=True)
 
     with monkeypatch.context() as m:
-        m.setattr(service, "_handle", server_gone)
+        m.setattr("mailbot.service.inbound._handle", server_gone)
         with pytest.raises(OperationalError):
-            service.process_raw(app, raw, NOW)
+            process_raw(app, raw, NOW)
     with app.factory() as session:
         assert session.scalar(select(func.count(Quarantine.id))) == 0
         assert session.scalar(select(func.count(Inbound.id))) == 0
-    assert service.process_raw(app, raw, NOW).kind == "opened"  # the database is back
+    assert process_raw(app, raw, NOW).kind == "opened"  # the database is back
 
 
 def test_a_fetched_mail_with_no_bytes_is_left_out_only_when_it_is_gone() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.config import ConfigError, load_settings, resolve_config_path
+from mailbot.settings.config import ConfigError, load_settings, resolve_config_path
 
 GOOD = """
 [helpdesk]
@@ -192,7 +192,7 @@ def test_a_missing_env_secret_of_one_helpdesk_names_it(tmp_path: Path, monkeypat
 
 def test_the_commented_helpdesks_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """config/mailbot.example.toml's [[helpdesks]] block, uncommented, is a valid deployment of two."""
-    from mailbot.config import PROJECT_ROOT
+    from mailbot.settings.config import PROJECT_ROOT
 
     for name in ("MAILBOT_KAB_IMAP_PASSWORD", "MAILBOT_KAB_SMTP_PASSWORD"):
         monkeypatch.setenv(name, "x")

@@ -1,4 +1,4 @@
-"""The OAuth2 consent (``mailbot.consent``): PKCE, the consent address, the redirect, the code exchange.
+"""The OAuth2 consent (``mailbot.mail.consent``): PKCE, the consent address, the redirect, the code exchange.
 
 The whole flow against a token server, with the resulting token logging in to Dovecot and
 Postfix, is ``tests/e2e/test_oauth.py``; these tests pin each step's rules.
@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mailbot import consent
-from mailbot.config import ConfigError, OAuth2Settings, load_settings
+from mailbot.mail import consent
+from mailbot.settings.config import ConfigError, OAuth2Settings, load_settings
 
 MICROSOFT = "https://login.microsoftonline.com/contoso-tenant/oauth2/v2.0/token"
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mailbot import poller
-from mailbot.service import Outcome
+from mailbot.ops import poller
+from mailbot.service.outcome import Outcome
 
 
 class Msg:

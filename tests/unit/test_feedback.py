@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.domain import TicketState
-from mailbot.feedback import just_thanks, not_solved, parse_rating
-from mailbot.workflow import Assign, OpenFollowUp, Policy, SetRating, TicketView, UserReplied, decide
+from mailbot.core.domain import TicketState
+from mailbot.core.feedback import just_thanks, not_solved, parse_rating
+from mailbot.core.workflow import Assign, OpenFollowUp, Policy, SetRating, TicketView, UserReplied, decide
 
 
 @pytest.mark.parametrize(

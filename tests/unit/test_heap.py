@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from mailbot import heap
+from mailbot.ops import heap
 
 # Counts glibc's mmapped blocks (mallinfo2's hblks) around three 300 KiB buffers made after a
 # 4 MiB buffer was freed.
@@ -22,7 +22,7 @@ PROBE = textwrap.dedent("""
     libc = ctypes.CDLL(None)
     libc.mallinfo2.restype = Info
     if sys.argv[1] == "pinned":
-        from mailbot import heap
+        from mailbot.ops import heap
         assert heap.tune() == ["MALLOC_MMAP_THRESHOLD=131072", "MALLOC_ARENA_MAX=1"]
     big = bytearray(4 << 20)
     del big

@@ -1,6 +1,6 @@
 """Several helpdesks in one deployment, one database: numbers, claims and threads per helpdesk.
 
-Drives ``service.process_raw`` directly with the Apps of a two-helpdesk config (no mail server;
+Drives ``process_raw`` directly with the Apps of a two-helpdesk config (no mail server;
 the e2e side is tests/e2e/test_multi_helpdesk.py). Runs on the suite's backend (``db_url``).
 """
 
@@ -14,15 +14,18 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
-from mailbot import service, store
-from mailbot.config import load_settings
-from mailbot.store import Inbound, Outbox, Ticket
+from mailbot.service import deadlines, effects, sla_jobs
+from mailbot.service.app import App, build_apps
+from mailbot.service.inbound import process_raw
+from mailbot.storage import store
+from mailbot.settings.config import load_settings
+from mailbot.storage.store import Inbound, Outbox, Ticket
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 KOTA, KAB = "helpdesk@lpse.test", "lpse@kab.test"
 
 
-def two_helpdesks(tmp_path: Path, db_url: str, extra: str = "") -> tuple[service.App, service.App]:
+def two_helpdesks(tmp_path: Path, db_url: str, extra: str = "") -> tuple[App, App]:
     config = tmp_path / "mailbot.toml"
     config.write_text(textwrap.dedent(f"""
         [helpdesk]
@@ -54,7 +57,7 @@ def two_helpdesks(tmp_path: Path, db_url: str, extra: str = "") -> tuple[service
         smtp = {{ username = "{KAB}" }}
         staff = {{ addresses = ["op@kab.test"] }}
     """) + textwrap.dedent(extra))
-    kota, kab = service.build_apps(load_settings(config))
+    kota, kab = build_apps(load_settings(config))
     assert (kota.settings.helpdesk_key, kab.settings.helpdesk_key) == ("kota", "kab")
     assert kota.factory.kw["bind"] is kab.factory.kw["bind"]  # one engine for the deployment
     return kota, kab
@@ -77,7 +80,7 @@ def mail(mid: str, to: str | list[str], subject: str, body: str, *, sender: str 
 
 def test_each_helpdesk_numbers_its_own_tickets(tmp_path: Path, db_url: str) -> None:
     kota, kab = two_helpdesks(tmp_path, db_url)
-    opened = [service.process_raw(app, mail(f"<n{i}@vendor.test>", app.settings.helpdesk.address, f"Gagal login {i}",
+    opened = [process_raw(app, mail(f"<n{i}@vendor.test>", app.settings.helpdesk.address, f"Gagal login {i}",
                                             "Akun saya terkunci."), NOW)
               for i, app in enumerate([kota, kab, kota, kota, kab])]
     assert [o.kind for o in opened] == ["opened"] * 5
@@ -107,9 +110,9 @@ def test_the_automatic_mail_cap_counts_each_helpdesks_own_mail(tmp_path: Path, d
     kota, kab = two_helpdesks(tmp_path, db_url, extra="[loops]\nmax_auto_mails_per_hour = 2\n")
     assert kota.settings.loops.max_auto_mails_per_hour == kab.settings.loops.max_auto_mails_per_hour == 2
 
-    def open_ticket(app: service.App, i: int) -> None:
+    def open_ticket(app: App, i: int) -> None:
         raw = mail(f"<cap{i}@vendor.test>", app.settings.helpdesk.address, f"Gagal login {i}", "Akun saya terkunci.")
-        assert service.process_raw(app, raw, NOW).kind == "opened"
+        assert process_raw(app, raw, NOW).kind == "opened"
 
     def automatic_to_user() -> dict[str, int]:
         with kota.factory() as session:
@@ -134,10 +137,10 @@ def test_one_mail_to_both_helpdesks_opens_a_ticket_in_each_and_replies_stay_home
                                                                                  db_url: str) -> None:
     kota, kab = two_helpdesks(tmp_path, db_url)
     raw = mail("<both@vendor.test>", [KOTA, KAB], "Tidak bisa upload dokumen", "Upload penawaran gagal terus.")
-    assert service.process_raw(kota, raw, NOW).ticket_number == "TTS-000001"
-    assert service.process_raw(kab, raw, NOW).ticket_number == "TTS-000001"
+    assert process_raw(kota, raw, NOW).ticket_number == "TTS-000001"
+    assert process_raw(kab, raw, NOW).ticket_number == "TTS-000001"
     # Seen again by either one: a duplicate there, not a new ticket.
-    assert service.process_raw(kab, raw, NOW).kind == "duplicate"
+    assert process_raw(kab, raw, NOW).kind == "duplicate"
     with kota.factory() as session:
         assert sorted(session.scalars(select(Inbound.helpdesk).where(Inbound.message_id.contains("both@vendor.test")))) \
             == ["kab", "kota"]
@@ -148,13 +151,13 @@ def test_one_mail_to_both_helpdesks_opens_a_ticket_in_each_and_replies_stay_home
     # updates that helpdesk's own ticket.
     reply = mail("<both2@vendor.test>", [KOTA, KAB], "Re: Tidak bisa upload dokumen", "Masih gagal.",
                  in_reply_to="<both@vendor.test>")
-    assert service.process_raw(kab, reply, NOW).kind == "updated"
+    assert process_raw(kab, reply, NOW).kind == "updated"
     with kab.factory() as session:
         assert store.ticket_for_message_ids(session, ("both2@vendor.test",), "kab") == kab_id
         assert store.ticket_for_message_ids(session, ("both2@vendor.test",), "kota") is None
     # A subject tag names a number in the receiving helpdesk only.
     tagged = mail("<tag@vendor.test>", KAB, "[TTS-000001] tambahan", "Ini tambahan data.")
-    outcome = service.process_raw(kab, tagged, NOW)
+    outcome = process_raw(kab, tagged, NOW)
     assert (outcome.kind, outcome.ticket_number) == ("updated", "TTS-000001")
     with kab.factory() as session:
         assert store.ticket_for_message_ids(session, ("tag@vendor.test",), "kab") == kab_id
@@ -162,7 +165,7 @@ def test_one_mail_to_both_helpdesks_opens_a_ticket_in_each_and_replies_stay_home
 
 def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: str) -> None:
     kota, kab = two_helpdesks(tmp_path, db_url)
-    service.process_raw(kab, mail("<k1@vendor.test>", KAB, "Lupa password", "Saya lupa password akun."), NOW)
+    process_raw(kab, mail("<k1@vendor.test>", KAB, "Lupa password", "Saya lupa password akun."), NOW)
     with kab.factory() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.helpdesk == "kab"))
         assert ticket is not None
@@ -172,13 +175,13 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
         staff_note_id = notes[0].message_id
     # Kota's staff member answers kab's staff notification with #tutup, to kab's signed reply address
     # (both helpdesks share the secret here, which is the worst case).
-    from mailbot import threads
+    from mailbot.core import threads
 
     reply_to = threads.reply_address(KAB, ticket.id, "shared-secret-0123456789abcdef")
     raw = mail("<evil@lpse.test>", reply_to, "Re: tiket", "#tutup\nSudah selesai.", sender="staf@lpse.test",
                in_reply_to=staff_note_id)
     assert not kab.settings.is_staff("staf@lpse.test") and kota.settings.is_staff("staf@lpse.test")
-    service.process_raw(kab, raw, NOW)
+    process_raw(kab, raw, NOW)
     with kab.factory() as session:
         t = session.get(Ticket, ticket.id)
         assert t is not None and t.state != "closed"
@@ -186,7 +189,7 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
     # And kota's own app never touches kab's ticket, even with a reply address signed with the shared secret.
     forged = mail("<evil2@lpse.test>", threads.reply_address(KOTA, ticket.id, "shared-secret-0123456789abcdef"), "Re: tiket",
                   "#tutup\nSudah selesai.", sender="staf@lpse.test")
-    outcome = service.process_raw(kota, forged, NOW)
+    outcome = process_raw(kota, forged, NOW)
     with kota.factory() as session:
         t = session.get(Ticket, ticket.id)
         assert t is not None and t.state != "closed" and t.helpdesk == "kab"
@@ -194,24 +197,23 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
 
 
 def test_sla_tick_and_digest_are_per_helpdesk(tmp_path: Path, db_url: str) -> None:
-    from mailbot import sla_service
 
     kota, kab = two_helpdesks(tmp_path, db_url)
     for i, app in enumerate([kota, kab, kab]):
-        service.process_raw(app, mail(f"<s{i}@vendor.test>", app.settings.helpdesk.address, f"Lupa password {i}",
+        process_raw(app, mail(f"<s{i}@vendor.test>", app.settings.helpdesk.address, f"Lupa password {i}",
                                       "Saya lupa password akun SPSE."), NOW)
-    assert sla_service.tick(kota, NOW, everything=True).checked == 1
-    assert sla_service.tick(kab, NOW, everything=True).checked == 2
+    assert sla_jobs.tick(kota, NOW, everything=True).checked == 1
+    assert sla_jobs.tick(kab, NOW, everything=True).checked == 2
     # Each helpdesk's digest goes to its own staff, from its own address, and counts its own tickets.
-    assert sla_service.digest(kota, NOW, force=True) and sla_service.digest(kab, NOW, force=True)
-    assert not sla_service.digest(kab, NOW, force=True)  # once per helpdesk and day
+    assert sla_jobs.digest(kota, NOW, force=True) and sla_jobs.digest(kab, NOW, force=True)
+    assert not sla_jobs.digest(kab, NOW, force=True)  # once per helpdesk and day
     with kota.factory() as session:
         digests = {o.helpdesk: o for o in session.scalars(select(Outbox).where(Outbox.ticket_id.is_(None)))}
         assert digests["kota"].recipients == ["staf@lpse.test"] and digests["kota"].mail_from == KOTA
         assert digests["kab"].recipients == ["op@kab.test"] and digests["kab"].mail_from == KAB
-        setup = sla_service.Setup.of(kab)
-        assert sla_service.digest_context(kab, session, setup, NOW)["open_total"] == 2
-        assert sla_service.digest_context(kota, session, sla_service.Setup.of(kota), NOW)["open_total"] == 1
+        setup = deadlines.Setup.of(kab)
+        assert sla_jobs.digest_context(kab, session, setup, NOW)["open_total"] == 2
+        assert sla_jobs.digest_context(kota, session, deadlines.Setup.of(kota), NOW)["open_total"] == 1
 
 
 def test_cli_filters_by_helpdesk(tmp_path: Path, db_url: str) -> None:
@@ -220,12 +222,12 @@ def test_cli_filters_by_helpdesk(tmp_path: Path, db_url: str) -> None:
     import json
 
     from mailbot import cli
-    from mailbot.store import Quarantine
+    from mailbot.storage.store import Quarantine
 
     kota, kab = two_helpdesks(tmp_path, db_url)
-    service.process_raw(kota, mail("<c1@vendor.test>", KOTA, "Lupa password", "Saya lupa password."), NOW)
-    service.process_raw(kab, mail("<c2@vendor.test>", KAB, "Lupa password", "Saya lupa password."), NOW)
-    assert service.process_raw(kab, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
+    process_raw(kota, mail("<c1@vendor.test>", KOTA, "Lupa password", "Saya lupa password."), NOW)
+    process_raw(kab, mail("<c2@vendor.test>", KAB, "Lupa password", "Saya lupa password."), NOW)
+    assert process_raw(kab, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
 
     def run(*args: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
@@ -264,19 +266,19 @@ def test_log_lines_name_the_helpdesk_of_their_thread() -> None:
     import json
     import logging
 
-    from mailbot.logs import JsonFormatter, TextFormatter
+    from mailbot.settings.logs import JsonFormatter, TextFormatter
 
     def record(thread: str) -> logging.LogRecord:
-        r = logging.makeLogRecord({"name": "mailbot.poller", "levelname": "INFO", "levelno": logging.INFO,
+        r = logging.makeLogRecord({"name": "mailbot.ops.poller", "levelname": "INFO", "levelno": logging.INFO,
                                    "msg": "mail uid=%s -> opened", "args": (1,)})
         r.threadName = thread
         return r
 
-    assert "INFO mailbot.poller [kab]: mail uid=1 -> opened" in TextFormatter().format(record("mailbot[kab]"))
-    assert "mailbot.poller [kab]:" in TextFormatter().format(record("mailbot-outbox[kab]"))
+    assert "INFO mailbot.ops.poller [kab]: mail uid=1 -> opened" in TextFormatter().format(record("mailbot[kab]"))
+    assert "mailbot.ops.poller [kab]:" in TextFormatter().format(record("mailbot-outbox[kab]"))
     # One helpdesk alone (key default), or a thread of no helpdesk: the line is as it always was.
-    assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("mailbot-outbox[default]"))
-    assert "INFO mailbot.poller: mail uid=1" in TextFormatter().format(record("MainThread"))
+    assert "INFO mailbot.ops.poller: mail uid=1" in TextFormatter().format(record("mailbot-outbox[default]"))
+    assert "INFO mailbot.ops.poller: mail uid=1" in TextFormatter().format(record("MainThread"))
     assert json.loads(JsonFormatter().format(record("mailbot[kab]")))["helpdesk"] == "kab"
     assert "helpdesk" not in json.loads(JsonFormatter().format(record("MainThread")))
 
@@ -286,11 +288,11 @@ def test_metrics_tell_the_helpdesks_apart(tmp_path: Path, db_url: str) -> None:
     from prometheus_client.parser import text_string_to_metric_families
     from prometheus_client.registry import CollectorRegistry
 
-    from mailbot.metrics import DatabaseCollector
+    from mailbot.ops.metrics import DatabaseCollector
 
     kota, kab = two_helpdesks(tmp_path, db_url)
     for i, app in enumerate([kota, kota, kab]):
-        assert service.process_raw(app, mail(f"<m{i}@vendor.test>", app.settings.helpdesk.address,
+        assert process_raw(app, mail(f"<m{i}@vendor.test>", app.settings.helpdesk.address,
                                              f"Cara daftar akun {i}", "Bagaimana cara mendaftar?"), NOW).kind == "opened"
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(kab))  # any helpdesk's App: the collector reads the whole deployment
@@ -316,7 +318,7 @@ def test_the_cap_query_reads_the_recipients_index(tmp_path: Path, db_url: str) -
     the (to_key, helpdesk, created_at) index, not scan a helpdesk's whole outbox. SQLite plans without
     statistics, so its plan is checked; PostgreSQL chooses by statistics, so there the index must exist."""
     kota, _ = two_helpdesks(tmp_path, db_url)
-    query = service.recent_automatic_mail("Budi@Vendor.test", "kota", NOW)
+    query = effects.recent_automatic_mail("Budi@Vendor.test", "kota", NOW)
     with kota.factory() as session:
         bind = session.get_bind()
         indexes = {ix["name"]: ix["column_names"] for ix in inspect(bind).get_indexes("outbox")}

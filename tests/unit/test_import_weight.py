@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Imported only when needed: prometheus-client (``[metrics] enabled``), APScheduler (``run``),
 #: Alembic (a migration), the PostgreSQL dialect (a PostgreSQL URL), urllib.request (an OAuth2
-#: token refresh), the package of all ~250 countries of ``holidays`` (see mailbot.holidays_id), and
+#: token refresh), the package of all ~250 countries of ``holidays`` (see mailbot.settings.holidays_id), and
 #: nh3 (``parse.sanitize_html``: the intake stores HTML, it never shows it).
 NOT_FOR_A_POLL = ("prometheus_client", "apscheduler", "alembic", "multiprocessing", "sqlalchemy.dialects.postgresql",
                   "urllib.request", "holidays.countries", "nh3")
@@ -44,10 +44,10 @@ def run_python(code: str) -> str:
 def test_a_poll_imports_nothing_it_does_not_use() -> None:
     out = run_python(f"""
 import json, sys
-import mailbot.cli, mailbot.poller, mailbot.service
-from mailbot import sla_service
-from mailbot.config import Settings
-calendar = sla_service.calendar_for(Settings.model_validate({SETTINGS!r}))
+import mailbot.cli, mailbot.ops.poller, mailbot.service.inbound
+from mailbot.service import deadlines
+from mailbot.settings.config import Settings
+calendar = deadlines.calendar_for(Settings.model_validate({SETTINGS!r}))
 calendar.holiday_name(__import__("datetime").date(2026, 8, 17))  # the first lookup loads the year
 print(json.dumps(sorted(sys.modules)))
 """)
@@ -61,7 +61,7 @@ print(json.dumps(sorted(sys.modules)))
 def test_the_lean_indonesian_calendar_is_the_packages() -> None:
     dump = """
 import json, sys
-from mailbot.worktime import indonesian_holidays
+from mailbot.core.worktime import indonesian_holidays
 years = {y: {",".join(c): {d.isoformat(): n for d, n in indonesian_holidays(y, c).items()}
              for c in [("public",), ("government",), ("public", "government")]} for y in range(2024, 2029)}
 print(json.dumps({"years": years, "all_countries": "holidays.countries" in sys.modules}))

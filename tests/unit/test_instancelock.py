@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mailbot import instancelock, store
+from mailbot.ops import instancelock
+from mailbot.storage import store
 
 
 def app_for(db_url: str, username: str = "helpdesk@lpse.test", cooperate: bool = False) -> SimpleNamespace:

@@ -6,9 +6,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot.auth import dkim_pass, verify_staff
-from mailbot.loops import automatic_reason, is_bounce, parse_bounce
-from mailbot.parse import parse_mail
+from mailbot.core.auth import dkim_pass, verify_staff
+from mailbot.core.loops import automatic_reason, is_bounce, parse_bounce
+from mailbot.core.parse import parse_mail
 
 
 def mail(headers: dict[str, str] | None = None, subject: str = "Tidak bisa login", sender: str = "u@vendor.test",

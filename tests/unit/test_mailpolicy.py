@@ -11,8 +11,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot import mailpolicy
-from mailbot.mailpolicy import CACHED_HEADERS, CACHED_VALUE_CHARS, CachingHeaderRegistry
+from mailbot.core import mailpolicy
+from mailbot.core.mailpolicy import CACHED_HEADERS, CACHED_VALUE_CHARS, CachingHeaderRegistry
 
 
 SUBJECT = "[#HD-2026-0042] Tidak bisa unggah dokumen penawaran — mohon bantuan " * 2
@@ -92,8 +92,8 @@ def test_composed_mail_reads_back_part_by_part() -> None:
     """build_message sets its own unguessable boundaries; the parts come back intact."""
     from datetime import datetime, timezone
 
-    from mailbot.compose import OutgoingAttachment, build_message
-    from mailbot.render import Rendered
+    from mailbot.mail.compose import OutgoingAttachment, build_message
+    from mailbot.mail.render import Rendered
 
     # A text that looks like a boundary line of the stdlib's own format must stay text.
     text = "Halo Budi,\n--===============1234567890==\nlaporan diterima.\n"
@@ -169,8 +169,8 @@ def test_as_bytes_writes_exactly_what_the_stdlib_writes() -> None:
     (7bit and quoted-printable text, base64 attachments, text with every kind of line end)."""
     from datetime import datetime, timezone
 
-    from mailbot.compose import OutgoingAttachment, build_message
-    from mailbot.render import Rendered
+    from mailbot.mail.compose import OutgoingAttachment, build_message
+    from mailbot.mail.render import Rendered
 
     texts = ["Halo Budi,\nlaporan diterima.\n", "Baris panjang é " * 40 + "\r\nakhir\rlagi\n\n", "", "tanpa akhir"]
     for text in texts:
@@ -208,8 +208,8 @@ SUBJECTS = [
 def _mail_with_subject(subject: str) -> bytes:
     from datetime import datetime, timezone
 
-    from mailbot.compose import build_message
-    from mailbot.render import Rendered
+    from mailbot.mail.compose import build_message
+    from mailbot.mail.render import Rendered
 
     msg = build_message(Rendered(subject=subject, text="Teks.\n", html="<p>Teks.</p>"), sender_name="Helpdesk LPSE",
                         sender="helpdesk@lpse.test", to=["budi@vendor.test"], message_id="s1@lpse.test",
@@ -228,8 +228,8 @@ def _subject_lines(raw: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("subject", SUBJECTS, ids=range(len(SUBJECTS)))
 def test_a_long_subject_is_folded_after_its_first_word_and_reads_back_exactly(subject: str) -> None:
-    from mailbot.compose import _safe_header_text
-    from mailbot.parse import MAX_SUBJECT_CHARS, parse_mail
+    from mailbot.mail.compose import _safe_header_text
+    from mailbot.core.parse import MAX_SUBJECT_CHARS, parse_mail
 
     expected = _safe_header_text(subject)
     raw = _mail_with_subject(subject)
@@ -244,7 +244,7 @@ def test_a_long_subject_is_folded_after_its_first_word_and_reads_back_exactly(su
 
 
 def test_random_subjects_read_back_exactly() -> None:
-    from mailbot.compose import _safe_header_text
+    from mailbot.mail.compose import _safe_header_text
 
     rng = random.Random(17)
     pieces = ["a", "kata", "é", " ", "(", ")", '"', "=", "?", "=?", "?=", "_", "\\", "日本", "😀", ":", "—", "x" * 90]
@@ -258,7 +258,7 @@ def test_random_subjects_read_back_exactly() -> None:
 
 
 def test_fold_subject_keeps_runs_of_spaces_and_plain_ascii_readable() -> None:
-    from mailbot.mailpolicy import fold_subject
+    from mailbot.core.mailpolicy import fold_subject
 
     folded = fold_subject("Subject", "[TTS-000001]  dua  spasi é  lalu  teks")
     assert str(message_from_bytes(folded.encode() + b"\r\n", policy=policy.default)["subject"]) == (

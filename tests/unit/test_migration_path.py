@@ -19,8 +19,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
-from mailbot import cli, store
-from mailbot.store import Outbox, Ticket
+from mailbot import cli
+from mailbot.storage import store
+from mailbot.storage.store import Outbox, Ticket
 
 T0 = datetime(2026, 3, 2, 1, 30)  # naive UTC, as the store keeps times (08:30 WIB)
 
@@ -194,8 +195,8 @@ def test_upgrade_from_0003_gives_the_old_rows_to_the_default_helpdesk(db_url: st
         assert conn.execute(text("SELECT count(*) FROM attachments")).scalar() == 1
         assert conn.execute(text("SELECT count(*) FROM mailbox_status")).scalar() == 1
 
-    from mailbot import service
-    from mailbot.config import Settings
+    from mailbot.service import app, inbound
+    from mailbot.settings.config import Settings
 
     def settings(key: str, address: str) -> Settings:
         s = Settings.model_validate({
@@ -209,13 +210,13 @@ def test_upgrade_from_0003_gives_the_old_rows_to_the_default_helpdesk(db_url: st
         })
         return s
 
-    old = service.build_app(settings("default", "helpdesk@lpse.test"), engine=engine)
-    new = service.build_app(settings("kab", "lpse@kab.test"), engine=engine)
+    old = app.build_app(settings("default", "helpdesk@lpse.test"), engine=engine)
+    new = app.build_app(settings("kab", "lpse@kab.test"), engine=engine)
     raw = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test, lpse@kab.test\r\nSubject: Lupa password\r\n"
            b"Date: Mon, 02 Mar 2026 09:00:00 +0700\r\nMessage-ID: <m1@vendor.test>\r\n\r\nSaya lupa password.\r\n")
     now = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
     # Numbering goes on where it was for the old helpdesk; the new one starts at 1, with the same mail.
-    assert service.process_raw(old, raw, now).ticket_number == "TTS-000003"
-    assert service.process_raw(new, raw, now).ticket_number == "TTS-000001"
-    assert service.process_raw(old, raw, now).kind == "duplicate"
-    assert service.process_raw(new, raw.replace(b"<m1@", b"<m9@"), now).ticket_number == "TTS-000002"
+    assert inbound.process_raw(old, raw, now).ticket_number == "TTS-000003"
+    assert inbound.process_raw(new, raw, now).ticket_number == "TTS-000001"
+    assert inbound.process_raw(old, raw, now).kind == "duplicate"
+    assert inbound.process_raw(new, raw.replace(b"<m1@", b"<m9@"), now).ticket_number == "TTS-000002"

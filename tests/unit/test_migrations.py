@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from mailbot import store
+from mailbot.storage import store
 
 
 def _schema_diff(engine: Engine) -> list[object]:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import logs, oauth
-from mailbot.config import ConfigError, OAuth2Settings, load_settings
-from mailbot.oauth import OAuthError, TokenProvider
+from mailbot.settings import logs
+from mailbot.mail import oauth
+from mailbot.settings.config import ConfigError, OAuth2Settings, load_settings
+from mailbot.mail.oauth import OAuthError, TokenProvider
 
 
 class FakeEndpoint:

@@ -1,4 +1,4 @@
-"""Targeted tests for mailbot.parse: ids, headers, bodies, reply text, HTML and filenames."""
+"""Targeted tests for mailbot.core.parse: ids, headers, bodies, reply text, HTML and filenames."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.parse import (
+from mailbot.core.parse import (
     MAX_SUBJECT_CHARS,
     extract_new_text,
     html_to_text,

@@ -14,8 +14,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.domain import InboundMail
-from mailbot.parse import (
+from mailbot.core.domain import InboundMail
+from mailbot.core.parse import (
     MAX_DEFECTS,
     MAX_FILENAME_CHARS,
     MAX_SUBJECT_CHARS,

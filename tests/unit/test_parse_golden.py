@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from mailbot.domain import InboundMail
-from mailbot.parse import parse_mail
+from mailbot.core.domain import InboundMail
+from mailbot.core.parse import parse_mail
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "eml"
 CASES = sorted(p.stem for p in CORPUS.glob("*.eml"))

@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
-from mailbot import cli, report, store
-from mailbot.report import ALL, TicketHistory, aggregate
-from mailbot.sla import SlaPolicy
-from mailbot.store import Ticket, TicketEvent
-from mailbot.worktime import WorkCalendar
+from mailbot import cli
+from mailbot.ops import report
+from mailbot.storage import store
+from mailbot.ops.report import ALL, TicketHistory, aggregate
+from mailbot.core.sla import SlaPolicy
+from mailbot.storage.store import Ticket, TicketEvent
+from mailbot.core.worktime import WorkCalendar
 from tests.support.sla_events import Ev, opened, wib
 
 CAL = WorkCalendar()

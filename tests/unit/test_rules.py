@@ -1,4 +1,4 @@
-"""Table tests for the rules engine (mailbot.rules) against the shipped priority table."""
+"""Table tests for the rules engine (mailbot.core.rules) against the shipped priority table."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.domain import Attachment, Classification
-from mailbot.rules import (
+from mailbot.core.domain import Attachment, Classification
+from mailbot.core.rules import (
     MASK,
     PriorityTable,
     classify,
@@ -23,7 +23,7 @@ from mailbot.rules import (
     mask_passwords,
     normalise,
 )
-from mailbot.rules_config import load_priority_table, parse_priority_table
+from mailbot.settings.priorities import load_priority_table, parse_priority_table
 
 ROOT = Path(__file__).resolve().parents[2]
 WIB = timezone(timedelta(hours=7))
@@ -568,7 +568,7 @@ def test_keyword_pattern_finds_what_the_plain_form_finds(keyword: list[str], tex
 
 
 def test_rules_module_is_pure() -> None:
-    """rules.py imports only the standard library and mailbot.domain (no I/O libraries, no loader)."""
+    """rules.py imports only the standard library and mailbot.core.domain (no I/O libraries, no loader)."""
     source = (ROOT / "mailbot" / "rules.py").read_text(encoding="utf-8")
     modules: set[str] = set()
     for node in ast.walk(ast.parse(source)):
@@ -576,7 +576,7 @@ def test_rules_module_is_pure() -> None:
             modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module)
-    allowed_local = {"mailbot.domain"}
+    allowed_local = {"mailbot.core.domain"}
     for name in modules:
         top = name.split(".")[0]
         assert name in allowed_local or (top in sys.stdlib_module_names and top not in {"os", "io", "pathlib", "socket"}), name

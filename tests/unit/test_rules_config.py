@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.rules import classify
-from mailbot.rules_config import PriorityTable, RulesConfigError, load_priority_table, parse_priority_table
+from mailbot.core.rules import classify
+from mailbot.settings.priorities import PriorityTable, RulesConfigError, load_priority_table, parse_priority_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "config" / "priorities.toml"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.rules_config import PriorityTable, load_priority_table
-from mailbot.rules_eval import EvalError, EvalReport, evaluate, format_report, main
+from mailbot.settings.priorities import PriorityTable, load_priority_table
+from mailbot.ops.rules_eval import EvalError, EvalReport, evaluate, format_report, main
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "tests" / "data" / "labeled"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from mailbot import store
+from mailbot.storage import store
 
 
 def test_script_head_is_alembics_head() -> None:

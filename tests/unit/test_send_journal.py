@@ -20,9 +20,10 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import outbox, store
-from mailbot.config import SmtpSettings
-from mailbot.store import Outbox
+from mailbot.mail import outbox
+from mailbot.storage import store
+from mailbot.settings.config import SmtpSettings
+from mailbot.storage.store import Outbox
 from tests.support.smtprecorder import NOW, Recorder, queue_mails, recording_smtp
 
 LATER = NOW + timedelta(seconds=1)
@@ -84,7 +85,7 @@ def test_after_a_crash_accepted_mails_are_recorded_and_only_the_one_in_flight_is
                             f"sending {ids[second]} {accepted_at.isoformat()}\n"
                             f"sending {ids[third]} 2026-11-")
 
-    with caplog.at_level(logging.INFO, logger="mailbot.outbox"):
+    with caplog.at_level(logging.INFO, logger="mailbot.mail.outbox"):
         result = outbox.flush(factory, settings, LATER)
 
     assert first not in recorder.ids  # accepted before the crash: not sent twice
@@ -148,7 +149,7 @@ def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
     assert b"sending" in journal_file.read_bytes()  # the interrupted mail's mark is kept
 
     monkeypatch.setattr(outbox, "_send", real_send)
-    with caplog.at_level(logging.WARNING, logger="mailbot.outbox"):
+    with caplog.at_level(logging.WARNING, logger="mailbot.mail.outbox"):
         result = outbox.flush(factory, settings, LATER)
     assert (result.sent, result.interrupted) == (2, 1)
     assert f"mail {second} was being sent when the bot stopped" in caplog.text
@@ -193,7 +194,7 @@ def test_connections_the_server_refuses_only_mean_fewer(db: tuple[sessionmaker[S
 
     monkeypatch.setattr(outbox, "_login", one_connection_per_account)
     monkeypatch.setattr(outbox, "_fewer_connections", set())
-    with caplog.at_level(logging.WARNING, logger="mailbot.outbox"):
+    with caplog.at_level(logging.WARNING, logger="mailbot.mail.outbox"):
         result = outbox.flush(factory, settings.model_copy(update={"connections": 3}), LATER)
         queue_mails(factory, 3)
         logins = 0

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from mailbot.config import load_settings
-from mailbot.service import App, build_app, process_raw
-from mailbot.store import Inbound, Quarantine
+from mailbot.settings.config import load_settings
+from mailbot.service.app import App, build_app
+from mailbot.service.inbound import process_raw
+from mailbot.storage.store import Inbound, Quarantine
 from tests.support.pgstack import database_url
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "data" / "eml").glob("*.eml"))
@@ -103,8 +104,8 @@ DEADLINE_COLUMNS = ("due_at", "paused_since", "priority_due_at", "call_due_at", 
 def test_new_tickets_clocks_equal_the_clocks_read_back(tmp_path: Path) -> None:
     """A new ticket's deadlines are computed from its events in memory (no query); computed again
     from the database afterwards they are the same."""
-    from mailbot import sla_service
-    from mailbot.store import Ticket
+    from mailbot.service import deadlines
+    from mailbot.storage.store import Ticket
 
     app = make_app(tmp_path)
     opened = [process_raw(app, path.read_bytes(), NOW) for path in LABELED]
@@ -114,7 +115,7 @@ def test_new_tickets_clocks_equal_the_clocks_read_back(tmp_path: Path) -> None:
         assert any(t.priority_due_at is not None for t in tickets)
         for ticket in tickets:
             stored = {c: getattr(ticket, c) for c in DEADLINE_COLUMNS}
-            sla_service.refresh_deadlines(session, ticket, app, NOW)  # the query path
+            deadlines.refresh_deadlines(session, ticket, app, NOW)  # the query path
             assert {c: getattr(ticket, c) for c in DEADLINE_COLUMNS} == stored, ticket.number
 
 
@@ -140,7 +141,7 @@ def test_replies_thread_on_the_conversation_in_the_database(tmp_path: Path) -> N
     user's own latest mail)."""
     from email import message_from_bytes, policy
 
-    from mailbot.store import Message, Outbox
+    from mailbot.storage.store import Message, Outbox
 
     app = make_app(tmp_path)
     user = "budi@vendor.test"

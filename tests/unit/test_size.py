@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailbot.compose import OutgoingAttachment, build_message
-from mailbot.parse import DEFAULT_MAX_TEXT_CHARS, extract_new_text, html_to_text, parse_mail, sanitize_html
-from mailbot.render import HTML_MAX_TEXT_CHARS, Renderer, sample_context
+from mailbot.mail.compose import OutgoingAttachment, build_message
+from mailbot.core.parse import DEFAULT_MAX_TEXT_CHARS, extract_new_text, html_to_text, parse_mail, sanitize_html
+from mailbot.mail.render import HTML_MAX_TEXT_CHARS, Renderer, sample_context
 
 MB = 1024 * 1024
 CAP = DEFAULT_MAX_TEXT_CHARS
@@ -170,8 +170,8 @@ def test_a_full_text_over_the_attachment_cap_is_not_kept_and_the_marker_says_so(
 
 def test_the_marker_fires_no_rule() -> None:
     """The marker line is ours, not the user's: it must not look like an error message or data."""
-    from mailbot.rules import detect_items
-    from mailbot.rules_config import load_priority_table
+    from mailbot.core.rules import detect_items
+    from mailbot.settings.priorities import load_priority_table
 
     table = load_priority_table(Path(__file__).resolve().parents[2] / "config" / "priorities.toml")
     m = parse_mail(mail(repeat(LINE, 2 * CAP)))
@@ -198,9 +198,10 @@ def test_a_long_text_is_rendered_without_html_and_sent_as_text_plain_alone() -> 
 
 @pytest.mark.slow
 def test_the_notification_for_a_20_mb_body_is_below_twice_the_cap(tmp_path: Path) -> None:
-    from mailbot.config import load_settings
-    from mailbot.service import build_app, process_raw
-    from mailbot.store import Outbox
+    from mailbot.settings.config import load_settings
+    from mailbot.service.app import build_app
+    from mailbot.service.inbound import process_raw
+    from mailbot.storage.store import Outbox
 
     config = tmp_path / "mailbot.toml"
     config.write_text(f"""

@@ -1,7 +1,7 @@
 """SLA clocks, driven by the clock: deadlines, pause/resume, warnings once, reminders and auto-close.
 
-The first half tests the pure core (``mailbot.sla``) on scripted events; the second half drives
-``sla_service`` on a real SQLite database fed with real mails through ``service.process_raw`` (no
+The first half tests the pure core (``mailbot.core.sla``) on scripted events; the second half drives
+``sla_service`` on a real SQLite database fed with real mails through ``process_raw`` (no
 mail server: the outbox is inspected instead of delivered).
 """
 
@@ -20,12 +20,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from mailbot import service, sla, sla_service
-from mailbot.config import Settings
-from mailbot.domain import TicketState
-from mailbot.sla import SlaPolicy, Standard, evaluate, measure
-from mailbot.store import Outbox, SlaNotice, Ticket
-from mailbot.worktime import WorkCalendar
+from mailbot.service import deadlines, sla_jobs
+from mailbot.service.app import App, build_app
+from mailbot.service.inbound import process_raw
+from mailbot.core import sla
+from mailbot.settings.config import Settings
+from mailbot.core.domain import TicketState
+from mailbot.core.sla import SlaPolicy, Standard, evaluate, measure
+from mailbot.storage.store import Outbox, SlaNotice, Ticket
+from mailbot.core.worktime import WorkCalendar
 from tests.support.sla_events import Ev, opened, wib
 
 CAL = WorkCalendar()
@@ -275,7 +278,7 @@ def test_pure_modules_do_no_io_and_read_no_clock(module: str) -> None:
                     and (n.module or "").startswith("mailbot")}
     assert imported <= {"__future__", "collections", "dataclasses", "datetime", "functools", "typing", "zoneinfo",
                         "holidays", "mailbot"}
-    assert from_mailbot <= {"mailbot.domain", "mailbot.workflow", "mailbot.worktime"}
+    assert from_mailbot <= {"mailbot.core.domain", "mailbot.core.workflow", "mailbot.core.worktime"}
     calls = {f"{n.func.value.id}.{n.func.attr}" for n in ast.walk(tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)}
     assert not calls & {"datetime.now", "datetime.utcnow", "date.today", "time.time", "time.monotonic"}
@@ -292,18 +295,9 @@ MISSING = ("Gagal upload penawaran", "Saya penyedia, gagal upload dokumen penawa
                                      "HP 0812-3456-7890")
 
 
-@pytest.fixture(params=["tick only", "hooked"])
-def app(request: pytest.FixtureRequest, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[service.App]:
-    """A deployment on the test database (SQLite, or PostgreSQL with MAILBOT_TEST_DB); "hooked" also refreshes the deadlines at the end of every service._apply,
-    as the service does once the lead wires ``refresh_deadlines`` in: both must behave the same."""
-    if request.param == "hooked" and "refresh_deadlines" not in Path(service.__file__).read_text():
-        original = service._apply
-
-        def apply_and_refresh(app: service.App, session: Any, ticket: Ticket, *args: Any, **kw: Any) -> None:
-            original(app, session, ticket, *args, **kw)
-            sla_service.refresh_deadlines(session, ticket, app, args[2])  # (mail, decision, now)
-
-        monkeypatch.setattr(service, "_apply", apply_and_refresh)
+@pytest.fixture
+def app(db_url: str) -> Iterator[App]:
+    """A deployment on the test database (SQLite, or PostgreSQL with MAILBOT_TEST_DB)."""
     settings = Settings.model_validate({
         "helpdesk": {"name": "Helpdesk LPSE Uji", "address": HELPDESK, "secret": "uji-rahasia-panjang-0123456789"},
         "imap": {"host": "127.0.0.1", "port": 993, "username": HELPDESK, "password": "x"},
@@ -312,7 +306,7 @@ def app(request: pytest.FixtureRequest, db_url: str, monkeypatch: pytest.MonkeyP
         "escalation": {"lkpp_address": "helpdesk@lkpp.test"},
         "database": {"url": db_url},
     })
-    yield service.build_app(settings)
+    yield build_app(settings)
 
 
 _counter = iter(range(1_000_000))
@@ -333,20 +327,20 @@ def inbound(subject: str, body: str, at: datetime, *, sender: str = USER, reply_
     return msg.as_bytes()
 
 
-def open_ticket(app: service.App, mail: tuple[str, str], at: datetime) -> Ticket:
-    outcome = service.process_raw(app, inbound(*mail, at), at)
+def open_ticket(app: App, mail: tuple[str, str], at: datetime) -> Ticket:
+    outcome = process_raw(app, inbound(*mail, at), at)
     assert outcome.kind == "opened", outcome
     return ticket(app, outcome.ticket_number or "")
 
 
-def ticket(app: service.App, number: str) -> Ticket:
+def ticket(app: App, number: str) -> Ticket:
     with app.factory() as session:
         found = session.scalar(select(Ticket).where(Ticket.number == number))
         assert found is not None
         return found
 
 
-def outbox(app: service.App, since_id: int = 0) -> list[tuple[list[str], str, str]]:
+def outbox(app: App, since_id: int = 0) -> list[tuple[list[str], str, str]]:
     """(recipients, subject, text) of the queued mails, oldest first."""
     with app.factory() as session:
         rows = session.scalars(select(Outbox).where(Outbox.id > since_id).order_by(Outbox.id)).all()
@@ -359,108 +353,108 @@ def outbox(app: service.App, since_id: int = 0) -> list[tuple[list[str], str, st
         return out
 
 
-def last_outbox_id(app: service.App) -> int:
+def last_outbox_id(app: App) -> int:
     with app.factory() as session:
         return session.scalar(select(Outbox.id).order_by(Outbox.id.desc()).limit(1)) or 0
 
 
-def test_tick_warns_the_staff_once_then_tells_the_coordinator(app: service.App) -> None:
+def test_tick_warns_the_staff_once_then_tells_the_coordinator(app: App) -> None:
     t0 = wib(2026, 3, 2, 9, 0)  # Monday; "Jadwal pelatihan" is complete: analysis runs one working day
     number = open_ticket(app, COMPLETE, t0).number or ""
-    assert sla_service.tick(app, t0).warnings == 0  # first refresh: nothing due yet
+    assert sla_jobs.tick(app, t0).warnings == 0  # first refresh: nothing due yet
     stored = ticket(app, number)
     assert stored.analysis_due_at == wib(2026, 3, 3, 9, 0) and stored.sla_next_at == wib(2026, 3, 2, 15, 0)
     mark = last_outbox_id(app)
-    assert sla_service.tick(app, wib(2026, 3, 2, 14, 0)).checked == 0  # not due: the ticket is not even read
-    result = sla_service.tick(app, wib(2026, 3, 2, 15, 0))
+    assert sla_jobs.tick(app, wib(2026, 3, 2, 14, 0)).checked == 0  # not due: the ticket is not even read
+    result = sla_jobs.tick(app, wib(2026, 3, 2, 15, 0))
     assert (result.warnings, result.breaches, result.tickets) == (1, 0, [number])
     [(to, subject, text)] = outbox(app, mark)
     assert to == STAFF and "Peringatan waktu 75%" in subject and "Analisis (langkah 7)" in subject
     assert "03-03-2026 09:00 WIB" in text and "#tutup" in text
     for minute in range(1, 30):  # ticking every minute sends nothing more
-        assert sla_service.tick(app, wib(2026, 3, 2, 15, minute)).warnings == 0
-    breach = sla_service.tick(app, wib(2026, 3, 3, 9, 0))
+        assert sla_jobs.tick(app, wib(2026, 3, 2, 15, minute)).warnings == 0
+    breach = sla_jobs.tick(app, wib(2026, 3, 3, 9, 0))
     assert breach.breaches == 1
     [(to, subject, _)] = outbox(app, mark)[1:]
     assert to == [COORDINATOR] and "Standar waktu terlewati" in subject
-    assert sla_service.tick(app, wib(2026, 3, 3, 9, 1)).breaches == 0
+    assert sla_jobs.tick(app, wib(2026, 3, 3, 9, 1)).breaches == 0
     kinds = [e.kind for e in service_events(app, number)]
     assert kinds.count("sla_warning") == 1 and kinds.count("sla_breach") == 1
 
 
-def service_events(app: service.App, number: str) -> list[Any]:
+def service_events(app: App, number: str) -> list[Any]:
     with app.factory() as session:
         t = session.scalar(select(Ticket).where(Ticket.number == number))
         assert t is not None
         return list(t.events)
 
 
-def test_a_second_process_cannot_send_the_same_warning(app: service.App) -> None:
+def test_a_second_process_cannot_send_the_same_warning(app: App) -> None:
     t0 = wib(2026, 3, 2, 9, 0)
     t = open_ticket(app, COMPLETE, t0)
     with app.factory.begin() as session:  # as if another process had just sent it
         session.add(SlaNotice(key=f"t{t.id}/" + sla.notice_key("analysis", t0, "75"), ticket_id=t.id,
                               kind="warning", clock="analysis", at=t0))
-    assert sla_service.tick(app, wib(2026, 3, 2, 15, 0)).warnings == 0
+    assert sla_jobs.tick(app, wib(2026, 3, 2, 15, 0)).warnings == 0
 
 
-def test_reminder_and_autoclose_reach_the_user_and_a_reply_reopens(app: service.App) -> None:
+def test_reminder_and_autoclose_reach_the_user_and_a_reply_reopens(app: App) -> None:
     t0 = wib(2026, 3, 2, 10, 0)  # Monday; data is missing: the ticket waits for the user
     t = open_ticket(app, MISSING, t0)
     number = t.number or ""
     assert t.state == "waiting_user"
     with app.factory.begin() as session:  # staff made the call in time: no call warnings in this test
         session.add(service_events_row(t.id, "called", t0 + M))
-    sla_service.tick(app, t0 + 2 * M)
+    sla_jobs.tick(app, t0 + 2 * M)
     stored = ticket(app, number)
     assert stored.paused_since == t0 and stored.due_at is None
     assert stored.remind_at == wib(2026, 3, 4, 10, 0)
     mark = last_outbox_id(app)
-    assert sla_service.tick(app, wib(2026, 3, 4, 9, 59)).reminders == 0
-    assert sla_service.tick(app, wib(2026, 3, 4, 10, 0)).reminders == 1
+    assert sla_jobs.tick(app, wib(2026, 3, 4, 9, 59)).reminders == 0
+    assert sla_jobs.tick(app, wib(2026, 3, 4, 10, 0)).reminders == 1
     [(to, subject, text)] = outbox(app, mark)
     assert to == [USER] and "Pengingat" in subject and "Kode tender" in text
     assert "09-03-2026 10:00 WIB" in text  # when it will be closed: three working days later
-    assert sla_service.tick(app, wib(2026, 3, 5, 10, 0)).reminders == 0  # once
-    assert sla_service.tick(app, wib(2026, 3, 9, 9, 59)).autoclosed == 0
-    assert sla_service.tick(app, wib(2026, 3, 9, 10, 0)).autoclosed == 1
+    assert sla_jobs.tick(app, wib(2026, 3, 5, 10, 0)).reminders == 0  # once
+    assert sla_jobs.tick(app, wib(2026, 3, 9, 9, 59)).autoclosed == 0
+    assert sla_jobs.tick(app, wib(2026, 3, 9, 10, 0)).autoclosed == 1
     closed = ticket(app, number)
     assert closed.state == "closed" and closed.closed_by is None and closed.sla_next_at is None
     [(to, subject, text)] = outbox(app, mark)[1:]
     assert to == [USER] and "ditutup" in subject and "cukup balas e-mail ini" in text
     # The user answers after all: the ticket reopens for all staff, the clock resumes.
     reply = inbound(f"Re: [{number}] Gagal upload", "Kode tender: 10234567", wib(2026, 3, 10, 9, 0))
-    assert service.process_raw(app, reply, wib(2026, 3, 10, 9, 0)).kind == "updated"
-    sla_service.tick(app, wib(2026, 3, 10, 9, 0))
+    assert process_raw(app, reply, wib(2026, 3, 10, 9, 0)).kind == "updated"
+    sla_jobs.tick(app, wib(2026, 3, 10, 9, 0))
     again = ticket(app, number)
     assert again.state == "analysis" and again.due_at == wib(2026, 3, 11, 9, 0)  # tinggi: 8 working hours
 
 
 def service_events_row(ticket_id: int, kind: str, at: datetime) -> Any:
-    from mailbot.store import TicketEvent
+    from mailbot.storage.store import TicketEvent
 
     return TicketEvent(ticket_id=ticket_id, kind=kind, at=at, actor=STAFF[0], detail="", sop_step=4, data={})
 
 
-def test_call_warning_goes_to_the_assignee_only(app: service.App) -> None:
+def test_call_warning_goes_to_the_assignee_only(app: App) -> None:
     t0 = wib(2026, 3, 2, 10, 0)
     t = open_ticket(app, MISSING, t0)
     with app.factory.begin() as session:
         session.get(Ticket, t.id).assignee = STAFF[1]  # type: ignore[union-attr]
     mark = last_outbox_id(app)
-    result = sla_service.tick(app, t0 + 4 * M)
+    result = sla_jobs.tick(app, t0 + 4 * M)
     assert result.warnings == 1
     [(to, subject, text)] = outbox(app, mark)
     assert to == [STAFF[1]] and "Konfirmasi telepon" in subject and "#telepon" in text
 
 
-def test_digest_lists_open_tickets_deadlines_and_calls_once_a_working_day(app: service.App) -> None:
+def test_digest_lists_open_tickets_deadlines_and_calls_once_a_working_day(app: App) -> None:
     open_ticket(app, COMPLETE, wib(2026, 3, 2, 9, 0))
     open_ticket(app, MISSING, wib(2026, 3, 4, 9, 0))
     mark = last_outbox_id(app)
-    assert not sla_service.digest(app, wib(2026, 3, 7, 7, 30))  # Saturday: no digest
-    assert sla_service.digest(app, wib(2026, 3, 5, 7, 30))  # Thursday
-    assert not sla_service.digest(app, wib(2026, 3, 5, 8, 30))  # once a day
+    assert not sla_jobs.digest(app, wib(2026, 3, 7, 7, 30))  # Saturday: no digest
+    assert sla_jobs.digest(app, wib(2026, 3, 5, 7, 30))  # Thursday
+    assert not sla_jobs.digest(app, wib(2026, 3, 5, 8, 30))  # once a day
     [(to, subject, text)] = outbox(app, mark)
     assert to == [*STAFF, COORDINATOR]
     assert "2 tiket terbuka" in subject
@@ -477,13 +471,13 @@ def test_digest_lists_open_tickets_deadlines_and_calls_once_a_working_day(app: s
     assert "pengingat 06-03-2026 09:00 WIB, ditutup otomatis 11-03-2026 09:00 WIB" in waiting
 
 
-def test_refresh_deadlines_stores_the_columns(app: service.App) -> None:
+def test_refresh_deadlines_stores_the_columns(app: App) -> None:
     t0 = wib(2026, 3, 2, 9, 0)
     t = open_ticket(app, COMPLETE, t0)
     with app.factory.begin() as session:
         row = session.get(Ticket, t.id)
         assert row is not None
-        sla_service.refresh_deadlines(session, row, app, t0)
+        deadlines.refresh_deadlines(session, row, app, t0)
     stored = ticket(app, t.number or "")
     assert stored.analysis_due_at == wib(2026, 3, 3, 9, 0)
     assert stored.due_at == wib(2026, 3, 13, 9, 0)  # "rendah": 72 working hours
@@ -499,8 +493,8 @@ def test_config_section_builds_the_calendar_and_policy(tmp_path: Path) -> None:
         "sla": {"work_start": "07:30", "work_end": "15:30", "extra_holidays": ["2026-03-03"], "warn_at": [50, 90],
                 "standards": {"analysis": {"days": 2}, "close": {"minutes": 10, "working": False}}},
     })
-    cal = sla_service.calendar_for(settings)
-    policy = sla_service.policy_for(settings, cal)
+    cal = deadlines.calendar_for(settings)
+    policy = deadlines.policy_for(settings, cal)
     assert cal.zone == ZoneInfo("Asia/Jayapura") and not cal.is_working_day(datetime(2026, 3, 3).date())
     assert policy.standards["analysis"].duration == 16 * H and policy.standards["analysis"].working
     assert policy.standards["close"] == Standard(10 * M, working=False)
@@ -515,11 +509,11 @@ def test_state_enum_and_strings_are_both_accepted() -> None:
     assert a == b
 
 
-def test_schedule_jobs_adds_the_tick_and_the_digest(app: service.App) -> None:
+def test_schedule_jobs_adds_the_tick_and_the_digest(app: App) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
-    sla_service.schedule_jobs(scheduler, app)
+    sla_jobs.schedule_jobs(scheduler, app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"sla_tick", "sla_digest"}
     assert jobs["sla_tick"].trigger.interval == timedelta(minutes=1)
@@ -528,14 +522,14 @@ def test_schedule_jobs_adds_the_tick_and_the_digest(app: service.App) -> None:
 
 
 def test_the_first_tick_runs_at_start_and_looks_at_every_open_ticket(
-        app: service.App, monkeypatch: pytest.MonkeyPatch) -> None:
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     calls: list[bool] = []
-    monkeypatch.setattr(sla_service, "tick", lambda _app, _now, everything=False: calls.append(everything))
+    monkeypatch.setattr(sla_jobs, "tick", lambda _app, _now, everything=False: calls.append(everything))
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
     before = datetime.now(timezone.utc)
-    sla_service.schedule_jobs(scheduler, app)
+    sla_jobs.schedule_jobs(scheduler, app)
     job = {job.id: job for job in scheduler.get_jobs()}["sla_tick"]
     assert before <= job.next_run_time <= datetime.now(timezone.utc)  # at once, not in a minute
     job.func()
@@ -546,13 +540,13 @@ def test_the_first_tick_runs_at_start_and_looks_at_every_open_ticket(
 def test_the_example_config_documents_the_defaults() -> None:
     import tomllib
 
-    from mailbot.config import SlaSettings
+    from mailbot.settings.config import SlaSettings
 
     example = tomllib.loads((ROOT / "config" / "mailbot.example.toml").read_text())
     assert SlaSettings.model_validate(example["sla"]) == SlaSettings()
 
 
-def test_tickets_from_before_the_clock_existed_do_not_flood_the_coordinator(app: service.App) -> None:
+def test_tickets_from_before_the_clock_existed_do_not_flood_the_coordinator(app: App) -> None:
     t = open_ticket(app, COMPLETE, wib(2026, 3, 2, 9, 0))
     with app.factory.begin() as session:  # as after the upgrade: never evaluated
         row = session.get(Ticket, t.id)
@@ -560,7 +554,7 @@ def test_tickets_from_before_the_clock_existed_do_not_flood_the_coordinator(app:
         row.sla_checked_at = None
         row.sla_next_at = None
     mark = last_outbox_id(app)
-    result = sla_service.tick(app, wib(2026, 3, 20, 9, 0))  # long overdue
+    result = sla_jobs.tick(app, wib(2026, 3, 20, 9, 0))  # long overdue
     assert (result.warnings, result.breaches) == (0, 0) and outbox(app, mark) == []
-    assert sla_service.tick(app, wib(2026, 3, 20, 9, 1)).breaches == 0  # recorded: not later either
+    assert sla_jobs.tick(app, wib(2026, 3, 20, 9, 1)).breaches == 0  # recorded: not later either
     assert ticket(app, t.number or "").analysis_due_at == wib(2026, 3, 3, 9, 0)  # still shown (digest)

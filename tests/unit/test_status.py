@@ -16,10 +16,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from mailbot import health, intake, poller, status
-from mailbot.config import load_settings
-from mailbot.service import App, build_app, process_raw
-from mailbot.store import MailboxStatus, Message, Outbox
+from mailbot.ops import health
+from mailbot.storage import errors
+from mailbot.mail import intake
+from mailbot.ops import poller
+from mailbot.ops import status
+from mailbot.settings.config import load_settings
+from mailbot.service.app import App, build_app
+from mailbot.service.inbound import process_raw
+from mailbot.storage.store import MailboxStatus, Message, Outbox
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lupa password\r\n"
@@ -152,30 +157,30 @@ def test_a_database_that_cannot_be_read_is_one_problem_not_a_traceback(app: App,
 
 
 def test_database_errors_are_told_from_mailbox_outages() -> None:
-    assert health.database_problem(disk_full()) == (
+    assert errors.database_problem(disk_full()) == (
         "database: disk full (sqlite3.OperationalError: database or disk is full)")
-    assert "INSERT" not in str(health.database_problem(disk_full()))  # no SQL, no values
+    assert "INSERT" not in str(errors.database_problem(disk_full()))  # no SQL, no values
     enospc = OSError(errno.ENOSPC, "No space left on device")
-    assert health.database_problem(enospc) == "database: disk full (OSError: [Errno 28] No space left on device)"
+    assert errors.database_problem(enospc) == "database: disk full (OSError: [Errno 28] No space left on device)"
 
     class DiskFull(Exception):  # psycopg's errors.DiskFull carries SQLSTATE 53100
         sqlstate = "53100"
 
     DiskFull.__module__ = "psycopg.errors"
     wrapped = OperationalError("INSERT", {}, DiskFull('could not extend file "base/1/2": wrote only 4096\nDETAIL: x'))
-    assert health.database_problem(wrapped) == (
+    assert errors.database_problem(wrapped) == (
         'database: disk full (psycopg.errors.DiskFull: could not extend file "base/1/2": wrote only 4096)')
     locked = OperationalError("SELECT 1", (), sqlite3.OperationalError("database is locked"))
-    assert health.database_problem(locked) == "database: sqlite3.OperationalError: database is locked"
+    assert errors.database_problem(locked) == "database: sqlite3.OperationalError: database is locked"
     for other in (ConnectionResetError(104, "Connection reset by peer"), TimeoutError(), OSError(errno.EPIPE, "x")):
-        assert health.database_problem(other) is None
+        assert errors.database_problem(other) is None
     try:  # a database error raised while handling another one still counts
         try:
             raise disk_full()
         except OperationalError as inner:
             raise RuntimeError("processing failed") from inner
     except RuntimeError as outer:
-        assert health.database_problem(outer) == (
+        assert errors.database_problem(outer) == (
             "database: disk full (sqlite3.OperationalError: database or disk is full)")
 
 
@@ -226,7 +231,7 @@ def test_a_full_disk_is_not_an_imap_outage_in_the_service_loop(app: App, monkeyp
     thread.start()
     thread.join(60)
     assert not thread.is_alive()
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name == "mailbot.poller"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name == "mailbot.ops.poller"]
     assert errors == ["database: disk full (sqlite3.OperationalError: database or disk is full); the mail stays in "
                       "the inbox, retrying with backoff"]  # one line for the episode, no "imap ... connection lost"
     assert any(r.getMessage().startswith("database: works again after") for r in caplog.records)
@@ -250,7 +255,7 @@ def test_the_outbox_thread_logs_a_full_disk_as_one_line(app: App, monkeypatch: p
     worker = poller.OutboxWorker(app, stop, interval=0.01)
     worker.start()
     worker.join(30)
-    records = [r for r in caplog.records if r.name == "mailbot.poller" and r.levelno >= logging.ERROR]
+    records = [r for r in caplog.records if r.name == "mailbot.ops.poller" and r.levelno >= logging.ERROR]
     assert records and all(r.exc_info is None for r in records)
     assert records[0].getMessage().startswith(
         "outbox flush failed: database: disk full (sqlite3.OperationalError: database or disk is full)")
@@ -263,7 +268,7 @@ def test_a_record_that_cannot_be_written_is_one_warning_line(app: App, monkeypat
 
     monkeypatch.setattr(health, "_write", refuse)
     health.ok(app, app.settings.imap)
-    [record] = [r for r in caplog.records if r.name == "mailbot.health"]
+    [record] = [r for r in caplog.records if r.name == "mailbot.ops.health"]
     assert record.exc_info is None and record.getMessage() == (
         "could not record the status of imap mailbox helpdesk@lpse.test at 127.0.0.1:1: "
         "database: disk full (sqlite3.OperationalError: database or disk is full)")

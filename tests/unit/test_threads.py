@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailbot.domain import InboundMail
-from mailbot.threads import (
+from mailbot.core.domain import InboundMail
+from mailbot.core.threads import (
     clean_subject,
     find_tag,
     format_number,

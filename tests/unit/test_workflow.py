@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.commands import parse_staff_reply
-from mailbot.domain import Classification, MissingItem, TicketState
-from mailbot.workflow import (
+from mailbot.core.commands import parse_staff_reply
+from mailbot.core.domain import Classification, MissingItem, TicketState
+from mailbot.core.workflow import (
     Assign,
     LkppReplied,
     OpenFollowUp,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.worktime import WorkCalendar, deadline, elapsed, indonesian_holidays, parse_weekdays
+from mailbot.core.worktime import WorkCalendar, deadline, elapsed, indonesian_holidays, parse_weekdays
 from tests.support.sla_events import wib
 
 WIB, WITA, WIT = ZoneInfo("Asia/Jakarta"), ZoneInfo("Asia/Makassar"), ZoneInfo("Asia/Jayapura")

@@ -1,0 +1,107 @@
+"""Which ticket a mail belongs to: Message-ID headers first, then the subject tag.
+
+Pure: lookups into storage are passed in as functions, so the rules can be tested
+with dictionaries. The subject tag alone is trusted only when the sender already
+takes part in that ticket; otherwise anybody could append mail to any ticket by
+guessing a number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from mailbot.core.domain import InboundMail
+
+_REPLY_PREFIX = re.compile(
+    r"^\s*((re|fw|fwd|aw|wg|tr|rv|sv|vs|bls|balas|trs|terus|fwd?)\s*(\[\d+\])?\s*:\s*)+",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ThreadMatch:
+    ticket_id: int | None
+    how: str  # "message-id" | "reply-address" | "subject-tag" | "none"
+    detail: str = ""
+
+
+def format_number(prefix: str, ticket_id: int) -> str:
+    return f"{prefix}-{ticket_id:06d}"
+
+
+def subject_tag(prefix: str, ticket_id: int) -> str:
+    return f"[{format_number(prefix, ticket_id)}]"
+
+
+def find_tag(subject: str, prefix: str) -> int | None:
+    """The ticket id in a ``[TTS-000123]`` tag, if any (last one wins: it is the newest)."""
+    found = re.findall(rf"\[{re.escape(prefix)}-(\d{{1,9}})\]", subject, re.IGNORECASE)
+    return int(found[-1]) if found else None
+
+
+def clean_subject(subject: str, prefix: str) -> str:
+    """The subject without reply prefixes and ticket tags, for display and for new tickets."""
+    without_tags = re.sub(rf"\[{re.escape(prefix)}-\d{{1,9}}\]", " ", subject, flags=re.IGNORECASE)
+    previous = None
+    text = without_tags
+    while previous != text:  # "Re: Fwd: Re:" and prefixes that reappear after a tag
+        previous = text
+        text = _REPLY_PREFIX.sub("", text).strip()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def reply_token(secret: str, ticket_id: int) -> str:
+    """A short MAC binding a ticket id to this helpdesk's secret."""
+    digest = hmac.new(secret.encode(), f"ticket:{ticket_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:12]
+
+
+def reply_address(base: str, ticket_id: int, secret: str) -> str:
+    """The per-ticket address staff reply to, e.g. ``helpdesk+t123.4f0c...@lpse.test``."""
+    local, _, domain = base.partition("@")
+    return f"{local}+t{ticket_id}.{reply_token(secret, ticket_id)}@{domain}"
+
+
+def signed_ticket(addresses: Iterable[str], base: str, secret: str) -> int | None:
+    """The ticket id of the first per-ticket reply address in ``addresses`` whose MAC verifies."""
+    local, _, domain = base.lower().partition("@")
+    pattern = re.compile(rf"^{re.escape(local)}\+t(\d{{1,9}})\.([0-9a-f]{{12}})@{re.escape(domain)}$")
+    for address in addresses:
+        match = pattern.match(address.lower())
+        if match:
+            ticket_id = int(match.group(1))
+            if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id)):
+                return ticket_id
+    return None
+
+
+def match_thread(
+    mail: InboundMail,
+    *,
+    prefix: str,
+    ticket_for_ids: Callable[[tuple[str, ...]], int | None],
+    participants: Callable[[int], set[str]],
+    ticket_exists: Callable[[int], bool],
+    ticket_for_tag: Callable[[int], int | None] | None = None,
+) -> ThreadMatch:
+    """Decide which ticket ``mail`` updates, or none (a new ticket).
+
+    ``ticket_for_tag`` maps the number in a subject tag to a ticket id (numbers are per
+    helpdesk); without it the number is the id.
+    """
+    ids = mail.thread_ids
+    if ids:
+        ticket_id = ticket_for_ids(ids)
+        if ticket_id is not None:
+            return ThreadMatch(ticket_id, "message-id", "In-Reply-To/References matched a stored Message-ID")
+    number = find_tag(mail.subject, prefix)
+    tagged = number if number is None or ticket_for_tag is None else ticket_for_tag(number)
+    if number is not None and tagged is not None and ticket_exists(tagged):
+        if mail.from_addr and mail.from_addr in participants(tagged):
+            return ThreadMatch(tagged, "subject-tag", "subject tag and the sender takes part in the ticket")
+        return ThreadMatch(None, "none", f"subject tag {format_number(prefix, number)} ignored: sender not in the ticket")
+    return ThreadMatch(None, "none", "no thread headers or tag matched")

@@ -1,0 +1,349 @@
+"""The SOP as a state machine: ``decide(ticket, event, now, policy) -> Decision``.
+
+Pure: no I/O, no clock. The service turns a Decision's effects into stored events,
+ticket changes and queued mail. Reading this module top to bottom is reading the SOP:
+
+    new -> (priority set, step 2) -> waiting_user (step 4) <-> analysis (steps 6-8)
+        analysis/waiting_user -> closed (step 9) | escalated (step 10) -> closed
+
+A closed ticket answered by the user within the reopen window goes back to analysis
+and to whoever closed it; later, the answer opens a follow-up ticket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from mailbot.core.commands import Command, CommandKind, StaffReply
+from mailbot.core.domain import Classification, TicketState
+from mailbot.core.feedback import just_thanks, not_solved, parse_rating
+
+S = TicketState
+
+#: SOP time standards (step -> standard), shown against each step in the timeline.
+SOP_STANDARDS: Mapping[int, timedelta] = {
+    2: timedelta(minutes=5),
+    4: timedelta(minutes=5),
+    7: timedelta(days=1),
+    9: timedelta(minutes=10),
+    10: timedelta(minutes=5),
+}
+
+#: (command, state it may run in) -> state after it. A pair not listed is refused.
+TRANSITIONS: Mapping[tuple[CommandKind, TicketState], TicketState] = {
+    **{(CommandKind.CLOSE, s): S.CLOSED for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
+    **{(CommandKind.ESCALATE, s): S.ESCALATED for s in (S.ANALYSIS, S.WAITING_USER)},
+    **{(CommandKind.NEED_INFO, s): S.WAITING_USER for s in (S.ANALYSIS, S.WAITING_USER)},
+    **{(CommandKind.PRIORITY, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
+    **{(CommandKind.NOTE, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED, S.CLOSED)},
+    **{(CommandKind.CALLED, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
+    **{(CommandKind.TAKE, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
+    (CommandKind.REOPEN, S.CLOSED): S.ANALYSIS,
+    **{(CommandKind.ANSWER, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
+}
+
+STATE_LABELS: Mapping[TicketState, str] = {
+    S.NEW: "baru",
+    S.WAITING_USER: "menunggu data dari pengguna",
+    S.ANALYSIS: "dalam analisis",
+    S.ESCALATED: "dieskalasi ke LKPP",
+    S.CLOSED: "ditutup",
+}
+
+Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator"]
+
+
+# ---- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What the state machine needs to know about a stored ticket."""
+
+    state: TicketState
+    priority: str
+    assignee: str | None = None
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    reopen_window: timedelta = timedelta(days=7)
+    levels: tuple[str, ...] = ("tinggi", "sedang", "rendah")
+
+
+@dataclass(frozen=True)
+class UserOpened:
+    """SOP step 1: a user's mail that starts a ticket, with the rules' findings."""
+
+    actor: str
+    classification: Classification
+    parent_number: str | None = None  # a follow-up of a closed ticket
+
+
+@dataclass(frozen=True)
+class UserReplied:
+    actor: str
+    text: str = ""  # the new text of the reply (quoted history removed)
+
+
+@dataclass(frozen=True)
+class StaffReplied:
+    actor: str
+    reply: StaffReply
+
+
+@dataclass(frozen=True)
+class LkppReplied:
+    actor: str
+    reply: StaffReply  # LKPP may close with a keyword; other keywords are not LKPP's to use
+
+
+Event = UserOpened | UserReplied | StaffReplied | LkppReplied
+
+
+# ---- outputs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendMail:
+    to: Recipient
+    template: str
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    detail: str = ""
+    sop_step: int | None = None
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assign:
+    address: str
+
+
+@dataclass(frozen=True)
+class SetPriority:
+    level: str
+
+
+@dataclass(frozen=True)
+class SetMissing:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetRating:
+    rating: int  # 1-5, the user's satisfaction with the help
+
+
+@dataclass(frozen=True)
+class OpenFollowUp:
+    """The user wrote to a ticket closed longer ago than the reopen window."""
+
+
+Effect = SendMail | Record | Assign | SetPriority | SetMissing | SetRating | OpenFollowUp
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: TicketState
+    effects: tuple[Effect, ...]
+    closed_by: str | None = None  # set when this decision closes the ticket
+
+    def mails(self) -> list[SendMail]:
+        return [e for e in self.effects if isinstance(e, SendMail)]
+
+
+# ---- the decision -------------------------------------------------------------------------
+
+
+def decide(ticket: TicketView | None, event: Event, now: datetime, policy: Policy) -> Decision:
+    """Apply one event to one ticket (None for a ticket being opened)."""
+    if isinstance(event, UserOpened):
+        return _opened(event)
+    if ticket is None:
+        raise ValueError(f"{type(event).__name__} needs an existing ticket")
+    if isinstance(event, UserReplied):
+        return _user_replied(ticket, event, now, policy)
+    if isinstance(event, StaffReplied):
+        return _staff_replied(ticket, event, policy)
+    return _lkpp_replied(ticket, event)
+
+
+def _opened(event: UserOpened) -> Decision:
+    c = event.classification
+    hits = [{"rule": h.rule, "reason": h.reason} for h in c.hits]
+    effects: list[Effect] = [
+        Record("received", f"ticket opened by {event.actor}", 1,
+               {"parent": event.parent_number} if event.parent_number else {}),
+        SetPriority(c.priority),
+        Record(
+            "priority_set",
+            f"priority {c.priority}, category {c.category}" + ("" if c.matched else " (unmatched: please classify)"),
+            2,
+            {"category": c.category, "matched": c.matched, "hits": hits},
+        ),
+        SendMail("user", "ack"),
+    ]
+    if c.password_found:
+        effects.append(Record("password_masked", "the mail contained a password; it was masked"))
+    missing = tuple(item.key for item in c.missing)
+    effects.append(SetMissing(missing))
+    if missing:
+        effects += [
+            SendMail("user", "need_info", {"items": c.missing}),
+            Record("data_requested", "missing: " + ", ".join(missing), 4, {"items": list(missing), "by": "rules"}),
+            Record("call_task", "confirm the data request by telephone" + (f" ({c.phone})" if c.phone else ""), 4,
+                   {"phone": c.phone}),
+        ]
+        state = S.WAITING_USER
+    else:
+        effects.append(Record("analysis_started", "data complete", 7))
+        state = S.ANALYSIS
+    effects.append(SendMail("staff", "staff_new"))
+    return Decision(state, tuple(effects))
+
+
+def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy: Policy) -> Decision:
+    if ticket.state is S.CLOSED:
+        # A rating or a thank-you is not a new problem: record it, keep the ticket closed.
+        rating = parse_rating(event.text)
+        if rating is not None and not not_solved(event.text):
+            return Decision(S.CLOSED, (SetRating(rating), Record("rated", f"rated {rating}/5 by {event.actor}",
+                                                                data={"rating": rating})))
+        if just_thanks(event.text):
+            return Decision(S.CLOSED, (Record("user_thanked", f"closing courtesy from {event.actor}"),))
+        if ticket.closed_at is not None and now - ticket.closed_at > policy.reopen_window:
+            return Decision(S.CLOSED, (OpenFollowUp(),))
+        why = "says it is not solved" if not_solved(event.text) else "answered the closed ticket"
+        effects: list[Effect] = [Record("reopened", f"the user {why} ({event.actor})",
+                                        data={"not_solved": not_solved(event.text)})]
+        if ticket.closed_by:
+            effects.append(Assign(ticket.closed_by))
+        effects += [SendMail("user", "reopened"), SendMail("closer" if ticket.closed_by else "staff", "staff_reopened"),
+                    Record("analysis_started", "reopened", 7)]
+        return Decision(S.ANALYSIS, tuple(effects))
+    effects = [Record("user_replied", f"reply from {event.actor}")]
+    if ticket.state is S.WAITING_USER:
+        effects += [Record("data_received", "the user answered the data request", 6), SetMissing(()),
+                    Record("analysis_started", "data received", 7)]
+        state = S.ANALYSIS
+    else:
+        state = ticket.state
+    if ticket.state is S.ESCALATED:
+        effects.append(SendMail("lkpp", "lkpp_user_update"))
+    effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_user_reply"))
+    return Decision(state, tuple(effects))
+
+
+def _refusal(command: Command, state: TicketState) -> str:
+    return f"'{command.line}' tidak bisa dipakai saat tiket {STATE_LABELS[state]}"
+
+
+def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> Decision:
+    reply = event.reply
+    errors = [f"{e.line.strip()}: {e.message}" for e in reply.errors]
+    state = ticket.state
+    for command in reply.commands:  # check the whole reply first: all or nothing
+        nxt = TRANSITIONS.get((command.kind, state))
+        if nxt is None:
+            errors.append(_refusal(command, state))
+            continue
+        if command.kind is CommandKind.NEED_INFO and not (command.arg or reply.body):
+            errors.append(f"'{command.line}': sebutkan data yang diminta")
+        state = nxt
+    if errors:
+        return Decision(ticket.state, (
+            Record("command_rejected", "; ".join(errors), data={"by": event.actor}),
+            SendMail("sender", "staff_error", {"errors": errors}),
+        ))
+    if not reply.commands:
+        if not reply.body:
+            return Decision(ticket.state, (Record("staff_empty_reply", f"empty reply from {event.actor}"),))
+        if ticket.state is S.CLOSED:
+            return Decision(ticket.state, (
+                Record("command_rejected", "answer to a closed ticket", data={"by": event.actor}),
+                SendMail("sender", "staff_error",
+                         {"errors": ["tiket sudah ditutup: kirim #buka dulu untuk membukanya kembali"]}),
+            ))
+        return Decision(ticket.state, (Record("staff_answered", f"answer from {event.actor}"),
+                                       SendMail("user", "staff_answer", {"answer": reply.body})))
+    return _run_commands(ticket, event, policy)
+
+
+def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> Decision:
+    reply, actor = event.reply, event.actor
+    effects: list[Effect] = []
+    state = ticket.state
+    closed_by: str | None = None
+    body_used = False  # the answer goes out once, with the first command that sends mail
+    kinds = {c.kind for c in reply.commands}
+    for command in reply.commands:
+        state_before, state = state, TRANSITIONS[(command.kind, state)]
+        kind = command.kind
+        if kind is CommandKind.TAKE:
+            effects += [Assign(actor), Record("assigned", f"taken by {actor}")]
+        elif kind is CommandKind.PRIORITY:
+            level, _, reason = command.arg.partition(" ")
+            effects += [SetPriority(level), Record("priority_override", f"{ticket.priority} -> {level} by {actor}",
+                                                   2, {"from": ticket.priority, "to": level, "reason": reason})]
+        elif kind is CommandKind.NOTE:
+            note = "\n".join(x for x in (command.arg, "" if kinds - {CommandKind.NOTE} else reply.body) if x)
+            effects.append(Record("note", note, data={"by": actor}))
+            body_used = body_used or not (kinds - {CommandKind.NOTE})
+        elif kind is CommandKind.CALLED:
+            effects.append(Record("called", command.arg or "telephone confirmation done", 4, {"by": actor}))
+        elif kind is CommandKind.ANSWER:
+            # The service already put the canned text into the body; it goes out with the
+            # first mailing command of this reply, or as a plain answer.
+            effects.append(Record("canned_answer", f"canned answer {command.arg} by {actor}", data={"answer": command.arg}))
+        elif kind is CommandKind.REOPEN:
+            effects += [Record("reopened", f"reopened by {actor}"), Record("analysis_started", "reopened", 7)]
+        elif kind is CommandKind.NEED_INFO:
+            items = [x.strip() for x in command.arg.replace(";", ",").split(",") if x.strip()]
+            effects += [
+                SendMail("user", "need_info", {"requested": items, "answer": "" if body_used else reply.body}),
+                Record("data_requested", f"by {actor}: " + ", ".join(items), 4, {"items": items, "by": actor}),
+                Record("call_task", "confirm the data request by telephone", 4),
+            ]
+            body_used = True
+        elif kind is CommandKind.CLOSE:
+            closed_by = actor
+            effects += [SendMail("user", "closed", {"answer": "" if body_used else reply.body}),
+                        Record("closed", f"closed by {actor}", 9, {"from_state": state_before.value})]
+            body_used = True
+        elif kind is CommandKind.ESCALATE:
+            effects += [SendMail("lkpp", "escalation", {"note": "" if body_used else reply.body}),
+                        SendMail("user", "escalated"),
+                        Record("escalated", f"escalated to LKPP by {actor}", 10)]
+            body_used = True
+    if reply.body and not body_used and state is not S.CLOSED:
+        effects += [Record("staff_answered", f"answer from {actor}"),
+                    SendMail("user", "staff_answer", {"answer": reply.body})]
+    return Decision(state, tuple(effects), closed_by=closed_by)
+
+
+def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
+    reply = event.reply
+    closes = any(c.kind is CommandKind.CLOSE for c in reply.commands)
+    effects: list[Effect] = [Record("lkpp_replied", f"answer from LKPP ({event.actor})")]
+    if closes and ticket.state is not S.CLOSED:
+        effects += [SendMail("user", "closed", {"answer": reply.body, "by_lkpp": True}),
+                    SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_reply",
+                             {"answer": reply.body, "closed": True}),
+                    Record("closed", f"closed by LKPP ({event.actor})", 9)]
+        return Decision(S.CLOSED, tuple(effects), closed_by=event.actor)
+    if reply.body:
+        effects.append(SendMail("user", "lkpp_answer", {"answer": reply.body}))
+    effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_reply",
+                            {"answer": reply.body, "closed": False}))
+    return Decision(ticket.state, tuple(effects))

@@ -1,0 +1,101 @@
+"""Build outgoing MIME messages (text + HTML alternative, attachments, threading headers).
+
+A rendered mail without HTML (a long text, see ``render.HTML_MAX_TEXT_CHARS``) is sent as
+text/plain alone.
+
+Pure apart from ``make_message_id`` taking randomness from ``uuid4``. Values from inbound
+mail (names, subjects) only ever enter headers through ``email.headerregistry``, which
+refuses CR/LF, so they cannot inject headers.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import datetime
+
+from mailbot.core import mailpolicy
+from mailbot.mail.render import Rendered
+
+#: Header the bot puts on every mail it sends; seeing it inbound means a loop.
+BOT_HEADER = "X-Mailbot-Ticket"
+HOPS_HEADER = "X-Mailbot-Hops"
+
+
+@dataclass(frozen=True)
+class OutgoingAttachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def make_message_id(domain: str) -> str:
+    """A new globally unique Message-ID (without brackets)."""
+    return f"mailbot.{uuid.uuid4().hex}@{domain}"
+
+
+def _boundary() -> str:
+    """A MIME boundary nobody can guess, so no part can contain it.
+
+    Without one the generator makes its own and compiles a regex to search the whole mail for
+    it: about 4 % of the CPU time per inbound mail.
+    """
+    return f"==mailbot-{secrets.token_hex(16)}"
+
+
+def _safe_header_text(value: str) -> str:
+    return " ".join(value.replace("\x00", " ").split())
+
+
+def build_message(
+    rendered: Rendered,
+    *,
+    sender_name: str,
+    sender: str,
+    to: Sequence[str],
+    message_id: str,
+    date: datetime,
+    ticket_number: str,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+    auto_submitted: str = "auto-replied",
+    hops: int = 1,
+    attachments: Sequence[OutgoingAttachment] = (),
+) -> EmailMessage:
+    msg = EmailMessage(policy=mailpolicy.SMTP)
+    # As text (quoted by Address): the same From on every reply, so the policy parses it once.
+    msg["From"] = str(Address(display_name=_safe_header_text(sender_name), addr_spec=sender))
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = _safe_header_text(rendered.subject)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = f"<{message_id}>"
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    refs = [r for r in references if r][-20:]  # keep headers bounded on long threads
+    if refs:
+        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    # RFC 3834: mark our mail automatic so that polite autoresponders do not answer it.
+    msg["Auto-Submitted"] = auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg[BOT_HEADER] = ticket_number
+    msg[HOPS_HEADER] = str(hops)
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    if rendered.html:
+        msg.make_alternative(boundary=_boundary())
+        msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if attachments:
+        msg.make_mixed(boundary=_boundary())
+    for att in attachments:
+        maintype, _, subtype = att.content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=att.filename)
+    return msg

@@ -1,0 +1,303 @@
+"""IMAP intake with imap-tools: connect, fetch new mail, move it once its transaction committed.
+
+A mail leaves the inbox only after the service has committed what it owes (ticket,
+update, or quarantine record), so a crash between the two just means the mail is seen
+again and recognised by its Message-ID.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import select
+import ssl
+from email import policy
+from email.parser import BytesHeaderParser
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+
+from imap_tools import AND, H, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
+from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
+
+from mailbot.mail import oauth
+from mailbot.settings.config import ImapSettings
+from mailbot.core.fingerprint import content_digest
+from mailbot.mail.outbox import tls_context
+
+log = logging.getLogger(__name__)
+
+
+class RawMailMessage(MailMessage):
+    """A fetched message that keeps the server's exact bytes and skips imap-tools' own parse.
+
+    The project parses with ``policy.default`` itself (mailbot.core.parse); re-serialising
+    imap-tools' compat32 object could alter or fail on broken mail.
+    """
+
+    def __init__(self, fetch_data: list) -> None:  # noqa: D107 - see class docstring
+        raw, uid_data, flag_data = self._get_message_data_parts(fetch_data)
+        self.raw = raw
+        self._raw_uid_data = uid_data
+        self._raw_flag_data = flag_data
+
+
+@dataclass(frozen=True)
+class RawMail:
+    uid: str
+    raw: bytes
+
+
+def token_provider(settings: ImapSettings) -> oauth.TokenProvider | None:
+    """The OAuth2 token source of an ``auth = "xoauth2"`` mailbox (None for a password)."""
+    if settings.auth != "xoauth2" or settings.oauth2 is None:
+        return None
+    return oauth.provider_for(settings.oauth2, "imap.oauth2")
+
+
+def connect(settings: ImapSettings) -> BaseMailBox:
+    """Log in (password or XOAUTH2) and select the intake folder.
+
+    With XOAUTH2 the access token comes from the refresh-token grant before the socket is
+    opened (a refused refresh raises :class:`mailbot.mail.oauth.OAuthError`); a token the server
+    rejects is forgotten, so the next attempt gets a fresh one.
+    """
+    provider = token_provider(settings)
+    token = provider.token() if provider is not None else ""
+    ctx = tls_context(str(settings.ca_file) if settings.ca_file else None)
+    box: BaseMailBox
+    if settings.security == "ssl":
+        box = MailBox(settings.host, settings.port, timeout=settings.timeout, ssl_context=ctx)
+    elif settings.security == "starttls":
+        box = MailBoxStartTls(settings.host, settings.port, timeout=settings.timeout, ssl_context=ctx)
+    else:
+        box = MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
+    box.email_message_class = RawMailMessage  # type: ignore[assignment]
+    try:
+        if provider is not None:
+            try:
+                box.xoauth2(settings.username, token, initial_folder=settings.folder)
+            except (MailboxLoginError, imaplib.IMAP4.error) as exc:
+                provider.invalidate(token)  # refused by the server: the next attempt gets a fresh token
+                if isinstance(exc, MailboxLoginError):
+                    raise
+                # imaplib raises a NO to AUTHENTICATE itself: report it as the login failure it is.
+                raise MailboxLoginError(("NO", [str(exc).encode()]), "OK") from None
+        else:
+            box.login(settings.username, settings.password_value, initial_folder=settings.folder)
+        _refresh_capabilities(box)
+    except BaseException:
+        try:  # do not leave the socket of a refused login behind (the service retries for ever)
+            box.client.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+    return box
+
+
+def _refresh_capabilities(box: BaseMailBox) -> None:
+    """Ask for the capabilities again now that we are logged in.
+
+    imaplib keeps the list the server sent in its greeting; Dovecot (like many servers)
+    announces MOVE and UIDPLUS only after authentication. Without this, imap-tools moves
+    with COPY + STORE + EXPUNGE (three round trips, and an EXPUNGE of the whole folder).
+    """
+    typ, data = box.client.capability()
+    if typ == "OK" and data and data[-1]:
+        box.client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
+
+
+def describe_failure(settings: ImapSettings, exc: BaseException, *, lost: bool = False) -> str:
+    """One line naming the mailbox, the server and what went wrong (never the password).
+
+    An error of the database (a full disk above all) that broke off the work on the mailbox is
+    no outage of the mailbox: it gets its own line, ``database: disk full (...)``.
+    """
+    from mailbot.storage import errors
+
+    database = errors.database_problem(exc)
+    if database is not None:
+        return database
+    where = f"{settings.username} at {settings.host}:{settings.port}"
+    if isinstance(exc, oauth.OAuthError):
+        if exc.permanent:
+            return (f"imap mailbox {where}: OAuth2 login impossible, {exc}; renew the consent and configure a new "
+                    f"refresh token (the coordinator is told)")
+        return f"imap mailbox {where}: no OAuth2 access token: {exc}"
+    if isinstance(exc, MailboxLoginError):
+        data = exc.command_result[1] if isinstance(exc.command_result, tuple) and len(exc.command_result) > 1 else ""
+        parts = data if isinstance(data, list) else [data]
+        reason = " ".join(p.decode(errors="replace") if isinstance(p, bytes) else str(p) for p in parts if p)
+        return f"imap login failed for {where}: {' '.join(reason.split()) or 'rejected'}"
+    text = " ".join(str(exc).split())
+    what = "connection lost" if lost else "unavailable"
+    return f"imap {where} {what}: {type(exc).__name__}{': ' + text if text else ''}"
+
+
+def ensure_folders(box: BaseMailBox, settings: ImapSettings) -> None:
+    for name in (settings.processed_folder, settings.quarantine_folder):
+        if not box.folder.exists(name):
+            try:
+                box.folder.create(name)
+            except MailboxFolderCreateError:
+                if not box.folder.exists(name):  # another worker may have made it meanwhile
+                    raise
+    box.folder.set(settings.folder)
+
+
+def fetch_batch(box: BaseMailBox, limit: int, skip: Collection[str] = ()) -> Iterator[RawMail]:
+    """Mail waiting in the selected folder, oldest first, without marking it seen.
+
+    ``skip``: UIDs not to fetch (mail another worker is processing, see ``poller.drain``).
+    A mail that another client moved away between the search and the fetch comes back from
+    the server (Dovecot) with an empty body: it is left out, not taken for an empty mail.
+    """
+    uids = [uid for uid in box.uids(AND(all=True)) if uid not in skip][:limit]
+    if not uids:
+        return
+    # Bulks of 20: one FETCH response (all its mails' bytes at once) stays small in memory.
+    for msg in box.fetch(AND(uid=uids), mark_seen=False, bulk=20):
+        if not msg.uid:
+            continue
+        raw: bytes = msg.raw  # type: ignore[attr-defined]
+        if not raw and not box.uids(AND(uid=msg.uid)):
+            log.debug("mail uid=%s is gone (moved by another worker)", msg.uid)
+            continue
+        yield RawMail(msg.uid, raw)
+
+
+def move(box: BaseMailBox, uids: str | Sequence[str], folder: str) -> None:
+    """Move one mail or several (one UID MOVE with MOVE support) to ``folder``."""
+    box.move(uids, folder)
+    # The server answers a MOVE with an untagged EXPUNGE per mail (and a COPYUID per command),
+    # which imaplib keeps until someone asks for them; nobody does, so without this a long
+    # ``mailbot run`` (one connection) grows by ~35 bytes per mail it moved, for as long as it runs.
+    for kind in ("EXPUNGE", "COPYUID"):
+        box.client.untagged_responses.pop(kind, None)
+
+
+def move_seen(box: BaseMailBox, uid: str, raw: bytes, folder: str, current: str) -> None:
+    """Move a mail the service has seen before, unless a copy of it is in ``folder`` already.
+
+    Dovecot, like most servers, implements MOVE as COPY then EXPUNGE: a process killed in
+    between leaves the mail in both folders. When it comes back, its copy is found in the
+    target folder by Message-ID and only the inbox copy is removed, so the archive holds
+    each mail once. Only an *identical* copy counts (the same content digest): another mail
+    that reuses the Message-ID is moved, never expunged. (Without a usable Message-ID it is
+    simply moved.)
+    """
+    message_id = _message_id_header(raw)
+    if message_id:
+        box.folder.set(folder)
+        try:
+            found = box.uids(AND(header=H("Message-ID", message_id)))
+        finally:
+            box.folder.set(current)
+        if found and _identical_copy(box, found, raw, folder, current):
+            log.info("mail uid=%s is in %s already (an interrupted move); removing the inbox copy", uid, folder)
+            box.client.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+            if "UIDPLUS" in box.client.capabilities:
+                box.client.uid("EXPUNGE", uid)
+            else:
+                box.expunge()
+            return
+    box.move(uid, folder)
+
+
+def _identical_copy(box: BaseMailBox, uids: Sequence[str], raw: bytes, folder: str, current: str) -> bool:
+    """Whether one of ``uids`` in ``folder`` holds the same mail as ``raw`` (by content digest)."""
+    digest = content_digest(raw)
+    box.folder.set(folder)
+    try:
+        for msg in box.fetch(AND(uid=list(uids)), mark_seen=False, bulk=5):
+            if content_digest(msg.raw) == digest:  # type: ignore[attr-defined]
+                return True
+        return False
+    finally:
+        box.folder.set(current)
+
+
+def release_quarantined(settings: ImapSettings, raw: bytes) -> int:
+    """Move the server copy of a quarantined mail that a retry has now processed from the
+    quarantine folder to the processed folder, so the folder staff look at shows only what still
+    needs them. Found by its Message-ID header; returns how many copies were moved (0 when the
+    mail has no usable Message-ID or the copy is gone)."""
+    message_id = _message_id_header(raw)
+    if not message_id:
+        return 0
+    box = connect(settings)
+    try:
+        ensure_folders(box, settings)
+        box.folder.set(settings.quarantine_folder)
+        uids = box.uids(AND(header=H("Message-ID", message_id)))
+        if uids:
+            box.move(uids, settings.processed_folder)
+        return len(uids)
+    finally:
+        try:
+            box.logout()
+        except Exception:  # noqa: BLE001 - the move is done or failed already; logout is a courtesy
+            pass
+
+
+def _message_id_header(raw: bytes) -> str:
+    try:
+        value = BytesHeaderParser(policy=policy.compat32).parsebytes(raw).get("Message-ID")
+    except Exception:  # noqa: BLE001 - broken headers: just move the mail
+        return ""
+    text = " ".join(str(value or "").split())
+    usable = text.startswith("<") and text.endswith(">") and text.isascii() and len(text) < 500
+    return text if usable and '"' not in text and "\\" not in text else ""
+
+
+def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = None, tick: float = 1.0) -> bool:
+    """Wait in IMAP IDLE until the server reports a change, ``timeout`` passes, or ``stop`` is set.
+
+    One IDLE command covers the whole wait (no re-issuing every tick); ``stop`` is looked at
+    every ``tick`` seconds so a signal is honoured promptly. Returns True if the server said
+    something (new mail, expunge, or a BYE, which the next command then reports as an error).
+    """
+    # A new-mail count the server sent with an earlier answer (e.g. after the last SEARCH had run)
+    # means mail may be waiting: look again rather than wait. Popped, so it counts once.
+    if box.client.untagged_responses.pop("EXISTS", None):
+        return True
+    box.idle.start()
+    woke = False
+    try:
+        # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
+        # in the same packet as the "+ idling" continuation: imaplib has then read it into its own
+        # buffer, where select() cannot see it, and waiting would delay that mail a whole timeout.
+        woke = _already_announced(box)
+        sock = box.client.sock
+        deadline = time.monotonic() + timeout
+        while not woke and not (stop is not None and stop.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            # Bytes TLS has already decrypted are invisible to select(): look at them first.
+            buffered = bool(getattr(sock, "pending", None) and sock.pending())
+            woke = bool(buffered or select.select([sock], [], [], min(left, tick))[0])
+    finally:
+        box.idle.stop()  # DONE; raises if the server went away, which the caller treats as an outage
+    return woke
+
+
+def _already_announced(box: BaseMailBox) -> bool:
+    """Whether the server's answer to IDLE already carried news: an untagged EXISTS that imaplib
+    stored while reading the continuation, or a line waiting in imaplib's read buffer."""
+    client = box.client
+    if "EXISTS" in client.untagged_responses:
+        return True
+    reader = getattr(client, "file", None)
+    if reader is None or not hasattr(reader, "peek"):
+        return False
+    sock = client.sock
+    previous = sock.gettimeout()
+    sock.settimeout(0)  # peek() reads the socket only when its buffer is empty: never block here
+    try:
+        return bool(reader.peek(1))
+    except (ssl.SSLWantReadError, BlockingIOError, TimeoutError):
+        return False
+    finally:
+        sock.settimeout(previous)

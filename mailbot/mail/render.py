@@ -1,0 +1,154 @@
+"""jinja2 templates -> subject, plain text and HTML alternative.
+
+One file per template (``templates/<key>.j2``) with the blocks ``subject`` and ``text``
+and, optionally, ``html``. Without an ``html`` block the HTML alternative is made from
+the text (escaped), so wording lives in one place. A deployment overrides any template
+by putting a file of the same name in its own folder (``paths.templates``).
+
+A text longer than :data:`HTML_MAX_TEXT_CHARS` gets no HTML alternative (``Rendered.html``
+is empty and the mail is plain text only), so a long body is never carried twice.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+
+from mailbot.settings.config import PROJECT_ROOT
+
+BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+
+#: Every template the product sends; check() verifies each one renders.
+TEMPLATE_KEYS = (
+    "ack", "need_info", "closed", "escalated", "escalation", "lkpp_answer", "lkpp_user_update", "reopened",
+    "staff_answer", "staff_new", "staff_user_reply", "staff_reopened", "staff_lkpp_reply", "staff_error", "staff_bounce", "auto_answer",
+    "staff_delivery_failed",
+    "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
+    "staff_auth_failed", "staff_unverified",
+)
+
+
+#: Above this many characters of text a mail has no HTML alternative. The HTML only repeats the
+#: text (escaped, in paragraphs), so for a staff notification that quotes a long mail it would
+#: double the size of the notification: up to this size the copy costs at most some 70 KB.
+#: Dropping it, rather than cutting the HTML short, keeps the whole text readable in every
+#: client: one that shows the HTML alternative (Outlook, Gmail) gives no way to the plain part.
+HTML_MAX_TEXT_CHARS = 64 * 1024
+
+
+class TemplateProblem(ValueError):
+    """A template that does not exist or does not render."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str  # "" when the text is too long for an HTML alternative (see HTML_MAX_TEXT_CHARS)
+
+
+_URL = re.compile(r"(https?://[^\s<>\"]+)")
+
+
+def text_to_html(text: str) -> str:
+    """Escape plain text into simple HTML paragraphs (links made clickable)."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    out = []
+    for para in paragraphs:
+        escaped = html_lib.escape(para)
+        escaped = _URL.sub(r'<a href="\1">\1</a>', escaped)
+        out.append("<p>" + escaped.replace("\n", "<br>\n") + "</p>")
+    return "\n".join(out)
+
+
+class Renderer:
+    def __init__(self, override_dir: Path | None = None, builtin_dir: Path = BUILTIN_TEMPLATES) -> None:
+        search: Sequence[Path] = [override_dir, builtin_dir] if override_dir else [builtin_dir]
+        self.env = Environment(
+            loader=FileSystemLoader([str(p) for p in search]),
+            undefined=StrictUndefined,  # a typo in a template fails at check time, not silently
+            autoescape=select_autoescape(enabled_extensions=(), default_for_string=False, default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        # Blocks are rendered one by one, which skips top-level imports: expose the macros globally.
+        self.env.globals["m"] = self.env.get_template("_macros.j2").module
+
+    def render(self, key: str, context: Mapping[str, object]) -> Rendered:
+        try:
+            template = self.env.get_template(f"{key}.j2")
+            ctx = template.new_context(dict(context))
+            subject = "".join(template.blocks["subject"](ctx))
+            text = "".join(template.blocks["text"](ctx))
+            html_block = template.blocks.get("html")
+            if len(text) > HTML_MAX_TEXT_CHARS:
+                body_html = None  # plain text only: the long text is sent once
+            else:
+                body_html = "".join(html_block(ctx)) if html_block else text_to_html(text)
+        except (TemplateError, KeyError) as exc:
+            raise TemplateProblem(f"template {key!r}: {type(exc).__name__}: {exc}") from exc
+        subject = " ".join(subject.split())  # one line: no header injection through a template
+        page = "" if body_html is None else (
+            '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8"></head>'
+            f'<body style="font-family:sans-serif;font-size:14px;line-height:1.4">{body_html}</body></html>'
+        )
+        return Rendered(subject, text.strip() + "\n", page)
+
+    def check(self, sample: Mapping[str, object]) -> list[str]:
+        """Render every template with sample data; return one line per problem."""
+        problems = []
+        for key in TEMPLATE_KEYS:
+            try:
+                self.render(key, sample)
+            except TemplateProblem as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def sample_context() -> dict[str, object]:
+    """Data shaped like the service's template context, to render every template once."""
+    return {
+        "helpdesk": {"name": "Helpdesk", "address": "helpdesk@example.test", "phone": ""},
+        "tag": "[TTS-000001]",
+        "ticket": {"number": "TTS-000001", "subject": "contoh", "priority": "sedang", "category": "x",
+                   "category_label": "Contoh", "category_matched": True, "state": "analysis",
+                   "state_label": "dalam analisis", "requester": "user@example.test", "requester_name": "Pengguna",
+                   "phone": None, "assignee": None, "missing_labels": [], "resolution_hours": 24,
+                   "resolution_text": "24 jam kerja", "opened_local": "01-01-2026 08:00 WIB",
+                   "due_local": "02-01-2026 08:00 WIB"},
+        "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
+        "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
+        "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
+        "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
+        "capped": 0,
+        "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
+        "rating_links": [{"score": 5, "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
+        "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",
+                     "error": "550 5.1.1 mailbox unavailable", "attempts": 1, "permanent": True,
+                     "template": "ack", "sent_local": "01-01-2026 08:00 WIB"},
+        # an OAuth2 mailbox login that stopped working (health)
+        "auth": {"kind": "IMAP", "mailbox": "helpdesk@example.test", "server": "imap.example.test:993",
+                 "error": "oauth2 token refresh refused: invalid_grant", "since": "01-01-2026 08:00 WIB",
+                 "token_url": "https://login.example.test/token", "client_id": "mailbot", "smtp_affected": False},
+        # SLA notices, reminders and the daily digest (service.sla_jobs)
+        "sla": {"clock": "analysis", "label": "Analisis (langkah 7)", "step": 7, "percent": 75, "breached": False,
+                "deadline": "02-01-2026 08:00 WIB", "standard": "8 jam kerja", "used": "6 jam kerja",
+                "remaining": "2 jam kerja", "todo": "balas #tutup, #eskalasi atau #mintadata",
+                "since": "01-01-2026 08:00 WIB", "reminded": "05-01-2026 08:00 WIB", "autoclose": "08-01-2026 08:00 WIB"},
+        "digest": {"date": "02-01-2026", "generated": "02-01-2026 07:30 WIB", "open_total": 1,
+                   "by_priority": [{"key": "sedang", "label": "Sedang", "count": 1, "oldest": "1 hari kerja",
+                                    "ages": [{"label": "hari ini", "count": 0}, {"label": "1-2 hari", "count": 1}]}],
+                   "near": [{"tag": "[TTS-000001]", "number": "TTS-000001", "priority": "sedang",
+                             "label": "Analisis (langkah 7)", "deadline": "02-01-2026 08:00 WIB", "percent": 80,
+                             "breached": False, "assignee": None, "subject": "contoh"}],
+                   "calls": [{"tag": "[TTS-000001]", "requester_name": "Pengguna", "requester": "user@example.test",
+                              "phone": "0812", "since": "01-01-2026 08:00 WIB", "subject": "contoh"}],
+                   "waiting": [{"tag": "[TTS-000001]", "since": "01-01-2026 08:00 WIB", "remind": "05-01-2026 08:00 WIB",
+                                "autoclose": "08-01-2026 08:00 WIB", "subject": "contoh"}]},
+    }

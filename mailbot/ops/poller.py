@@ -1,0 +1,376 @@
+"""Drive intake: fetch a batch, process each mail in its own transaction, then move it.
+
+``poll_once`` empties the mailbox and flushes the outbox (``mailbot poll --once``);
+``run_forever`` keeps an IMAP connection, waits with IDLE when the server offers it,
+reconnects with backoff on any connection or login error (one error line per outage),
+sends the outbox from a thread of its own, so the intake never waits for SMTP, and runs
+the periodic jobs (SLA tick and digest, ``mailbot.service.sla_jobs``) with APScheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from imap_tools import BaseMailBox
+
+from mailbot.ops import health
+from mailbot.storage import errors
+from mailbot.mail import intake
+from mailbot.ops import metrics
+from mailbot.mail import oauth
+from mailbot.mail import outbox
+from mailbot.storage import store
+from mailbot.service.outcome import BUSY
+from mailbot.service.app import App
+from mailbot.service.delivery import delivery_failure_notifier
+from mailbot.service.inbound import process_raw
+from mailbot.service import sla_jobs
+
+log = logging.getLogger(__name__)
+
+#: The service's reason for a mail seen before whose first outcome was quarantine.
+ALREADY_QUARANTINED = "already quarantined"
+
+#: Longest wait between IMAP reconnection attempts.
+MAX_RECONNECT_DELAY = 300.0
+
+
+@dataclass
+class PollStats:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    smtp_error: str = ""
+    outbox_elsewhere: bool = False  # SQLite: another process was sending the outbox (see outbox.flush)
+
+    def line(self) -> str:
+        parts = [f"{k}={v}" for k, v in sorted(self.outcomes.items())] or ["no new mail"]
+        text = "processed: " + ", ".join(parts) + f"; outbox sent={self.sent} deferred={self.deferred} failed={self.failed}"
+        return text + (f" (smtp: {self.smtp_error})" if self.smtp_error else "")
+
+
+def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None,
+          progress: Callable[[], None] | None = None, committed: Callable[[], None] | None = None) -> int:
+    """Process every mail waiting in the intake folder; returns how many were handled.
+
+    With ``stop`` set, returns after the mail in hand (committed and moved). ``progress`` is
+    called after each successful fetch (the service records it as a poll, see ``health``);
+    ``committed`` after each mail whose transaction committed (the service wakes its sender).
+    A mail another worker is processing (outcome ``busy``) stays in the inbox for that worker
+    and is not fetched again in this drain.
+
+    The batch is streamed (imap-tools fetches it in bulks), and the mails it committed are
+    moved together after it (one UID MOVE per target folder), never before their commit.
+    """
+    imap = app.settings.imap
+    handled = 0
+    others: set[str] = set()  # UIDs left to another worker
+    while True:
+        batch = intake.fetch_batch(box, imap.batch_size, skip=others)
+        first = next(batch, None)
+        if progress is not None:
+            progress()
+        if first is None:
+            return handled
+        done: dict[str, list[str]] = {}  # target folder -> UIDs of committed mails, moved after the batch
+        try:
+            for item in itertools.chain((first,), batch):
+                started = time.perf_counter()
+                outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
+                metrics.observe_mail(outcome.kind, time.perf_counter() - started, app.settings.helpdesk_key)
+                # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
+                # again after a crash goes where its first outcome sent it.
+                quarantined = outcome.kind == "quarantined" or (
+                    outcome.kind == "duplicate" and outcome.reason == ALREADY_QUARANTINED)
+                target = imap.quarantine_folder if quarantined else imap.processed_folder
+                if outcome.kind == BUSY:
+                    others.add(item.uid)  # the worker that has it moves it after its commit
+                elif outcome.kind == "duplicate":
+                    intake.move_seen(box, item.uid, item.raw, target, imap.folder)
+                else:
+                    done.setdefault(target, []).append(item.uid)
+                    if committed is not None:
+                        committed()
+                stats.outcomes[outcome.kind] += 1
+                if outcome.kind == BUSY:
+                    log.debug("mail uid=%s left to another worker: %s", item.uid, outcome.reason)
+                else:
+                    handled += 1
+                    log.info("mail uid=%s -> %s %s %s", item.uid, outcome.kind, outcome.ticket_number or "",
+                             outcome.reason)
+                if stop is not None and stop.is_set():
+                    break
+        except BaseException:
+            # What committed may still leave the inbox; if the connection is what broke, those mails
+            # come back after the reconnect and are recognised by their Message-ID (duplicates).
+            with contextlib.suppress(Exception):
+                _move_done(app, box, done)
+            raise
+        _move_done(app, box, done)
+        if stop is not None and stop.is_set():
+            return handled
+
+
+def _move_done(app: App, box: BaseMailBox, done: dict[str, list[str]]) -> None:
+    if not done:
+        return
+    bind = app.factory.kw.get("bind")
+    if bind is not None:
+        store.sync_to_disk(bind)  # the commits of these mails are on disk before they leave the inbox
+    for folder, uids in done.items():
+        intake.move(box, uids, folder)
+    done.clear()
+
+
+def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event | None = None) -> None:
+    """Send everything due (in rounds of up to 1000), reporting failed replies to staff."""
+    notify = delivery_failure_notifier(app)
+    while True:
+        result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop,
+                              helpdesk=app.settings.helpdesk_key)
+        _record_smtp(app, result)
+        if stats is not None:
+            stats.sent += result.sent
+            stats.deferred += result.deferred
+            stats.failed += result.failed
+            stats.smtp_error = stats.smtp_error or result.error
+            stats.outbox_elsewhere = stats.outbox_elsewhere or result.elsewhere
+        # Another round while mail went out or failed (a failure may have queued a notice to staff).
+        if (result.sent == 0 and result.failed == 0) or result.error or (stop is not None and stop.is_set()):
+            return
+
+
+def _record_smtp(app: App, result: outbox.FlushResult) -> None:
+    """Metrics, and the SMTP account's status: a send that worked, an error, a refused OAuth2 refresh."""
+    smtp = app.settings.smtp
+    metrics.observe_flush(result.sent, result.failed, app.settings.helpdesk_key)
+    provider = outbox.token_provider(smtp)
+    failure = provider.failure if provider is not None else None
+    if failure is not None and failure.permanent and result.error:
+        line = (f"{health.describe(smtp)}: OAuth2 login impossible, {failure}; renew the consent and configure a "
+                f"new refresh token; replies wait in the outbox")
+        if health.auth_failed(app, smtp, str(failure)):
+            log.error("%s", line)
+    elif result.sent:
+        health.ok(app, smtp)
+    elif result.error:
+        health.error(app, smtp, result.error)
+
+
+def poll_once(app: App) -> PollStats:
+    stats = PollStats()
+    imap = app.settings.imap
+    try:
+        box = intake.connect(imap)
+    except oauth.OAuthError as exc:
+        if exc.permanent:
+            health.auth_failed(app, imap, str(exc))
+        raise
+    # Replies go out while the intake goes on (SMTP overlaps processing); what is left, and
+    # what the SLA tick queues, goes out in the final flush below, as before.
+    stop_sender = threading.Event()
+    sender = OutboxWorker(app, stop_sender, interval=1.0, gap=0.5, until_error=True)
+    sender.start()
+    try:
+        try:
+            intake.ensure_folders(box, imap)
+            drain(app, box, stats, committed=sender.wake)
+        finally:
+            box.logout()
+    finally:
+        stop_sender.set()
+        sender.wake()
+        sender.join()  # the flush stops after the mail in hand
+        stats.sent += sender.totals.sent
+        stats.deferred += sender.totals.deferred
+        stats.failed += sender.totals.failed
+        stats.smtp_error = stats.smtp_error or sender.totals.smtp_error
+    health.ok(app, imap)
+    # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
+
+    sla_jobs.tick(app, datetime.now(timezone.utc))
+    flush_outbox(app, stats)
+    return stats
+
+
+class OutboxWorker(threading.Thread):
+    """Sends the outbox when a mail is due (``next_attempt_at``), when woken after new mail,
+    and at least every ``interval`` seconds.
+
+    After a round that sent mail, the next one starts no sooner than ``gap`` seconds later:
+    woken after every committed mail during a backlog, it then sends what gathered meanwhile
+    over one connection instead of one connection (TLS handshake and login) per mail. The
+    first mail after a quiet time goes out at once. ``until_error``: end at the first SMTP
+    error (``poll --once`` leaves the rest to its final flush). ``totals`` adds up every round.
+    """
+
+    def __init__(self, app: App, stop: threading.Event, interval: float, *, gap: float = 0.2,
+                 until_error: bool = False) -> None:
+        super().__init__(name=f"mailbot-outbox[{app.settings.helpdesk_key}]", daemon=True)
+        self.app = app
+        self.stop = stop
+        self.interval = interval
+        self.gap = gap
+        self.until_error = until_error
+        self.totals = PollStats()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            stats = PollStats()
+            try:
+                flush_outbox(self.app, stats, self.stop)
+                # While another process sends this (SQLite) outbox, look again after the interval.
+                wait = self.interval if stats.outbox_elsewhere else self._until_due()
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is busy: try again next round
+                problem = errors.database_problem(exc)
+                if problem is None:
+                    log.exception("outbox flush failed")
+                else:  # a full disk is not a bug: one line, no traceback
+                    log.error("outbox flush failed: %s; next try in %g s", problem, self.interval)
+                wait = self.interval
+            self.totals.sent += stats.sent
+            self.totals.deferred += stats.deferred
+            self.totals.failed += stats.failed
+            self.totals.smtp_error = self.totals.smtp_error or stats.smtp_error
+            if stats.sent or stats.deferred or stats.failed:
+                log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
+                         f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+            if self.until_error and stats.smtp_error:
+                return
+            if stats.sent:
+                self.stop.wait(self.gap)
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _until_due(self) -> float:
+        due = outbox.next_due(self.app.factory, self.app.settings.helpdesk_key)
+        if due is None:
+            return self.interval
+        left = (due - datetime.now(timezone.utc)).total_seconds()
+        return min(max(left, 0.05), self.interval)
+
+
+def run_forever(app: App, stop: threading.Event) -> None:
+    """The long-running service loop; returns when ``stop`` is set, after the mail in hand.
+
+    Network and login errors never end it: it reconnects with exponential backoff (1 s
+    doubling to 5 min) and logs one error line per outage, and one line when it is over.
+    """
+    # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    imap = app.settings.imap
+    health.run_started(app)
+    worker = OutboxWorker(app, stop, interval=min(30.0, imap.poll_interval))
+    worker.start()
+    last_beat = 0.0
+
+    def beat() -> None:  # a successful fetch, recorded at most every few seconds during a backlog
+        nonlocal last_beat
+        if time.monotonic() - last_beat >= min(5.0, imap.poll_interval / 2):
+            last_beat = time.monotonic()
+            health.ok(app, imap)
+
+    scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
+    sla_jobs.schedule_jobs(scheduler, app)
+    scheduler.start()
+    delay = 1.0
+    outage_since: float | None = None
+    database_since: float | None = None  # a database error (a full disk) broke off the last drain
+    try:
+        while not stop.is_set():
+            try:
+                box = intake.connect(imap)
+            except Exception as exc:  # noqa: BLE001 - network and auth errors: wait and retry
+                if isinstance(exc, oauth.OAuthError) and exc.permanent:
+                    # Refused consent: ONE loud line per outage (also after a "connection lost" line),
+                    # the status records it and the coordinator is told; the rest of the service goes on.
+                    if health.auth_failed(app, imap, str(exc)):
+                        log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
+                        worker.wake()  # the notice to the coordinator goes out now
+                    else:
+                        log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
+                    if outage_since is None:
+                        outage_since = time.monotonic()
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                    continue
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
+                    health.error(app, imap, intake.describe_failure(imap, exc))
+                else:
+                    log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
+                stop.wait(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            if outage_since is not None:
+                log.info("imap connection for %s restored after %.0f s", imap.username,
+                         time.monotonic() - outage_since)
+                outage_since = None
+            healthy = False  # True once this connection has logged in, selected and drained
+            try:
+                intake.ensure_folders(box, imap)
+                idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
+                while not stop.is_set():
+                    stats = PollStats()
+                    if drain(app, box, stats, stop, progress=beat, committed=worker.wake):
+                        worker.wake()  # replies go out from the outbox thread; intake goes on
+                        log.info(stats.line())
+                    if not healthy:  # this connection works: a later outage starts the backoff afresh
+                        healthy, delay = True, 1.0
+                    if database_since is not None:
+                        log.info("database: works again after %.0f s", time.monotonic() - database_since)
+                        database_since = None
+                    if stop.is_set():
+                        break
+                    if idle_ok:
+                        # Re-issue IDLE at least every poll_interval; a stop is seen within a second.
+                        log.debug("imap idle for %s (up to %g s)", imap.username, imap.poll_interval)
+                        intake.idle_wait(box, imap.poll_interval, stop)
+                    else:
+                        stop.wait(imap.poll_interval)
+            except Exception as exc:  # noqa: BLE001 - a dropped connection: reconnect
+                database = errors.database_problem(exc)
+                if database is not None:
+                    # Not an IMAP outage (the mailbox is fine, the mail stays in it): the database
+                    # refused the work, a full disk above all. One line per episode, then backoff.
+                    if database_since is None:
+                        database_since = time.monotonic()
+                        log.error("%s; the mail stays in the inbox, retrying with backoff", database)
+                    else:
+                        log.debug("%s; next try in %.0f s", database, delay)
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                    continue
+                outage_since = time.monotonic()
+                log.error("%s; reconnecting", intake.describe_failure(imap, exc, lost=True))
+                health.error(app, imap, intake.describe_failure(imap, exc, lost=True))
+                if not healthy:  # failing right after connecting, every time: do not spin
+                    stop.wait(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+            finally:
+                try:
+                    box.logout()
+                except Exception:  # noqa: BLE001 - already broken
+                    pass
+    finally:
+        stop.set()
+        worker.wake()
+        scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
+        # Let the outbox finish the mail it is sending (the commit that records it), no more.
+        worker.join(timeout=app.settings.smtp.timeout + 5)
+        health.run_stopped(app)

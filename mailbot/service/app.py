@@ -1,0 +1,116 @@
+"""The App of one helpdesk: its settings, database, renderer, priority table, answers and secret."""
+
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.settings import logs
+from mailbot.mail import oauth
+from mailbot.storage import store
+from mailbot.settings.answers import AnswerLibrary, AnswersError, load_answers
+from mailbot.settings.config import ConfigError, Settings
+from mailbot.mail.render import BUILTIN_TEMPLATES, Renderer
+from mailbot.settings.priorities import PriorityTable, load_priority_table
+from mailbot.core.workflow import (
+    Policy,
+)
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class App:
+    settings: Settings
+    factory: sessionmaker[Session]
+    renderer: Renderer
+    table: PriorityTable
+    policy: Policy
+    answers: AnswerLibrary
+    #: The HMAC key of reply addresses and envelope senders: the configured one, or the one
+    #: generated at first start and kept in the database (``store.signing_key``).
+    secret: str = ""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.helpdesk.timezone)
+
+
+def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None = None) -> App:
+    """The App of one helpdesk; ``engine`` shares a deployment's database (see ``build_apps``)."""
+    if engine is None:
+        engine = store.make_engine(settings.database.url)
+        if migrate:
+            store.upgrade(engine)
+        _keep_rotated_tokens(engine)
+    if settings.workers.cooperate and engine.dialect.name == "sqlite":
+        log.warning("workers.cooperate with SQLite: workers take turns (one writer and one sender at a time); "
+                    "use PostgreSQL for several workers")
+    table = load_priority_table(settings.paths.priorities)
+    renderer = Renderer(settings.paths.templates)
+    answers = load_answer_library(settings, renderer, table)
+    secret = settings.helpdesk.secret_value or store.signing_key(
+        engine, f"helpdesk/{settings.helpdesk_key}", datetime.now(timezone.utc))
+    logs.register_secret(secret, rotating=False)
+    return App(
+        settings=settings,
+        factory=store.make_sessionmaker(engine),
+        renderer=renderer,
+        table=table,
+        policy=Policy(reopen_window=timedelta(days=settings.helpdesk.reopen_window_days),
+                      levels=tuple(table.level_names)),
+        answers=answers,
+        secret=secret,
+    )
+
+
+def secret_source(settings: Settings) -> str:
+    """Where a helpdesk's signing secret comes from, for ``check-config`` (never the secret)."""
+    if settings.helpdesk.secret_value:
+        return "configured (helpdesk.secret" + ("_env" if settings.helpdesk.secret_env else "") + ")"
+    return "generated at first start and kept in the database (signing_keys)"
+
+
+def build_apps(settings: Settings, *, migrate: bool = True, only: str | None = None) -> list[App]:
+    """One App per helpdesk of the deployment (``only``: just that one), all on one engine.
+
+    Each has its own settings, renderer (template overrides), priority table and answers.
+    """
+    chosen = [settings.for_helpdesk(only)] if only is not None else list(settings.per_helpdesk())
+    engine = store.make_engine(settings.database.url)
+    if migrate:
+        store.upgrade(engine)
+    _keep_rotated_tokens(engine)
+    return [build_app(s, migrate=False, engine=engine) for s in chosen]
+
+
+def _keep_rotated_tokens(engine: Engine) -> None:
+    """OAuth2 refresh tokens that the provider rotates are kept in this database (``oauth``)."""
+    oauth.use_vault(store.DatabaseTokenVault(store.make_sessionmaker(engine)))
+
+
+def load_answer_library(settings: Settings, renderer: Renderer, table: PriorityTable) -> AnswerLibrary:
+    """Built-in answers, then the deployment's own (same key overrides); errors are one line."""
+    folders = [BUILTIN_TEMPLATES / "answers"]
+    if settings.paths.templates:
+        folders.append(settings.paths.templates / "answers")
+    try:
+        library = load_answers(folders, renderer.env, [c.key for c in table.categories])
+    except AnswersError as exc:
+        raise ConfigError(f"canned answer error: {exc}") from None
+    unknown = [c for c in settings.answers.auto_answer_categories if c not in {x.key for x in table.categories}]
+    if unknown:
+        raise ConfigError(f"config error: answers.auto_answer_categories: '{unknown[0]}' is not a category")
+    return library
+
+
+# ---- classification of the sender ------------------------------------
+
+

@@ -1,0 +1,142 @@
+"""What templates see: the ticket, the mail in hand, the helpdesk, lazily the history."""
+
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.storage import store
+from mailbot.core import threads
+from mailbot.settings.answers import Suggestion, suggest
+from mailbot.core.domain import Classification, InboundMail, TicketState
+from mailbot.core.rules import mask_passwords
+from mailbot.storage.store import StoredAttachment, Ticket
+from mailbot.core.workflow import (
+    STATE_LABELS,
+)
+
+from mailbot.service.app import App
+
+log = logging.getLogger(__name__)
+
+
+
+def suggestions(app: App, ticket: Ticket, mail: InboundMail) -> list[Suggestion]:
+    return suggest(app.answers, category=ticket.category, subject=mail.subject, text=mail.new_text,
+                   limit=app.settings.answers.suggestions)
+
+
+def _rating_link(address: str, ticket: Ticket, score: int) -> str:
+    """A mailto: link that pre-fills a rating reply (threaded by the subject tag)."""
+    subject = quote(f"Re: [{ticket.number}] Penilaian layanan")
+    return f"mailto:{address}?subject={subject}&body={score}"
+
+
+def local_time(app: App, at: datetime) -> str:
+    return at.astimezone(app.zone).strftime("%d-%m-%Y %H:%M %Z")
+
+
+def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+             classification: Classification | None) -> dict[str, object]:
+    settings = app.settings
+    table = app.table
+    missing_labels = [table.item_label(key) for key in ticket.missing or []]
+    hours = table.resolution_hours(ticket.priority)
+    new_text, _ = mask_passwords(mail.new_text)
+    ctx: dict[str, object] = {
+        "helpdesk": {"name": settings.helpdesk.name, "address": settings.helpdesk.address,
+                     "phone": settings.helpdesk.phone},
+        "tag": threads.subject_tag(settings.helpdesk.ticket_prefix, ticket.seq),
+        "ticket": {
+            "number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
+            "category": ticket.category, "category_label": table.category_label(ticket.category),
+            "category_matched": ticket.category_matched, "state": ticket.state,
+            "state_label": STATE_LABELS[TicketState(ticket.state)], "requester": ticket.requester,
+            "requester_name": ticket.requester_name, "phone": ticket.phone, "assignee": ticket.assignee,
+            "missing_labels": missing_labels, "resolution_hours": hours,
+            "resolution_text": f"{hours:g} jam kerja" if hours else "",
+            "opened_local": local_time(app, ticket.opened_at),
+            "due_local": local_time(app, ticket.due_at) if ticket.due_at else "",
+        },
+        "message": {"sender": mail.from_addr, "text": new_text or "(tanpa teks)",
+                    "attachments": [a.filename for a in mail.attachments]},
+        "answer": "", "items": [], "requested": [], "errors": [], "note": "", "closed": False, "by_lkpp": False,
+        "password_found": bool(classification and classification.password_found),
+        "reasons": [h.reason for h in classification.hits] if classification else [],
+        "reopen_days": f"{settings.helpdesk.reopen_window_days:g}",
+        # The ticket's history and the suggestions cost queries and scoring, and few templates show
+        # them (escalation, staff_new, or a deployment's own): computed when a template reads them.
+        "timeline": _Lazy(lambda: [{"at": local_time(app, e.at), "kind": e.kind, "detail": e.detail}
+                                   for e in ticket.events]),
+        "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
+        "bounced": "", "marks": [], "omitted": [], "dossier_limit": "", "capped": 0,
+        "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
+                                      for x in suggestions(app, ticket, mail)]),
+        "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
+    }
+    return ctx
+
+
+class _Lazy(Sequence[object]):
+    """A list made on first use (iteration, length, truth, indexing), then kept.
+
+    Not a ``list`` subclass on purpose: C code such as ``str.join`` reads a list's storage
+    directly and would see it empty.
+    """
+
+    __slots__ = ("_make", "_items")
+
+    def __init__(self, make: Callable[[], list[object]]) -> None:
+        self._make = make
+        self._items: list[object] | None = None
+
+    def _list(self) -> list[object]:
+        if self._items is None:
+            self._items = self._make()
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __iter__(self) -> Iterator[object]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return self._list() == (other._list() if isinstance(other, _Lazy) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a list
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
+def _conversation(app: App, session: Session, ticket: Ticket) -> list[object]:
+    """The user's (and staff's) own mails in the ticket, with the names of their attachments.
+
+    The names come from a column query: loading the attachment rows would read their contents.
+    """
+    mails = [m for m in ticket.messages if m.direction == "in" and not m.auto]
+    names: dict[int, list[str]] = {}
+    if mails:
+        rows = session.execute(select(StoredAttachment.message_pk, StoredAttachment.filename)
+                               .where(StoredAttachment.message_pk.in_(store.padded([m.id for m in mails])))
+                               .order_by(StoredAttachment.id))
+        for message_pk, filename in rows:
+            names.setdefault(message_pk, []).append(filename)
+    return [{"at": local_time(app, m.at), "role": m.role, "sender": m.sender, "text": m.new_text or m.text,
+             "attachments": names.get(m.id, [])} for m in mails]
+
+
+# ---- delivery failures reported by the outbox ----------------------------------------------
+
+

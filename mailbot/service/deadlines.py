@@ -1,0 +1,142 @@
+"""Deadlines are columns on the ticket: recomputed from its events after every change.
+
+``refresh_deadlines`` is called at the end of every transaction that changes a ticket; ``status``
+and ``evaluate`` give the clocks to the SLA tick, ``tickets show`` and reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from mailbot.settings import holidays_id
+from mailbot.core import sla
+from mailbot.settings.config import Settings
+from mailbot.core.domain import EventRecord
+from mailbot.storage.store import SlaNotice, Ticket, TicketEvent
+from mailbot.core.worktime import WorkCalendar, parse_weekdays
+
+if TYPE_CHECKING:
+    from mailbot.service.app import App
+
+log = logging.getLogger(__name__)
+
+
+
+def calendar_for(settings: Settings) -> WorkCalendar:
+    holidays_id.preload()  # before the calendar's first holiday lookup imports every country
+    s = settings.sla
+    return WorkCalendar(
+        zone=ZoneInfo(settings.helpdesk.timezone), workdays=parse_weekdays(s.working_days), start=s.work_start,
+        end=s.work_end, categories=tuple(s.holiday_categories), extra_holidays=frozenset(s.extra_holidays),
+        extra_working_dates=frozenset(s.extra_working_dates),
+    )
+
+
+def policy_for(settings: Settings, calendar: WorkCalendar) -> sla.SlaPolicy:
+    s = settings.sla
+    standards = {}
+    for name in sla.STEPS:
+        cfg = getattr(s.standards, name)
+        day = calendar.day_length if cfg.working else timedelta(days=1)
+        duration = day * cfg.days + timedelta(hours=cfg.hours, minutes=cfg.minutes)
+        standards[name] = sla.Standard(duration, cfg.working, cfg.notify)
+    return sla.SlaPolicy(
+        standards=standards, warn_at=tuple(v / 100 for v in s.warn_at), resolution_working=s.resolution_working,
+        resolution_notify=s.resolution_notify, reminder_days=s.reminder_days, autoclose_days=s.autoclose_days,
+    )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The calendar and policy of one deployment (built once per tick, not per ticket)."""
+
+    calendar: WorkCalendar
+    policy: sla.SlaPolicy
+
+    @classmethod
+    def of(cls, app: App) -> Setup:
+        calendar = calendar_for(app.settings)
+        return cls(calendar, policy_for(app.settings, calendar))
+
+
+# ---- reading a ticket's clocks --------------------------------------------------------------
+
+
+def notice_prefix(ticket_id: int) -> str:
+    return f"t{ticket_id}/"
+
+
+# Both run for every mail that changes a ticket: built once, with a bind parameter.
+_EVENTS = (select(TicketEvent.kind, TicketEvent.at, TicketEvent.actor, TicketEvent.detail, TicketEvent.sop_step,
+                  TicketEvent.data).where(TicketEvent.ticket_id == bindparam("ticket")).order_by(TicketEvent.id))
+_SENT = select(SlaNotice.key).where(SlaNotice.ticket_id == bindparam("ticket"))
+
+
+def ticket_events(session: Session, ticket_id: int) -> list[EventRecord]:
+    # A query, not ticket.events: the relationship may have been loaded before this
+    # transaction added events. Plain rows, not ORM objects: this runs for every mail, and the
+    # clocks only read the fields.
+    return list(session.execute(_EVENTS, {"ticket": ticket_id}))  # type: ignore[arg-type]
+
+
+def sent_notices(session: Session, ticket_id: int) -> set[str]:
+    prefix = notice_prefix(ticket_id)
+    keys = session.scalars(_SENT, {"ticket": ticket_id})
+    return {k.removeprefix(prefix) for k in keys}
+
+
+def status(session: Session, ticket: Ticket, app: App, now: datetime, setup: Setup | None = None) -> sla.SlaStatus:
+    """The ticket's clocks and what is due at ``now`` (notifications already sent excluded)."""
+    return evaluate(ticket, app, setup or Setup.of(app), ticket_events(session, ticket.id), sent_notices(session, ticket.id), now)
+
+
+def evaluate(ticket: Ticket, app: App, setup: Setup, events: Sequence[EventRecord], sent: set[str],
+              now: datetime) -> sla.SlaStatus:
+    return sla.evaluate(events, state=ticket.state, resolution_hours=app.table.resolution_hours(ticket.priority),
+                        policy=setup.policy, calendar=setup.calendar, now=now, sent=sent)
+
+
+def store_status(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
+    def due(name: str) -> datetime | None:
+        clock = st.clock(name)
+        return clock.due_at if clock is not None else None
+
+    resolution = st.clock("resolution")
+    ticket.due_at = due("resolution")
+    ticket.paused_since = resolution.paused_since if resolution is not None and ticket.state != "closed" else None
+    ticket.priority_due_at = due("priority")
+    ticket.call_due_at = due("call")
+    ticket.analysis_due_at = due("analysis")
+    wait = st.waiting
+    ticket.remind_at = wait.remind_at if wait is not None and wait.reminded_at is None else None
+    ticket.autoclose_at = wait.autoclose_at if wait is not None else None
+    ticket.sla_next_at = st.next_at
+    # Never before the ticket's last change, or the tick would take it for changed again.
+    ticket.sla_checked_at = max(now, ticket.updated_at) if ticket.updated_at else now
+
+
+def refresh_deadlines(session: Session, ticket: Ticket, app: App, now: datetime, *,
+                      new_ticket_events: Sequence[EventRecord] | None = None) -> None:
+    """Recompute and store the ticket's deadline columns (in the caller's transaction).
+
+    ``new_ticket_events``: the ticket was opened in this transaction and these are all of its
+    events, oldest first. Its clocks are then computed from them without reading the database
+    (no notice can have been sent for it yet).
+    """
+    if new_ticket_events is None:
+        store_status(ticket, status(session, ticket, app, now), now)
+        return
+    store_status(ticket, evaluate(ticket, app, Setup.of(app), new_ticket_events, set(), now), now)
+
+
+# ---- the tick ----------------------------------------------------------------------------------
+
+

@@ -1,0 +1,343 @@
+"""Carrying out a Decision: ticket fields, events, stored messages, queued mail (one transaction).
+
+Every message and event of a transaction goes in through here, so the conversation kept per
+transaction stays true; automatic mail passes the per-helpdesk marks and the hourly cap.
+"""
+
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from mailbot.core import bounces
+from mailbot.mail import outbox
+from mailbot.service import deadlines
+from mailbot.storage import store
+from mailbot.core import threads
+from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
+from mailbot.settings.config import Settings
+from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
+from mailbot.core.rules import mask_passwords
+from mailbot.storage.store import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
+from mailbot.core.workflow import (
+    Assign,
+    Decision,
+    Record,
+    SendMail,
+    SetMissing,
+    SetPriority,
+    SetRating,
+)
+
+from mailbot.service.app import App
+from mailbot.service.context import template_context
+
+log = logging.getLogger(__name__)
+
+
+
+#: Templates that go to the user, to staff, or to LKPP: decides the conversation ("channel").
+_CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", "closer": "staff",
+                         "sender": "staff", "lkpp": "lkpp", "coordinator": "staff"}
+
+_CONVERSATIONS = "mailbot.conversations"
+_NEW_TICKETS = "mailbot.new_tickets"
+
+
+def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
+    if mail.x_mailbot_ticket and mail.from_addr == settings.helpdesk.address:
+        return SenderRole.SELF
+    if settings.is_staff(mail.from_addr):
+        return SenderRole.STAFF
+    if mail.from_addr == settings.escalation.lkpp_address:
+        return SenderRole.LKPP
+    return SenderRole.USER
+
+
+# ---- the transaction ----------------------------------------------------------------------
+
+
+def store_message(session: Session, ticket: Ticket, mail: InboundMail, role: SenderRole, *, channel: str,
+                   now: datetime, auto: bool = False) -> None:
+    # Users do send passwords: never store or relay them in clear.
+    text, _ = mask_passwords(mail.text)
+    new_text, _ = mask_passwords(mail.new_text)
+    message_pk = add_message(session, {
+        "ticket_id": ticket.id, "message_id": mail.message_id, "direction": "in", "role": role.value,
+        "channel": channel, "sender": mail.from_addr, "recipients": list(mail.to + mail.cc),
+        "subject": mail.subject[:500], "text": text, "new_text": new_text, "template": None, "auto": auto, "at": now,
+    }, returning_id=bool(mail.attachments))
+    if mail.attachments:
+        session.execute(insert(StoredAttachment.__table__), [
+            {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
+             "content": att.content, "inline": att.inline} for att in mail.attachments])
+    ticket.updated_at = now
+
+
+def event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict[str, Any]:
+    return {"ticket_id": ticket.id, "kind": record.kind, "at": now, "actor": actor, "detail": record.detail,
+            "sop_step": record.sop_step, "data": dict(record.data)}
+
+
+#: Events go in as Core inserts, at once (like messages, see ``add_message``): in the order they
+#: happen, without the ORM's bookkeeping.
+INSERT_EVENT = insert(TicketEvent.__table__)
+
+
+def record_event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
+    session.execute(INSERT_EVENT, event_row(ticket, record, now, actor))
+
+
+def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
+           classification: Classification | None = None, *, new_ticket: bool = False) -> None:
+    """Carry out a Decision: ticket fields, events, and queued mail (all in this transaction).
+
+    ``new_ticket``: the ticket was created in this transaction and has no events yet.
+    """
+    previous_closer = ticket.closed_by
+    events: list[dict[str, Any]] = []
+    for effect in decision.effects:
+        if isinstance(effect, Record):
+            if effect.kind in {"closed", "escalated"} and mail.date is not None:
+                # When staff wrote the command: the SOP's "10 minutes after solving" runs from here.
+                effect = Record(effect.kind, effect.detail, effect.sop_step,
+                                {**effect.data, "written_at": mail.date.isoformat()})
+            events.append(event_row(ticket, effect, now, mail.from_addr))
+        elif isinstance(effect, SetPriority):
+            ticket.priority = effect.level
+        elif isinstance(effect, Assign):
+            ticket.assignee = effect.address
+        elif isinstance(effect, SetMissing):
+            ticket.missing = list(effect.items)
+        elif isinstance(effect, SetRating):
+            ticket.rating = effect.rating
+    if decision.state is TicketState.CLOSED and ticket.state != TicketState.CLOSED.value:
+        ticket.closed_at = now
+        ticket.closed_by = decision.closed_by
+    elif decision.state is not TicketState.CLOSED and ticket.state == TicketState.CLOSED.value:
+        ticket.closed_at = None
+    ticket.state = decision.state.value
+    ticket.updated_at = now
+    # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks);
+    # before the mails, so that notifications can state the deadline. The events go in with one
+    # executemany (ORM objects would be inserted one by one, for their ids). A new ticket's
+    # events are all here: its clocks need no query, so its row is written once, with them.
+    if new_ticket:
+        deadlines.refresh_deadlines(session, ticket, app, now,
+                                      new_ticket_events=[TicketEvent(**row) for row in events])
+    if events:
+        session.execute(INSERT_EVENT, events)
+    if not new_ticket:
+        deadlines.refresh_deadlines(session, ticket, app, now)
+    for effect in decision.mails():
+        queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
+
+
+def recipients_for(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_closer: str | None) -> list[str]:
+    staff = list(app.settings.staff.addresses)
+    if to == "user":
+        return [ticket.requester]
+    if to == "lkpp":
+        return [app.settings.escalation.lkpp_address]
+    if to == "sender":
+        return [mail.from_addr]
+    if to == "assignee":
+        return [ticket.assignee] if ticket.assignee else staff
+    if to == "closer":
+        return [previous_closer] if previous_closer else staff
+    if to == "coordinator":  # SLA breach notices (service.sla_jobs); all staff when none is configured
+        return [app.settings.staff.coordinator] if app.settings.staff.coordinator else staff
+    return staff
+
+
+def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, effect: SendMail, now: datetime,
+                classification: Classification | None, previous_closer: str | None) -> None:
+    settings = app.settings
+    recipients = [r for r in recipients_for(app, ticket, mail, effect.to, previous_closer) if r]
+    if not recipients:
+        return
+    role = sender_role(settings, mail)
+    automatic = role in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
+    if automatic:
+        # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
+        blocked = _not_sendable(app, session, recipients[0], now, marks=role is SenderRole.USER)
+        if blocked:
+            record_event(session, ticket, Record("mail_suppressed", f"{effect.template} to {recipients[0]} not sent: {blocked}"),
+                   now, "mailbot")
+            return
+    channel = _CHANNEL_OF_RECIPIENT[effect.to]
+    attachments, omitted = _attachments_for(app, session, ticket, mail, effect.template)
+    context = template_context(app, session, ticket, mail, classification)
+    context.update(effect.context)
+    if omitted:
+        context.update(omitted=omitted, dossier_limit=_size_text(app.settings.escalation.max_dossier_bytes))
+        record_event(session, ticket, Record("dossier_trimmed", f"{len(omitted)} attachment(s) not in the {effect.template} "
+                                       "mail (size budget escalation.max_dossier_bytes), listed by name instead",
+                                       data={"omitted": [a["filename"] for a in omitted]}), now, "mailbot")
+    rendered = app.renderer.render(effect.template, context)
+    rows = _conversation_ids(session, ticket.id, channel)
+    thread = [mid for mid, _ in rows]
+    if channel == "user" and effect.to == "user":
+        # Answer the user's own latest mail so their client threads it.
+        user_ids = [mid for mid, direction in rows if direction == "in"]
+        in_reply_to = user_ids[-1] if user_ids else (thread[-1] if thread else None)
+    else:
+        in_reply_to = thread[-1] if thread else None
+    domain = settings.helpdesk.address.partition("@")[2]
+    message_id = make_message_id(domain)
+    staff_facing = channel == "staff"
+    msg = build_message(
+        rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=recipients,
+        message_id=message_id, date=now, ticket_number=ticket.number or "", in_reply_to=in_reply_to,
+        references=list(thread), hops=mail.x_mailbot_hops + 1,
+        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, app.secret)
+        if staff_facing else None,
+        auto_submitted="auto-replied" if channel == "user" else "auto-generated",
+        attachments=attachments,
+    )
+    token = bounces.new_token() if settings.smtp.verp else None
+    mail_from = bounces.verp_address(settings.helpdesk.address, token, app.secret) if token else settings.helpdesk.address
+    outbox.queue(session, msg, message_id=message_id, mail_from=mail_from, recipients=recipients,
+                 ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key, verp=token)
+    add_message(session, {
+        "ticket_id": ticket.id, "message_id": message_id, "direction": "out", "role": "bot", "channel": channel,
+        "sender": settings.helpdesk.address, "recipients": recipients, "subject": rendered.subject[:500],
+        "text": rendered.text, "new_text": rendered.text, "template": effect.template, "auto": False, "at": now,
+    })
+
+
+_CONVERSATION = (select(Message.message_id, Message.direction)
+                 .where(Message.ticket_id == bindparam("ticket"), Message.channel == bindparam("channel"))
+                 .order_by(Message.id))
+
+
+def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
+    """The (Message-ID, direction) pairs of one channel of a ticket's conversation, oldest first.
+
+    Read once per transaction and then kept current by ``add_message``: a mail that queues
+    several replies (the acknowledgment, the notice to staff) would otherwise read it again
+    for each. A ticket opened in this transaction needs no query at all (``new_conversation``).
+    """
+    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+    key = (ticket_id, channel)
+    if key not in known:
+        if ticket_id in session.info.get(_NEW_TICKETS, ()):
+            known[key] = []
+        else:
+            known[key] = [(mid, direction) for mid, direction in session.execute(
+                _CONVERSATION, {"ticket": ticket_id, "channel": channel})]
+    return known[key]
+
+
+def new_conversation(session: Session, ticket_id: int) -> None:
+    """``ticket_id`` was created in this transaction: its messages are all added through here."""
+    session.info.setdefault(_NEW_TICKETS, set()).add(ticket_id)
+
+
+#: A ticket's messages go in as Core inserts, at once and in the order they are added (their ids
+#: order the conversation): as ORM objects, each cost the unit of work's bookkeeping, and most
+#: were inserted one by one anyway, by whichever query came next and flushed them.
+_INSERT_MESSAGE = insert(Message.__table__)
+_INSERT_MESSAGE_ID = insert(Message.__table__).returning(Message.__table__.c.id)
+
+
+def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = False) -> int | None:
+    """Every message of a transaction goes in through here, so that ``_conversation_ids`` stays
+    true; with ``returning_id``, the new row's id (for its attachments)."""
+    message_pk = None
+    if returning_id:
+        message_pk = session.execute(_INSERT_MESSAGE_ID, row).scalar_one()
+    else:
+        session.execute(_INSERT_MESSAGE, row)
+    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+    key = (row["ticket_id"], row["channel"])
+    if key in known:
+        known[key].append((row["message_id"], row["direction"]))
+    elif row["ticket_id"] in session.info.get(_NEW_TICKETS, ()):
+        known[key] = [(row["message_id"], row["direction"])]
+    return message_pk
+
+
+#: How many automatic mails a helpdesk queued to an address since a time (the hourly cap).
+_RECENT_AUTOMATIC = select(func.count(Outbox.id)).where(
+    Outbox.to_key == bindparam("address"), Outbox.helpdesk == bindparam("helpdesk"), Outbox.automatic.is_(True),
+    Outbox.created_at >= bindparam("since"))
+# Built once (it runs for nearly every automatic reply). One query for both checks, both per
+# helpdesk: one helpdesk's bounces and mail must not silence another's.
+_BOUNCED = select(Undeliverable.id).where(
+    Undeliverable.address == bindparam("address"), Undeliverable.helpdesk == bindparam("helpdesk"),
+    or_(Undeliverable.expires_at.is_(None), Undeliverable.expires_at > bindparam("now"))).exists()
+_BOUNCED_AND_RECENT = select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery())
+
+
+def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[tuple[int]]:
+    """How many automatic mails ``helpdesk`` queued to ``address`` in the hour before ``now``."""
+    return _RECENT_AUTOMATIC.params(address=address.lower(), helpdesk=helpdesk, since=now - timedelta(hours=1))
+
+
+def _not_sendable(app: App, session: Session, address: str, now: datetime, *, marks: bool = True) -> str | None:
+    """Why an *automatic* mail to ``address`` must not go out (marked undeliverable for this
+    helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
+    held back: they are sent, and a failure is reported."""
+    is_bounced, count = session.execute(_BOUNCED_AND_RECENT, {
+        "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
+        "since": now - timedelta(hours=1)}).one()
+    if is_bounced and marks:
+        return "address marked undeliverable (mailbot addresses list)"
+    if (count or 0) >= app.settings.loops.max_auto_mails_per_hour:
+        return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
+    return None
+
+
+def _attachments_for(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                     template: str) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
+    """The files a mail carries, and (for the escalation dossier) those left out by its size budget."""
+    if template == "escalation":
+        return _dossier_attachments(app, session, ticket)
+    if template in {"staff_new", "staff_user_reply", "lkpp_user_update"}:
+        return [OutgoingAttachment(a.filename, a.content_type, a.content) for a in mail.attachments
+                if a.content is not None], []
+    return [], []
+
+
+#: Base64 makes an attachment a third larger, and the dossier's text and headers need room too.
+_DOSSIER_SHARE = 0.7
+
+
+def _dossier_attachments(app: App, session: Session,
+                         ticket: Ticket) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
+    """The user's files that fit the escalation's size budget (oldest first), and the others.
+
+    Sizes are read first and only the chosen files' contents are loaded: a ticket with 60 MB of
+    attachments must not need 60 MB (and its copies) in memory to send a 10 MB mail.
+    """
+    budget = int(app.settings.escalation.max_dossier_bytes * _DOSSIER_SHARE)
+    rows = session.execute(
+        select(StoredAttachment.id, StoredAttachment.filename, StoredAttachment.size)
+        .join(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
+                             StoredAttachment.content.is_not(None))
+        .order_by(StoredAttachment.id)).all()
+    chosen: list[int] = []
+    omitted: list[dict[str, object]] = []
+    used = 0
+    for row_id, filename, size in rows:
+        if used + size <= budget:
+            chosen.append(row_id)
+            used += size
+        else:
+            omitted.append({"filename": filename, "size": size, "size_text": _size_text(size)})
+    files = [OutgoingAttachment(a.filename, a.content_type, a.content) for a in session.scalars(
+        select(StoredAttachment).where(StoredAttachment.id.in_(store.padded(chosen)))
+        .order_by(StoredAttachment.id)) if a.content is not None] if chosen else []
+    return files, omitted
+
+
+def _size_text(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(size, 1) / 1024:.0f} KB"
+
+

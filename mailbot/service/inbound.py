@@ -1,0 +1,352 @@
+"""One inbound mail = one transaction: dedupe, thread, decide, store, queue replies, commit.
+
+This is the edge where the pure core (parse, threads, rules, commands, workflow) meets
+storage and the outbox. Nothing here talks to IMAP or SMTP directly; ``poller`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailbot.storage import store
+from mailbot.core import threads
+from mailbot.core.auth import verify_staff
+from mailbot.core.budget import Budget, BudgetExceeded
+from mailbot.core.loops import automatic_reason, is_bounce
+from mailbot.core.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
+from mailbot.core.fingerprint import content_digest
+from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
+from mailbot.core.parse import parse_mail, substitute_message_id
+from mailbot.core.rules import classify
+from mailbot.storage.store import Quarantine, Ticket, TicketEvent
+from mailbot.core.workflow import (
+    Decision,
+    LkppReplied,
+    OpenFollowUp,
+    Record,
+    SendMail,
+    StaffReplied,
+    TicketView,
+    UserOpened,
+    UserReplied,
+    decide,
+)
+
+from mailbot.service.app import App
+from mailbot.service.context import suggestions, template_context
+from mailbot.service.delivery import handle_bounce
+from mailbot.service.effects import (
+    apply_decision,
+    new_conversation,
+    queue_mail,
+    record_event,
+    sender_role,
+    store_message,
+)
+from mailbot.service.outcome import BUSY, Outcome
+
+log = logging.getLogger(__name__)
+
+#: With cooperating workers, a duplicate whose first processing is younger than this is left to
+#: the worker that processed it (it moves the mail itself; two MOVEs could archive it twice).
+COOPERATE_GRACE = timedelta(seconds=60)
+
+#: Attempts at a mail's transaction when it loses a race (unique key, deadlock, busy SQLite).
+_RACE_ATTEMPTS = 3
+#: ``session.info`` keys of the conversations read in a transaction (see ``_conversation_ids``).
+def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], float] = time.monotonic) -> Outcome:
+    """Handle one inbound mail in one transaction; poison mail ends in quarantine.
+
+    The mail has ``storage.max_processing_seconds``: a mail over it (checked between stages)
+    goes to quarantine with the reason, so one mail cannot hold up the mailbox for long.
+    """
+    budget = Budget(app.settings.storage.max_processing_seconds, clock)
+    try:
+        mail = parse_mail(raw, max_attachment_bytes=app.settings.storage.max_attachment_bytes)
+        budget.check("parsing")
+    except BudgetExceeded as exc:
+        return quarantine(app, raw, None, str(exc), now)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is this mail's problem only
+        return quarantine(app, raw, None, f"unparseable: {type(exc).__name__}: {exc}", now)
+    if _not_a_mail(mail):
+        return quarantine(app, raw, mail, "unparseable: not an e-mail message (no From, Date, Subject or Message-ID)", now)
+    if len(raw) > app.settings.storage.max_message_bytes:
+        return quarantine(app, raw, mail, f"message of {len(raw)} bytes exceeds storage.max_message_bytes", now)
+    if not mail.from_addr:
+        # Nobody to answer and nobody to open a ticket for: keep it where a person will look.
+        return quarantine(app, raw, mail, "no sender address (From missing or unreadable)", now)
+    digest = content_digest(raw)
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            with app.factory.begin() as session:
+                # Claim the Message-ID first: a mail seen before (a crash before the move, or another
+                # worker that fetched it too) is recognised here, before any work is done.
+                claim, mail = _claim(app, session, mail, digest, now)
+                if claim.inbound_id is None:
+                    return _seen(app, claim, now)
+                outcome = _handle(app, session, mail, now, budget)
+                budget.check("deciding and queueing the replies")
+                store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
+                                     ticket_id=outcome.ticket_id)
+                return outcome
+        except BudgetExceeded as exc:  # rolled back: nothing of it was kept
+            log.warning("mail %s: %s", mail.message_id, exc)
+            return quarantine(app, raw, mail, str(exc), now)
+        except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
+            if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
+                # Another transaction got there first (the same mail, a ticket row, SQLite's lock):
+                # nothing of ours was kept; look again, and the claim will tell what happened.
+                log.info("mail %s: concurrent change (%s), trying again", mail.message_id, type(exc).__name__)
+                continue
+            if store.is_disconnect(exc):
+                # The database went away (restart, network): not this mail's fault. It stays in the
+                # inbox and is processed once the database is back (the caller reconnects).
+                raise
+            log.exception("mail %s could not be processed", mail.message_id)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return quarantine(app, raw, mail, f"processing failed: {detail}", now)
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns
+
+
+def distinct_message_id(message_id: str, digest: str) -> str:
+    """The key of a mail that reuses another mail's Message-ID: its own, made from its content."""
+    return f"{message_id}#{digest[:24]}"[-998:]
+
+
+def _claim(app: App, session: Session, mail: InboundMail, digest: str,
+           now: datetime) -> tuple[store.Claim, InboundMail]:
+    """Claim the mail by Message-ID; a *different* mail under a known Message-ID is its own mail.
+
+    Scanners, broken mail merges and attackers reuse Message-IDs: only the same content is a
+    duplicate. The other mail is claimed, stored and threaded under a key made from its content.
+    """
+    key = app.settings.helpdesk_key
+    claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
+                                digest=digest)
+    if claim.other_mail(digest):
+        log.warning("mail %s: Message-ID already used by a different mail; processed as its own mail",
+                    mail.message_id)
+        mail = replace(mail, message_id=distinct_message_id(mail.message_id, digest))
+        claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
+                                    digest=digest)
+    return claim, mail
+
+
+def _seen(app: App, claim: store.Claim, now: datetime) -> Outcome:
+    """The outcome for a mail whose Message-ID is taken (busy elsewhere, or processed before)."""
+    if claim.busy:
+        return Outcome(BUSY, reason="being processed by another worker")
+    if app.settings.workers.cooperate and claim.seen_at is not None and claim.seen_at > now - COOPERATE_GRACE:
+        return Outcome(BUSY, reason="just processed by another worker, which moves it")
+    # Seen before (a crash before the move): a quarantined mail goes back to quarantine.
+    return Outcome("duplicate", reason="already quarantined" if claim.seen == "quarantined"
+                   else "Message-ID already processed")
+
+
+def _not_a_mail(mail: InboundMail) -> bool:
+    """Bytes without any of From, Date, Subject and Message-ID are not an e-mail message."""
+    return (not mail.from_addr and mail.date is None and not mail.subject
+            and any(d.startswith("missing Message-ID") for d in mail.defects))
+
+
+def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: datetime) -> Outcome:
+    message_id = mail.message_id if mail else substitute_message_id(raw)
+    digest = content_digest(raw)
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            with app.factory.begin() as session:
+                key = app.settings.helpdesk_key
+                sender = mail.from_addr if mail else ""
+                claim = store.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key, digest=digest)
+                if claim.other_mail(digest):
+                    message_id = distinct_message_id(message_id, digest)
+                    claim = store.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key,
+                                                digest=digest)
+                if claim.inbound_id is None:
+                    return _seen(app, claim, now)
+                session.add(Quarantine(helpdesk=app.settings.helpdesk_key, message_id=message_id,
+                                       sender=mail.from_addr if mail else "",
+                                       subject=mail.subject[:500] if mail else "", error=error[:4000], raw=raw,
+                                       at=now))
+                store.record_inbound(session, claim, outcome="quarantined", reason=error[:4000], ticket_id=None)
+            break
+        except Exception as exc:
+            if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
+                continue
+            raise
+    log.warning("mail %s quarantined: %s", message_id, error.splitlines()[0][:300])
+    return Outcome("quarantined", reason=error)
+
+
+def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget) -> Outcome:
+    settings = app.settings
+    role = sender_role(settings, mail)
+    if role is SenderRole.SELF:
+        return Outcome("ignored", reason="the bot's own mail came back (loop)")
+    if mail.x_mailbot_hops > settings.escalation.max_hops:
+        return Outcome("ignored", reason=f"hop limit: X-Mailbot-Hops {mail.x_mailbot_hops}")
+    key = settings.helpdesk_key
+    # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
+    match = threads.match_thread(
+        mail,
+        prefix=settings.helpdesk.ticket_prefix,
+        ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key),
+        participants=lambda tid: store.participants(session, tid),
+        ticket_exists=lambda tid: session.get(Ticket, tid) is not None,
+        ticket_for_tag=lambda seq: store.ticket_for_seq(session, key, seq),
+    )
+    ticket_id = match.ticket_id
+    signed = threads.signed_ticket((*mail.to, *mail.cc, *mail.delivered_to), settings.helpdesk.address,
+                                   app.secret)
+    if ticket_id is None and role is SenderRole.STAFF and signed is not None:
+        ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
+    # Locked until the commit: another worker's mail for this ticket, or the SLA tick, waits for us.
+    ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
+    if ticket is not None and ticket.helpdesk != key:
+        ticket = None  # another helpdesk's ticket (a reply address signed with a shared secret): not ours
+
+    if is_bounce(mail):
+        return handle_bounce(app, session, mail, now)
+    auto = automatic_reason(mail)
+    if auto is not None:
+        if ticket is None:
+            return Outcome("ignored", reason=f"automatic mail without a ticket: {auto}")
+        store_message(session, ticket, mail, role, channel=_channel_of(role), auto=True, now=now)
+        record_event(session, ticket, Record("auto_mail", f"{auto} from {mail.from_addr}"), now, mail.from_addr)
+        return Outcome("updated", ticket.number, f"recorded only: {auto}", ticket.id)
+
+    if ticket is None:
+        return _open(app, session, mail, now, parent=None, budget=budget)
+
+    view = _view(ticket)
+    if role is SenderRole.STAFF:
+        verdict = verify_staff(mail, ticket_id=ticket.id, signed_ticket_id=signed,
+                               methods=settings.staff.command_auth,
+                               trusted_authserv_ids=settings.staff.trusted_authserv_ids)
+        if not verdict.ok:
+            # A From header alone proves nothing: no command runs, and the real staff member is told
+            # (a few times an hour at most: a flood of forgeries must not become a flood of warnings).
+            store_message(session, ticket, mail, role, channel="staff", now=now)
+            warned = _recent_unverified(session, app.settings.helpdesk_key, mail.from_addr, now)
+            record_event(session, ticket, Record("command_unverified",
+                                           f"mail from {mail.from_addr} not authenticated ({verdict.how}); "
+                                           "no command run" + ("" if warned < _SPOOF_WARNINGS_PER_HOUR else
+                                                               "; sender not warned again (hourly cap)")),
+                   now, mail.from_addr)
+            if warned < _SPOOF_WARNINGS_PER_HOUR:
+                apply_decision(app, session, ticket, mail, Decision(view.state, (SendMail("sender", "staff_unverified", {
+                    "capped": _SPOOF_WARNINGS_PER_HOUR if warned + 1 == _SPOOF_WARNINGS_PER_HOUR else 0}),)), now)
+            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}", ticket.id)
+        reply = _with_canned_answers(app, session, ticket, mail,
+                                     parse_staff_reply(mail.new_text, app.policy.levels))
+        decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
+        store_message(session, ticket, mail, role, channel="staff", now=now)
+    elif role is SenderRole.LKPP:
+        reply = parse_staff_reply(mail.new_text, app.policy.levels)
+        decision = decide(view, LkppReplied(mail.from_addr, reply), now, app.policy)
+        store_message(session, ticket, mail, role, channel="lkpp", now=now)
+    else:
+        decision = decide(view, UserReplied(mail.from_addr, mail.new_text), now, app.policy)
+        if any(isinstance(e, OpenFollowUp) for e in decision.effects):
+            return _open(app, session, mail, now, parent=ticket, budget=budget)
+        store_message(session, ticket, mail, role, channel="user", now=now)
+    apply_decision(app, session, ticket, mail, decision, now)
+    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}", ticket.id)
+
+
+#: Warnings about unverified mail in a staff member's name, per address and hour.
+_SPOOF_WARNINGS_PER_HOUR = 3
+
+
+def _recent_unverified(session: Session, helpdesk: str, sender: str, now: datetime) -> int:
+    """How many unverified mails in ``sender``'s name this helpdesk recorded in the last hour."""
+    return session.scalar(select(func.count(TicketEvent.id)).join(Ticket, Ticket.id == TicketEvent.ticket_id).where(
+        Ticket.helpdesk == helpdesk, TicketEvent.kind == "command_unverified", TicketEvent.actor == sender,
+        TicketEvent.at >= now - timedelta(hours=1))) or 0
+
+
+def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                         reply: StaffReply) -> StaffReply:
+    """Put the text of each ``#jawab`` answer after the staff member's own text; unknown ones are errors."""
+    texts: list[str] = []
+    errors = list(reply.errors)
+    for command in reply.commands:
+        if command.kind is not CommandKind.ANSWER:
+            continue
+        answer = app.answers.find(command.arg)
+        if answer is None:
+            errors.append(CommandError(command.line, f"jawaban '{command.arg}' tidak ada di pustaka jawaban"))
+            continue
+        context = template_context(app, session, ticket, mail, None)
+        texts.append(app.renderer.env.from_string(answer.body).render(context).strip())
+    if not texts and len(errors) == len(reply.errors):
+        return reply
+    body = "\n\n".join(x for x in (reply.body, *texts) if x)
+    return StaffReply(reply.commands, tuple(errors), body)
+
+
+def _channel_of(role: SenderRole) -> str:
+    return {SenderRole.STAFF: "staff", SenderRole.LKPP: "lkpp"}.get(role, "user")
+
+
+def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: Ticket | None,
+          budget: Budget | None = None) -> Outcome:
+    settings = app.settings
+    classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
+                              now=now)
+    if budget is not None:
+        budget.check("the priority rules")
+    subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
+    seq = store.next_seq(session, settings.helpdesk_key)
+    ticket = Ticket(
+        helpdesk=settings.helpdesk_key, seq=seq, number=threads.format_number(settings.helpdesk.ticket_prefix, seq),
+        state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
+        category_matched=classification.matched, subject=subject[:500], requester=mail.from_addr,
+        requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
+        missing=[], opened_at=now, updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    new_conversation(session, ticket.id)
+    store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
+    decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None), now,
+                      app.policy)
+    if parent is not None:
+        record_event(session, parent, Record("follow_up", f"the user wrote after closing; new ticket {ticket.number}"),
+               now, mail.from_addr)
+    apply_decision(app, session, ticket, mail, decision, now, classification=classification, new_ticket=True)
+    _maybe_auto_answer(app, session, ticket, mail, classification, now)
+    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
+
+
+def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                       classification: Classification, now: datetime) -> None:
+    """Auto-answer mode: a confident canned answer for configured categories; staff still follow up."""
+    cfg = app.settings.answers
+    if ticket.category not in cfg.auto_answer_categories or ticket.missing or not classification.matched:
+        return
+    best = next(iter(suggestions(app, ticket, mail)), None)
+    if best is None or not best.answer.auto_answer or best.score < cfg.auto_answer_min_score \
+            or ticket.category not in best.answer.categories:
+        return
+    text = app.renderer.env.from_string(best.answer.body).render(template_context(app, session, ticket, mail, None)).strip()
+    record_event(session, ticket, Record("auto_answered", f"canned answer {best.answer.key} sent automatically "
+                                   f"(score {best.score:g}: {', '.join(best.reasons)})",
+                                   data={"answer": best.answer.key, "score": best.score}), now, "mailbot")
+    queue_mail(app, session, ticket, mail, SendMail("user", "auto_answer", {"answer": text}), now, classification,
+                None)
+
+
+def _view(ticket: Ticket) -> TicketView:
+    return TicketView(state=TicketState(ticket.state), priority=ticket.priority, assignee=ticket.assignee,
+                      closed_by=ticket.closed_by, closed_at=ticket.closed_at, missing=tuple(ticket.missing or ()))
+
+

@@ -1,0 +1,26 @@
+"""What became of one inbound mail (the poller moves it by this)."""
+
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+
+
+log = logging.getLogger(__name__)
+
+
+
+#: Outcome of a mail another worker is processing (or has just processed) right now: it stays in
+#: the inbox for that worker, which commits and moves it (``[workers] cooperate``, PostgreSQL).
+BUSY = "busy"
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # opened | updated | ignored | duplicate | quarantined | busy
+    ticket_number: str | None = None
+    reason: str = ""
+    ticket_id: int | None = None  # the ticket of ticket_number, recorded on the inbound row
+
+

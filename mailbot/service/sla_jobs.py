@@ -1,0 +1,381 @@
+"""The SLA tick: act on what is due (warnings, breach notices, reminders, auto-close), the daily digest.
+
+(Deadlines themselves are recomputed by ``deadlines.refresh_deadlines``.) ``tick`` runs every minute
+from APScheduler: it picks the tickets whose ``sla_next_at`` has come (or that changed since
+their last refresh), and for each one, in its own transaction, sends what ``sla.evaluate``
+says is due: warnings to the assignee, breach notices to the coordinator, reminders and the
+auto-close to the user. Every notification is a row in ``sla_notices`` with a unique key,
+written in the same transaction as the outbox mail, so each one is sent exactly once even
+when two ticks overlap. Mail goes through the service's own helpers (recipients, context,
+threading, the outbox), exactly like a reply to an inbound mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailbot.mail import outbox
+from mailbot.service import effects
+from mailbot.service.deadlines import Setup, notice_prefix, status, store_status, ticket_events
+from mailbot.service.context import local_time
+from mailbot.core import sla
+from mailbot.mail.compose import build_message, make_message_id
+from mailbot.core.domain import InboundMail, TicketState
+from mailbot.storage.store import SlaNotice, Ticket
+from mailbot.core.workflow import Decision, Record, SendMail
+
+if TYPE_CHECKING:
+    from mailbot.service.app import App
+
+log = logging.getLogger(__name__)
+
+#: What a staff member should do about each clock (shown in warnings and breach notices).
+TODO: dict[str, str] = {
+    "priority": "klasifikasikan tiket: balas dengan #prioritas tinggi/sedang/rendah",
+    "call": "konfirmasi permintaan data lewat telepon, lalu balas dengan #telepon",
+    "analysis": "selesaikan analisis: balas dengan #tutup (beserta jawaban), #eskalasi, atau #mintadata",
+    "resolution": "selesaikan tiket sesuai target prioritas, atau #eskalasi bila tidak dapat diselesaikan",
+}
+
+#: Age buckets of the digest, in whole working days since the ticket opened: (label, lowest, highest).
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("hari ini", 0, 0), ("1-2 hari", 1, 2), ("3-5 hari", 3, 5), ("> 5 hari", 6, None))
+
+
+# ---- settings -> calendar and policy --------------------------------------------------------
+
+
+@dataclass
+class TickResult:
+    checked: int = 0
+    warnings: int = 0
+    breaches: int = 0
+    reminders: int = 0
+    autoclosed: int = 0
+    errors: int = 0
+    tickets: list[str] = field(default_factory=list)  # numbers of the tickets something was sent for
+
+    def merge(self, other: TickResult) -> None:
+        self.warnings += other.warnings
+        self.breaches += other.breaches
+        self.reminders += other.reminders
+        self.autoclosed += other.autoclosed
+        self.tickets += other.tickets
+
+    def line(self) -> str:
+        return (f"sla: checked={self.checked} warnings={self.warnings} breaches={self.breaches} "
+                f"reminders={self.reminders} autoclosed={self.autoclosed} errors={self.errors}")
+
+
+def tick(app: App, now: datetime, *, everything: bool = False) -> TickResult:
+    """Send what is due at ``now``: one transaction per ticket; a failing ticket does not stop the rest.
+
+    Looks at tickets whose next SLA moment has come, that changed since their last refresh,
+    or (``everything``, once at start-up, after a config change) every open ticket.
+    """
+    setup = Setup.of(app)
+    result = TickResult()
+    open_ticket = Ticket.state != TicketState.CLOSED.value
+    due = or_(Ticket.sla_next_at <= now, Ticket.updated_at > Ticket.sla_checked_at,
+              and_(Ticket.sla_checked_at.is_(None), open_ticket))
+    with app.factory() as session:
+        ids = list(session.scalars(select(Ticket.id).where(open_ticket if everything else due,
+                                                           Ticket.helpdesk == app.settings.helpdesk_key)
+                                   .order_by(Ticket.id)))
+    for ticket_id in ids:
+        done = TickResult()  # counted only once its transaction has committed
+        try:
+            with app.factory.begin() as session:
+                ticket = session.get(Ticket, ticket_id, with_for_update=True)
+                if ticket is not None:
+                    _tick_ticket(app, session, ticket, setup, now, done)
+            result.merge(done)
+            result.checked += 1
+        except IntegrityError:
+            # Another tick sent the same notification first (unique key): nothing was sent twice.
+            log.info("sla: ticket %s handled by a concurrent tick", ticket_id)
+        except Exception:  # noqa: BLE001 - one broken ticket must not stop the clock for the others
+            result.errors += 1
+            log.exception("sla: ticket %s could not be handled", ticket_id)
+    if result.warnings or result.breaches or result.reminders or result.autoclosed or result.errors:
+        log.info(result.line())
+    return result
+
+
+#: On a ticket's first evaluation (tickets from before the SLA clock existed), warnings and breaches
+#: whose moment passed longer ago than this are recorded without a mail: an upgrade must not flood
+#: the coordinator with the whole backlog (the digest lists those tickets).
+FIRST_LOOK_GRACE = timedelta(minutes=10)
+
+
+def _tick_ticket(app: App, session: Session, ticket: Ticket, setup: Setup, now: datetime, result: TickResult) -> None:
+    st = status(session, ticket, app, now, setup)
+    first_look = ticket.sla_checked_at is None
+    acted = False
+    for action in st.actions:
+        if first_look and action.kind in {"warning", "breach"} and action.due_since < now - FIRST_LOOK_GRACE:
+            for key in (action.key, *action.covers):
+                _record_notice(session, ticket, key, "covered", action.clock, now, percent=action.percent,
+                               deadline=action.deadline)
+            continue
+        if action.kind == "autoclose":
+            _autoclose(app, session, ticket, action, st, setup, now)
+            result.autoclosed += 1
+        elif action.kind == "reminder":
+            _remind(app, session, ticket, action, st, setup, now)
+            result.reminders += 1
+        else:
+            _notify(app, session, ticket, action, st, setup, now)
+            if action.kind == "breach":
+                result.breaches += 1
+            else:
+                result.warnings += 1
+        acted = True
+    if acted:
+        result.tickets.append(ticket.number or str(ticket.id))
+        st = status(session, ticket, app, now, setup)
+    store_status(ticket, st, now)
+
+
+def clock_mail(app: App) -> InboundMail:
+    """The stand-in for an inbound mail when the clock, not a mail, drives a decision.
+
+    The service's helpers take the mail that caused a change (for the actor, threading and
+    the hop count); for a timer that is the helpdesk itself, with nothing quoted.
+    """
+    return InboundMail(message_id="", from_addr=app.settings.helpdesk.address, from_name="", to=(), cc=(),
+                       subject="", date=None, in_reply_to=(), references=(), text="", html=None, new_text="")
+
+
+def _record_notice(session: Session, ticket: Ticket, key: str, kind: str, clock: str, now: datetime, *,
+                   percent: int = 0, deadline: datetime | None = None, recipients: Sequence[str] = ()) -> None:
+    session.add(SlaNotice(key=notice_prefix(ticket.id) + key, ticket_id=ticket.id, kind=kind, clock=clock, percent=percent,
+                          deadline=deadline, recipients=list(recipients), at=now))
+    session.flush()  # a duplicate key fails here, before any mail is queued
+
+
+def _local(app: App, at: datetime | None) -> str:
+    return local_time(app, at) if at is not None else "-"
+
+
+def _sla_context(app: App, clock: sla.Clock | None, action: sla.Action | None) -> dict[str, object]:
+    if clock is None:
+        return {}
+    working = clock.standard.working
+    return {
+        "clock": clock.name, "label": clock.label, "step": clock.step,
+        "percent": action.percent if action is not None else round(clock.fraction * 100),
+        "breached": clock.breached, "deadline": _local(app, clock.marks[-1].at),
+        "standard": sla.describe(clock.standard.duration, working=working),
+        "used": sla.describe(clock.used, working=working),
+        "remaining": sla.describe(max(clock.remaining, timedelta(0)), working=working),
+        "todo": TODO.get(clock.name, ""),
+    }
+
+
+def _notify(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
+            now: datetime) -> None:
+    clock = st.clock(action.clock)
+    breach = action.kind == "breach"
+    to = "coordinator" if breach else ("staff" if app.settings.sla.warn_to == "staff" else "assignee")
+    recipients = effects.recipients_for(app, ticket, clock_mail(app), to, ticket.closed_by)
+    _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=action.percent,
+                   deadline=action.deadline, recipients=recipients)
+    for covered in action.covers:
+        _record_notice(session, ticket, covered, "covered", action.clock, now, deadline=action.deadline)
+    label = sla.LABELS[action.clock]
+    detail = (f"{label}: deadline {_local(app, action.deadline)} passed; coordinator told" if breach else
+              f"{label}: {action.percent}% of the standard used, deadline {_local(app, action.deadline)}")
+    effects.record_event(session, ticket, Record("sla_breach" if breach else "sla_warning", detail, clock.step if clock else None,
+                                           {"clock": action.clock, "percent": action.percent, "key": action.key,
+                                            "to": list(recipients)}), now, "mailbot")
+    context = {"sla": _sla_context(app, clock, action)}
+    effect = SendMail(to, "staff_sla_breach" if breach else "staff_sla_warning", context)
+    effects.queue_mail(app, session, ticket, clock_mail(app), effect, now, None, ticket.closed_by)
+
+
+def _requested(app: App, session: Session, ticket: Ticket) -> list[str]:
+    """What the user was asked for: the latest request's items (rules' keys shown by their labels)."""
+    request = next((e for e in reversed(ticket_events(session, ticket.id)) if e.kind == "data_requested"), None)
+    items = [str(x) for x in ((request.data or {}).get("items") or [])] if request is not None else []
+    if request is not None and (request.data or {}).get("by") == "rules":
+        return [app.table.item_label(key) for key in items]
+    return items or [app.table.item_label(key) for key in ticket.missing or []]
+
+
+def _waiting_context(app: App, st: sla.SlaStatus, setup: Setup, now: datetime) -> dict[str, object]:
+    wait = st.waiting
+    if wait is None:
+        return {}
+    autoclose = None
+    if setup.policy.autoclose_days:
+        autoclose = setup.calendar.add_days(wait.reminded_at or now, setup.policy.autoclose_days)
+    return {"since": _local(app, wait.since), "reminded": _local(app, wait.reminded_at) if wait.reminded_at else "",
+            "autoclose": _local(app, autoclose) if autoclose else ""}
+
+
+def _remind(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
+            now: datetime) -> None:
+    _record_notice(session, ticket, action.key, "reminder", "waiting", now, recipients=[ticket.requester])
+    requested = _requested(app, session, ticket)
+    # The reminder is the moment the auto-close counts from: record it before the mail's context is built.
+    effects.record_event(session, ticket, Record("reminder_sent", "the user was reminded of the data request", 4,
+                                           {"key": action.key, "items": requested}), now, "mailbot")
+    context = {"sla": _waiting_context(app, st, setup, now), "requested": requested}
+    effects.queue_mail(app, session, ticket, clock_mail(app), SendMail("user", "reminder", context), now, None,
+                        ticket.closed_by)
+
+
+def _autoclose(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
+               now: datetime) -> None:
+    _record_notice(session, ticket, action.key, "autoclose", "waiting", now, recipients=[ticket.requester])
+    requested = _requested(app, session, ticket)
+    context = {"sla": _waiting_context(app, st, setup, now), "requested": requested}
+    days = setup.policy.autoclose_days
+    # closed_by stays None: a reply reopens the ticket for all staff, not for the bot.
+    decision = Decision(TicketState.CLOSED, (
+        Record("closed", f"closed automatically: no data from the user {days} working day(s) after the reminder", 9,
+               {"auto": True, "from_state": ticket.state, "key": action.key}),
+        SendMail("user", "autoclosed", context),
+    ), closed_by=None)
+    effects.apply_decision(app, session, ticket, clock_mail(app), decision, now)
+
+
+# ---- the daily digest ------------------------------------------------------------------------
+
+
+def digest(app: App, now: datetime, *, force: bool = False) -> bool:
+    """Queue the daily digest to staff and the coordinator; False when not sent.
+
+    Sent once per local date (key ``digest/<date>``) and only on working days unless ``force``.
+    """
+    setup = Setup.of(app)
+    local_day = now.astimezone(setup.calendar.zone).date()
+    if not force and not setup.calendar.is_working_day(local_day):
+        return False
+    settings = app.settings
+    # One digest per helpdesk and day; the default helpdesk keeps the key it had before there were several.
+    scope = "" if settings.helpdesk_key == "default" else f"{settings.helpdesk_key}/"
+    key = f"digest/{scope}{local_day.isoformat()}"
+    recipients = list(dict.fromkeys([*settings.staff.addresses, *([settings.staff.coordinator]
+                                                                   if settings.staff.coordinator else [])]))
+    try:
+        with app.factory.begin() as session:
+            if session.scalar(select(SlaNotice.id).where(SlaNotice.key == key)) is not None:
+                return False
+            session.add(SlaNotice(key=key, ticket_id=None, kind="digest", clock="", percent=0, deadline=None,
+                                  recipients=recipients, at=now))
+            session.flush()
+            context = {
+                "helpdesk": {"name": settings.helpdesk.name, "address": settings.helpdesk.address,
+                             "phone": settings.helpdesk.phone},
+                "digest": digest_context(app, session, setup, now),
+            }
+            rendered = app.renderer.render("staff_digest", context)
+            message_id = make_message_id(settings.helpdesk.address.partition("@")[2])
+            msg = build_message(rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address,
+                                to=recipients, message_id=message_id, date=now, ticket_number="digest",
+                                auto_submitted="auto-generated")
+            outbox.queue(session, msg, message_id=message_id, mail_from=settings.helpdesk.address,
+                         recipients=recipients, ticket_id=None, now=now, helpdesk=settings.helpdesk_key)
+    except IntegrityError:
+        return False  # another process queued today's digest first
+    log.info("sla: daily digest for %s queued to %d recipient(s)", local_day, len(recipients))
+    return True
+
+
+def digest_context(app: App, session: Session, setup: Setup, now: datetime) -> dict[str, Any]:
+    """Open tickets by priority and age, the ones near or past a deadline, calls to make, waiting ones."""
+    cal, policy = setup.calendar, setup.policy
+    tickets = list(session.scalars(select(Ticket).where(Ticket.state != TicketState.CLOSED.value,
+                                                        Ticket.helpdesk == app.settings.helpdesk_key)
+                                   .order_by(Ticket.id)))
+    threshold = min(policy.warn_at, default=1.0)
+    levels = list(app.table.level_names)
+    by_level: dict[str, list[int]] = {level: [] for level in levels}
+    near: list[tuple[datetime, dict[str, object]]] = []
+    calls: list[dict[str, object]] = []
+    waiting: list[dict[str, object]] = []
+    for t in tickets:
+        tag = f"[{t.number}]"
+        by_level.setdefault(t.priority, []).append(cal.working_days_between(t.opened_at, now))
+        events = ticket_events(session, t.id)
+        st = sla.evaluate(events, state=t.state, resolution_hours=app.table.resolution_hours(t.priority),
+                          policy=policy, calendar=cal, now=now)
+        for clock in st.clocks:
+            if clock.due_at is None or clock.fraction < threshold:
+                continue
+            near.append((clock.due_at, {
+                "tag": tag, "number": t.number, "priority": t.priority, "label": clock.label,
+                "deadline": _local(app, clock.due_at), "percent": min(round(clock.fraction * 100), 999),
+                "breached": clock.breached, "assignee": t.assignee, "subject": t.subject}))
+        call = st.clock("call")
+        if call is not None:
+            calls.append({"tag": tag, "requester_name": t.requester_name, "requester": t.requester, "phone": t.phone,
+                          "since": _local(app, call.started_at), "subject": t.subject})
+        if st.waiting is not None:
+            w = st.waiting
+            waiting.append({"tag": tag, "since": _local(app, w.since),
+                            "remind": _local(app, w.remind_at) if w.remind_at and not w.reminded_at else "",
+                            "autoclose": _local(app, w.autoclose_at) if w.autoclose_at else "",
+                            "subject": t.subject})
+    by_priority = []
+    for level, ages in by_level.items():
+        buckets = [{"label": label, "count": sum(1 for a in ages if a >= low and (high is None or a <= high))}
+                   for label, low, high in AGE_BUCKETS]
+        label = app.table.level(level).label if level in levels else level
+        by_priority.append({"key": level, "label": label, "count": len(ages), "ages": buckets,
+                            "oldest": (f"{max(ages)} hari kerja" if max(ages) else "kurang dari 1 hari kerja")
+                            if ages else ""})
+    near.sort(key=lambda pair: pair[0])
+    return {
+        "date": now.astimezone(cal.zone).strftime("%d-%m-%Y"), "generated": _local(app, now),
+        "open_total": len(tickets), "by_priority": by_priority, "near": [item for _, item in near],
+        "calls": calls, "waiting": waiting,
+    }
+
+
+# ---- scheduling ------------------------------------------------------------------------------
+
+
+class _TickJob:
+    """The SLA tick: its first run (at start) looks at every open ticket, later runs at what is due."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.first = True
+
+    def __call__(self) -> None:
+        everything, self.first = self.first, False
+        tick(self.app, datetime.now(timezone.utc), everything=everything)
+
+
+def _digest_job(app: App) -> None:
+    digest(app, datetime.now(timezone.utc))
+
+
+def schedule_jobs(scheduler: Any, app: App) -> None:
+    """Add the SLA jobs to an APScheduler 3 scheduler: a tick every minute, the digest daily.
+
+    The first tick runs at once and looks at every open ticket, so deadlines follow a
+    changed config (standards, calendar) right after a restart. It is the interval job's own
+    first run, not a one-off "date" job: APScheduler 3 removes a finished one-off job, and when
+    that meets a shutdown (a stop right after the start) its scheduler thread dies with
+    JobLookupError (agronholm/apscheduler#104 and kin; seen in tests/e2e/test_crash.py).
+    """
+    now = datetime.now(timezone.utc)
+    scheduler.add_job(_TickJob(app), "interval", minutes=1, id="sla_tick", name="sla tick", max_instances=1,
+                      coalesce=True, next_run_time=now)
+    s = app.settings.sla
+    if s.digest:
+        scheduler.add_job(_digest_job, "cron", args=[app], hour=s.digest_time.hour, minute=s.digest_time.minute,
+                          timezone=app.settings.helpdesk.timezone, id="sla_digest", max_instances=1, coalesce=True,
+                          misfire_grace_time=3 * 3600)

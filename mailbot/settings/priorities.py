@@ -1,0 +1,366 @@
+"""The priority table file (``config/priorities.toml``) -> a validated :class:`PriorityTable`.
+
+A helpdesk coordinator edits that file, so every mistake is reported as ONE line that names the
+place, e.g. ``priorities.toml: categories[3].priority: 'urgent' is not a configured level``,
+raised as :class:`RulesConfigError`. Regular expressions are compiled here, at load time, so a
+bad one stops the bot at start instead of failing on the first mail.
+
+This module may read files; the engine in :mod:`mailbot.core.rules` may not. The frozen table types
+are defined there (the pure core must not import this loader) and re-exported here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mailbot.core.rules import (
+    Category,
+    DataItem,
+    DeadlineRule,
+    Level,
+    Matcher,
+    PriorityTable,
+    keyword_pattern,
+)
+
+__all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
+
+_KEY = r"^[a-z][a-z0-9_]*$"
+_FLAGS = re.IGNORECASE | re.MULTILINE
+_MACRO_REF = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+class RulesConfigError(ValueError):
+    """A problem in the priority table, phrased as one line for the coordinator."""
+
+
+# --------------------------------------------------------------------------------------------
+# The file's shape (pydantic checks types, required and unknown keys)
+# --------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _LevelModel(_Model):
+    key: str = Field(pattern=_KEY)
+    label: str = Field(min_length=1)
+    resolution_hours: float = Field(gt=0)
+
+
+class _DefaultModel(_Model):
+    category: str = Field(pattern=_KEY)
+    label: str = Field(min_length=1)
+    priority: str
+    required: list[str] = []
+
+
+class _ScoringModel(_Model):
+    subject_weight: float = Field(default=2.0, ge=0)
+    reply_subject_weight: float = Field(default=1.0, ge=0)
+    min_score: float = Field(default=3.0, gt=0)
+
+
+class _DeadlineModel(_Model):
+    raise_by: int = Field(default=1, ge=0)
+    window_hours: float = Field(default=24.0, ge=0)
+    date_context: str | None = None
+    patterns: list[str] = []
+
+
+class _ItemModel(_Model):
+    key: str = Field(pattern=_KEY)
+    label: str = Field(min_length=1)
+    example: str = Field(min_length=1)
+    patterns: list[str] = []
+    exclude: list[str] = []
+    attachment: Literal["image", "pdf", "any"] | None = None
+    min_bytes: int = Field(default=0, ge=0)
+    any_of: list[str] = []
+
+
+class _MatchModel(_Model):
+    weight: float
+    keywords: list[str] = []
+    patterns: list[str] = []
+
+
+class _CategoryModel(_Model):
+    key: str = Field(pattern=_KEY)
+    label: str = Field(min_length=1)
+    priority: str
+    required: list[str] = []
+    match: list[_MatchModel] = Field(min_length=1)
+
+
+class _TableModel(_Model):
+    levels: list[_LevelModel] = Field(min_length=1)
+    default: _DefaultModel
+    scoring: _ScoringModel = _ScoringModel()
+    deadline: _DeadlineModel = _DeadlineModel()
+    macros: dict[str, str] = {}
+    items: list[_ItemModel] = []
+    categories: list[_CategoryModel] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Error lines
+# --------------------------------------------------------------------------------------------
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """('categories', 3, 'priority') -> 'categories[3].priority'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _pydantic_line(name: str, error: ValidationError) -> str:
+    first = error.errors()[0]
+    kind = first["type"]
+    if kind == "missing":
+        message = "required key is missing"
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "string_pattern_mismatch":
+        message = f"{first['input']!r} must be lower-case letters, digits and _ (starting with a letter)"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{name}: {_where(tuple(first['loc']))}: {message}{suffix}"
+
+
+class _Builder:
+    """Turns the checked shape into the engine's table, with cross-reference checks."""
+
+    def __init__(self, name: str, model: _TableModel) -> None:
+        self.name = name
+        self.model = model
+        self.macros: dict[str, str] = {}
+
+    def fail(self, where: str, message: str) -> RulesConfigError:
+        return RulesConfigError(f"{self.name}: {where}: {message}")
+
+    # -- regular expressions --
+
+    def expand(self, source: str, where: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match[1]
+            if name not in self.macros:
+                raise self.fail(where, f"unknown macro {{{name}}} (define it under [macros])")
+            return f"(?:{self.macros[name]})"
+
+        return _MACRO_REF.sub(replace, source)
+
+    def regex(self, source: str, where: str, *, macros: bool = True) -> re.Pattern[str]:
+        if not source.strip():
+            raise self.fail(where, "empty pattern")
+        expanded = self.expand(source, where) if macros else source
+        try:
+            compiled = re.compile(expanded, _FLAGS)
+        except re.error as exc:
+            raise self.fail(where, f"bad regular expression {source!r}: {exc}") from None
+        # A pattern that matches empty text would fire on every mail.
+        if compiled.search("") is not None:
+            raise self.fail(where, f"pattern {source!r} matches empty text, so it would fire on every mail")
+        return compiled
+
+    # -- sections --
+
+    def build(self, source: str) -> PriorityTable:
+        model = self.model
+        for name, value in model.macros.items():
+            where = f"macros.{name}"
+            if not re.fullmatch(_KEY, name):
+                raise self.fail(where, "a macro name must be lower-case letters, digits and _")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise self.fail(where, f"bad regular expression {value!r}: {exc}") from None
+            if _MACRO_REF.search(value):
+                raise self.fail(where, "a macro cannot use another macro")
+            self.macros[name] = value
+
+        levels = self.levels()
+        level_keys = {level.key for level in levels}
+        items = self.items()
+        item_keys = [item.key for item in items]
+
+        default_model = model.default
+        if default_model.priority not in level_keys:
+            raise self.fail("default.priority", f"{default_model.priority!r} is not a configured level")
+        self.check_required(default_model.required, item_keys, "default.required")
+        default = Category(
+            key=default_model.category,
+            label=default_model.label,
+            priority=default_model.priority,
+            required=tuple(default_model.required),
+        )
+
+        categories: list[Category] = []
+        seen: dict[str, int] = {}
+        for index, cat in enumerate(model.categories):
+            where = f"categories[{index}]"
+            if cat.key in seen:
+                raise self.fail(f"{where}.key", f"{cat.key!r} is already used by categories[{seen[cat.key]}]")
+            if cat.key == default.key:
+                raise self.fail(f"{where}.key", f"{cat.key!r} is the default category's key")
+            seen[cat.key] = index
+            if cat.priority not in level_keys:
+                raise self.fail(f"{where}.priority", f"{cat.priority!r} is not a configured level")
+            self.check_required(cat.required, item_keys, f"{where}.required")
+            categories.append(
+                Category(
+                    key=cat.key,
+                    label=cat.label,
+                    priority=cat.priority,
+                    required=tuple(cat.required),
+                    matchers=self.matchers(cat.match, where),
+                )
+            )
+
+        deadline_model = model.deadline
+        deadline = DeadlineRule(
+            patterns=tuple(
+                self.regex(p, f"deadline.patterns[{i}]") for i, p in enumerate(deadline_model.patterns)
+            ),
+            raise_by=deadline_model.raise_by,
+            date_context=(
+                self.regex(deadline_model.date_context, "deadline.date_context")
+                if deadline_model.date_context
+                else None
+            ),
+            window_hours=deadline_model.window_hours,
+        )
+        return PriorityTable(
+            levels=levels,
+            items=items,
+            categories=tuple(categories),
+            default=default,
+            subject_weight=model.scoring.subject_weight,
+            reply_subject_weight=model.scoring.reply_subject_weight,
+            min_score=model.scoring.min_score,
+            deadline=deadline,
+            source=source,
+        )
+
+    def levels(self) -> tuple[Level, ...]:
+        seen: set[str] = set()
+        out: list[Level] = []
+        for index, level in enumerate(self.model.levels):
+            if level.key in seen:
+                raise self.fail(f"levels[{index}].key", f"level {level.key!r} is listed twice")
+            seen.add(level.key)
+            out.append(Level(level.key, level.label, level.resolution_hours))
+        return tuple(out)
+
+    def items(self) -> tuple[DataItem, ...]:
+        models = self.model.items
+        base = {m.key for m in models if not m.any_of}
+        seen: set[str] = set()
+        out: list[DataItem] = []
+        for index, item in enumerate(models):
+            where = f"items[{index}]"
+            if item.key in seen:
+                raise self.fail(f"{where}.key", f"item {item.key!r} is listed twice")
+            seen.add(item.key)
+            if item.any_of:
+                if item.patterns or item.exclude or item.attachment:
+                    raise self.fail(where, "an any_of group has no patterns, exclude or attachment of its own")
+                for j, member in enumerate(item.any_of):
+                    if member not in base:
+                        raise self.fail(f"{where}.any_of[{j}]", f"{member!r} is not a configured item (groups cannot nest)")
+            elif not item.patterns and not item.attachment:
+                raise self.fail(where, "needs patterns, attachment or any_of to be detectable")
+            out.append(
+                DataItem(
+                    key=item.key,
+                    label=item.label,
+                    example=item.example,
+                    patterns=tuple(self.regex(p, f"{where}.patterns[{j}]") for j, p in enumerate(item.patterns)),
+                    exclude=tuple(self.regex(p, f"{where}.exclude[{j}]") for j, p in enumerate(item.exclude)),
+                    attachment=item.attachment,
+                    min_bytes=item.min_bytes,
+                    any_of=tuple(item.any_of),
+                )
+            )
+        return tuple(out)
+
+    def check_required(self, required: list[str], item_keys: list[str], where: str) -> None:
+        for index, key in enumerate(required):
+            if key not in item_keys:
+                raise self.fail(f"{where}[{index}]", f"{key!r} is not a configured item")
+        duplicates = {key for key in required if required.count(key) > 1}
+        if duplicates:
+            raise self.fail(where, f"{sorted(duplicates)[0]!r} is listed twice")
+
+    def matchers(self, rules: list[_MatchModel], where: str) -> tuple[Matcher, ...]:
+        out: list[Matcher] = []
+        for index, rule in enumerate(rules):
+            at = f"{where}.match[{index}]"
+            if rule.weight == 0:
+                raise self.fail(f"{at}.weight", "must not be 0 (use a negative weight to count against)")
+            if not rule.keywords and not rule.patterns:
+                raise self.fail(at, "needs keywords or patterns")
+            for j, keyword in enumerate(rule.keywords):
+                try:
+                    regex = keyword_pattern(keyword)
+                except ValueError as exc:
+                    raise self.fail(f"{at}.keywords[{j}]", str(exc)) from None
+                out.append(Matcher(regex, rule.weight, keyword=keyword.strip(), where=f"{at}.keywords[{j}]"))
+            for j, pattern in enumerate(rule.patterns):
+                out.append(Matcher(self.regex(pattern, f"{at}.patterns[{j}]"), rule.weight, where=f"{at}.patterns[{j}]"))
+        return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------
+
+
+def parse_priority_table(text: str, name: str = "priorities.toml") -> PriorityTable:
+    """Validate the TOML ``text`` of a priority table; ``name`` starts every error line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesConfigError(f"{name}: not valid TOML: {exc}") from None
+    try:
+        model = _TableModel.model_validate(data)
+    except ValidationError as exc:
+        raise RulesConfigError(_pydantic_line(name, exc)) from None
+    return _Builder(name, model).build(name)
+
+
+def load_priority_table(path: Path) -> PriorityTable:
+    """Read and validate the priority table at ``path``; RulesConfigError (one line) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesConfigError(f"{path.name}: file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesConfigError(f"{path.name}: cannot read {path}: {exc}") from None
+    table = parse_priority_table(text, path.name)
+    # Keep the full path for messages such as the eval report's header.
+    return PriorityTable(
+        levels=table.levels,
+        items=table.items,
+        categories=table.categories,
+        default=table.default,
+        subject_weight=table.subject_weight,
+        reply_subject_weight=table.reply_subject_weight,
+        min_score=table.min_score,
+        deadline=table.deadline,
+        source=str(path),
+    )

@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy 2 models and the queries the service needs; Alembic migrations."""

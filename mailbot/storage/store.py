@@ -1,0 +1,788 @@
+"""Storage: SQLAlchemy 2 typed models and the queries the service needs.
+
+Schema changes go through Alembic (``mailbot/migrations``); ``upgrade()`` applies them.
+Times are stored as UTC and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Executable,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+#: ``helpdesk`` columns: the key of the deployment's helpdesk a row belongs to (``config.PER_HELPDESK``).
+_HELPDESK = {"default": "default", "server_default": "default"}
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    #: Numbers are per helpdesk: the n-th ticket of each is ``<prefix>-<n>`` (seq, not id).
+    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    seq: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str | None] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    priority: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(64))
+    category_matched: Mapped[bool] = mapped_column(Boolean, default=True)
+    subject: Mapped[str] = mapped_column(String(500))
+    requester: Mapped[str] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str | None] = mapped_column(String(40))
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    closed_by: Mapped[str | None] = mapped_column(String(320))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rating: Mapped[int | None] = mapped_column(Integer)  # the user's 1-5 satisfaction rating
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SLA clocks (issue 5), kept by deadlines.refresh_deadlines from the events; the scheduler
+    # only ticks on sla_next_at. Resolution deadline per the priority table (None while paused):
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # waiting for the user's data
+    priority_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 2: unmatched, staff classify
+    call_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 4: telephone confirmation
+    analysis_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 7
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # reminder to the user (waiting_user)
+    autoclose_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # next warning/reminder due
+    sla_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last refresh of the above
+
+    messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
+    events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
+
+
+@event.listens_for(Session, "before_flush")
+def _number_new_tickets(session: Session, _context: Any, _instances: Any) -> None:
+    """Give a new ticket without a seq the next ones of its helpdesk (the service sets it itself,
+    with ``next_seq``; this covers tickets made elsewhere, e.g. by tools and tests)."""
+    fresh = [t for t in session.new if isinstance(t, Ticket) and t.seq is None]
+    if not fresh:
+        return
+    with session.no_autoflush:
+        taken: dict[str, int] = {}
+        for ticket in fresh:
+            key = ticket.helpdesk or "default"
+            ticket.helpdesk = key
+            if key not in taken:
+                taken[key] = next_seq(session, key) - 1
+            taken[key] += 1
+            ticket.seq = taken[key]
+
+
+class Message(Base):
+    """A mail in a ticket's thread, inbound or outbound; its Message-ID threads replies."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    #: Not unique: one mail sent to two helpdesks of the deployment is a message of a ticket in each.
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    role: Mapped[str] = mapped_column(String(10))  # user | staff | lkpp | bot
+    #: The conversation it belongs to: "user" (requester <-> helpdesk), "staff", or "lkpp".
+    channel: Mapped[str] = mapped_column(String(10))
+    sender: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text, default="")
+    new_text: Mapped[str] = mapped_column(Text, default="")
+    template: Mapped[str | None] = mapped_column(String(64))
+    auto: Mapped[bool] = mapped_column(Boolean, default=False)  # an auto-reply or bounce, kept for the record
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    attachments: Mapped[list[StoredAttachment]] = relationship(back_populates="message", order_by="StoredAttachment.id")
+
+
+class StoredAttachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: over the size cap, not kept
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class TicketEvent(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    sop_step: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class Inbound(Base):
+    """Every inbound mail seen, by Message-ID: the dedupe key and the record of its outcome."""
+
+    __tablename__ = "inbound"
+    #: Claimed per helpdesk: one mail sent to two helpdesks of the deployment is processed by each.
+    __table_args__ = (UniqueConstraint("helpdesk", "message_id", name="uq_inbound_helpdesk_message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998))
+    outcome: Mapped[str] = mapped_column(String(30))  # opened | updated | ignored | quarantined
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: SHA-256 of the mail as its author wrote it (``parse.content_digest``): a repeated Message-ID
+    #: is a duplicate only when this matches too. Empty on rows from before it was recorded.
+    digest: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Quarantine(Base):
+    """A mail that could not be processed, kept whole with the error, for `quarantine retry`."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998))
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Outbox(Base):
+    """A mail to send, queued in the same transaction as the ticket change that owes it."""
+
+    __tablename__ = "outbox"
+    # The per-recipient cap counts one helpdesk's recent mail to one address. With two separate
+    # indexes SQLite's planner (no statistics) took the helpdesk one and scanned that helpdesk's
+    # whole outbox for every automatic mail.
+    __table_args__ = (Index("ix_outbox_to_key_helpdesk", "to_key", "helpdesk", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Sent through this helpdesk's SMTP account only.
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # pending | sent | failed
+    #: Sent by the bot on its own (not a staff answer): counted against loops.max_auto_mails_per_hour.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The (first) recipient, indexed (with the helpdesk) for the per-recipient cap.
+    to_key: Mapped[str] = mapped_column(String(320), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A failed mail an operator has seen (``mailbot outbox ack``): no longer makes ``status`` unhealthy.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The token of this mail's signed envelope sender (``bounces.verp_address``): a delivery
+    #: report that comes back to it is about this mail and may mark only its recipients.
+    verp: Mapped[str | None] = mapped_column(String(16), index=True)
+
+
+class Undeliverable(Base):
+    """An address one helpdesk's mail could not be delivered to (a proven bounce or a refusal).
+
+    It stops only *automatic* mail of that helpdesk (acknowledgments, data requests, reminders);
+    staff answers and escalations are still sent. A temporary mark expires; ``mailbot addresses
+    clear`` lifts any mark.
+    """
+
+    __tablename__ = "undeliverable"
+    __table_args__ = (UniqueConstraint("helpdesk", "address", name="uq_undeliverable_helpdesk_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SigningKey(Base):
+    """A signing secret mailbot generated because the configuration set none (one per helpdesk).
+
+    Kept in the database so that every worker and every restart signs with the same key: the
+    reply addresses in staff's mailboxes and the envelope senders of mail in flight stay valid.
+    """
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlaNotice(Base):
+    """A notification the SLA tick sent (or covered by a later one): the unique key makes it fire once.
+
+    Keys are ``t<ticket id>/<clock>@<run start>:<threshold>`` (see ``sla.notice_key``) and
+    ``digest/<local date>`` for the daily digest (no ticket).
+    """
+
+    __tablename__ = "sla_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # warning | breach | reminder | autoclose | covered | digest
+    clock: Mapped[str] = mapped_column(String(20), default="")
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthToken(Base):
+    """The newest refresh token of one OAuth2 grant, stored when the provider rotates it
+    (``oauth.TokenVault``), so a restart goes on with it rather than with the configured one.
+
+    ``key`` is ``oauth.vault_key``: a hash of the token endpoint, client id and configured token.
+    The token is a credential: the database needs the same protection as the config file.
+    """
+
+    __tablename__ = "oauth_tokens"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DatabaseTokenVault:
+    """``oauth.TokenVault`` in the ``oauth_tokens`` table; each call is its own short transaction."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def load(self, key: str) -> str | None:
+        with self._factory() as session:
+            row = session.get(OAuthToken, key)
+            return row.refresh_token if row is not None else None
+
+    def save(self, key: str, refresh_token: str) -> None:
+        with self._factory.begin() as session:
+            row = session.get(OAuthToken, key, with_for_update=True)
+            if row is None:
+                session.add(OAuthToken(key=key, refresh_token=refresh_token, updated_at=datetime.now(timezone.utc)))
+            else:
+                row.refresh_token, row.updated_at = refresh_token, datetime.now(timezone.utc)
+
+
+class MailboxStatus(Base):
+    """What ``mailbot status`` and the metrics report about one IMAP or SMTP account (issue 9).
+
+    Written by the service: the poller after each successful drain (``last_ok_at``), the
+    outbox after a send, both on errors; ``auth_*`` while an OAuth2 token refresh is refused
+    (``auth_notified_at``: the coordinator has been told, once per outage); ``run_*`` by
+    ``mailbot run`` on the IMAP row (a run that started and did not stop cleanly is expected
+    to be polling).
+    """
+
+    __tablename__ = "mailbox_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)  # "imap user@host:port"
+    kind: Mapped[str] = mapped_column(String(10))  # imap | smtp
+    mailbox: Mapped[str] = mapped_column(String(320))  # the login name
+    server: Mapped[str] = mapped_column(String(300))  # host:port
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_error: Mapped[str] = mapped_column(Text, default="")
+    auth_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)  # refused refreshes, ever (metrics)
+    run_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_pid: Mapped[int | None] = mapped_column(Integer)
+    run_host: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (``postgresql+psycopg://``)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; for SQLite make the folder, enable WAL (synchronous=NORMAL) and foreign keys.
+
+    PostgreSQL (``postgresql+psycopg://``) connections are checked before use, so a
+    restarted database server costs one reconnect, not an error.
+    """
+    url = normalize_url(url)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql"):
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"application_name": "mailbot"})
+    else:
+        engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            # With WAL, NORMAL syncs at checkpoints instead of at every commit: a commit survives a
+            # crash of the process, only a power loss may undo the last ones. The intake moves mail
+            # out of the inbox after ``sync_to_disk``, so a mail never leaves before its commit is on disk.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            # A small page cache per connection (default 2 MB each): the OS caches the file anyway.
+            cur.execute("PRAGMA cache_size=-512")
+            cur.close()
+
+    return engine
+
+
+def sync_to_disk(engine: Engine) -> None:
+    """Make every transaction committed so far durable (SQLite with ``synchronous=NORMAL``).
+
+    Committed WAL frames are written but not yet fsynced; one fsync of the WAL file covers all
+    of them (frames already checkpointed are in the database file, which the checkpoint synced).
+    One call per intake batch replaces an fsync per commit. Other databases: nothing to do.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return
+    try:
+        fd = os.open(f"{database}-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL (yet): nothing is waiting
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema (idempotent).
+
+    A database already at head (every start but the first after an upgrade) is recognised
+    without importing Alembic or taking the migration lock. A new, empty database gets the
+    models' tables and is stamped at head, as Alembic's cookbook advises ("building an up to
+    date database from scratch"); ``tests/unit/test_migrations.py`` checks that this schema is
+    the one the migrations build. Only an existing older database runs the migrations: Alembic
+    (with Mako) costs the process about 11 MB that it keeps for as long as it runs.
+    """
+    if at_head(engine):
+        return
+    # Every start migrates: workers started together take turns (the later ones find it done).
+    with _migration_lock(engine), engine.connect() as conn:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate", "schema"))))
+            if not sa_inspect(conn).get_table_names():
+                create_at_head(conn)
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        if conn.dialect.name == "sqlite":
+            # migrations/env.py switched foreign keys off for the migration; this connection goes
+            # back to the pool, so switch them on again (possible now, outside the transaction).
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+
+
+#: Alembic's version table, as Alembic itself creates it.
+_ALEMBIC_VERSION = Table(
+    "alembic_version", MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
+def create_at_head(conn: Connection) -> None:
+    """Create the models' tables in an empty database and record the head revision (the caller's
+    transaction)."""
+    Base.metadata.create_all(conn)
+    _ALEMBIC_VERSION.create(conn)
+    conn.execute(_ALEMBIC_VERSION.insert().values(version_num=script_head()))
+
+
+#: The newest migration's revision. Kept here so that a start on a database already at head needs
+#: no Alembic import (its import and script scan cost more than the check); a new migration must
+#: update it, which ``tests/unit/test_schema_head.py`` checks against Alembic's own answer.
+SCHEMA_HEAD = "0007"
+
+
+def script_head() -> str:
+    """The head revision of ``mailbot/migrations`` (see ``SCHEMA_HEAD``)."""
+    return SCHEMA_HEAD
+
+
+def at_head(engine: Engine) -> bool:
+    """True when the database records exactly the scripts' head revision (anything else: migrate)."""
+    head = script_head()
+    try:
+        with engine.connect() as conn:
+            versions = [row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+    except DBAPIError:
+        return False  # no alembic_version table yet: a new database
+    return versions == [head]
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """SQLite: an ``flock`` on ``<database>.migrate.lock`` while migrating (PostgreSQL: see upgrade)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(f"{database}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def signing_key(engine: Engine, name: str, now: datetime) -> str:
+    """The generated secret ``name``, made (randomly, 32 bytes) and kept at its first use.
+
+    Several workers starting together agree on one key: the first insert wins and everybody
+    reads what was stored.
+    """
+    factory = make_sessionmaker(engine)
+    with factory.begin() as session:
+        value = session.scalar(select(SigningKey.value).where(SigningKey.name == name))
+        if value is not None:
+            return value
+    try:
+        with factory.begin() as session:
+            session.add(SigningKey(name=name, value=secrets.token_urlsafe(32), created_at=now))
+    except IntegrityError:
+        pass  # another worker made it first: use theirs
+    with factory.begin() as session:
+        return session.scalars(select(SigningKey.value).where(SigningKey.name == name)).one()
+
+
+def ticket_by_number(session: Session, number: str, helpdesk: str | None = None) -> Ticket | None:
+    """A ticket by number (``TTS-000123``) or id; numbers repeat across helpdesks, so give ``helpdesk``
+    (without it, the first ticket with that number)."""
+    number = number.strip().upper()
+    if number.isdigit():
+        ticket = session.get(Ticket, int(number))
+        return ticket if ticket is not None and helpdesk in (None, ticket.helpdesk) else None
+    query = select(Ticket).where(Ticket.number == number).order_by(Ticket.id)
+    if helpdesk is not None:
+        query = query.where(Ticket.helpdesk == helpdesk)
+    return session.scalars(query.limit(1)).first()
+
+
+_T = TypeVar("_T")
+
+
+def padded(values: Sequence[_T]) -> list[_T]:
+    """``values`` for an ``IN (...)`` list, padded to a power of two by repeating the last one.
+
+    Each length of an IN list is another SQL text, and the database driver keeps a prepared
+    statement per text and connection (Python's sqlite3: the last 128). With lists of every
+    length from 1 to 50 (or 1,000), those caches filled with one-off statements, which evicted
+    the ones used for every mail, and each kept its size: the process grew by 5 MB over a
+    3,000-mail backlog. Padded, a list of up to 64 values has 7 texts; a repeated value matches
+    nothing more.
+    """
+    out = list(values)
+    if out:
+        out.extend(out[-1:] * ((1 << (len(out) - 1).bit_length()) - len(out)))
+    return out
+
+
+# The lookups below run for almost every mail: built once, with bind parameters, they skip the
+# statement's construction and cache key each time (and behave exactly the same).
+_TICKET_FOR_SEQ = select(Ticket.id).where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.seq == bindparam("seq"))
+_LAST_SEQ = select(func.max(Ticket.seq)).where(Ticket.helpdesk == bindparam("helpdesk"))
+_OWNERS = select(Message.message_id, Message.ticket_id).where(Message.message_id.in_(bindparam("ids", expanding=True)))
+_OWNERS_IN_HELPDESK = (_OWNERS.join(Ticket, Ticket.id == Message.ticket_id)
+                       .where(Ticket.helpdesk == bindparam("helpdesk")).order_by(Message.id))
+_OWNERS = _OWNERS.order_by(Message.id)
+_PARTICIPANTS = select(Message.sender, Message.recipients).where(Message.ticket_id == bindparam("ticket"))
+
+
+def ticket_for_seq(session: Session, helpdesk: str, seq: int) -> int | None:
+    """The id of the helpdesk's ticket numbered ``seq`` (what a ``[TTS-000123]`` subject tag names)."""
+    return session.scalar(_TICKET_FOR_SEQ, {"helpdesk": helpdesk, "seq": seq})
+
+
+def next_seq(session: Session, helpdesk: str) -> int:
+    """The number of the helpdesk's next ticket, in the session's transaction.
+
+    PostgreSQL: a transaction advisory lock per helpdesk makes concurrent openers take turns
+    (the second reads the first's committed ticket), so cooperating workers do not collide;
+    the unique (helpdesk, seq) constraint catches anything else, and the mail is retried
+    (``service.process_raw``). SQLite's write lock serialises writers anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(advisory_key("ticket-seq", helpdesk))))
+    last = session.scalar(_LAST_SEQ, {"helpdesk": helpdesk})
+    return (last or 0) + 1
+
+
+def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str | None = None) -> int | None:
+    """The ticket that owns the first of ``ids`` we know (inbound or outbound), of ``helpdesk`` if given."""
+    if not ids:
+        return None
+    if helpdesk is not None:
+        # One mail sent to two helpdesks is a message of a ticket in each: only ours counts.
+        rows = session.execute(_OWNERS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}).all()
+    else:
+        rows = session.execute(_OWNERS, {"ids": padded(ids)}).all()
+    owner: dict[str, int] = {}
+    for mid, ticket_id in rows:
+        owner.setdefault(mid, ticket_id)
+    for mid in ids:
+        if mid in owner:
+            return owner[mid]
+    return None
+
+
+def participants(session: Session, ticket_id: int) -> set[str]:
+    """Addresses that have written to or been written to in a ticket."""
+    rows = session.execute(_PARTICIPANTS, {"ticket": ticket_id}).all()
+    people: set[str] = set()
+    for sender, recipients in rows:
+        people.add(sender.lower())
+        people.update(r.lower() for r in recipients or [])
+    return people
+
+
+def already_seen(session: Session, message_id: str, helpdesk: str = "default") -> bool:
+    return session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
+                                                   Inbound.message_id == message_id)) is not None
+
+
+# ---- several workers on one database -----------------------------------------------------------
+#
+# Two ``mailbot run`` processes may fetch the same mail (one mailbox) and look at the same outbox
+# rows (one database). What keeps each mail processed once and each reply sent once:
+#
+# * the inbound row is claimed first in the mail's transaction (INSERT ... ON CONFLICT DO NOTHING
+#   on ``inbound.message_id``): the loser finds the winner's committed row, a duplicate, and did
+#   no work. On PostgreSQL a transaction-scoped advisory lock per Message-ID is tried before that,
+#   so a worker skips a mail another one is processing right now instead of waiting for it;
+# * the ticket a mail changes is locked (``FOR NO KEY UPDATE``) for the rest of the transaction,
+#   so two mails of one ticket (or a mail and the SLA tick) are applied one after the other;
+# * outbox rows are claimed with ``FOR UPDATE SKIP LOCKED`` (``mailbot.mail.outbox``).
+#
+# On SQLite the database's single write lock serialises all of this.
+
+#: ``inbound.outcome`` of a claim whose transaction has not committed yet (never seen by others).
+PROCESSING = "processing"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a Message-ID found: ours to process, seen before, or busy elsewhere."""
+
+    inbound_id: int | None = None  # claimed: set the outcome on this row before the commit
+    seen: str | None = None  # the outcome recorded by whoever processed the mail first
+    seen_at: datetime | None = None
+    busy: bool = False  # another worker is processing it right now (PostgreSQL)
+    seen_digest: str = ""  # the content digest recorded with it ("" on rows from before 0007)
+
+    def other_mail(self, digest: str) -> bool:
+        """True when the Message-ID was taken by a *different* mail (its content differs)."""
+        return self.inbound_id is None and not self.busy and bool(self.seen_digest) and self.seen_digest != digest
+
+
+def advisory_key(namespace: str, value: str) -> int:
+    """A signed 64-bit advisory-lock key for ``value`` (stable across processes and hosts)."""
+    digest = hashlib.sha256(f"mailbot {namespace} {value}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def claim_inbound(session: Session, message_id: str, *, sender: str, now: datetime,
+                  helpdesk: str = "default", digest: str = "") -> Claim:
+    """Claim ``message_id`` in the session's transaction (call it first, before any other work).
+
+    The inbound row is inserted with the outcome ``processing``; the caller sets the real
+    outcome with :func:`record_inbound` in the same transaction. If the transaction rolls
+    back, so does the claim, and the mail can be processed again. Claims are per ``helpdesk``:
+    one mail sent to two helpdesks of the deployment is processed once by each.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        key = advisory_key("inbound", message_id if helpdesk == "default" else f"{helpdesk} {message_id}")
+        if not session.scalar(select(func.pg_try_advisory_xact_lock(key))):
+            return Claim(busy=True)
+    values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
+              "sender": sender[:320], "at": now, "digest": digest}
+    if dialect in {"postgresql", "sqlite"}:
+        row_id = session.scalar(_claim_statement(dialect), values)
+    else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
+        seen_id = session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
+                                                           Inbound.message_id == message_id))
+        row_id = None
+        if seen_id is None:
+            row = Inbound(**values)
+            session.add(row)
+            session.flush()
+            row_id = row.id
+    if row_id is not None:
+        return Claim(inbound_id=row_id)
+    seen = session.execute(select(Inbound.outcome, Inbound.at, Inbound.digest).where(
+        Inbound.helpdesk == helpdesk, Inbound.message_id == message_id)).first()
+    assert seen is not None  # the conflicting row has committed (or this is the same transaction)
+    return Claim(seen=seen[0], seen_at=seen[1], seen_digest=seen[2] or "")
+
+
+#: Built once (the claim and its outcome are two statements of every mail): a statement built
+#: per call costs its construction and cache key each time. On the table, not the mapped class:
+#: a mail's session never loads its inbound row, so the ORM has nothing to keep in step.
+_RECORD_INBOUND = (update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("inbound_id"))
+                   .values(outcome=bindparam("outcome"), reason=bindparam("reason"), ticket_id=bindparam("ticket")))
+_CLAIM_STATEMENTS: dict[str, Executable] = {}
+
+
+def _claim_statement(dialect: str) -> Executable:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of an inbound row, for ``dialect``."""
+    statement = _CLAIM_STATEMENTS.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            # Imported here: the PostgreSQL dialect package (with its asyncpg, pg8000 and psycopg
+            # modules) costs 2 MB of RSS that a SQLite deployment never uses.
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert = pg_insert(Inbound.__table__)
+        else:
+            insert = sqlite_insert(Inbound.__table__)
+        statement = _CLAIM_STATEMENTS[dialect] = (
+            insert.on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
+            .returning(Inbound.__table__.c.id))
+    return statement
+
+
+def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str, ticket_id: int | None) -> None:
+    """Set the outcome of a claimed inbound row (same transaction as the claim)."""
+    session.flush()  # the mail's ticket first: the row refers to it
+    session.execute(_RECORD_INBOUND, {"inbound_id": claim.inbound_id, "outcome": outcome, "reason": reason,
+                                      "ticket": ticket_id})
+
+
+def lock_ticket(session: Session, ticket_id: int) -> Ticket | None:
+    """The ticket, locked against concurrent changes until the transaction ends (fresh values).
+
+    PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` (rows that merely reference the ticket, such as
+    new events, are not blocked). SQLite has no row locks; its write lock serialises writers.
+    """
+    return session.get(Ticket, ticket_id, with_for_update={"key_share": True}, populate_existing=True)
+
+
+#: SQLSTATEs of a transaction that lost a race: unique violation, serialization failure, deadlock,
+#: lock not available.
+_CONFLICT_STATES = {"23505", "40001", "40P01", "55P03"}
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when ``exc`` is the database connection going away (not a problem of the data)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` means another transaction got there first: retry, and look again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state in _CONFLICT_STATES:
+        return True
+    text = str(exc.orig).lower()
+    if isinstance(exc, IntegrityError):
+        return "unique" in text or "duplicate key" in text
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "deadlock" in text)
