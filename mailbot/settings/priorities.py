@@ -3,7 +3,10 @@
 A helpdesk coordinator edits that file, so every mistake is reported as ONE line that names the
 place, e.g. ``priorities.toml: categories[3].priority: 'urgent' is not a configured level``,
 raised as :class:`RulesConfigError`. Regular expressions are compiled here, at load time, so a
-bad one stops the bot at start instead of failing on the first mail.
+bad one stops the bot at start instead of failing on the first mail. They are compiled for RE2
+(:func:`mailbot.rules.compile_table_pattern`), whose matching time is linear in the text: a
+pattern that needs backtracking (lookaround, backreferences) is refused here, with its place,
+rather than left to stall the mailbox on a hostile mail (issue 17).
 
 This module may read files; the engine in :mod:`mailbot.core.rules` may not. The frozen table types
 are defined there (the pure core must not import this loader) and re-exported here.
@@ -24,14 +27,16 @@ from mailbot.core.rules import (
     DeadlineRule,
     Level,
     Matcher,
+    Pattern,
     PriorityTable,
+    TablePatternError,
+    compile_table_pattern,
     keyword_pattern,
 )
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
 
 _KEY = r"^[a-z][a-z0-9_]*$"
-_FLAGS = re.IGNORECASE | re.MULTILINE
 _MACRO_REF = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -89,6 +94,7 @@ class _MatchModel(_Model):
     weight: float
     keywords: list[str] = []
     patterns: list[str] = []
+    exclude: list[str] = []  # a match of the rule that overlaps a match of one of these does not count
 
 
 class _CategoryModel(_Model):
@@ -163,14 +169,18 @@ class _Builder:
 
         return _MACRO_REF.sub(replace, source)
 
-    def regex(self, source: str, where: str, *, macros: bool = True) -> re.Pattern[str]:
+    def compile(self, source: str, where: str, shown: str | None = None) -> Pattern:
+        """RE2 takes it, or one line naming the place and the pattern as written."""
+        try:
+            return compile_table_pattern(source, shown)
+        except TablePatternError as exc:
+            raise self.fail(where, str(exc)) from None
+
+    def regex(self, source: str, where: str, *, macros: bool = True) -> Pattern:
         if not source.strip():
             raise self.fail(where, "empty pattern")
         expanded = self.expand(source, where) if macros else source
-        try:
-            compiled = re.compile(expanded, _FLAGS)
-        except re.error as exc:
-            raise self.fail(where, f"bad regular expression {source!r}: {exc}") from None
+        compiled = self.compile(expanded, where, shown=source)
         # A pattern that matches empty text would fire on every mail.
         if compiled.search("") is not None:
             raise self.fail(where, f"pattern {source!r} matches empty text, so it would fire on every mail")
@@ -184,10 +194,7 @@ class _Builder:
             where = f"macros.{name}"
             if not re.fullmatch(_KEY, name):
                 raise self.fail(where, "a macro name must be lower-case letters, digits and _")
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise self.fail(where, f"bad regular expression {value!r}: {exc}") from None
+            self.compile(value, where)
             if _MACRO_REF.search(value):
                 raise self.fail(where, "a macro cannot use another macro")
             self.macros[name] = value
@@ -313,14 +320,17 @@ class _Builder:
                 raise self.fail(f"{at}.weight", "must not be 0 (use a negative weight to count against)")
             if not rule.keywords and not rule.patterns:
                 raise self.fail(at, "needs keywords or patterns")
+            exclude = tuple(self.regex(p, f"{at}.exclude[{j}]") for j, p in enumerate(rule.exclude))
             for j, keyword in enumerate(rule.keywords):
                 try:
                     regex = keyword_pattern(keyword)
                 except ValueError as exc:
                     raise self.fail(f"{at}.keywords[{j}]", str(exc)) from None
-                out.append(Matcher(regex, rule.weight, keyword=keyword.strip(), where=f"{at}.keywords[{j}]"))
+                out.append(Matcher(regex, rule.weight, keyword=keyword.strip(), where=f"{at}.keywords[{j}]",
+                                   exclude=exclude))
             for j, pattern in enumerate(rule.patterns):
-                out.append(Matcher(self.regex(pattern, f"{at}.patterns[{j}]"), rule.weight, where=f"{at}.patterns[{j}]"))
+                out.append(Matcher(self.regex(pattern, f"{at}.patterns[{j}]"), rule.weight, where=f"{at}.patterns[{j}]",
+                                   exclude=exclude))
         return tuple(out)
 
 
