@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mailbot.mail import outbox
-from mailbot import store  # noqa: E402
+from mailbot.storage import store  # noqa: E402
 from mailbot.mail.compose import make_message_id  # noqa: E402
 from mailbot.settings.config import SmtpSettings  # noqa: E402
 from tests.support import mailstack as ms  # noqa: E402

@@ -26,7 +26,7 @@ from mailbot.mail import outbox
 from mailbot.storage import store
 from mailbot.settings.config import ConfigError, Settings, load_settings, resolve_config_path
 from mailbot.settings.priorities import RulesConfigError
-from mailbot.storage.store import Quarantine, Ticket
+from mailbot.storage.models import Quarantine, Ticket
 from mailbot.core.timeline import build_timeline, format_duration
 
 log = logging.getLogger("mailbot")
@@ -425,7 +425,7 @@ def _row_id(text: str | None, command: str) -> int | None:
 
 
 def _outbox(app: Any, args: argparse.Namespace, only: str | None = None) -> int:
-    from mailbot.storage.store import Outbox
+    from mailbot.storage.models import Outbox
 
     now = datetime.now(timezone.utc)
     if args.action == "ack":
@@ -581,7 +581,7 @@ def _ticket_show(app: Any, ticket: Ticket, as_json: bool) -> int:
 
 def _quarantine_retry(apps: list[Any], settings: Settings, text: str) -> int:
     from mailbot.service.inbound import process_raw
-    from mailbot.storage.store import Inbound
+    from mailbot.storage.models import Inbound
 
     qid = _row_id(text, "quarantine retry")
     if qid is None:

@@ -136,7 +136,7 @@ class Event:
 
 
 class EventRecord(Protocol):
-    """A stored ticket event as the pure core reads it (store.TicketEvent satisfies it)."""
+    """A stored ticket event as the pure core reads it (models.TicketEvent satisfies it)."""
 
     kind: str
     at: datetime

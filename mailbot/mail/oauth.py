@@ -15,7 +15,7 @@ provider's ``error_description`` is kept, with any token value masked), and each
 registered with :mod:`mailbot.settings.logs` so that even a stray log line cannot show it.
 
 A rotated refresh token (Microsoft returns a new one with every grant) is used for the next
-refresh and handed to a :class:`TokenVault` (the database: ``store.DatabaseTokenVault``), so a
+refresh and handed to a :class:`TokenVault` (the database: ``models.DatabaseTokenVault``), so a
 restart months later goes on with the newest token rather than the configured one, which the
 provider may have expired meanwhile. The vault is keyed by the token endpoint, the client and a
 hash of the configured token: putting a new refresh token in the config starts afresh. If the

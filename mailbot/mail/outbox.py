@@ -47,7 +47,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.core import mailpolicy
 from mailbot.mail import oauth
 from mailbot.settings.config import DEFAULT_HELPDESK, SmtpSettings
-from mailbot.storage.store import Outbox, Undeliverable, padded
+from mailbot.storage.store import padded
+from mailbot.storage.models import Outbox, Undeliverable
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.settings.config import ImapSettings, SmtpSettings
 from mailbot.storage import errors
-from mailbot.storage.store import MailboxStatus
+from mailbot.storage.models import MailboxStatus
 
 if TYPE_CHECKING:
     from mailbot.service.app import App

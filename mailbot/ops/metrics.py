@@ -36,7 +36,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.settings.config import DEFAULT_HELPDESK
-from mailbot.storage.store import MailboxStatus, Outbox, Quarantine, SlaNotice, Ticket
+from mailbot.storage.models import MailboxStatus, Outbox, Quarantine, SlaNotice, Ticket
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

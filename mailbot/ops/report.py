@@ -194,7 +194,7 @@ def load(session: Session, start: datetime, end: datetime, helpdesk: str | None 
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from mailbot.storage.store import Ticket, TicketEvent
+    from mailbot.storage.models import Ticket, TicketEvent
 
     active = select(TicketEvent.ticket_id).where(TicketEvent.at >= start, TicketEvent.at < end).distinct()
     query = select(Ticket).where(Ticket.id.in_(active))

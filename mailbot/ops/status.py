@@ -37,7 +37,7 @@ from mailbot.ops import health
 from mailbot.storage import errors
 from mailbot.mail import intake
 from mailbot.mail import outbox
-from mailbot.storage.store import MailboxStatus, Message, Outbox, Quarantine
+from mailbot.storage.models import MailboxStatus, Message, Outbox, Quarantine
 
 if TYPE_CHECKING:
     from mailbot.service.app import App

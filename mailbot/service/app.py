@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.settings import logs
 from mailbot.mail import oauth
-from mailbot.storage import store
+from mailbot.storage import models, store
 from mailbot.settings.answers import AnswerLibrary, AnswersError, load_answers
 from mailbot.settings.config import ConfigError, Settings
 from mailbot.mail.render import BUILTIN_TEMPLATES, Renderer
@@ -93,7 +93,7 @@ def build_apps(settings: Settings, *, migrate: bool = True, only: str | None = N
 
 def _keep_rotated_tokens(engine: Engine) -> None:
     """OAuth2 refresh tokens that the provider rotates are kept in this database (``oauth``)."""
-    oauth.use_vault(store.DatabaseTokenVault(store.make_sessionmaker(engine)))
+    oauth.use_vault(models.DatabaseTokenVault(store.make_sessionmaker(engine)))
 
 
 def load_answer_library(settings: Settings, renderer: Renderer, table: PriorityTable) -> AnswerLibrary:

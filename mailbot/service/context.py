@@ -17,7 +17,7 @@ from mailbot.core import threads
 from mailbot.settings.answers import Suggestion, suggest
 from mailbot.core.domain import Classification, InboundMail, TicketState
 from mailbot.core.rules import mask_passwords
-from mailbot.storage.store import StoredAttachment, Ticket
+from mailbot.storage.models import StoredAttachment, Ticket
 from mailbot.core.workflow import (
     STATE_LABELS,
 )

@@ -20,7 +20,7 @@ from mailbot.settings import holidays_id
 from mailbot.core import sla
 from mailbot.settings.config import Settings
 from mailbot.core.domain import EventRecord
-from mailbot.storage.store import SlaNotice, Ticket, TicketEvent
+from mailbot.storage.models import SlaNotice, Ticket, TicketEvent
 from mailbot.core.worktime import WorkCalendar, parse_weekdays
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from mailbot.mail import outbox
 from mailbot.storage import store
 from mailbot.core.loops import Bounce, parse_bounce
 from mailbot.core.domain import InboundMail, SenderRole
-from mailbot.storage.store import Message, Outbox, Ticket
+from mailbot.storage.models import Message, Outbox, Ticket
 from mailbot.core.workflow import (
     Record,
     SendMail,

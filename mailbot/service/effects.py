@@ -23,7 +23,7 @@ from mailbot.mail.compose import OutgoingAttachment, build_message, make_message
 from mailbot.settings.config import Settings
 from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
 from mailbot.core.rules import mask_passwords
-from mailbot.storage.store import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
+from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.core.workflow import (
     Assign,
     Decision,

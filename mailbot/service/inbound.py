@@ -26,7 +26,7 @@ from mailbot.core.fingerprint import content_digest
 from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
 from mailbot.core.parse import parse_mail, substitute_message_id
 from mailbot.core.rules import classify
-from mailbot.storage.store import Quarantine, Ticket, TicketEvent
+from mailbot.storage.models import Quarantine, Ticket, TicketEvent
 from mailbot.core.workflow import (
     Decision,
     LkppReplied,

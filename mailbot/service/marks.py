@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailbot.core.bounces import Mark
-from mailbot.storage.store import Undeliverable
+from mailbot.storage.models import Undeliverable
 
 
 def mark_address(session: Session, helpdesk: str, mark: Mark, ticket_id: int | None, now: datetime) -> bool:

@@ -29,7 +29,7 @@ from mailbot.service.context import local_time
 from mailbot.core import sla
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.core.domain import InboundMail, TicketState
-from mailbot.storage.store import SlaNotice, Ticket
+from mailbot.storage.models import SlaNotice, Ticket
 from mailbot.core.workflow import Decision, Record, SendMail
 
 if TYPE_CHECKING:

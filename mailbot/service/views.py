@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 
-from mailbot.storage.store import Ticket
+from mailbot.storage.models import Ticket
 
 log = logging.getLogger(__name__)
 

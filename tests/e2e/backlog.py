@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from imap_tools import MailBox, MailMessage
 from sqlalchemy import select
 
-from mailbot.storage.store import Outbox
+from mailbot.storage.models import Outbox
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
 from tests.support.botproc import wait_until
 from tests.support.mailstack import MailStack, fetch_all, mailbox_address, ssl_context

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import cli
 from mailbot.storage import store
-from mailbot.storage.store import Ticket
+from mailbot.storage.models import Ticket
 from tests.support import pgstack
 from tests.support.botproc import BotProcess
 from tests.support.mailstack import MailStack, ensure_started, fetch_all, send, unique_address, wait_for

@@ -29,7 +29,7 @@ from imap_tools import MailBox
 from sqlalchemy import select
 
 from mailbot.settings.config import SmtpSettings
-from mailbot.storage.store import Inbound, Message, Outbox, Ticket
+from mailbot.storage.models import Inbound, Message, Outbox, Ticket
 from tests.e2e.backlog import BODIES, backlog_mails, folder_count, inject, message_ids, seed_tickets, unsent
 from tests.e2e.conftest import Deployment
 from tests.support.botproc import BotProcess, set_keys, wait_until

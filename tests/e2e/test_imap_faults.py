@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailbot.storage.store import Inbound, Outbox, Ticket
+from mailbot.storage.models import Inbound, Outbox, Ticket
 from tests.e2e.conftest import Deployment, start_bot, user_mail
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import SCRIPT, MailStack, fetch_all, mailbox_address

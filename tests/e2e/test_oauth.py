@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailbot.mail import oauth
-from mailbot.storage.store import OAuthToken, Outbox, Ticket
+from mailbot.storage.models import OAuthToken, Outbox, Ticket
 from tests.e2e.conftest import Deployment
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import MailStack, fetch_all

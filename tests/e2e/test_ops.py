@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from mailbot.storage.store import Outbox, SlaNotice, Ticket
+from mailbot.storage.models import Outbox, SlaNotice, Ticket
 from tests.e2e.conftest import Deployment, start_bot
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.mailstack import MailStack

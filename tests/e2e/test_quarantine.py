@@ -19,7 +19,7 @@ from pathlib import Path
 from imap_tools import MailBox
 
 from mailbot.settings.config import PROJECT_ROOT
-from mailbot.storage.store import Inbound, Quarantine
+from mailbot.storage.models import Inbound, Quarantine
 from tests.e2e.conftest import Deployment
 from tests.support.botproc import set_keys
 from tests.support.mailstack import fetch_all, mailbox_address, ssl_context

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from mailbot.storage import store
-from mailbot.storage.store import Message, Outbox, Ticket, TicketEvent
+from mailbot.storage import models
+from mailbot.storage.models import Message, Outbox, Ticket, TicketEvent
 from tests.e2e.conftest import Deployment, reply_mail
 from tests.support.botproc import BotProcess, set_keys, wait_until
 from tests.support.faultsmtp import FaultSMTP
@@ -182,8 +182,8 @@ def test_permanent_refusal_fails_once_tells_staff_and_is_not_retried(
     assert len(rows(d)) == 3
     assert fetch_all(d.stack, d.user) == []
     with d.sessions()() as session:  # no more automatic mail to it
-        assert session.scalars(select(store.Undeliverable).where(store.Undeliverable.address == d.user,
-                                                                 store.Undeliverable.helpdesk == d.key)).one()
+        assert session.scalars(select(models.Undeliverable).where(models.Undeliverable.address == d.user,
+                                                                 models.Undeliverable.helpdesk == d.key)).one()
     # The operator fixes the address problem and sends the reply again (same Message-ID).
     code, out, _ = d.cli("outbox", "list")
     assert code == 0 and "failed" in out and d.user in out

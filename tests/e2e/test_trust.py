@@ -14,7 +14,7 @@ from email.utils import format_datetime, make_msgid
 import pytest
 
 from mailbot.core import threads
-from mailbot.storage.store import Inbound, Outbox, SigningKey, Undeliverable
+from mailbot.storage.models import Inbound, Outbox, SigningKey, Undeliverable
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
 from tests.support.mailstack import fetch_all, send, unique_address
 

@@ -30,7 +30,7 @@ from imap_tools import AND, MailBox
 from sqlalchemy import select
 
 from mailbot.mail import intake
-from mailbot.storage.store import Inbound, Message, Outbox, Ticket
+from mailbot.storage.models import Inbound, Message, Outbox, Ticket
 from tests.e2e.backlog import BODIES, backlog_mails, folder_count, inject, message_ids, seed_tickets, unsent
 from tests.e2e.conftest import Deployment, user_mail
 from tests.support import pgstack

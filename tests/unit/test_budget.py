@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from mailbot.core.budget import Budget, BudgetExceeded
 from mailbot.service.inbound import process_raw
-from mailbot.storage.store import Inbound, Outbox, Quarantine, Ticket
+from mailbot.storage.models import Inbound, Outbox, Quarantine, Ticket
 from tests.unit.test_service_corpus import NOW, make_app
 
 

@@ -20,7 +20,7 @@ from mailbot import cli
 from mailbot.service.app import build_app
 from mailbot.service.inbound import process_raw
 from mailbot.settings.config import load_settings
-from mailbot.storage.store import Outbox, Quarantine
+from mailbot.storage.models import Outbox, Quarantine
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lupa password\r\n"

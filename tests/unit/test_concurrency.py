@@ -31,7 +31,7 @@ from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
 from mailbot.storage import store
 from mailbot.settings.config import Settings, SmtpSettings
-from mailbot.storage.store import Inbound, Message, Outbox, Quarantine, Ticket
+from mailbot.storage.models import Inbound, Message, Outbox, Quarantine, Ticket
 from tests.support.smtprecorder import (
     HELPDESK,
     NOW,

@@ -48,7 +48,7 @@ def test_pinned_threshold_keeps_large_buffers_mapped() -> None:
 
 @needs_glibc
 def test_an_operator_setting_wins() -> None:
-    probe = "from mailbot import heap; print(heap.tune())"
+    probe = "from mailbot.ops import heap; print(heap.tune())"
     env = {"PATH": "/usr/bin:/bin", "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_ARENA_MAX": "4"}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"

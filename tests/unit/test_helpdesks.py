@@ -17,9 +17,9 @@ from sqlalchemy import inspect, select, text
 from mailbot.service import deadlines, effects, sla_jobs
 from mailbot.service.app import App, build_apps
 from mailbot.service.inbound import process_raw
-from mailbot.storage import store
+from mailbot.storage import models, store
 from mailbot.settings.config import load_settings
-from mailbot.storage.store import Inbound, Outbox, Ticket
+from mailbot.storage.models import Inbound, Outbox, Ticket
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 KOTA, KAB = "helpdesk@lpse.test", "lpse@kab.test"
@@ -127,8 +127,8 @@ def test_the_automatic_mail_cap_counts_each_helpdesks_own_mail(tmp_path: Path, d
     open_ticket(kab, 2)  # kab's first ticket: all of its mail
     assert automatic_to_user() == {"kota": 2, "kab": first}
     with kota.factory() as session:
-        suppressed = session.execute(select(Ticket.helpdesk, store.TicketEvent.detail).join(store.TicketEvent)
-                                     .where(store.TicketEvent.kind == "mail_suppressed")).all()
+        suppressed = session.execute(select(Ticket.helpdesk, models.TicketEvent.detail).join(models.TicketEvent)
+                                     .where(models.TicketEvent.kind == "mail_suppressed")).all()
     assert suppressed and {h for h, _ in suppressed} == {"kota"}
     assert all("cap of 2 automatic mails per hour" in detail for _, detail in suppressed)
 
@@ -222,7 +222,7 @@ def test_cli_filters_by_helpdesk(tmp_path: Path, db_url: str) -> None:
     import json
 
     from mailbot import cli
-    from mailbot.storage.store import Quarantine
+    from mailbot.storage.models import Quarantine
 
     kota, kab = two_helpdesks(tmp_path, db_url)
     process_raw(kota, mail("<c1@vendor.test>", KOTA, "Lupa password", "Saya lupa password."), NOW)

@@ -67,7 +67,7 @@ years = {y: {",".join(c): {d.isoformat(): n for d, n in indonesian_holidays(y, c
 print(json.dumps({"years": years, "all_countries": "holidays.countries" in sys.modules}))
 """
     public_api = json.loads(run_python(dump))
-    lean = json.loads(run_python("from mailbot import holidays_id; holidays_id.preload()\n" + dump))
+    lean = json.loads(run_python("from mailbot.settings import holidays_id; holidays_id.preload()\n" + dump))
     assert public_api["all_countries"] and not lean["all_countries"]
     assert lean["years"] == public_api["years"]
     assert lean["years"]["2026"]["public"]["2026-08-17"] == "Hari Kemerdekaan Republik Indonesia"

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 
 from mailbot import cli
 from mailbot.storage import store
-from mailbot.storage.store import Outbox, Ticket
+from mailbot.storage.models import Outbox, Ticket
 
 T0 = datetime(2026, 3, 2, 1, 30)  # naive UTC, as the store keeps times (08:30 WIB)
 

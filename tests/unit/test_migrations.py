@@ -11,12 +11,12 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from mailbot.storage import store
+from mailbot.storage import models, store
 
 
 def _schema_diff(engine: Engine) -> list[object]:
     with engine.connect() as conn:
-        return list(compare_metadata(MigrationContext.configure(conn), store.Base.metadata))
+        return list(compare_metadata(MigrationContext.configure(conn), models.Base.metadata))
 
 
 def _run_migrations(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from mailbot.ops import report
 from mailbot.storage import store
 from mailbot.ops.report import ALL, TicketHistory, aggregate
 from mailbot.core.sla import SlaPolicy
-from mailbot.storage.store import Ticket, TicketEvent
+from mailbot.storage.models import Ticket, TicketEvent
 from mailbot.core.worktime import WorkCalendar
 from tests.support.sla_events import Ev, opened, wib
 

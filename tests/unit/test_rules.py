@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import re
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 

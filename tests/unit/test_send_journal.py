@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.mail import outbox
 from mailbot.storage import store
 from mailbot.settings.config import SmtpSettings
-from mailbot.storage.store import Outbox
+from mailbot.storage.models import Outbox
 from tests.support.smtprecorder import NOW, Recorder, queue_mails, recording_smtp
 
 LATER = NOW + timedelta(seconds=1)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from mailbot.settings.config import load_settings
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
-from mailbot.storage.store import Inbound, Quarantine
+from mailbot.storage.models import Inbound, Quarantine
 from tests.support.pgstack import database_url
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "data" / "eml").glob("*.eml"))
@@ -105,7 +105,7 @@ def test_new_tickets_clocks_equal_the_clocks_read_back(tmp_path: Path) -> None:
     """A new ticket's deadlines are computed from its events in memory (no query); computed again
     from the database afterwards they are the same."""
     from mailbot.service import deadlines
-    from mailbot.storage.store import Ticket
+    from mailbot.storage.models import Ticket
 
     app = make_app(tmp_path)
     opened = [process_raw(app, path.read_bytes(), NOW) for path in LABELED]
@@ -141,7 +141,7 @@ def test_replies_thread_on_the_conversation_in_the_database(tmp_path: Path) -> N
     user's own latest mail)."""
     from email import message_from_bytes, policy
 
-    from mailbot.storage.store import Message, Outbox
+    from mailbot.storage.models import Message, Outbox
 
     app = make_app(tmp_path)
     user = "budi@vendor.test"

@@ -201,7 +201,7 @@ def test_the_notification_for_a_20_mb_body_is_below_twice_the_cap(tmp_path: Path
     from mailbot.settings.config import load_settings
     from mailbot.service.app import build_app
     from mailbot.service.inbound import process_raw
-    from mailbot.storage.store import Outbox
+    from mailbot.storage.models import Outbox
 
     config = tmp_path / "mailbot.toml"
     config.write_text(f"""

@@ -7,7 +7,6 @@ mail server: the outbox is inspected instead of delivered).
 
 from __future__ import annotations
 
-import ast
 import email
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -27,7 +26,7 @@ from mailbot.core import sla
 from mailbot.settings.config import Settings
 from mailbot.core.domain import TicketState
 from mailbot.core.sla import SlaPolicy, Standard, evaluate, measure
-from mailbot.storage.store import Outbox, SlaNotice, Ticket
+from mailbot.storage.models import Outbox, SlaNotice, Ticket
 from mailbot.core.worktime import WorkCalendar
 from tests.support.sla_events import Ev, opened, wib
 
@@ -416,7 +415,7 @@ def test_reminder_and_autoclose_reach_the_user_and_a_reply_reopens(app: App) -> 
 
 
 def service_events_row(ticket_id: int, kind: str, at: datetime) -> Any:
-    from mailbot.storage.store import TicketEvent
+    from mailbot.storage.models import TicketEvent
 
     return TicketEvent(ticket_id=ticket_id, kind=kind, at=at, actor=STAFF[0], detail="", sop_step=4, data={})
 

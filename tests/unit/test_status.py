@@ -24,7 +24,7 @@ from mailbot.ops import status
 from mailbot.settings.config import load_settings
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
-from mailbot.storage.store import MailboxStatus, Message, Outbox
+from mailbot.storage.models import MailboxStatus, Message, Outbox
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lupa password\r\n"

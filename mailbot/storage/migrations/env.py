@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from mailbot.storage.store import Base
+from mailbot.storage.models import Base
 
 target_metadata = Base.metadata
 

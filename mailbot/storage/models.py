@@ -1,0 +1,337 @@
+"""The database's tables as SQLAlchemy 2 typed models.
+
+Schema changes go through Alembic (``mailbot/storage/migrations``); times are stored as UTC and
+always come back timezone-aware (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+#: ``helpdesk`` columns: the key of the deployment's helpdesk a row belongs to (``config.PER_HELPDESK``).
+_HELPDESK = {"default": "default", "server_default": "default"}
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    #: Numbers are per helpdesk: the n-th ticket of each is ``<prefix>-<n>`` (seq, not id).
+    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    seq: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str | None] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    priority: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(64))
+    category_matched: Mapped[bool] = mapped_column(Boolean, default=True)
+    subject: Mapped[str] = mapped_column(String(500))
+    requester: Mapped[str] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str | None] = mapped_column(String(40))
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    closed_by: Mapped[str | None] = mapped_column(String(320))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rating: Mapped[int | None] = mapped_column(Integer)  # the user's 1-5 satisfaction rating
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SLA clocks (issue 5), kept by deadlines.refresh_deadlines from the events; the scheduler
+    # only ticks on sla_next_at. Resolution deadline per the priority table (None while paused):
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # waiting for the user's data
+    priority_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 2: unmatched, staff classify
+    call_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 4: telephone confirmation
+    analysis_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 7
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # reminder to the user (waiting_user)
+    autoclose_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # next warning/reminder due
+    sla_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last refresh of the above
+
+    messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
+    events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
+
+
+class Message(Base):
+    """A mail in a ticket's thread, inbound or outbound; its Message-ID threads replies."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    #: Not unique: one mail sent to two helpdesks of the deployment is a message of a ticket in each.
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    role: Mapped[str] = mapped_column(String(10))  # user | staff | lkpp | bot
+    #: The conversation it belongs to: "user" (requester <-> helpdesk), "staff", or "lkpp".
+    channel: Mapped[str] = mapped_column(String(10))
+    sender: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text, default="")
+    new_text: Mapped[str] = mapped_column(Text, default="")
+    template: Mapped[str | None] = mapped_column(String(64))
+    auto: Mapped[bool] = mapped_column(Boolean, default=False)  # an auto-reply or bounce, kept for the record
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    attachments: Mapped[list[StoredAttachment]] = relationship(back_populates="message", order_by="StoredAttachment.id")
+
+
+class StoredAttachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: over the size cap, not kept
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class TicketEvent(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    sop_step: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class Inbound(Base):
+    """Every inbound mail seen, by Message-ID: the dedupe key and the record of its outcome."""
+
+    __tablename__ = "inbound"
+    #: Claimed per helpdesk: one mail sent to two helpdesks of the deployment is processed by each.
+    __table_args__ = (UniqueConstraint("helpdesk", "message_id", name="uq_inbound_helpdesk_message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998))
+    outcome: Mapped[str] = mapped_column(String(30))  # opened | updated | ignored | quarantined
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: SHA-256 of the mail as its author wrote it (``parse.content_digest``): a repeated Message-ID
+    #: is a duplicate only when this matches too. Empty on rows from before it was recorded.
+    digest: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Quarantine(Base):
+    """A mail that could not be processed, kept whole with the error, for `quarantine retry`."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998))
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Outbox(Base):
+    """A mail to send, queued in the same transaction as the ticket change that owes it."""
+
+    __tablename__ = "outbox"
+    # The per-recipient cap counts one helpdesk's recent mail to one address. With two separate
+    # indexes SQLite's planner (no statistics) took the helpdesk one and scanned that helpdesk's
+    # whole outbox for every automatic mail.
+    __table_args__ = (Index("ix_outbox_to_key_helpdesk", "to_key", "helpdesk", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Sent through this helpdesk's SMTP account only.
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(10), index=True)  # pending | sent | failed
+    #: Sent by the bot on its own (not a staff answer): counted against loops.max_auto_mails_per_hour.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The (first) recipient, indexed (with the helpdesk) for the per-recipient cap.
+    to_key: Mapped[str] = mapped_column(String(320), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A failed mail an operator has seen (``mailbot outbox ack``): no longer makes ``status`` unhealthy.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The token of this mail's signed envelope sender (``bounces.verp_address``): a delivery
+    #: report that comes back to it is about this mail and may mark only its recipients.
+    verp: Mapped[str | None] = mapped_column(String(16), index=True)
+
+
+class Undeliverable(Base):
+    """An address one helpdesk's mail could not be delivered to (a proven bounce or a refusal).
+
+    It stops only *automatic* mail of that helpdesk (acknowledgments, data requests, reminders);
+    staff answers and escalations are still sent. A temporary mark expires; ``mailbot addresses
+    clear`` lifts any mark.
+    """
+
+    __tablename__ = "undeliverable"
+    __table_args__ = (UniqueConstraint("helpdesk", "address", name="uq_undeliverable_helpdesk_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SigningKey(Base):
+    """A signing secret mailbot generated because the configuration set none (one per helpdesk).
+
+    Kept in the database so that every worker and every restart signs with the same key: the
+    reply addresses in staff's mailboxes and the envelope senders of mail in flight stay valid.
+    """
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlaNotice(Base):
+    """A notification the SLA tick sent (or covered by a later one): the unique key makes it fire once.
+
+    Keys are ``t<ticket id>/<clock>@<run start>:<threshold>`` (see ``sla.notice_key``) and
+    ``digest/<local date>`` for the daily digest (no ticket).
+    """
+
+    __tablename__ = "sla_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # warning | breach | reminder | autoclose | covered | digest
+    clock: Mapped[str] = mapped_column(String(20), default="")
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthToken(Base):
+    """The newest refresh token of one OAuth2 grant, stored when the provider rotates it
+    (``oauth.TokenVault``), so a restart goes on with it rather than with the configured one.
+
+    ``key`` is ``oauth.vault_key``: a hash of the token endpoint, client id and configured token.
+    The token is a credential: the database needs the same protection as the config file.
+    """
+
+    __tablename__ = "oauth_tokens"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DatabaseTokenVault:
+    """``oauth.TokenVault`` in the ``oauth_tokens`` table; each call is its own short transaction."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def load(self, key: str) -> str | None:
+        with self._factory() as session:
+            row = session.get(OAuthToken, key)
+            return row.refresh_token if row is not None else None
+
+    def save(self, key: str, refresh_token: str) -> None:
+        with self._factory.begin() as session:
+            row = session.get(OAuthToken, key, with_for_update=True)
+            if row is None:
+                session.add(OAuthToken(key=key, refresh_token=refresh_token, updated_at=datetime.now(timezone.utc)))
+            else:
+                row.refresh_token, row.updated_at = refresh_token, datetime.now(timezone.utc)
+
+
+class MailboxStatus(Base):
+    """What ``mailbot status`` and the metrics report about one IMAP or SMTP account (issue 9).
+
+    Written by the service: the poller after each successful drain (``last_ok_at``), the
+    outbox after a send, both on errors; ``auth_*`` while an OAuth2 token refresh is refused
+    (``auth_notified_at``: the coordinator has been told, once per outage); ``run_*`` by
+    ``mailbot run`` on the IMAP row (a run that started and did not stop cleanly is expected
+    to be polling).
+    """
+
+    __tablename__ = "mailbox_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)  # "imap user@host:port"
+    kind: Mapped[str] = mapped_column(String(10))  # imap | smtp
+    mailbox: Mapped[str] = mapped_column(String(320))  # the login name
+    server: Mapped[str] = mapped_column(String(300))  # host:port
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_error: Mapped[str] = mapped_column(Text, default="")
+    auth_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)  # refused refreshes, ever (metrics)
+    run_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_pid: Mapped[int | None] = mapped_column(Integer)
+    run_host: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
