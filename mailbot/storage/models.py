@@ -46,8 +46,6 @@ class Base(DeclarativeBase):
     pass
 
 
-#: ``helpdesk`` columns: the key of the deployment's helpdesk a row belongs to (``config.PER_HELPDESK``).
-_HELPDESK = {"default": "default", "server_default": "default"}
 
 
 class Ticket(Base):
@@ -56,7 +54,7 @@ class Ticket(Base):
     __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, default="default", server_default="default")
     seq: Mapped[int] = mapped_column(Integer)
     number: Mapped[str | None] = mapped_column(String(32), index=True)
     state: Mapped[str] = mapped_column(String(20), index=True)
@@ -154,7 +152,7 @@ class Inbound(Base):
     __table_args__ = (UniqueConstraint("helpdesk", "message_id", name="uq_inbound_helpdesk_message_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    helpdesk: Mapped[str] = mapped_column(String(32), default="default", server_default="default")
     message_id: Mapped[str] = mapped_column(String(998))
     outcome: Mapped[str] = mapped_column(String(30))  # opened | updated | ignored | quarantined
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -172,7 +170,7 @@ class Quarantine(Base):
     __tablename__ = "quarantine"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, default="default", server_default="default")
     message_id: Mapped[str] = mapped_column(String(998))
     sender: Mapped[str] = mapped_column(String(320), default="")
     subject: Mapped[str] = mapped_column(String(500), default="")
@@ -193,7 +191,7 @@ class Outbox(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Sent through this helpdesk's SMTP account only.
-    helpdesk: Mapped[str] = mapped_column(String(32), index=True, **_HELPDESK)
+    helpdesk: Mapped[str] = mapped_column(String(32), index=True, default="default", server_default="default")
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     mail_from: Mapped[str] = mapped_column(String(320))
@@ -228,7 +226,7 @@ class Undeliverable(Base):
     __table_args__ = (UniqueConstraint("helpdesk", "address", name="uq_undeliverable_helpdesk_address"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    helpdesk: Mapped[str] = mapped_column(String(32), **_HELPDESK)
+    helpdesk: Mapped[str] = mapped_column(String(32), default="default", server_default="default")
     address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

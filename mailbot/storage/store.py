@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Column,
@@ -413,7 +413,8 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
 #: Built once (the claim and its outcome are two statements of every mail): a statement built
 #: per call costs its construction and cache key each time. On the table, not the mapped class:
 #: a mail's session never loads its inbound row, so the ORM has nothing to keep in step.
-_RECORD_INBOUND = (update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("inbound_id"))
+_INBOUND = cast(Table, Inbound.__table__)
+_RECORD_INBOUND = (update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id"))
                    .values(outcome=bindparam("outcome"), reason=bindparam("reason"), ticket_id=bindparam("ticket")))
 _CLAIM_STATEMENTS: dict[str, Executable] = {}
 
@@ -427,12 +428,10 @@ def _claim_statement(dialect: str) -> Executable:
             # modules) costs 2 MB of RSS that a SQLite deployment never uses.
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            insert = pg_insert(Inbound.__table__)
+            statement = pg_insert(_INBOUND).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
         else:
-            insert = sqlite_insert(Inbound.__table__)
-        statement = _CLAIM_STATEMENTS[dialect] = (
-            insert.on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
-            .returning(Inbound.__table__.c.id))
+            statement = sqlite_insert(_INBOUND).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
+        statement = _CLAIM_STATEMENTS[dialect] = statement.returning(_INBOUND.c.id)
     return statement
 
 

@@ -39,6 +39,8 @@ if connection is not None:
     _run(connection)
 else:
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("alembic: give the database with -x url=... (mailbot runs migrations itself on start)")
     engine = create_engine(url)
     with engine.begin() as conn:
         _run(conn)

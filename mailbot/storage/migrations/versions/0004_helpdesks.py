@@ -31,7 +31,7 @@ def _unique_name(table: str, column: str) -> str:
     return f"{table}_{column}_key" if op.get_bind().dialect.name == "postgresql" else f"uq_{table}_{column}"
 
 
-def _helpdesk() -> sa.Column:
+def _helpdesk() -> sa.Column[str]:
     return sa.Column('helpdesk', sa.String(length=32), nullable=False, server_default='default')
 
 
