@@ -156,9 +156,9 @@ def refusal_marks(error: str, recipients: Collection[str], now: datetime) -> tup
     ours = {a.lower() for a in recipients}
     refused = [(m.group(1).lower(), m.group(2), m.group(3)) for m in _REFUSED_RCPT.finditer(error)]
     if not refused:  # the whole transaction was refused (MAIL FROM or DATA): about every recipient
-        code = re.search(r"\b([245]\d\d)\b", error)
-        refused = [(a, code.group(1) if code else "", error) for a in sorted(ours)]
-    marks = []
+        reply = re.search(r"\b([245]\d\d)\b", error)
+        refused = [(a, reply.group(1) if reply else "", error) for a in sorted(ours)]
+    marks: list[Mark] = []
     for address, code, text in refused:
         if address not in ours:
             continue

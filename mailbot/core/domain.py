@@ -136,11 +136,21 @@ class Event:
 
 
 class EventRecord(Protocol):
-    """A stored ticket event as the pure core reads it (models.TicketEvent satisfies it)."""
+    """A stored ticket event as the pure core reads it (models.TicketEvent satisfies it).
 
-    kind: str
-    at: datetime
-    actor: str
-    detail: str
-    sop_step: int | None
-    data: Mapping[str, Any]
+    Read-only properties: the core never writes an event, and a stored row's ``data`` is a dict
+    where the core only needs a mapping.
+    """
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def sop_step(self) -> int | None: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...

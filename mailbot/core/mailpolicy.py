@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from email import policy
-from email.generator import NLCRE, BytesGenerator
+from email.generator import NLCRE, BytesGenerator  # type: ignore[attr-defined]  # not in typeshed
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -222,7 +222,8 @@ class FoldCachingPolicy(EmailPolicy):
         # Subjects set by the bot (header objects); a value read from a source is left to the stdlib.
         if isinstance(value, BaseHeader) and name.lower() == "subject":
             return fold_subject(name, str(value), self.linesep, self.utf8, self.max_line_length or 998)
-        return super()._fold(name, value, refold_binary)  # type: ignore[misc]  # private in typeshed
+        folded: str = super()._fold(name, value, refold_binary)  # type: ignore[misc]  # private in typeshed
+        return folded
 
 
 _folded: OrderedDict[tuple[Any, ...], tuple[BaseHeader, bytes]] = OrderedDict()
@@ -241,7 +242,7 @@ class _WholeBodyGenerator(BytesGenerator):
 
     def _write_lines(self, lines: str) -> None:
         if lines:
-            self.write(NLCRE.sub(self._NL, lines))
+            self.write(NLCRE.sub(self._NL, lines))  # type: ignore[attr-defined]  # _NL: set by Generator
 
 
 def as_bytes(msg: EmailMessage) -> bytes:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from imap_tools import AND, H, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
 from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
@@ -36,7 +37,7 @@ class RawMailMessage(MailMessage):
     imap-tools' compat32 object could alter or fail on broken mail.
     """
 
-    def __init__(self, fetch_data: list) -> None:  # noqa: D107 - see class docstring
+    def __init__(self, fetch_data: list[Any]) -> None:  # noqa: D107 - see class docstring
         raw, uid_data, flag_data = self._get_message_data_parts(fetch_data)
         self.raw = raw
         self._raw_uid_data = uid_data
@@ -73,7 +74,7 @@ def connect(settings: ImapSettings) -> BaseMailBox:
         box = MailBoxStartTls(settings.host, settings.port, timeout=settings.timeout, ssl_context=ctx)
     else:
         box = MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
-    box.email_message_class = RawMailMessage  # type: ignore[assignment]
+    box.email_message_class = RawMailMessage
     try:
         if provider is not None:
             try:
@@ -262,7 +263,7 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
     # means mail may be waiting: look again rather than wait. Popped, so it counts once.
     if box.client.untagged_responses.pop("EXISTS", None):
         return True
-    box.idle.start()
+    box.idle.start()  # type: ignore[no-untyped-call]  # imap-tools is not annotated here
     woke = False
     try:
         # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
@@ -276,10 +277,11 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
             if left <= 0:
                 break
             # Bytes TLS has already decrypted are invisible to select(): look at them first.
-            buffered = bool(getattr(sock, "pending", None) and sock.pending())
+            pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
+            buffered = bool(pending is not None and pending())
             woke = bool(buffered or select.select([sock], [], [], min(left, tick))[0])
     finally:
-        box.idle.stop()  # DONE; raises if the server went away, which the caller treats as an outage
+        box.idle.stop()  # type: ignore[no-untyped-call]  # DONE; raises if the server went away, which the caller treats as an outage
     return woke
 
 

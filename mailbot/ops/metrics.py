@@ -39,6 +39,8 @@ from mailbot.settings.config import DEFAULT_HELPDESK
 from mailbot.storage.models import MailboxStatus, Outbox, Quarantine, SlaNotice, Ticket
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from collections.abc import Iterator
 
     from prometheus_client import CollectorRegistry
@@ -155,9 +157,9 @@ class DatabaseCollector:
             late = _per_helpdesk(session, select(Ticket.helpdesk, func.count()).where(
                 Ticket.state != "closed", or_(*(getattr(Ticket, c) < now for c in _OPEN_DEADLINES)))
                 .group_by(Ticket.helpdesk))
-            waiting = dict(((h, s), n) for h, s, n in session.execute(
+            waiting: dict[tuple[str, str], int] = {(h, s): n for h, s, n in session.execute(
                 select(Outbox.helpdesk, Outbox.status, func.count()).where(Outbox.status.in_(["pending", "failed"]))
-                .group_by(Outbox.helpdesk, Outbox.status)).all())
+                .group_by(Outbox.helpdesk, Outbox.status)).all()}
             not_acked = _per_helpdesk(session, select(Outbox.helpdesk, func.count()).where(
                 Outbox.status == "failed", Outbox.acknowledged_at.is_(None)).group_by(Outbox.helpdesk))
             held = _per_helpdesk(session, select(Quarantine.helpdesk, func.count()).where(
@@ -187,7 +189,7 @@ class DatabaseCollector:
                     refusals, up)
 
 
-def _per_helpdesk(session: Session, query: Select[tuple[str, int]]) -> dict[str, int]:
+def _per_helpdesk(session: Session, query: Select[str, int]) -> dict[str, int]:
     return {helpdesk: count for helpdesk, count in session.execute(query).all()}
 
 
@@ -197,7 +199,7 @@ class MetricsServer:
     def __init__(self, app: App) -> None:
         self.app = app
         self.collector = DatabaseCollector(app)
-        self._server = None
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._registry: CollectorRegistry | None = None
 

@@ -66,7 +66,7 @@ def register_settings(settings: Settings) -> None:
                 register_secret(server.oauth2.client_secret_value(f"{name}.oauth2"), rotating=False)
                 register_secret(server.oauth2.refresh_token_value(f"{name}.oauth2"), rotating=False)
             else:
-                register_secret(server.password_value, rotating=False)  # type: ignore[attr-defined]
+                register_secret(server.password_value, rotating=False)
         except Exception:  # noqa: BLE001 - a missing variable is reported by the config check
             pass
     register_secret(settings.helpdesk.secret_value, rotating=False)
