@@ -1,15 +1,55 @@
-"""The read side for the CLI and reports: a ticket as plain data."""
+"""The read side for the CLI and reports: tickets looked up and listed, a ticket as plain data."""
 
 
 from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from mailbot.storage import store
 from mailbot.storage.models import Ticket
 
 log = logging.getLogger(__name__)
 
+
+class NoSuchTicket(LookupError):
+    """No ticket has that number or id (in the helpdesk asked for)."""
+
+
+class AmbiguousTicket(LookupError):
+    """The number is used by tickets of several helpdesks and no helpdesk was given."""
+
+    def __init__(self, number: str, helpdesks: list[str]) -> None:
+        super().__init__(f"ticket {number} exists in helpdesks {', '.join(helpdesks)}")
+        self.helpdesks = helpdesks
+
+
+def list_tickets(session: Session, state: str | None = None, helpdesk: str | None = None) -> list[Ticket]:
+    """Every ticket (in ``state``, of ``helpdesk``, when given), by id."""
+    query = select(Ticket).order_by(Ticket.id)
+    if state:
+        query = query.where(Ticket.state == state)
+    if helpdesk is not None:
+        query = query.where(Ticket.helpdesk == helpdesk)
+    return list(session.scalars(query))
+
+
+def find_ticket(session: Session, text: str, helpdesk: str | None = None) -> Ticket:
+    """The ticket named by ``text``: its number (``TTS-000123``) or its id.
+
+    Numbers repeat across the helpdesks of a deployment: without ``helpdesk`` a number that
+    several of them use raises ``AmbiguousTicket``; none raises ``NoSuchTicket``."""
+    ticket = store.ticket_by_number(session, text, helpdesk)
+    if ticket is None:
+        raise NoSuchTicket(text)
+    number = text.strip().upper()
+    if helpdesk is None and not number.isdigit():
+        owners = sorted(set(session.scalars(select(Ticket.helpdesk).where(Ticket.number == number))))
+        if len(owners) > 1:
+            raise AmbiguousTicket(text, owners)
+    return ticket
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, object]:

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailbot.cli.config_check import check_staff_auth
 from mailbot.core.auth import dkim_pass, results_pass, verify_staff
-from mailbot.cli import _check_staff_auth
-from mailbot.settings.config import Settings
 from mailbot.core.parse import MAX_RAW_HEADER_CHARS, parse_mail
+from mailbot.settings.config import Settings
 
 TRUSTED = ["mx.lpse.test", "mx.google.com", "mail.lpse.test"]
 FROM = "staf@lpse.test"
@@ -204,11 +204,11 @@ def _settings(staff: dict[str, object]) -> Settings:
 
 
 def test_check_config_warns_about_the_mta_when_dkim_is_on(capsys: pytest.CaptureFixture[str]) -> None:
-    _check_staff_auth(_settings({}))
+    check_staff_auth(_settings({}))
     assert capsys.readouterr().out == ""
-    _check_staff_auth(_settings({"command_auth": ["dkim"], "trusted_authserv_ids": ["mx.lpse.test"]}))
+    check_staff_auth(_settings({"command_auth": ["dkim"], "trusted_authserv_ids": ["mx.lpse.test"]}))
     [line] = capsys.readouterr().out.splitlines()
     assert line.startswith("staff auth: WARNING") and "strip" in line and "(mx.lpse.test)" in line
-    _check_staff_auth(_settings({"command_auth": ["dkim"]}))
+    check_staff_auth(_settings({"command_auth": ["dkim"]}))
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and "trusted_authserv_ids is empty" in out[0]
