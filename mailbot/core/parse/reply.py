@@ -1,0 +1,260 @@
+"""The new part of a reply (:func:`extract_new_text`): quoted history and signatures cut off.
+
+Our own markers (quote blocks, "On ... wrote:" / "Pada ... menulis:" attributions, Outlook
+header blocks, separators, signatures) decide first; mail-parser-reply gets a second look at
+what they left. Forwarded mail is kept: it is what the user brings us.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from mailparser_reply import EmailReplyParser
+
+from mailbot.core.parse.decoding import normalise_newlines
+
+_QUOTE_RE = re.compile(r"^[ \t]*>")
+_QUOTE_PREFIX = r"^[ \t]*(?:>[ \t]?)*"
+# Attribution lines (Gmail, Thunderbird, Apple Mail, Yahoo, Outlook for Mac), English and
+# Indonesian; Gmail wraps long ones over two or three lines, so callers join lines first.
+_ATTRIBUTION_START_RE = re.compile(_QUOTE_PREFIX + r"(?:On|Pada)\s")
+_ATTRIBUTION_RE = re.compile(_QUOTE_PREFIX + r"(?:On|Pada)\s.{3,600}?\s?(?:wrote|menulis)\s*:\s*$")
+_ATTRIBUTION_END_RE = re.compile(r"(?:wrote|menulis)\s*:\s*$")
+# What makes an attribution real and not a sentence of the user: an address, a time or a
+# year. "On Monday I wrote:" has none of them.
+_EVIDENCE_RE = re.compile(r"@|\b\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b")
+_TIME_OR_AT_RE = re.compile(r"@|\b\d{1,2}[:.]\d{2}\b")
+# A line that ends with a "wrote"-verb right above a quote block (other clients/languages).
+_WROTE_VERB_END_RE = re.compile(
+    r"(?:wrote|menulis|tulis|schrieb|a écrit|escribió|ha scritto|schreef|napisał)\s*:\s*$", re.IGNORECASE
+)
+_ORIGINAL_RE = re.compile(
+    _QUOTE_PREFIX
+    + r"-{3,}[ \t]*(?:Original Message|Original-Nachricht|Pesan Asli|Pesan Awal|Pesan Sebelumnya)[ \t]*-{3,}[ \t]*$",
+    re.IGNORECASE,
+)
+_FORWARD_RE = re.compile(
+    r"^[ \t]*(?:-{3,}[ \t]*(?:Forwarded message|Pesan terusan|Pesan yang diteruskan|Pesan diteruskan)[ \t]*-{3,}"
+    r"|Begin forwarded message:|Awal pesan yang diteruskan:)[ \t]*$",
+    re.IGNORECASE,
+)
+_HEADER_FROM_RE = re.compile(_QUOTE_PREFIX + r"\*?(?:From|FROM|Dari|DARI)\*?[ \t]*:")
+_HEADER_DATE_RE = re.compile(_QUOTE_PREFIX + r"\*?(?:Sent|Date|Dikirim|Terkirim|Tanggal)\*?[ \t]*:", re.IGNORECASE)
+_HEADER_OTHER_RE = re.compile(
+    _QUOTE_PREFIX + r"\*?(?:To|Cc|Subject|Kepada|Subjek|Perihal|Tembusan)\*?[ \t]*:", re.IGNORECASE
+)
+_HEADER_LINE_RE = re.compile(r"^[ \t]*\*?[A-Za-z][\w -]{0,30}\*?[ \t]*:")
+_UNDERSCORE_RE = re.compile(r"^[ \t]*_{20,}[ \t]*$")
+_SIGNATURE_RE = re.compile(r"^--[ \t]*$")
+_DECORATION_RE = re.compile(r"^[ \t]*[-_=*~]{3,}[ \t]*$")
+_MOBILE_SIGNATURE_RE = re.compile(
+    r"^[ \t]*(?:Sent from my \S.{0,40}|Sent from (?:Mail|Outlook|Yahoo Mail)\b.{0,40}|Get Outlook for \S.{0,40}"
+    r"|Dikirim dari (?:iPhone|iPad|ponsel|perangkat|Yahoo Mail|Outlook|Samsung|Android|Email)\b.{0,40})[ \t]*$",
+    re.IGNORECASE,
+)
+_MAX_MARKER_LINE = 1000  # no attribution or header line is longer; skip regexes on longer ones
+
+
+def _attribution_at(lines: Sequence[str], i: int) -> int:
+    """Number of lines (1-3) forming an attribution starting at ``lines[i]``, or 0."""
+    if len(lines[i]) > _MAX_MARKER_LINE or not _ATTRIBUTION_START_RE.match(lines[i]):
+        return 0
+    joined = ""
+    for count in range(1, 4):
+        if i + count > len(lines):
+            break
+        line = lines[i + count - 1]
+        if count > 1 and (not line.strip() or len(line) > _MAX_MARKER_LINE):
+            break
+        joined = f"{joined} {line.strip()}" if joined else line
+        if _ATTRIBUTION_END_RE.search(joined):
+            if len(joined) <= 700 and _ATTRIBUTION_RE.match(joined) and _EVIDENCE_RE.search(joined):
+                return count
+            return 0
+    return 0
+
+
+def _outlook_block_at(lines: Sequence[str], i: int) -> bool:
+    """An Outlook-style "From: / Sent: / To: / Subject:" header block starts at ``lines[i]``."""
+    if len(lines[i]) > _MAX_MARKER_LINE or not _HEADER_FROM_RE.match(lines[i]):
+        return False
+    block = lines[i : i + 6]
+    has_date = any(_HEADER_DATE_RE.match(line) for line in block[1:])
+    others = sum(1 for line in block[1:] if _HEADER_DATE_RE.match(line) or _HEADER_OTHER_RE.match(line))
+    # An address or a time is what tells Outlook's block from a letter that starts with
+    # "Dari: PT ... / Kepada: ... / Perihal: ...".
+    return has_date and others >= 2 and any(_TIME_OR_AT_RE.search(line) for line in block)
+
+
+def _forward_header_end(lines: Sequence[str], i: int) -> int:
+    """Index of the first line after the header block that follows a forward marker."""
+    j = i + 1
+    while j < len(lines) and j <= i + 2 and not lines[j].strip():
+        j += 1
+    end = min(len(lines), j + 15)
+    while j < end and _HEADER_LINE_RE.match(lines[j]):
+        j += 1
+    return j
+
+
+def _lookback_attribution(lines: Sequence[str], q: int) -> int:
+    """Start of the history that begins with a quote block at ``q``: include its attribution."""
+    p = q - 1
+    while p >= 0 and q - p <= 2 and not lines[p].strip():
+        p -= 1
+    if p < 0 or q - p > 2 or len(lines[p]) > _MAX_MARKER_LINE:
+        return q
+    line = lines[p].rstrip()
+    if not line.endswith(":"):
+        return q
+    if _WROTE_VERB_END_RE.search(line) or "@" in line:
+        # A wrapped attribution whose first line is the one above.
+        if p > 0 and _attribution_at(lines, p - 1) == 2:
+            return p - 1
+        return p
+    return q
+
+
+def _history_start(lines: Sequence[str]) -> tuple[int, str] | None:
+    """(index, kind) of the first line of quoted history, or None."""
+    forward_header_until = -1
+    for i, line in enumerate(lines):
+        if _QUOTE_RE.match(line):
+            return _lookback_attribution(lines, i), "quote"
+        if len(line) > _MAX_MARKER_LINE:
+            continue
+        if _FORWARD_RE.match(line):
+            # Forwarded content is what the user brings us, not history: keep it, and do
+            # not mistake its From:/Date:/Subject: lines for an Outlook reply block.
+            forward_header_until = _forward_header_end(lines, i)
+            continue
+        if i >= forward_header_until and _outlook_block_at(lines, i):
+            return i, "outlook"
+        if _ORIGINAL_RE.match(line):
+            return i, "original"
+        if _UNDERSCORE_RE.match(line):
+            return i, "separator"
+        if _SIGNATURE_RE.match(line):
+            return i, "signature"
+        if _attribution_at(lines, i):
+            return i, "attribution"
+    return None
+
+
+def _interleaved_replies(lines: Sequence[str]) -> list[str]:
+    """The user's lines of a bottom-posted or interleaved reply (quotes and attributions out)."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _QUOTE_RE.match(line):
+            i += 1
+            continue
+        consumed = _attribution_at(lines, i)
+        if consumed:
+            i += consumed
+            continue
+        next_quote = i + 1
+        while next_quote < len(lines) and next_quote - i <= 2 and not lines[next_quote].strip():
+            next_quote += 1
+        if (
+            next_quote < len(lines)
+            and _QUOTE_RE.match(lines[next_quote])
+            and _lookback_attribution(lines, next_quote) <= i
+        ):
+            i += 1
+            continue
+        if len(line) <= _MAX_MARKER_LINE and (
+            _SIGNATURE_RE.match(line)
+            or _ORIGINAL_RE.match(line)
+            or _UNDERSCORE_RE.match(line)
+            or _outlook_block_at(lines, i)
+        ):
+            break
+        if line.strip() or (out and out[-1].strip()):
+            out.append(line)
+        i += 1
+    return out
+
+
+_REPLY_PARSER = EmailReplyParser(languages=["en"])
+_LIBRARY_MAX_CHARS = 20_000  # its regexes are quadratic on long lines; see _library_cut
+
+
+def _library_cut(lines: list[str]) -> list[str]:
+    """Second opinion from mail-parser-reply on text our own markers left intact.
+
+    The library normalises the text (strips every line) and returns only the reply, so
+    its result is mapped back to a line count and our original, unmodified lines are
+    kept. Its cut is accepted only when the header it found carries an address or a time:
+    its patterns also match lines a user may write ("Date: ... / Subject: ...").
+    """
+    text = "\n".join(lines)
+    if not text.strip() or len(text) > _LIBRARY_MAX_CHARS or any(len(l) > _MAX_MARKER_LINE for l in lines):
+        return lines
+    try:
+        latest = _REPLY_PARSER.parse_reply(text)
+    except Exception:  # a library bug must not lose the mail
+        return lines
+    if not latest:
+        return lines
+    latest = latest.strip()
+    normalised = [line.strip() for line in lines]
+    start = 0
+    while start < len(normalised) and not normalised[start]:
+        start += 1
+    end = start + latest.count("\n") + 1
+    if end >= len(lines) or "\n".join(normalised[start:end]) != latest:
+        return lines  # no cut, or the library changed the text in a way we cannot map
+    rest = lines[end : end + 8]
+    while rest and not rest[0].strip():
+        rest.pop(0)
+    block: list[str] = []
+    for line in rest:
+        if not line.strip():
+            break
+        block.append(line)
+    if not block or _ATTRIBUTION_START_RE.match(block[0]):
+        # An "On ... wrote:" line our own check (which wants a date or an address in the
+        # line itself) did not accept: "On Monday I wrote:" is the user's sentence.
+        return lines
+    if _TIME_OR_AT_RE.search("\n".join(block[:3])):
+        return lines[:end]
+    return lines
+
+
+def extract_new_text(text: str) -> str:
+    """The new part of a reply: quoted history, attributions and signature removed.
+
+    Cuts at the first of: a ``>`` quote line (with the attribution line above it), an
+    attribution such as ``Pada Sen, 23 Nov 2026 pukul 10.15, Budi <budi@x> menulis:`` or
+    ``On ... wrote:`` (also wrapped over up to three lines), ``-----Original Message-----``
+    / ``-----Pesan Asli-----``, an Outlook ``From:/Sent:`` (``Dari:/Dikirim:``) block, a
+    line of underscores, or the ``-- `` signature separator. mail-parser-reply gets a
+    second look at what is left. Forwarded messages (``---------- Forwarded message``)
+    are kept: they are content. A bottom-posted or interleaved reply keeps the user's
+    unquoted lines. Content lines that merely contain "wrote" or "menulis" stay.
+    """
+    lines = normalise_newlines(text).split("\n")
+    found = _history_start(lines)
+    head = list(lines if found is None else lines[: found[0]])
+    if found is not None:
+        # Decoration right above the history ("-----" from an HTML <hr>, "=====") is
+        # part of the separator, not of the user's text.
+        while head and (not head[-1].strip() or _DECORATION_RE.match(head[-1])):
+            head.pop()
+    if found is not None and not "".join(head).strip() and found[1] in ("quote", "attribution"):
+        head = _interleaved_replies(lines)
+    else:
+        # The library does not know forward markers and would take the forwarded
+        # From:/Date:/Subject: lines for a reply header: it only sees the text above.
+        forward = next((n for n, line in enumerate(head) if _FORWARD_RE.match(line)), len(head))
+        above = _library_cut(head[:forward])
+        head = above if len(above) < forward else head
+    # A trailing "Sent from my iPhone" / "Dikirim dari Yahoo Mail di Android" line.
+    while head and not head[-1].strip():
+        head.pop()
+    if head and len(head[-1]) <= 100 and _MOBILE_SIGNATURE_RE.match(head[-1]):
+        head.pop()
+    return "\n".join(head).strip()
