@@ -203,8 +203,8 @@ def test_one_run_serves_every_mailbox_and_a_broken_one_is_one_line(deployment: D
     assert [line for line in bot.error_lines() if kab.helpdesk in line][0].count("retrying with backoff") == 1
     assert not [line for line in bot.error_lines() if kota.helpdesk in line]
     # Log lines say which helpdesk they are about (the thread serving it); no password in the log.
-    assert bot.lines(r"INFO mailbot\.poller \[kota\]: mail uid=1 -> opened TTS-000001")
-    assert bot.lines(r"ERROR mailbot\.poller \[kab\]: imap login failed")
+    assert bot.lines(r"INFO mailbot\.ops\.poller \[kota\]: mail uid=1 -> opened TTS-000001")
+    assert bot.lines(r"ERROR mailbot\.ops\.poller \[kab\]: imap login failed")
     assert "wrong-password" not in bot.log()
     # The deployment's instance lock: a second run of it exits at once.
     second = BotProcess(kota.config_path, kota.tmp / "second.log").start()
