@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mailbot.core.errors import MailbotError
 
-class BudgetExceeded(Exception):
+
+class BudgetExceeded(MailbotError):
     """The mail's processing took longer than its budget (the transaction rolls back)."""
 
     def __init__(self, stage: str, elapsed: float, limit: float) -> None:

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailbot.core.errors import MailbotError
 from mailbot.settings import logs
 from mailbot.settings.config import OAuth2Settings
 
@@ -47,7 +48,7 @@ PERMANENT_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_c
 RETRY_AFTER_REFUSAL = 60.0
 
 
-class OAuthError(Exception):
+class OAuthError(MailbotError):
     """The token endpoint did not give an access token. ``str()`` is safe to log."""
 
     def __init__(self, message: str, *, error: str = "", permanent: bool = False) -> None:

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from jinja2 import Environment, TemplateError
 
-from mailbot.core.matching import keyword_pattern, normalise
+from mailbot.core.errors import MailbotError
+from mailbot.core.rules import keyword_pattern, normalise
 
 CATEGORY_SCORE = 4.0  # an answer written for the ticket's category
 KEYWORD_SCORE = 1.0  # each of its keywords found in the subject or the text
 
 
-class AnswersError(ValueError):
+class AnswersError(MailbotError, ValueError):
     """A canned answer file that cannot be used; the message names the file."""
 
 

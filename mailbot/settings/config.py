@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from mailbot.core.errors import MailbotError
+
 #: The repository root; templates/ and config/ ship next to the package.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +48,7 @@ _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MIN_SECRET_CHARS = 24
 
 
-class ConfigError(ValueError):
+class ConfigError(MailbotError, ValueError):
     """A configuration problem, already phrased as one line for the operator."""
 
 

@@ -1,0 +1,13 @@
+"""The project's one exception base, for the errors the bot raises on purpose.
+
+Each room keeps its own exception classes (a bad config file, a bad priority table, a processing
+budget run out, a refused OAuth2 login, ...); they derive from :class:`MailbotError` and keep
+the standard base their callers already catch (``ValueError`` for bad input), so both
+``except ConfigError``, ``except ValueError`` and ``except MailbotError`` work.
+"""
+
+from __future__ import annotations
+
+
+class MailbotError(Exception):
+    """Base of the exceptions mailbot raises itself (not of the libraries' it lets through)."""
