@@ -36,6 +36,67 @@ class SenderRole(str, enum.Enum):
     SELF = "self"  # a mail the bot itself sent (loop)
 
 
+class EventKind(enum.StrEnum):
+    """The kinds of ticket event the bot records (``ticket_events.kind``, the timeline, the clocks).
+
+    A StrEnum: a member equals its stored string, so rows written before the enum existed,
+    queries and tests that compare with plain strings keep working.
+    """
+
+    # a user's mail (SOP steps 1-8)
+    RECEIVED = "received"
+    PRIORITY_SET = "priority_set"
+    PASSWORD_MASKED = "password_masked"
+    DATA_REQUESTED = "data_requested"
+    CALL_TASK = "call_task"
+    DATA_RECEIVED = "data_received"
+    ANALYSIS_STARTED = "analysis_started"
+    USER_REPLIED = "user_replied"
+    REOPENED = "reopened"
+    FOLLOW_UP = "follow_up"
+    RATED = "rated"
+    USER_THANKED = "user_thanked"
+    AUTO_ANSWERED = "auto_answered"
+    # staff and LKPP (commands, answers)
+    ASSIGNED = "assigned"
+    PRIORITY_OVERRIDE = "priority_override"
+    NOTE = "note"
+    CALLED = "called"
+    CANNED_ANSWER = "canned_answer"
+    STAFF_ANSWERED = "staff_answered"
+    STAFF_EMPTY_REPLY = "staff_empty_reply"
+    COMMAND_REJECTED = "command_rejected"
+    COMMAND_UNVERIFIED = "command_unverified"
+    CLOSED = "closed"
+    ESCALATED = "escalated"
+    LKPP_REPLIED = "lkpp_replied"
+    # mail that is only recorded, and mail the bot did not or could not send
+    AUTO_MAIL = "auto_mail"
+    BOUNCE = "bounce"
+    BOUNCE_UNPROVEN = "bounce_unproven"
+    DELIVERY_FAILED = "delivery_failed"
+    MAIL_SUPPRESSED = "mail_suppressed"
+    DOSSIER_TRIMMED = "dossier_trimmed"
+    # the SLA clock
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
+    REMINDER_SENT = "reminder_sent"
+    # privacy (ops.privacy)
+    PURGED = "purged"
+    PERSONAL_DATA_ERASED = "personal_data_erased"
+
+
+class OutcomeKind(enum.StrEnum):
+    """What became of one inbound mail (``inbound_mail.outcome``; the poller moves the mail by it)."""
+
+    OPENED = "opened"  # a new ticket
+    UPDATED = "updated"  # added to a ticket (a reply, a bounce, automatic mail recorded only)
+    IGNORED = "ignored"  # nothing to do (a loop, the hop limit, automatic mail without a ticket)
+    DUPLICATE = "duplicate"  # its Message-ID was processed before
+    QUARANTINED = "quarantined"  # could not be processed: kept for a person to look at
+    BUSY = "busy"  # another worker is processing it (or just did): left in the inbox for that worker
+
+
 @dataclass(frozen=True)
 class Attachment:
     """One MIME leaf that is not the body text; content may be dropped when over the size cap."""

@@ -2,8 +2,8 @@
 
 Each room keeps its own exception classes (a bad config file, a bad priority table, a processing
 budget run out, a refused OAuth2 login, ...); they derive from :class:`MailbotError` and keep
-the standard base their callers already catch (``ValueError`` for bad input), so both
-``except ConfigError``, ``except ValueError`` and ``except MailbotError`` work.
+the standard base their callers already catch (``ValueError`` for bad input): a caller's
+``except ValueError`` keeps working next to ``except MailbotError``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from mailbot.service import marks
 from mailbot.mail import outbox
 from mailbot.storage import store
 from mailbot.core.loops import Bounce, parse_bounce
-from mailbot.core.domain import InboundMail, SenderRole
+from mailbot.core.domain import EventKind, InboundMail, OutcomeKind, SenderRole
 from mailbot.storage.models import Message, Outbox, Ticket
 from mailbot.core.workflow import (
     Record,
@@ -57,9 +57,9 @@ def handle_bounce(app: App, session: Session, mail: InboundMail, now: datetime) 
     if verdict.ignored:
         detail += "; not marked: " + "; ".join(verdict.ignored)
     if ticket is None:
-        return Outcome("ignored", reason=f"{detail} (no ticket)"[:4000])
+        return Outcome(OutcomeKind.IGNORED, reason=f"{detail} (no ticket)"[:4000])
     store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now, auto=True)
-    record_event(session, ticket, Record("bounce" if verdict.believed else "bounce_unproven", detail[:4000], data={
+    record_event(session, ticket, Record(EventKind.BOUNCE if verdict.believed else EventKind.BOUNCE_UNPROVEN, detail[:4000], data={
         "recipients": [r.address for r in report.recipients], "marked": [m.address for m in verdict.marks],
         "proof": verdict.how if verdict.believed else ""}), now, mail.from_addr)
     staff = set(app.settings.staff.addresses)
@@ -75,7 +75,7 @@ def handle_bounce(app: App, session: Session, mail: InboundMail, now: datetime) 
                        "until": local_time(app, m.expires_at) if m.expires_at else ""} for m in told]
             + [{"address": r.address, "permanent": False, "refused": True, "until": ""} for r in refused]}),
             now, None, None)
-    return Outcome("updated", ticket.number, detail[:4000], ticket.id)
+    return Outcome(OutcomeKind.UPDATED, ticket.number, detail[:4000], ticket.id)
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def delivery_failure_notifier(app: App) -> outbox.OnFailed:
         failed = session.scalar(select(Message).where(Message.message_id == row.message_id))
         recipients = ", ".join(row.recipients)
         how = "refused permanently" if permanent else f"not accepted after {row.attempts} attempts"
-        record_event(session, ticket, Record("delivery_failed", f"mail to {recipients} {how}: {row.last_error[:500]}",
+        record_event(session, ticket, Record(EventKind.DELIVERY_FAILED, f"mail to {recipients} {how}: {row.last_error[:500]}",
                                        data={"outbox_id": row.id, "message_id": row.message_id,
                                              "permanent": permanent}), now, "mailbot")
         if failed is None or failed.channel == "staff":
