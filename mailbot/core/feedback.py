@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from mailbot.core.rules import normalise
+from mailbot.core.matching import normalise
 
 _RATING = re.compile(
     r"^\s*(?:(?:nilai|penilaian|rating|skor|score|bintang)\s*(?:saya|nya)?\s*[:=]?\s*)?([1-5])\s*(?:/\s*5|dari\s*5|bintang|stars?)?\s*[.!]?\s*$",

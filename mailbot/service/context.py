@@ -16,7 +16,7 @@ from mailbot.storage import store
 from mailbot.core import threads
 from mailbot.settings.answers import Suggestion, suggest
 from mailbot.core.domain import Classification, InboundMail, TicketState
-from mailbot.core.rules import mask_passwords
+from mailbot.core.passwords import mask_passwords
 from mailbot.storage.models import StoredAttachment, Ticket
 from mailbot.core.workflow import (
     STATE_LABELS,

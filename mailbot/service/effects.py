@@ -22,7 +22,7 @@ from mailbot.core import threads
 from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
 from mailbot.settings.config import Settings
 from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
-from mailbot.core.rules import mask_passwords
+from mailbot.core.passwords import mask_passwords
 from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.core.workflow import (
     Assign,

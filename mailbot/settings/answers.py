@@ -15,7 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, TemplateError
 
 from mailbot.core.errors import MailbotError
-from mailbot.core.rules import keyword_pattern, normalise
+from mailbot.core.matching import keyword_pattern, normalise
 
 CATEGORY_SCORE = 4.0  # an answer written for the ticket's category
 KEYWORD_SCORE = 1.0  # each of its keywords found in the subject or the text

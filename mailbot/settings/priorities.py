@@ -4,7 +4,7 @@ A helpdesk coordinator edits that file, so every mistake is reported as ONE line
 place, e.g. ``priorities.toml: categories[3].priority: 'urgent' is not a configured level``,
 raised as :class:`RulesConfigError`. Regular expressions are compiled here, at load time, so a
 bad one stops the bot at start instead of failing on the first mail. They are compiled for RE2
-(:func:`mailbot.rules.compile_table_pattern`), whose matching time is linear in the text: a
+(:func:`mailbot.core.matching.compile_table_pattern`), whose matching time is linear in the text: a
 pattern that needs backtracking (lookaround, backreferences) is refused here, with its place,
 rather than left to stall the mailbox on a hostile mail (issue 17).
 
@@ -22,18 +22,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mailbot.core.errors import MailbotError
-from mailbot.core.rules import (
-    Category,
-    DataItem,
-    DeadlineRule,
-    Level,
-    Matcher,
-    Pattern,
-    PriorityTable,
-    TablePatternError,
-    compile_table_pattern,
-    keyword_pattern,
-)
+from mailbot.core.matching import Pattern, TablePatternError, compile_table_pattern, keyword_pattern
+from mailbot.core.rules import Category, DataItem, DeadlineRule, Level, Matcher, PriorityTable
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
 

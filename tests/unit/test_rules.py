@@ -11,16 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.core.domain import Attachment, Classification
-from mailbot.core.rules import (
-    MASK,
-    PriorityTable,
-    classify,
-    detect_items,
-    find_phone,
-    keyword_pattern,
-    mask_passwords,
-    normalise,
-)
+from mailbot.core.matching import keyword_pattern, normalise
+from mailbot.core.passwords import MASK, mask_passwords
+from mailbot.core.phones import find_phone
+from mailbot.core.rules import PriorityTable, classify, detect_items
 from mailbot.settings.priorities import load_priority_table, parse_priority_table
 
 ROOT = Path(__file__).resolve().parents[2]

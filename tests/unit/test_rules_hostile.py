@@ -17,18 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.core import rules
+from mailbot.core import matching, rules
+from mailbot.core.matching import keyword_pattern, normalise
 from mailbot.core.parse import parse_mail
-from mailbot.core.rules import (
-    MAX_CLASSIFIED_CHARS,
-    PriorityTable,
-    classify,
-    detect_items,
-    find_phone,
-    keyword_pattern,
-    mask_passwords,
-    normalise,
-)
+from mailbot.core.passwords import mask_passwords
+from mailbot.core.phones import find_phone
+from mailbot.core.rules import MAX_CLASSIFIED_CHARS, PriorityTable, classify, detect_items
 from mailbot.settings.priorities import RulesConfigError, load_priority_table, parse_priority_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +119,7 @@ def test_the_issue_17_body(table: PriorityTable) -> None:
     old = re.compile(r"\b\d[\d.,]*\s*(?:rupiah|ribu|rb|juta|jt|miliar|milyar|m)\b", re.IGNORECASE)
     # The same pattern on RE2 (as the table now runs it), and on 20 KB with Python's re, which
     # already takes seconds where RE2 takes milliseconds: the finding, reproduced in small.
-    amounts = rules.compile_table_pattern(old.pattern)
+    amounts = matching.compile_table_pattern(old.pattern)
     assert cpu_seconds(lambda: list(amounts.finditer(body))) < 0.5
     assert cpu_seconds(lambda: list(old.finditer(body[: 2 * KB]))) > 10 * cpu_seconds(
         lambda: list(amounts.finditer(body[: 2 * KB])), repeat=3)
@@ -251,7 +245,7 @@ def test_the_shipped_table_runs_entirely_on_re2(table: PriorityTable) -> None:
     patterns += [p for c in table.categories for m in c.matchers for p in m.exclude]
     patterns += [p for i in table.items for p in (*i.patterns, *i.exclude)]
     patterns += [*table.deadline.patterns, table.deadline.date_context]
-    assert patterns and all(isinstance(p, (rules._RE2Pattern, rules._KeywordPattern)) for p in patterns)
+    assert patterns and all(isinstance(p, (matching._RE2Pattern, matching._KeywordPattern)) for p in patterns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +273,7 @@ def test_a_keyword_finds_the_spans_python_re_finds() -> None:
 
 
 def test_the_m_group_is_what_a_pattern_finds() -> None:
-    pattern = rules.compile_table_pattern(r"(?:^|[^\d.])(?P<m>\d{7})(?:$|\D)")
+    pattern = matching.compile_table_pattern(r"(?:^|[^\d.])(?P<m>\d{7})(?:$|\D)")
     text = "kode (1234567) 1.7654321 12345678"
     assert [(m.span(), m[0]) for m in pattern.finditer(text)] == [((6, 13), "1234567")]
 
@@ -351,5 +345,5 @@ def test_the_prefilter_changes_no_result(table: PriorityTable, monkeypatch: pyte
         return [repr(classify(table, subject=s, text=t, attachments=a, now=n)) for s, t, a, n in texts]
 
     filtered = run()
-    monkeypatch.setattr(rules._Prefilter, "possible", lambda self, text: rules._anything)
+    monkeypatch.setattr(matching.Prefilter, "possible", lambda self, text: matching._anything)
     assert run() == filtered
