@@ -8,6 +8,12 @@ ticket changes and queued mail. Reading this module top to bottom is reading the
 
 A closed ticket answered by the user within the reopen window goes back to analysis
 and to whoever closed it; later, the answer opens a follow-up ticket.
+
+Which of these events an inbound mail is (if any) is decided in front of this module, by
+``core.triage``. The clock's events (an SLA warning or breach, the reminder, the auto-close)
+come from ``core.sla`` through the SLA tick and are decided here too: the service only applies
+the Decision. User-visible text is not built here: a mail is a template name and its context;
+the only Indonesian strings are the short refusals listed in a ``staff_error`` mail.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from mailbot.core.commands import Command, CommandKind, StaffReply
-from mailbot.core.domain import Classification, TicketState
+from mailbot.core.domain import Classification, EventKind, TicketState
 from mailbot.core.feedback import just_thanks, not_solved, parse_rating
 
 S = TicketState
+E = EventKind
 
 #: SOP time standards (step -> standard), shown against each step in the timeline.
 SOP_STANDARDS: Mapping[int, timedelta] = {
@@ -45,6 +52,7 @@ TRANSITIONS: Mapping[tuple[CommandKind, TicketState], TicketState] = {
     **{(CommandKind.ANSWER, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
 }
 
+#: The states' names in Indonesian: data for the templates (``ticket.state_label``) and for the refusals.
 STATE_LABELS: Mapping[TicketState, str] = {
     S.NEW: "baru",
     S.WAITING_USER: "menunggu data dari pengguna",
@@ -104,7 +112,61 @@ class LkppReplied:
     reply: StaffReply  # LKPP may close with a keyword; other keywords are not LKPP's to use
 
 
-Event = UserOpened | UserReplied | StaffReplied | LkppReplied
+@dataclass(frozen=True)
+class StaffUnverified:
+    """A mail in a staff member's name without proof (``core.auth``): no command runs.
+
+    The real staff member is told, a few times an hour at most: a flood of forgeries must not
+    become a flood of warnings.
+    """
+
+    actor: str
+    how: str  # why the mail is not verified
+    warned: int  # warnings already sent about mail in this address's name in the last hour
+    cap: int  # at most this many warnings per address and hour
+
+
+# The clock's events (the SLA tick; ``core.sla.evaluate`` says what is due). Times in them are
+# already formatted for people by the service (local time zone); keys name the notice sent once.
+
+
+@dataclass(frozen=True)
+class SlaNoticeDue:
+    """A clock passed a threshold: a warning to staff, or (100 %) a breach notice to the coordinator."""
+
+    breach: bool
+    clock: str  # priority | call | analysis | resolution
+    key: str
+    percent: int
+    step: int | None  # the clock's SOP step
+    label: str  # the clock's name, for the record
+    deadline: str  # local time, for the record
+    recipients: tuple[str, ...] = ()  # who ``notice_recipient`` resolved to (recorded with the event)
+    sla: Mapping[str, object] = field(default_factory=dict)  # the clock, formatted for the mail
+    warn_to: Literal["assignee", "staff"] = "assignee"  # config ``sla.warn_to``
+
+
+@dataclass(frozen=True)
+class ReminderDue:
+    """The user has not sent the requested data for ``reminder_days`` working days."""
+
+    key: str
+    items: tuple[str, ...]  # what the user was asked for (labels)
+    waiting: Mapping[str, object] = field(default_factory=dict)  # since, reminded, autoclose (formatted)
+
+
+@dataclass(frozen=True)
+class AutoCloseDue:
+    """Still no data ``days`` working days after the reminder: the ticket is closed for lack of data."""
+
+    key: str
+    days: int
+    items: tuple[str, ...] = ()
+    waiting: Mapping[str, object] = field(default_factory=dict)
+
+
+ClockEvent = SlaNoticeDue | ReminderDue | AutoCloseDue
+Event = UserOpened | UserReplied | StaffReplied | LkppReplied | StaffUnverified | ClockEvent
 
 
 # ---- outputs ------------------------------------------------------------------------------
@@ -119,7 +181,7 @@ class SendMail:
 
 @dataclass(frozen=True)
 class Record:
-    kind: str
+    kind: EventKind
     detail: str = ""
     sop_step: int | None = None
     data: Mapping[str, object] = field(default_factory=dict)
@@ -176,18 +238,22 @@ def decide(ticket: TicketView | None, event: Event, now: datetime, policy: Polic
         return _user_replied(ticket, event, now, policy)
     if isinstance(event, StaffReplied):
         return _staff_replied(ticket, event, policy)
-    return _lkpp_replied(ticket, event)
+    if isinstance(event, LkppReplied):
+        return _lkpp_replied(ticket, event)
+    if isinstance(event, StaffUnverified):
+        return _staff_unverified(ticket, event)
+    return _clock(ticket, event)
 
 
 def _opened(event: UserOpened) -> Decision:
     c = event.classification
     hits = [{"rule": h.rule, "reason": h.reason} for h in c.hits]
     effects: list[Effect] = [
-        Record("received", f"ticket opened by {event.actor}", 1,
+        Record(E.RECEIVED, f"ticket opened by {event.actor}", 1,
                {"parent": event.parent_number} if event.parent_number else {}),
         SetPriority(c.priority),
         Record(
-            "priority_set",
+            E.PRIORITY_SET,
             f"priority {c.priority}, category {c.category}" + ("" if c.matched else " (unmatched: please classify)"),
             2,
             {"category": c.category, "matched": c.matched, "hits": hits},
@@ -195,19 +261,19 @@ def _opened(event: UserOpened) -> Decision:
         SendMail("user", "ack"),
     ]
     if c.password_found:
-        effects.append(Record("password_masked", "the mail contained a password; it was masked"))
+        effects.append(Record(E.PASSWORD_MASKED, "the mail contained a password; it was masked"))
     missing = tuple(item.key for item in c.missing)
     effects.append(SetMissing(missing))
     if missing:
         effects += [
             SendMail("user", "need_info", {"items": c.missing}),
-            Record("data_requested", "missing: " + ", ".join(missing), 4, {"items": list(missing), "by": "rules"}),
-            Record("call_task", "confirm the data request by telephone" + (f" ({c.phone})" if c.phone else ""), 4,
+            Record(E.DATA_REQUESTED, "missing: " + ", ".join(missing), 4, {"items": list(missing), "by": "rules"}),
+            Record(E.CALL_TASK, "confirm the data request by telephone" + (f" ({c.phone})" if c.phone else ""), 4,
                    {"phone": c.phone}),
         ]
         state = S.WAITING_USER
     else:
-        effects.append(Record("analysis_started", "data complete", 7))
+        effects.append(Record(E.ANALYSIS_STARTED, "data complete", 7))
         state = S.ANALYSIS
     effects.append(SendMail("staff", "staff_new"))
     return Decision(state, tuple(effects))
@@ -218,24 +284,24 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
         # A rating or a thank-you is not a new problem: record it, keep the ticket closed.
         rating = parse_rating(event.text)
         if rating is not None and not not_solved(event.text):
-            return Decision(S.CLOSED, (SetRating(rating), Record("rated", f"rated {rating}/5 by {event.actor}",
+            return Decision(S.CLOSED, (SetRating(rating), Record(E.RATED, f"rated {rating}/5 by {event.actor}",
                                                                 data={"rating": rating})))
         if just_thanks(event.text):
-            return Decision(S.CLOSED, (Record("user_thanked", f"closing courtesy from {event.actor}"),))
+            return Decision(S.CLOSED, (Record(E.USER_THANKED, f"closing courtesy from {event.actor}"),))
         if ticket.closed_at is not None and now - ticket.closed_at > policy.reopen_window:
             return Decision(S.CLOSED, (OpenFollowUp(),))
         why = "says it is not solved" if not_solved(event.text) else "answered the closed ticket"
-        effects: list[Effect] = [Record("reopened", f"the user {why} ({event.actor})",
+        effects: list[Effect] = [Record(E.REOPENED, f"the user {why} ({event.actor})",
                                         data={"not_solved": not_solved(event.text)})]
         if ticket.closed_by:
             effects.append(Assign(ticket.closed_by))
         effects += [SendMail("user", "reopened"), SendMail("closer" if ticket.closed_by else "staff", "staff_reopened"),
-                    Record("analysis_started", "reopened", 7)]
+                    Record(E.ANALYSIS_STARTED, "reopened", 7)]
         return Decision(S.ANALYSIS, tuple(effects))
-    effects = [Record("user_replied", f"reply from {event.actor}")]
+    effects = [Record(E.USER_REPLIED, f"reply from {event.actor}")]
     if ticket.state is S.WAITING_USER:
-        effects += [Record("data_received", "the user answered the data request", 6), SetMissing(()),
-                    Record("analysis_started", "data received", 7)]
+        effects += [Record(E.DATA_RECEIVED, "the user answered the data request", 6), SetMissing(()),
+                    Record(E.ANALYSIS_STARTED, "data received", 7)]
         state = S.ANALYSIS
     else:
         state = ticket.state
@@ -243,6 +309,10 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
         effects.append(SendMail("lkpp", "lkpp_user_update"))
     effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_user_reply"))
     return Decision(state, tuple(effects))
+
+
+# The refusals below are short lines of data listed by the ``staff_error`` template (which
+# holds the mail's text); they stay here because they name the command and the state.
 
 
 def _refusal(command: Command, state: TicketState) -> str:
@@ -263,19 +333,19 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
         state = nxt
     if errors:
         return Decision(ticket.state, (
-            Record("command_rejected", "; ".join(errors), data={"by": event.actor}),
+            Record(E.COMMAND_REJECTED, "; ".join(errors), data={"by": event.actor}),
             SendMail("sender", "staff_error", {"errors": errors}),
         ))
     if not reply.commands:
         if not reply.body:
-            return Decision(ticket.state, (Record("staff_empty_reply", f"empty reply from {event.actor}"),))
+            return Decision(ticket.state, (Record(E.STAFF_EMPTY_REPLY, f"empty reply from {event.actor}"),))
         if ticket.state is S.CLOSED:
             return Decision(ticket.state, (
-                Record("command_rejected", "answer to a closed ticket", data={"by": event.actor}),
+                Record(E.COMMAND_REJECTED, "answer to a closed ticket", data={"by": event.actor}),
                 SendMail("sender", "staff_error",
                          {"errors": ["tiket sudah ditutup: kirim #buka dulu untuk membukanya kembali"]}),
             ))
-        return Decision(ticket.state, (Record("staff_answered", f"answer from {event.actor}"),
+        return Decision(ticket.state, (Record(E.STAFF_ANSWERED, f"answer from {event.actor}"),
                                        SendMail("user", "staff_answer", {"answer": reply.body})))
     return _run_commands(ticket, event, policy)
 
@@ -291,43 +361,43 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
         state_before, state = state, TRANSITIONS[(command.kind, state)]
         kind = command.kind
         if kind is CommandKind.TAKE:
-            effects += [Assign(actor), Record("assigned", f"taken by {actor}")]
+            effects += [Assign(actor), Record(E.ASSIGNED, f"taken by {actor}")]
         elif kind is CommandKind.PRIORITY:
             level, _, reason = command.arg.partition(" ")
-            effects += [SetPriority(level), Record("priority_override", f"{ticket.priority} -> {level} by {actor}",
+            effects += [SetPriority(level), Record(E.PRIORITY_OVERRIDE, f"{ticket.priority} -> {level} by {actor}",
                                                    2, {"from": ticket.priority, "to": level, "reason": reason})]
         elif kind is CommandKind.NOTE:
             note = "\n".join(x for x in (command.arg, "" if kinds - {CommandKind.NOTE} else reply.body) if x)
-            effects.append(Record("note", note, data={"by": actor}))
+            effects.append(Record(E.NOTE, note, data={"by": actor}))
             body_used = body_used or not (kinds - {CommandKind.NOTE})
         elif kind is CommandKind.CALLED:
-            effects.append(Record("called", command.arg or "telephone confirmation done", 4, {"by": actor}))
+            effects.append(Record(E.CALLED, command.arg or "telephone confirmation done", 4, {"by": actor}))
         elif kind is CommandKind.ANSWER:
             # The service already put the canned text into the body; it goes out with the
             # first mailing command of this reply, or as a plain answer.
-            effects.append(Record("canned_answer", f"canned answer {command.arg} by {actor}", data={"answer": command.arg}))
+            effects.append(Record(E.CANNED_ANSWER, f"canned answer {command.arg} by {actor}", data={"answer": command.arg}))
         elif kind is CommandKind.REOPEN:
-            effects += [Record("reopened", f"reopened by {actor}"), Record("analysis_started", "reopened", 7)]
+            effects += [Record(E.REOPENED, f"reopened by {actor}"), Record(E.ANALYSIS_STARTED, "reopened", 7)]
         elif kind is CommandKind.NEED_INFO:
             items = [x.strip() for x in command.arg.replace(";", ",").split(",") if x.strip()]
             effects += [
                 SendMail("user", "need_info", {"requested": items, "answer": "" if body_used else reply.body}),
-                Record("data_requested", f"by {actor}: " + ", ".join(items), 4, {"items": items, "by": actor}),
-                Record("call_task", "confirm the data request by telephone", 4),
+                Record(E.DATA_REQUESTED, f"by {actor}: " + ", ".join(items), 4, {"items": items, "by": actor}),
+                Record(E.CALL_TASK, "confirm the data request by telephone", 4),
             ]
             body_used = True
         elif kind is CommandKind.CLOSE:
             closed_by = actor
             effects += [SendMail("user", "closed", {"answer": "" if body_used else reply.body}),
-                        Record("closed", f"closed by {actor}", 9, {"from_state": state_before.value})]
+                        Record(E.CLOSED, f"closed by {actor}", 9, {"from_state": state_before.value})]
             body_used = True
         elif kind is CommandKind.ESCALATE:
             effects += [SendMail("lkpp", "escalation", {"note": "" if body_used else reply.body}),
                         SendMail("user", "escalated"),
-                        Record("escalated", f"escalated to LKPP by {actor}", 10)]
+                        Record(E.ESCALATED, f"escalated to LKPP by {actor}", 10)]
             body_used = True
     if reply.body and not body_used and state is not S.CLOSED:
-        effects += [Record("staff_answered", f"answer from {actor}"),
+        effects += [Record(E.STAFF_ANSWERED, f"answer from {actor}"),
                     SendMail("user", "staff_answer", {"answer": reply.body})]
     return Decision(state, tuple(effects), closed_by=closed_by)
 
@@ -335,15 +405,68 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
 def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
     reply = event.reply
     closes = any(c.kind is CommandKind.CLOSE for c in reply.commands)
-    effects: list[Effect] = [Record("lkpp_replied", f"answer from LKPP ({event.actor})")]
+    effects: list[Effect] = [Record(E.LKPP_REPLIED, f"answer from LKPP ({event.actor})")]
     if closes and ticket.state is not S.CLOSED:
         effects += [SendMail("user", "closed", {"answer": reply.body, "by_lkpp": True}),
                     SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_reply",
                              {"answer": reply.body, "closed": True}),
-                    Record("closed", f"closed by LKPP ({event.actor})", 9)]
+                    Record(E.CLOSED, f"closed by LKPP ({event.actor})", 9)]
         return Decision(S.CLOSED, tuple(effects), closed_by=event.actor)
     if reply.body:
         effects.append(SendMail("user", "lkpp_answer", {"answer": reply.body}))
     effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_reply",
                             {"answer": reply.body, "closed": False}))
     return Decision(ticket.state, tuple(effects))
+
+
+def _staff_unverified(ticket: TicketView, event: StaffUnverified) -> Decision:
+    warn = event.warned < event.cap
+    detail = f"mail from {event.actor} not authenticated ({event.how}); no command run"
+    effects: list[Effect] = [Record(E.COMMAND_UNVERIFIED, detail + ("" if warn else "; sender not warned again "
+                                                                              "(hourly cap)"))]
+    if warn:  # the last warning of the hour says so (and how many there are per hour)
+        effects.append(SendMail("sender", "staff_unverified",
+                                {"capped": event.cap if event.warned + 1 == event.cap else 0}))
+    return Decision(ticket.state, tuple(effects))
+
+
+def notice_recipient(breach: bool, warn_to: str) -> Recipient:
+    """Who an SLA notice goes to: a breach to the coordinator, a warning to the assignee (or all staff)."""
+    if breach:
+        return "coordinator"
+    return "staff" if warn_to == "staff" else "assignee"
+
+
+def _clock(ticket: TicketView, event: ClockEvent) -> Decision:
+    """The SLA tick's events. Each is due only in the states ``core.sla`` gives it in; in any other
+    state (the ticket changed since) the Decision changes nothing and sends nothing."""
+    if isinstance(event, SlaNoticeDue):
+        if ticket.state is S.CLOSED:
+            return Decision(ticket.state, ())
+        if event.breach:
+            kind, template = E.SLA_BREACH, "staff_sla_breach"
+            detail = f"{event.label}: deadline {event.deadline} passed; coordinator told"
+        else:
+            kind, template = E.SLA_WARNING, "staff_sla_warning"
+            detail = f"{event.label}: {event.percent}% of the standard used, deadline {event.deadline}"
+        return Decision(ticket.state, (
+            Record(kind, detail, event.step, {"clock": event.clock, "percent": event.percent, "key": event.key,
+                                              "to": list(event.recipients)}),
+            SendMail(notice_recipient(event.breach, event.warn_to), template, {"sla": dict(event.sla)}),
+        ))
+    if ticket.state is not S.WAITING_USER:
+        return Decision(ticket.state, ())
+    context = {"sla": dict(event.waiting), "requested": list(event.items)}
+    if isinstance(event, ReminderDue):
+        # The reminder is the moment the auto-close counts from: recorded before the mail goes out.
+        return Decision(ticket.state, (
+            Record(E.REMINDER_SENT, "the user was reminded of the data request", 4,
+                   {"key": event.key, "items": list(event.items)}),
+            SendMail("user", "reminder", context),
+        ))
+    # closed_by stays None: a reply reopens the ticket for all staff, not for the bot.
+    return Decision(S.CLOSED, (
+        Record(E.CLOSED, f"closed automatically: no data from the user {event.days} working day(s) after the "
+               "reminder", 9, {"auto": True, "from_state": ticket.state.value, "key": event.key}),
+        SendMail("user", "autoclosed", context),
+    ), closed_by=None)

@@ -21,7 +21,7 @@ from mailbot.storage import store
 from mailbot.core import threads
 from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
 from mailbot.settings.config import Settings
-from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
+from mailbot.core.domain import Classification, EventKind, InboundMail, SenderRole, TicketState
 from mailbot.core.passwords import mask_passwords
 from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.core.workflow import (
@@ -32,6 +32,7 @@ from mailbot.core.workflow import (
     SetMissing,
     SetPriority,
     SetRating,
+    TicketView,
 )
 
 from mailbot.service.app import App
@@ -57,6 +58,12 @@ def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
     if mail.from_addr == settings.escalation.lkpp_address:
         return SenderRole.LKPP
     return SenderRole.USER
+
+
+def ticket_view(ticket: Ticket) -> TicketView:
+    """What ``workflow.decide`` knows of a stored ticket."""
+    return TicketView(state=TicketState(ticket.state), priority=ticket.priority, assignee=ticket.assignee,
+                      closed_by=ticket.closed_by, closed_at=ticket.closed_at, missing=tuple(ticket.missing or ()))
 
 
 # ---- the transaction ----------------------------------------------------------------------
@@ -94,20 +101,22 @@ def record_event(session: Session, ticket: Ticket, record: Record, now: datetime
 
 
 def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
-           classification: Classification | None = None, *, new_ticket: bool = False) -> None:
+           classification: Classification | None = None, *, new_ticket: bool = False,
+           actor: str | None = None) -> None:
     """Carry out a Decision: ticket fields, events, and queued mail (all in this transaction).
 
     ``new_ticket``: the ticket was created in this transaction and has no events yet.
+    ``actor``: who the events are recorded for (default: the mail's sender; "mailbot" for the clock).
     """
     previous_closer = ticket.closed_by
     events: list[dict[str, Any]] = []
     for effect in decision.effects:
         if isinstance(effect, Record):
-            if effect.kind in {"closed", "escalated"} and mail.date is not None:
+            if effect.kind in {EventKind.CLOSED, EventKind.ESCALATED} and mail.date is not None:
                 # When staff wrote the command: the SOP's "10 minutes after solving" runs from here.
                 effect = Record(effect.kind, effect.detail, effect.sop_step,
                                 {**effect.data, "written_at": mail.date.isoformat()})
-            events.append(event_row(ticket, effect, now, mail.from_addr))
+            events.append(event_row(ticket, effect, now, actor or mail.from_addr))
         elif isinstance(effect, SetPriority):
             ticket.priority = effect.level
         elif isinstance(effect, Assign):
@@ -167,7 +176,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
         # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
         blocked = _not_sendable(app, session, recipients[0], now, marks=role is SenderRole.USER)
         if blocked:
-            record_event(session, ticket, Record("mail_suppressed", f"{effect.template} to {recipients[0]} not sent: {blocked}"),
+            record_event(session, ticket, Record(EventKind.MAIL_SUPPRESSED, f"{effect.template} to {recipients[0]} not sent: {blocked}"),
                    now, "mailbot")
             return
     channel = _CHANNEL_OF_RECIPIENT[effect.to]
@@ -176,7 +185,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     context.update(effect.context)
     if omitted:
         context.update(omitted=omitted, dossier_limit=_size_text(app.settings.escalation.max_dossier_bytes))
-        record_event(session, ticket, Record("dossier_trimmed", f"{len(omitted)} attachment(s) not in the {effect.template} "
+        record_event(session, ticket, Record(EventKind.DOSSIER_TRIMMED, f"{len(omitted)} attachment(s) not in the {effect.template} "
                                        "mail (size budget escalation.max_dossier_bytes), listed by name instead",
                                        data={"omitted": [a["filename"] for a in omitted]}), now, "mailbot")
     rendered = app.renderer.render(effect.template, context)

@@ -23,18 +23,19 @@ from mailbot.core.budget import Budget, BudgetExceeded
 from mailbot.core.loops import automatic_reason, is_bounce
 from mailbot.core.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
 from mailbot.core.fingerprint import content_digest
-from mailbot.core.domain import Classification, InboundMail, SenderRole, TicketState
+from mailbot.core.domain import Classification, EventKind, InboundMail, OutcomeKind, SenderRole, TicketState
 from mailbot.core.parse import parse_mail, substitute_message_id
 from mailbot.core.rules import classify
+from mailbot.core.triage import Facts, Route, triage
 from mailbot.storage.models import Quarantine, Ticket, TicketEvent
 from mailbot.core.workflow import (
-    Decision,
+    Event,
     LkppReplied,
     OpenFollowUp,
     Record,
     SendMail,
     StaffReplied,
-    TicketView,
+    StaffUnverified,
     UserOpened,
     UserReplied,
     decide,
@@ -50,8 +51,9 @@ from mailbot.service.effects import (
     record_event,
     sender_role,
     store_message,
+    ticket_view,
 )
-from mailbot.service.outcome import BUSY, Outcome
+from mailbot.service.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +145,11 @@ def _claim(app: App, session: Session, mail: InboundMail, digest: str,
 def _seen(app: App, claim: store.Claim, now: datetime) -> Outcome:
     """The outcome for a mail whose Message-ID is taken (busy elsewhere, or processed before)."""
     if claim.busy:
-        return Outcome(BUSY, reason="being processed by another worker")
+        return Outcome(OutcomeKind.BUSY, reason="being processed by another worker")
     if app.settings.workers.cooperate and claim.seen_at is not None and claim.seen_at > now - COOPERATE_GRACE:
-        return Outcome(BUSY, reason="just processed by another worker, which moves it")
+        return Outcome(OutcomeKind.BUSY, reason="just processed by another worker, which moves it")
     # Seen before (a crash before the move): a quarantined mail goes back to quarantine.
-    return Outcome("duplicate", reason="already quarantined" if claim.seen == "quarantined"
+    return Outcome(OutcomeKind.DUPLICATE, reason="already quarantined" if claim.seen == OutcomeKind.QUARANTINED
                    else "Message-ID already processed")
 
 
@@ -176,23 +178,71 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
                                        sender=mail.from_addr if mail else "",
                                        subject=mail.subject[:500] if mail else "", error=error[:4000], raw=raw,
                                        at=now))
-                store.record_inbound(session, claim, outcome="quarantined", reason=error[:4000], ticket_id=None)
+                store.record_inbound(session, claim, outcome=OutcomeKind.QUARANTINED, reason=error[:4000], ticket_id=None)
             break
         except Exception as exc:
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
                 continue
             raise
     log.warning("mail %s quarantined: %s", message_id, error.splitlines()[0][:300])
-    return Outcome("quarantined", reason=error)
+    return Outcome(OutcomeKind.QUARANTINED, reason=error)
 
 
 def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget) -> Outcome:
+    """Find the facts, let ``core.triage`` route the mail, and carry out what the route calls for."""
     settings = app.settings
     role = sender_role(settings, mail)
-    if role is SenderRole.SELF:
-        return Outcome("ignored", reason="the bot's own mail came back (loop)")
-    if mail.x_mailbot_hops > settings.escalation.max_hops:
-        return Outcome("ignored", reason=f"hop limit: X-Mailbot-Hops {mail.x_mailbot_hops}")
+    ticket, signed, thread = _ticket_of(app, session, mail, role)
+    verdict = None
+    if role is SenderRole.STAFF and ticket is not None:
+        verdict = verify_staff(mail, ticket_id=ticket.id, signed_ticket_id=signed,
+                               methods=settings.staff.command_auth,
+                               trusted_authserv_ids=settings.staff.trusted_authserv_ids)
+    auto = automatic_reason(mail)
+    routed = triage(Facts(role=role, hops=mail.x_mailbot_hops, max_hops=settings.escalation.max_hops,
+                          bounce=is_bounce(mail), automatic=auto, ticket=ticket is not None, thread=thread,
+                          staff_proof=verdict is not None and verdict.ok, staff_how=verdict.how if verdict else ""))
+    route = routed.route
+    if route in {Route.IGNORE_LOOP, Route.IGNORE_HOPS, Route.IGNORE_AUTOMATIC}:
+        return Outcome(OutcomeKind.IGNORED, reason=routed.reason)
+    if route is Route.BOUNCE:
+        return handle_bounce(app, session, mail, now)
+    if route is Route.OPEN:
+        return _open(app, session, mail, now, parent=None, budget=budget)
+    assert ticket is not None  # every other route is about a ticket of this helpdesk (triage)
+    updated = Outcome(OutcomeKind.UPDATED, ticket.number, routed.reason, ticket.id)
+    if route is Route.RECORD_AUTOMATIC:
+        store_message(session, ticket, mail, role, channel=_channel_of(role), auto=True, now=now)
+        record_event(session, ticket, Record(EventKind.AUTO_MAIL, f"{auto} from {mail.from_addr}"), now,
+                     mail.from_addr)
+        return updated
+
+    view = ticket_view(ticket)
+    event: Event
+    if route is Route.UNVERIFIED_STAFF:
+        # A From header alone proves nothing: no command runs; ``decide`` tells the real staff member.
+        warned = _recent_unverified(session, settings.helpdesk_key, mail.from_addr, now)
+        event = StaffUnverified(mail.from_addr, verdict.how if verdict else "", warned, _SPOOF_WARNINGS_PER_HOUR)
+    elif route is Route.STAFF_REPLY:
+        event = StaffReplied(mail.from_addr, _with_canned_answers(
+            app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels)))
+    elif route is Route.LKPP_REPLY:
+        event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels))
+    else:
+        event = UserReplied(mail.from_addr, mail.new_text)
+    decision = decide(view, event, now, app.policy)
+    if any(isinstance(e, OpenFollowUp) for e in decision.effects):
+        return _open(app, session, mail, now, parent=ticket, budget=budget)
+    store_message(session, ticket, mail, role, channel=_channel_of(role), now=now)
+    apply_decision(app, session, ticket, mail, decision, now)
+    return updated
+
+
+def _ticket_of(app: App, session: Session, mail: InboundMail,
+               role: SenderRole) -> tuple[Ticket | None, int | None, str]:
+    """The ticket of this helpdesk the mail belongs to (locked until the commit), the ticket its
+    signed reply address names, and how the ticket was found."""
+    settings = app.settings
     key = settings.helpdesk_key
     # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
     match = threads.match_thread(
@@ -212,54 +262,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
     if ticket is not None and ticket.helpdesk != key:
         ticket = None  # another helpdesk's ticket (a reply address signed with a shared secret): not ours
-
-    if is_bounce(mail):
-        return handle_bounce(app, session, mail, now)
-    auto = automatic_reason(mail)
-    if auto is not None:
-        if ticket is None:
-            return Outcome("ignored", reason=f"automatic mail without a ticket: {auto}")
-        store_message(session, ticket, mail, role, channel=_channel_of(role), auto=True, now=now)
-        record_event(session, ticket, Record("auto_mail", f"{auto} from {mail.from_addr}"), now, mail.from_addr)
-        return Outcome("updated", ticket.number, f"recorded only: {auto}", ticket.id)
-
-    if ticket is None:
-        return _open(app, session, mail, now, parent=None, budget=budget)
-
-    view = _view(ticket)
-    if role is SenderRole.STAFF:
-        verdict = verify_staff(mail, ticket_id=ticket.id, signed_ticket_id=signed,
-                               methods=settings.staff.command_auth,
-                               trusted_authserv_ids=settings.staff.trusted_authserv_ids)
-        if not verdict.ok:
-            # A From header alone proves nothing: no command runs, and the real staff member is told
-            # (a few times an hour at most: a flood of forgeries must not become a flood of warnings).
-            store_message(session, ticket, mail, role, channel="staff", now=now)
-            warned = _recent_unverified(session, app.settings.helpdesk_key, mail.from_addr, now)
-            record_event(session, ticket, Record("command_unverified",
-                                           f"mail from {mail.from_addr} not authenticated ({verdict.how}); "
-                                           "no command run" + ("" if warned < _SPOOF_WARNINGS_PER_HOUR else
-                                                               "; sender not warned again (hourly cap)")),
-                   now, mail.from_addr)
-            if warned < _SPOOF_WARNINGS_PER_HOUR:
-                apply_decision(app, session, ticket, mail, Decision(view.state, (SendMail("sender", "staff_unverified", {
-                    "capped": _SPOOF_WARNINGS_PER_HOUR if warned + 1 == _SPOOF_WARNINGS_PER_HOUR else 0}),)), now)
-            return Outcome("updated", ticket.number, f"staff mail not authenticated: {verdict.how}", ticket.id)
-        reply = _with_canned_answers(app, session, ticket, mail,
-                                     parse_staff_reply(mail.new_text, app.policy.levels))
-        decision = decide(view, StaffReplied(mail.from_addr, reply), now, app.policy)
-        store_message(session, ticket, mail, role, channel="staff", now=now)
-    elif role is SenderRole.LKPP:
-        reply = parse_staff_reply(mail.new_text, app.policy.levels)
-        decision = decide(view, LkppReplied(mail.from_addr, reply), now, app.policy)
-        store_message(session, ticket, mail, role, channel="lkpp", now=now)
-    else:
-        decision = decide(view, UserReplied(mail.from_addr, mail.new_text), now, app.policy)
-        if any(isinstance(e, OpenFollowUp) for e in decision.effects):
-            return _open(app, session, mail, now, parent=ticket, budget=budget)
-        store_message(session, ticket, mail, role, channel="user", now=now)
-    apply_decision(app, session, ticket, mail, decision, now)
-    return Outcome("updated", ticket.number, f"{role.value} mail; thread by {match.how if match.ticket_id else 'reply address'}", ticket.id)
+    return ticket, signed, match.how if match.ticket_id else "reply address"
 
 
 #: Warnings about unverified mail in a staff member's name, per address and hour.
@@ -269,7 +272,7 @@ _SPOOF_WARNINGS_PER_HOUR = 3
 def _recent_unverified(session: Session, helpdesk: str, sender: str, now: datetime) -> int:
     """How many unverified mails in ``sender``'s name this helpdesk recorded in the last hour."""
     return session.scalar(select(func.count(TicketEvent.id)).join(Ticket, Ticket.id == TicketEvent.ticket_id).where(
-        Ticket.helpdesk == helpdesk, TicketEvent.kind == "command_unverified", TicketEvent.actor == sender,
+        Ticket.helpdesk == helpdesk, TicketEvent.kind == EventKind.COMMAND_UNVERIFIED, TicketEvent.actor == sender,
         TicketEvent.at >= now - timedelta(hours=1))) or 0
 
 
@@ -283,6 +286,7 @@ def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: Inbou
             continue
         answer = app.answers.find(command.arg)
         if answer is None:
+            # A short line of data for the ``staff_error`` template (which holds the mail's text).
             errors.append(CommandError(command.line, f"jawaban '{command.arg}' tidak ada di pustaka jawaban"))
             continue
         context = template_context(app, session, ticket, mail, None)
@@ -304,6 +308,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
                               now=now)
     if budget is not None:
         budget.check("the priority rules")
+    # The ticket's subject (data, shown in its mails): a placeholder when the mail has none.
     subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
     seq = store.next_seq(session, settings.helpdesk_key)
     ticket = Ticket(
@@ -320,11 +325,11 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None), now,
                       app.policy)
     if parent is not None:
-        record_event(session, parent, Record("follow_up", f"the user wrote after closing; new ticket {ticket.number}"),
+        record_event(session, parent, Record(EventKind.FOLLOW_UP, f"the user wrote after closing; new ticket {ticket.number}"),
                now, mail.from_addr)
     apply_decision(app, session, ticket, mail, decision, now, classification=classification, new_ticket=True)
     _maybe_auto_answer(app, session, ticket, mail, classification, now)
-    return Outcome("opened", ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
+    return Outcome(OutcomeKind.OPENED, ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
 
 
 def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: InboundMail,
@@ -338,15 +343,10 @@ def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: Inbound
             or ticket.category not in best.answer.categories:
         return
     text = app.renderer.env.from_string(best.answer.body).render(template_context(app, session, ticket, mail, None)).strip()
-    record_event(session, ticket, Record("auto_answered", f"canned answer {best.answer.key} sent automatically "
+    record_event(session, ticket, Record(EventKind.AUTO_ANSWERED, f"canned answer {best.answer.key} sent automatically "
                                    f"(score {best.score:g}: {', '.join(best.reasons)})",
                                    data={"answer": best.answer.key, "score": best.score}), now, "mailbot")
     queue_mail(app, session, ticket, mail, SendMail("user", "auto_answer", {"answer": text}), now, classification,
                 None)
-
-
-def _view(ticket: Ticket) -> TicketView:
-    return TicketView(state=TicketState(ticket.state), priority=ticket.priority, assignee=ticket.assignee,
-                      closed_by=ticket.closed_by, closed_at=ticket.closed_at, missing=tuple(ticket.missing or ()))
 
 

@@ -2,12 +2,13 @@
 
 (Deadlines themselves are recomputed by ``deadlines.refresh_deadlines``.) ``tick`` runs every minute
 from APScheduler: it picks the tickets whose ``sla_next_at`` has come (or that changed since
-their last refresh), and for each one, in its own transaction, sends what ``sla.evaluate``
+their last refresh), and for each one, in its own transaction, acts on what ``sla.evaluate``
 says is due: warnings to the assignee, breach notices to the coordinator, reminders and the
-auto-close to the user. Every notification is a row in ``sla_notices`` with a unique key,
-written in the same transaction as the outbox mail, so each one is sent exactly once even
-when two ticks overlap. Mail goes through the service's own helpers (recipients, context,
-threading, the outbox), exactly like a reply to an inbound mail.
+auto-close to the user. Each is a workflow event (``SlaNoticeDue``, ``ReminderDue``,
+``AutoCloseDue``): ``workflow.decide`` makes the Decision, this module applies it with
+``effects.apply_decision``, exactly like a reply to an inbound mail. Every notification is a
+row in ``sla_notices`` with a unique key, written in the same transaction as the outbox mail,
+so each one is sent exactly once even when two ticks overlap.
 """
 
 from __future__ import annotations
@@ -28,22 +29,14 @@ from mailbot.service.deadlines import Setup, notice_prefix, status, store_status
 from mailbot.service.context import local_time
 from mailbot.core import sla
 from mailbot.mail.compose import build_message, make_message_id
-from mailbot.core.domain import InboundMail, TicketState
+from mailbot.core.domain import EventKind, InboundMail, TicketState
 from mailbot.storage.models import SlaNotice, Ticket
-from mailbot.core.workflow import Decision, Record, SendMail
+from mailbot.core.workflow import AutoCloseDue, ClockEvent, ReminderDue, SlaNoticeDue, decide, notice_recipient
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
 
 log = logging.getLogger(__name__)
-
-#: What a staff member should do about each clock (shown in warnings and breach notices).
-TODO: dict[str, str] = {
-    "priority": "klasifikasikan tiket: balas dengan #prioritas tinggi/sedang/rendah",
-    "call": "konfirmasi permintaan data lewat telepon, lalu balas dengan #telepon",
-    "analysis": "selesaikan analisis: balas dengan #tutup (beserta jawaban), #eskalasi, atau #mintadata",
-    "resolution": "selesaikan tiket sesuai target prioritas, atau #eskalasi bila tidak dapat diselesaikan",
-}
 
 #: Age buckets of the digest, in whole working days since the ticket opened: (label, lowest, highest).
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -126,19 +119,20 @@ def _tick_ticket(app: App, session: Session, ticket: Ticket, setup: Setup, now: 
                 _record_notice(session, ticket, key, "covered", action.clock, now, percent=action.percent,
                                deadline=action.deadline)
             continue
+        event = _clock_event(app, session, ticket, action, st, setup, now)
+        decision = decide(effects.ticket_view(ticket), event, now, app.policy)
+        acted = True
+        if not decision.effects:
+            continue  # not due in the ticket's state after all (see workflow._clock)
+        effects.apply_decision(app, session, ticket, clock_mail(app), decision, now, actor="mailbot")
         if action.kind == "autoclose":
-            _autoclose(app, session, ticket, action, st, setup, now)
             result.autoclosed += 1
         elif action.kind == "reminder":
-            _remind(app, session, ticket, action, st, setup, now)
             result.reminders += 1
+        elif action.kind == "breach":
+            result.breaches += 1
         else:
-            _notify(app, session, ticket, action, st, setup, now)
-            if action.kind == "breach":
-                result.breaches += 1
-            else:
-                result.warnings += 1
-        acted = True
+            result.warnings += 1
     if acted:
         result.tickets.append(ticket.number or str(ticket.id))
         st = status(session, ticket, app, now, setup)
@@ -177,34 +171,38 @@ def _sla_context(app: App, clock: sla.Clock | None, action: sla.Action | None) -
         "standard": sla.describe(clock.standard.duration, working=working),
         "used": sla.describe(clock.used, working=working),
         "remaining": sla.describe(max(clock.remaining, timedelta(0)), working=working),
-        "todo": TODO.get(clock.name, ""),
     }
 
 
-def _notify(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
-            now: datetime) -> None:
-    clock = st.clock(action.clock)
-    breach = action.kind == "breach"
-    to = "coordinator" if breach else ("staff" if app.settings.sla.warn_to == "staff" else "assignee")
-    recipients = effects.recipients_for(app, ticket, clock_mail(app), to, ticket.closed_by)
-    _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=action.percent,
-                   deadline=action.deadline, recipients=recipients)
-    for covered in action.covers:
-        _record_notice(session, ticket, covered, "covered", action.clock, now, deadline=action.deadline)
-    label = sla.LABELS[action.clock]
-    detail = (f"{label}: deadline {_local(app, action.deadline)} passed; coordinator told" if breach else
-              f"{label}: {action.percent}% of the standard used, deadline {_local(app, action.deadline)}")
-    effects.record_event(session, ticket, Record("sla_breach" if breach else "sla_warning", detail, clock.step if clock else None,
-                                           {"clock": action.clock, "percent": action.percent, "key": action.key,
-                                            "to": list(recipients)}), now, "mailbot")
-    context = {"sla": _sla_context(app, clock, action)}
-    effect = SendMail(to, "staff_sla_breach" if breach else "staff_sla_warning", context)
-    effects.queue_mail(app, session, ticket, clock_mail(app), effect, now, None, ticket.closed_by)
+def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
+                 now: datetime) -> ClockEvent:
+    """The workflow event of one due action, its facts formatted for people; its notice row is
+    written first (a duplicate key fails here, before any mail is queued)."""
+    if action.kind in {"warning", "breach"}:
+        clock = st.clock(action.clock)
+        breach = action.kind == "breach"
+        warn_to = app.settings.sla.warn_to
+        recipients = effects.recipients_for(app, ticket, clock_mail(app), notice_recipient(breach, warn_to),
+                                            ticket.closed_by)
+        _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=action.percent,
+                       deadline=action.deadline, recipients=recipients)
+        for covered in action.covers:
+            _record_notice(session, ticket, covered, "covered", action.clock, now, deadline=action.deadline)
+        return SlaNoticeDue(breach=breach, clock=action.clock, key=action.key, percent=action.percent,
+                            step=clock.step if clock else None, label=sla.LABELS[action.clock],
+                            deadline=_local(app, action.deadline), recipients=tuple(recipients),
+                            sla=_sla_context(app, clock, action), warn_to=warn_to)
+    _record_notice(session, ticket, action.key, action.kind, "waiting", now, recipients=[ticket.requester])
+    items = tuple(_requested(app, session, ticket))
+    waiting = _waiting_context(app, st, setup, now)
+    if action.kind == "reminder":
+        return ReminderDue(action.key, items, waiting)
+    return AutoCloseDue(action.key, setup.policy.autoclose_days, items, waiting)
 
 
 def _requested(app: App, session: Session, ticket: Ticket) -> list[str]:
     """What the user was asked for: the latest request's items (rules' keys shown by their labels)."""
-    request = next((e for e in reversed(ticket_events(session, ticket.id)) if e.kind == "data_requested"), None)
+    request = next((e for e in reversed(ticket_events(session, ticket.id)) if e.kind == EventKind.DATA_REQUESTED), None)
     items = [str(x) for x in ((request.data or {}).get("items") or [])] if request is not None else []
     if request is not None and (request.data or {}).get("by") == "rules":
         return [app.table.item_label(key) for key in items]
@@ -220,33 +218,6 @@ def _waiting_context(app: App, st: sla.SlaStatus, setup: Setup, now: datetime) -
         autoclose = setup.calendar.add_days(wait.reminded_at or now, setup.policy.autoclose_days)
     return {"since": _local(app, wait.since), "reminded": _local(app, wait.reminded_at) if wait.reminded_at else "",
             "autoclose": _local(app, autoclose) if autoclose else ""}
-
-
-def _remind(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
-            now: datetime) -> None:
-    _record_notice(session, ticket, action.key, "reminder", "waiting", now, recipients=[ticket.requester])
-    requested = _requested(app, session, ticket)
-    # The reminder is the moment the auto-close counts from: record it before the mail's context is built.
-    effects.record_event(session, ticket, Record("reminder_sent", "the user was reminded of the data request", 4,
-                                           {"key": action.key, "items": requested}), now, "mailbot")
-    context = {"sla": _waiting_context(app, st, setup, now), "requested": requested}
-    effects.queue_mail(app, session, ticket, clock_mail(app), SendMail("user", "reminder", context), now, None,
-                        ticket.closed_by)
-
-
-def _autoclose(app: App, session: Session, ticket: Ticket, action: sla.Action, st: sla.SlaStatus, setup: Setup,
-               now: datetime) -> None:
-    _record_notice(session, ticket, action.key, "autoclose", "waiting", now, recipients=[ticket.requester])
-    requested = _requested(app, session, ticket)
-    context = {"sla": _waiting_context(app, st, setup, now), "requested": requested}
-    days = setup.policy.autoclose_days
-    # closed_by stays None: a reply reopens the ticket for all staff, not for the bot.
-    decision = Decision(TicketState.CLOSED, (
-        Record("closed", f"closed automatically: no data from the user {days} working day(s) after the reminder", 9,
-               {"auto": True, "from_state": ticket.state, "key": action.key}),
-        SendMail("user", "autoclosed", context),
-    ), closed_by=None)
-    effects.apply_decision(app, session, ticket, clock_mail(app), decision, now)
 
 
 # ---- the daily digest ------------------------------------------------------------------------

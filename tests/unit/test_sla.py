@@ -355,6 +355,7 @@ def test_tick_warns_the_staff_once_then_tells_the_coordinator(app: App) -> None:
     [(to, subject, text)] = outbox(app, mark)
     assert to == STAFF and "Peringatan waktu 75%" in subject and "Analisis (langkah 7)" in subject
     assert "03-03-2026 09:00 WIB" in text and "#tutup" in text
+    assert "Tindakan: selesaikan analisis" in text  # the to-do per clock is the template's text
     for minute in range(1, 30):  # ticking every minute sends nothing more
         assert sla_jobs.tick(app, wib(2026, 3, 2, 15, minute)).warnings == 0
     breach = sla_jobs.tick(app, wib(2026, 3, 3, 9, 0))
@@ -362,8 +363,12 @@ def test_tick_warns_the_staff_once_then_tells_the_coordinator(app: App) -> None:
     [(to, subject, _)] = outbox(app, mark)[1:]
     assert to == [COORDINATOR] and "Standar waktu terlewati" in subject
     assert sla_jobs.tick(app, wib(2026, 3, 3, 9, 1)).breaches == 0
-    kinds = [e.kind for e in service_events(app, number)]
+    events = service_events(app, number)
+    kinds = [e.kind for e in events]
     assert kinds.count("sla_warning") == 1 and kinds.count("sla_breach") == 1
+    # Decided by workflow (SlaNoticeDue), recorded for the clock, with whom it told.
+    [warning] = [e for e in events if e.kind == "sla_warning"]
+    assert warning.actor == "mailbot" and warning.sop_step == 7 and warning.data["to"] == STAFF
 
 
 def service_events(app: App, number: str) -> list[Any]:
@@ -406,6 +411,11 @@ def test_reminder_and_autoclose_reach_the_user_and_a_reply_reopens(app: App) -> 
     assert closed.state == "closed" and closed.closed_by is None and closed.sla_next_at is None
     [(to, subject, text)] = outbox(app, mark)[1:]
     assert to == [USER] and "ditutup" in subject and "cukup balas e-mail ini" in text
+    # Decided by workflow (ReminderDue, AutoCloseDue), recorded for the clock.
+    clock_events = [e for e in service_events(app, number) if e.kind in {"reminder_sent", "closed"}]
+    assert [(e.kind, e.actor, e.sop_step) for e in clock_events] == [("reminder_sent", "mailbot", 4),
+                                                                   ("closed", "mailbot", 9)]
+    assert clock_events[1].data["auto"] is True and clock_events[1].data["from_state"] == "waiting_user"
     # The user answers after all: the ticket reopens for all staff, the clock resumes.
     reply = inbound(f"Re: [{number}] Gagal upload", "Kode tender: 10234567", wib(2026, 3, 10, 9, 0))
     assert process_raw(app, reply, wib(2026, 3, 10, 9, 0)).kind == "updated"

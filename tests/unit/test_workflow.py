@@ -10,16 +10,21 @@ from mailbot.core.commands import parse_staff_reply
 from mailbot.core.domain import Classification, MissingItem, TicketState
 from mailbot.core.workflow import (
     Assign,
+    AutoCloseDue,
     LkppReplied,
     OpenFollowUp,
     Policy,
     Record,
+    ReminderDue,
     SetPriority,
+    SlaNoticeDue,
     StaffReplied,
+    StaffUnverified,
     TicketView,
     UserOpened,
     UserReplied,
     decide,
+    notice_recipient,
 )
 
 S = TicketState
@@ -210,3 +215,123 @@ def test_lkpp_close_sends_closed_template() -> None:
     assert d.state is S.CLOSED
     assert mails(d) == [("user", "closed"), ("staff", "staff_lkpp_reply")]
     assert d.mails()[0].context["answer"] == "Masalah server sudah diperbaiki."
+
+
+# ---- staff mail without proof ----------------------------------------------------------------
+
+# (warnings already sent this hour, cap) -> (mails, the "capped" context, recorded detail ends with)
+UNVERIFIED = {
+    (0, 3): ([("sender", "staff_unverified")], 0, "no command run"),
+    (1, 3): ([("sender", "staff_unverified")], 0, "no command run"),
+    (2, 3): ([("sender", "staff_unverified")], 3, "no command run"),  # the last one says there is a cap
+    (3, 3): ([], None, "sender not warned again (hourly cap)"),
+    (7, 3): ([], None, "sender not warned again (hourly cap)"),
+}
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+@pytest.mark.parametrize("warned", list(UNVERIFIED), ids=lambda w: f"{w[0]}of{w[1]}")
+def test_unverified_staff_mail_changes_nothing_and_warns_under_the_cap(state: TicketState,
+                                                                       warned: tuple[int, int]) -> None:
+    expected_mails, capped, detail_end = UNVERIFIED[warned]
+    d = decide(ticket(state), StaffUnverified(STAFF, "no DKIM pass", *warned), NOW, POLICY)
+    assert d.state is state and d.closed_by is None
+    assert kinds(d) == ["command_unverified"]
+    record = d.effects[0]
+    assert isinstance(record, Record) and record.detail.endswith(detail_end) and "no DKIM pass" in record.detail
+    assert mails(d) == expected_mails
+    if capped is not None:
+        assert d.mails()[0].context == {"capped": capped}
+
+
+# ---- the clock: SLA notices, the reminder, the auto-close --------------------------------------
+
+
+def notice(breach: bool, warn_to: str = "assignee") -> SlaNoticeDue:
+    return SlaNoticeDue(breach=breach, clock="analysis", key="analysis/x/75", percent=100 if breach else 75, step=7,
+                        label="Analisis (langkah 7)", deadline="03-03-2026 09:00 WIB", recipients=(STAFF,),
+                        sla={"clock": "analysis", "percent": 75}, warn_to=warn_to)  # type: ignore[arg-type]
+
+
+WAITING = {"since": "02-03-2026 09:00 WIB", "reminded": "", "autoclose": "09-03-2026 10:00 WIB"}
+REMINDER = ReminderDue("waiting/x/reminder", ("Kode tender",), WAITING)
+AUTOCLOSE = AutoCloseDue("waiting/x/autoclose", 3, ("Kode tender",), WAITING)
+
+# (event, state) -> (new state, mails, records); a state the event is not due in changes nothing.
+CLOCK_TABLE = {
+    "warning": (notice(False), {
+        S.WAITING_USER: (S.WAITING_USER, [("assignee", "staff_sla_warning")], ["sla_warning"]),
+        S.ANALYSIS: (S.ANALYSIS, [("assignee", "staff_sla_warning")], ["sla_warning"]),
+        S.ESCALATED: (S.ESCALATED, [("assignee", "staff_sla_warning")], ["sla_warning"]),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "warning to all staff": (notice(False, "staff"), {
+        S.WAITING_USER: (S.WAITING_USER, [("staff", "staff_sla_warning")], ["sla_warning"]),
+        S.ANALYSIS: (S.ANALYSIS, [("staff", "staff_sla_warning")], ["sla_warning"]),
+        S.ESCALATED: (S.ESCALATED, [("staff", "staff_sla_warning")], ["sla_warning"]),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "breach": (notice(True), {
+        S.WAITING_USER: (S.WAITING_USER, [("coordinator", "staff_sla_breach")], ["sla_breach"]),
+        S.ANALYSIS: (S.ANALYSIS, [("coordinator", "staff_sla_breach")], ["sla_breach"]),
+        S.ESCALATED: (S.ESCALATED, [("coordinator", "staff_sla_breach")], ["sla_breach"]),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "reminder": (REMINDER, {
+        S.WAITING_USER: (S.WAITING_USER, [("user", "reminder")], ["reminder_sent"]),
+        S.ANALYSIS: (S.ANALYSIS, [], []),
+        S.ESCALATED: (S.ESCALATED, [], []),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "autoclose": (AUTOCLOSE, {
+        S.WAITING_USER: (S.CLOSED, [("user", "autoclosed")], ["closed"]),
+        S.ANALYSIS: (S.ANALYSIS, [], []),
+        S.ESCALATED: (S.ESCALATED, [], []),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+}
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+@pytest.mark.parametrize("name", list(CLOCK_TABLE))
+def test_every_clock_event_in_every_state(name: str, state: TicketState) -> None:
+    event, table = CLOCK_TABLE[name]
+    d = decide(ticket(state), event, NOW, POLICY)
+    assert (d.state, mails(d), kinds(d)) == table[state]
+    assert d.closed_by is None  # the clock never becomes the closer: a reply reopens for all staff
+
+
+def test_a_notice_records_its_clock_key_and_recipients() -> None:
+    d = decide(ticket(S.ANALYSIS), notice(False), NOW, POLICY)
+    record = d.effects[0]
+    assert isinstance(record, Record) and record.sop_step == 7
+    assert record.data == {"clock": "analysis", "percent": 75, "key": "analysis/x/75", "to": [STAFF]}
+    assert record.detail == "Analisis (langkah 7): 75% of the standard used, deadline 03-03-2026 09:00 WIB"
+    assert d.mails()[0].context == {"sla": {"clock": "analysis", "percent": 75}}
+    breach = decide(ticket(S.ANALYSIS), notice(True), NOW, POLICY).effects[0]
+    assert isinstance(breach, Record) and breach.detail.endswith("passed; coordinator told")
+
+
+@pytest.mark.parametrize(("breach", "warn_to", "to"), [
+    (True, "assignee", "coordinator"), (True, "staff", "coordinator"),
+    (False, "assignee", "assignee"), (False, "staff", "staff"),
+])
+def test_notice_recipient(breach: bool, warn_to: str, to: str) -> None:
+    assert notice_recipient(breach, warn_to) == to
+
+
+def test_the_reminder_records_what_was_asked_and_tells_when_it_closes() -> None:
+    d = decide(ticket(S.WAITING_USER), REMINDER, NOW, POLICY)
+    record = d.effects[0]
+    assert isinstance(record, Record) and record.sop_step == 4
+    assert record.data == {"key": "waiting/x/reminder", "items": ["Kode tender"]}
+    assert d.mails()[0].context == {"sla": WAITING, "requested": ["Kode tender"]}
+
+
+def test_the_auto_close_is_marked_automatic_with_the_state_it_closed() -> None:
+    d = decide(ticket(S.WAITING_USER), AUTOCLOSE, NOW, POLICY)
+    record = d.effects[0]
+    assert isinstance(record, Record) and record.sop_step == 9
+    assert record.data == {"auto": True, "from_state": "waiting_user", "key": "waiting/x/autoclose"}
+    assert "3 working day(s)" in record.detail
+    assert d.mails()[0].context == {"sla": WAITING, "requested": ["Kode tender"]}

@@ -1,0 +1,82 @@
+"""Triage: what kind of mail this is, before ``workflow.decide`` sees it (like Mailman's chains).
+
+PURE: the service computes the :class:`Facts` of one inbound mail (who sent it, its hop count,
+whether it is a delivery report or automatic mail, whether it belongs to a ticket of this
+helpdesk, whether a staff member's mail carries proof) and dispatches on the :class:`Route`
+this module returns. The order of the checks is the policy, top to bottom:
+
+    the bot's own mail            -> IGNORE_LOOP        nothing is done
+    over the hop limit            -> IGNORE_HOPS        nothing is done (a loop between systems)
+    a delivery report             -> BOUNCE             ``delivery.handle_bounce`` judges it
+    automatic mail, with ticket   -> RECORD_AUTOMATIC   stored on the ticket, never answered
+    automatic mail, no ticket     -> IGNORE_AUTOMATIC   nothing is done
+    no ticket                     -> OPEN               a new ticket (SOP step 1)
+    staff, without proof          -> UNVERIFIED_STAFF   recorded; no command runs; the staff member is told
+    staff                         -> STAFF_REPLY        ``decide(StaffReplied)``
+    LKPP                          -> LKPP_REPLY         ``decide(LkppReplied)``
+    anyone else                   -> USER_REPLY         ``decide(UserReplied)``
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from mailbot.core.domain import SenderRole
+
+
+class Route(enum.StrEnum):
+    """Where an inbound mail goes."""
+
+    IGNORE_LOOP = "ignore_loop"
+    IGNORE_HOPS = "ignore_hops"
+    BOUNCE = "bounce"
+    RECORD_AUTOMATIC = "record_automatic"
+    IGNORE_AUTOMATIC = "ignore_automatic"
+    OPEN = "open"
+    UNVERIFIED_STAFF = "unverified_staff"
+    STAFF_REPLY = "staff_reply"
+    LKPP_REPLY = "lkpp_reply"
+    USER_REPLY = "user_reply"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the service found out about one inbound mail (each is a cheap, already-made check)."""
+
+    role: SenderRole
+    hops: int  # the mail's X-Mailbot-Hops
+    max_hops: int  # config ``escalation.max_hops``
+    bounce: bool = False  # a delivery report (``loops.is_bounce``)
+    automatic: str | None = None  # why the mail is automatic (``loops.automatic_reason``), or None
+    ticket: bool = False  # it belongs to a ticket of this helpdesk
+    thread: str = ""  # how that ticket was found (thread headers, subject tag, reply address)
+    staff_proof: bool = False  # a staff mail proved its sender (``auth.verify_staff``)
+    staff_how: str = ""  # the proof, or why there is none
+
+
+@dataclass(frozen=True)
+class Triage:
+    route: Route
+    reason: str  # for the log and the inbound row (English)
+
+
+def triage(facts: Facts) -> Triage:
+    """The route of one inbound mail, with the reason (see the module's table)."""
+    f = facts
+    if f.role is SenderRole.SELF:
+        return Triage(Route.IGNORE_LOOP, "the bot's own mail came back (loop)")
+    if f.hops > f.max_hops:
+        return Triage(Route.IGNORE_HOPS, f"hop limit: X-Mailbot-Hops {f.hops}")
+    if f.bounce:
+        return Triage(Route.BOUNCE, "delivery report")
+    if f.automatic is not None:
+        if not f.ticket:
+            return Triage(Route.IGNORE_AUTOMATIC, f"automatic mail without a ticket: {f.automatic}")
+        return Triage(Route.RECORD_AUTOMATIC, f"recorded only: {f.automatic}")
+    if not f.ticket:
+        return Triage(Route.OPEN, "new thread")
+    if f.role is SenderRole.STAFF and not f.staff_proof:
+        return Triage(Route.UNVERIFIED_STAFF, f"staff mail not authenticated: {f.staff_how}")
+    route = {SenderRole.STAFF: Route.STAFF_REPLY, SenderRole.LKPP: Route.LKPP_REPLY}.get(f.role, Route.USER_REPLY)
+    return Triage(route, f"{f.role.value} mail; thread by {f.thread}")

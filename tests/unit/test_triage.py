@@ -1,0 +1,62 @@
+"""Triage, as a table: every route of an inbound mail, one row each, and the order of the checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbot.core.domain import SenderRole
+from mailbot.core.triage import Facts, Route, triage
+
+R = SenderRole
+MAX = 5
+
+
+def facts(role: SenderRole = R.USER, **kw: object) -> Facts:
+    defaults: dict[str, object] = {"hops": 0, "max_hops": MAX, "thread": "in-reply-to"}
+    defaults.update(kw)
+    return Facts(role=role, **defaults)  # type: ignore[arg-type]
+
+
+# (case, facts, route, reason)
+TABLE = [
+    ("the bot's own mail", facts(R.SELF, ticket=True), Route.IGNORE_LOOP, "the bot's own mail came back (loop)"),
+    ("over the hop limit", facts(hops=MAX + 1, ticket=True), Route.IGNORE_HOPS, "hop limit: X-Mailbot-Hops 6"),
+    ("at the hop limit is still mail", facts(hops=MAX), Route.OPEN, "new thread"),
+    ("a delivery report", facts(bounce=True, automatic="Auto-Submitted: auto-replied"), Route.BOUNCE,
+     "delivery report"),
+    ("automatic mail on a ticket", facts(automatic="Auto-Submitted: auto-replied", ticket=True),
+     Route.RECORD_AUTOMATIC, "recorded only: Auto-Submitted: auto-replied"),
+    ("automatic mail, no ticket", facts(automatic="Precedence: bulk"), Route.IGNORE_AUTOMATIC,
+     "automatic mail without a ticket: Precedence: bulk"),
+    ("automatic mail from staff, no proof", facts(R.STAFF, automatic="Precedence: bulk", ticket=True),
+     Route.RECORD_AUTOMATIC, "recorded only: Precedence: bulk"),
+    ("a user's new mail", facts(), Route.OPEN, "new thread"),
+    ("staff writing without a ticket", facts(R.STAFF), Route.OPEN, "new thread"),
+    ("LKPP writing without a ticket", facts(R.LKPP), Route.OPEN, "new thread"),
+    ("staff without proof", facts(R.STAFF, ticket=True, staff_how="not sent to the signed reply address"),
+     Route.UNVERIFIED_STAFF, "staff mail not authenticated: not sent to the signed reply address"),
+    ("staff with proof", facts(R.STAFF, ticket=True, staff_proof=True, staff_how="signed reply address",
+                               thread="reply address"),
+     Route.STAFF_REPLY, "staff mail; thread by reply address"),
+    ("LKPP's answer", facts(R.LKPP, ticket=True), Route.LKPP_REPLY, "lkpp mail; thread by in-reply-to"),
+    ("the user's answer", facts(ticket=True, thread="subject tag"), Route.USER_REPLY,
+     "user mail; thread by subject tag"),
+    ("a user needs no proof", facts(ticket=True, staff_proof=False), Route.USER_REPLY,
+     "user mail; thread by in-reply-to"),
+]
+
+
+@pytest.mark.parametrize(("case", "given", "route", "reason"), TABLE, ids=[row[0] for row in TABLE])
+def test_route(case: str, given: Facts, route: Route, reason: str) -> None:
+    routed = triage(given)
+    assert (routed.route, routed.reason) == (route, reason)
+
+
+def test_every_route_has_a_row() -> None:
+    assert {row[2] for row in TABLE} == set(Route)
+
+
+def test_a_loop_wins_over_everything_else() -> None:
+    everything = facts(R.SELF, hops=MAX + 1, bounce=True, automatic="x", ticket=True)
+    assert triage(everything).route is Route.IGNORE_LOOP
+    assert triage(facts(hops=MAX + 1, bounce=True, automatic="x", ticket=True)).route is Route.IGNORE_HOPS
