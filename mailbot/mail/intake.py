@@ -25,7 +25,7 @@ from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
 from mailbot.mail import oauth
 from mailbot.settings.config import ImapSettings
 from mailbot.core.fingerprint import content_digest
-from mailbot.mail.outbox import tls_context
+from mailbot.mail.smtp import tls_context
 
 log = logging.getLogger(__name__)
 

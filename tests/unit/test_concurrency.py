@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.mail import intake
-from mailbot.mail import outbox
+from mailbot.mail import outbox, send_journal, senders
 from mailbot.service import outcome
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
@@ -170,13 +170,13 @@ def test_two_senders_never_send_a_mail_twice(db_url: str, smtp: tuple[Recorder, 
     if first.kw["bind"].dialect.name == "postgresql":
         # Two processes' flushes at once (the per-process lock of flush() is not shared between processes).
         def sender(factory):  # type: ignore[no-untyped-def]
-            return lambda: results.append(asyncio.run(outbox._flush(factory, settings, NOW + timedelta(seconds=1),
-                                                                   1000, None, None)))
+            return lambda: results.append(asyncio.run(
+                senders.ClaimSender(factory, settings, NOW + timedelta(seconds=1)).run()))
         race([sender(first), sender(second)])
         assert all(r.sent for r in results), results  # both took part
     else:
         # SQLite: while one process sends, another one's flush sends nothing and says so.
-        with outbox._sender_slot(first) as ours:
+        with send_journal.sender_slot(first) as ours:
             assert ours
             elsewhere = outbox.flush(second, settings, NOW + timedelta(seconds=1))
         assert elsewhere.elsewhere and elsewhere.sent == 0 and recorder.ids == []
@@ -198,7 +198,7 @@ def test_a_claimed_mail_is_sent_when_another_worker_holds_its_lock_for_an_instan
     if factory.kw["bind"].dialect.name != "postgresql":
         pytest.skip("row locks between claim and send exist on PostgreSQL only; SQLite has one sender")
     [mid] = queue_mails(factory, 1)
-    claim, locked, released = outbox._claim, threading.Event(), threading.Event()
+    claim, locked, released = senders.ClaimSender.claim, threading.Event(), threading.Event()
 
     def hold_row() -> None:
         with other.begin() as session:  # the other worker's brief lock on the claimed row
@@ -212,7 +212,7 @@ def test_a_claimed_mail_is_sent_when_another_worker_holds_its_lock_for_an_instan
         assert locked.wait(10)
         return claimed
 
-    monkeypatch.setattr(outbox, "_claim", claim_then_collide)
+    monkeypatch.setattr(senders.ClaimSender, "claim", claim_then_collide)
     result = outbox.flush(factory, settings, NOW + timedelta(seconds=1))
     released.set()
     assert (result.sent, result.interrupted) == (1, 0)
@@ -230,12 +230,12 @@ def test_a_mail_left_in_flight_by_a_dead_sender_is_sent_again(db_url: str,
     [mid] = queue_mails(factory, 1)
     with factory.begin() as session:  # what a sender killed during its SMTP transaction leaves behind
         row = session.scalar(select(Outbox))
-        row.attempts, row.last_error = 1, f"{outbox.IN_FLIGHT}2026-11-27T03:00:00+00:00 by gone pid 1 #00"
+        row.attempts, row.last_error = 1, f"{senders.IN_FLIGHT}2026-11-27T03:00:00+00:00 by gone pid 1 #00"
         if pg:
-            row.next_attempt_at = NOW + outbox.IN_FLIGHT_LEASE  # the lease of the dead sender's claim
+            row.next_attempt_at = NOW + senders.IN_FLIGHT_LEASE  # the lease of the dead sender's claim
     if pg:  # within the lease, nobody else takes it (its sender may still be about to send it)
         assert outbox.flush(factory, settings, NOW + timedelta(seconds=1)).sent == 0
-    result = outbox.flush(factory, settings, NOW + outbox.IN_FLIGHT_LEASE + timedelta(seconds=1))
+    result = outbox.flush(factory, settings, NOW + senders.IN_FLIGHT_LEASE + timedelta(seconds=1))
     assert (result.sent, result.interrupted) == (1, 1)
     assert recorder.ids == [mid]
 

@@ -1,4 +1,4 @@
-"""The SQLite sender's journal (``outbox.SendJournal``): few database writes, nothing sent twice.
+"""The SQLite sender's journal (``send_journal.SendJournal``, used by ``senders.JournalSender``): few database writes, nothing sent twice.
 
 On SQLite the sender writes its marks to the lock file of its slot instead of committing
 twice per mail, and records the accepted mails in batches. These tests check what the
@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.mail import outbox
+from mailbot.mail import outbox, send_journal, senders
+from mailbot.mail import smtp as smtp_module  # ``smtp`` is the fixture here
 from mailbot.storage import store
 from mailbot.settings.config import SmtpSettings
 from mailbot.storage.models import Outbox
@@ -66,7 +67,7 @@ def test_a_flush_records_its_mails_in_a_few_commits(db: tuple[sessionmaker[Sessi
     assert all(r.sent_at is not None and r.sent_at >= NOW for r in rows.values())
     # One write per JOURNAL_BATCH mails (or second), not two per mail: the sender no longer queues
     # behind the intake's transactions for SQLite's single write lock.
-    assert len(commits) <= 120 // outbox.JOURNAL_BATCH + 2, len(commits)
+    assert len(commits) <= 120 // senders.JOURNAL_BATCH + 2, len(commits)
     assert journal_file.read_bytes() == b""  # everything is in the database
 
 
@@ -119,8 +120,8 @@ def test_a_refused_mail_is_recorded_at_once_with_the_accepted_ones(
 
 
 def _breaking_on_call(n: int):  # type: ignore[no-untyped-def]
-    """outbox._send as it is, except that its n-th call raises (the process going down mid-send)."""
-    real_send = outbox._send
+    """smtp_module.send as it is, except that its n-th call raises (the process going down mid-send)."""
+    real_send = smtp_module.send
     calls = 0
 
     async def send(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -140,15 +141,15 @@ def test_a_flush_that_breaks_mid_send_leaves_the_mail_in_flight_marked(
     recorder, settings = smtp
     settings = settings.model_copy(update={"connections": 1})  # one mail in flight at a time
     first, second, third = queue_mails(factory, 3)
-    real_send = outbox._send
-    monkeypatch.setattr(outbox, "_send", _breaking_on_call(2))
+    real_send = smtp_module.send
+    monkeypatch.setattr(smtp_module, "send", _breaking_on_call(2))
     with pytest.raises(RuntimeError):
         outbox.flush(factory, settings, LATER)
     rows = _rows(factory)
     assert (rows[first].status, rows[second].status, rows[third].status) == ("sent", "pending", "pending")
     assert b"sending" in journal_file.read_bytes()  # the interrupted mail's mark is kept
 
-    monkeypatch.setattr(outbox, "_send", real_send)
+    monkeypatch.setattr(smtp_module, "send", real_send)
     with caplog.at_level(logging.WARNING, logger="mailbot.mail.outbox"):
         result = outbox.flush(factory, settings, LATER)
     assert (result.sent, result.interrupted) == (2, 1)
@@ -182,7 +183,7 @@ def test_connections_the_server_refuses_only_mean_fewer(db: tuple[sessionmaker[S
     factory, _ = db
     recorder, settings = smtp
     ids = queue_mails(factory, 9)
-    real_login = outbox._login
+    real_login = smtp_module.login
     logins = 0
 
     async def one_connection_per_account(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -192,8 +193,8 @@ def test_connections_the_server_refuses_only_mean_fewer(db: tuple[sessionmaker[S
             raise aiosmtplib.SMTPConnectError("421 4.7.0 too many connections")
         return await real_login(*args, **kwargs)
 
-    monkeypatch.setattr(outbox, "_login", one_connection_per_account)
-    monkeypatch.setattr(outbox, "_fewer_connections", set())
+    monkeypatch.setattr(smtp_module, "login", one_connection_per_account)
+    monkeypatch.setattr(smtp_module, "_fewer_connections", set())
     with caplog.at_level(logging.WARNING, logger="mailbot.mail.outbox"):
         result = outbox.flush(factory, settings.model_copy(update={"connections": 3}), LATER)
         queue_mails(factory, 3)
@@ -224,21 +225,21 @@ def test_an_interrupted_flush_over_several_connections_resends_only_what_was_in_
     recorder, settings = smtp
     settings = settings.model_copy(update={"connections": 3})
     ids = queue_mails(factory, 12)
-    real_send = outbox._send
-    monkeypatch.setattr(outbox, "_send", _breaking_on_call(8))
+    real_send = smtp_module.send
+    monkeypatch.setattr(smtp_module, "send", _breaking_on_call(8))
     with pytest.raises(RuntimeError):
         outbox.flush(factory, settings, LATER)
     rows = _rows(factory)
     sent_before = {mid for mid, row in rows.items() if row.status == "sent"}
     fd = os.open(journal_file, os.O_RDONLY)
     try:
-        accepted, in_flight = outbox.SendJournal(fd).entries()
+        accepted, in_flight = send_journal.SendJournal(fd).entries()
     finally:
         os.close(fd)
     in_flight_ids = {mid for mid, row in rows.items() if row.id in in_flight}
     assert in_flight_ids and not in_flight_ids & sent_before  # the broken connection's mail at least
 
-    monkeypatch.setattr(outbox, "_send", real_send)
+    monkeypatch.setattr(smtp_module, "send", real_send)
     result = outbox.flush(factory, settings, LATER)
     assert result.interrupted == len(in_flight_ids)
     assert {row.status for row in _rows(factory).values()} == {"sent"}
@@ -251,7 +252,7 @@ def test_an_interrupted_flush_over_several_connections_resends_only_what_was_in_
 def test_clearing_the_journal_keeps_the_mails_still_in_flight(tmp_path: Path) -> None:
     fd = os.open(tmp_path / "journal", os.O_RDWR | os.O_CREAT)
     try:
-        journal = outbox.SendJournal(fd)
+        journal = send_journal.SendJournal(fd)
         journal.sending(1)
         second = journal.sending(2)
         journal.sent(1, NOW)
@@ -271,18 +272,18 @@ def test_the_read_ahead_is_bounded_by_bytes(db: tuple[sessionmaker[Session], Pat
     recorder, settings = smtp
     ids = queue_mails(factory, 7)
     peeks: list[int] = []
-    real_peek = outbox._peek
+    real_peek = senders.JournalSender.read_ahead
 
     def counting_peek(*args, **kwargs):  # type: ignore[no-untyped-def]
         found = real_peek(*args, **kwargs)
         peeks.append(len(found))
         return found
 
-    monkeypatch.setattr(outbox, "_peek", counting_peek)
-    monkeypatch.setattr(outbox, "PEEK_BYTES", 1)  # smaller than any mail: one mail per read
+    monkeypatch.setattr(senders.JournalSender, "read_ahead", counting_peek)
+    monkeypatch.setattr(senders, "PEEK_BYTES", 1)  # smaller than any mail: one mail per read
     assert outbox.flush(factory, settings, LATER).sent == 7
     assert peeks == [1] * 7
-    monkeypatch.setattr(outbox, "PEEK_BYTES", 1 << 20)
+    monkeypatch.setattr(senders, "PEEK_BYTES", 1 << 20)
     peeks.clear()
     more = queue_mails(factory, 7)
     assert outbox.flush(factory, settings, LATER).sent == 7
@@ -302,7 +303,7 @@ def test_a_flush_that_follows_new_mail_uses_a_few_sql_texts(db: tuple[sessionmak
     recorder, settings = smtp
     first = queue_mails(factory, 3)
     later: list[str] = []
-    real_send = outbox._send
+    real_send = smtp_module.send
 
     async def send_and_queue_more(*args, **kwargs):  # type: ignore[no-untyped-def]
         outcome = await real_send(*args, **kwargs)
@@ -310,7 +311,7 @@ def test_a_flush_that_follows_new_mail_uses_a_few_sql_texts(db: tuple[sessionmak
             later.extend(queue_mails(factory, 1 + len(later) % 3))
         return outcome
 
-    monkeypatch.setattr(outbox, "_send", send_and_queue_more)
+    monkeypatch.setattr(smtp_module, "send", send_and_queue_more)
     texts: set[str] = set()
     event.listen(factory.kw["bind"], "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: texts.add(statement))
@@ -325,7 +326,7 @@ def test_a_flush_that_follows_new_mail_uses_a_few_sql_texts(db: tuple[sessionmak
     # padded to 1, 2, 4, ... 64 values: 7 lengths of JOURNAL_BATCH or fewer ids), the batch record:
     # a bounded number of texts however many rounds. The old code made 22 here.
     sender_texts = sorted(t for t in texts if not t.startswith(queued_by_the_test))
-    assert outbox.JOURNAL_BATCH <= 64
+    assert senders.JOURNAL_BATCH <= 64
     assert len(sender_texts) <= 2 + 2 * 7 + 1, sender_texts
 
 

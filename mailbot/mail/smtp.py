@@ -1,0 +1,158 @@
+"""The SMTP side of the outbox: clients, the login (password or OAuth2), extra connections, and
+one SMTP transaction with what it came to.
+
+Nothing here touches the database: the senders (``mailbot.mail.senders``) decide what a
+transaction's outcome means for the row. Their log lines, these included, keep the logger
+name of the outbox (``mailbot.mail.outbox``), as before the sender was split into modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import NamedTuple
+
+import aiosmtplib
+
+from mailbot.mail import oauth
+from mailbot.settings.config import SmtpSettings
+
+log = logging.getLogger("mailbot.mail.outbox")
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+
+
+def smtp_client(settings: SmtpSettings, ctx: ssl.SSLContext | None = None) -> aiosmtplib.SMTP:
+    """A client for ``settings`` (not connected); ``ctx``: a TLS context to share between connections."""
+    if ctx is None:
+        ctx = tls_context(str(settings.ca_file) if settings.ca_file else None)
+    return aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        use_tls=settings.security == "ssl",
+        start_tls=True if settings.security == "starttls" else False,
+        tls_context=ctx,
+        timeout=settings.timeout,
+    )
+
+
+class SmtpOAuthError(aiosmtplib.SMTPException):
+    """No OAuth2 access token for the SMTP login (the refresh was refused or failed).
+
+    An SMTP exception, so a flush defers its mail as for any other login failure; the
+    refusal itself is on ``token_provider(settings).failure`` for the service to report.
+    """
+
+
+def token_provider(settings: SmtpSettings) -> oauth.TokenProvider | None:
+    """The OAuth2 token source of an ``auth = "xoauth2"`` SMTP account (None for a password)."""
+    if settings.auth != "xoauth2" or settings.oauth2 is None:
+        return None
+    return oauth.provider_for(settings.oauth2, "smtp.oauth2")
+
+
+async def login(client: aiosmtplib.SMTP, settings: SmtpSettings) -> None:
+    """Connect ``client`` and authenticate it as the account of ``settings``."""
+    provider = token_provider(settings)
+    token = ""
+    if provider is not None:
+        try:
+            token = provider.token()  # before connecting: no idle connection while the endpoint answers
+        except oauth.OAuthError as exc:
+            raise SmtpOAuthError(f"smtp mailbox {settings.username}: {exc}") from None
+    await client.connect()
+    if provider is not None:
+        try:
+            await client.auth_xoauth2(settings.username, token)
+        except aiosmtplib.SMTPAuthenticationError:
+            provider.invalidate(token)  # refused by the server: the next login gets a fresh token
+            raise
+    elif settings.username:
+        await client.login(settings.username, settings.password_value)
+
+
+async def check_login(settings: SmtpSettings) -> None:
+    """Connect and authenticate once (for ``check-config``); raises on failure."""
+    client = smtp_client(settings)
+    await login(client, settings)
+    await client.quit()
+
+
+async def more_clients(settings: SmtpSettings, count: int, ctx: ssl.SSLContext | None) -> list[aiosmtplib.SMTP]:
+    """Up to ``count`` more logged-in connections (``smtp.connections``), opened side by side.
+
+    The first connection already works; one that cannot be opened now (the server's limit on
+    connections, say) only means fewer mails in flight at once, so it is left out, not an error.
+    """
+    if count <= 0:
+        return []
+    clients = [smtp_client(settings, ctx) for _ in range(count)]
+    outcomes = await asyncio.gather(*(login(c, settings) for c in clients), return_exceptions=True)
+    opened: list[aiosmtplib.SMTP] = []
+    refused: list[BaseException] = []
+    for c, outcome in zip(clients, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            c.close()
+            refused.append(outcome)
+        else:
+            opened.append(c)
+    # Once per server and process: a provider that always refuses them would fill the log.
+    if refused and (settings.host, settings.port) not in _fewer_connections:
+        _fewer_connections.add((settings.host, settings.port))
+        log.warning("smtp %s:%d: %d of %d connections opened (%s); sending over fewer", settings.host,
+                    settings.port, 1 + len(opened), 1 + count, describe(refused[0]))
+    return opened
+
+
+_fewer_connections: set[tuple[str, int]] = set()
+
+
+async def close(client: aiosmtplib.SMTP) -> None:
+    """QUIT if the connection is still up, and close it whatever the server says."""
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
+class Outcome(NamedTuple):
+    """What one SMTP transaction came to."""
+
+    kind: str  # "sent" | "temporary" | "permanent"
+    error: str = ""
+    #: A timeout or a dropped connection (not an answer of the server): the flush stops taking
+    #: new mail, since the server may or may not have this one and the connection is unusable.
+    connection_lost: bool = False
+
+
+async def send(client: aiosmtplib.SMTP, mail_from: str, recipients: list[str],
+               raw: bytes) -> tuple[Outcome, dict[str, aiosmtplib.SMTPResponse]]:
+    """One SMTP transaction: its outcome, and the recipients refused while others accepted it."""
+    try:
+        refused, _ = await client.sendmail(mail_from, recipients, raw)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        permanent = all(r.code >= 500 for r in exc.recipients)
+        return Outcome("permanent" if permanent else "temporary", f"recipients refused: {_refusals(exc)}"), {}
+    except aiosmtplib.SMTPResponseException as exc:
+        return Outcome("permanent" if exc.code >= 500 else "temporary", describe(exc)), {}
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # Timeout or disconnect: the server may or may not have the mail; resending later
+        # keeps the Message-ID, so a receiver can tell it is the same mail.
+        return Outcome("temporary", describe(exc), connection_lost=True), {}
+    return Outcome("sent"), refused
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one line, for ``last_error`` and the log."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _refusals(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
+    return "; ".join(f"{r.recipient}: {r.code} {' '.join(r.message.split())}" for r in exc.recipients)
