@@ -114,7 +114,7 @@ def addresses(tag: str, run: str) -> corpus.Addresses:
         helpdesk=f"hd{tag}-{run}@lpse.test",
         staff=(f"staf1{tag}-{run}@lpse.test", f"staf2{tag}-{run}@lpse.test"),
         lkpp=f"lkpp{tag}-{run}@lkpp.test",
-        secret=f"bench-secret-{run}",
+        secret=f"bench-secret-0123456789-{run}",
         user_prefix=f"u{tag}-{run}-",
     )
 
@@ -592,14 +592,14 @@ def profile_report(work: Path, label: str, n: int, top: int = 25, cpu: bool = Fa
 
 #: Where the time of one backlog run goes: (label, function as "name (file)"), inclusive time.
 PHASES = (
-    ("startup: build_app (migrations, table, templates)", "build_app (service.py)"),
+    ("startup: build_app (migrations, table, templates)", "build_app (app.py)"),
     ("intake: drain (fetch + process + move)", "drain (poller.py)"),
     ("  fetch_batch (IMAP FETCH)", "fetch_batch (intake.py)"),
-    ("  process_raw (one mail = one transaction)", "process_raw (service.py)"),
-    ("    parse_mail", "parse_mail (parse.py)"),
+    ("  process_raw (one mail = one transaction)", "process_raw (inbound.py)"),
+    ("    parse_mail", "parse_mail (__init__.py)"),
     ("    classify (priority table)", "classify (rules.py)"),
-    ("    _queue_mail (all queued replies)", "_queue_mail (service.py)"),
-    ("      _context (template context incl. history)", "_context (service.py)"),
+    ("    queue_mail (all queued replies)", "_queue_mail (service.py)"),
+    ("      template_context (template context incl. history)", "_context (service.py)"),
     ("      Renderer.render (jinja2)", "Renderer.render (render.py)"),
     ("      build_message (MIME)", "build_message (compose.py)"),
     ("      outbox.queue (as_bytes)", "queue (outbox.py)"),
