@@ -60,11 +60,12 @@ def seconds(work: Callable[[], object], runs: int = 1) -> float:
 
 
 def assert_linear(times: dict[int, float], what: str) -> None:
-    """Generous: at most 3 times the per-MB time of 1 MB, plus 2 s. Quadratic work would take 400
-    times as long at 20 MB as at 1 MB, against 60 allowed here."""
+    """Generous: at most 3 times the per-MB time of 1 MB, plus 10 s for a loaded machine (two
+    cores shared with other jobs). Quadratic work takes 400 times as long at 20 MB as at 1 MB
+    (minutes where these take a second or two), so it still fails; this is no speed target."""
     base = times[1]
     for size, took in times.items():
-        assert took <= 3 * size * base + 2.0, f"{what}: {times} (seconds by MB) is not linear"
+        assert took <= 3 * size * base + 10.0, f"{what}: {times} (seconds by MB) is not linear"
 
 
 # ---- time and memory ------------------------------------------------------------------------------
