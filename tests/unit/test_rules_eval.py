@@ -128,3 +128,52 @@ def test_main_reports_a_bad_table_in_one_line(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err.strip()
     assert err.startswith("priorities.toml: categories[0].priority: 'urgent' is not a configured level")
     assert "\n" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# The held-out set (written blind): the evaluation computes; no target is asserted here.
+# --------------------------------------------------------------------------------------------
+
+HELDOUT = ROOT / "tests" / "data" / "heldout"
+
+
+def test_the_heldout_evaluation_computes(table: PriorityTable) -> None:
+    from mailbot.ops.rules_eval import HeldoutReport, evaluate_heldout
+
+    report = evaluate_heldout(table, HELDOUT)
+    assert isinstance(report, HeldoutReport)
+    assert report.total == 60
+    for share in (report.category_accuracy, report.priority_accuracy, report.item_precision,
+                  report.item_recall, report.item_f1):
+        assert 0.0 <= share <= 1.0
+    assert len(report.replies) == 8
+    assert 0 <= report.reply_correct <= 8
+    # Replies to a mail of the set are judged as that mail's ticket.
+    threaded = {r.file: r.thread_of for r in report.results if r.thread_of}
+    assert threaded.get("029_re_spamkodok_nanti_saya_kirim.eml", "").startswith("0")
+    text = format_report(report)
+    for line in ("missing items F1", "reply new text right", "no quoted history"):
+        assert line in text
+
+
+def test_heldout_mapping_counts_an_either_item_once_and_peran_as_a_false_positive() -> None:
+    from mailbot.ops.rules_eval import _matched_items
+
+    assert _matched_items(("pesan_error_atau_screenshot",), frozenset({"screenshot", "pesan_error"})) == 1
+    assert _matched_items(("screenshot", "pesan_error_atau_screenshot"),
+                          frozenset({"screenshot", "pesan_error"})) == 2
+    assert _matched_items(("peran", "lpse"), frozenset({"npwp"})) == 0
+
+
+def test_reply_text_check() -> None:
+    from mailbot.ops.rules_eval import reply_text_check
+
+    assert reply_text_check("Baik pak,\n\nTeguh", "Baik pak,\nTeguh\n") == (True, True)
+    assert reply_text_check("Baik pak,\nTeguh", "Baik pak,\n> Yth. Bapak") == (False, False)
+
+
+def test_main_prints_training_and_heldout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "== Training set" in out and "== Held-out set" in out
+    assert "tests/data/heldout" in out
