@@ -9,11 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-
 from mailbot.core.domain import EventRecord
 from mailbot.core.workflow import SOP_STANDARDS
-
-
 
 
 @dataclass(frozen=True)

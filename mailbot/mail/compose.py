@@ -14,10 +14,10 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime
 
 from mailbot.core import mailpolicy
 from mailbot.mail.render import Rendered

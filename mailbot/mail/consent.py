@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from mailbot.settings.config import OAuth2Settings
 from mailbot.mail.oauth import Post, urllib_post
+from mailbot.settings.config import OAuth2Settings
 
 _MICROSOFT_TOKEN = re.compile(r"^https://login\.microsoftonline\.com/([^/?#]+)/oauth2/v2\.0/token$")
 _GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
@@ -178,10 +178,10 @@ class RedirectListener:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the code stays out of logs
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path != owner.path:
                     self.send_error(404)

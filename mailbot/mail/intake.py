@@ -11,21 +11,21 @@ import imaplib
 import logging
 import select
 import ssl
-from email import policy
-from email.parser import BytesHeaderParser
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 
-from imap_tools import AND, H, BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
+from imap_tools import AND, BaseMailBox, H, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
 from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
 
-from mailbot.mail import oauth
-from mailbot.settings.config import ImapSettings
 from mailbot.core.fingerprint import content_digest
+from mailbot.mail import oauth
 from mailbot.mail.smtp import tls_context
+from mailbot.settings.config import ImapSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class RawMailMessage(MailMessage):
     imap-tools' compat32 object could alter or fail on broken mail.
     """
 
-    def __init__(self, fetch_data: list[Any]) -> None:  # noqa: D107 - see class docstring
+    def __init__(self, fetch_data: list[Any]) -> None:
         raw, uid_data, flag_data = self._get_message_data_parts(fetch_data)
         self.raw = raw
         self._raw_uid_data = uid_data
@@ -91,7 +91,7 @@ def connect(settings: ImapSettings) -> BaseMailBox:
     except BaseException:
         try:  # do not leave the socket of a refused login behind (the service retries for ever)
             box.client.shutdown()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         raise
     return box
@@ -238,14 +238,14 @@ def release_quarantined(settings: ImapSettings, raw: bytes) -> int:
     finally:
         try:
             box.logout()
-        except Exception:  # noqa: BLE001 - the move is done or failed already; logout is a courtesy
+        except Exception:
             pass
 
 
 def _message_id_header(raw: bytes) -> str:
     try:
         value = BytesHeaderParser(policy=policy.compat32).parsebytes(raw).get("Message-ID")
-    except Exception:  # noqa: BLE001 - broken headers: just move the mail
+    except Exception:
         return ""
     text = " ".join(str(value or "").split())
     usable = text.startswith("<") and text.endswith(">") and text.isascii() and len(text) < 500

@@ -79,7 +79,7 @@ def urllib_post(url: str, form: dict[str, str], timeout: float) -> tuple[int, by
         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
         "User-Agent": "mailbot"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured https URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:  # 4xx/5xx still carry the JSON error
         return int(exc.code), exc.read()
@@ -184,7 +184,7 @@ class TokenProvider:
         self._vault_read = True
         try:
             stored = self._vault.load(vault_key(self.settings, configured)) or ""
-        except Exception as exc:  # noqa: BLE001 - the database is down: the configured token still may work
+        except Exception as exc:
             log.warning("oauth2 token store not readable (%s); using the configured refresh token",
                         type(exc).__name__)
             return ""
@@ -200,7 +200,7 @@ class TokenProvider:
         try:
             self._vault.save(vault_key(self.settings, self.settings.refresh_token_value(self.where)),
                              refresh_token)
-        except Exception as exc:  # noqa: BLE001 - kept in memory; stored at the next rotation
+        except Exception as exc:
             log.warning("oauth2 rotated refresh token not stored (%s); it is used from memory",
                         type(exc).__name__)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbot.settings.answers import AnswerLibrary, suggest
 from mailbot.core.parse import parse_mail
 from mailbot.core.rules import PriorityTable
 from mailbot.ops.rules_eval import evaluate
+from mailbot.settings.answers import AnswerLibrary, suggest
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def ok(app: App, server: Server, now: datetime | None = None) -> None:
 
     try:
         _write(app.factory, server, change, now)
-    except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the service
+    except Exception as exc:
         _write_failed(exc, "could not record the status of %s", describe(server))
 
 
@@ -111,7 +111,7 @@ def error(app: App, server: Server, text: str, now: datetime | None = None) -> N
 
     try:
         _write(app.factory, server, change, now)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _write_failed(exc, "could not record the status of %s", describe(server))
 
 
@@ -137,7 +137,7 @@ def auth_failed(app: App, server: Server, text: str, now: datetime | None = None
 
     try:
         return bool(_write(app.factory, server, change, now))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _write_failed(exc, "could not record the OAuth2 failure of %s", describe(server))
         return True
 
@@ -151,7 +151,7 @@ def run_started(app: App, now: datetime | None = None) -> None:
 
     try:
         _write(app.factory, app.settings.imap, change, now)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _write_failed(exc, "could not record the start of mailbot run")
 
 
@@ -164,7 +164,7 @@ def run_stopped(app: App, now: datetime | None = None) -> None:
 
     try:
         _write(app.factory, app.settings.imap, change, now)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _write_failed(exc, "could not record the stop of mailbot run")
 
 

@@ -122,7 +122,7 @@ def _pg_lock(app: App, engine: Any) -> InstanceLock:
                 "AND ((l.classid::bigint << 32) | l.objid::bigint) = (:k)::bigint"), {"k": key}).first()
             if row is not None:
                 holder = f"{row[0] or 'a database session'} from {row[1] or 'local socket'} since {row[2]:%Y-%m-%d %H:%M}; "
-        except Exception:  # noqa: BLE001 - the line is clear without it
+        except Exception:
             pass
         conn.close()
         url = engine.url.render_as_string(hide_password=True)
@@ -134,7 +134,7 @@ def _pg_lock(app: App, engine: Any) -> InstanceLock:
         try:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()
-        except Exception:  # noqa: BLE001 - closing the connection drops it anyway
+        except Exception:
             pass
         finally:
             conn.close()

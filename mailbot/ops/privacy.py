@@ -17,7 +17,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailbot.storage.models import Inbound, SlaNotice, Message, Outbox, Quarantine, StoredAttachment, Ticket, TicketEvent, Undeliverable
+from mailbot.storage.models import (
+    Inbound,
+    Message,
+    Outbox,
+    Quarantine,
+    SlaNotice,
+    StoredAttachment,
+    Ticket,
+    TicketEvent,
+    Undeliverable,
+)
 
 ERASED_TEXT = "[dihapus sesuai permintaan/retensi data pribadi]"
 

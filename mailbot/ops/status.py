@@ -33,10 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, or_, select
 
+from mailbot.mail import intake, outbox
 from mailbot.ops import health
 from mailbot.storage import errors
-from mailbot.mail import intake
-from mailbot.mail import outbox
 from mailbot.storage.models import MailboxStatus, Message, Outbox, Quarantine
 
 if TYPE_CHECKING:
@@ -94,11 +93,11 @@ def _check_imap(app: App) -> str:
     settings = app.settings.imap.model_copy(update={"timeout": min(app.settings.imap.timeout, CHECK_TIMEOUT)})
     try:
         box = intake.connect(settings)
-    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+    except Exception as exc:
         return intake.describe_failure(settings, exc)
     try:
         box.logout()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return ""
 
@@ -107,7 +106,7 @@ def _check_smtp(app: App) -> str:
     settings = app.settings.smtp.model_copy(update={"timeout": min(app.settings.smtp.timeout, CHECK_TIMEOUT)})
     try:
         asyncio.run(outbox.check_login(settings))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         text = " ".join(str(exc).split())
         return f"smtp {settings.username} at {settings.host}:{settings.port}: {type(exc).__name__}: {text}"
     return ""
@@ -149,7 +148,8 @@ def _disk_problem(app: App) -> tuple[str | None, int | None]:
 
 
 def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: datetime | None = None) -> Report:
-    from mailbot.service import deadlines, sla_jobs as sla_service
+    from mailbot.service import deadlines
+    from mailbot.service import sla_jobs as sla_service
 
     now = now or datetime.now(timezone.utc)
     settings = app.settings

@@ -11,16 +11,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.settings import logs
-from mailbot.mail import oauth
-from mailbot.storage import models, store
-from mailbot.settings.answers import AnswerLibrary, AnswersError, load_answers
-from mailbot.settings.config import ConfigError, Settings
-from mailbot.mail.render import BUILTIN_TEMPLATES, Renderer
-from mailbot.settings.priorities import PriorityTable, load_priority_table
 from mailbot.core.workflow import (
     Policy,
 )
+from mailbot.mail import oauth
+from mailbot.mail.render import BUILTIN_TEMPLATES, Renderer
+from mailbot.settings import logs
+from mailbot.settings.answers import AnswerLibrary, AnswersError, load_answers
+from mailbot.settings.config import ConfigError, Settings
+from mailbot.settings.priorities import PriorityTable, load_priority_table
+from mailbot.storage import models, store
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from mailbot.settings import holidays_id
 from mailbot.core import sla
-from mailbot.settings.config import Settings
 from mailbot.core.domain import EventRecord
-from mailbot.storage.models import SlaNotice, Ticket, TicketEvent
 from mailbot.core.worktime import WorkCalendar, parse_weekdays
+from mailbot.settings import holidays_id
+from mailbot.settings.config import Settings
+from mailbot.storage.models import SlaNotice, Ticket, TicketEvent
 
 if TYPE_CHECKING:
     from mailbot.service.app import App

@@ -23,15 +23,15 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailbot.mail import outbox
-from mailbot.service import effects
-from mailbot.service.deadlines import Setup, notice_prefix, status, store_status, ticket_events
-from mailbot.service.context import local_time
 from mailbot.core import sla
-from mailbot.mail.compose import build_message, make_message_id
 from mailbot.core.domain import EventKind, InboundMail, TicketState
-from mailbot.storage.models import SlaNotice, Ticket
 from mailbot.core.workflow import AutoCloseDue, ClockEvent, ReminderDue, SlaNoticeDue, decide, notice_recipient
+from mailbot.mail import outbox
+from mailbot.mail.compose import build_message, make_message_id
+from mailbot.service import effects
+from mailbot.service.context import local_time
+from mailbot.service.deadlines import Setup, notice_prefix, status, store_status, ticket_events
+from mailbot.storage.models import SlaNotice, Ticket
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
@@ -95,7 +95,7 @@ def tick(app: App, now: datetime, *, everything: bool = False) -> TickResult:
         except IntegrityError:
             # Another tick sent the same notification first (unique key): nothing was sent twice.
             log.info("sla: ticket %s handled by a concurrent tick", ticket_id)
-        except Exception:  # noqa: BLE001 - one broken ticket must not stop the clock for the others
+        except Exception:
             result.errors += 1
             log.exception("sla: ticket %s could not be handled", ticket_id)
     if result.warnings or result.breaches or result.reminders or result.autoclosed or result.errors:

@@ -38,13 +38,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-
 from mailbot.storage.models import (
     Base,
-    Ticket,
-    Message,
     Inbound,
+    Message,
     SigningKey,
+    Ticket,
 )
 
 

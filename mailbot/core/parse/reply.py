@@ -191,7 +191,7 @@ def _library_cut(lines: list[str]) -> list[str]:
     its patterns also match lines a user may write ("Date: ... / Subject: ...").
     """
     text = "\n".join(lines)
-    if not text.strip() or len(text) > _LIBRARY_MAX_CHARS or any(len(l) > _MAX_MARKER_LINE for l in lines):
+    if not text.strip() or len(text) > _LIBRARY_MAX_CHARS or any(len(line) > _MAX_MARKER_LINE for line in lines):
         return lines
     try:
         latest = _REPLY_PARSER.parse_reply(text)
