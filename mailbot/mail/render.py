@@ -19,9 +19,11 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
-from mailbot.settings.config import PROJECT_ROOT
+from mailbot.settings.resources import builtin_templates
 
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+#: The shipped templates (and canned answers in ``answers/``): the installed package's copy, or
+#: the source tree's ``templates/`` (see :mod:`mailbot.settings.resources`).
+BUILTIN_TEMPLATES = builtin_templates()
 
 #: Every template the product sends; check() verifies each one renders.
 TEMPLATE_KEYS = (

@@ -20,13 +20,23 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mailbot.core.errors import MailbotError
+from mailbot.settings.resources import SOURCE_ROOT, default_priorities
 
-#: The repository root; templates/ and config/ ship next to the package.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The repository root, when mailbot runs from a source tree (tests/data, the labeled sets). The
+#: files that ship (templates, the priority table) are found by :mod:`mailbot.settings.resources`.
+PROJECT_ROOT = SOURCE_ROOT
 
 Security = Literal["ssl", "starttls", "none"]
 #: How mailbot logs in to a server: a password, or an OAuth2 access token (XOAUTH2, as
@@ -325,7 +335,7 @@ class StorageSettings(_Section):
 
 class PathSettings(_Section):
     templates: Path | None = None  # a folder of overrides searched before the built-in templates
-    priorities: Path = PROJECT_ROOT / "config" / "priorities.toml"
+    priorities: Path = Field(default_factory=default_priorities)  # the shipped table unless set
 
 
 class SlaStandardSettings(_Section):
