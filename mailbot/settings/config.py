@@ -12,12 +12,13 @@ is one helpdesk with the key ``default``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -511,22 +512,45 @@ def _secret(direct: str, env_name: str, key: str) -> str:
 
 
 def _error_line(path: Path, error: ValidationError, entry: tuple[int, dict[str, Any]] | None = None) -> str:
-    """One line for the first error; ``entry`` (index, overrides) names a ``[[helpdesks]]`` entry."""
-    first = error.errors()[0]
+    """One line for the first error; ``entry`` (index, overrides) names a ``[[helpdesks]]`` entry.
+
+    A typo'd section or key comes first: it explains the required one it left missing
+    (``[smpt]``: "unknown section smpt (did you mean smtp?)", not "smtp: required key is missing").
+    """
+    errors = error.errors()
+    typos = sorted((e for e in errors if e["type"] == "extra_forbidden"), key=lambda e: len(e["loc"]))
+    first = typos[0] if typos else errors[0]
     loc = [str(p) for p in first["loc"]]
     where = ".".join(loc) or "(top level)"
     if entry is not None and (not loc or loc[0] in entry[1] or loc[0] == "key"):
         where = f"helpdesks[{entry[0]}]" + (f".{where}" if loc else "")
+    more = len(errors) - 1
+    suffix = f" (and {more} more)" if more else ""
     kind = first["type"]
+    if kind == "extra_forbidden":
+        what = "section" if isinstance(first.get("input"), dict) else "key"
+        return f"config error in {path}: unknown {what} {where}{_did_you_mean(loc)}{suffix}"
     if kind == "missing":
         message = "required key is missing"
-    elif kind == "extra_forbidden":
-        message = "unknown key"
     else:
         message = first["msg"].removeprefix("Value error, ")
-    more = len(error.errors()) - 1
-    suffix = f" (and {more} more)" if more else ""
     return f"config error in {path}: {where}: {message}{suffix}"
+
+
+def _did_you_mean(loc: list[str]) -> str:
+    """`` (did you mean smtp?)`` when an allowed name beside ``loc[-1]`` is close to it, else ""."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        model = next((a for a in (field.annotation, *get_args(field.annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    names = [n for n in getattr(model, "model_fields", {}) if n != "helpdesk_key"]
+    if len(loc) == 1:
+        names.append("helpdesks")
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6) if loc else []
+    return f" (did you mean {'.'.join([*loc[:-1], close[0]])}?)" if close else ""
 
 
 def resolve_config_path(cli_value: str | None) -> Path:
@@ -553,6 +577,7 @@ def load_settings(path: Path, *, consent: bool = False) -> Settings:
     # Relative paths in the file are relative to the file, so a config works from any cwd.
     base = path.resolve().parent
     _resolve_paths(data, base)
+    _resolve_database(data, base)
     if "helpdesk_key" in data:
         raise ConfigError(f"config error in {path}: helpdesk_key: unknown key (use [[helpdesks]] entries with a key)")
     entries = data.pop("helpdesks", None)
@@ -567,6 +592,10 @@ def load_settings(path: Path, *, consent: bool = False) -> Settings:
     addresses: dict[str, int] = {}
     accounts: dict[str, int] = {}
     for index, raw in enumerate(entries):
+        deployment_wide = [n for n in raw if n in Settings.model_fields and n not in PER_HELPDESK]
+        if deployment_wide:
+            raise ConfigError(f"config error in {path}: helpdesks[{index}].{deployment_wide[0]}: belongs to the whole "
+                              f"deployment: set it in the top-level [{deployment_wide[0]}], not per helpdesk")
         _resolve_paths(raw, base)
         try:
             entry = HelpdeskEntry.model_validate(raw)
@@ -597,11 +626,40 @@ def load_settings(path: Path, *, consent: bool = False) -> Settings:
     return deployment[0]
 
 
+#: The files and folders a config names, as (section, key): relative ones are relative to the file.
+PATH_KEYS = (("imap", "ca_file"), ("smtp", "ca_file"), ("paths", "templates"), ("paths", "priorities"))
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    for section, key in (("imap", "ca_file"), ("smtp", "ca_file"), ("paths", "templates"), ("paths", "priorities")):
+    for section, key in PATH_KEYS:
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and value and not Path(value).is_absolute():
             data[section][key] = str(base / value)
+
+
+def _resolve_database(data: dict[str, Any], base: Path) -> None:
+    """``database.url`` (the default too) with a relative SQLite file made relative to the config's folder."""
+    section = data.setdefault("database", {})
+    if isinstance(section, dict):
+        url = section.get("url", DatabaseSettings.model_fields["url"].default)
+        if isinstance(url, str):
+            section["url"] = sqlite_url_beside(url, base)
+
+
+def sqlite_url_beside(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite file path made absolute against ``base`` (the config's folder).
+
+    ``sqlite:///var/mailbot.db`` in ``/etc/mailbot/mailbot.toml`` is ``sqlite:////etc/mailbot/var/mailbot.db``
+    wherever the command runs. Absolute paths (``sqlite:////var/lib/mailbot/mailbot.db``), ``:memory:``,
+    ``file:`` URIs and other databases are returned unchanged.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower().split("+", 1)[0] != "sqlite" or not rest.startswith("/"):
+        return url
+    file, mark, query = rest[1:].partition("?")
+    if not file or file == ":memory:" or file.startswith("file:") or Path(file).is_absolute():
+        return url
+    return f"{scheme}:///{base / file}{mark}{query}"
 
 
 def _validate(path: Path, data: dict[str, Any], entry: tuple[int, dict[str, Any]] | None,

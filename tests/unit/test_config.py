@@ -56,8 +56,9 @@ def test_minimum_config_from_the_issue_loads(tmp_path: Path, monkeypatch: pytest
         (('timezone = "Asia/Jakarta"', 'timezone = "Asia/Bandung"'), "helpdesk.timezone: unknown time zone"),
         (('lkpp_address = "helpdesk@lkpp.test"', 'lkpp_address = "lkpp"'), "escalation.lkpp_address"),
         (('addresses = ["staff1@lpse.test"]', 'addresses = []'), "staff.addresses"),
-        (('[escalation]', '[escalasi]'), "escalation: required key is missing"),
-        (('host = "127.0.0.1"\nport = 11993', 'hots = "127.0.0.1"\nport = 11993'), "imap.host"),
+        (('[escalation]', '[escalasi]'), "unknown section escalasi (did you mean escalation?) (and 1 more)"),
+        (('host = "127.0.0.1"\nport = 11993', 'hots = "127.0.0.1"\nport = 11993'),
+         "unknown key imap.hots (did you mean imap.host?)"),
         (('password = "secret"', ''), "imap: Value error" if False else "imap"),
     ],
 )
@@ -90,7 +91,7 @@ def test_not_toml_and_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize(("url", "expected"), [
-    ("sqlite:///var/mailbot.db", "sqlite:///var/mailbot.db"),
+    ("sqlite:////srv/mailbot/mailbot.db", "sqlite:////srv/mailbot/mailbot.db"),
     ("postgresql+psycopg://mailbot:pw@db.lpse.test:5432/mailbot",
      "postgresql+psycopg://mailbot:pw@db.lpse.test:5432/mailbot"),
     ("postgresql://mailbot@db.lpse.test/mailbot", "postgresql+psycopg://mailbot@db.lpse.test/mailbot"),
@@ -168,7 +169,7 @@ def test_helpdesks_inherit_the_top_level_and_override_their_sections(tmp_path: P
          "helpdesks[1].imap.username: mailbox 'helpdesk@lpse.test@127.0.0.1:11993' is already the mailbox of "
          "helpdesks[0]"),
         (('key = "kab"', 'key = "Kab Kota"'), "helpdesks[1].key: must be a short slug"),
-        (('key = "kab"', 'key = "kab"\ndatabase = { url = "sqlite:///x.db" }'), "helpdesks[1].database: unknown key"),
+        (('key = "kab"', 'key = "kab"\ndatabase = { url = "sqlite:///x.db" }'), "helpdesks[1].database: belongs to the whole deployment"),
         (('key = "kota"\n', ''), "helpdesks[0].key: required key is missing"),
         (('timezone = "Asia/Makassar"', 'timezone = "Asia/Bandung"'),
          "helpdesks[1].helpdesk.timezone: unknown time zone"),
