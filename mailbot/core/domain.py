@@ -70,6 +70,7 @@ class EventKind(enum.StrEnum):
     CLOSED = "closed"
     ESCALATED = "escalated"
     LKPP_REPLIED = "lkpp_replied"
+    LKPP_UNVERIFIED = "lkpp_unverified"  # mail in LKPP's name without proof: shown to staff, nothing else
     # mail that is only recorded, and mail the bot did not or could not send
     AUTO_MAIL = "auto_mail"
     BOUNCE = "bounce"

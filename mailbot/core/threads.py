@@ -37,15 +37,31 @@ def subject_tag(prefix: str, ticket_id: int) -> str:
     return f"[{format_number(prefix, ticket_id)}]"
 
 
+def _tag_pattern(prefix: str) -> str:
+    """A ticket tag: ``[TTS-000123]``, or with a word before the number as in the escalation's
+    ``[ESKALASI TTS-000123]`` (LKPP's systems keep it, and may put their own tag next to it)."""
+    return rf"\[(?:[A-Za-z][A-Za-z ]{{0,30}}[ :])?{re.escape(prefix)}-(\d{{1,9}})\]"
+
+
 def find_tag(subject: str, prefix: str) -> int | None:
     """The ticket id in a ``[TTS-000123]`` tag, if any (last one wins: it is the newest)."""
-    found = re.findall(rf"\[{re.escape(prefix)}-(\d{{1,9}})\]", subject, re.IGNORECASE)
+    found = re.findall(_tag_pattern(prefix), subject, re.IGNORECASE)
     return int(found[-1]) if found else None
+
+
+#: LKPP's own ticket number as its ticketing system writes it in a subject: ``[LKPP#4711]``.
+_LKPP_NUMBER = re.compile(r"\[\s*LKPP\s*#\s*(\d{1,12})\s*\]", re.IGNORECASE)
+
+
+def find_lkpp_number(subject: str) -> str | None:
+    """LKPP's own ticket number in a subject (``[LKPP#4711]`` -> ``"4711"``), if any (the last one)."""
+    found = _LKPP_NUMBER.findall(subject)
+    return found[-1] if found else None
 
 
 def clean_subject(subject: str, prefix: str) -> str:
     """The subject without reply prefixes and ticket tags, for display and for new tickets."""
-    without_tags = re.sub(rf"\[{re.escape(prefix)}-\d{{1,9}}\]", " ", subject, flags=re.IGNORECASE)
+    without_tags = re.sub(_tag_pattern(prefix), " ", subject, flags=re.IGNORECASE)
     previous = None
     text = without_tags
     while previous != text:  # "Re: Fwd: Re:" and prefixes that reappear after a tag
@@ -54,29 +70,47 @@ def clean_subject(subject: str, prefix: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def reply_token(secret: str, ticket_id: int) -> str:
-    """A short MAC binding a ticket id to this helpdesk's secret."""
-    digest = hmac.new(secret.encode(), f"ticket:{ticket_id}".encode(), hashlib.sha256).hexdigest()
+#: The MAC label and the address letter of each per-ticket address: staff's (``+t``) and LKPP's
+#: (``+l``). Distinct labels: a staff address is never an LKPP address, nor the other way round.
+_CHANNELS = {"staff": ("ticket", "t"), "lkpp": ("lkpp-ticket", "l")}
+
+
+def reply_token(secret: str, ticket_id: int, channel: str = "staff") -> str:
+    """A short MAC binding a ticket id (and the channel: staff or LKPP) to this helpdesk's secret."""
+    label = _CHANNELS[channel][0]
+    digest = hmac.new(secret.encode(), f"{label}:{ticket_id}".encode(), hashlib.sha256).hexdigest()
     return digest[:12]
 
 
-def reply_address(base: str, ticket_id: int, secret: str) -> str:
-    """The per-ticket address staff reply to, e.g. ``helpdesk+t123.4f0c...@lpse.test``."""
+def reply_address(base: str, ticket_id: int, secret: str, channel: str = "staff") -> str:
+    """The per-ticket address staff reply to, e.g. ``helpdesk+t123.4f0c...@lpse.test``; with
+    ``channel="lkpp"`` the one LKPP answers an escalation to (``helpdesk+l123.<mac>@lpse.test``)."""
     local, _, domain = base.partition("@")
-    return f"{local}+t{ticket_id}.{reply_token(secret, ticket_id)}@{domain}"
+    return f"{local}+{_CHANNELS[channel][1]}{ticket_id}.{reply_token(secret, ticket_id, channel)}@{domain}"
 
 
-def signed_ticket(addresses: Iterable[str], base: str, secret: str) -> int | None:
-    """The ticket id of the first per-ticket reply address in ``addresses`` whose MAC verifies."""
+def lkpp_reply_address(base: str, ticket_id: int, secret: str) -> str:
+    """The per-ticket address in the escalation's Reply-To: whoever writes to it is LKPP for the ticket."""
+    return reply_address(base, ticket_id, secret, "lkpp")
+
+
+def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str = "staff") -> int | None:
+    """The ticket id of the first per-ticket reply address of ``channel`` in ``addresses`` whose MAC verifies."""
     local, _, domain = base.lower().partition("@")
-    pattern = re.compile(rf"^{re.escape(local)}\+t(\d{{1,9}})\.([0-9a-f]{{12}})@{re.escape(domain)}$")
+    letter = _CHANNELS[channel][1]
+    pattern = re.compile(rf"^{re.escape(local)}\+{letter}(\d{{1,9}})\.([0-9a-f]{{12}})@{re.escape(domain)}$")
     for address in addresses:
         match = pattern.match(address.lower())
         if match:
             ticket_id = int(match.group(1))
-            if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id)):
+            if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id, channel)):
                 return ticket_id
     return None
+
+
+def signed_lkpp_ticket(addresses: Iterable[str], base: str, secret: str) -> int | None:
+    """The ticket id of the first signed LKPP address in ``addresses`` (see ``lkpp_reply_address``)."""
+    return signed_ticket(addresses, base, secret, "lkpp")
 
 
 def match_thread(
@@ -87,11 +121,13 @@ def match_thread(
     participants: Callable[[int], set[str]],
     ticket_exists: Callable[[int], bool],
     ticket_for_tag: Callable[[int], int | None] | None = None,
+    trust_tag: bool = False,
 ) -> ThreadMatch:
     """Decide which ticket ``mail`` updates, or none (a new ticket).
 
     ``ticket_for_tag`` maps the number in a subject tag to a ticket id (numbers are per
-    helpdesk); without it the number is the id.
+    helpdesk); without it the number is the id. ``trust_tag``: the sender is proven to be LKPP
+    (a DKIM pass for an LKPP domain), whose officers take part in no ticket by address.
     """
     ids = mail.thread_ids
     if ids:
@@ -101,6 +137,8 @@ def match_thread(
     number = find_tag(mail.subject, prefix)
     tagged = number if number is None or ticket_for_tag is None else ticket_for_tag(number)
     if number is not None and tagged is not None and ticket_exists(tagged):
+        if trust_tag:
+            return ThreadMatch(tagged, "subject-tag", "subject tag from a verified LKPP sender")
         if mail.from_addr and mail.from_addr in participants(tagged):
             return ThreadMatch(tagged, "subject-tag", "subject tag and the sender takes part in the ticket")
         return ThreadMatch(None, "none", f"subject tag {format_number(prefix, number)} ignored: sender not in the ticket")

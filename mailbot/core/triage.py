@@ -8,12 +8,15 @@ this module returns. The order of the checks is the policy, top to bottom:
     the bot's own mail            -> IGNORE_LOOP        nothing is done
     over the hop limit            -> IGNORE_HOPS        nothing is done (a loop between systems)
     a delivery report             -> BOUNCE             ``delivery.handle_bounce`` judges it
+    LKPP, no ticket               -> IGNORE_LKPP        nothing is done (LKPP never opens a ticket, never gets an ack)
+    LKPP, without proof           -> UNVERIFIED_LKPP    recorded; staff see the text as unverified; nothing relayed
+    LKPP, proven                  -> LKPP_REPLY         ``decide(LkppReplied)`` (automatic or not: LKPP's
+                                                        ticketing system answers from no-reply addresses)
     automatic mail, with ticket   -> RECORD_AUTOMATIC   stored on the ticket, never answered
     automatic mail, no ticket     -> IGNORE_AUTOMATIC   nothing is done
     no ticket                     -> OPEN               a new ticket (SOP step 1)
     staff, without proof          -> UNVERIFIED_STAFF   recorded; no command runs; the staff member is told
     staff                         -> STAFF_REPLY        ``decide(StaffReplied)``
-    LKPP                          -> LKPP_REPLY         ``decide(LkppReplied)``
     anyone else                   -> USER_REPLY         ``decide(UserReplied)``
 """
 
@@ -31,6 +34,8 @@ class Route(enum.StrEnum):
     IGNORE_LOOP = "ignore_loop"
     IGNORE_HOPS = "ignore_hops"
     BOUNCE = "bounce"
+    IGNORE_LKPP = "ignore_lkpp"
+    UNVERIFIED_LKPP = "unverified_lkpp"
     RECORD_AUTOMATIC = "record_automatic"
     IGNORE_AUTOMATIC = "ignore_automatic"
     OPEN = "open"
@@ -53,6 +58,9 @@ class Facts:
     thread: str = ""  # how that ticket was found (thread headers, subject tag, reply address)
     staff_proof: bool = False  # a staff mail proved its sender (``auth.verify_staff``)
     staff_how: str = ""  # the proof, or why there is none
+    # LKPP (role LKPP: the mail claims to be LKPP, or was sent to a signed LKPP address)
+    lkpp_proof: bool = False  # sent to the ticket's signed LKPP address, or DKIM-verified LKPP domain
+    lkpp_how: str = ""  # the proof, or why there is none
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,12 @@ def triage(facts: Facts) -> Triage:
         return Triage(Route.IGNORE_HOPS, f"hop limit: X-Mailbot-Hops {f.hops}")
     if f.bounce:
         return Triage(Route.BOUNCE, "delivery report")
+    if f.role is SenderRole.LKPP:
+        if not f.ticket:
+            return Triage(Route.IGNORE_LKPP, "LKPP mail without a ticket: LKPP never opens one")
+        if not f.lkpp_proof:
+            return Triage(Route.UNVERIFIED_LKPP, f"LKPP mail not proven: {f.lkpp_how}")
+        return Triage(Route.LKPP_REPLY, f"lkpp mail ({f.lkpp_how}); thread by {f.thread}")
     if f.automatic is not None:
         if not f.ticket:
             return Triage(Route.IGNORE_AUTOMATIC, f"automatic mail without a ticket: {f.automatic}")
@@ -78,5 +92,5 @@ def triage(facts: Facts) -> Triage:
         return Triage(Route.OPEN, "new thread")
     if f.role is SenderRole.STAFF and not f.staff_proof:
         return Triage(Route.UNVERIFIED_STAFF, f"staff mail not authenticated: {f.staff_how}")
-    route = {SenderRole.STAFF: Route.STAFF_REPLY, SenderRole.LKPP: Route.LKPP_REPLY}.get(f.role, Route.USER_REPLY)
+    route = Route.STAFF_REPLY if f.role is SenderRole.STAFF else Route.USER_REPLY
     return Triage(route, f"{f.role.value} mail; thread by {f.thread}")

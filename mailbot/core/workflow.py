@@ -77,6 +77,7 @@ class TicketView:
     closed_by: str | None = None
     closed_at: datetime | None = None
     missing: tuple[str, ...] = ()
+    closed_by_lkpp: bool = False  # the last close was LKPP's: the user's "not solved" goes back to LKPP
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,27 @@ class StaffReplied:
 
 @dataclass(frozen=True)
 class LkppReplied:
+    """A mail proven to be LKPP's (its signed per-ticket address, or a DKIM pass for an LKPP domain)."""
+
     actor: str
     reply: StaffReply  # LKPP may close with a keyword; other keywords are not LKPP's to use
+    how: str = ""  # the proof
+    lkpp_number: str | None = None  # LKPP's own ticket number from the subject (``[LKPP#4711]``)
+
+
+@dataclass(frozen=True)
+class LkppUnverified:
+    """A mail that claims to be LKPP's (From the LKPP address or an LKPP domain) without proof.
+
+    Never relayed to the user and changes nothing: staff see the text, marked unverified (a few
+    times an hour at most, like ``StaffUnverified``).
+    """
+
+    actor: str
+    how: str  # why the mail is not proven
+    text: str
+    warned: int = 0
+    cap: int = 3
 
 
 @dataclass(frozen=True)
@@ -166,7 +186,7 @@ class AutoCloseDue:
 
 
 ClockEvent = SlaNoticeDue | ReminderDue | AutoCloseDue
-Event = UserOpened | UserReplied | StaffReplied | LkppReplied | StaffUnverified | ClockEvent
+Event = UserOpened | UserReplied | StaffReplied | LkppReplied | LkppUnverified | StaffUnverified | ClockEvent
 
 
 # ---- outputs ------------------------------------------------------------------------------
@@ -240,6 +260,8 @@ def decide(ticket: TicketView | None, event: Event, now: datetime, policy: Polic
         return _staff_replied(ticket, event, policy)
     if isinstance(event, LkppReplied):
         return _lkpp_replied(ticket, event)
+    if isinstance(event, LkppUnverified):
+        return _lkpp_unverified(ticket, event)
     if isinstance(event, StaffUnverified):
         return _staff_unverified(ticket, event)
     return _clock(ticket, event)
@@ -291,6 +313,16 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
         if ticket.closed_at is not None and now - ticket.closed_at > policy.reopen_window:
             return Decision(S.CLOSED, (OpenFollowUp(),))
         why = "says it is not solved" if not_solved(event.text) else "answered the closed ticket"
+        if ticket.closed_by_lkpp:
+            # LKPP closed it: the answer goes back to LKPP (in LKPP's wording, no LPSE command list),
+            # LPSE staff are told; nobody is assigned (an LKPP officer is no LPSE staff member).
+            return Decision(S.ESCALATED, (
+                Record(E.REOPENED, f"the user {why} ({event.actor}); back to LKPP",
+                       data={"not_solved": not_solved(event.text), "to_lkpp": True}),
+                SendMail("user", "reopened", {"to_lkpp": True}),
+                SendMail("lkpp", "lkpp_reopened", {"answer": event.text}),
+                SendMail("assignee" if ticket.assignee else "staff", "staff_reopened", {"to_lkpp": True}),
+            ))
         effects: list[Effect] = [Record(E.REOPENED, f"the user {why} ({event.actor})",
                                         data={"not_solved": not_solved(event.text)})]
         if ticket.closed_by:
@@ -390,6 +422,8 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
             closed_by = actor
             effects += [SendMail("user", "closed", {"answer": "" if body_used else reply.body}),
                         Record(E.CLOSED, f"closed by {actor}", 9, {"from_state": state_before.value})]
+            if state_before is S.ESCALATED:  # LKPP is told it need not work on it any more
+                effects.append(SendMail("lkpp", "lkpp_closed", {"answer": "" if body_used else reply.body}))
             body_used = True
         elif kind is CommandKind.ESCALATE:
             effects += [SendMail("lkpp", "escalation", {"note": "" if body_used else reply.body}),
@@ -405,17 +439,32 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
 def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
     reply = event.reply
     closes = any(c.kind is CommandKind.CLOSE for c in reply.commands)
-    effects: list[Effect] = [Record(E.LKPP_REPLIED, f"answer from LKPP ({event.actor})")]
+    data: dict[str, object] = {"how": event.how}
+    if event.lkpp_number:
+        data["lkpp_number"] = event.lkpp_number
+    staff = "assignee" if ticket.assignee else "staff"
+    effects: list[Effect] = [Record(E.LKPP_REPLIED, f"answer from LKPP ({event.actor})", data=data)]
     if closes and ticket.state is not S.CLOSED:
         effects += [SendMail("user", "closed", {"answer": reply.body, "by_lkpp": True}),
-                    SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_reply",
-                             {"answer": reply.body, "closed": True}),
-                    Record(E.CLOSED, f"closed by LKPP ({event.actor})", 9)]
+                    SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": True}),
+                    Record(E.CLOSED, f"closed by LKPP ({event.actor})", 9,
+                           {"from_state": ticket.state.value, "by_lkpp": True})]
         return Decision(S.CLOSED, tuple(effects), closed_by=event.actor)
     if reply.body:
         effects.append(SendMail("user", "lkpp_answer", {"answer": reply.body}))
-    effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_reply",
-                            {"answer": reply.body, "closed": False}))
+    effects.append(SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": False}))
+    return Decision(ticket.state, tuple(effects))
+
+
+def _lkpp_unverified(ticket: TicketView, event: LkppUnverified) -> Decision:
+    warn = event.warned < event.cap
+    detail = f"mail in LKPP's name from {event.actor} not proven ({event.how}); not relayed, nothing changed"
+    effects: list[Effect] = [Record(E.LKPP_UNVERIFIED, detail + ("" if warn else "; staff not told again (hourly cap)"),
+                                    data={"how": event.how})]
+    if warn:
+        effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_lkpp_unverified",
+                                {"answer": event.text, "how": event.how,
+                                 "capped": event.cap if event.warned + 1 == event.cap else 0}))
     return Decision(ticket.state, tuple(effects))
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from mailbot.storage import store
 from mailbot.core import threads
 from mailbot.settings.answers import Suggestion, suggest
-from mailbot.core.domain import Classification, InboundMail, TicketState
+from mailbot.core.domain import Classification, EventKind, InboundMail, TicketState
 from mailbot.core.passwords import mask_passwords
-from mailbot.storage.models import StoredAttachment, Ticket
+from mailbot.storage.models import StoredAttachment, Ticket, TicketEvent
 from mailbot.core.workflow import (
     STATE_LABELS,
 )
@@ -77,11 +77,48 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
                                    for e in ticket.events]),
         "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
         "bounced": "", "marks": [], "omitted": [], "dossier_limit": "", "capped": 0,
+        "how": "", "to_lkpp": False,
+        # LKPP's own ticket number (``[LKPP#4711]`` in its subject), kept on the ticket as event data.
+        "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
     }
     return ctx
+
+
+def _lkpp_number(session: Session, ticket_id: int) -> str:
+    rows = session.scalars(select(TicketEvent.data).where(TicketEvent.ticket_id == ticket_id,
+                                                          TicketEvent.kind == EventKind.LKPP_REPLIED)
+                           .order_by(TicketEvent.id.desc()))
+    return next((str(d["lkpp_number"]) for d in rows if d and d.get("lkpp_number")), "")
+
+
+class _LazyText:
+    """A text made on first use (rendering, truth), then kept."""
+
+    __slots__ = ("_make", "_text")
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._make()
+        return self._text
+
+    def __bool__(self) -> bool:
+        return bool(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == (str(other) if isinstance(other, _LazyText) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __html__(self) -> str:  # Jinja's autoescape reads it as text to escape
+        from markupsafe import escape
+        return str(escape(str(self)))
 
 
 class _Lazy(Sequence[object]):

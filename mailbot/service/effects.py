@@ -22,6 +22,7 @@ from mailbot.core import threads
 from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
 from mailbot.settings.config import Settings
 from mailbot.core.domain import Classification, EventKind, InboundMail, SenderRole, TicketState
+from mailbot.core.auth import dkim_pass
 from mailbot.core.passwords import mask_passwords
 from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.core.workflow import (
@@ -50,20 +51,66 @@ _CONVERSATIONS = "mailbot.conversations"
 _NEW_TICKETS = "mailbot.new_tickets"
 
 
-def sender_role(settings: Settings, mail: InboundMail) -> SenderRole:
+def sender_role(settings: Settings, mail: InboundMail, secret: str | None = None) -> SenderRole:
+    """Who wrote the mail. LKPP is whoever writes to a signed LKPP address (with ``secret``), or a
+    mail that *claims* to be LKPP's (From the LKPP address or an LKPP domain): whether that claim
+    is proven is decided by ``lkpp_verdict``, and an unproven one changes nothing."""
     if mail.x_mailbot_ticket and mail.from_addr == settings.helpdesk.address:
         return SenderRole.SELF
+    if secret and signed_lkpp(settings, mail, secret) is not None:
+        return SenderRole.LKPP
     if settings.is_staff(mail.from_addr):
         return SenderRole.STAFF
-    if mail.from_addr == settings.escalation.lkpp_address:
+    if claims_lkpp(settings, mail):
         return SenderRole.LKPP
     return SenderRole.USER
 
 
-def ticket_view(ticket: Ticket) -> TicketView:
+def claims_lkpp(settings: Settings, mail: InboundMail) -> bool:
+    """From the configured LKPP address, or from one of ``escalation.lkpp_domains``."""
+    domain = mail.from_addr.rpartition("@")[2].lower()
+    return mail.from_addr == settings.escalation.lkpp_address or domain in settings.escalation.lkpp_domains
+
+
+def signed_lkpp(settings: Settings, mail: InboundMail, secret: str) -> int | None:
+    """The ticket whose signed LKPP address (the escalation's Reply-To) the mail was sent to, if any."""
+    return threads.signed_lkpp_ticket((*mail.to, *mail.cc, *mail.delivered_to), settings.helpdesk.address, secret)
+
+
+def lkpp_verdict(settings: Settings, mail: InboundMail, ticket_id: int, signed: int | None) -> tuple[bool, str]:
+    """Is this mail LKPP's for ticket ``ticket_id``? (proven, how or why not).
+
+    Proof is the ticket's signed LKPP address, or a DKIM pass for the From domain when that
+    domain is one of ``escalation.lkpp_domains`` (read as ``core.auth`` reads staff's results).
+    An address alone proves nothing: anybody can write any From.
+    """
+    if signed is not None:
+        if signed == ticket_id:
+            return True, "signed LKPP reply address"
+        return False, "LKPP reply address signed for another ticket"
+    domain = mail.from_addr.rpartition("@")[2].lower()
+    if domain in settings.escalation.lkpp_domains:
+        ok, why = dkim_pass(mail, settings.staff.trusted_authserv_ids)
+        return ok, why
+    return False, "not sent to the signed LKPP reply address of the ticket"
+
+
+def ticket_view(ticket: Ticket, closed_by_lkpp: bool = False) -> TicketView:
     """What ``workflow.decide`` knows of a stored ticket."""
     return TicketView(state=TicketState(ticket.state), priority=ticket.priority, assignee=ticket.assignee,
-                      closed_by=ticket.closed_by, closed_at=ticket.closed_at, missing=tuple(ticket.missing or ()))
+                      closed_by=ticket.closed_by, closed_at=ticket.closed_at, missing=tuple(ticket.missing or ()),
+                      closed_by_lkpp=closed_by_lkpp)
+
+
+def closed_by_lkpp(session: Session, ticket: Ticket) -> bool:
+    """Was the ticket's last close LKPP's (its CLOSED event says so)?"""
+    if ticket.state != TicketState.CLOSED.value:
+        return False
+    data = session.scalar(select(TicketEvent.data).where(TicketEvent.ticket_id == ticket.id,
+                                                         TicketEvent.kind == EventKind.CLOSED)
+                          .order_by(TicketEvent.id.desc()).limit(1))
+    return bool(data and data.get("by_lkpp"))
+
 
 
 # ---- the transaction ----------------------------------------------------------------------
@@ -168,9 +215,20 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
                 classification: Classification | None, previous_closer: str | None) -> None:
     settings = app.settings
     recipients = [r for r in recipients_for(app, ticket, mail, effect.to, previous_closer) if r]
+    channel = _CHANNEL_OF_RECIPIENT[effect.to]
+    if channel == "staff":
+        # A staff notification carries the staff reply address, the key to staff commands: it
+        # goes to staff.addresses only (never to an LKPP officer who closed, nor to anyone else).
+        def is_staff(address: str) -> bool:
+            return settings.is_staff(address) or address.lower() == (settings.staff.coordinator or "").lower()
+        outsiders = [r for r in recipients if not is_staff(r)]
+        if outsiders:
+            log.warning("ticket %s: %s not sent to %s (not staff); sent to staff instead", ticket.number,
+                        effect.template, ", ".join(outsiders))
+            recipients = [r for r in recipients if is_staff(r)] or list(settings.staff.addresses)
     if not recipients:
         return
-    role = sender_role(settings, mail)
+    role = sender_role(settings, mail, app.secret)
     automatic = role in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
     if automatic:
         # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
@@ -179,7 +237,6 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
             record_event(session, ticket, Record(EventKind.MAIL_SUPPRESSED, f"{effect.template} to {recipients[0]} not sent: {blocked}"),
                    now, "mailbot")
             return
-    channel = _CHANNEL_OF_RECIPIENT[effect.to]
     attachments, omitted = _attachments_for(app, session, ticket, mail, effect.template)
     context = template_context(app, session, ticket, mail, classification)
     context.update(effect.context)
@@ -199,13 +256,16 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
         in_reply_to = thread[-1] if thread else None
     domain = settings.helpdesk.address.partition("@")[2]
     message_id = make_message_id(domain)
-    staff_facing = channel == "staff"
+    # Staff answer to the staff reply address; LKPP to the ticket's signed LKPP address (whoever
+    # writes to it is LKPP for this ticket). Nobody else gets either.
+    reply_to = (threads.reply_address(settings.helpdesk.address, ticket.id, app.secret) if channel == "staff"
+                else threads.lkpp_reply_address(settings.helpdesk.address, ticket.id, app.secret)
+                if channel == "lkpp" else None)
     msg = build_message(
         rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=recipients,
         message_id=message_id, date=now, ticket_number=ticket.number or "", in_reply_to=in_reply_to,
         references=list(thread), hops=mail.x_mailbot_hops + 1,
-        reply_to=threads.reply_address(settings.helpdesk.address, ticket.id, app.secret)
-        if staff_facing else None,
+        reply_to=reply_to,
         auto_submitted="auto-replied" if channel == "user" else "auto-generated",
         attachments=attachments,
     )

@@ -31,6 +31,7 @@ from mailbot.storage.models import Quarantine, Ticket, TicketEvent
 from mailbot.core.workflow import (
     Event,
     LkppReplied,
+    LkppUnverified,
     OpenFollowUp,
     Record,
     SendMail,
@@ -46,10 +47,13 @@ from mailbot.service.context import suggestions, template_context
 from mailbot.service.delivery import handle_bounce
 from mailbot.service.effects import (
     apply_decision,
+    closed_by_lkpp,
+    lkpp_verdict,
     new_conversation,
     queue_mail,
     record_event,
     sender_role,
+    signed_lkpp,
     store_message,
     ticket_view,
 )
@@ -191,19 +195,28 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
 def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget) -> Outcome:
     """Find the facts, let ``core.triage`` route the mail, and carry out what the route calls for."""
     settings = app.settings
-    role = sender_role(settings, mail)
-    ticket, signed, thread = _ticket_of(app, session, mail, role)
+    role = sender_role(settings, mail, app.secret)
+    signed_lkpp_id = signed_lkpp(settings, mail, app.secret) if role is SenderRole.LKPP else None
+    # A DKIM pass for an LKPP domain is proof before the ticket is known: its subject tag counts.
+    lkpp_domain_proof = (role is SenderRole.LKPP and signed_lkpp_id is None
+                         and lkpp_verdict(settings, mail, 0, None)[0])
+    ticket, signed, thread = _ticket_of(app, session, mail, role, signed_lkpp_id, lkpp_domain_proof)
     verdict = None
     if role is SenderRole.STAFF and ticket is not None:
         verdict = verify_staff(mail, ticket_id=ticket.id, signed_ticket_id=signed,
                                methods=settings.staff.command_auth,
                                trusted_authserv_ids=settings.staff.trusted_authserv_ids)
+    lkpp_proof, lkpp_how = (lkpp_verdict(settings, mail, ticket.id, signed_lkpp_id)
+                            if role is SenderRole.LKPP and ticket is not None else (False, ""))
     auto = automatic_reason(mail)
     routed = triage(Facts(role=role, hops=mail.x_mailbot_hops, max_hops=settings.escalation.max_hops,
                           bounce=is_bounce(mail), automatic=auto, ticket=ticket is not None, thread=thread,
-                          staff_proof=verdict is not None and verdict.ok, staff_how=verdict.how if verdict else ""))
+                          staff_proof=verdict is not None and verdict.ok, staff_how=verdict.how if verdict else "",
+                          lkpp_proof=lkpp_proof, lkpp_how=lkpp_how))
     route = routed.route
-    if route in {Route.IGNORE_LOOP, Route.IGNORE_HOPS, Route.IGNORE_AUTOMATIC}:
+    if route in {Route.IGNORE_LOOP, Route.IGNORE_HOPS, Route.IGNORE_AUTOMATIC, Route.IGNORE_LKPP}:
+        if route is Route.IGNORE_LKPP:
+            log.warning("mail %s from %s: %s", mail.message_id, mail.from_addr, routed.reason)
         return Outcome(OutcomeKind.IGNORED, reason=routed.reason)
     if route is Route.BOUNCE:
         return handle_bounce(app, session, mail, now)
@@ -217,7 +230,16 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
                      mail.from_addr)
         return updated
 
-    view = ticket_view(ticket)
+    if route is Route.UNVERIFIED_LKPP:
+        # Shown to staff as unverified; never relayed, never in the dossier, changes nothing.
+        store_message(session, ticket, mail, role, channel="unverified", auto=True, now=now)
+        warned = _recent_unverified(session, settings.helpdesk_key, mail.from_addr, now, EventKind.LKPP_UNVERIFIED)
+        decision = decide(ticket_view(ticket), LkppUnverified(mail.from_addr, lkpp_how, mail.new_text, warned,
+                                                              _SPOOF_WARNINGS_PER_HOUR), now, app.policy)
+        apply_decision(app, session, ticket, mail, decision, now)
+        return updated
+
+    view = ticket_view(ticket, closed_by_lkpp(session, ticket))
     event: Event
     if route is Route.UNVERIFIED_STAFF:
         # A From header alone proves nothing: no command runs; ``decide`` tells the real staff member.
@@ -227,7 +249,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         event = StaffReplied(mail.from_addr, _with_canned_answers(
             app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels)))
     elif route is Route.LKPP_REPLY:
-        event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels))
+        event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels), lkpp_how,
+                            threads.find_lkpp_number(mail.subject))
     else:
         event = UserReplied(mail.from_addr, mail.new_text)
     decision = decide(view, event, now, app.policy)
@@ -238,10 +261,13 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     return updated
 
 
-def _ticket_of(app: App, session: Session, mail: InboundMail,
-               role: SenderRole) -> tuple[Ticket | None, int | None, str]:
+def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, signed_lkpp_id: int | None = None,
+               lkpp_domain_proof: bool = False) -> tuple[Ticket | None, int | None, str]:
     """The ticket of this helpdesk the mail belongs to (locked until the commit), the ticket its
-    signed reply address names, and how the ticket was found."""
+    signed reply address names, and how the ticket was found.
+
+    LKPP's mail to a signed LKPP address belongs to the ticket it names, whatever its headers say
+    (LKPP's systems and officers answer without threading headers, from any address)."""
     settings = app.settings
     key = settings.helpdesk_key
     # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
@@ -252,7 +278,10 @@ def _ticket_of(app: App, session: Session, mail: InboundMail,
         participants=lambda tid: store.participants(session, tid),
         ticket_exists=lambda tid: session.get(Ticket, tid) is not None,
         ticket_for_tag=lambda seq: store.ticket_for_seq(session, key, seq),
+        trust_tag=lkpp_domain_proof,
     )
+    if signed_lkpp_id is not None:
+        match = threads.ThreadMatch(signed_lkpp_id, "lkpp-address", "signed LKPP reply address")
     ticket_id = match.ticket_id
     signed = threads.signed_ticket((*mail.to, *mail.cc, *mail.delivered_to), settings.helpdesk.address,
                                    app.secret)
@@ -269,10 +298,11 @@ def _ticket_of(app: App, session: Session, mail: InboundMail,
 _SPOOF_WARNINGS_PER_HOUR = 3
 
 
-def _recent_unverified(session: Session, helpdesk: str, sender: str, now: datetime) -> int:
+def _recent_unverified(session: Session, helpdesk: str, sender: str, now: datetime,
+                       kind: EventKind = EventKind.COMMAND_UNVERIFIED) -> int:
     """How many unverified mails in ``sender``'s name this helpdesk recorded in the last hour."""
     return session.scalar(select(func.count(TicketEvent.id)).join(Ticket, Ticket.id == TicketEvent.ticket_id).where(
-        Ticket.helpdesk == helpdesk, TicketEvent.kind == EventKind.COMMAND_UNVERIFIED, TicketEvent.actor == sender,
+        Ticket.helpdesk == helpdesk, TicketEvent.kind == kind, TicketEvent.actor == sender,
         TicketEvent.at >= now - timedelta(hours=1))) or 0
 
 

@@ -298,11 +298,24 @@ class EscalationSettings(_Section):
     #: listed with their names and sizes (LKPP asks for them by replying). Mail servers refuse
     #: larger mail (Postfix's default limit is 10 MB), and one refused dossier stops nothing else.
     max_dossier_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    #: Mail from these domains counts as LKPP's when it carries a DKIM pass for that exact domain
+    #: (read as for staff: ``staff.trusted_authserv_ids``). Without it, LKPP is whoever answers to
+    #: the escalation's signed per-ticket Reply-To; mail from the LKPP address alone proves nothing.
+    lkpp_domains: list[str] = Field(default_factory=list)
 
     @field_validator("lkpp_address")
     @classmethod
     def _address(cls, value: str) -> str:
         return _check_address(value)
+
+    @field_validator("lkpp_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        domains = [d.strip().lower().rstrip(".") for d in value]
+        for d in domains:
+            if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,62}\.)+[a-z0-9-]{2,63}", d):
+                raise ValueError(f"not a domain name: {d!r}")
+        return domains
 
 
 class DatabaseSettings(_Section):

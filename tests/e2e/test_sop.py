@@ -90,17 +90,15 @@ def test_path3_escalation_to_lkpp_and_back(deployment: Deployment) -> None:
     [escalated] = d.wait_subject(d.user, "Diteruskan ke Helpdesk LKPP")
     assert "mohon menunggu" in escalated.text.lower()
     assert state(d) == "escalated"
-    # LKPP answers in the thread: relayed to the user and to staff.
-    d.send(reply_mail(dossier, d.lkpp, "Silakan kompres file menjadi di bawah 10 MB.", name="Helpdesk LKPP",
-                      to=d.helpdesk))
+    # LKPP answers in the thread (to the dossier's signed Reply-To): relayed to the user and to staff.
+    d.send(reply_mail(dossier, d.lkpp, "Silakan kompres file menjadi di bawah 10 MB.", name="Helpdesk LKPP"))
     d.wait_helpdesk_inbox(1)
     d.poll()
     [relayed] = d.wait_subject(d.user, "Jawaban Helpdesk LKPP")
     assert "kompres file" in relayed.text
     d.wait_subject(d.staff1, "Jawaban LKPP")
     # LKPP closes it.
-    d.send(reply_mail(dossier, d.lkpp, "#tutup\nSudah berhasil diunggah oleh penyedia.", name="Helpdesk LKPP",
-                      to=d.helpdesk))
+    d.send(reply_mail(dossier, d.lkpp, "#tutup\nSudah berhasil diunggah oleh penyedia.", name="Helpdesk LKPP"))
     d.wait_helpdesk_inbox(1)
     d.poll()
     [closed] = d.wait_subject(d.user, "Selesai")

@@ -74,3 +74,30 @@ def test_signed_reply_address_round_trip_and_tamper() -> None:
     tampered = addr.replace("+t42.", "+t43.")
     assert signed_ticket([tampered], "helpdesk@lpse.test", "s3cret") is None
     assert signed_ticket([addr], "helpdesk@lpse.test", "other-secret") is None
+
+
+def test_lkpp_address_round_trip_and_never_a_staff_address() -> None:
+    from mailbot.core.threads import lkpp_reply_address, signed_lkpp_ticket
+    lkpp = lkpp_reply_address("helpdesk@lpse.test", 123, "s3cret")
+    staff = reply_address("helpdesk@lpse.test", 123, "s3cret")
+    assert lkpp.startswith("helpdesk+l123.") and lkpp.endswith("@lpse.test")
+    assert signed_lkpp_ticket([lkpp.upper()], "helpdesk@lpse.test", "s3cret") == 123
+    # Distinct MAC labels: neither address is the other, even with the letter swapped.
+    assert signed_ticket([lkpp], "helpdesk@lpse.test", "s3cret") is None
+    assert signed_lkpp_ticket([staff], "helpdesk@lpse.test", "s3cret") is None
+    assert signed_ticket([lkpp.replace("+l123", "+t123")], "helpdesk@lpse.test", "s3cret") is None
+    assert signed_lkpp_ticket([staff.replace("+t123", "+l123")], "helpdesk@lpse.test", "s3cret") is None
+    assert signed_lkpp_ticket([lkpp.replace("+l123", "+l124")], "helpdesk@lpse.test", "s3cret") is None
+    assert signed_lkpp_ticket([lkpp], "helpdesk@lpse.test", "other") is None
+
+
+def test_escalation_and_lkpp_tags_are_found() -> None:
+    from mailbot.core.threads import find_lkpp_number
+    assert find_tag("[ESKALASI TTS-000001] Helpdesk LPSE: Gagal upload", "TTS") == 1
+    assert find_tag("RE: [LKPP#4711] Re: [ESKALASI TTS-000042] x", "TTS") == 42
+    assert find_tag("[ESKALASI TTS-000042][LKPP#4711] x", "TTS") == 42
+    assert find_tag("[XTTS-000042] x", "TTS") is None
+    assert find_lkpp_number("RE: [LKPP#4711] Re: [ESKALASI TTS-000042] x") == "4711"
+    assert find_lkpp_number("[ESKALASI TTS-000042] [LKPP #12]") == "12"
+    assert find_lkpp_number("[ESKALASI TTS-000042]") is None
+    assert clean_subject("Re: [ESKALASI TTS-000042] Gagal upload", "TTS") == "Gagal upload"
