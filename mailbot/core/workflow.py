@@ -97,8 +97,17 @@ class UserOpened:
 
 @dataclass(frozen=True)
 class UserReplied:
+    """A user's mail to an existing ticket.
+
+    ``arrived``: of the ticket's missing items, those the service found in this reply (its new text
+    and attachments, re-checked with the rules' own detection). A ticket waiting for data moves
+    to analysis only when no missing item is left; a ticket waiting for data staff asked for in
+    words (no item keys stored) moves on any reply, and staff decide.
+    """
+
     actor: str
     text: str = ""  # the new text of the reply (quoted history removed)
+    arrived: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -330,17 +339,41 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
         effects += [SendMail("user", "reopened"), SendMail("closer" if ticket.closed_by else "staff", "staff_reopened"),
                     Record(E.ANALYSIS_STARTED, "reopened", 7)]
         return Decision(S.ANALYSIS, tuple(effects))
+    state = ticket.state
+    if state is S.WAITING_USER:
+        return _data_reply(ticket, event)
     effects = [Record(E.USER_REPLIED, f"reply from {event.actor}")]
-    if ticket.state is S.WAITING_USER:
-        effects += [Record(E.DATA_RECEIVED, "the user answered the data request", 6), SetMissing(()),
-                    Record(E.ANALYSIS_STARTED, "data received", 7)]
-        state = S.ANALYSIS
-    else:
-        state = ticket.state
     if ticket.state is S.ESCALATED:
         effects.append(SendMail("lkpp", "lkpp_user_update"))
     effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_user_reply"))
     return Decision(state, tuple(effects))
+
+
+def _data_reply(ticket: TicketView, event: UserReplied) -> Decision:
+    """SOP steps 5-6 on what arrived: analysis when nothing is missing any more, else keep waiting.
+
+    While items are still missing the clocks keep running (no ``data_received``), the reminder and
+    the auto-close stay due, and the user gets one short mail naming what is still missing.
+    """
+    arrived = [key for key in ticket.missing if key in event.arrived]
+    still = tuple(key for key in ticket.missing if key not in event.arrived)
+    staff = SendMail("assignee" if ticket.assignee else "staff", "staff_user_reply")
+    data: dict[str, object] = {"arrived": arrived, "still_missing": list(still)}
+    if not still:
+        detail = ("the user answered the data request" if not ticket.missing
+                  else "data received: " + ", ".join(arrived))
+        return Decision(S.ANALYSIS, (
+            Record(E.USER_REPLIED, f"reply from {event.actor}", data=data),
+            Record(E.DATA_RECEIVED, detail, 6, data), SetMissing(()),
+            Record(E.ANALYSIS_STARTED, "data received", 7), staff,
+        ))
+    got = f"; arrived: {', '.join(arrived)}" if arrived else "; no requested data in it"
+    effects: list[Effect] = [
+        Record(E.USER_REPLIED, f"reply from {event.actor}{got}; still missing: {', '.join(still)}", data=data)]
+    if arrived:
+        effects.append(SetMissing(still))
+    effects += [SendMail("user", "still_missing", {"arrived": arrived, "still_missing": list(still)}), staff]
+    return Decision(S.WAITING_USER, tuple(effects))
 
 
 # The refusals below are short lines of data listed by the ``staff_error`` template (which

@@ -25,7 +25,7 @@ from mailbot.core.commands import CommandError, CommandKind, StaffReply, parse_s
 from mailbot.core.fingerprint import content_digest
 from mailbot.core.domain import Classification, EventKind, InboundMail, OutcomeKind, SenderRole, TicketState
 from mailbot.core.parse import parse_mail, substitute_message_id
-from mailbot.core.rules import classify
+from mailbot.core.rules import classify, detect_items
 from mailbot.core.triage import Facts, Route, triage
 from mailbot.storage.models import Quarantine, Ticket, TicketEvent
 from mailbot.core.workflow import (
@@ -252,7 +252,11 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels), lkpp_how,
                             threads.find_lkpp_number(mail.subject))
     else:
-        event = UserReplied(mail.from_addr, mail.new_text)
+        # SOP steps 5-6: which of the still-missing items this reply brings (text and attachments,
+        # the rules' own detection); ``decide`` moves to analysis only when none is left.
+        arrived = (tuple(sorted(detect_items(app.table, mail.new_text, mail.attachments) & set(view.missing)))
+                   if view.state is TicketState.WAITING_USER and view.missing else ())
+        event = UserReplied(mail.from_addr, mail.new_text, arrived)
     decision = decide(view, event, now, app.policy)
     if any(isinstance(e, OpenFollowUp) for e in decision.effects):
         return _open(app, session, mail, now, parent=ticket, budget=budget)

@@ -46,3 +46,13 @@ def test_deployment_override_wins_and_broken_template_is_reported(tmp_path: Path
     assert len(problems) == 1 and "closed" in problems[0]
     with pytest.raises(TemplateProblem):
         Renderer(tmp_path).render("closed", _sample_context())
+
+
+def test_still_missing_names_what_is_still_missing() -> None:
+    ctx = _sample_context()
+    ctx["ticket"] = {**ctx["ticket"], "missing_labels": ["Kode tender/paket", "User ID SPSE"]}  # type: ignore[dict-item]
+    r = Renderer().render("still_missing", ctx)
+    assert "Data masih kurang" in r.subject and "\n" not in r.subject
+    assert "- Kode tender/paket" in r.text and "- User ID SPSE" in r.text
+    assert "masih menunggu data" in r.text
+    assert len(r.text.splitlines()) < 20  # short, for a phone

@@ -16,6 +16,7 @@ from mailbot.core.workflow import (
     Policy,
     Record,
     ReminderDue,
+    SetMissing,
     SetPriority,
     SlaNoticeDue,
     StaffReplied,
@@ -95,8 +96,47 @@ def test_user_reply_in_every_state(state: TicketState) -> None:
 
 
 def test_data_received_is_sop_step_6() -> None:
-    d = decide(ticket(S.WAITING_USER, missing=("kode_tender",)), UserReplied("u@vendor.test"), NOW, POLICY)
+    d = decide(ticket(S.WAITING_USER, missing=("kode_tender",)),
+               UserReplied("u@vendor.test", arrived=("kode_tender",)), NOW, POLICY)
     assert [e.sop_step for e in d.effects if isinstance(e, Record) and e.kind == "data_received"] == [6]
+
+
+# Steps 5-6 on what arrived: (missing before, arrived) -> (state, still missing, mails, data_received?)
+DATA_REPLY = {
+    "nothing arrived": (("kode_tender", "user_id"), (),
+                        S.WAITING_USER, None, [("user", "still_missing"), ("staff", "staff_user_reply")], False),
+    "part arrived": (("kode_tender", "user_id"), ("user_id",),
+                     S.WAITING_USER, ("kode_tender",), [("user", "still_missing"), ("staff", "staff_user_reply")],
+                     False),
+    "all arrived": (("kode_tender", "user_id"), ("user_id", "kode_tender"),
+                    S.ANALYSIS, (), [("staff", "staff_user_reply")], True),
+    "unrequested item only": (("kode_tender",), ("browser",),
+                              S.WAITING_USER, None, [("user", "still_missing"), ("staff", "staff_user_reply")],
+                              False),
+    "staff asked in words": ((), (), S.ANALYSIS, (), [("staff", "staff_user_reply")], True),
+}
+
+
+@pytest.mark.parametrize("case", list(DATA_REPLY))
+def test_a_reply_to_a_data_request_moves_on_only_when_nothing_is_missing(case: str) -> None:
+    missing, arrived, state, still, sent, received = DATA_REPLY[case]
+    d = decide(ticket(S.WAITING_USER, missing=missing), UserReplied("u@vendor.test", "teks", arrived), NOW, POLICY)
+    assert d.state is state
+    assert mails(d) == sent
+    set_missing = [e.items for e in d.effects if isinstance(e, SetMissing)]
+    assert set_missing == ([] if still is None else [still])
+    assert ("data_received" in kinds(d)) is received
+    assert ("analysis_started" in kinds(d)) is received
+    # Which items arrived is recorded, on the reply's event.
+    replied = next(e for e in d.effects if isinstance(e, Record) and e.kind == "user_replied")
+    assert replied.data["arrived"] == [k for k in missing if k in arrived]
+    assert replied.data["still_missing"] == [k for k in missing if k not in arrived]
+
+
+def test_a_reply_without_the_data_to_an_assigned_ticket_tells_the_assignee() -> None:
+    d = decide(ticket(S.WAITING_USER, missing=("user_id",), assignee=STAFF),
+               UserReplied("u@vendor.test", "Baik, nanti saya kirim besok"), NOW, POLICY)
+    assert mails(d) == [("user", "still_missing"), ("assignee", "staff_user_reply")]
 
 
 def test_reopen_goes_back_to_the_closer() -> None:
