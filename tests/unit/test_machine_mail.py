@@ -1,0 +1,224 @@
+"""Issue 21 item 5: machine mail never opens a ticket; realistic samples of what slipped through."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbot.core.loops import automatic_reason, is_abuse_report, is_bounce
+from mailbot.core.parse import parse_mail
+
+
+def raw(headers: str, body: str) -> bytes:
+    head = headers.strip().replace("\n", "\r\n")
+    return (head + "\r\nDate: Tue, 10 Nov 2026 09:00:00 +0700\r\nTo: helpdesk@lpse.test\r\n\r\n"
+            + body.replace("\n", "\r\n")).encode()
+
+
+CARRIER_BOUNCE = raw("""
+From: post_master@mx2.telkom.net.id
+Subject: Mail delivery failed: returning message to sender
+Message-ID: <b1@mx2.telkom.net.id>
+Content-Type: text/plain; charset=us-ascii""", """This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  budi@cvmaju.co.id
+    host mx.cvmaju.co.id [103.10.2.3]
+    SMTP error from remote mail server after RCPT TO:<budi@cvmaju.co.id>:
+    550 5.1.1 User unknown
+""")
+
+POSTMASTER_VARIANT = raw("""
+From: "Postmaster" <PostMaster-Notify@mail.pemda.go.id>
+Subject: Undeliverable: [TTS-000123] Tiket diterima
+Message-ID: <b2@mail.pemda.go.id>
+Content-Type: text/plain; charset=utf-8""", """Your message to andi@pemda.go.id couldn't be delivered.
+andi wasn't found at pemda.go.id.
+Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'
+""")
+
+RETURNED_MAIL_FROM_PERSON = raw("""
+From: "Andi Wijaya" <andi.wijaya@cvmaju.co.id>
+Subject: Returned mail: see transcript for details
+Message-ID: <b3@cvmaju.co.id>
+Content-Type: text/plain; charset=us-ascii""", """The original message was received at Tue, 10 Nov 2026 08:59:58 +0700
+from localhost [127.0.0.1]
+
+   ----- The following addresses had permanent fatal errors -----
+<andi@cvmaju.co.id>
+    (reason: 552 5.2.2 Mailbox full)
+
+   ----- Transcript of session follows -----
+... while talking to mx.cvmaju.co.id.:
+>>> DATA
+<<< 552 5.2.2 Mailbox full
+""")
+
+GATEWAY_TAGGED = raw("""
+From: "Sri Rahayu" <sri@dinaspu.go.id>
+Subject: [SPAM] Undelivered Mail Returned to Sender
+Message-ID: <b4@dinaspu.go.id>
+Content-Type: text/plain; charset=us-ascii""", """This is the mail system at host smtp.dinaspu.go.id.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+Final-Recipient: rfc822; sri@dinaspu.go.id
+Status: 5.7.1
+""")
+
+MAILMAN_NOT_MEMBER = raw("""
+From: pengadaan-jatim-owner@lists.pengadaan.or.id
+Subject: Your message to Pengadaan-jatim awaits moderator approval
+Message-ID: <l1@lists.pengadaan.or.id>
+Content-Type: text/plain; charset=us-ascii""", """Your mail to 'Pengadaan-jatim' with the subject
+
+    [TTS-000045] Tiket diterima
+
+Is being held until the list moderator can review it for approval.
+
+The reason it is being held:
+
+    Post by non-member to a members-only list
+""")
+
+LISTSERV_NOT_MEMBER = raw("""
+From: "L-Soft list server at LISTS.UNAIR.AC.ID (1.8e)" <LISTSERV@LISTS.UNAIR.AC.ID>
+Subject: Rejected posting to PBJ-L@LISTS.UNAIR.AC.ID
+Message-ID: <l2@LISTS.UNAIR.AC.ID>
+Content-Type: text/plain; charset=us-ascii""", """You are not authorized to send mail to the PBJ-L list from your
+helpdesk@lpse.test account.
+""")
+
+NOT_MEMBER_FROM_PLAIN_ADDRESS = raw("""
+From: info@forum-lpse.or.id
+Subject: Message rejected
+Message-ID: <l3@forum-lpse.or.id>
+Content-Type: text/plain; charset=us-ascii""", """You, helpdesk@lpse.test, are not member of the list forum@forum-lpse.or.id.
+Your message has been rejected.
+""")
+
+LOOP_ALERT = raw("""
+From: "Groups Admin" <admin@grup.kabupaten.go.id>
+Subject: Loop Alert: Duplicated Message-ID
+Message-ID: <l4@grup.kabupaten.go.id>
+Content-Type: text/plain; charset=us-ascii""", """A message with a duplicated Message-ID was detected and discarded:
+<20261110.0123@lpse.test>
+""")
+
+ARF = raw("""
+From: "Dedi Kurniawan" <dedi.kurniawan@biznet.net.id>
+Subject: Abuse report for 103.20.30.40
+Message-ID: <a1@biznet.net.id>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="ARF" """, """--ARF
+Content-Type: text/plain; charset=us-ascii
+
+This is an email abuse report for an email message received from IP
+103.20.30.40 on Tue, 10 Nov 2026 08:55:00 +0700.
+
+--ARF
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: Biznet-FBL/1.0
+Version: 1
+Original-Mail-From: <helpdesk@lpse.test>
+Source-IP: 103.20.30.40
+Arrival-Date: Tue, 10 Nov 2026 08:55:00 +0700
+
+--ARF
+Content-Type: text/rfc822-headers
+
+From: helpdesk@lpse.test
+Subject: [TTS-000077] Mohon lengkapi data
+Message-ID: <x1@lpse.test>
+
+--ARF--
+""")
+
+ARF_IN_MIXED = raw("""
+From: abuse-desk@indosat.net.id
+Subject: FW: complaint
+Message-ID: <a2@indosat.net.id>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="M" """, """--M
+Content-Type: text/plain; charset=us-ascii
+
+Complaint received, see the attached report.
+
+--M
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+Version: 1
+
+--M--
+""")
+
+MACHINE = {
+    "carrier bounce from post_master@": (CARRIER_BOUNCE, True),
+    "Postmaster-Notify variant": (POSTMASTER_VARIANT, True),
+    "Returned mail from a person's address": (RETURNED_MAIL_FROM_PERSON, True),
+    "gateway-tagged bounce from a person's address": (GATEWAY_TAGGED, True),
+    "mailman owner: held, non-member": (MAILMAN_NOT_MEMBER, False),
+    "LISTSERV rejection": (LISTSERV_NOT_MEMBER, False),
+    "'You ... are not member' from a plain address": (NOT_MEMBER_FROM_PLAIN_ADDRESS, False),
+    "Loop Alert: Duplicated Message-ID": (LOOP_ALERT, False),
+    "ARF report from an ISP's staff address": (ARF, False),
+    "ARF part inside multipart/mixed": (ARF_IN_MIXED, False),
+}
+
+
+@pytest.mark.parametrize("name", list(MACHINE))
+def test_machine_mail_is_automatic(name: str) -> None:
+    data, bounce = MACHINE[name]
+    mail = parse_mail(data)
+    assert automatic_reason(mail) is not None, name
+    assert is_bounce(mail) is bounce
+
+
+def test_an_abuse_report_is_not_read_as_a_bounce() -> None:
+    mail = parse_mail(ARF)
+    assert is_abuse_report(mail) and not is_bounce(mail)
+    assert automatic_reason(mail) == "abuse/feedback report (ARF)"
+
+
+PEOPLE = {
+    "a user who is not a Pokja member": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: Tidak bisa login
+Message-ID: <p1@cvsejahtera.co.id>""", "Selamat pagi, saya bukan anggota pokja, saya penyedia. Tidak bisa login SPSE.\nUser ID: CVSEJAHTERA\n"),
+    "a user forwarding the bounce of her mail": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: Fwd: Undeliverable: Permohonan verifikasi
+Message-ID: <p2@cvsejahtera.co.id>""", """Pak, email saya ke pokja mental terus, mohon dibantu.
+
+---------- Forwarded message ---------
+From: postmaster@pemda.go.id
+Subject: Undeliverable: Permohonan verifikasi
+
+Your message to pokja@pemda.go.id couldn't be delivered.
+550 5.1.1 User unknown
+"""),
+    "a user who says her upload was not delivered": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: Dokumen penawaran undelivered, mohon bantuan
+Message-ID: <p3@cvsejahtera.co.id>""", "Dokumen penawaran saya tidak terkirim di SPSE, kode tender 10234567. Mohon bantuan.\n"),
+    "a user with 'member' in English": raw("""
+From: "John" <john@supplier.com.sg>
+Subject: Registration question
+Message-ID: <p4@supplier.com.sg>""", "Hello, we are not a member of any Indonesian association. Can a foreign supplier register?\n"),
+    "a user named Master Post": raw("""
+From: "Master" <masterpost@gmail.com>
+Subject: Lupa password
+Message-ID: <p5@gmail.com>""", "Saya lupa password SPSE, user id MASTERPOST.\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(PEOPLE))
+def test_people_are_not_machine_mail(name: str) -> None:
+    mail = parse_mail(PEOPLE[name])
+    assert automatic_reason(mail) is None, name
+    assert not is_bounce(mail)
