@@ -8,6 +8,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from mailbot.cli.common import local_time
+
 
 def command(app: Any, args: argparse.Namespace, only: str | None) -> int:
     """``addresses list [--all] [--json]`` and ``addresses clear ADDRESS``."""
@@ -27,7 +29,7 @@ def command(app: Any, args: argparse.Namespace, only: str | None) -> int:
                            "expires_at": r.expires_at.isoformat() if r.expires_at else None} for r in rows], indent=2))
         return 0
     for r in rows:
-        until = "permanent" if r.expires_at is None else f"until {r.expires_at:%Y-%m-%d %H:%M} UTC"
-        print(f"{r.helpdesk:10.10}  {r.address:40.40}  {r.at:%Y-%m-%d %H:%M}  {until:24}  {r.reason[:80]}")
+        until = "permanent" if r.expires_at is None else f"until {local_time(r.expires_at, app.zone)}"
+        print(f"{r.helpdesk:10.10}  {r.address:40.40}  {local_time(r.at, app.zone)}  {until:24}  {r.reason[:80]}")
     print(f"{len(rows)} address(es) marked")
     return 0

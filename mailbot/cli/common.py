@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime, tzinfo
 from typing import Any
 
 from mailbot.settings.config import Settings
@@ -12,6 +13,11 @@ log = logging.getLogger("mailbot")
 
 #: Row ids are SQL integers: SQLite's and PostgreSQL's bigint hold at most this.
 MAX_ROW_ID = 2**63 - 1
+
+
+def local_time(at: datetime, zone: tzinfo, *, seconds: bool = False) -> str:
+    """A stored (UTC) time as the helpdesk reads it, its zone named: ``2026-03-02 08:30 WIB``."""
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def row_id(text: str | None, command: str) -> int | None:

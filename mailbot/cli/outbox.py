@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from mailbot.cli.common import row_id
+from mailbot.cli.common import local_time, row_id
 from mailbot.service import outbox_admin
 
 
@@ -68,7 +68,7 @@ def list_mail(app: Any, args: argparse.Namespace, only: str | None) -> int:
     with app.factory() as session:
         rows = outbox_admin.list_mail(session, include_sent=args.all, helpdesk=only)
         for r in rows:
-            due = "" if r.status != "pending" else f" next {r.next_attempt_at.astimezone(app.zone):%Y-%m-%d %H:%M:%S}"
+            due = "" if r.status != "pending" else f" next {local_time(r.next_attempt_at, app.zone, seconds=True)}"
             if r.status == "failed" and r.acknowledged_at is not None:
                 due = " (acknowledged)"
             print(f"{r.id:5d}  {r.status:7} attempts={r.attempts}{due}  {', '.join(r.recipients):40.40}  "

@@ -1,4 +1,8 @@
-"""The arguments of ``mailbot [--config PATH] COMMAND``: one argparse parser for every command."""
+"""The arguments of ``mailbot [--config PATH] COMMAND [--config PATH]``: one argparse parser for every command.
+
+``--config`` and ``-v`` are accepted before the command and after it (``mailbot poll --once
+--config /etc/mailbot/mailbot.toml``): every subcommand's parser knows them too.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,28 @@ def helpdesk_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--helpdesk", metavar="KEY", help="only this helpdesk of the deployment ([[helpdesks]] key)")
 
 
+def global_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--config`` and ``-v``; on a subcommand they default to nothing, so the top-level value stays."""
+    parser.add_argument("--config", metavar="PATH", help="settings file (TOML); default: $MAILBOT_CONFIG",
+                        default=None if top else argparse.SUPPRESS)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging",
+                        default=False if top else argparse.SUPPRESS)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand parser under ``parser``, at any depth (``tickets list`` too)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        choices = action.choices if isinstance(action, argparse._SubParsersAction) else None
+        for child in (choices or {}).values():
+            found.append(child)
+            found.extend(_subparsers(child))
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailbot", description="E-mail helpdesk bot for SPSE/LPSE helpdesks.")
-    p.add_argument("--config", help="settings file (TOML); default: $MAILBOT_CONFIG")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    global_options(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the service: IMAP IDLE/polling, outbox flushing")
     poll = sub.add_parser("poll", help="process the mailbox")
@@ -65,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="reports")
     rpsub = report.add_subparsers(dest="action", required=True)
     rsla = rpsub.add_parser("sla", help="SOP time standards kept, per step and priority, in a period")
-    rsla.add_argument("--from", dest="date_from", required=True, type=parse_date, help="first day (YYYY-MM-DD, local)")
-    rsla.add_argument("--to", dest="date_to", required=True, type=parse_date, help="last day, inclusive")
+    rsla.add_argument("--from", dest="date_from", type=parse_date,
+                      help="first day (YYYY-MM-DD, local; default: the first of the month of --to, or of this month)")
+    rsla.add_argument("--to", dest="date_to", type=parse_date,
+                      help="last day, inclusive (default: the last day of the month of --from, or of this month)")
     rsla.add_argument("--format", dest="fmt", choices=["table", "csv", "json", "html"], default="table")
     helpdesk_option(rsla)
     rules = sub.add_parser("rules", help="the priority table")
@@ -111,4 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     adc = adsub.add_parser("clear", help="lift the mark on an address (every helpdesk, or --helpdesk KEY)")
     adc.add_argument("address")
     helpdesk_option(adc)
+    for child in _subparsers(p):
+        global_options(child)
     return p

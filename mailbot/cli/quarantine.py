@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from mailbot.cli.common import app_of, row_id
+from mailbot.cli.common import app_of, local_time, row_id
 from mailbot.settings.config import Settings
 
 
@@ -19,7 +19,7 @@ def list_entries(app: Any, only: str | None, multi: bool) -> int:
         rows = quarantine.list_entries(session, only)
         for q in rows:
             where = f"{q.helpdesk:10.10}  " if multi else ""
-            print(f"{q.id:5d}  {where}{q.at:%Y-%m-%d %H:%M}  {q.sender or '-':30.30}  {q.subject:40.40}  "
+            print(f"{q.id:5d}  {where}{local_time(q.at, app.zone)}  {q.sender or '-':30.30}  {q.subject:40.40}  "
                   f"{q.error[:80]}")
     print(f"{len(rows)} mail(s) in quarantine")
     return 0
@@ -40,7 +40,7 @@ def retry(apps: list[Any], settings: Settings, args: argparse.Namespace) -> int:
         print(f"no quarantine entry {qid}", file=sys.stderr)
         return 2
     except quarantine.AlreadyRetried as exc:
-        print(f"{exc} ({exc.resolved_at:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+        print(f"{exc} ({local_time(exc.resolved_at, apps[0].zone)})", file=sys.stderr)
         return 1
     outcome, imap = done.outcome, done.app.settings.imap
     print(f"retry: {outcome.kind} {outcome.ticket_number or ''} {outcome.reason}")

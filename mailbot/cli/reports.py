@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import sys
+from datetime import date, datetime
 from typing import Any
 
 
+def default_period(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:
+    """The period of ``report sla``: what is given, the rest from the month of the date given
+    (``--from 2026-03-10``: to 31 March; ``--to 2026-03-20``: from 1 March), else this month."""
+    anchor = date_from or date_to or today
+    first = anchor.replace(day=1)
+    last = anchor.replace(day=calendar.monthrange(anchor.year, anchor.month)[1])
+    return date_from or first, date_to or last
+
+
 def report_sla(apps: list[Any], args: argparse.Namespace) -> int:
-    """``report sla --from --to [--format]``: each helpdesk's report on its own calendar."""
+    """``report sla [--from] [--to] [--format]``: each helpdesk's report on its own calendar
+    (by default this month, in the first helpdesk's time zone)."""
     from mailbot.ops import report
 
+    args.date_from, args.date_to = default_period(args.date_from, args.date_to, datetime.now(apps[0].zone).date())
     if args.date_to < args.date_from:
         print("report: --to is before --from", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from mailbot.cli.common import app_of, row_id
+from mailbot.cli.common import app_of, local_time, row_id
 from mailbot.core.timeline import build_timeline, format_duration
 from mailbot.service import views
 from mailbot.settings.config import Settings
@@ -65,9 +65,9 @@ def _print_ticket(app: Any, ticket: Ticket, as_json: bool) -> int:
     deadlines = [("resolution", ticket.due_at), ("priority", ticket.priority_due_at), ("call", ticket.call_due_at),
                  ("analysis", ticket.analysis_due_at), ("reminder", ticket.remind_at),
                  ("auto-close", ticket.autoclose_at)]
-    shown = [f"{name} {at.astimezone(zone):%Y-%m-%d %H:%M}" for name, at in deadlines if at is not None]
+    shown = [f"{name} {local_time(at, zone)}" for name, at in deadlines if at is not None]
     if ticket.paused_since is not None:
-        shown.append(f"clock paused since {ticket.paused_since.astimezone(zone):%Y-%m-%d %H:%M} (waiting for the user)")
+        shown.append(f"clock paused since {local_time(ticket.paused_since, zone)} (waiting for the user)")
     if shown:
         print("  deadlines: " + "; ".join(shown))
     print("\nTimeline (SOP step, time taken / standard):")
@@ -77,12 +77,12 @@ def _print_ticket(app: Any, ticket: Ticket, as_json: bool) -> int:
         if row.took is not None and row.standard is not None:
             mark = "ok" if row.within else "LATE"
             timing = f"  [{format_duration(row.took)} / {format_duration(row.standard)} {mark}]"
-        print(f"  {row.at.astimezone(zone):%Y-%m-%d %H:%M:%S}  {step}  {row.kind:18} {row.detail}{timing}")
+        print(f"  {local_time(row.at, zone, seconds=True)}  {step}  {row.kind:18} {row.detail}{timing}")
     print("\nMessages:")
     for m in ticket.messages:
         arrow = "<-" if m.direction == "in" else "->"
         who = m.sender if m.direction == "in" else ", ".join(m.recipients)
         extra = f" [{m.template}]" if m.template else ""
         extra += " [auto]" if m.auto else ""
-        print(f"  {m.at.astimezone(zone):%Y-%m-%d %H:%M:%S} {arrow} {m.channel:5} {who}{extra}: {m.subject}")
+        print(f"  {local_time(m.at, zone, seconds=True)} {arrow} {m.channel:5} {who}{extra}: {m.subject}")
     return 0

@@ -121,7 +121,7 @@ def _pg_lock(app: App, engine: Any) -> InstanceLock:
                 "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
                 "AND ((l.classid::bigint << 32) | l.objid::bigint) = (:k)::bigint"), {"k": key}).first()
             if row is not None:
-                holder = f"{row[0] or 'a database session'} from {row[1] or 'local socket'} since {row[2]:%Y-%m-%d %H:%M}; "
+                holder = f"{row[0] or 'a database session'} from {row[1] or 'local socket'} since {row[2]:%Y-%m-%d %H:%M %z}; "
         except Exception:
             pass
         conn.close()

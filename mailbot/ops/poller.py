@@ -21,18 +21,14 @@ from datetime import datetime, timezone
 
 from imap_tools import BaseMailBox
 
-from mailbot.ops import health
-from mailbot.storage import errors
-from mailbot.mail import intake
-from mailbot.ops import metrics
-from mailbot.mail import oauth
-from mailbot.mail import outbox
-from mailbot.storage import store
-from mailbot.service.outcome import BUSY
+from mailbot.mail import intake, oauth, outbox
+from mailbot.ops import health, metrics
+from mailbot.service import sla_jobs
 from mailbot.service.app import App
 from mailbot.service.delivery import delivery_failure_notifier
 from mailbot.service.inbound import process_raw
-from mailbot.service import sla_jobs
+from mailbot.service.outcome import BUSY
+from mailbot.storage import errors, store
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +230,7 @@ class OutboxWorker(threading.Thread):
                 flush_outbox(self.app, stats, self.stop)
                 # While another process sends this (SQLite) outbox, look again after the interval.
                 wait = self.interval if stats.outbox_elsewhere else self._until_due()
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is busy: try again next round
+            except Exception as exc:  # e.g. the database is busy: try again next round
                 problem = errors.database_problem(exc)
                 if problem is None:
                     log.exception("outbox flush failed")
@@ -263,6 +259,16 @@ class OutboxWorker(threading.Thread):
         return min(max(left, 0.05), self.interval)
 
 
+def watching_line(app: App) -> str:
+    """The one line ``mailbot run`` logs per mailbox at start: what it watches and how it answers."""
+    imap, smtp = app.settings.imap, app.settings.smtp
+    waiting = (f"IDLE where the server offers it, else every {imap.poll_interval:g} s" if imap.use_idle
+               else f"every {imap.poll_interval:g} s")
+    return (f"watching mailbox {imap.username} at {imap.host}:{imap.port} (folder {imap.folder}, {waiting}) "
+            f"for helpdesk {app.settings.helpdesk_key} <{app.settings.helpdesk.address}>; "
+            f"replies through {smtp.username} at {smtp.host}:{smtp.port}")
+
+
 def run_forever(app: App, stop: threading.Event) -> None:
     """The long-running service loop; returns when ``stop`` is set, after the mail in hand.
 
@@ -274,6 +280,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
 
     imap = app.settings.imap
     health.run_started(app)
+    log.info("%s", watching_line(app))
     worker = OutboxWorker(app, stop, interval=min(30.0, imap.poll_interval))
     worker.start()
     last_beat = 0.0
@@ -294,7 +301,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 box = intake.connect(imap)
-            except Exception as exc:  # noqa: BLE001 - network and auth errors: wait and retry
+            except Exception as exc:  # network and auth errors: wait and retry
                 if isinstance(exc, oauth.OAuthError) and exc.permanent:
                     # Refused consent: ONE loud line per outage (also after a "connection lost" line),
                     # the status records it and the coordinator is told; the rest of the service goes on.
@@ -343,7 +350,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
                         intake.idle_wait(box, imap.poll_interval, stop)
                     else:
                         stop.wait(imap.poll_interval)
-            except Exception as exc:  # noqa: BLE001 - a dropped connection: reconnect
+            except Exception as exc:  # a dropped connection: reconnect
                 database = errors.database_problem(exc)
                 if database is not None:
                     # Not an IMAP outage (the mailbox is fine, the mail stays in it): the database
@@ -365,7 +372,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
             finally:
                 try:
                     box.logout()
-                except Exception:  # noqa: BLE001 - already broken
+                except Exception:  # already broken
                     pass
     finally:
         stop.set()

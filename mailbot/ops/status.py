@@ -89,6 +89,11 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat(timespec="seconds") if at is not None else None
 
 
+def _utc(at: datetime) -> str:
+    """A time inside a sentence (problems, the run): ``2026-03-02 01:30:00 UTC``."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _check_imap(app: App) -> str:
     settings = app.settings.imap.model_copy(update={"timeout": min(app.settings.imap.timeout, CHECK_TIMEOUT)})
     try:
@@ -202,20 +207,20 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
             report.oauth_failing_since, report.oauth_error = _iso(row.auth_failed_at), row.auth_error
             report.oauth_refresh_failures = row.auth_failures
             if row.auth_failed_at is not None:
-                problems.append(f"{name}: OAuth2 token refresh refused since {_iso(row.auth_failed_at)}: "
+                problems.append(f"{name}: OAuth2 token refresh refused since {_utc(row.auth_failed_at)}: "
                                 f"{row.auth_error}")
         if kind == "imap":
             running = row is not None and row.run_started_at is not None and row.run_stopped_at is None
             report.run_expected = running or expect_run
             if row is not None and row.run_started_at is not None:
-                report.run = (f"pid {row.run_pid} on {row.run_host}, started {_iso(row.run_started_at)}"
-                              + (f", stopped {_iso(row.run_stopped_at)}" if row.run_stopped_at else ""))
+                report.run = (f"pid {row.run_pid} on {row.run_host}, started {_utc(row.run_started_at)}"
+                              + (f", stopped {_utc(row.run_stopped_at)}" if row.run_stopped_at else ""))
             if report.run_expected:
                 limit = STALE_POLLS * settings.imap.poll_interval
                 if row is None or row.last_ok_at is None:
                     problems.append(f"{name}: mailbot run is expected but has never polled it")
                 elif (now - row.last_ok_at) > timedelta(seconds=limit):
-                    problems.append(f"{name}: last successful poll {_iso(row.last_ok_at)}, "
+                    problems.append(f"{name}: last successful poll {_utc(row.last_ok_at)}, "
                                     f"{(now - row.last_ok_at).total_seconds():.0f} s ago (more than "
                                     f"{STALE_POLLS} x poll_interval = {limit:g} s)")
         if not offline:
@@ -256,27 +261,39 @@ def _ids(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
 
 
+def _shown(iso: str | None) -> str:
+    """An ISO time of the report (UTC) for the text: ``2026-03-02 01:30:00 UTC``, the zone named."""
+    if not iso:
+        return ""
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at.tzinfo else iso
+
+
 def render_text(report: Report) -> str:
-    lines = [f"mailbot status: {'healthy' if report.healthy else 'UNHEALTHY'} ({report.checked_at})"]
+    """The report for a person; its times in UTC, said so (the JSON has them in ISO 8601)."""
+    lines = [f"mailbot status: {'healthy' if report.healthy else 'UNHEALTHY'} ({_shown(report.checked_at)})"]
     for m in report.mailboxes:
         reach = {None: "not checked", True: "login ok", False: "login FAILED"}[m.reachable]
         head = f"  {m.kind} {m.mailbox} at {m.server} ({m.auth}): {reach}"
         if m.kind == "imap":
-            last = (f"last poll {m.last_ok_at} ({m.last_ok_age_seconds:.0f} s ago)" if m.last_ok_at
+            last = (f"last poll {_shown(m.last_ok_at)} ({m.last_ok_age_seconds:.0f} s ago)" if m.last_ok_at
                     and m.last_ok_age_seconds is not None else "never polled")
         else:
-            last = f"last send {m.last_ok_at}" if m.last_ok_at else "nothing sent yet"
+            last = f"last send {_shown(m.last_ok_at)}" if m.last_ok_at else "nothing sent yet"
         lines.append(f"{head}; {last}")
         if m.kind == "imap" and m.run:
             lines.append(f"    run: {m.run}{' (expected to be polling)' if m.run_expected else ''}")
         if m.oauth_failing_since:
-            lines.append(f"    OAuth2 FAILING since {m.oauth_failing_since}: {m.oauth_error}")
+            lines.append(f"    OAuth2 FAILING since {_shown(m.oauth_failing_since)}: {m.oauth_error}")
         if m.last_error:
-            lines.append(f"    last error {m.last_error_at}: {m.last_error[:300]}")
+            lines.append(f"    last error {_shown(m.last_error_at)}: {m.last_error[:300]}")
         if m.check_error:
             lines.append(f"    check: {m.check_error}")
     o = report.outbox
-    lines.append(f"  outbox: {o['pending']} pending" + (f" (oldest {o['oldest_pending']})" if o["oldest_pending"] else "")
+    lines.append(f"  outbox: {o['pending']} pending" + (f" (oldest {_shown(o['oldest_pending'])})" if o["oldest_pending"] else "")
                  + f", {o['failed']} failed ({o['failed_unacknowledged']} not acknowledged"
                  + (f", {len(report.staff_mail_failed)} of them to staff" if report.staff_mail_failed else "") + ")")
     lines.append(f"  quarantine: {report.quarantine} mail(s)")

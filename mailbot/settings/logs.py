@@ -2,9 +2,9 @@
 
 ``configure(settings.logging, verbose)`` installs one stderr handler on the root logger:
 
-* ``format = "text"``: ``2026-11-28 09:00:00,123 INFO mailbot.ops.poller: message``; a traceback
-  (bugs only) is folded onto the same line (`` | `` between its lines), so every event is
-  one line for grep and journald;
+* ``format = "text"``: ``2026-11-28 09:00:00.123+07:00 INFO mailbot.ops.poller: message`` (the
+  machine's local time with its UTC offset); a traceback (bugs only) is folded onto the same line
+  (`` | `` between its lines), so every event is one line for grep and journald;
 * ``format = "json"``: one object per line: ``ts`` (ISO 8601, UTC), ``level``, ``logger``,
   ``msg``, and ``exc`` when there is a traceback.
 
@@ -67,7 +67,7 @@ def register_settings(settings: Settings) -> None:
                 register_secret(server.oauth2.refresh_token_value(f"{name}.oauth2"), rotating=False)
             else:
                 register_secret(server.password_value, rotating=False)
-        except Exception:  # noqa: BLE001 - a missing variable is reported by the config check
+        except Exception:  # a missing variable is reported by the config check
             pass
     register_secret(settings.helpdesk.secret_value, rotating=False)
 
@@ -85,6 +85,10 @@ def helpdesk_of(record: logging.LogRecord) -> str:
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """Local time with its offset from UTC (``2026-11-28 09:00:00.123+07:00``): a line says its zone."""
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(sep=" ", timespec="milliseconds")
 
     def format(self, record: logging.LogRecord) -> str:
         key = helpdesk_of(record)
@@ -124,10 +128,12 @@ def configure(settings: LoggingSettings | None = None, *, verbose: bool = False)
     handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else getattr(logging, settings.level))
-    if not verbose:
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine, not news
+    # Routine, not news: migrations, and the scheduler's "Adding job tentatively", "Running job" and
+    # "Job executed successfully" lines (two a minute from the SLA tick). -v shows them.
+    for name in ("alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
     # Libraries whose debug output is noise stay at INFO or above; SQLAlchemy's INFO is every SQL
     # statement with its parameters (personal data), so it stays at WARNING whatever the level.
-    for name in ("apscheduler", "urllib3", "asyncio", "mailparser_reply"):
+    for name in ("urllib3", "asyncio", "mailparser_reply"):
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
