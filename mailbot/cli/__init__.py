@@ -35,7 +35,8 @@ from mailbot.cli import (
 from mailbot.cli.parser import build_parser
 from mailbot.ops import heap
 from mailbot.settings import logs
-from mailbot.settings.config import ConfigError, Settings, load_settings, resolve_config_path
+from mailbot.settings.config import ConfigError, Settings
+from mailbot.settings.loading import load_settings, resolve_config_path
 from mailbot.settings.priorities import RulesConfigError
 from mailbot.storage import store
 

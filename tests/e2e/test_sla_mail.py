@@ -16,7 +16,7 @@ from imap_tools import MailMessage
 from mailbot.mail import outbox
 from mailbot.service import sla_jobs
 from mailbot.service.app import App, build_app
-from mailbot.settings.config import load_settings
+from mailbot.settings.loading import load_settings
 from tests.e2e.conftest import Deployment, reply_mail
 from tests.support.mailstack import unique_address
 

@@ -20,7 +20,7 @@ from mailbot.cli.reports import default_period
 from mailbot.ops.poller import watching_line
 from mailbot.ops.status import _shown
 from mailbot.settings import logs
-from mailbot.settings.config import load_settings
+from mailbot.settings.loading import load_settings
 
 CONFIG = """
 [helpdesk]

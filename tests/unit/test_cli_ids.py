@@ -19,7 +19,7 @@ from sqlalchemy import select
 from mailbot import cli
 from mailbot.service.app import build_app
 from mailbot.service.inbound import process_raw
-from mailbot.settings.config import load_settings
+from mailbot.settings.loading import load_settings
 from mailbot.storage.models import Outbox, Quarantine
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.settings.config import ConfigError, load_settings, resolve_config_path
+from mailbot.settings.config import ConfigError
+from mailbot.settings.loading import load_settings, resolve_config_path
 
 GOOD = """
 [helpdesk]

@@ -12,7 +12,8 @@ import pytest
 from mailbot.cli.config_check import check_database, path_problems, sqlite_file
 from mailbot.mail.render import BUILTIN_TEMPLATES
 from mailbot.settings import resources
-from mailbot.settings.config import ConfigError, load_settings, sqlite_url_beside
+from mailbot.settings.config import ConfigError
+from mailbot.settings.loading import load_settings, sqlite_url_beside
 
 BASE = """
 [helpdesk]

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mailbot.mail import consent
-from mailbot.settings.config import ConfigError, OAuth2Settings, load_settings
+from mailbot.settings.config import ConfigError, OAuth2Settings
+from mailbot.settings.loading import load_settings
 
 MICROSOFT = "https://login.microsoftonline.com/contoso-tenant/oauth2/v2.0/token"
 

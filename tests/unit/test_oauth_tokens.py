@@ -12,7 +12,8 @@ import pytest
 
 from mailbot.settings import logs
 from mailbot.mail import oauth
-from mailbot.settings.config import ConfigError, OAuth2Settings, load_settings
+from mailbot.settings.config import ConfigError, OAuth2Settings
+from mailbot.settings.loading import load_settings
 from mailbot.mail.oauth import OAuthError, TokenProvider
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from mailbot.settings.config import load_settings
+from mailbot.settings.loading import load_settings
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
 from mailbot.storage.models import Inbound, Quarantine

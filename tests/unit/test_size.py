@@ -199,7 +199,7 @@ def test_a_long_text_is_rendered_without_html_and_sent_as_text_plain_alone() -> 
 
 @pytest.mark.slow
 def test_the_notification_for_a_20_mb_body_is_below_twice_the_cap(tmp_path: Path) -> None:
-    from mailbot.settings.config import load_settings
+    from mailbot.settings.loading import load_settings
     from mailbot.service.app import build_app
     from mailbot.service.inbound import process_raw
     from mailbot.storage.models import Outbox

@@ -21,7 +21,7 @@ from mailbot.storage import errors
 from mailbot.mail import intake
 from mailbot.ops import poller
 from mailbot.ops import status
-from mailbot.settings.config import load_settings
+from mailbot.settings.loading import load_settings
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
 from mailbot.storage.models import MailboxStatus, Message, Outbox
