@@ -15,18 +15,13 @@ from mailbot.core.matching import keyword_pattern, normalise
 from mailbot.core.passwords import MASK, mask_passwords
 from mailbot.core.phones import find_phone
 from mailbot.core.rules import PriorityTable, classify, detect_items
-from mailbot.settings.priorities import load_priority_table, parse_priority_table
+from mailbot.settings.priorities import parse_priority_table
 
 ROOT = Path(__file__).resolve().parents[2]
 WIB = timezone(timedelta(hours=7))
 PNG = Attachment("screenshot.png", "image/png", 2048, b"\x89PNG...")
 INLINE_PNG = Attachment("image001.png", "image/png", 2048, b"\x89PNG...", inline=True)
 PDF = Attachment("surat.pdf", "application/pdf", 20480, b"%PDF-1.7")
-
-
-@pytest.fixture(scope="module")
-def table() -> PriorityTable:
-    return load_priority_table(ROOT / "config" / "priorities.toml")
 
 
 def run(table: PriorityTable, text: str, subject: str = "", attachments: tuple[Attachment, ...] = (),

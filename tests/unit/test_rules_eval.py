@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.settings.priorities import PriorityTable, load_priority_table
+from mailbot.settings.priorities import PriorityTable
 from mailbot.ops.rules_eval import EvalError, EvalReport, evaluate, format_report, main
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "tests" / "data" / "labeled"
 TABLE = ROOT / "config" / "priorities.toml"
-
-
-@pytest.fixture(scope="module")
-def table() -> PriorityTable:
-    return load_priority_table(TABLE)
 
 
 @pytest.fixture(scope="module")

@@ -30,11 +30,6 @@ SHIPPED = ROOT / "config" / "priorities.toml"
 LABELED = ROOT / "tests" / "data" / "labeled"
 
 
-@pytest.fixture(scope="module")
-def table() -> PriorityTable:
-    return load_priority_table(SHIPPED)
-
-
 # --------------------------------------------------------------------------------------------
 # Hostile input: linear work
 # --------------------------------------------------------------------------------------------

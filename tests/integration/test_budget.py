@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from mailbot.core.budget import Budget, BudgetExceeded
 from mailbot.service.inbound import process_raw
 from mailbot.storage.models import Inbound, Outbox, Quarantine, Ticket
-from tests.unit.test_service_corpus import NOW, make_app
+from tests.integration.test_service_corpus import NOW, make_app
 
 
 def _mail(sender: str, body: str) -> bytes:

@@ -37,7 +37,6 @@ from tests.support.smtprecorder import (
     NOW,
     Recorder,
     queue_mails,
-    recording_smtp,
 )
 
 STAFF = ["staf1@lpse.test", "staf2@lpse.test"]
@@ -149,12 +148,6 @@ def test_a_quarantine_race_is_recorded_once(db_url: str) -> None:
 
 
 # ---- the outbox ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpSettings]]:
-    with recording_smtp() as pair:
-        yield pair
 
 
 def _engine_factory(db_url: str) -> sessionmaker[Session]:

@@ -6,7 +6,6 @@ Runs the real service (parse, thread, rules, workflow, store, outbox queue) on t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,44 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from mailbot.settings.loading import load_settings
-from mailbot.service.app import App, build_app
+from mailbot.service.app import App
 from mailbot.service.inbound import process_raw
 from mailbot.storage.models import Inbound, Quarantine
-from tests.support.pgstack import database_url
+from tests.integration.conftest import NOW, make_app
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "data" / "eml").glob("*.eml"))
 LABELED = sorted((Path(__file__).resolve().parents[1] / "data" / "labeled").glob("*.eml"))
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
-
-
-def make_app(tmp: Path) -> App:
-    cfg = tmp / "mailbot.toml"
-    cfg.write_text(f"""
-[helpdesk]
-name = "Helpdesk Uji"
-address = "helpdesk@lpse.test"
-secret = "rahasia-korpus-0123456789abcdef"
-[imap]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[staff]
-addresses = ["staf@lpse.test"]
-[escalation]
-lkpp_address = "helpdesk@lkpp.test"
-[database]
-url = "{database_url(tmp, 'db')}"
-[storage]
-max_attachment_bytes = 100000
-""")
-    return build_app(load_settings(cfg))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,15 +24,9 @@ from mailbot.mail import smtp as smtp_module  # ``smtp`` is the fixture here
 from mailbot.storage import store
 from mailbot.settings.config import SmtpSettings
 from mailbot.storage.models import Outbox
-from tests.support.smtprecorder import NOW, Recorder, queue_mails, recording_smtp
+from tests.support.smtprecorder import NOW, Recorder, queue_mails
 
 LATER = NOW + timedelta(seconds=1)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpSettings]]:
-    with recording_smtp() as pair:
-        yield pair
 
 
 @pytest.fixture
