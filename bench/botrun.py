@@ -39,17 +39,17 @@ def _install_counters(out: str) -> None:
         return s[:160]
 
     @event.listens_for(Engine, "before_cursor_execute")
-    def _stmt(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def _stmt(conn, cursor, statement, parameters, context, executemany):
         sql[norm(statement)] += 1
         kinds[statement.lstrip().split(None, 1)[0].upper()] += 1
 
     @event.listens_for(Engine, "commit")
-    def _commit(conn):  # noqa: ANN001
+    def _commit(conn):
         kinds["COMMIT (transactions)"] += 1
 
     original_command = imaplib.IMAP4._command
 
-    def counted_command(self, name, *args):  # noqa: ANN001
+    def counted_command(self, name, *args):
         imap[name] += 1
         return original_command(self, name, *args)
 
@@ -58,11 +58,11 @@ def _install_counters(out: str) -> None:
     original_connect = aiosmtplib.SMTP.connect
     original_sendmail = aiosmtplib.SMTP.sendmail
 
-    async def counted_connect(self, *a, **kw):  # noqa: ANN001
+    async def counted_connect(self, *a, **kw):
         smtp["connections"] += 1
         return await original_connect(self, *a, **kw)
 
-    async def counted_sendmail(self, *a, **kw):  # noqa: ANN001
+    async def counted_sendmail(self, *a, **kw):
         smtp["messages"] += 1
         return await original_sendmail(self, *a, **kw)
 

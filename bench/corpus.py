@@ -177,7 +177,7 @@ def build(n: int, addrs: Addresses, *, seed: int = 7, start: datetime | None = N
     kinds, weights = zip(*MIX)
     cmd_weights = [w for w, _ in STAFF_COMMANDS]
 
-    def pick_ticket(pred) -> _Ticket | None:  # noqa: ANN001
+    def pick_ticket(pred) -> _Ticket | None:
         recent = tickets[-300:]
         for _ in range(8):
             if not recent:

@@ -26,11 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mailbot.mail import outbox
-from mailbot.storage import store  # noqa: E402
-from mailbot.mail.compose import make_message_id  # noqa: E402
-from mailbot.settings.config import SmtpSettings  # noqa: E402
-from tests.support import mailstack as ms  # noqa: E402
-from tests.support.tcpproxy import TcpProxy  # noqa: E402
+from mailbot.mail.compose import make_message_id
+from mailbot.settings.config import SmtpSettings
+from mailbot.storage import store
+from tests.support import mailstack as ms
+from tests.support.tcpproxy import TcpProxy
 
 
 class DelayProxy(TcpProxy):

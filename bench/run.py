@@ -33,15 +33,14 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 sys.path.insert(0, str(REPO))
 
-from tests.support import mailstack as ms  # noqa: E402
-
-from bench import corpus  # noqa: E402
+from bench import corpus
+from tests.support import mailstack as ms
 
 PY = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DJHD_VENV = Path(os.environ.get("BENCH_DJHD_VENV", "/tmp/djhd-venv"))
 #: The environment of the bot's processes (``--env NAME=VALUE`` adds to it, e.g. MALLOC_ARENA_MAX=2).
-#: PYTHONOPTIMIZE=2 as in contrib/mailbot.service.inbound (``--env PYTHONOPTIMIZE=0`` measures without it).
+#: PYTHONOPTIMIZE=2 as in contrib/mailbot.service (``--env PYTHONOPTIMIZE=0`` measures without it).
 BOT_ENV: dict[str, str] = {"PYTHONOPTIMIZE": "2", **os.environ}
 PYSPY = os.environ.get("BENCH_PYSPY", shutil.which("py-spy") or "/tmp/bench-tools/bin/py-spy")
 
@@ -672,7 +671,7 @@ def attempt(what: str, fn: Any, tries: int = 3) -> dict[str, Any]:
         before = stack_pids()
         try:
             res = fn(k)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001
+        except (Exception, SystemExit) as exc:
             if stack_pids() != before or any(t in str(exc) for t in ("Connection reset", "connection has been closed")):
                 say(f"{what}: the mail stack was restarted during the run ({exc}); again")
                 time.sleep(3)

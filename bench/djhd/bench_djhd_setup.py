@@ -9,7 +9,7 @@ import django
 
 django.setup()
 
-from helpdesk.models import Queue  # noqa: E402
+from helpdesk.models import Queue
 
 address, staff, host, port = sys.argv[1:5]
 Queue.objects.all().delete()

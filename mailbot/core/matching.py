@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
-import re2  # type: ignore[import-untyped]  # RE2: linear-time matching, no I/O
+import re2  # RE2: linear-time matching, no I/O
 
 __all__ = [
     "Excluded",

@@ -475,7 +475,7 @@ def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
     data: dict[str, object] = {"how": event.how}
     if event.lkpp_number:
         data["lkpp_number"] = event.lkpp_number
-    staff = "assignee" if ticket.assignee else "staff"
+    staff: Recipient = "assignee" if ticket.assignee else "staff"
     effects: list[Effect] = [Record(E.LKPP_REPLIED, f"answer from LKPP ({event.actor})", data=data)]
     if closes and ticket.state is not S.CLOSED:
         effects += [SendMail("user", "closed", {"answer": reply.body, "by_lkpp": True}),

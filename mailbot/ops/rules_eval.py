@@ -25,11 +25,12 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from mailbot.settings.config import PROJECT_ROOT
 from mailbot.core.domain import RuleHit
 from mailbot.core.parse import parse_mail
 from mailbot.core.rules import PriorityTable, classify, detect_items
+from mailbot.settings.config import PROJECT_ROOT
 from mailbot.settings.priorities import RulesConfigError, load_priority_table
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "MailResult",
     "evaluate",
     "evaluate_heldout",
-    "format_heldout_report",
     "format_report",
     "main",
     "reply_text_check",
@@ -449,7 +449,7 @@ def evaluate_heldout(table: PriorityTable, directory: Path) -> HeldoutReport:
                 file=name,
                 expected_category=str(label["category"]),
                 expected_priority=str(label["priority"]),
-                expected_missing=frozenset(label["missing"]),  # type: ignore[arg-type]
+                expected_missing=frozenset(str(x) for x in cast(list[object], label["missing"])),
                 allowed_categories=frozenset(allowed),
                 category=category,
                 priority=priority,
@@ -462,7 +462,10 @@ def evaluate_heldout(table: PriorityTable, directory: Path) -> HeldoutReport:
                 reply_text=mail.new_text if reply_expected is not None else None,
             )
         )
-    return HeldoutReport(directory=str(directory), table=table.source, results=tuple(results))
+    # A HeldoutResult answers every question EvalReport asks of a MailResult (same fields, same
+    # properties), with the coarse label's allowed set behind them.
+    return HeldoutReport(directory=str(directory), table=table.source,
+                         results=cast(tuple[MailResult, ...], tuple(results)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,17 +12,16 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.storage import store
 from mailbot.core import threads
-from mailbot.settings.answers import Suggestion, suggest
 from mailbot.core.domain import Classification, EventKind, InboundMail, TicketState
 from mailbot.core.passwords import mask_passwords
-from mailbot.storage.models import StoredAttachment, Ticket, TicketEvent
 from mailbot.core.workflow import (
     STATE_LABELS,
 )
-
 from mailbot.service.app import App
+from mailbot.settings.answers import Suggestion, suggest
+from mailbot.storage import store
+from mailbot.storage.models import StoredAttachment, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 

@@ -84,7 +84,7 @@ def ticket_events(session: Session, ticket_id: int) -> list[EventRecord]:
     # A query, not ticket.events: the relationship may have been loaded before this
     # transaction added events. Plain rows, not ORM objects: this runs for every mail, and the
     # clocks only read the fields.
-    return list(session.execute(_EVENTS, {"ticket": ticket_id}))  # type: ignore[arg-type]
+    return list(session.execute(_EVENTS, {"ticket": ticket_id}))
 
 
 def sent_notices(session: Session, ticket_id: int) -> set[str]:

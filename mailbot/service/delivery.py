@@ -13,21 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.core import bounces
-from mailbot.service import marks
-from mailbot.mail import outbox
-from mailbot.storage import store
-from mailbot.core.loops import Bounce, parse_bounce
 from mailbot.core.domain import EventKind, InboundMail, OutcomeKind, SenderRole
-from mailbot.storage.models import Message, Outbox, Ticket
+from mailbot.core.loops import Bounce, parse_bounce
 from mailbot.core.workflow import (
     Record,
     SendMail,
 )
-
+from mailbot.mail import outbox
+from mailbot.service import marks
 from mailbot.service.app import App
 from mailbot.service.context import local_time
 from mailbot.service.effects import queue_mail, record_event, store_message
 from mailbot.service.outcome import Outcome
+from mailbot.storage import store
+from mailbot.storage.models import Message, Outbox, Ticket
 
 log = logging.getLogger(__name__)
 

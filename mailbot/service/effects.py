@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, func, insert, or_, select
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.core import bounces
-from mailbot.mail import outbox
-from mailbot.service import deadlines
-from mailbot.storage import store
-from mailbot.core import threads
-from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
-from mailbot.settings.config import Settings
-from mailbot.core.domain import Classification, EventKind, InboundMail, SenderRole, TicketState
+from mailbot.core import bounces, threads
 from mailbot.core.auth import dkim_pass
+from mailbot.core.domain import Classification, EventKind, InboundMail, SenderRole, TicketState
 from mailbot.core.passwords import mask_passwords
-from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
 from mailbot.core.workflow import (
     Assign,
     Decision,
@@ -35,9 +28,14 @@ from mailbot.core.workflow import (
     SetRating,
     TicketView,
 )
-
+from mailbot.mail import outbox
+from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
+from mailbot.service import deadlines
 from mailbot.service.app import App
 from mailbot.service.context import template_context
+from mailbot.settings.config import Settings
+from mailbot.storage import store
+from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +125,7 @@ def store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Sen
         "subject": mail.subject[:500], "text": text, "new_text": new_text, "template": None, "auto": auto, "at": now,
     }, returning_id=bool(mail.attachments))
     if mail.attachments:
-        session.execute(insert(StoredAttachment.__table__), [
+        session.execute(insert(cast(Table, StoredAttachment.__table__)), [
             {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
              "content": att.content, "inline": att.inline} for att in mail.attachments])
     ticket.updated_at = now
@@ -140,7 +138,7 @@ def event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict
 
 #: Events go in as Core inserts, at once (like messages, see ``add_message``): in the order they
 #: happen, without the ORM's bookkeeping.
-INSERT_EVENT = insert(TicketEvent.__table__)
+INSERT_EVENT = insert(cast(Table, TicketEvent.__table__))
 
 
 def record_event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
@@ -311,8 +309,9 @@ def new_conversation(session: Session, ticket_id: int) -> None:
 #: A ticket's messages go in as Core inserts, at once and in the order they are added (their ids
 #: order the conversation): as ORM objects, each cost the unit of work's bookkeeping, and most
 #: were inserted one by one anyway, by whichever query came next and flushed them.
-_INSERT_MESSAGE = insert(Message.__table__)
-_INSERT_MESSAGE_ID = insert(Message.__table__).returning(Message.__table__.c.id)
+_MESSAGES = cast(Table, Message.__table__)
+_INSERT_MESSAGE = insert(_MESSAGES)
+_INSERT_MESSAGE_ID = insert(_MESSAGES).returning(_MESSAGES.c.id)
 
 
 def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = False) -> int | None:
@@ -344,7 +343,7 @@ _BOUNCED = select(Undeliverable.id).where(
 _BOUNCED_AND_RECENT = select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery())
 
 
-def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[tuple[int]]:
+def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[int]:
     """How many automatic mails ``helpdesk`` queued to ``address`` in the hour before ``now``."""
     return _RECENT_AUTOMATIC.params(address=address.lower(), helpdesk=helpdesk, since=now - timedelta(hours=1))
 

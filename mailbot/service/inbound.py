@@ -16,18 +16,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.storage import store
 from mailbot.core import threads
 from mailbot.core.auth import verify_staff
 from mailbot.core.budget import Budget, BudgetExceeded
-from mailbot.core.loops import automatic_reason, is_bounce
 from mailbot.core.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
-from mailbot.core.fingerprint import content_digest
 from mailbot.core.domain import Classification, EventKind, InboundMail, OutcomeKind, SenderRole, TicketState
+from mailbot.core.fingerprint import content_digest
+from mailbot.core.loops import automatic_reason, is_bounce
 from mailbot.core.parse import parse_mail, substitute_message_id
 from mailbot.core.rules import classify, detect_items
 from mailbot.core.triage import Facts, Route, triage
-from mailbot.storage.models import Quarantine, Ticket, TicketEvent
 from mailbot.core.workflow import (
     Event,
     LkppReplied,
@@ -41,7 +39,6 @@ from mailbot.core.workflow import (
     UserReplied,
     decide,
 )
-
 from mailbot.service.app import App
 from mailbot.service.context import suggestions, template_context
 from mailbot.service.delivery import handle_bounce
@@ -58,6 +55,8 @@ from mailbot.service.effects import (
     ticket_view,
 )
 from mailbot.service.outcome import Outcome
+from mailbot.storage import store
+from mailbot.storage.models import Quarantine, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
         budget.check("parsing")
     except BudgetExceeded as exc:
         return quarantine(app, raw, None, str(exc), now)
-    except Exception as exc:  # noqa: BLE001 - any parser failure is this mail's problem only
+    except Exception as exc:
         return quarantine(app, raw, None, f"unparseable: {type(exc).__name__}: {exc}", now)
     if _not_a_mail(mail):
         return quarantine(app, raw, mail, "unparseable: not an e-mail message (no From, Date, Subject or Message-ID)", now)
@@ -106,7 +105,7 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
         except BudgetExceeded as exc:  # rolled back: nothing of it was kept
             log.warning("mail %s: %s", mail.message_id, exc)
             return quarantine(app, raw, mail, str(exc), now)
-        except Exception as exc:  # noqa: BLE001 - the transaction rolled back; keep the mail, go on
+        except Exception as exc:
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
                 # Another transaction got there first (the same mail, a ticket row, SQLite's lock):
                 # nothing of ours was kept; look again, and the claim will tell what happened.

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from mailbot.core.bounces import Mark
@@ -63,4 +64,5 @@ def clear_mark(session: Session, address: str, helpdesk: str | None = None) -> i
     statement = delete(Undeliverable).where(Undeliverable.address == address.strip().lower())
     if helpdesk is not None:
         statement = statement.where(Undeliverable.helpdesk == helpdesk)
-    return session.execute(statement).rowcount or 0
+    result = cast(CursorResult[Any], session.execute(statement))  # a DELETE's result has a rowcount
+    return result.rowcount or 0

@@ -17,7 +17,6 @@ from pydantic import (
     ValidationError,
 )
 
-
 from mailbot.settings.config import (
     PER_HELPDESK,
     ConfigError,

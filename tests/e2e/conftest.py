@@ -12,15 +12,14 @@ import io
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from imap_tools import MailMessage
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 

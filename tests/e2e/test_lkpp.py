@@ -8,7 +8,7 @@ from imap_tools import MailMessage
 
 from mailbot.storage.models import TicketEvent
 from tests.e2e.conftest import Deployment, reply_mail, user_mail
-from tests.e2e.test_sop import MISSING, state, staff_reply
+from tests.e2e.test_sop import MISSING, staff_reply, state
 
 
 def escalate(d: Deployment) -> MailMessage:
@@ -72,7 +72,7 @@ def test_a_forged_lkpp_answer_is_not_relayed_and_staff_see_it_unverified(deploym
 def test_lkpp_closes_through_the_signed_address_and_the_user_is_told(deployment: Deployment) -> None:
     d = deployment
     dossier = escalate(d)
-    d.send(officer_mail(d, dossier, "noreply@tiket.lkpp.test", f"[ESKALASI TTS-000001] [LKPP#88] selesai",
+    d.send(officer_mail(d, dossier, "noreply@tiket.lkpp.test", "[ESKALASI TTS-000001] [LKPP#88] selesai",
                         "#tutup\nSudah berhasil diunggah oleh penyedia."))
     d.wait_helpdesk_inbox(1)
     d.poll()

@@ -306,7 +306,7 @@ def test_the_consent_in_a_browser_yields_a_refresh_token_that_polls_and_sends(
     address = consent_address(proc)
     assert f"login_hint={d.helpdesk.replace('@', '%40')}" in address and "code_challenge_method=S256" in address
     # The operator's browser: the provider's page redirects it to the command's loopback listener.
-    with urllib.request.urlopen(address, timeout=30) as page:  # noqa: S310 - the tests' token server
+    with urllib.request.urlopen(address, timeout=30) as page:
         assert page.status == 200 and b"received the answer of the consent" in page.read()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -335,7 +335,7 @@ def test_a_declined_consent_gives_no_token_and_says_why(
     use_consent(d, tokens, monkeypatch)
     tokens.deny_consent()
     proc = authorize_process(d)
-    with urllib.request.urlopen(consent_address(proc), timeout=30) as page:  # noqa: S310
+    with urllib.request.urlopen(consent_address(proc), timeout=30) as page:
         assert page.status == 200
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and out == ""

@@ -24,13 +24,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.mail import intake
-from mailbot.mail import outbox, send_journal, senders
+from mailbot.mail import intake, outbox, send_journal, senders
 from mailbot.service import outcome
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
-from mailbot.storage import store
 from mailbot.settings.config import Settings, SmtpSettings
+from mailbot.storage import store
 from mailbot.storage.models import Inbound, Message, Outbox, Quarantine, Ticket
 from tests.support.smtprecorder import (
     HELPDESK,
@@ -78,7 +77,7 @@ def race(workers: list[Callable[[], None]]) -> None:
         try:
             barrier.wait()
             fn()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(fn,)) for fn in workers]
@@ -175,7 +174,7 @@ def test_two_senders_never_send_a_mail_twice(db_url: str, smtp: tuple[Recorder, 
         assert elsewhere.elsewhere and elsewhere.sent == 0 and recorder.ids == []
         results.append(outbox.flush(second, settings, NOW + timedelta(seconds=1)))
     assert sum(r.sent for r in results) == 80 and not any(r.interrupted for r in results)
-    assert Counter(recorder.ids) == Counter({mid: 1 for mid in ids})
+    assert Counter(recorder.ids) == Counter(dict.fromkeys(ids, 1))
     with first() as session:
         assert set(session.scalars(select(Outbox.status))) == {"sent"}
 

@@ -17,8 +17,8 @@ from sqlalchemy import inspect, select, text
 from mailbot.service import deadlines, effects, sla_jobs
 from mailbot.service.app import App, build_apps
 from mailbot.service.inbound import process_raw
-from mailbot.storage import models, store
 from mailbot.settings.loading import load_settings
+from mailbot.storage import models, store
 from mailbot.storage.models import Inbound, Outbox, Ticket
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)

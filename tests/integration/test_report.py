@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from mailbot import cli
-from mailbot.ops import report
-from mailbot.storage import store
-from mailbot.ops.report import ALL, TicketHistory, aggregate
 from mailbot.core.sla import SlaPolicy
-from mailbot.storage.models import Ticket, TicketEvent
 from mailbot.core.worktime import WorkCalendar
+from mailbot.ops import report
+from mailbot.ops.report import ALL, TicketHistory, aggregate
+from mailbot.storage import store
+from mailbot.storage.models import Ticket, TicketEvent
 from tests.support.sla_events import Ev, opened, wib
 
 CAL = WorkCalendar()

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailbot.mail.compose import OutgoingAttachment, build_message
 from mailbot.core.parse import DEFAULT_MAX_TEXT_CHARS, extract_new_text, html_to_text, parse_mail, sanitize_html
+from mailbot.mail.compose import OutgoingAttachment, build_message
 from mailbot.mail.render import HTML_MAX_TEXT_CHARS, Renderer, sample_context
 
 MB = 1024 * 1024
@@ -199,9 +199,9 @@ def test_a_long_text_is_rendered_without_html_and_sent_as_text_plain_alone() -> 
 
 @pytest.mark.slow
 def test_the_notification_for_a_20_mb_body_is_below_twice_the_cap(tmp_path: Path) -> None:
-    from mailbot.settings.loading import load_settings
     from mailbot.service.app import build_app
     from mailbot.service.inbound import process_raw
+    from mailbot.settings.loading import load_settings
     from mailbot.storage.models import Outbox
 
     config = tmp_path / "mailbot.toml"

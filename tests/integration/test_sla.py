@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from mailbot.core import sla
+from mailbot.core.domain import TicketState
+from mailbot.core.sla import SlaPolicy, Standard, evaluate, measure
+from mailbot.core.worktime import WorkCalendar
 from mailbot.service import deadlines, sla_jobs
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
-from mailbot.core import sla
 from mailbot.settings.config import Settings
-from mailbot.core.domain import TicketState
-from mailbot.core.sla import SlaPolicy, Standard, evaluate, measure
 from mailbot.storage.models import Outbox, SlaNotice, Ticket
-from mailbot.core.worktime import WorkCalendar
 from tests.support.sla_events import Ev, opened, wib
 
 CAL = WorkCalendar()

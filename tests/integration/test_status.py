@@ -16,14 +16,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from mailbot.ops import health
-from mailbot.storage import errors
 from mailbot.mail import intake
-from mailbot.ops import poller
-from mailbot.ops import status
-from mailbot.settings.loading import load_settings
+from mailbot.ops import health, poller, status
 from mailbot.service.app import App, build_app
 from mailbot.service.inbound import process_raw
+from mailbot.settings.loading import load_settings
+from mailbot.storage import errors
 from mailbot.storage.models import MailboxStatus, Message, Outbox
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)

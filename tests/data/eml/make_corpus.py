@@ -720,8 +720,8 @@ Content-Type: text/plain; charset="UTF-8"
 def rfc2047_utf8() -> Case:
     # "Permohonan reset akun – PT Sejahtera Abadi ✓", split across two B words in the
     # middle of the UTF-8 bytes of the en dash (bad encoders do this).
-    subject_bytes = "Permohonan reset akun – PT Sejahtera Abadi ✓".encode("utf-8")
-    cut = subject_bytes.index("–".encode("utf-8")) + 1
+    subject_bytes = "Permohonan reset akun – PT Sejahtera Abadi ✓".encode()
+    cut = subject_bytes.index("–".encode()) + 1
     word1 = base64.b64encode(subject_bytes[:cut]).decode("ascii")
     word2 = base64.b64encode(subject_bytes[cut:]).decode("ascii")
     raw = crlf(
@@ -735,7 +735,7 @@ MIME-Version: 1.0
 Content-Type: text/plain; charset=utf-8
 Content-Transfer-Encoding: base64
 
-{b64("Mohon reset akun PT Sejahtera Abadi, email admin sudah tidak aktif.".encode("utf-8"))}
+{b64(b"Mohon reset akun PT Sejahtera Abadi, email admin sudah tidak aktif.")}
 """
     )
     return raw, {
