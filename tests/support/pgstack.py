@@ -125,7 +125,7 @@ def drop_created() -> None:
     for name in list(_created):
         try:
             drop_database(_started.url(name))
-        except Exception:  # noqa: BLE001 - cleanup only; ensure_started removes orphans later
+        except Exception:
             pass
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment
 
-from mailbot.settings.answers import AnswersError, load_answers, suggest
 from mailbot.ops.answers_eval import suggestion_hit_rate
+from mailbot.settings.answers import AnswersError, load_answers, suggest
 from mailbot.settings.config import PROJECT_ROOT
 from mailbot.settings.priorities import load_priority_table
 

@@ -14,7 +14,6 @@ import pytest
 from mailbot.core import mailpolicy
 from mailbot.core.mailpolicy import CACHED_HEADERS, CACHED_VALUE_CHARS, CachingHeaderRegistry
 
-
 SUBJECT = "[#HD-2026-0042] Tidak bisa unggah dokumen penawaran — mohon bantuan " * 2
 
 
@@ -179,7 +178,7 @@ def test_as_bytes_writes_exactly_what_the_stdlib_writes() -> None:
             sender_name="Helpdesk LPSE", sender="helpdesk@lpse.test", to=["budi@vendor.test", "s@lpse.test"],
             message_id="m1@lpse.test", date=datetime(2026, 11, 28, tzinfo=timezone.utc), ticket_number="HD-1",
             attachments=[OutgoingAttachment("bukti.pdf", "application/pdf", bytes(range(256)) * 300),
-                         OutgoingAttachment("catatan.txt", "text/plain", "baris\r\nkedua\n".encode())],
+                         OutgoingAttachment("catatan.txt", "text/plain", b"baris\r\nkedua\n")],
         )
         assert mailpolicy.as_bytes(msg) == msg.as_bytes()
     parsed = message_from_bytes(b"Subject: x\nContent-Type: text/plain\n\nsatu\r\ndua\rtiga\n", policy=policy.SMTP)
@@ -228,8 +227,8 @@ def _subject_lines(raw: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("subject", SUBJECTS, ids=range(len(SUBJECTS)))
 def test_a_long_subject_is_folded_after_its_first_word_and_reads_back_exactly(subject: str) -> None:
-    from mailbot.mail.compose import _safe_header_text
     from mailbot.core.parse import MAX_SUBJECT_CHARS, parse_mail
+    from mailbot.mail.compose import _safe_header_text
 
     expected = _safe_header_text(subject)
     raw = _mail_with_subject(subject)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.settings import logs
 from mailbot.mail import oauth
+from mailbot.mail.oauth import OAuthError, TokenProvider
+from mailbot.settings import logs
 from mailbot.settings.config import ConfigError, OAuth2Settings
 from mailbot.settings.loading import load_settings
-from mailbot.mail.oauth import OAuthError, TokenProvider
 
 
 class FakeEndpoint:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.mail.render import sample_context as _sample_context
 from mailbot.mail.render import TEMPLATE_KEYS, Renderer, TemplateProblem
+from mailbot.mail.render import sample_context as _sample_context
 
 
 def test_every_template_renders_with_the_service_context() -> None:

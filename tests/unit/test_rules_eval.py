@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.settings.priorities import PriorityTable
 from mailbot.ops.rules_eval import EvalError, EvalReport, evaluate, format_report, main
+from mailbot.settings.priorities import PriorityTable
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "tests" / "data" / "labeled"
