@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: starts the local mail stack (Dovecot + Postfix on loopback, installed with
-# apt-get when missing), runs mailbot on SQLite with config/mailbot.example.toml, sends a
-# few user mails, and shows the tickets and the replies that arrived in the mailboxes.
+# apt-get when missing), runs mailbot on SQLite with a copy of config/mailbot.example.toml in
+# var/demo/, sends a few user mails, answers one as staff, and shows the tickets and the replies
+# that arrived in the mailboxes. Arguments go to scripts/demo.py (--shuffle, --seed N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
