@@ -88,13 +88,6 @@ def test_report_sla_defaults_to_a_month(given: tuple[date | None, date | None], 
     assert default_period(*given, today=date(2026, 2, 14)) == expected
 
 
-def test_report_sla_without_dates_reports_this_month(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["report", "sla", "--config", str(config)]) == 0
-    out = capsys.readouterr().out
-    today = datetime.now(ZoneInfo("Asia/Makassar")).date()
-    assert f"{today.replace(day=1):%d-%m-%Y} s.d. " in out and "(WITA)" in out, out
-
-
 def test_printed_times_name_their_zone() -> None:
     at = datetime(2026, 3, 2, 1, 30, 5, tzinfo=timezone.utc)
     assert local_time(at, ZoneInfo("Asia/Jakarta")) == "2026-03-02 08:30 WIB"
