@@ -10,7 +10,7 @@ stamp=.venv/.mailbot-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[dev,pg]'
-  # pip compiled the dependencies' bytecode; the -OO bytecode that contrib/mailbot.service.inbound
+  # pip compiled the dependencies' bytecode; the -OO bytecode that contrib/mailbot.service
   # (PYTHONOPTIMIZE=2) loads is compiled here, or every start compiles all of it again.
   .venv/bin/python -OO -m compileall -q -j 0 .venv/lib >/dev/null || true
   touch "$stamp"

@@ -83,7 +83,7 @@ class BotProcess:
     def start(self) -> BotProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = self.log_path.open("ab")
-        # As contrib/mailbot.service.inbound runs it: without docstrings and assert statements.
+        # As contrib/mailbot.service runs it: without docstrings and assert statements.
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONOPTIMIZE": "2"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mailbot.cli", "--config", str(self.config), *self.extra_args, *self.command],
