@@ -225,7 +225,8 @@ def test_text_logs_are_one_line_per_event_without_the_password(
     d.wait_subject(d.user, "[TTS-")
     assert bot.stop() == 0
     log = (d.tmp / "bot.log").read_text() + bot.log()
-    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+    # Local time with its UTC offset: every line says its zone.
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
     assert all(stamp.match(line) for line in log.splitlines()), [x for x in log.splitlines() if not stamp.match(x)][:3]
     assert "salah-sandi-Xy81" not in log and "RahasiaKu123" not in log
     assert not re.search(r"(?<![\w-])secret(?![\w-])", log)
