@@ -199,34 +199,11 @@ def test_a_long_text_is_rendered_without_html_and_sent_as_text_plain_alone() -> 
 
 @pytest.mark.slow
 def test_the_notification_for_a_20_mb_body_is_below_twice_the_cap(tmp_path: Path) -> None:
-    from mailbot.service.app import build_app
     from mailbot.service.inbound import process_raw
-    from mailbot.settings.loading import load_settings
     from mailbot.storage.models import Outbox
+    from tests.integration.conftest import make_app
 
-    config = tmp_path / "mailbot.toml"
-    config.write_text(f"""
-[helpdesk]
-name = "Helpdesk Uji"
-address = "helpdesk@lpse.test"
-[imap]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[staff]
-addresses = ["staf@lpse.test"]
-[escalation]
-lkpp_address = "helpdesk@lkpp.test"
-[database]
-url = "sqlite:///{tmp_path / 'db.sqlite'}"
-""")
-    app = build_app(load_settings(config))
+    app = make_app(tmp_path)
     raw = plain_mail(20 * MB)
     started = time.perf_counter()
     outcome = process_raw(app, raw, NOW)
