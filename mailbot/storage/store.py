@@ -38,6 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.storage import search
 from mailbot.storage.models import (
     Base,
     Inbound,
@@ -141,6 +142,8 @@ def upgrade(engine: Engine) -> None:
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            # A SQLite batch migration recreates its table, and the table's triggers go with it.
+            search.ensure_triggers(conn)
         if conn.dialect.name == "sqlite":
             # migrations/env.py switched foreign keys off for the migration; this connection goes
             # back to the pool, so switch them on again (possible now, outside the transaction).
@@ -160,6 +163,7 @@ def create_at_head(conn: Connection) -> None:
     """Create the models' tables in an empty database and record the head revision (the caller's
     transaction)."""
     Base.metadata.create_all(conn)
+    search.install(conn)  # not in the models' metadata: an FTS5 table or a tsvector, and triggers
     _ALEMBIC_VERSION.create(conn)
     conn.execute(_ALEMBIC_VERSION.insert().values(version_num=script_head()))
 
@@ -167,7 +171,7 @@ def create_at_head(conn: Connection) -> None:
 #: The newest migration's revision. Kept here so that a start on a database already at head needs
 #: no Alembic import (its import and script scan cost more than the check); a new migration must
 #: update it, which ``tests/unit/test_schema_head.py`` checks against Alembic's own answer.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 
 def script_head() -> str:
