@@ -51,7 +51,11 @@ class Base(DeclarativeBase):
 class Ticket(Base):
     __tablename__ = "tickets"
     #: Numbers are per helpdesk: the n-th ticket of each is ``<prefix>-<n>`` (seq, not id).
-    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),)
+    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),
+                      # The console's queue: one helpdesk's open tickets (a few %) among all it ever had.
+                      Index("ix_tickets_helpdesk_state", "helpdesk", "state"),
+                      # A number typed without its prefix, searched in every helpdesk (LKPP's console).
+                      Index("ix_tickets_seq", "seq"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     helpdesk: Mapped[str] = mapped_column(String(32), index=True, default="default", server_default="default")

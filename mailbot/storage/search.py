@@ -3,22 +3,26 @@
 One search document per ticket: its number (``TTS-000123`` and the bare ``123``), the requester's
 address and name, the subject, and the text of the mails people wrote into it (inbound, not
 automatic: the new text of each, the whole text when it has none). The bot's own mails are left
-out: every ticket has the same acknowledgment, which would only add noise.
+out: every ticket has the same acknowledgment, which would only add noise. Two marker words make
+the console's restrictions part of the full-text match: the ticket's helpdesk (``helpdesk_token``)
+and, once it was escalated to LKPP, ``ESCALATED_TOKEN``; so a common word restricted to one
+helpdesk's escalated tickets is an intersection inside the index, not a join over every match.
 
 * SQLite: an FTS5 table ``ticket_search`` (rowid = ticket id; columns number, people, subject,
-  body; unicode61 tokenizer), ranked by bm25 with the number and people columns weighted highest.
+  body, scope; unicode61 tokenizer), ranked by bm25 with the number and people columns weighted
+  highest.
 * PostgreSQL: a table ``ticket_search`` (ticket_id, document tsvector) with a GIN index, built
   with the ``simple`` configuration (Indonesian: no stemming, no stop words) from text whose
   punctuation is turned into spaces first, so that ``budi.santoso@lpse.go.id`` and
   ``TTS-000123`` are words the way FTS5 splits them; ranked by ts_rank with weights A (number,
-  people), B (subject), C (mails).
+  people), B (subject), C (mails), D (markers, not ranked).
 
-Database triggers on ``tickets`` and ``messages`` refresh a ticket's document whenever a row
-that feeds it is inserted, changed or deleted, whoever writes it (the service's Core inserts,
-the ORM, tools, the privacy eraser): no caller can forget the index. ``install`` creates the
-table, the triggers and the documents of existing rows (migration 0008, ``store.create_at_head``);
-``ensure_triggers`` puts back triggers that a SQLite batch migration (which recreates a table)
-dropped, and ``store.upgrade`` calls it after every migration run.
+Database triggers on ``tickets``, ``messages`` and (escalations) ``events`` refresh a ticket's
+document whenever a row that feeds it is inserted, changed or deleted, whoever writes it (the
+service's Core inserts, the ORM, tools, the privacy eraser): no caller can forget the index.
+``install`` creates the table, the triggers and the documents of existing rows (migration 0008,
+``store.create_at_head``); ``ensure_triggers`` puts back triggers that a SQLite batch migration
+(which recreates a table) dropped, and ``store.upgrade`` calls it after every migration run.
 
 Queries are user text and never reach the search syntax: ``terms`` keeps only words (letters and
 digits), each whitespace-separated chunk becomes a phrase, and the last word matches as a prefix.
@@ -37,18 +41,15 @@ from sqlalchemy import (
     Select,
     SQLColumnExpression,
     and_,
-    column,
     exists,
-    func,
     inspect,
-    literal_column,
     or_,
     select,
-    table,
     text,
 )
 from sqlalchemy.orm import Session
 
+from mailbot.core.threads import format_number
 from mailbot.storage.models import Ticket, TicketEvent
 
 #: The search table (and, on SQLite, FTS5's shadow tables ``ticket_search_*``): not in the models'
@@ -87,19 +88,24 @@ class Terms:
     def __bool__(self) -> bool:
         return bool(self.phrases)
 
-    def fts5(self) -> str:
-        """An FTS5 MATCH expression: quoted phrases (the words hold no quote), implicitly ANDed."""
+    def fts5(self, scope: Sequence[Sequence[str]] = ()) -> str:
+        """An FTS5 MATCH expression: quoted phrases (the words hold no quote), then each group of
+        ``scope`` words (one of each group must be there), all ANDed."""
         parts = ['"' + " ".join(words) + '"' for words in self.phrases]
         if self.prefix:
             parts[-1] += "*"
-        return " ".join(parts)
+        parts += ["(" + " OR ".join(group) + ")" for group in scope]
+        return " AND ".join(parts)
 
-    def tsquery(self) -> str:
-        """A PostgreSQL ``to_tsquery`` text: quoted lexemes, ``<->`` within a phrase, ``&`` between."""
+    def tsquery(self, scope: Sequence[Sequence[str]] = ()) -> str:
+        """A PostgreSQL ``to_tsquery`` text: quoted lexemes, ``<->`` within a phrase, ``&`` between,
+        and the ``scope`` groups as in ``fts5``."""
         phrases = [[f"'{w}'" for w in words] for words in self.phrases]
         if self.prefix:
             phrases[-1][-1] += ":*"
-        return " & ".join("(" + " <-> ".join(words) + ")" for words in phrases)
+        parts = ["(" + " <-> ".join(words) + ")" for words in phrases]
+        parts += ["(" + " | ".join(f"'{w}'" for w in group) + ")" for group in scope]
+        return " & ".join(parts)
 
 
 def terms(query: str) -> Terms:
@@ -132,12 +138,19 @@ def was_escalated(ticket_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
     return exists().where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "escalated")
 
 
-def _scope(query: Select[Any], helpdesk_ids: Sequence[str] | None, escalated_only: bool) -> Select[Any]:
-    if helpdesk_ids is not None:
-        query = query.where(Ticket.helpdesk.in_(list(helpdesk_ids)))
-    if escalated_only:
-        query = query.where(was_escalated(Ticket.id))
-    return query
+def helpdesk_token(helpdesk: str) -> str:
+    """The word that marks a helpdesk's tickets in the index (one word whatever the key holds)."""
+    return "h" + helpdesk.encode().hex()
+
+
+#: The word that marks an escalated ticket in the index.
+ESCALATED_TOKEN = "xeskalasix"
+
+
+def scope_words(helpdesk_ids: Sequence[str] | None, escalated_only: bool) -> list[list[str]]:
+    """The index's marker words a match must have: any of the helpdesks', and the escalation's."""
+    groups = [] if helpdesk_ids is None else [sorted({helpdesk_token(h) for h in helpdesk_ids})]
+    return groups + ([[ESCALATED_TOKEN]] if escalated_only else [])
 
 
 def search_tickets(session: Session, query: str, *, helpdesk_ids: Sequence[str] | None,
@@ -145,101 +158,125 @@ def search_tickets(session: Session, query: str, *, helpdesk_ids: Sequence[str] 
     """Ids of the tickets matching ``query``, best first, at most ``limit``.
 
     A query that is a ticket number (``TTS-000123``, ``000123``, ``123``) puts the tickets with
-    that number first; then full-text matches on number, requester address and name, subject and
-    the mails' text (every word must match; the last one as a prefix), by relevance, newer first
-    among equals. ``helpdesk_ids``: only these helpdesks' tickets (None: every helpdesk; empty:
-    nothing); ``escalated_only``: only tickets escalated to LKPP. Never raises on odd input: a
-    query without words finds nothing.
+    that number first, newest first; then full-text matches on number, requester address and name,
+    subject and the mails' text (every word must match; the last one as a prefix), by relevance
+    among the newest ``CANDIDATES`` matches (a word in half the tickets is not worth ranking all
+    of them: the recent ones are what staff look for), newer first among equals.
+    ``helpdesk_ids``: only these helpdesks' tickets (None: every helpdesk; empty: nothing);
+    ``escalated_only``: only tickets escalated to LKPP. Never raises on odd input: a query without
+    words finds nothing.
     """
     if limit <= 0 or (helpdesk_ids is not None and not helpdesk_ids):
         return []
-    found: list[int] = []
-    numbered = number_seq(query)
-    if numbered is not None:
-        prefix, seq = numbered
-        exact = select(Ticket.id).where(Ticket.seq == seq)
-        if prefix is not None:
-            exact = exact.where(func.upper(Ticket.number).like(prefix + "-%"))
-        found = list(session.scalars(_scope(exact, helpdesk_ids, escalated_only).order_by(Ticket.id.desc())
-                                     .limit(limit)))
+    found = _numbered(session, query, helpdesk_ids, escalated_only, limit)
     words = terms(query)
     if words and len(found) < limit:
         dialect = session.get_bind().dialect.name
-        statement = (_fts5(words) if dialect == "sqlite" else _tsquery(words) if dialect == "postgresql"
-                     else _like(words))
-        statement = _scope(statement, helpdesk_ids, escalated_only).limit(limit + len(found))
+        scope = scope_words(helpdesk_ids, escalated_only)
+        params = {"limit": limit + len(found), "candidates": max(CANDIDATES, limit + len(found))}
+        if dialect == "sqlite":
+            rows = session.scalars(_FTS5, {"q": words.fts5(scope), **params})
+        elif dialect == "postgresql":
+            rows = session.scalars(_TSQUERY, {"filter": words.tsquery(scope), "rank": words.tsquery([]), **params})
+        else:
+            rows = session.scalars(_like(words, helpdesk_ids, escalated_only).limit(limit + len(found)))
         seen = set(found)
-        found += [i for i in session.scalars(statement) if i not in seen]
+        found += [i for i in rows if i not in seen]
     return found[:limit]
 
 
-def _fts5(words: Terms) -> Select[Any]:
-    search: ColumnElement[Any] = literal_column(TABLE)
-    # bm25 is lower for better matches; weights per column: number, people, subject, body.
-    rank = func.bm25(search, 10.0, 8.0, 3.0, 1.0)
-    return (select(Ticket.id).select_from(table(TABLE))
-            .join(Ticket, Ticket.id == literal_column(f"{TABLE}.rowid"))
-            .where(search.op("MATCH")(words.fts5()))
-            .order_by(rank, Ticket.id.desc()))
+def _numbered(session: Session, query: str, helpdesk_ids: Sequence[str] | None, escalated_only: bool,
+              limit: int) -> list[int]:
+    numbered = number_seq(query)
+    if numbered is None:
+        return []
+    prefix, seq = numbered
+    exact = select(Ticket.id).where(Ticket.seq == seq)
+    if prefix is not None:
+        exact = select(Ticket.id).where(Ticket.number == format_number(prefix, seq))
+    return list(session.scalars(_where(exact, helpdesk_ids, escalated_only).order_by(Ticket.id.desc()).limit(limit)))
 
 
-_PG_SEARCH = table(TABLE, column("ticket_id"), column("document"))
+def _where(query: Select[Any], helpdesk_ids: Sequence[str] | None, escalated_only: bool) -> Select[Any]:
+    if helpdesk_ids is not None:
+        query = query.where(Ticket.helpdesk.in_(list(helpdesk_ids)))
+    if escalated_only:
+        query = query.where(was_escalated(Ticket.id))
+    return query
 
 
-def _tsquery(words: Terms) -> Select[Any]:
-    query = func.to_tsquery(literal_column("'simple'"), words.tsquery())
-    document = _PG_SEARCH.c.document
-    return (select(Ticket.id).select_from(_PG_SEARCH)
-            .join(Ticket, Ticket.id == _PG_SEARCH.c.ticket_id)
-            .where(document.op("@@")(query))
-            .order_by(func.ts_rank(document, query).desc(), Ticket.id.desc()))
+#: How many of the newest matches are ranked (see ``search_tickets``).
+CANDIDATES = 1000
+
+# The newest matches (FTS5 walks its doclists by rowid, descending, and stops), then bm25 over them
+# (lower is better; per column: number, people, subject, body, and the markers not at all).
+_FTS5 = text(f"SELECT id FROM (SELECT rowid AS id, bm25({TABLE}, 10.0, 8.0, 3.0, 1.0, 0.0) AS score FROM {TABLE} "
+             f"WHERE {TABLE} MATCH :q ORDER BY rowid DESC LIMIT :candidates) ORDER BY score, id DESC LIMIT :limit")
+# Ranked by the user's words only (the markers are in every candidate).
+_TSQUERY = text(f"SELECT ticket_id FROM (SELECT ticket_id, document FROM {TABLE} "
+                f"WHERE document @@ to_tsquery('simple', :filter) ORDER BY ticket_id DESC LIMIT :candidates) c "
+                f"ORDER BY ts_rank(c.document, to_tsquery('simple', :rank)) DESC, ticket_id DESC LIMIT :limit")
 
 
-def _like(words: Terms) -> Select[Any]:
+def _like(words: Terms, helpdesk_ids: Sequence[str] | None, escalated_only: bool) -> Select[Any]:
     """Another backend (none is supported today): every word somewhere in the ticket's own fields."""
     fields = (Ticket.number, Ticket.requester, Ticket.requester_name, Ticket.subject)
-    return (select(Ticket.id)
-            .where(and_(*(or_(*(f.ilike(f"%{w}%") for f in fields)) for phrase in words.phrases for w in phrase)))
-            .order_by(Ticket.id.desc()))
+    query = select(Ticket.id).where(
+        and_(*(or_(*(f.ilike(f"%{w}%") for f in fields)) for phrase in words.phrases for w in phrase)))
+    return _where(query, helpdesk_ids, escalated_only).order_by(Ticket.id.desc())
 
 
 # ---- the index -----------------------------------------------------------------------------------
 #
 # Both backends compute a ticket's document from the rows themselves, in SQL, so that a trigger
-# can refresh it: the same fields, the same choice of mails.
+# can refresh it: the same fields, the same choice of mails, the same marker words.
 
-_MAIL_TEXT = (f"substr(CASE WHEN m.new_text <> '' THEN m.new_text ELSE m.text END, 1, {MAX_MESSAGE_CHARS})")
+_MAIL_TEXT = f"substr(CASE WHEN m.new_text <> '' THEN m.new_text ELSE m.text END, 1, {MAX_MESSAGE_CHARS})"
 _MAILS_WHERE = "m.direction = 'in' AND NOT m.auto"
+_ESCALATED = "EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'escalated')"
+_EVENT_WHEN = "kind = 'escalated'"
 
-_SQLITE_ROW = (
-    f"SELECT t.id, coalesce(t.number, '') || ' ' || t.seq, t.requester || ' ' || t.requester_name, t.subject, "
-    f"coalesce((SELECT group_concat({_MAIL_TEXT}, ' ') FROM messages m WHERE m.ticket_id = t.id "
-    f"AND {_MAILS_WHERE}), '') FROM tickets t")
-_SQLITE_REFRESH = f"INSERT OR REPLACE INTO {TABLE} (rowid, number, people, subject, body) {_SQLITE_ROW} WHERE t.id = "
-
-_SQLITE_CREATE = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
-                  "number, people, subject, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
+# SQLite: hex() is upper case; FTS5's tokenizer folds it as it folds the query's words.
+_SQLITE_SCOPE = f"'h' || hex(t.helpdesk) || CASE WHEN {_ESCALATED} THEN ' {ESCALATED_TOKEN}' ELSE '' END"
+_SQLITE_FIELDS = ("coalesce(t.number, '') || ' ' || t.seq, t.requester || ' ' || t.requester_name, t.subject, "
+                  "coalesce({body}, ''), " + _SQLITE_SCOPE)
+_SQLITE_REFRESH = (f"INSERT OR REPLACE INTO {TABLE} (rowid, number, people, subject, body, scope) SELECT t.id, "
+                   + _SQLITE_FIELDS.format(body=f"(SELECT group_concat({_MAIL_TEXT}, ' ') FROM messages m "
+                                                f"WHERE m.ticket_id = t.id AND {_MAILS_WHERE})")
+                   + " FROM tickets t WHERE t.id = ")
+_SQLITE_CREATE = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5(number, people, subject, body, scope, "
+                  "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
 _SQLITE_TRIGGERS = {
     f"{TABLE}_ticket_insert": f"AFTER INSERT ON tickets BEGIN {_SQLITE_REFRESH} new.id; END",
-    f"{TABLE}_ticket_update": ("AFTER UPDATE OF number, seq, requester, requester_name, subject ON tickets "
+    f"{TABLE}_ticket_update": ("AFTER UPDATE OF helpdesk, number, seq, requester, requester_name, subject ON tickets "
                                f"BEGIN {_SQLITE_REFRESH} new.id; END"),
     f"{TABLE}_ticket_delete": f"AFTER DELETE ON tickets BEGIN DELETE FROM {TABLE} WHERE rowid = old.id; END",
     f"{TABLE}_message_insert": f"AFTER INSERT ON messages BEGIN {_SQLITE_REFRESH} new.ticket_id; END",
     f"{TABLE}_message_update": ("AFTER UPDATE OF ticket_id, direction, auto, text, new_text ON messages "
                                 f"BEGIN {_SQLITE_REFRESH} old.ticket_id; {_SQLITE_REFRESH} new.ticket_id; END"),
     f"{TABLE}_message_delete": f"AFTER DELETE ON messages BEGIN {_SQLITE_REFRESH} old.ticket_id; END",
+    f"{TABLE}_event_insert": (f"AFTER INSERT ON events WHEN new.{_EVENT_WHEN} "
+                              f"BEGIN {_SQLITE_REFRESH} new.ticket_id; END"),
+    f"{TABLE}_event_update": (f"AFTER UPDATE OF kind, ticket_id ON events WHEN old.{_EVENT_WHEN} OR new.{_EVENT_WHEN} "
+                              f"BEGIN {_SQLITE_REFRESH} old.ticket_id; {_SQLITE_REFRESH} new.ticket_id; END"),
+    f"{TABLE}_event_delete": (f"AFTER DELETE ON events WHEN old.{_EVENT_WHEN} "
+                              f"BEGIN {_SQLITE_REFRESH} old.ticket_id; END"),
 }
 
-# PostgreSQL: punctuation to spaces (as FTS5's tokenizer splits), then the 'simple' configuration.
+# PostgreSQL: punctuation to spaces (as FTS5's tokenizer splits), then the 'simple' configuration;
+# the markers go through the same function, so the query's to_tsquery reads them the same way.
+_PG_DOCUMENT = (
+    f"setweight({TABLE}_words(coalesce(t.number, '') || ' ' || t.seq || ' ' || t.requester || ' ' "
+    f"|| t.requester_name), 'A') || setweight({TABLE}_words(t.subject), 'B') "
+    f"|| setweight({TABLE}_words({{body}}), 'C') "
+    f"|| setweight({TABLE}_words('h' || encode(convert_to(t.helpdesk, 'UTF8'), 'hex') "
+    f"|| CASE WHEN {_ESCALATED} THEN ' {ESCALATED_TOKEN}' ELSE '' END), 'D')")
 _PG_FUNCTIONS = [
     f"""CREATE OR REPLACE FUNCTION {TABLE}_words(value text) RETURNS tsvector LANGUAGE sql IMMUTABLE AS $$
         SELECT to_tsvector('simple', regexp_replace(coalesce(value, ''), '[^[:alnum:]]+', ' ', 'g')) $$""",
     f"""CREATE OR REPLACE FUNCTION {TABLE}_document(ticket integer) RETURNS tsvector LANGUAGE sql STABLE AS $$
-        SELECT setweight({TABLE}_words(coalesce(t.number, '') || ' ' || t.seq || ' ' || t.requester || ' '
-                                        || t.requester_name), 'A')
-            || setweight({TABLE}_words(t.subject), 'B')
-            || setweight({TABLE}_words((SELECT string_agg({_MAIL_TEXT}, ' ' ORDER BY m.id) FROM messages m
-                                        WHERE m.ticket_id = t.id AND {_MAILS_WHERE})), 'C')
+        SELECT {_PG_DOCUMENT.format(body=f"(SELECT string_agg({_MAIL_TEXT}, ' ' ORDER BY m.id) FROM messages m "
+                                         f"WHERE m.ticket_id = t.id AND {_MAILS_WHERE})")}
         FROM tickets t WHERE t.id = ticket $$""",
     f"""CREATE OR REPLACE FUNCTION {TABLE}_refresh(ticket integer) RETURNS void LANGUAGE plpgsql AS $$
         DECLARE doc tsvector := {TABLE}_document(ticket);
@@ -260,12 +297,13 @@ _PG_FUNCTIONS = [
             END IF;
             RETURN NULL;
         END $$""",
-    f"""CREATE OR REPLACE FUNCTION {TABLE}_message_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    # Messages, and escalation events (the trigger's WHEN picks them): the old ticket and the new one.
+    f"""CREATE OR REPLACE FUNCTION {TABLE}_child_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP <> 'INSERT' THEN
                 PERFORM {TABLE}_refresh(OLD.ticket_id);
             END IF;
-            IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.ticket_id <> OLD.ticket_id) THEN
+            IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.ticket_id <> OLD.ticket_id) THEN
                 PERFORM {TABLE}_refresh(NEW.ticket_id);
             END IF;
             RETURN NULL;
@@ -275,14 +313,16 @@ _PG_CREATE = [
     f"CREATE TABLE IF NOT EXISTS {TABLE} (ticket_id integer PRIMARY KEY, document tsvector NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} USING gin (document)",
 ]
-_PG_TRIGGERS = [
-    f"""CREATE OR REPLACE TRIGGER {TABLE}_ticket AFTER INSERT OR DELETE
-        OR UPDATE OF number, seq, requester, requester_name, subject ON tickets
-        FOR EACH ROW EXECUTE FUNCTION {TABLE}_ticket_changed()""",
-    f"""CREATE OR REPLACE TRIGGER {TABLE}_message AFTER INSERT OR DELETE
-        OR UPDATE OF ticket_id, direction, auto, text, new_text ON messages
-        FOR EACH ROW EXECUTE FUNCTION {TABLE}_message_changed()""",
-]
+_PG_TRIGGERS = {
+    f"{TABLE}_ticket": ("tickets", "AFTER INSERT OR DELETE OR UPDATE OF helpdesk, number, seq, requester, "
+                                   "requester_name, subject", "", "ticket_changed"),
+    f"{TABLE}_message": ("messages", "AFTER INSERT OR DELETE OR UPDATE OF ticket_id, direction, auto, text, new_text",
+                         "", "child_changed"),
+    f"{TABLE}_event_insert": ("events", "AFTER INSERT", f"WHEN (NEW.{_EVENT_WHEN})", "child_changed"),
+    f"{TABLE}_event_update": ("events", "AFTER UPDATE OF kind, ticket_id",
+                              f"WHEN (OLD.{_EVENT_WHEN} OR NEW.{_EVENT_WHEN})", "child_changed"),
+    f"{TABLE}_event_delete": ("events", "AFTER DELETE", f"WHEN (OLD.{_EVENT_WHEN})", "child_changed"),
+}
 
 
 def install(conn: Connection) -> None:
@@ -306,8 +346,11 @@ def ensure_triggers(conn: Connection) -> None:
         for name, body in _SQLITE_TRIGGERS.items():
             conn.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
     elif conn.dialect.name == "postgresql":
-        for statement in _PG_FUNCTIONS + _PG_TRIGGERS:
+        for statement in _PG_FUNCTIONS:
             conn.exec_driver_sql(statement)
+        for name, (on, when, condition, function) in _PG_TRIGGERS.items():
+            conn.exec_driver_sql(f"CREATE OR REPLACE TRIGGER {name} {when} ON {on} FOR EACH ROW {condition} "
+                                 f"EXECUTE FUNCTION {TABLE}_{function}()")
 
 
 def drop_triggers(conn: Connection) -> None:
@@ -316,8 +359,8 @@ def drop_triggers(conn: Connection) -> None:
         for name in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
     elif conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TABLE}_ticket ON tickets")
-        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TABLE}_message ON messages")
+        for name, (on, *_rest) in _PG_TRIGGERS.items():
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {on}")
 
 
 def uninstall(conn: Connection) -> None:
@@ -327,7 +370,7 @@ def uninstall(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
-        for name in ("message_changed()", "ticket_changed()", "refresh(integer)", "document(integer)", "words(text)"):
+        for name in ("child_changed()", "ticket_changed()", "refresh(integer)", "document(integer)", "words(text)"):
             conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {TABLE}_{name}")
 
 
@@ -336,18 +379,14 @@ def rebuild(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"DELETE FROM {TABLE}")
         conn.exec_driver_sql(
-            f"INSERT INTO {TABLE} (rowid, number, people, subject, body) "
-            f"SELECT t.id, coalesce(t.number, '') || ' ' || t.seq, t.requester || ' ' || t.requester_name, "
-            f"t.subject, coalesce(b.body, '') FROM tickets t LEFT JOIN "
+            f"INSERT INTO {TABLE} (rowid, number, people, subject, body, scope) SELECT t.id, "
+            + _SQLITE_FIELDS.format(body="b.body") + " FROM tickets t LEFT JOIN "
             f"(SELECT m.ticket_id, group_concat({_MAIL_TEXT}, ' ') AS body FROM messages m WHERE {_MAILS_WHERE} "
             f"GROUP BY m.ticket_id) b ON b.ticket_id = t.id")
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"TRUNCATE {TABLE}")
-        conn.execute(text(
-            f"INSERT INTO {TABLE} (ticket_id, document) SELECT t.id, "
-            f"setweight({TABLE}_words(coalesce(t.number, '') || ' ' || t.seq || ' ' || t.requester || ' ' "
-            f"|| t.requester_name), 'A') || setweight({TABLE}_words(t.subject), 'B') "
-            f"|| setweight({TABLE}_words(b.body), 'C') FROM tickets t LEFT JOIN "
-            f"(SELECT m.ticket_id, string_agg({_MAIL_TEXT}, ' ' ORDER BY m.id) AS body FROM messages m "
-            f"WHERE {_MAILS_WHERE} GROUP BY m.ticket_id) b ON b.ticket_id = t.id"))
+        conn.exec_driver_sql(
+            f"INSERT INTO {TABLE} (ticket_id, document) SELECT t.id, " + _PG_DOCUMENT.format(body="b.body")
+            + f" FROM tickets t LEFT JOIN (SELECT m.ticket_id, string_agg({_MAIL_TEXT}, ' ' ORDER BY m.id) AS body "
+            f"FROM messages m WHERE {_MAILS_WHERE} GROUP BY m.ticket_id) b ON b.ticket_id = t.id")
         conn.exec_driver_sql(f"ANALYZE {TABLE}")

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import delete, insert, inspect, select
 
 from mailbot.core import threads
 from mailbot.ops.privacy import erase_person, purge
 from mailbot.service.app import App
 from mailbot.service.inbound import process_raw
 from mailbot.storage import search, store
-from mailbot.storage.models import Message, Ticket
+from mailbot.storage.models import Message, Ticket, TicketEvent
 from tests.integration.conftest import NOW, make_app
 
 HELPDESK = "helpdesk@lpse.test"
@@ -164,6 +164,17 @@ def test_escalated_only_finds_tickets_escalated_to_lkpp_even_once_closed(desk: t
     with app.factory() as session:
         assert session.get(Ticket, ids["agus"]).state == "closed"  # type: ignore[union-attr]
     assert find(app, "jadwal", escalated_only=True) == [ids["agus"]]
+    # The mark follows the events table, whoever writes it: an escalation recorded by plain SQL counts,
+    # and one taken back (its event deleted) no longer does.
+    with app.factory.begin() as session:
+        session.execute(insert(TicketEvent).values(ticket_id=ids["sari"], kind="escalated", at=NOW, actor="x",
+                                                   detail="", data={}))
+    assert find(app, "lupa password", escalated_only=True) == [ids["sari"]]
+    with app.factory.begin() as session:
+        session.execute(delete(TicketEvent).where(TicketEvent.ticket_id == ids["sari"],
+                                                  TicketEvent.kind == "escalated"))
+    assert find(app, "lupa password", escalated_only=True) == []
+    assert find(app, "lupa password") == [ids["sari"]]
 
 
 @pytest.mark.parametrize("query", [

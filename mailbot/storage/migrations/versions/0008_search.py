@@ -1,5 +1,6 @@
 """Full-text search over tickets (the web console's search): an FTS5 table on SQLite, a tsvector
-table with a GIN index on PostgreSQL, triggers that keep it in step, documents for existing tickets
+table with a GIN index on PostgreSQL, triggers that keep it in step, documents for existing tickets;
+indexes for the console's queue (tickets: helpdesk, state) and for numbers without prefix (seq)
 
 Revision ID: 0008
 Revises: 0007
@@ -24,8 +25,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index('ix_tickets_helpdesk_state', 'tickets', ['helpdesk', 'state'], unique=False)
+    op.create_index('ix_tickets_seq', 'tickets', ['seq'], unique=False)
     search.install(op.get_bind())
 
 
 def downgrade() -> None:
     search.uninstall(op.get_bind())
+    op.drop_index('ix_tickets_seq', table_name='tickets')
+    op.drop_index('ix_tickets_helpdesk_state', table_name='tickets')
