@@ -76,7 +76,7 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
                                    for e in ticket.events]),
         "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
         "bounced": "", "marks": [], "omitted": [], "dossier_limit": "", "capped": 0,
-        "how": "", "to_lkpp": False,
+        "how": "", "to_lkpp": False, "intro": "", "relay": None, "asked": [],
         # LKPP's own ticket number (``[LKPP#4711]`` in its subject), kept on the ticket as event data.
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}

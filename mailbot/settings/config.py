@@ -372,6 +372,9 @@ class SlaStandardsSettings(_Section):
     analysis: SlaStandardSettings = SlaStandardSettings(days=1)  # step 7
     close: SlaStandardSettings = SlaStandardSettings(minutes=10)  # step 9, after solving
     escalation: SlaStandardSettings = SlaStandardSettings(minutes=5)  # step 10
+    #: LKPP's turnaround while it holds an escalated ticket: at warn_at LKPP is reminded, at 100 % the
+    #: coordinator is told (the LPSE resolution clock pauses meanwhile).
+    lkpp_turnaround: SlaStandardSettings = SlaStandardSettings(days=2)
 
 
 class SlaSettings(_Section):
