@@ -302,7 +302,7 @@ def _opened(event: UserOpened) -> Decision:
             E.PRIORITY_SET,
             f"priority {c.priority}, category {c.category}" + ("" if c.matched else " (unmatched: please classify)"),
             2,
-            {"category": c.category, "matched": c.matched, "hits": hits},
+            {"category": c.category, "priority": c.priority, "matched": c.matched, "hits": hits},
         ),
         SendMail("user", "ack"),
     ]

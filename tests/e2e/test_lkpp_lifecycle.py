@@ -178,3 +178,17 @@ def test_staff_relay_an_unverified_lkpp_mail_with_teruskan(deployment: Deploymen
     assert "belum diteruskan" in refused.text
     assert len([m for m in d.inbox(d.user) if "Jawaban Helpdesk LKPP" in m.subject]) == 1
     assert state(d) == "escalated"
+
+
+def test_the_dossier_tells_the_history_in_indonesian(deployment: Deployment) -> None:
+    d = deployment
+    dossier = escalate(d)
+    text = dossier.text
+    kronologi = text[text.index("Kronologi:"):text.index("Pesan:")]
+    assert "[Langkah 1: Laporan masuk]  Laporan diterima dari " + d.user in kronologi
+    assert "[Langkah 2: Penetapan prioritas]  Prioritas ditetapkan otomatis dari tabel prioritas" in kronologi
+    assert "[Langkah 10: Eskalasi ke Helpdesk LKPP]  Dieskalasi ke Helpdesk LKPP oleh " + d.staff1 in kronologi
+    assert "WIB" in kronologi  # local times, with their zone
+    for debug in ("call_task", "priority_set", "confirm the data request", "escalated to LKPP"):
+        assert debug not in text
+    assert f"| pelapor | {d.user}" in text and "| user |" not in text
