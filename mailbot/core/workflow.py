@@ -502,7 +502,9 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
 
 def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
     reply = event.reply
-    closes = any(c.kind is CommandKind.CLOSE for c in reply.commands)
+    # LKPP's keywords count only while LKPP holds the ticket: after ``#tarik`` or a close by the LPSE
+    # a late "#tutup" from LKPP must not close the LPSE's ticket (its text is still passed on).
+    closes = any(c.kind is CommandKind.CLOSE for c in reply.commands) and ticket.state is S.ESCALATED
     data: dict[str, object] = {"how": event.how}
     if event.lkpp_number:
         data["lkpp_number"] = event.lkpp_number
@@ -519,7 +521,7 @@ def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
             SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": False, "asked": items}),
         ))
     effects: list[Effect] = [Record(E.LKPP_REPLIED, f"answer from LKPP ({event.actor})", data=data)]
-    if closes and ticket.state is not S.CLOSED:
+    if closes:
         effects += [SendMail("user", "closed", {"answer": reply.body, "by_lkpp": True}),
                     SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": True}),
                     Record(E.CLOSED, f"closed by LKPP ({event.actor})", 9,

@@ -118,6 +118,10 @@ def test_lkpp_is_reminded_at_the_warning_and_the_coordinator_told_at_the_breach(
     assert clock is not None and resolution is not None and resolution.due_at is None  # LPSE's clock paused
     warn_at, due_at = (m.at for m in clock.marks)
     assert warn_at is not None and due_at is not None
+    [stored] = d.tickets()
+    assert stored.lkpp_due_at == due_at and stored.due_at is None and stored.paused_since is not None
+    code, out, _ = d.cli("tickets", "show", "TTS-000001")
+    assert code == 0 and "LKPP answer " in out and "(LKPP holds the ticket)" in out
 
     assert tick_and_send(app, warn_at).warnings == 1
     [reminder] = d.wait_subject(d.lkpp, "Pengingat")

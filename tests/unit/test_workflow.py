@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.core.commands import parse_staff_reply
+from mailbot.core.commands import CommandKind, parse_staff_reply
 from mailbot.core.domain import Classification, MissingItem, TicketState
 from mailbot.core.workflow import (
     Assign,
@@ -247,6 +247,34 @@ def test_combined_commands_run_in_order() -> None:
     assert d.state is S.CLOSED
     assert Assign(STAFF) in d.effects and SetPriority("rendah") in d.effects
     assert mails(d) == [("user", "closed")]
+
+
+def test_every_command_kind_has_its_row_in_the_tables() -> None:
+    kinds = {parse_staff_reply(text).commands[0].kind for text in [*COMMAND_TABLE, *RELAY_TABLE]}
+    assert kinds == set(CommandKind)
+
+
+# LKPP's proven mail in every state: (text, state) -> (new state, mails). LKPP's keywords count only while
+# it holds the ticket; otherwise its text is passed on as an answer and nothing changes.
+LKPP_TABLE: dict[str, dict[TicketState, tuple[TicketState, list[tuple[str, str]]]]] = {
+    "Silakan kompres berkas.": {s: (s, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")])
+                                for s in STORED_STATES},
+    "#tutup\nSudah beres.": {
+        S.ESCALATED: (S.CLOSED, [("user", "closed"), ("staff", "staff_lkpp_reply")]),
+        **{s: (s, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")])
+           for s in (S.WAITING_USER, S.ANALYSIS, S.CLOSED)}},
+    "#mintadata kode tender\nMohon dikirim.": {
+        S.ESCALATED: (S.ESCALATED, [("user", "need_info"), ("staff", "staff_lkpp_reply")]),
+        **{s: (s, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")])
+           for s in (S.WAITING_USER, S.ANALYSIS, S.CLOSED)}},
+}
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+@pytest.mark.parametrize("text", list(LKPP_TABLE))
+def test_every_lkpp_mail_in_every_state(text: str, state: TicketState) -> None:
+    d = decide(ticket(state), LkppReplied("o@lkpp.test", parse_staff_reply(text)), NOW, POLICY)
+    assert (d.state, mails(d)) == LKPP_TABLE[text][state]
 
 
 @pytest.mark.parametrize("state", STORED_STATES)
