@@ -574,7 +574,8 @@ def _clock(ticket: TicketView, event: ClockEvent) -> Decision:
             return Decision(ticket.state, (
                 Record(E.SLA_WARNING, f"{event.label}: {event.percent}% of the standard used, deadline "
                        f"{event.deadline}; LKPP reminded", event.step,
-                       {"clock": event.clock, "percent": event.percent, "key": event.key, "to": ["lkpp"]}),
+                       {"clock": event.clock, "percent": event.percent, "key": event.key,
+                        "to": list(event.recipients)}),
                 SendMail("lkpp", "lkpp_reminder", {"sla": dict(event.sla)}),
             ))
         if event.breach:
