@@ -139,6 +139,7 @@ class LkppReplied:
     reply: StaffReply  # LKPP may close with a keyword; other keywords are not LKPP's to use
     how: str = ""  # the proof
     lkpp_number: str | None = None  # LKPP's own ticket number from the subject (``[LKPP#4711]``)
+    files: tuple[str, ...] = ()  # the names of the files it carries (an answer may be a file alone)
 
 
 @dataclass(frozen=True)
@@ -513,8 +514,9 @@ def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
     if asks and not closes and ticket.state is S.ESCALATED:
         # LKPP asks the user for data: relayed; the ticket stays with LKPP and the user's reply goes
         # back to LKPP (``lkpp_user_update``); LKPP's clock waits for it (``core.sla``).
-        items = [x.strip() for c in asks for x in c.arg.replace(";", ",").split(",") if x.strip()]
-        data["asked"] = items or ["(lihat jawaban)"]
+        items = ([x.strip() for c in asks for x in c.arg.replace(";", ",").split(",") if x.strip()]
+                 or ["data yang disebutkan dalam pesan di atas"])  # LKPP named them in its text only
+        data["asked"] = items
         return Decision(ticket.state, (
             Record(E.LKPP_REPLIED, f"LKPP ({event.actor}) asks the user for data: " + ", ".join(items), data=data),
             SendMail("user", "need_info", {"requested": items, "answer": reply.body, "by_lkpp": True}),
@@ -527,7 +529,7 @@ def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
                     Record(E.CLOSED, f"closed by LKPP ({event.actor})", 9,
                            {"from_state": ticket.state.value, "by_lkpp": True})]
         return Decision(S.CLOSED, tuple(effects), closed_by=event.actor)
-    if reply.body:
+    if reply.body or event.files:
         effects.append(SendMail("user", "lkpp_answer", {"answer": reply.body}))
     effects.append(SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": False}))
     return Decision(ticket.state, tuple(effects))

@@ -250,7 +250,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         event = StaffReplied(mail.from_addr, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)))
     elif route is Route.LKPP_REPLY:
         event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels), lkpp_how,
-                            threads.find_lkpp_number(mail.subject))
+                            threads.find_lkpp_number(mail.subject),
+                            tuple(a.filename for a in mail.attachments if a.content is not None and not a.inline))
     else:
         # SOP steps 5-6: which of the still-missing items this reply brings (text and attachments,
         # the rules' own detection); ``decide`` moves to analysis only when none is left.

@@ -126,3 +126,10 @@ def test_lkpp_data_request_is_relayed_with_its_items_and_recorded_as_asked() -> 
     [replied] = records(d)
     assert replied.kind == "lkpp_replied" and replied.data["asked"] == ["kode tender", "log"]
     assert "data_requested" not in [r.kind for r in records(d)]  # the LPSE waiting clocks stay off
+
+
+def test_an_lkpp_answer_that_is_only_a_file_still_reaches_the_user() -> None:
+    d = decide(ticket(S.ESCALATED), LkppReplied(OFFICER, parse_staff_reply(""), files=("panduan.pdf",)), NOW, POLICY)
+    assert mails(d) == [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")]
+    empty = decide(ticket(S.ESCALATED), LkppReplied(OFFICER, parse_staff_reply("")), NOW, POLICY)
+    assert mails(empty) == [("staff", "staff_lkpp_reply")]  # nothing to relay: staff see it only
