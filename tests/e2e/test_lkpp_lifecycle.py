@@ -61,6 +61,8 @@ def test_lkpp_asks_for_data_the_user_answers_and_it_goes_back_to_lkpp(deployment
     assert "01.234.567.8-999.000" in update.text
     assert [a.filename for a in update.attachments] == ["log.txt"]
     assert "+l1." in update.headers["reply-to"][0]
+    [told] = d.wait_subject(d.staff1, "Balasan pelapor")
+    assert "sudah diteruskan ke LKPP" in told.text
     assert state(d) == "escalated"
     [ticket] = d.tickets()
     [asked] = [e for e in ticket.events if e.kind == "lkpp_replied"]
