@@ -79,3 +79,31 @@ def test_the_users_own_files_never_come_back_to_the_user(tmp_path: Path) -> None
     for_user = last_to(app, "budi@vendor.test")
     assert files_of(for_user) == {}  # the acknowledgment / data request carry nothing back
     assert files_of(last_to(app, "staf@lpse.test")) == {"layar.png": SMALL}  # staff get them
+
+
+def test_a_ticket_past_lkpps_deadline_counts_as_overdue_in_the_metrics(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from mailbot.ops.metrics import DatabaseCollector
+    from mailbot.storage.models import Ticket
+
+    app = make_app(tmp_path, "")
+    outcome = process_raw(app, mail("budi@vendor.test", "helpdesk@lpse.test", "Gagal login SPSE",
+                                    "Tidak bisa login. User ID: cvmaju", "u3@vendor.test"), NOW)
+
+    def overdue() -> float:
+        family = next(f for f in DatabaseCollector(app).collect() if f.name == "mailbot_tickets_overdue")
+        return sum(s.value for s in family.samples)
+
+    with app.factory.begin() as session:  # LKPP holds it: only LKPP's deadline runs, and it passed
+        ticket = session.get(Ticket, outcome.ticket_id)
+        assert ticket is not None
+        ticket.state = "escalated"
+        ticket.due_at = ticket.analysis_due_at = ticket.priority_due_at = ticket.call_due_at = None
+        ticket.lkpp_due_at = datetime.now(timezone.utc) + timedelta(days=1)
+    assert overdue() == 0
+    with app.factory.begin() as session:
+        ticket = session.get(Ticket, outcome.ticket_id)
+        assert ticket is not None
+        ticket.lkpp_due_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert overdue() == 1
