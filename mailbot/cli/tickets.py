@@ -63,11 +63,13 @@ def _print_ticket(app: Any, ticket: Ticket, as_json: bool) -> int:
     print(f"  assignee {ticket.assignee or '-'}  missing {', '.join(ticket.missing or []) or '-'}"
           + (f"  rating {ticket.rating}/5" if ticket.rating else ""))
     deadlines = [("resolution", ticket.due_at), ("priority", ticket.priority_due_at), ("call", ticket.call_due_at),
-                 ("analysis", ticket.analysis_due_at), ("reminder", ticket.remind_at),
+                 ("analysis", ticket.analysis_due_at), ("LKPP answer", ticket.lkpp_due_at),
+                 ("reminder", ticket.remind_at),
                  ("auto-close", ticket.autoclose_at)]
     shown = [f"{name} {local_time(at, zone)}" for name, at in deadlines if at is not None]
     if ticket.paused_since is not None:
-        shown.append(f"clock paused since {local_time(ticket.paused_since, zone)} (waiting for the user)")
+        why = "LKPP holds the ticket" if ticket.state == "escalated" else "waiting for the user"
+        shown.append(f"clock paused since {local_time(ticket.paused_since, zone)} ({why})")
     if shown:
         print("  deadlines: " + "; ".join(shown))
     print("\nTimeline (SOP step, time taken / standard):")

@@ -23,6 +23,8 @@ class CommandKind(str, enum.Enum):
     TAKE = "take"
     REOPEN = "reopen"
     ANSWER = "answer"  # send a canned answer from templates/answers
+    WITHDRAW = "withdraw"  # take an escalation back from LKPP
+    RELAY = "relay"  # relay the latest unverified mail in LKPP's name to the user
 
 
 #: keyword (lower case, without '#') -> kind. Indonesian first, English aliases after.
@@ -46,6 +48,10 @@ KEYWORDS: dict[str, CommandKind] = {
     "reopen": CommandKind.REOPEN,
     "jawab": CommandKind.ANSWER,
     "answer": CommandKind.ANSWER,
+    "tarik": CommandKind.WITHDRAW,
+    "withdraw": CommandKind.WITHDRAW,
+    "teruskan": CommandKind.RELAY,
+    "relay": CommandKind.RELAY,
 }
 
 #: Priority words staff may use -> the configured level names used by default.
@@ -59,8 +65,9 @@ PRIORITY_WORDS: dict[str, str] = {
 }
 
 #: Commands whose arguments are free text (the rest of the line).
-_FREE_TEXT = {CommandKind.NEED_INFO, CommandKind.NOTE, CommandKind.CALLED, CommandKind.CLOSE, CommandKind.ESCALATE}
-_NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN}
+_FREE_TEXT = {CommandKind.NEED_INFO, CommandKind.NOTE, CommandKind.CALLED, CommandKind.CLOSE, CommandKind.ESCALATE,
+              CommandKind.WITHDRAW}
+_NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY}
 
 _LINE = re.compile(r"^\s*(?P<hash>#)?\s*(?P<word>[A-Za-z]+)\s*:?\s*(?P<rest>.*?)\s*$")
 

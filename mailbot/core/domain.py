@@ -71,6 +71,8 @@ class EventKind(enum.StrEnum):
     ESCALATED = "escalated"
     LKPP_REPLIED = "lkpp_replied"
     LKPP_UNVERIFIED = "lkpp_unverified"  # mail in LKPP's name without proof: shown to staff, nothing else
+    LKPP_RELAYED = "lkpp_relayed"  # staff relayed such a mail to the user (``#teruskan``)
+    WITHDRAWN = "withdrawn"  # staff took the escalation back from LKPP (``#tarik``)
     # mail that is only recorded, and mail the bot did not or could not send
     AUTO_MAIL = "auto_mail"
     BOUNCE = "bounce"

@@ -13,9 +13,14 @@ The clocks a ticket can have running (each one a :class:`Clock`):
     analysis    SOP step 7: from ``analysis_started`` to the decision (close, escalation, or a new
                 request for data)
     resolution  the priority table's resolution hours, from the first mail to the close; the
-                clock PAUSES while the ticket waits for the user's data (state waiting_user) and
-                while it is closed, and resumes on the user's reply / the reopen. The target is
-                the current priority's, so raising the priority brings the deadline closer.
+                clock PAUSES while the ticket waits for the user's data (state waiting_user),
+                while LKPP holds it (escalated) and while it is closed, and resumes on the user's
+                reply / ``#tarik`` / the reopen. The target is the current priority's, so raising
+                the priority brings the deadline closer.
+    lkpp_turnaround  while LKPP holds the ticket and owes an answer: from the escalation (or the
+                user's answer to LKPP's data request, or a reopen back to LKPP) to LKPP's next
+                answer; ended too by a close or ``#tarik``. Its warning reminds LKPP, its breach
+                tells the coordinator.
 
 Each clock fires notifications at thresholds (fractions of its standard: ``warn_at``, e.g.
 75 %, and 100 % = breach). A notification has a key that names the ticket's clock *run*
@@ -45,11 +50,11 @@ from mailbot.core.worktime import WorkCalendar, deadline, elapsed
 
 #: The measured SOP standards and their step numbers. "call" is step 4's telephone confirmation.
 STEPS: Mapping[str, int] = {"priority": 2, "data_request": 4, "call": 4, "analysis": 7, "close": 9,
-                            "escalation": 10}
+                            "escalation": 10, "lkpp_turnaround": 10}
 #: The resolution target belongs to step 8 ("how long solving may take follows the priority table").
 RESOLUTION_STEP = 8
 #: Clocks that run on an open ticket and can warn (the other standards are measured after the fact).
-LIVE_CLOCKS: tuple[str, ...] = ("priority", "call", "analysis", "resolution")
+LIVE_CLOCKS: tuple[str, ...] = ("priority", "call", "analysis", "resolution", "lkpp_turnaround")
 
 #: Indonesian names, for mails, the digest and the report.
 LABELS: Mapping[str, str] = {
@@ -59,6 +64,7 @@ LABELS: Mapping[str, str] = {
     "analysis": "Analisis (langkah 7)",
     "close": "Penutupan setelah selesai (langkah 9)",
     "escalation": "Eskalasi ke LKPP (langkah 10)",
+    "lkpp_turnaround": "Tanggapan Helpdesk LKPP (langkah 10)",
     "resolution": "Target penyelesaian (prioritas)",
 }
 
@@ -84,7 +90,7 @@ class Standard:
 
 
 def sop_standards(day_length: timedelta = timedelta(hours=8)) -> dict[str, Standard]:
-    """The SOP's standards: 5 min, 5 min (+ the call), 1 working day, 10 min, 5 min."""
+    """The SOP's standards: 5 min, 5 min (+ the call), 1 working day, 10 min, 5 min; LKPP 2 working days."""
     return {
         "priority": Standard(SOP_STANDARDS[2]),
         "data_request": Standard(SOP_STANDARDS[4]),
@@ -92,6 +98,7 @@ def sop_standards(day_length: timedelta = timedelta(hours=8)) -> dict[str, Stand
         "analysis": Standard(day_length),  # "1 hari": one working day of the helpdesk's calendar
         "close": Standard(SOP_STANDARDS[9]),
         "escalation": Standard(SOP_STANDARDS[10]),
+        "lkpp_turnaround": Standard(2 * day_length),
     }
 
 
@@ -271,7 +278,7 @@ class _ResolutionRuns:
     def __init__(self) -> None:
         self.runs: list[_Run] = []
         self.running_since: datetime | None = None
-        self._waiting = self._closed = False
+        self._waiting = self._closed = self._lkpp = False
 
     def feed(self, e: EventRecord) -> None:
         if e.kind == "received" and not self.runs and self.running_since is None:
@@ -284,10 +291,15 @@ class _ResolutionRuns:
         elif e.kind == "data_received":
             self._waiting = False
         elif e.kind == "closed":
-            self._closed, self._waiting = True, False
+            self._closed, self._waiting, self._lkpp = True, False, False
         elif e.kind == "reopened":
             self._closed = False
-        running = not (self._waiting or self._closed)
+            self._lkpp = bool((e.data or {}).get("to_lkpp"))
+        elif e.kind == "escalated":
+            self._lkpp = True
+        elif e.kind == "withdrawn":
+            self._lkpp = False
+        running = not (self._waiting or self._closed or self._lkpp)
         if self.running_since is not None and not running:
             self.runs.append(_Run(self.running_since, e.at))
             self.running_since = None
@@ -296,7 +308,7 @@ class _ResolutionRuns:
 
 
 def _resolution_runs(events: Sequence[EventRecord], paused_now: bool) -> list[_Run]:
-    """Intervals in which the resolution clock ran: open, not waiting for data, not closed."""
+    """Intervals in which the resolution clock ran: open, not waiting for data, not with LKPP, not closed."""
     clock = _ResolutionRuns()
     for e in events:
         clock.feed(e)
@@ -318,6 +330,31 @@ def _last_open(events: Sequence[EventRecord], opens: str, ends: Set[str]) -> Eve
         elif e.kind in ends:
             found = None
     return found
+
+
+class _LkppTurns:
+    """The LKPP turnaround clock, fed one event at a time: when LKPP came to owe an answer
+    (``owes_since``, None when it does not) and the turns already answered (for the report)."""
+
+    def __init__(self) -> None:
+        self.owes_since: datetime | None = None
+        self.answered: list[_Run] = []
+        self._with_lkpp = self._asked = False
+
+    def feed(self, e: EventRecord) -> None:
+        data = e.data or {}
+        if e.kind == "escalated" or (e.kind == "reopened" and data.get("to_lkpp")):
+            self._with_lkpp, self._asked, self.owes_since = True, False, e.at
+        elif not self._with_lkpp:
+            return
+        elif e.kind == "lkpp_replied":
+            if self.owes_since is not None:
+                self.answered.append(_Run(self.owes_since, e.at))
+            self.owes_since, self._asked = None, bool(data.get("asked"))
+        elif e.kind == "user_replied" and self._asked and self.owes_since is None:
+            self.owes_since, self._asked = e.at, False  # LKPP has the data it asked for
+        elif e.kind in {"closed", "withdrawn"}:
+            self._with_lkpp, self._asked, self.owes_since = False, False, None
 
 
 def _received(events: Sequence[EventRecord]) -> EventRecord | None:
@@ -346,9 +383,16 @@ def clocks(events: Sequence[EventRecord], *, state: TicketState | str, resolutio
             if start is not None:
                 out.append(_clock("analysis", [_Run(start.at, None)], policy.standards["analysis"], policy,
                                   calendar, now))
+        if state is TicketState.ESCALATED:
+            turns = _LkppTurns()
+            for e in events:
+                turns.feed(e)
+            if turns.owes_since is not None:
+                out.append(_clock("lkpp_turnaround", [_Run(turns.owes_since, None)],
+                                  policy.standards["lkpp_turnaround"], policy, calendar, now))
     standard = policy.standard("resolution", resolution_hours)
     if standard is not None:
-        paused_now = state in (TicketState.WAITING_USER, TicketState.CLOSED)
+        paused_now = state in (TicketState.WAITING_USER, TicketState.CLOSED, TicketState.ESCALATED)
         runs = _resolution_runs(events, paused_now)
         if runs:
             out.append(_clock("resolution", runs, standard, policy, calendar, now))
@@ -461,8 +505,9 @@ def measure(events: Iterable[EventRecord], *, priority: str, policy: SlaPolicy, 
     - analysis: analysis_started -> close, escalation or a new data request;
     - close / escalation: when staff wrote the command (the mail's Date) -> when it was done;
       automatic closes are not measured;
+    - lkpp_turnaround: each turn LKPP owed an answer (see ``_LkppTurns``) -> LKPP's answer;
     - resolution: received -> each close made by a person, without the time spent waiting for
-      the user's data or closed, against the priority's resolution hours.
+      the user's data, with LKPP or closed, against the priority's resolution hours.
     """
     events = list(events)
     overrides = [e for e in events if e.kind == "priority_override"]
@@ -481,7 +526,12 @@ def measure(events: Iterable[EventRecord], *, priority: str, policy: SlaPolicy, 
     calls: list[datetime] = []
     analysis_from: datetime | None = None
     clock = _ResolutionRuns()
+    turns = _LkppTurns()
     for e in events:
+        answered = len(turns.answered)
+        turns.feed(e)
+        if len(turns.answered) > answered:
+            add("lkpp_turnaround", turns.answered[-1].start, e.at)
         if e.kind == "priority_override":
             level = str((e.data or {}).get("to", level))
         if e.kind in _USER_MAIL:

@@ -5,6 +5,11 @@ ticket changes and queued mail. Reading this module top to bottom is reading the
 
     new -> (priority set, step 2) -> waiting_user (step 4) <-> analysis (steps 6-8)
         analysis/waiting_user -> closed (step 9) | escalated (step 10) -> closed
+        escalated -> analysis (``#tarik``: staff take it back from LKPP, LKPP is told)
+
+While escalated, LKPP answers, asks the user for data (the user's reply goes to LKPP) or closes;
+LPSE staff may close (LKPP is told) or take it back. A mail in LKPP's name without proof changes
+nothing; staff may relay it to the user with ``#teruskan``.
 
 A closed ticket answered by the user within the reopen window goes back to analysis
 and to whoever closed it; later, the answer opens a follow-up ticket.
@@ -49,6 +54,8 @@ TRANSITIONS: Mapping[tuple[CommandKind, TicketState], TicketState] = {
     **{(CommandKind.CALLED, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     **{(CommandKind.TAKE, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     (CommandKind.REOPEN, S.CLOSED): S.ANALYSIS,
+    (CommandKind.WITHDRAW, S.ESCALATED): S.ANALYSIS,
+    **{(CommandKind.RELAY, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     **{(CommandKind.ANSWER, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
 }
 
@@ -60,6 +67,9 @@ STATE_LABELS: Mapping[TicketState, str] = {
     S.ESCALATED: "dieskalasi ke LKPP",
     S.CLOSED: "ditutup",
 }
+
+#: The LKPP turnaround clock (``core.sla``): its warning reminds LKPP, its breach tells the coordinator.
+LKPP_CLOCK = "lkpp_turnaround"
 
 Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator"]
 
@@ -112,8 +122,13 @@ class UserReplied:
 
 @dataclass(frozen=True)
 class StaffReplied:
+    """A proven staff member's reply. ``unverified``: the text of the latest mail in LKPP's name
+    without proof not yet relayed (``#teruskan`` sends it to the user), ``unverified_ref`` its id."""
+
     actor: str
     reply: StaffReply
+    unverified: str | None = None
+    unverified_ref: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,7 @@ class LkppReplied:
     reply: StaffReply  # LKPP may close with a keyword; other keywords are not LKPP's to use
     how: str = ""  # the proof
     lkpp_number: str | None = None  # LKPP's own ticket number from the subject (``[LKPP#4711]``)
+    files: tuple[str, ...] = ()  # the names of the files it carries (an answer may be a file alone)
 
 
 @dataclass(frozen=True)
@@ -161,10 +177,10 @@ class StaffUnverified:
 
 @dataclass(frozen=True)
 class SlaNoticeDue:
-    """A clock passed a threshold: a warning to staff, or (100 %) a breach notice to the coordinator."""
+    """A clock passed a threshold: a warning to staff (LKPP for its own clock), or (100 %) a breach notice to the coordinator."""
 
     breach: bool
-    clock: str  # priority | call | analysis | resolution
+    clock: str  # priority | call | analysis | resolution | lkpp_turnaround
     key: str
     percent: int
     step: int | None  # the clock's SOP step
@@ -287,7 +303,7 @@ def _opened(event: UserOpened) -> Decision:
             E.PRIORITY_SET,
             f"priority {c.priority}, category {c.category}" + ("" if c.matched else " (unmatched: please classify)"),
             2,
-            {"category": c.category, "matched": c.matched, "hits": hits},
+            {"category": c.category, "priority": c.priority, "matched": c.matched, "hits": hits},
         ),
         SendMail("user", "ack"),
     ]
@@ -395,6 +411,8 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
             continue
         if command.kind is CommandKind.NEED_INFO and not (command.arg or reply.body):
             errors.append(f"'{command.line}': sebutkan data yang diminta")
+        if command.kind is CommandKind.RELAY and event.unverified is None:
+            errors.append(f"'{command.line}': tidak ada e-mail atas nama LKPP yang belum diteruskan")
         state = nxt
     if errors:
         return Decision(ticket.state, (
@@ -463,6 +481,20 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
                         SendMail("user", "escalated"),
                         Record(E.ESCALATED, f"escalated to LKPP by {actor}", 10)]
             body_used = True
+        elif kind is CommandKind.WITHDRAW:
+            # LKPP need not work on it any more; the LPSE resolution clock runs again (``core.sla``).
+            effects += [SendMail("lkpp", "lkpp_withdrawn", {"note": command.arg}),
+                        Record(E.WITHDRAWN, f"taken back from LKPP by {actor}" + (f": {command.arg}" if command.arg
+                                                                                  else ""), 10,
+                               {"by": actor, "reason": command.arg}),
+                        Record(E.ANALYSIS_STARTED, "taken back from LKPP", 7)]
+        elif kind is CommandKind.RELAY:
+            # Staff vouch for a mail in LKPP's name that had no proof: the user gets it as LKPP's answer.
+            effects += [SendMail("user", "lkpp_answer", {"answer": event.unverified or "", "relay": event.unverified_ref,
+                                                         "intro": "" if body_used else reply.body}),
+                        Record(E.LKPP_RELAYED, f"unverified LKPP mail relayed to the user by {actor}",
+                               data={"by": actor, "message": event.unverified_ref})]
+            body_used = True
     if reply.body and not body_used and state is not S.CLOSED:
         effects += [Record(E.STAFF_ANSWERED, f"answer from {actor}"),
                     SendMail("user", "staff_answer", {"answer": reply.body})]
@@ -471,19 +503,33 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
 
 def _lkpp_replied(ticket: TicketView, event: LkppReplied) -> Decision:
     reply = event.reply
-    closes = any(c.kind is CommandKind.CLOSE for c in reply.commands)
+    # LKPP's keywords count only while LKPP holds the ticket: after ``#tarik`` or a close by the LPSE
+    # a late "#tutup" from LKPP must not close the LPSE's ticket (its text is still passed on).
+    closes = any(c.kind is CommandKind.CLOSE for c in reply.commands) and ticket.state is S.ESCALATED
     data: dict[str, object] = {"how": event.how}
     if event.lkpp_number:
         data["lkpp_number"] = event.lkpp_number
     staff: Recipient = "assignee" if ticket.assignee else "staff"
+    asks = [c for c in reply.commands if c.kind is CommandKind.NEED_INFO]
+    if asks and not closes and ticket.state is S.ESCALATED:
+        # LKPP asks the user for data: relayed; the ticket stays with LKPP and the user's reply goes
+        # back to LKPP (``lkpp_user_update``); LKPP's clock waits for it (``core.sla``).
+        items = ([x.strip() for c in asks for x in c.arg.replace(";", ",").split(",") if x.strip()]
+                 or ["data yang disebutkan dalam pesan di atas"])  # LKPP named them in its text only
+        data["asked"] = items
+        return Decision(ticket.state, (
+            Record(E.LKPP_REPLIED, f"LKPP ({event.actor}) asks the user for data: " + ", ".join(items), data=data),
+            SendMail("user", "need_info", {"requested": items, "answer": reply.body, "by_lkpp": True}),
+            SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": False, "asked": items}),
+        ))
     effects: list[Effect] = [Record(E.LKPP_REPLIED, f"answer from LKPP ({event.actor})", data=data)]
-    if closes and ticket.state is not S.CLOSED:
+    if closes:
         effects += [SendMail("user", "closed", {"answer": reply.body, "by_lkpp": True}),
                     SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": True}),
                     Record(E.CLOSED, f"closed by LKPP ({event.actor})", 9,
                            {"from_state": ticket.state.value, "by_lkpp": True})]
         return Decision(S.CLOSED, tuple(effects), closed_by=event.actor)
-    if reply.body:
+    if reply.body or event.files:
         effects.append(SendMail("user", "lkpp_answer", {"answer": reply.body}))
     effects.append(SendMail(staff, "staff_lkpp_reply", {"answer": reply.body, "closed": False}))
     return Decision(ticket.state, tuple(effects))
@@ -523,8 +569,17 @@ def _clock(ticket: TicketView, event: ClockEvent) -> Decision:
     """The SLA tick's events. Each is due only in the states ``core.sla`` gives it in; in any other
     state (the ticket changed since) the Decision changes nothing and sends nothing."""
     if isinstance(event, SlaNoticeDue):
-        if ticket.state is S.CLOSED:
+        if ticket.state is S.CLOSED or (event.clock == LKPP_CLOCK and ticket.state is not S.ESCALATED):
             return Decision(ticket.state, ())
+        if event.clock == LKPP_CLOCK and not event.breach:
+            # LKPP's turnaround: the warning is a polite reminder to LKPP, in the escalation's thread.
+            return Decision(ticket.state, (
+                Record(E.SLA_WARNING, f"{event.label}: {event.percent}% of the standard used, deadline "
+                       f"{event.deadline}; LKPP reminded", event.step,
+                       {"clock": event.clock, "percent": event.percent, "key": event.key,
+                        "to": list(event.recipients)}),
+                SendMail("lkpp", "lkpp_reminder", {"sla": dict(event.sla)}),
+            ))
         if event.breach:
             kind, template = E.SLA_BREACH, "staff_sla_breach"
             detail = f"{event.label}: deadline {event.deadline} passed; coordinator told"

@@ -32,6 +32,7 @@ TEMPLATE_KEYS = (
     "staff_delivery_failed",
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
     "staff_auth_failed", "staff_unverified", "staff_lkpp_unverified", "lkpp_closed", "lkpp_reopened", "still_missing",
+    "lkpp_withdrawn", "lkpp_reminder",
 )
 
 
@@ -127,8 +128,9 @@ def sample_context() -> dict[str, object]:
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
+        "kronologi": [{"at": "01-01-2026 08:00 WIB", "step": 1, "step_name": "Laporan masuk", "text": "Laporan diterima"}],
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
-        "capped": 0, "how": "signed reply address", "to_lkpp": False, "lkpp_number": "4711", "arrived": [], "still": [],
+        "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
         "rating_links": [{"score": 5, "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
         "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",

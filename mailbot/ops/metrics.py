@@ -12,7 +12,7 @@ Counted in the process since the endpoint started (``mailbot run`` starts it bef
 Read from the database at scrape time (a handful of grouped counts, no row is loaded):
 
 * ``mailbot_tickets{helpdesk,state,priority}``: tickets by state and priority;
-* ``mailbot_tickets_overdue{helpdesk}``: open tickets with a deadline (resolution or an SOP step) passed;
+* ``mailbot_tickets_overdue{helpdesk}``: open tickets with a deadline (resolution, an SOP step or LKPP's answer) passed;
 * ``mailbot_outbox_mails{helpdesk,status}``: ``pending`` and ``failed`` mails;
   ``mailbot_outbox_failed_unacknowledged{helpdesk}``;
 * ``mailbot_quarantine_mails{helpdesk}``: mails in quarantine, not yet resolved;
@@ -103,7 +103,7 @@ def observe_flush(sent: int, failed: int, helpdesk: str = DEFAULT_HELPDESK) -> N
         live.outbox_failed.labels(helpdesk=helpdesk).inc(failed)
 
 
-_OPEN_DEADLINES = ("due_at", "priority_due_at", "call_due_at", "analysis_due_at")
+_OPEN_DEADLINES = ("due_at", "priority_due_at", "call_due_at", "analysis_due_at", "lkpp_due_at")
 
 
 class DatabaseCollector:

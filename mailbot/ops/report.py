@@ -10,8 +10,12 @@ What counts in the period [start, end):
 
 - a step counts in the period in which it *ended* (see ``sla.measure`` for each step's
   start and end); its time is working or calendar time as its standard is set;
-- an escalation counts when it was made; its turnaround runs to LKPP's first answer or the
-  close, whenever that came (calendar time: LKPP keeps its own hours);
+- an escalation counts when it was made; it is answered when LKPP answered or closed it, taken
+  back when LPSE closed it or took it back (``#tarik``) before that, else pending;
+- LKPP's turnaround (``[sla.standards] lkpp_turnaround``) is reported apart from the LPSE steps:
+  each turn LKPP owed an answer (after the escalation, after the user's answer to LKPP's data
+  request, after a reopen back to LKPP) counts in the period in which LKPP answered, against its
+  standard; the LPSE resolution clock does not run while LKPP holds the ticket;
 - the reopen rate is the share of the closes made by people in the period that were
   followed by a reopen (by the user or by ``#buka``) before any later close;
 - automatic closes (no data from the user) are counted apart and measured nowhere else.
@@ -78,12 +82,20 @@ class Row:
 class EscalationStats:
     count: int  # escalations made in the period
     answered: int  # of those, answered or closed by LKPP (so far)
-    median: timedelta | None  # turnaround of the answered ones
+    median: timedelta | None  # LKPP's turnaround: the turns answered in the period
     p90: timedelta | None
+    taken_back: int = 0  # of those, closed by LPSE or taken back (#tarik) before LKPP answered
+    turns: int = 0  # LKPP turns answered in the period (an escalation may have several)
+    within: int = 0  # of those, within the lkpp_turnaround standard
+    standard: Standard | None = None
 
     @property
     def pending(self) -> int:
-        return self.count - self.answered
+        return self.count - self.answered - self.taken_back
+
+    @property
+    def share(self) -> float | None:
+        return self.within / self.turns if self.turns else None
 
 
 @dataclass(frozen=True)
@@ -134,8 +146,7 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
     """The report's figures for [start, end) from ticket histories (pure: no database, no clock)."""
     samples: list[Sample] = []
     opened = autoclosed = 0
-    escalation_times: list[timedelta] = []
-    escalations = 0
+    escalations = answered = taken_back = 0
     closes = reopened = 0
     ratings: list[int] = []
     for history in histories:
@@ -151,9 +162,11 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
                 opened += 1
             elif e.kind == "escalated":
                 escalations += 1
-                answer = next((x for x in later if x.kind in {"lkpp_replied", "closed"}), None)
-                if answer is not None:
-                    escalation_times.append(answer.at - e.at)
+                answer = next((x for x in later if x.kind in {"lkpp_replied", "closed", "withdrawn"}), None)
+                if answer is not None and (answer.kind == "lkpp_replied" or answer.data.get("by_lkpp")):
+                    answered += 1
+                elif answer is not None:
+                    taken_back += 1
             elif e.kind == "rated" and isinstance(e.data.get("rating"), int):
                 ratings.append(int(e.data["rating"]))
             elif e.kind == "closed" and sla.is_auto_close(e):
@@ -164,6 +177,8 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
                 reopened += 1 if following is not None and following.kind == "reopened" else 0
     known = list(levels) + sorted({s.priority for s in samples} - set(levels))
     rows: list[Row] = []
+    turns = [s for s in samples if s.measure == "lkpp_turnaround"]
+    times = [s.took for s in turns]
     for measure in MEASURES:
         of_measure = [s for s in samples if s.measure == measure]
         rows.append(_row(measure, ALL, of_measure, None if measure == "resolution" else policy.standards[measure]))
@@ -173,8 +188,9 @@ def aggregate(histories: Iterable[TicketHistory], *, start: datetime, end: datet
             rows.append(_row(measure, level, [s for s in of_measure if s.priority == level], standard))
     return SlaReport(
         start=start, end=end, opened=opened, rows=tuple(rows),
-        escalations=EscalationStats(escalations, len(escalation_times), sla.median(escalation_times),
-                                    sla.percentile(escalation_times, 90)),
+        escalations=EscalationStats(escalations, answered, sla.median(times), sla.percentile(times, 90), taken_back,
+                                    len(turns), sum(1 for s in turns if s.within),
+                                    policy.standards["lkpp_turnaround"]),
         reopen=ReopenStats(closes, reopened), autoclosed=autoclosed, ratings=tuple(ratings),
     )
 
@@ -268,8 +284,10 @@ def format_table(report: SlaReport, *, zone_name: str = "") -> str:
         out.append(f"{name:40.40} {r.priority:10.10} {r.count:6d} {_pct(r.share):>7} {short(r.median):>13} "
                    f"{short(r.p90):>13}  {_standard_text(r.standard)}")
     e, ro = report.escalations, report.reopen
-    out += ["", f"Eskalasi ke LKPP: {e.count}, dijawab {e.answered}, belum {e.pending}; waktu tanggapan median "
-                f"{short(e.median)}, p90 {short(e.p90)} (waktu kalender)",
+    out += ["", f"Eskalasi ke LKPP: {e.count}, dijawab {e.answered}, ditarik/ditutup LPSE {e.taken_back}, "
+                f"belum {e.pending}",
+            f"Tanggapan Helpdesk LKPP (di luar langkah LPSE): {e.turns} tanggapan, sesuai standar {_pct(e.share)}, "
+            f"median {short(e.median)}, p90 {short(e.p90)}; standar {_standard_text(e.standard)}",
             f"Dibuka kembali: {ro.reopened} dari {ro.closed} penutupan ({_pct(ro.rate)})",
             f"Ditutup otomatis (data tidak dilengkapi): {report.autoclosed}",
             f"Penilaian pengguna: {len(report.ratings)}"
@@ -292,7 +310,10 @@ def format_csv(report: SlaReport) -> str:
                     _minutes(r.standard.duration) if r.standard else "",
                     "" if r.standard is None else str(r.standard.working).lower(), ""])
     e, ro = report.escalations, report.reopen
-    w.writerow(["lkpp_turnaround", 10, ALL, e.answered, "", "", _minutes(e.median), _minutes(e.p90), "", "false", ""])
+    w.writerow(["lkpp_turnaround", 10, ALL, e.turns, e.within, "" if e.share is None else f"{e.share * 100:.1f}",
+                _minutes(e.median), _minutes(e.p90), _minutes(e.standard.duration) if e.standard else "",
+                "" if e.standard is None else str(e.standard.working).lower(), ""])
+    w.writerow(["lkpp_taken_back", 10, ALL, e.taken_back, "", "", "", "", "", "", ""])
     w.writerow(["lkpp_pending", 10, ALL, e.pending, "", "", "", "", "", "", ""])
     w.writerow(["reopened", 9, ALL, ro.reopened, "", "", "", "", "", "",
                 "" if ro.rate is None else f"{ro.rate * 100:.1f}"])
@@ -317,8 +338,11 @@ def as_dict(report: SlaReport) -> dict[str, Any]:
              "working_time": r.standard.working if r.standard else None}
             for r in report.rows
         ],
-        "escalations": {"count": e.count, "answered": e.answered, "pending": e.pending,
-                        "turnaround_median_seconds": _seconds(e.median), "turnaround_p90_seconds": _seconds(e.p90)},
+        "escalations": {"count": e.count, "answered": e.answered, "taken_back": e.taken_back, "pending": e.pending,
+                        "turnaround_median_seconds": _seconds(e.median), "turnaround_p90_seconds": _seconds(e.p90),
+                        "turns": e.turns, "turns_within_standard": e.within, "share_within": e.share,
+                        "standard_seconds": _seconds(e.standard.duration) if e.standard else None,
+                        "working_time": e.standard.working if e.standard else None},
         "reopen": {"closed": ro.closed, "reopened": ro.reopened, "rate": ro.rate},
         "autoclosed": report.autoclosed,
         "ratings": {"count": len(report.ratings), "average": report.rating_average,
@@ -396,13 +420,17 @@ def format_html(report: SlaReport, *, title: str = "", zone_name: str = "") -> s
         "</table>",
         '<h3 style="margin-bottom:4px">Eskalasi ke Helpdesk LKPP</h3>',
         '<table style="border-collapse:collapse">',
-        f"<tr><th {head}>Eskalasi</th><th {head}>Dijawab</th><th {head}>Belum dijawab</th>"
-        f"<th {head}>Waktu tanggapan median</th><th {head}>Persentil 90</th></tr>",
-        f"<tr><td {num}>{e.count}</td><td {num}>{e.answered}</td><td {num}>{e.pending}</td>"
-        f"<td {num}>{esc(short(e.median))}</td><td {num}>{esc(short(e.p90))}</td></tr>",
+        f"<tr><th {head}>Eskalasi</th><th {head}>Dijawab</th><th {head}>Ditarik/ditutup LPSE</th>"
+        f"<th {head}>Belum dijawab</th><th {head}>Tanggapan</th><th {head}>Sesuai standar</th>"
+        f"<th {head}>Median</th><th {head}>Persentil 90</th><th {head}>Standar</th></tr>",
+        f"<tr><td {num}>{e.count}</td><td {num}>{e.answered}</td><td {num}>{e.taken_back}</td>"
+        f"<td {num}>{e.pending}</td><td {num}>{e.turns}</td><td {num}>{_pct(e.share)}</td>"
+        f"<td {num}>{esc(short(e.median))}</td><td {num}>{esc(short(e.p90))}</td>"
+        f"<td {cell}>{esc(_standard_text(e.standard))}</td></tr>",
         "</table>",
-        "<p>Waktu tanggapan LKPP dihitung dalam waktu kalender, dari eskalasi sampai jawaban pertama atau "
-        "penutupan.</p>",
+        "<p>Waktu tanggapan LKPP dihitung terpisah dari langkah LPSE: sejak LKPP menerima eskalasi (atau data "
+        "yang dimintanya, atau tiket yang dikembalikan pelapor) sampai jawaban LKPP. Selama tiket di LKPP, "
+        "target penyelesaian LPSE berhenti.</p>",
         f"<p>Tiket dibuka kembali: {ro.reopened} dari {ro.closed} penutupan ({_pct(ro.rate)}). "
         f"Ditutup otomatis karena data tidak dilengkapi: {report.autoclosed}.</p>",
         "</body></html>",

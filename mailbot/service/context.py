@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.core import threads
 from mailbot.core.domain import Classification, EventKind, InboundMail, TicketState
+from mailbot.core.kronologi import kronologi
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.workflow import (
     STATE_LABELS,
@@ -75,8 +76,13 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "timeline": _Lazy(lambda: [{"at": local_time(app, e.at), "kind": e.kind, "detail": e.detail}
                                    for e in ticket.events]),
         "conversation": _Lazy(lambda: _conversation(app, session, ticket)),
+        # The same history told in Indonesian, for LKPP (the dossier's "Kronologi").
+        "kronologi": _Lazy(lambda: [{"at": local_time(app, r.at), "step": r.step, "step_name": r.step_name,
+                                     "text": r.text}
+                                    for r in kronologi(ticket.events, item=table.item_label,
+                                                       category=table.category_label)]),
         "bounced": "", "marks": [], "omitted": [], "dossier_limit": "", "capped": 0,
-        "how": "", "to_lkpp": False,
+        "how": "", "to_lkpp": False, "intro": "", "relay": None, "asked": [],
         # LKPP's own ticket number (``[LKPP#4711]`` in its subject), kept on the ticket as event data.
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}

@@ -115,6 +115,7 @@ def store_status(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
     ticket.priority_due_at = due("priority")
     ticket.call_due_at = due("call")
     ticket.analysis_due_at = due("analysis")
+    ticket.lkpp_due_at = due("lkpp_turnaround")
     wait = st.waiting
     ticket.remind_at = wait.remind_at if wait is not None and wait.reminded_at is None else None
     ticket.autoclose_at = wait.autoclose_at if wait is not None else None

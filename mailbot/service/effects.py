@@ -235,7 +235,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
             record_event(session, ticket, Record(EventKind.MAIL_SUPPRESSED, f"{effect.template} to {recipients[0]} not sent: {blocked}"),
                    now, "mailbot")
             return
-    attachments, omitted = _attachments_for(app, session, ticket, mail, effect.template)
+    attachments, omitted = _attachments_for(app, session, ticket, mail, effect, role)
     context = template_context(app, session, ticket, mail, classification)
     context.update(effect.context)
     if omitted:
@@ -362,15 +362,55 @@ def _not_sendable(app: App, session: Session, address: str, now: datetime, *, ma
     return None
 
 
-def _attachments_for(app: App, session: Session, ticket: Ticket, mail: InboundMail,
-                     template: str) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
-    """The files a mail carries, and (for the escalation dossier) those left out by its size budget."""
+#: Mails that pass on the files of the mail in hand: the user's to staff and LKPP; unverified LKPP
+#: mail's to staff only (they judge it before ``#teruskan``).
+_FORWARDS_FILES = {"staff_new", "staff_user_reply", "lkpp_user_update", "lkpp_reopened", "staff_lkpp_unverified"}
+#: Mails that carry a staff member's or LKPP's answer: the files of that answer go with it (to the
+#: user, and to staff for their copy of LKPP's answer), within the size budget.
+_ANSWER_FILES = {"staff_answer", "closed", "need_info", "lkpp_answer", "staff_lkpp_reply"}
+
+
+def _attachments_for(app: App, session: Session, ticket: Ticket, mail: InboundMail, effect: SendMail,
+                     role: SenderRole) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
+    """The files a mail carries, and those left out by the size budget (listed by name in the mail).
+
+    Files over ``storage.max_attachment_bytes`` were never kept (parse); what a mail carries to
+    the user or LKPP is held to ``escalation.max_dossier_bytes`` (mail servers refuse larger mail).
+    """
+    template = effect.template
     if template == "escalation":
         return _dossier_attachments(app, session, ticket)
-    if template in {"staff_new", "staff_user_reply", "lkpp_user_update"}:
+    if template in _FORWARDS_FILES:
         return [OutgoingAttachment(a.filename, a.content_type, a.content) for a in mail.attachments
                 if a.content is not None], []
+    relay = effect.context.get("relay")
+    if template == "lkpp_answer" and isinstance(relay, int):  # ``#teruskan``: the unverified mail's files
+        stored = session.scalars(select(StoredAttachment).where(StoredAttachment.message_pk == relay,
+                                                                StoredAttachment.content.is_not(None))
+                                 .order_by(StoredAttachment.id))
+        return _within_budget(app, [OutgoingAttachment(a.filename, a.content_type, a.content)
+                                    for a in stored if a.content is not None])
+    if template in _ANSWER_FILES and role in {SenderRole.STAFF, SenderRole.LKPP}:
+        return _within_budget(app, [OutgoingAttachment(a.filename, a.content_type, a.content)
+                                    for a in mail.attachments if a.content is not None and not a.inline])
     return [], []
+
+
+def _within_budget(app: App, files: list[OutgoingAttachment]
+                   ) -> tuple[list[OutgoingAttachment], list[dict[str, object]]]:
+    """The files that fit one mail's budget (in order), and the names and sizes of the others."""
+    budget = int(app.settings.escalation.max_dossier_bytes * _DOSSIER_SHARE)
+    chosen: list[OutgoingAttachment] = []
+    omitted: list[dict[str, object]] = []
+    used = 0
+    for f in files:
+        size = len(f.content)
+        if used + size <= budget:
+            chosen.append(f)
+            used += size
+        else:
+            omitted.append({"filename": f.filename, "size": size, "size_text": _size_text(size)})
+    return chosen, omitted
 
 
 #: Base64 makes an attachment a third larger, and the dossier's text and headers need room too.
@@ -388,6 +428,7 @@ def _dossier_attachments(app: App, session: Session,
     rows = session.execute(
         select(StoredAttachment.id, StoredAttachment.filename, StoredAttachment.size)
         .join(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
+                             Message.auto.is_(False),  # never an unverified mail's files
                              StoredAttachment.content.is_not(None))
         .order_by(StoredAttachment.id)).all()
     chosen: list[int] = []

@@ -56,7 +56,7 @@ from mailbot.service.effects import (
 )
 from mailbot.service.outcome import Outcome
 from mailbot.storage import store
-from mailbot.storage.models import Quarantine, Ticket, TicketEvent
+from mailbot.storage.models import Message, Quarantine, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -245,11 +245,13 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         warned = _recent_unverified(session, settings.helpdesk_key, mail.from_addr, now)
         event = StaffUnverified(mail.from_addr, verdict.how if verdict else "", warned, _SPOOF_WARNINGS_PER_HOUR)
     elif route is Route.STAFF_REPLY:
-        event = StaffReplied(mail.from_addr, _with_canned_answers(
-            app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels)))
+        reply = _with_canned_answers(app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels))
+        relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
+        event = StaffReplied(mail.from_addr, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)))
     elif route is Route.LKPP_REPLY:
         event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels), lkpp_how,
-                            threads.find_lkpp_number(mail.subject))
+                            threads.find_lkpp_number(mail.subject),
+                            tuple(a.filename for a in mail.attachments if a.content is not None and not a.inline))
     else:
         # SOP steps 5-6: which of the still-missing items this reply brings (text and attachments,
         # the rules' own detection); ``decide`` moves to analysis only when none is left.
@@ -307,6 +309,15 @@ def _recent_unverified(session: Session, helpdesk: str, sender: str, now: dateti
     return session.scalar(select(func.count(TicketEvent.id)).join(Ticket, Ticket.id == TicketEvent.ticket_id).where(
         Ticket.helpdesk == helpdesk, TicketEvent.kind == kind, TicketEvent.actor == sender,
         TicketEvent.at >= now - timedelta(hours=1))) or 0
+
+
+def _unrelayed_lkpp(session: Session, ticket: Ticket) -> tuple[str | None, int | None]:
+    """The latest mail in LKPP's name without proof that staff have not relayed yet (text, id)."""
+    relayed = {d.get("message") for d in session.scalars(select(TicketEvent.data).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.LKPP_RELAYED)) if d}
+    rows = session.execute(select(Message.id, Message.new_text, Message.text).where(
+        Message.ticket_id == ticket.id, Message.channel == "unverified").order_by(Message.id.desc()))
+    return next(((new_text or text, pk) for pk, new_text, text in rows if pk not in relayed), (None, None))
 
 
 def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,

@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 
 from mailbot.core import sla
 from mailbot.core.domain import EventKind, InboundMail, TicketState
-from mailbot.core.workflow import AutoCloseDue, ClockEvent, ReminderDue, SlaNoticeDue, decide, notice_recipient
+from mailbot.core.workflow import (
+    LKPP_CLOCK,
+    AutoCloseDue,
+    ClockEvent,
+    ReminderDue,
+    SlaNoticeDue,
+    decide,
+    notice_recipient,
+)
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.service import effects
@@ -167,7 +175,7 @@ def _sla_context(app: App, clock: sla.Clock | None, action: sla.Action | None) -
     return {
         "clock": clock.name, "label": clock.label, "step": clock.step,
         "percent": action.percent if action is not None else round(clock.fraction * 100),
-        "breached": clock.breached, "deadline": _local(app, clock.marks[-1].at),
+        "breached": clock.breached, "deadline": _local(app, clock.marks[-1].at), "since": _local(app, clock.started_at),
         "standard": sla.describe(clock.standard.duration, working=working),
         "used": sla.describe(clock.used, working=working),
         "remaining": sla.describe(max(clock.remaining, timedelta(0)), working=working),
@@ -182,8 +190,8 @@ def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action,
         clock = st.clock(action.clock)
         breach = action.kind == "breach"
         warn_to = app.settings.sla.warn_to
-        recipients = effects.recipients_for(app, ticket, clock_mail(app), notice_recipient(breach, warn_to),
-                                            ticket.closed_by)
+        to = "lkpp" if action.clock == LKPP_CLOCK and not breach else notice_recipient(breach, warn_to)
+        recipients = effects.recipients_for(app, ticket, clock_mail(app), to, ticket.closed_by)
         _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=action.percent,
                        deadline=action.deadline, recipients=recipients)
         for covered in action.covers:

@@ -69,6 +69,7 @@ def ticket_detail(ticket: Ticket) -> dict[str, object]:
         "closed_by": ticket.closed_by, "category_matched": ticket.category_matched, "rating": ticket.rating,
         "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
         "paused_since": ticket.paused_since.isoformat() if ticket.paused_since else None,
+        "lkpp_due_at": ticket.lkpp_due_at.isoformat() if ticket.lkpp_due_at else None,
         "messages": [
             {"message_id": m.message_id, "direction": m.direction, "role": m.role, "channel": m.channel,
              "sender": m.sender, "recipients": m.recipients, "subject": m.subject, "at": m.at.isoformat(),

@@ -294,6 +294,7 @@ class EscalationSettings(_Section):
     #: The largest escalation mail: attachments that fit go with the dossier, the others are
     #: listed with their names and sizes (LKPP asks for them by replying). Mail servers refuse
     #: larger mail (Postfix's default limit is 10 MB), and one refused dossier stops nothing else.
+    #: The same budget holds for the files of a staff or LKPP answer passed on to the user.
     max_dossier_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
     #: Mail from these domains counts as LKPP's when it carries a DKIM pass for that exact domain
     #: (read as for staff: ``staff.trusted_authserv_ids``). Without it, LKPP is whoever answers to
@@ -372,6 +373,9 @@ class SlaStandardsSettings(_Section):
     analysis: SlaStandardSettings = SlaStandardSettings(days=1)  # step 7
     close: SlaStandardSettings = SlaStandardSettings(minutes=10)  # step 9, after solving
     escalation: SlaStandardSettings = SlaStandardSettings(minutes=5)  # step 10
+    #: LKPP's turnaround while it holds an escalated ticket: at warn_at LKPP is reminded, at 100 % the
+    #: coordinator is told (the LPSE resolution clock pauses meanwhile).
+    lkpp_turnaround: SlaStandardSettings = SlaStandardSettings(days=2)
 
 
 class SlaSettings(_Section):

@@ -80,10 +80,11 @@ class Ticket(Base):
     # SLA clocks (issue 5), kept by deadlines.refresh_deadlines from the events; the scheduler
     # only ticks on sla_next_at. Resolution deadline per the priority table (None while paused):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # waiting for the user's data
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # waiting for the user's data, or LKPP
     priority_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 2: unmatched, staff classify
     call_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 4: telephone confirmation
     analysis_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 7
+    lkpp_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # step 10: LKPP's answer (escalated)
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # reminder to the user (waiting_user)
     autoclose_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # next warning/reminder due

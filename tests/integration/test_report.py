@@ -47,10 +47,12 @@ HISTORIES = [
     TicketHistory("T1", "sedang", opened(wib(2026, 3, 2, 9, 0)) + [
         closed(wib(2026, 3, 3, 10, 0), wib(2026, 3, 3, 9, 55))]),
     # T2 tinggi, data missing. Call 3 min. Data Thu 09:00; escalated Thu 11:00, written 10:50 (10 min, LATE);
-    # analysis 2 h. LKPP answers Fri 11:00 (24 h calendar), LKPP closes Fri 14:00 (written 13:58: 2 min).
-    # Resolution: paused Wed 10:00 -> Thu 09:00, then Thu 7 h + Fri 6 h = 13 h of 8 (LATE).
+    # analysis 2 h. LKPP answers Fri 11:00 (turnaround Thu 5 h + Fri 3 h = 8 working hours of 16), LKPP
+    # closes Fri 14:00 (written 13:58: 2 min).
+    # Resolution: paused Wed 10:00 -> Thu 09:00 (waiting for data), runs Thu 09:00 -> 11:00, paused while
+    # LKPP holds it (Thu 11:00 -> the close): 2 h of 8 (it would be 13 h, LATE, if LKPP's time counted).
     # The user reopens Mon 09:00; closed Mon 09:30 (written 09:25: 5 min); analysis 30 min;
-    # resolution 13 h 30 min (LATE).
+    # resolution 2 h 30 min.
     TicketHistory("T2", "tinggi", opened(wib(2026, 3, 4, 10, 0), missing=True) + [
         Ev("called", wib(2026, 3, 4, 10, 3), 4),
         Ev("user_replied", wib(2026, 3, 5, 9, 0)), Ev("data_received", wib(2026, 3, 5, 9, 0), 6),
@@ -134,9 +136,10 @@ def test_close_and_escalation_steps(march: report.SlaReport) -> None:
 
 
 def test_resolution_against_each_priority(march: report.SlaReport) -> None:
-    # T1 9 h (sedang, ok), T2 13 h and 13.5 h (tinggi, late), T3 4 h (rendah, ok), T4 3 h (sedang, ok).
-    assert figures(march.row("resolution")) == (5, 3, 9 * H, 13 * H + 30 * M)
-    assert figures(march.row("resolution", "tinggi")) == (2, 0, 13 * H + 15 * M, 13 * H + 30 * M)
+    # T1 9 h (sedang, ok), T2 2 h and 2.5 h (tinggi, ok: LKPP's day not counted), T3 4 h (rendah, ok),
+    # T4 3 h (sedang, ok) -> sorted 2 2.5 3 4 9: median 3 h, p90 rank 5 = 9 h.
+    assert figures(march.row("resolution")) == (5, 5, 3 * H, 9 * H)
+    assert figures(march.row("resolution", "tinggi")) == (2, 2, 2 * H + 15 * M, 2 * H + 30 * M)
     assert figures(march.row("resolution", "sedang")) == (2, 2, 6 * H, 9 * H)
     assert figures(march.row("resolution", "rendah")) == (1, 1, 4 * H, 4 * H)
     assert march.row("resolution", "tinggi").standard.duration == 8 * H  # type: ignore[union-attr]
@@ -144,7 +147,10 @@ def test_resolution_against_each_priority(march: report.SlaReport) -> None:
 
 def test_escalations_to_lkpp_and_reopen_rate(march: report.SlaReport) -> None:
     e = march.escalations
-    assert (e.count, e.answered, e.pending, e.median, e.p90) == (2, 1, 1, 24 * H, 24 * H)
+    assert (e.count, e.answered, e.taken_back, e.pending, e.median, e.p90) == (2, 1, 0, 1, 8 * H, 8 * H)
+    # LKPP's turnaround is apart from the LPSE steps, against its own standard (2 working days).
+    assert (e.turns, e.within, e.standard.duration) == (1, 1, 16 * H)  # type: ignore[union-attr]
+    assert "lkpp_turnaround" not in {r.measure for r in march.rows}
     assert (march.reopen.closed, march.reopen.reopened) == (5, 1)  # T2's first close was reopened
     assert march.reopen.rate == pytest.approx(0.2)
 
@@ -165,7 +171,9 @@ def test_table(march: report.SlaReport) -> None:
     assert "01-03-2026 s.d. 31-03-2026 (WIB): 5 tiket baru" in text
     assert re.search(r"Analisis \(langkah 7\)\s+semua\s+6\s+83\.3%\s+3 j 30 mnt\s+9 j 00 mnt\s+8 jam kerja", text)
     assert "Dibuka kembali: 1 dari 5 penutupan (20.0%)" in text
-    assert "Eskalasi ke LKPP: 2, dijawab 1, belum 1" in text
+    assert "Eskalasi ke LKPP: 2, dijawab 1, ditarik/ditutup LPSE 0, belum 1" in text
+    assert ("Tanggapan Helpdesk LKPP (di luar langkah LPSE): 1 tanggapan, sesuai standar 100.0%, median 8 j 00 mnt, "
+            "p90 8 j 00 mnt; standar 16 jam kerja") in text
 
 
 def test_csv(march: report.SlaReport) -> None:
@@ -175,7 +183,8 @@ def test_csv(march: report.SlaReport) -> None:
     assert (analysis["median_minutes"], analysis["p90_minutes"], analysis["standard_minutes"]) == (
         "210.00", "540.00", "480.00")
     lkpp = next(r for r in rows if r["measure"] == "lkpp_turnaround")
-    assert lkpp["count"] == "1" and lkpp["median_minutes"] == "1440.00"
+    assert lkpp["count"] == "1" and lkpp["median_minutes"] == "480.00" and lkpp["standard_minutes"] == "960.00"
+    assert lkpp["within_standard"] == "1" and lkpp["working_time"] == "true"
     assert next(r for r in rows if r["measure"] == "reopened")["rate_pct"] == "20.0"
 
 
@@ -183,8 +192,10 @@ def test_json(march: report.SlaReport) -> None:
     data = json.loads(report.format_json(march))
     [close] = [s for s in data["steps"] if s["measure"] == "close" and s["priority"] == ALL]
     assert close["count"] == 5 and close["median_seconds"] == 300 and close["p90_seconds"] == 900
-    assert data["escalations"] == {"count": 2, "answered": 1, "pending": 1, "turnaround_median_seconds": 86400,
-                                   "turnaround_p90_seconds": 86400}
+    assert data["escalations"] == {"count": 2, "answered": 1, "taken_back": 0, "pending": 1,
+                                   "turnaround_median_seconds": 28800, "turnaround_p90_seconds": 28800, "turns": 1,
+                                   "turns_within_standard": 1, "share_within": 1.0, "standard_seconds": 57600,
+                                   "working_time": True}
     assert data["reopen"]["rate"] == pytest.approx(0.2) and data["autoclosed"] == 1
 
 

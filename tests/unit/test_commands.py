@@ -40,6 +40,13 @@ K = CommandKind
         ("#jawab 2", K.ANSWER, "2"),
         ("#answer Lupa-Password", K.ANSWER, "lupa-password"),
         ("jawab 5", K.ANSWER, "5"),
+        ("#tarik", K.WITHDRAW, ""),
+        ("#tarik sudah ditangani LPSE", K.WITHDRAW, "sudah ditangani LPSE"),
+        ("#withdraw", K.WITHDRAW, ""),
+        ("tarik", K.WITHDRAW, ""),
+        ("#teruskan", K.RELAY, ""),
+        ("#relay", K.RELAY, ""),
+        ("teruskan", K.RELAY, ""),
     ],
 )
 def test_keywords(text: str, kind: CommandKind, arg: str) -> None:
@@ -62,6 +69,8 @@ def test_commands_then_answer() -> None:
         "Catatan: akun Anda sudah aktif.",
         "Buka menu Profil.",
         "Prioritas kami adalah tender Anda.",
+        "Teruskan e-mail ini ke bagian keuangan.",
+        "Tarik kembali dokumen lama, lalu unggah ulang.",
     ],
 )
 def test_sentences_are_answers_not_commands(text: str) -> None:
@@ -83,6 +92,12 @@ def test_bad_priority_level_is_an_error() -> None:
 
 def test_take_with_arguments_is_an_error_when_hashed() -> None:
     assert parse_staff_reply("#ambil sekarang").errors
+
+
+def test_relay_takes_no_argument_the_text_below_is_the_staff_members_own() -> None:
+    assert parse_staff_reply("#teruskan semuanya").errors
+    reply = parse_staff_reply("#teruskan\nSudah kami konfirmasi ke LKPP.")
+    assert [c.kind for c in reply.commands] == [K.RELAY] and reply.body == "Sudah kami konfirmasi ke LKPP."
 
 
 def test_configured_levels() -> None:

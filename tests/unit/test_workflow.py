@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.core.commands import parse_staff_reply
+from mailbot.core.commands import CommandKind, parse_staff_reply
 from mailbot.core.domain import Classification, MissingItem, TicketState
 from mailbot.core.workflow import (
     Assign,
@@ -174,14 +174,24 @@ COMMAND_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
     "#buka": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: None, S.CLOSED: S.ANALYSIS},
     "#jawab 1\nteks jawaban": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED,
                                S.CLOSED: None},
+    "#tarik sudah kami tangani": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ANALYSIS, S.CLOSED: None},
+    "#withdraw": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ANALYSIS, S.CLOSED: None},
+}
+
+
+# ``#teruskan`` relays the latest unverified mail in LKPP's name: (state, one waiting?) -> new state or None.
+RELAY_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
+    "#teruskan": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED, S.CLOSED: None},
+    "#relay": {S.WAITING_USER: S.WAITING_USER, S.ANALYSIS: S.ANALYSIS, S.ESCALATED: S.ESCALATED, S.CLOSED: None},
 }
 
 
 @pytest.mark.parametrize("state", STORED_STATES)
-@pytest.mark.parametrize("text", list(COMMAND_TABLE))
+@pytest.mark.parametrize("text", [*COMMAND_TABLE, *RELAY_TABLE])
 def test_every_command_in_every_state(text: str, state: TicketState) -> None:
-    expected = COMMAND_TABLE[text][state]
-    d = decide(ticket(state), staff(text), NOW, POLICY)
+    expected = {**COMMAND_TABLE, **RELAY_TABLE}[text][state]
+    event = StaffReplied(STAFF, parse_staff_reply(text), "Jawaban LKPP", 7) if text in RELAY_TABLE else staff(text)
+    d = decide(ticket(state), event, NOW, POLICY)
     if expected is None:
         assert d.state is state
         assert mails(d) == [("sender", "staff_error")]
@@ -237,6 +247,64 @@ def test_combined_commands_run_in_order() -> None:
     assert d.state is S.CLOSED
     assert Assign(STAFF) in d.effects and SetPriority("rendah") in d.effects
     assert mails(d) == [("user", "closed")]
+
+
+def test_every_command_kind_has_its_row_in_the_tables() -> None:
+    kinds = {parse_staff_reply(text).commands[0].kind for text in [*COMMAND_TABLE, *RELAY_TABLE]}
+    assert kinds == set(CommandKind)
+
+
+# LKPP's proven mail in every state: (text, state) -> (new state, mails). LKPP's keywords count only while
+# it holds the ticket; otherwise its text is passed on as an answer and nothing changes.
+LKPP_TABLE: dict[str, dict[TicketState, tuple[TicketState, list[tuple[str, str]]]]] = {
+    "Silakan kompres berkas.": {s: (s, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")])
+                                for s in STORED_STATES},
+    "#tutup\nSudah beres.": {
+        S.ESCALATED: (S.CLOSED, [("user", "closed"), ("staff", "staff_lkpp_reply")]),
+        **{s: (s, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")])
+           for s in (S.WAITING_USER, S.ANALYSIS, S.CLOSED)}},
+    "#mintadata kode tender\nMohon dikirim.": {
+        S.ESCALATED: (S.ESCALATED, [("user", "need_info"), ("staff", "staff_lkpp_reply")]),
+        **{s: (s, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")])
+           for s in (S.WAITING_USER, S.ANALYSIS, S.CLOSED)}},
+}
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+@pytest.mark.parametrize("text", list(LKPP_TABLE))
+def test_every_lkpp_mail_in_every_state(text: str, state: TicketState) -> None:
+    d = decide(ticket(state), LkppReplied("o@lkpp.test", parse_staff_reply(text)), NOW, POLICY)
+    assert (d.state, mails(d)) == LKPP_TABLE[text][state]
+
+
+@pytest.mark.parametrize("state", STORED_STATES)
+def test_relay_without_an_unverified_mail_is_refused(state: TicketState) -> None:
+    d = decide(ticket(state), staff("#teruskan"), NOW, POLICY)
+    assert d.state is state and mails(d) == [("sender", "staff_error")]
+
+
+def test_relay_sends_the_unverified_text_as_lkpp_answer_with_the_staff_intro() -> None:
+    d = decide(ticket(S.ESCALATED), StaffReplied(STAFF, parse_staff_reply("#teruskan\nSudah kami konfirmasi."),
+                                                 "Silakan kompres berkas.", 42), NOW, POLICY)
+    assert mails(d) == [("user", "lkpp_answer")]
+    assert d.mails()[0].context == {"answer": "Silakan kompres berkas.", "relay": 42, "intro": "Sudah kami konfirmasi."}
+    relayed = [e for e in d.effects if isinstance(e, Record) and e.kind == "lkpp_relayed"]
+    assert relayed[0].data == {"by": STAFF, "message": 42}
+
+
+def test_withdraw_tells_lkpp_and_restarts_the_analysis() -> None:
+    d = decide(ticket(S.ESCALATED), staff("#tarik ternyata masalah di sisi LPSE\nMohon coba lagi sekarang."),
+               NOW, POLICY)
+    assert d.state is S.ANALYSIS
+    assert mails(d) == [("lkpp", "lkpp_withdrawn"), ("user", "staff_answer")]
+    assert d.mails()[0].context == {"note": "ternyata masalah di sisi LPSE"}
+    assert kinds(d) == ["withdrawn", "analysis_started", "staff_answered"]
+
+
+def test_withdraw_then_close_in_one_reply_does_not_tell_lkpp_twice() -> None:
+    d = decide(ticket(S.ESCALATED), staff("#tarik\n#tutup\nSudah selesai."), NOW, POLICY)
+    assert d.state is S.CLOSED
+    assert mails(d) == [("lkpp", "lkpp_withdrawn"), ("user", "closed")]
 
 
 # ---- LKPP replies ----------------------------------------------------------------------------
@@ -297,8 +365,26 @@ WAITING = {"since": "02-03-2026 09:00 WIB", "reminded": "", "autoclose": "09-03-
 REMINDER = ReminderDue("waiting/x/reminder", ("Kode tender",), WAITING)
 AUTOCLOSE = AutoCloseDue("waiting/x/autoclose", 3, ("Kode tender",), WAITING)
 
+def lkpp_notice(breach: bool) -> SlaNoticeDue:
+    return SlaNoticeDue(breach=breach, clock="lkpp_turnaround", key="lkpp_turnaround@x:75", percent=100 if breach
+                        else 75, step=10, label="Tanggapan Helpdesk LKPP (langkah 10)", deadline="03-03-2026 09:00 WIB",
+                        recipients=("l@lkpp.test",), sla={"clock": "lkpp_turnaround"})
+
+
 # (event, state) -> (new state, mails, records); a state the event is not due in changes nothing.
 CLOCK_TABLE = {
+    "LKPP reminder": (lkpp_notice(False), {
+        S.WAITING_USER: (S.WAITING_USER, [], []),
+        S.ANALYSIS: (S.ANALYSIS, [], []),
+        S.ESCALATED: (S.ESCALATED, [("lkpp", "lkpp_reminder")], ["sla_warning"]),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "LKPP breach": (lkpp_notice(True), {
+        S.WAITING_USER: (S.WAITING_USER, [], []),
+        S.ANALYSIS: (S.ANALYSIS, [], []),
+        S.ESCALATED: (S.ESCALATED, [("coordinator", "staff_sla_breach")], ["sla_breach"]),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
     "warning": (notice(False), {
         S.WAITING_USER: (S.WAITING_USER, [("assignee", "staff_sla_warning")], ["sla_warning"]),
         S.ANALYSIS: (S.ANALYSIS, [("assignee", "staff_sla_warning")], ["sla_warning"]),

@@ -71,6 +71,19 @@ TABLE = [
      S.CLOSED, [("user", "closed"), ("lkpp", "lkpp_closed")]),
     ("LPSE closes a ticket in analysis", ticket(S.ANALYSIS), StaffReplied(STAFF, parse_staff_reply("#tutup\nSudah.")),
      S.CLOSED, [("user", "closed")]),
+    ("LPSE takes the escalation back", ticket(S.ESCALATED), StaffReplied(STAFF, parse_staff_reply("#tarik")),
+     S.ANALYSIS, [("lkpp", "lkpp_withdrawn")]),
+    ("LKPP asks the user for data", ticket(S.ESCALATED),
+     LkppReplied(OFFICER, parse_staff_reply("#mintadata kode tender, screenshot\nMohon dilengkapi.")),
+     S.ESCALATED, [("user", "need_info"), ("staff", "staff_lkpp_reply")]),
+    ("the user answers LKPP's data request", ticket(S.ESCALATED), UserReplied("u@vendor.test", "Kode 123"),
+     S.ESCALATED, [("lkpp", "lkpp_user_update"), ("staff", "staff_user_reply")]),
+    ("LKPP #mintadata and #tutup: the close wins", ticket(S.ESCALATED),
+     LkppReplied(OFFICER, parse_staff_reply("#mintadata x\n#tutup\nSelesai.")),
+     S.CLOSED, [("user", "closed"), ("staff", "staff_lkpp_reply")]),
+    ("LKPP's #tarik is no LKPP command: an answer", ticket(S.ESCALATED),
+     LkppReplied(OFFICER, parse_staff_reply("#tarik\nKami kembalikan.")),
+     S.ESCALATED, [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")]),
 ]
 
 
@@ -103,3 +116,20 @@ def test_a_reopen_after_lkpp_closed_never_assigns_lkpp() -> None:
     assert not [e for e in d.effects if isinstance(e, Assign)]
     assert all(m.to not in {"closer", "assignee"} or m.template == "staff_reopened" for m in d.mails())
     assert d.mails()[1].context["answer"] == "masih error"
+
+
+def test_lkpp_data_request_is_relayed_with_its_items_and_recorded_as_asked() -> None:
+    d = decide(ticket(S.ESCALATED), LkppReplied(OFFICER, parse_staff_reply("#mintadata kode tender; log\nMohon.")),
+               NOW, POLICY)
+    ask = d.mails()[0]
+    assert ask.context == {"requested": ["kode tender", "log"], "answer": "Mohon.", "by_lkpp": True}
+    [replied] = records(d)
+    assert replied.kind == "lkpp_replied" and replied.data["asked"] == ["kode tender", "log"]
+    assert "data_requested" not in [r.kind for r in records(d)]  # the LPSE waiting clocks stay off
+
+
+def test_an_lkpp_answer_that_is_only_a_file_still_reaches_the_user() -> None:
+    d = decide(ticket(S.ESCALATED), LkppReplied(OFFICER, parse_staff_reply(""), files=("panduan.pdf",)), NOW, POLICY)
+    assert mails(d) == [("user", "lkpp_answer"), ("staff", "staff_lkpp_reply")]
+    empty = decide(ticket(S.ESCALATED), LkppReplied(OFFICER, parse_staff_reply("")), NOW, POLICY)
+    assert mails(empty) == [("staff", "staff_lkpp_reply")]  # nothing to relay: staff see it only
