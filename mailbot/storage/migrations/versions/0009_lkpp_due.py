@@ -1,7 +1,7 @@
 """LKPP's turnaround deadline on the ticket (issue 20): when LKPP's answer is due while it holds the ticket
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06 00:45:00
 
 A deadline column like the others (``service.deadlines.store_status`` keeps it from the events);
@@ -20,10 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('lkpp_due_at', sa.DateTime(), nullable=True))
+    # A plain ADD COLUMN on both databases: a SQLite batch would recreate ``tickets``, which the
+    # search index's triggers on other tables refer to (SQLite refuses the rename back).
+    op.add_column('tickets', sa.Column('lkpp_due_at', sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_column('lkpp_due_at')
+    # SQLite >= 3.35 drops an unindexed column in place; no table rebuild (see upgrade).
+    op.execute('ALTER TABLE tickets DROP COLUMN lkpp_due_at')
