@@ -272,11 +272,16 @@ CATEGORY_MAP: dict[str, frozenset[str]] = {
 }
 
 #: Table item key -> the held-out missing-item labels it answers. Items absent here (``peran``,
-#: ``lpse``) answer none: asking for them is a false positive. ``npwp`` and ``nama_perusahaan``
-#: have no table item, so when expected they are always misses.
+#: ``lpse``) answer none: asking for them is a false positive. The table items ``npwp`` and
+#: ``nama_perusahaan`` (added with issue 21) answer the labels of the same name, and the group
+#: ``identitas_akun`` ("user id, or a vendor's NPWP") answers either, once, as
+#: ``pesan_error_atau_screenshot`` does.
 ITEM_MAP: dict[str, frozenset[str]] = {
     "kode_tender": frozenset({"kode_tender"}),
     "user_id": frozenset({"user_id"}),
+    "npwp": frozenset({"npwp"}),
+    "nama_perusahaan": frozenset({"nama_perusahaan"}),
+    "identitas_akun": frozenset({"user_id", "npwp"}),
     "screenshot": frozenset({"screenshot"}),
     "pesan_error": frozenset({"pesan_error"}),
     "pesan_error_atau_screenshot": frozenset({"screenshot", "pesan_error"}),
