@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 
 import re2  # RE2: linear-time matching, no I/O
 
@@ -213,7 +213,7 @@ def _labelled_kind(label: str, token: str) -> str:
 # "PT Sinar Jaya Abadi", "CV. Maju Bersama", "UD Sumber Rejeki", "Koperasi Tani Makmur"; the next
 # word is the name's first, so "CV saya", "PT tersebut" and "PT-nya" are no company.
 _COMPANY = _re2(
-    r"(?:^|[^\w.])(?P<v>(?:pt|cv|ud|pd|kso|koperasi|firma|fa)\.? ?(?:\(persero\) ?)?"
+    r"(?:^|[^\w.])(?P<v>(?:pt|cv|ud|pd|kso|koperasi|firma|fa)(?:\. ?| )(?:\(persero\) ?)?"
     r"(?P<name>[a-z][a-z0-9&'\-]*)(?: [a-z0-9&'.\-]+){0,3})"
 )
 _NOT_A_NAME = frozenset(

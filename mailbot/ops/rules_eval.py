@@ -554,16 +554,14 @@ def format_report(report: EvalReport, *, details: bool = True) -> str:
 
 def format_summary(training: EvalReport, heldout: EvalReport) -> str:
     """Both sets' headline figures side by side: the held-out column is the one to quote."""
-    rows = [("", "training", "held-out")]
-    for name, get in (
-        ("category", lambda r: _pct(r.category_correct, r.total)),
-        ("priority", lambda r: _pct(r.priority_correct, r.total)),
-        ("missing items, exact set", lambda r: _pct(r.missing_correct, r.total)),
-        ("missing items precision", lambda r: f"{r.item_precision:.2f}"),
-        ("missing items recall", lambda r: f"{r.item_recall:.2f}"),
-        ("missing items F1", lambda r: f"{r.item_f1:.2f}"),
-    ):
-        rows.append((name, get(training), get(heldout)))
+    def figures(r: EvalReport) -> tuple[str, ...]:
+        return (_pct(r.category_correct, r.total), _pct(r.priority_correct, r.total),
+                _pct(r.missing_correct, r.total), f"{r.item_precision:.2f}", f"{r.item_recall:.2f}",
+                f"{r.item_f1:.2f}")
+
+    names = ("category", "priority", "missing items, exact set", "missing items precision",
+             "missing items recall", "missing items F1")
+    rows = [("", "training", "held-out"), *zip(names, figures(training), figures(heldout), strict=True)]
     lines = ["== Summary (quote the held-out column: the rules were tuned on the training set) =="]
     lines += [f"  {a:<26}{b:>16}{c:>16}" for a, b, c in rows]
     return "\n".join(lines) + "\n"

@@ -226,8 +226,8 @@ def test_changing_required_items_changes_what_is_asked(edited: Path) -> None:
     assert classify(load_priority_table(edited), subject="", text=mail).missing == ()
 
     text = edited.read_text(encoding="utf-8")
-    text = text.replace('required = ["user_id", "pesan_error_atau_screenshot"]',
-                        'required = ["user_id", "pesan_error_atau_screenshot", "browser"]', 1)
+    text = text.replace('required = ["identitas_akun", "pesan_error_atau_screenshot"]',
+                        'required = ["identitas_akun", "pesan_error_atau_screenshot", "browser"]', 1)
     edited.write_text(text, encoding="utf-8")
 
     result = classify(load_priority_table(edited), subject="", text=mail)
