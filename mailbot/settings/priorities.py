@@ -112,6 +112,9 @@ class _TableModel(_Model):
     macros: dict[str, str] = {}
     items: list[_ItemModel] = []
     categories: list[_CategoryModel] = Field(min_length=1)
+    # rules that count against every category: the mail is about something the table does not
+    # cover (e-katalog), so no category should win on words it shares with one
+    outside: list[_MatchModel] = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,6 +217,10 @@ class _Builder:
             required=tuple(default_model.required),
         )
 
+        for index, rule in enumerate(model.outside):
+            if rule.weight >= 0:
+                raise self.fail(f"outside[{index}].weight", "must be negative: these rules count against every category")
+        outside = self.matchers(model.outside, "") if model.outside else ()
         categories: list[Category] = []
         seen: dict[str, int] = {}
         for index, cat in enumerate(model.categories):
@@ -238,7 +245,7 @@ class _Builder:
                     label=cat.label,
                     priority=cat.priority,
                     required=tuple(cat.required),
-                    matchers=self.matchers(cat.match, where),
+                    matchers=self.matchers(cat.match, where) + outside,
                     when=tuple(conditions),
                 )
             )
@@ -326,7 +333,7 @@ class _Builder:
     def matchers(self, rules: list[_MatchModel], where: str) -> tuple[Matcher, ...]:
         out: list[Matcher] = []
         for index, rule in enumerate(rules):
-            at = f"{where}.match[{index}]"
+            at = f"{where}.match[{index}]" if where else f"outside[{index}]"
             if rule.weight == 0:
                 raise self.fail(f"{at}.weight", "must not be 0 (use a negative weight to count against)")
             if not rule.keywords and not rule.patterns:
