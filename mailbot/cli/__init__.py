@@ -50,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         from mailbot.ops import rules_eval
 
         extra = [args.dir] if args.dir else []
-        return rules_eval.main(extra + (["--table", args.table] if args.table else []))
+        extra += ["--table", args.table] if args.table else []
+        extra += ["--heldout", args.heldout] if args.heldout else []
+        extra += ["--fail-under", args.fail_under] if args.fail_under else []
+        extra += ["--no-heldout"] if args.no_heldout else []
+        extra += ["--heldout-details"] if args.heldout_details else []
+        return rules_eval.main(extra)
     try:
         # ``oauth authorize`` obtains the first refresh token: the settings may have none yet.
         settings = load_settings(resolve_config_path(args.config), consent=args.command == "oauth")

@@ -33,9 +33,11 @@ from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, normalise, snippet
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
+from mailbot.core.values import Value, find_values
 
 __all__ = [
     "Category",
+    "Condition",
     "DataItem",
     "DeadlineRule",
     "Level",
@@ -87,10 +89,22 @@ class DataItem:
     attachment: str | None = None  # "image" | "pdf" | "any"
     min_bytes: int = 0
     any_of: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()  # kinds of :mod:`mailbot.core.values` that are this item
+
 
     @property
     def is_group(self) -> bool:
         return bool(self.any_of)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Items a category needs only when the mail says something: "browser" for a page that shows
+    wrong, not for a server that answers 502."""
+
+    patterns: tuple[Pattern, ...]
+    required: tuple[str, ...]
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ class Category:
     priority: str
     required: tuple[str, ...] = ()
     matchers: tuple[Matcher, ...] = ()
+    when: tuple[Condition, ...] = ()
 
     @functools.cached_property
     def by_weight(self) -> tuple[Matcher, ...]:
@@ -186,6 +201,11 @@ class PriorityTable:
     # -- the engine's own --
 
     @functools.cached_property
+    def _uses_values(self) -> bool:
+        """Does an item need the values of a text (:func:`mailbot.core.values.find_values`)?"""
+        return any(item.values for item in self.items)
+
+    @functools.cached_property
     def _prefilter(self) -> Prefilter:
         """Which of the table's patterns can match a text at all (built on first use)."""
         patterns: list[Pattern] = []
@@ -193,6 +213,8 @@ class PriorityTable:
             for matcher in category.matchers:
                 patterns.append(matcher.regex)
                 patterns.extend(matcher.exclude)
+            for condition in category.when:
+                patterns.extend(condition.patterns)
         for item in self.items:
             patterns.extend(item.patterns)
             patterns.extend(item.exclude)
@@ -221,8 +243,13 @@ def _attachment_fits(item: DataItem, attachment: Attachment) -> bool:
 _NOTHING_EXCLUDED = Excluded((), "")
 
 
-def _find_item(item: DataItem, text: str, attachments: Sequence[Attachment], possible: Possible) -> str | None:
+def _find_item(
+    item: DataItem, text: str, attachments: Sequence[Attachment], possible: Possible, values: Sequence[Value]
+) -> str | None:
     """Why ``item`` (not a group) is present, or None."""
+    for value in values:
+        if value.kind in item.values:
+            return f"found {value.kind} {snippet(value.text)!r} ({value.how})"
     if item.attachment:
         for attachment in attachments:
             if _attachment_fits(item, attachment):
@@ -246,9 +273,10 @@ def _detect(
     if possible is None:
         possible = table._prefilter.possible(norm_text)
     found: dict[str, str] = {}
+    values = find_values(norm_text) if table._uses_values else []
     for item in table.items:
         if not item.is_group:
-            reason = _find_item(item, norm_text, attachments, possible)
+            reason = _find_item(item, norm_text, attachments, possible, values)
             if reason is not None:
                 found[item.key] = reason
     for item in table.items:
@@ -442,6 +470,11 @@ def classify(
     for key, reason in found.items():
         hits.append(RuleHit(f"item:{key}", reason))
     required = set(chosen.required)
+    for condition in chosen.when:
+        match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
+        if match is not None:
+            required.update(condition.required)
+            hits.append(RuleHit("needs", f"{', '.join(condition.required)}: {snippet(match[0])!r} ({condition.where})"))
     missing = tuple(
         MissingItem(item.key, item.label, item.example)
         for item in table.items  # table order, so the "need more data" reply reads the same every time

@@ -44,6 +44,7 @@ __all__ = [
     "evaluate",
     "evaluate_heldout",
     "format_report",
+    "format_summary",
     "main",
     "reply_text_check",
 ]
@@ -271,11 +272,16 @@ CATEGORY_MAP: dict[str, frozenset[str]] = {
 }
 
 #: Table item key -> the held-out missing-item labels it answers. Items absent here (``peran``,
-#: ``lpse``) answer none: asking for them is a false positive. ``npwp`` and ``nama_perusahaan``
-#: have no table item, so when expected they are always misses.
+#: ``lpse``) answer none: asking for them is a false positive. The table items ``npwp`` and
+#: ``nama_perusahaan`` (added with issue 21) answer the labels of the same name, and the group
+#: ``identitas_akun`` ("user id, or a vendor's NPWP") answers either, once, as
+#: ``pesan_error_atau_screenshot`` does.
 ITEM_MAP: dict[str, frozenset[str]] = {
     "kode_tender": frozenset({"kode_tender"}),
     "user_id": frozenset({"user_id"}),
+    "npwp": frozenset({"npwp"}),
+    "nama_perusahaan": frozenset({"nama_perusahaan"}),
+    "identitas_akun": frozenset({"user_id", "npwp"}),
     "screenshot": frozenset({"screenshot"}),
     "pesan_error": frozenset({"pesan_error"}),
     "pesan_error_atau_screenshot": frozenset({"screenshot", "pesan_error"}),
@@ -490,8 +496,12 @@ def _confusion_lines(report: EvalReport) -> list[str]:
     return lines
 
 
-def format_report(report: EvalReport) -> str:
-    """A plain-text report: accuracies, the confusion table, then every mail that went wrong."""
+def format_report(report: EvalReport, *, details: bool = True) -> str:
+    """A plain-text report: accuracies, the confusion table, then every mail that went wrong.
+
+    ``details=False`` gives the figures only: what is printed for the held-out set by default,
+    so that reading the report does not turn the held-out mails into tuning material.
+    """
     tp, predicted, expected = report.item_counts
     total = report.total
     lines = [
@@ -512,6 +522,9 @@ def format_report(report: EvalReport) -> str:
             f"    user's lines all present {_pct(report.reply_lines_present, replies)}",
             f"    no quoted history        {_pct(report.reply_no_history, replies)}",
         ]
+    if not details:
+        lines += ["", "(figures only: per-mail results are not shown for a held-out set; --heldout-details shows them)"]
+        return "\n".join(lines) + "\n"
     lines.append("")
     if total:
         lines += _confusion_lines(report)
@@ -539,6 +552,21 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_summary(training: EvalReport, heldout: EvalReport) -> str:
+    """Both sets' headline figures side by side: the held-out column is the one to quote."""
+    def figures(r: EvalReport) -> tuple[str, ...]:
+        return (_pct(r.category_correct, r.total), _pct(r.priority_correct, r.total),
+                _pct(r.missing_correct, r.total), f"{r.item_precision:.2f}", f"{r.item_recall:.2f}",
+                f"{r.item_f1:.2f}")
+
+    names = ("category", "priority", "missing items, exact set", "missing items precision",
+             "missing items recall", "missing items F1")
+    rows = [("", "training", "held-out"), *zip(names, figures(training), figures(heldout), strict=True)]
+    lines = ["== Summary (quote the held-out column: the rules were tuned on the training set) =="]
+    lines += [f"  {a:<26}{b:>16}{c:>16}" for a, b, c in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``mailbot rules eval``; 0 when it ran (and met --fail-under), else 1/2."""
     parser = argparse.ArgumentParser(
@@ -553,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, metavar="DIR",
                         help="held-out set, reported separately (default: tests/data/heldout)")
     parser.add_argument("--no-heldout", action="store_true", help="report the training set only")
+    parser.add_argument("--heldout-details", action="store_true",
+                        help="also list the held-out mails that went wrong (whoever reads it may no longer tune on them)")
     args = parser.parse_args(argv)
     try:
         table = load_priority_table(args.table)
@@ -563,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sys.stdout.write("== Training set (the rules are tuned on it) ==\n" + format_report(report))
     if heldout is not None:
-        sys.stdout.write("\n== Held-out set (written blind; never tune on it) ==\n" + format_report(heldout))
+        sys.stdout.write("\n== Held-out set (written blind; never tune on it) ==\n"
+                         + format_report(heldout, details=args.heldout_details))
+        sys.stdout.write("\n" + format_summary(report, heldout))
     if args.fail_under is not None:
         worst = min(report.category_accuracy, report.priority_accuracy, report.missing_accuracy)
         if worst < args.fail_under:

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mailbot.core.errors import MailbotError
 from mailbot.core.matching import Pattern, TablePatternError, compile_table_pattern, keyword_pattern
-from mailbot.core.rules import Category, DataItem, DeadlineRule, Level, Matcher, PriorityTable
+from mailbot.core.rules import Category, Condition, DataItem, DeadlineRule, Level, Matcher, PriorityTable
+from mailbot.core.values import KINDS
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
 
@@ -79,6 +80,7 @@ class _ItemModel(_Model):
     attachment: Literal["image", "pdf", "any"] | None = None
     min_bytes: int = Field(default=0, ge=0)
     any_of: list[str] = []
+    values: list[str] = []  # kinds of values recognised by their form (mailbot.core.values.KINDS)
 
 
 class _MatchModel(_Model):
@@ -88,12 +90,18 @@ class _MatchModel(_Model):
     exclude: list[str] = []  # a match of the rule that overlaps a match of one of these does not count
 
 
+class _WhenModel(_Model):
+    patterns: list[str] = Field(min_length=1)
+    required: list[str] = Field(min_length=1)
+
+
 class _CategoryModel(_Model):
     key: str = Field(pattern=_KEY)
     label: str = Field(min_length=1)
     priority: str
     required: list[str] = []
     match: list[_MatchModel] = Field(min_length=1)
+    when: list[_WhenModel] = []  # items needed only when the mail says something
 
 
 class _TableModel(_Model):
@@ -104,6 +112,9 @@ class _TableModel(_Model):
     macros: dict[str, str] = {}
     items: list[_ItemModel] = []
     categories: list[_CategoryModel] = Field(min_length=1)
+    # rules that count against every category: the mail is about something the table does not
+    # cover (e-katalog), so no category should win on words it shares with one
+    outside: list[_MatchModel] = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +217,10 @@ class _Builder:
             required=tuple(default_model.required),
         )
 
+        for index, rule in enumerate(model.outside):
+            if rule.weight >= 0:
+                raise self.fail(f"outside[{index}].weight", "must be negative: these rules count against every category")
+        outside = self.matchers(model.outside, "") if model.outside else ()
         categories: list[Category] = []
         seen: dict[str, int] = {}
         for index, cat in enumerate(model.categories):
@@ -218,13 +233,20 @@ class _Builder:
             if cat.priority not in level_keys:
                 raise self.fail(f"{where}.priority", f"{cat.priority!r} is not a configured level")
             self.check_required(cat.required, item_keys, f"{where}.required")
+            conditions: list[Condition] = []
+            for j, when in enumerate(cat.when):
+                here = f"{where}.when[{j}]"
+                self.check_required(when.required, item_keys, f"{here}.required")
+                patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
+                conditions.append(Condition(patterns=patterns, required=tuple(when.required), where=here))
             categories.append(
                 Category(
                     key=cat.key,
                     label=cat.label,
                     priority=cat.priority,
                     required=tuple(cat.required),
-                    matchers=self.matchers(cat.match, where),
+                    matchers=self.matchers(cat.match, where) + outside,
+                    when=tuple(conditions),
                 )
             )
 
@@ -273,14 +295,18 @@ class _Builder:
             if item.key in seen:
                 raise self.fail(f"{where}.key", f"item {item.key!r} is listed twice")
             seen.add(item.key)
+            for j, kind in enumerate(item.values):
+                if kind not in KINDS:
+                    known = ", ".join(sorted(KINDS))
+                    raise self.fail(f"{where}.values[{j}]", f"{kind!r} is not a kind of value the bot knows ({known})")
             if item.any_of:
-                if item.patterns or item.exclude or item.attachment:
-                    raise self.fail(where, "an any_of group has no patterns, exclude or attachment of its own")
+                if item.patterns or item.exclude or item.attachment or item.values:
+                    raise self.fail(where, "an any_of group has no patterns, exclude, values or attachment of its own")
                 for j, member in enumerate(item.any_of):
                     if member not in base:
                         raise self.fail(f"{where}.any_of[{j}]", f"{member!r} is not a configured item (groups cannot nest)")
-            elif not item.patterns and not item.attachment:
-                raise self.fail(where, "needs patterns, attachment or any_of to be detectable")
+            elif not item.patterns and not item.attachment and not item.values:
+                raise self.fail(where, "needs patterns, values, attachment or any_of to be detectable")
             out.append(
                 DataItem(
                     key=item.key,
@@ -291,6 +317,7 @@ class _Builder:
                     attachment=item.attachment,
                     min_bytes=item.min_bytes,
                     any_of=tuple(item.any_of),
+                    values=tuple(item.values),
                 )
             )
         return tuple(out)
@@ -306,7 +333,7 @@ class _Builder:
     def matchers(self, rules: list[_MatchModel], where: str) -> tuple[Matcher, ...]:
         out: list[Matcher] = []
         for index, rule in enumerate(rules):
-            at = f"{where}.match[{index}]"
+            at = f"{where}.match[{index}]" if where else f"outside[{index}]"
             if rule.weight == 0:
                 raise self.fail(f"{at}.weight", "must not be 0 (use a negative weight to count against)")
             if not rule.keywords and not rule.patterns:

@@ -19,7 +19,7 @@ def test_missing_tender_code_is_asked_for_and_a_complete_mail_is_not(deployment:
     d.poll()
     [need] = d.wait_subject(d.user, "lengkapi data")
     assert "1. Kode tender/paket" in need.text
-    assert "Contoh: Kode tender: 10234567" in need.text
+    assert "Contoh: Kode tender: 10023456000" in need.text
     assert "2." not in need.text.split("kami memerlukan data berikut:")[1].split("Silakan balas")[0]
     [ticket] = d.tickets()
     assert (ticket.category, ticket.priority, ticket.missing) == ("tender_upload", "tinggi", ["kode_tender"])

@@ -300,7 +300,8 @@ ITEM_CASES = [
     ("pesan_error", "muncul 502 Bad Gateway", True),
     ("pesan_error", "error 500 pas simpan", True),
     ("pesan_error", "ERR_CONNECTION_TIMED_OUT", True),
-    ("pesan_error", "\u201cTerjadi kesalahan pada server\u201d muncul di layar", False),  # quote, but no error word before it
+    ("pesan_error", "\u201cTerjadi kesalahan pada server\u201d muncul di layar", True),  # a quoted text that appears
+    ("pesan_error", "\u201cTerjadi kesalahan pada server\u201d kata teman saya", False),  # a quote, not on the screen
     ("pesan_error", "tombol kirim tidak merespon", False),
     ("pesan_error", "error terus", False),
     ("waktu_kejadian", "sejak pukul 08.30 WIB", True),
@@ -350,7 +351,7 @@ def test_error_message_or_screenshot_is_an_either_of_group(
 
 
 def test_missing_items_follow_the_table_order(table: PriorityTable) -> None:
-    result = run(table, "SPSE down")
+    result = run(table, "SPSE down, halaman blank")  # a blank page: the browser is asked for too
     assert missing_keys(result) == ["pesan_error_atau_screenshot", "waktu_kejadian", "browser"]
     first = result.missing[0]
     assert first.label == table.item_label("pesan_error_atau_screenshot")

@@ -226,9 +226,68 @@ def test_changing_required_items_changes_what_is_asked(edited: Path) -> None:
     assert classify(load_priority_table(edited), subject="", text=mail).missing == ()
 
     text = edited.read_text(encoding="utf-8")
-    text = text.replace('required = ["user_id", "pesan_error_atau_screenshot"]',
-                        'required = ["user_id", "pesan_error_atau_screenshot", "browser"]', 1)
+    text = text.replace('required = ["identitas_akun", "pesan_error_atau_screenshot"]',
+                        'required = ["identitas_akun", "pesan_error_atau_screenshot", "browser"]', 1)
     edited.write_text(text, encoding="utf-8")
 
     result = classify(load_priority_table(edited), subject="", text=mail)
     assert [m.key for m in result.missing] == ["browser"]
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21: items found by their values, items needed only when, rules against every category
+# --------------------------------------------------------------------------------------------
+
+VALUES_ITEM = MINIMAL.replace("patterns = ['kode tender \\d+']", 'values = ["tender_code"]')
+
+
+def test_an_item_may_be_found_by_its_value() -> None:
+    table = parse_priority_table(VALUES_ITEM)
+    assert classify(table, subject="10023456000 gagal upload", text="tolong").missing == ()
+    assert [m.key for m in classify(table, subject="gagal upload", text="HP 081234567890").missing] == ["kode_tender"]
+
+
+def test_an_unknown_kind_of_value_is_refused() -> None:
+    message = error_of(VALUES_ITEM.replace('values = ["tender_code"]', 'values = ["kode"]'))
+    assert message.startswith("priorities.toml: items[0].values[0]: 'kode' is not a kind of value the bot knows (")
+
+
+WHEN = VALUES_ITEM.replace('required = ["kode_tender"]', 'required = []') + """
+  [[categories.when]]
+  required = ["kode_tender"]
+  patterns = ['penawaran']
+"""
+
+
+def test_an_item_needed_only_when_the_mail_says_something() -> None:
+    table = parse_priority_table(WHEN)
+    assert classify(table, subject="", text="gagal upload foto").missing == ()
+    result = classify(table, subject="", text="gagal upload penawaran")
+    assert [m.key for m in result.missing] == ["kode_tender"]
+    assert any(h.rule == "needs" and "categories[0].when[0]" in h.reason for h in result.hits)
+
+
+def test_a_when_needs_a_known_item() -> None:
+    message = error_of(WHEN.replace('required = ["kode_tender"]\n  patterns', 'required = ["npwp"]\n  patterns'))
+    assert message == "priorities.toml: categories[0].when[0].required[0]: 'npwp' is not a configured item"
+
+
+OUTSIDE = MINIMAL + """
+[[outside]]
+weight = -5
+keywords = ["e-katalog"]
+"""
+
+
+def test_outside_rules_count_against_every_category() -> None:
+    table = parse_priority_table(OUTSIDE)
+    assert classify(table, subject="", text="gagal upload").category == "tender_upload"
+    result = classify(table, subject="", text="gagal upload di e-katalog")
+    assert result.category == "lainnya"
+    assert any("keyword 'e-katalog'" in h.reason and "(-5)" in h.reason for h in result.hits)
+
+
+def test_outside_rules_must_count_against() -> None:
+    assert error_of(OUTSIDE.replace("weight = -5", "weight = 2")) == (
+        "priorities.toml: outside[0].weight: must be negative: these rules count against every category"
+    )

@@ -275,7 +275,7 @@ def test_the_m_group_is_what_a_pattern_finds() -> None:
 
 def test_the_tender_code_is_shown_without_its_context(table: PriorityTable) -> None:
     result = classify(table, subject="", text="Mohon dicek paket (10234567), gagal upload")
-    assert any(h.rule == "item:kode_tender" and h.reason == "found '10234567'" for h in result.hits)
+    assert any(h.rule == "item:kode_tender" and h.reason == "found tender_code '10234567' (label 'paket')" for h in result.hits)
     for glued in ("versi 1.10234567", "10234567.8", "+6210234567", "10234567/2024", "a10234567"):
         assert "kode_tender" not in detect_items(table, glued), glued
 

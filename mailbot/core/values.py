@@ -1,0 +1,311 @@
+"""Data values recognised by their form where they stand: tender codes, NPWP, NIB, company names. PURE.
+
+SOP step 3 asks whether the data the helpdesk needs is in the mail. Users give it in many ways:
+``Kode Tender      : 10034567000`` (a form pasted from SPSE), ``tender kode 10023456000``,
+``paket 10081234000 gagal upload``, the bare code in the subject, or the code inside the SPSE
+address ``/eproc4/lelang/10023456000/pengumumanlelang``. Phrases cannot list every way; the
+value itself can be recognised. Every number of a text is given one kind, from its label when
+one stands just before it (the nearest label wins: ``NPWP dan kode tender 10023456000``), else
+from its shape: an NPWP (``01.234.567.8-901.000`` or 15 digits), a NIB (13 digits), a NIK (16),
+a NIP (18), a phone (``08..``, ``+62 8..``), a date, a clock time, an amount (``150.000.000``,
+``Rp``, ``juta``), or, for a plain run of 7 to 12 digits, a tender/package code.
+
+Public API: :func:`find_values` (every recognised value of a normalised text, see
+:func:`mailbot.core.matching.normalise`), :data:`KINDS` (the kinds a priority-table item may name
+under ``values``), :class:`Value`.
+
+The scans run on RE2 (linear time, like the priority table); Python's ``re`` only classifies one
+number or reads the short stretch just before it, both bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+import re2  # RE2: linear-time matching, no I/O
+
+__all__ = ["KINDS", "Value", "find_values"]
+
+#: Kinds an item of the priority table may be detected by (``values = ["tender_code"]``).
+KINDS = frozenset({"tender_code", "npwp", "nib", "nik", "company"})
+
+
+@dataclass(frozen=True)
+class Value:
+    """One value: its kind, its text, its span in the searched text and how it was recognised."""
+
+    kind: str
+    text: str
+    start: int
+    end: int
+    how: str  # "label '<label>'", "shape", ...
+
+
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+_OPTIONS.max_mem = 256 << 10
+
+
+def _re2(pattern: str) -> re2._Regexp:
+    return re2.compile(pattern, _OPTIONS)
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers written with spaces: claimed first, so their groups are not read as numbers of their own
+# --------------------------------------------------------------------------------------------
+
+_SPACED: tuple[tuple[str, re2._Regexp], ...] = (
+    # NPWP 01.234.567.8-901.000 with spaces for some dots: "01 234 567 8 901 000"
+    ("npwp", _re2(r"(?:^|[^\w.,/])(?P<v>\d{2}[ .]\d{3}[ .]\d{3}[ .]\d[ .\-]\d{3}[ .]\d{3})(?:$|[^\w/]|[.,](?:$|\D))")),
+    # NIP 19700101 199003 1 005
+    ("nip", _re2(r"(?:^|[^\w.,/])(?P<v>\d{8} \d{6} \d \d{3})(?:$|[^\w.,/]|[.,](?:$|\D))")),
+    # mobiles: 0812 3456 7890, +62 812-3456-7890, 62 812 3456 789, 0812.3456.7890
+    ("phone", _re2(r"(?:^|[^\w.,/+])(?P<v>(?:\+ ?62|62|0) ?\(?8\)?\d{1,3}(?:[ .\-]?\d{2,5}){1,4})(?:$|[^\w.,/\-]|[.,\-](?:$|\D))")),
+    # landlines: (021) 765 4321, 021-7654321, 0274 512345
+    ("phone", _re2(r"(?:^|[^\w.,/])(?P<v>\(0\d{2,3}\) ?\d{3,4}[ .\-]?\d{0,4}|0\d{2,3}[ \-]\d{3,4}[ .\-]?\d{2,4})(?:$|[^\w.,/]|[.,](?:$|\D))")),
+)
+
+# One number: digits, possibly grouped by dots, commas, dashes or slashes (no spaces).
+_NUMBER = _re2(r"\+?\d+(?:[.,\-/:]\d+)*")
+
+# --------------------------------------------------------------------------------------------
+# Labels: the word just before a number says what it is
+# --------------------------------------------------------------------------------------------
+
+# (kind, pattern) in no particular order: the label nearest to the number wins. Read only in the
+# short stretch between the previous number (or the line start) and this one.
+_LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("tender_code", re.compile(
+        r"\b(?:kode|id|no|nomor|nomer|nmr|number)\.?\s*(?:tender|paket|lelang|seleksi|pengadaan|pekerjaan|rup|pl|"
+        r"non\s*-?\s*tender|package|bid|lls|lpse)\b"
+        r"|\b(?:tender|paket|lelang|seleksi|package|pengadaan|pekerjaan|nontender|non\s*-?\s*tender|pl|rup|bid)\b"
+        r"|\bkode\b|\bkd\b|\bcode\b")),
+    ("npwp", re.compile(r"\bnpwp\b")),
+    ("nib", re.compile(r"\bnib\b|\bnomor\s+induk\s+berusaha\b")),
+    ("nik", re.compile(r"\b(?:nik|ktp|e-?ktp)\b")),
+    ("nip", re.compile(r"\b(?:nip|nrp|nipp)\b")),
+    ("phone", re.compile(
+        r"\b(?:telp|telpon|telepon|tlp|tel|phone|hp|handphone|ponsel|wa|whatsapp|fax|faks|kontak|contact|"
+        r"hubungi|call|cp|mobile)\b")),
+    ("amount", re.compile(
+        r"\b(?:rp|idr|hps|pagu|nilai|harga|senilai|sebesar|total|biaya|anggaran|jaminan)\b|rp\.?\s*$")),
+    ("account", re.compile(r"\b(?:rekening|norek|rek|va|virtual\s+account|billing)\b")),
+    ("otp", re.compile(
+        r"\b(?:otp|pin|captcha|token|kode\s+(?:verifikasi|aktivasi|pos|keamanan|akses))\b")),
+    ("user_id", re.compile(
+        r"\b(?:user\s*-?\s*id|userid|user\s*name|username|uname|user|id\s+pengguna|nama\s+pengguna|"
+        r"id\s+login|login\s+id|id\s+akun)\b")),
+    ("time", re.compile(r"\b(?:pukul|pkl|jam)\b")),
+    ("date", re.compile(r"\b(?:tanggal|tgl|tahun|thn|th)\b")),
+    ("ticket", re.compile(r"\b(?:tiket|ticket|tts)\b")),
+    ("version", re.compile(r"\b(?:versi|version|ver|v)\b")),
+    ("letter", re.compile(r"\b(?:surat|sk|perpres|perlem|peraturan|pasal|ayat|nomor\s+surat|no\.\s*surat)\b")),
+)
+_ABBREVIATION = re.compile(r"\b(?:no|nmr|nom|rp|tgl|telp|tlp|hp|kab|kec|ds)\.")
+_LOOK_BACK = 48  # characters before a number where its label may stand
+
+# Words after a number that say what it is: "150000000 rupiah", "5 MB", "3 kali", "10.15 WIB".
+_UNIT_AFTER = re.compile(
+    r"\s?(?:(?P<time>wib|wita|wit|am|pm)|(?P<amount>rupiah|ribu|rb|juta|jt|miliar|milyar|triliun|m)|"
+    r"mb|kb|gb|kali|x|menit|mnt|jam|detik|hari|minggu|bulan|tahun|orang|persen|%)(?:\b|$)"
+)
+
+
+def _label_before(text: str, start: int, floor: int) -> tuple[str, str] | None:
+    """The kind and text of the label nearest before ``start`` (not before ``floor`` nor a line break)."""
+    window_start = max(floor, start - _LOOK_BACK)
+    window = text[window_start:start]
+    cut = window.rfind("\n")
+    if cut >= 0:
+        window = window[cut + 1 :]
+    # "No." and "Rp." end no sentence: their dot is read as a space.
+    window = _ABBREVIATION.sub(lambda match: match[0][:-1] + " ", window)
+    best: tuple[int, str, str] | None = None
+    for kind, pattern in _LABELS:
+        for match in pattern.finditer(window):
+            if best is None or match.end() > best[0] or (match.end() == best[0] and kind != "tender_code"):
+                best = (match.end(), kind, match[0])
+    if best is None:
+        return None
+    # A sentence end between the label and the number breaks the link ("No." and "Rp." do not:
+    # nothing but punctuation and spaces follow them).
+    between = window[best[0] :]
+    if re.search(r"[!?;]|\.\s", between):
+        return None
+    return best[1], best[2]
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes: what a number is when no label says it
+# --------------------------------------------------------------------------------------------
+
+_NPWP_SHAPE = re.compile(r"\d{2}\.\d{3}\.\d{3}\.\d[.\-]\d{3}\.\d{3}")
+_DATE_SHAPE = re.compile(r"\d{1,2}[/\-.]\d{1,2}[/\-.](?:\d{2}|\d{4})|\d{4}[/\-]\d{1,2}[/\-]\d{1,2}")
+_TIME_SHAPE = re.compile(r"(?:[01]?\d|2[0-4])[.:][0-5]\d(?:[.:][0-5]\d)?")
+_AMOUNT_SHAPE = re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?")
+_PHONE_SHAPE = re.compile(r"\+?(?:62|0)8\d{1,3}(?:-\d{2,5}){1,3}|0\d{2,3}-\d{5,8}")
+
+
+def _shape(token: str) -> str:
+    digits = re.sub(r"\D", "", token)
+    if len(token) > 40:
+        return "other"
+    if token.startswith("+"):
+        return "phone"
+    if not token.isdigit():
+        if _NPWP_SHAPE.fullmatch(token):
+            return "npwp"
+        if _PHONE_SHAPE.fullmatch(token):
+            return "phone"
+        if _DATE_SHAPE.fullmatch(token):
+            return "date"
+        if _TIME_SHAPE.fullmatch(token):
+            return "time"
+        if _AMOUNT_SHAPE.fullmatch(token):
+            return "amount"
+        return "other"  # "027/123/2024", "124.0.6367.60", ...
+    n = len(digits)
+    if digits.startswith("08") and 10 <= n <= 13 or digits.startswith("628") and 11 <= n <= 14:
+        return "phone"
+    if n == 15:
+        return "npwp"
+    if n == 13:
+        return "nib"
+    if n == 16:
+        return "nik"
+    if n == 18:
+        return "nip"
+    if 7 <= n <= 12 and not digits.startswith("0"):
+        return "tender_code"
+    return "other"
+
+
+def _phone_length(token: str) -> bool:
+    """Has a phone-shaped token as many digits as an Indonesian phone number?"""
+    digits = re.sub(r"\D", "", token)
+    if digits.startswith("62"):
+        return 10 <= len(digits) <= 14
+    return 9 <= len(digits) <= 13
+
+
+def _labelled_kind(label: str, token: str) -> str:
+    """What a labelled number is: the label's kind, unless its form says it cannot be."""
+    digits = re.sub(r"\D", "", token)
+    if label == "tender_code":
+        # A code is digits only; a date or a clock time after "paket" is not a code.
+        if not token.isdigit() or not 5 <= len(digits) <= 14 or digits.startswith("0"):
+            return _shape(token)
+        return "tender_code"
+    if label == "npwp":
+        return "npwp" if len(digits) in (15, 16) else "other"
+    if label == "nib":
+        return "nib" if len(digits) == 13 else "other"
+    return label
+
+
+# --------------------------------------------------------------------------------------------
+# Company names
+# --------------------------------------------------------------------------------------------
+
+# "PT Sinar Jaya Abadi", "CV. Maju Bersama", "UD Sumber Rejeki", "Koperasi Tani Makmur"; the next
+# word is the name's first, so "CV saya", "PT tersebut" and "PT-nya" are no company.
+_COMPANY = _re2(
+    r"(?:^|[^\w.])(?P<v>(?:pt|cv|ud|pd|kso|koperasi|firma|fa)(?:\. ?| )(?:\(persero\) ?)?"
+    r"(?P<name>[a-z][a-z0-9&'\-]*)(?: [a-z0-9&'.\-]+){0,3})"
+)
+_NOT_A_NAME = frozenset(
+    "saya kami kita anda kamu ini itu tersebut yang yg dan atau untuk dengan dari di ke pada nya mana apa apakah "
+    "tidak tdk belum blm sudah sdh bisa dapat juga lain lainnya baru lama kecil besar perorangan nya sebagai "
+    "adalah yaitu ya jadi kalau kalo jika".split()
+)
+
+
+def _companies(text: str) -> Iterator[Value]:
+    for match in _COMPANY.finditer(text):
+        name_start, name_end = match.span(_COMPANY.groupindex["name"])
+        if text[name_start:name_end] in _NOT_A_NAME:
+            continue
+        start, end = match.span(_COMPANY.groupindex["v"])
+        words = text[start:end].split(" ")
+        while words and words[-1] in _NOT_A_NAME:  # "PT Sinar Jaya dan ...": the name ends before "dan"
+            words.pop()
+        end = start + len(" ".join(words))
+        yield Value("company", text[start:end], start, end, "legal form")
+
+
+# --------------------------------------------------------------------------------------------
+# All values of a text
+# --------------------------------------------------------------------------------------------
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """Is the number part of a word (``cvmaju01``, ``TTS-000123``, ``rp150000``, an address)?"""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    if before.isalpha() or before == "_" or after.isalpha() or after in "_@":
+        return True
+    if before in "-#" and start > 1 and text[start - 2].isalpha():
+        return before == "-"  # "TTS-000123" is a ticket; "#10023456000" is a number
+    return False
+
+
+# How much of a text is read, and how many numbers at most: a person gives the data in the first
+# kilobytes and among the first numbers; more is a pasted log or an attack, and reading it all
+# would let one mail cost seconds (issue 17).
+MAX_CHARS = 64 * 1024
+MAX_NUMBERS = 2000
+
+
+def find_values(text: str) -> list[Value]:
+    """Every number of ``text`` with its kind, and every company name, in text order.
+
+    ``text`` is normalised (lower case, see :func:`mailbot.core.matching.normalise`). Only its
+    first :data:`MAX_CHARS` characters and :data:`MAX_NUMBERS` numbers are read.
+    """
+    text = text[:MAX_CHARS]
+    values: list[Value] = []
+    claimed = bytearray(len(text))  # 1 where a spaced number was found
+    for kind, pattern in _SPACED:
+        for count, match in enumerate(pattern.finditer(text)):
+            if count >= MAX_NUMBERS:
+                break
+            start, end = match.span(pattern.groupindex["v"])
+            found = text[start:end]
+            if " " not in found and kind != "phone":
+                continue  # unspaced forms are read below, with their labels
+            if any(claimed[start:end]):
+                continue
+            if kind == "phone" and not _phone_length(found):
+                continue
+            label = _label_before(text, start, 0)
+            got = kind if label is None or label[0] in (kind, "phone") else _labelled_kind(label[0], found)
+            values.append(Value(got, text[start:end], start, end, "shape (spaced)"))
+            claimed[start:end] = b"\x01" * (end - start)
+    floor = 0
+    for count, match in enumerate(_NUMBER.finditer(text)):
+        if count >= MAX_NUMBERS:
+            break
+        start, end = match.span()
+        if any(claimed[start:end]):
+            floor = end
+            continue
+        token = match[0]
+        if _glued(text, start, end):
+            kind, how = "other", "part of a word"
+        elif unit := _UNIT_AFTER.match(text, end):
+            kind = "time" if unit["time"] else "amount" if unit["amount"] else "quantity"
+            how = f"{unit[0].strip()!r} after it"
+        else:
+            label = _label_before(text, start, floor)
+            if label is not None:
+                kind, how = _labelled_kind(label[0], token), f"label {label[1]!r}"
+            else:
+                kind, how = _shape(token), "shape"
+        values.append(Value(kind, token, start, end, how))
+        floor = end
+    values.extend(islice(_companies(text), MAX_NUMBERS))
+    values.sort(key=lambda value: value.start)
+    return values
