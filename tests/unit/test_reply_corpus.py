@@ -21,7 +21,8 @@ from mailbot.core.parse import parse_mail
 from mailbot.core.parse.reply import extract_new_text
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "replies"
-#: What the held-out part reaches today (issue 21's target is 95 %); never lowered to pass.
+#: Issue 21's target. Measured when the set was built: tuning 44/67, held-out 20/32 (62.5 %);
+#: after tuning: 65/67 and 31/32 (96.9 %). Never lowered to pass.
 HELDOUT_FLOOR = 0.95
 TUNING_FLOOR = 0.95
 
