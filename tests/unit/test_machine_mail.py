@@ -222,3 +222,15 @@ def test_people_are_not_machine_mail(name: str) -> None:
     mail = parse_mail(PEOPLE[name])
     assert automatic_reason(mail) is None, name
     assert not is_bounce(mail)
+
+
+@pytest.mark.parametrize("field", ["List-Unsubscribe", "List-Post", "List-Help", "List-Subscribe", "List-Owner",
+                                   "List-Archive"])
+def test_any_list_field_marks_list_mail(field: str) -> None:
+    mail = parse_mail(raw(f"""
+From: "Andi" <andi@cvmaju.co.id>
+Subject: Tidak bisa login SPSE
+Message-ID: <lf@cvmaju.co.id>
+{field}: <mailto:forum@groups.example>""", "Ada yang tidak bisa login?\n"))
+    assert field.lower() in mail.list_headers
+    assert automatic_reason(mail) == f"mailing-list mail ({field.lower()})"
