@@ -31,6 +31,9 @@ def test_a_new_ticket_with_missing_data_gets_one_mail_and_staff_one_line_of_reas
     for debug in ("scored", "pattern matched", "runner-up", "keyword '"):
         assert debug not in note.text
     assert "#jawab" in note.text  # the keyword list is complete
+    # The rules' details stay where staff look them up.
+    code, out, _ = d.cli("tickets", "show", d.tickets()[0].number or "")
+    assert code == 0 and "Why this priority and category (rules):" in out and "category:" in out
 
 
 def test_a_keyword_below_the_answer_is_not_relayed_and_its_sender_is_told(deployment: Deployment) -> None:
