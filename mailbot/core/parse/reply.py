@@ -35,9 +35,8 @@ _ATTRIBUTION_END_RE = re.compile(r"(?:wrote|menulis)\s*:\s*$")
 # address or a time, not only a year.
 _ANY_ATTRIBUTION_END_RE = re.compile(_WROTE_VERBS + r"(?:[ \t]+[^:]{1,80})?\s*:\s*$", re.IGNORECASE)
 # Zoho and Android stock mail frame it in dashes: "---- On <date> <name> wrote ----".
-_DASHED_ATTRIBUTION_RE = re.compile(
-    _QUOTE_PREFIX + r"-{2,}[ \t]*\S.{0,300}?\b" + _WROTE_VERBS + r"[ \t]*-{2,}[ \t]*$", re.IGNORECASE
-)
+_DASHED_START_RE = re.compile(_QUOTE_PREFIX + r"-{2,}[ \t]*\S")
+_DASHED_END_RE = re.compile(r"\b" + _WROTE_VERBS + r"[ \t]*-{2,}[ \t]*$", re.IGNORECASE)
 # What makes an attribution real and not a sentence of the user: an address, a time or a
 # year. "On Monday I wrote:" has none of them.
 _EVIDENCE_RE = re.compile(r"@|\b\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b")
@@ -84,18 +83,19 @@ _MOBILE_SIGNATURE_RE = re.compile(
     re.IGNORECASE,
 )
 _MAX_MARKER_LINE = 1000  # no attribution or header line is longer; skip regexes on longer ones
+_MAX_DASHED = 400  # Zoho's "---- On <date> <name> <address> wrote ----" is shorter
+_VERB_TAIL = 160  # an attribution's verb, what may follow it ("schreef <name> <addr>") and its colon
 
 
 def _attribution_at(lines: Sequence[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at ``lines[i]``, or 0."""
     if len(lines[i]) > _MAX_MARKER_LINE or not lines[i].strip():
         return 0
-    if _DASHED_ATTRIBUTION_RE.match(lines[i]):
+    line = lines[i].rstrip()
+    if (line.endswith("--") and len(line) <= _MAX_DASHED and _DASHED_START_RE.match(line)
+            and _DASHED_END_RE.search(line[-_VERB_TAIL:])):
         return 1
     known_start = bool(_ATTRIBUTION_START_RE.match(lines[i]))
-    # Another language's attribution opens with its date ("Il lun 15 gen 2025 alle 17:03, ..."):
-    # a first line without one is the user's text above it.
-    generic_start = bool(_EVIDENCE_RE.search(lines[i]))
     joined = ""
     for count in range(1, 4):
         if i + count > len(lines):
@@ -104,11 +104,18 @@ def _attribution_at(lines: Sequence[str], i: int) -> int:
         if count > 1 and (not line.strip() or len(line) > _MAX_MARKER_LINE):
             break
         joined = f"{joined} {line.strip()}" if joined else line
-        if known_start and _ATTRIBUTION_END_RE.search(joined):
+        # Every attribution ends with its verb and a colon: look at the end only (a long line
+        # full of "wrote" must not cost a regex search per word).
+        if not joined.rstrip().endswith(":"):
+            continue
+        tail = joined[-_VERB_TAIL:]
+        if known_start and _ATTRIBUTION_END_RE.search(tail):
             if len(joined) <= 700 and _ATTRIBUTION_RE.match(joined) and _EVIDENCE_RE.search(joined):
                 return count
             return 0
-        if (generic_start or count == 1) and _ANY_ATTRIBUTION_END_RE.search(joined):
+        # Another language's attribution opens with its date ("Il lun 15 gen 2025 alle 17:03, ..."):
+        # over several lines, a first line without one is the user's text above it.
+        if (count == 1 or _EVIDENCE_RE.search(lines[i])) and _ANY_ATTRIBUTION_END_RE.search(tail):
             # Another language's opening word: an address, or a time and a year ("jam 10.15
             # sistem menulis:" above an error message is the user's sentence), and short.
             if len(joined) <= 400 and ("@" in joined or (_TIME_RE.search(joined) and _YEAR_RE.search(joined))):
@@ -150,7 +157,7 @@ def _lookback_attribution(lines: Sequence[str], q: int) -> int:
     line = lines[p].rstrip()
     if not line.endswith(":"):
         return q
-    if not (_WROTE_VERB_END_RE.search(line) or "@" in line):
+    if not (_WROTE_VERB_END_RE.search(line[-_VERB_TAIL:]) or "@" in line):
         return q
     # A wrapped attribution: take the line(s) above while what we have is only its tail
     # ("ha scritto:", "<addr>> wrote:") or the line above breaks off ("... <", "..., ").
