@@ -95,6 +95,9 @@ _LIST_NOTICE = re.compile(
     re.IGNORECASE,
 )
 
+#: ISPs' abuse desks (RFC 2142 ``abuse@``), also the ``abuse-desk@`` / ``abuse_noc@`` variants.
+_ABUSE_DESK = re.compile(r"^abuse(?:[._+-].*)?$", re.IGNORECASE)
+
 #: RFC 2369 / RFC 8058 fields a list server or bulk sender adds; a person's mail has none.
 _LIST_FIELDS = {"list-unsubscribe", "list-unsubscribe-post", "list-subscribe", "list-post", "list-help",
                 "list-owner", "list-archive"}
@@ -162,6 +165,9 @@ def automatic_reason(mail: InboundMail) -> str | None:
         return "no sender address"
     if local in _AUTOMATIC_SENDERS:
         return f"automatic sender {mail.from_addr}"
+    if _ABUSE_DESK.match(local) and not _FORWARD_OR_REPLY.match(mail.subject):
+        # An ISP's abuse desk writes about mail from our servers, never with a helpdesk question.
+        return f"abuse desk {mail.from_addr}"
     if mail.return_path.strip() == "<>":
         return "null return path (automatic mail)"
     if _OUT_OF_OFFICE.match(mail.subject):

@@ -234,3 +234,11 @@ Message-ID: <lf@cvmaju.co.id>
 {field}: <mailto:forum@groups.example>""", "Ada yang tidak bisa login?\n"))
     assert field.lower() in mail.list_headers
     assert automatic_reason(mail) == f"mailing-list mail ({field.lower()})"
+
+
+def test_an_abuse_desk_complaint_without_arf_is_machine_mail() -> None:
+    mail = parse_mail(raw("""
+From: "Abuse Team" <abuse@telkom.net.id>
+Subject: Spam complaint about 103.20.30.40
+Message-ID: <ab1@telkom.net.id>""", "We received complaints about mail from 103.20.30.40. Please investigate.\n"))
+    assert automatic_reason(mail) == "abuse desk abuse@telkom.net.id"
