@@ -108,3 +108,10 @@ def test_every_keyword_list_is_complete(template: str) -> None:
     for usage in USAGE.values():
         assert usage in text, (template, usage)
     assert "#jawab" in text
+
+
+def test_lkpps_greeting_to_the_helpdesk_does_not_replace_ours() -> None:
+    r = Renderer().render("closed", ctx(answer="Yth. Helpdesk LPSE,\nSilakan reset melalui menu Admin.\n\nSalam,\nLKPP",
+                                        by_lkpp=True))
+    assert r.text.lstrip().startswith("Yth. Pengguna,")
+    assert "Salam,\nHelpdesk" in r.text
