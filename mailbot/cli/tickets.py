@@ -80,6 +80,12 @@ def _print_ticket(app: Any, ticket: Ticket, as_json: bool) -> int:
             mark = "ok" if row.within else "LATE"
             timing = f"  [{format_duration(row.took)} / {format_duration(row.standard)} {mark}]"
         print(f"  {local_time(row.at, zone, seconds=True)}  {step}  {row.kind:18} {row.detail}{timing}")
+    # The rules' reasons (scores, patterns, runner-up), in full: staff mail carries one line of them.
+    hits = next((e.data.get("hits") for e in ticket.events if e.kind == "priority_set" and e.data), None)
+    if hits:
+        print("\nWhy this priority and category (rules):")
+        for hit in hits:
+            print(f"  {hit.get('rule', '')}: {hit.get('reason', '')}")
     print("\nMessages:")
     for m in ticket.messages:
         arrow = "<-" if m.direction == "in" else "->"

@@ -1,7 +1,7 @@
 """Staff command keywords at the top of a reply -> commands, and the answer text below them.
 
 Pure. Keyword lines are read from the top of the new text (quoted history already
-removed). ``#keyword`` is always a command attempt (unknown ones are errors); a bare
+removed); a ``#keyword`` line further down is an error (:data:`MISPLACED`). ``#keyword`` is always a command attempt (unknown ones are errors); a bare
 keyword without ``#`` counts only when the whole line is a valid command, so that an
 answer starting with an ordinary word such as "Ambil formulir ..." stays an answer.
 """
@@ -53,6 +53,24 @@ KEYWORDS: dict[str, CommandKind] = {
     "teruskan": CommandKind.RELAY,
     "relay": CommandKind.RELAY,
 }
+
+#: How staff write each command, in the order the staff guide lists them: the one list the
+#: keyword lines of the templates (``commands`` in every template) are made from.
+USAGE: dict[CommandKind, str] = {
+    CommandKind.CLOSE: "#tutup",
+    CommandKind.ESCALATE: "#eskalasi",
+    CommandKind.NEED_INFO: "#mintadata <data>",
+    CommandKind.ANSWER: "#jawab <nomor/kunci>",
+    CommandKind.PRIORITY: "#prioritas tinggi/sedang/rendah",
+    CommandKind.NOTE: "#catatan",
+    CommandKind.CALLED: "#telepon",
+    CommandKind.TAKE: "#ambil",
+    CommandKind.REOPEN: "#buka",
+}
+
+#: What a staff member who put a keyword below the answer is told (the whole reply is refused).
+MISPLACED = "perintah harus di baris paling atas balasan, sebelum teks jawaban; kirim ulang balasan dengan " \
+    "perintah di baris pertama"
 
 #: Priority words staff may use -> the configured level names used by default.
 PRIORITY_WORDS: dict[str, str] = {
@@ -149,4 +167,10 @@ def parse_staff_reply(new_text: str, levels: tuple[str, ...] = ("tinggi", "sedan
             commands.append(parsed)
         index += 1
     body = "\n".join(lines[index:]).strip()
+    # A keyword line below the answer ("... terima kasih.\n#tutup") is not run, and must not
+    # reach the user as text either: the reply is refused and its sender told where it goes.
+    for line in lines[index:]:
+        match = _LINE.match(line)
+        if match and match.group("hash") and match.group("word").lower() in KEYWORDS:
+            errors.append(CommandError(line.strip(), MISPLACED))
     return StaffReply(tuple(commands), tuple(errors), body)

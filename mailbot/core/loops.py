@@ -2,8 +2,8 @@
 
 Pure. An auto-reply or a bounce must never open or reopen a ticket and never be
 answered, or two robots mail each other forever. Detection follows RFC 3834
-(Auto-Submitted), the de-facto headers (Precedence, X-Auto-Response-Suppress, List-Id),
-RFC 3464 delivery status notifications (also the carrier and gateway ones that come from
+(Auto-Submitted), the de-facto headers (Precedence, X-Auto-Response-Suppress), RFC 2369/2919
+List-* fields, RFC 3464 delivery status notifications (also the carrier and gateway ones that come from
 ``post_master@`` or from a person's address with a DSN-like body), RFC 5965 abuse reports,
 mailing-list managers' notices, and out-of-office subjects in Indonesian and English for the
 autoresponders that set no header at all.
@@ -95,6 +95,13 @@ _LIST_NOTICE = re.compile(
     re.IGNORECASE,
 )
 
+#: ISPs' abuse desks (RFC 2142 ``abuse@``), also the ``abuse-desk@`` / ``abuse_noc@`` variants.
+_ABUSE_DESK = re.compile(r"^abuse(?:[._+-].*)?$", re.IGNORECASE)
+
+#: RFC 2369 / RFC 8058 fields a list server or bulk sender adds; a person's mail has none.
+_LIST_FIELDS = {"list-unsubscribe", "list-unsubscribe-post", "list-subscribe", "list-post", "list-help",
+                "list-owner", "list-archive"}
+
 #: How far into the text a machine's notice says what it is.
 _NOTICE_CHARS = 2000
 
@@ -146,6 +153,10 @@ def automatic_reason(mail: InboundMail) -> str | None:
         return f"Precedence: {precedence}"
     if mail.list_id:
         return "mailing-list mail (List-Id)"
+    list_fields = [name for name in mail.list_headers if name in _LIST_FIELDS]
+    if list_fields:
+        # RFC 2369: only list servers and bulk senders add List-Unsubscribe, List-Post, ...
+        return f"mailing-list mail ({', '.join(list_fields[:3])})"
     notice = _list_notice(mail)
     if notice:
         return notice
@@ -154,6 +165,9 @@ def automatic_reason(mail: InboundMail) -> str | None:
         return "no sender address"
     if local in _AUTOMATIC_SENDERS:
         return f"automatic sender {mail.from_addr}"
+    if _ABUSE_DESK.match(local) and not _FORWARD_OR_REPLY.match(mail.subject):
+        # An ISP's abuse desk writes about mail from our servers, never with a helpdesk question.
+        return f"abuse desk {mail.from_addr}"
     if mail.return_path.strip() == "<>":
         return "null return path (automatic mail)"
     if _OUT_OF_OFFICE.match(mail.subject):

@@ -305,7 +305,8 @@ def _opened(event: UserOpened) -> Decision:
             2,
             {"category": c.category, "priority": c.priority, "matched": c.matched, "hits": hits},
         ),
-        SendMail("user", "ack"),
+        # One mail per event: the acknowledgment carries the data request (SOP steps 1 and 4).
+        SendMail("user", "ack", {"items": c.missing}),
     ]
     if c.password_found:
         effects.append(Record(E.PASSWORD_MASKED, "the mail contained a password; it was masked"))
@@ -313,7 +314,6 @@ def _opened(event: UserOpened) -> Decision:
     effects.append(SetMissing(missing))
     if missing:
         effects += [
-            SendMail("user", "need_info", {"items": c.missing}),
             Record(E.DATA_REQUESTED, "missing: " + ", ".join(missing), 4, {"items": list(missing), "by": "rules"}),
             Record(E.CALL_TASK, "confirm the data request by telephone" + (f" ({c.phone})" if c.phone else ""), 4,
                    {"phone": c.phone}),

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
+from mailbot.core.commands import USAGE
+from mailbot.core.courtesy import greets, signs_off
 from mailbot.settings.resources import builtin_templates
 
 #: The shipped templates (and canned answers in ``answers/``): the installed package's copy, or
@@ -81,6 +83,11 @@ class Renderer:
             keep_trailing_newline=False,
         )
         # Blocks are rendered one by one, which skips top-level imports: expose the macros globally.
+        # The keyword lists staff see come from the one list in core.commands: they cannot drift.
+        self.env.globals["commands"] = list(USAGE.values())
+        self.env.filters["html_text"] = text_to_html
+        self.env.tests["greeting"] = greets
+        self.env.tests["signed_off"] = signs_off
         self.env.globals["m"] = self.env.get_template("_macros.j2").module
 
     def render(self, key: str, context: Mapping[str, object]) -> Rendered:
@@ -132,7 +139,8 @@ def sample_context() -> dict[str, object]:
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
         "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
-        "rating_links": [{"score": 5, "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
+        "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
+        "priority_reason": "kategori \"Contoh\": prioritas SEDANG",
         "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",
                      "error": "550 5.1.1 mailbox unavailable", "attempts": 1, "permanent": True,
                      "template": "ack", "sent_local": "01-01-2026 08:00 WIB"},

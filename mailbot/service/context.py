@@ -39,6 +39,27 @@ def _rating_link(address: str, ticket: Ticket, score: int) -> str:
     return f"mailto:{address}?subject={subject}&body={score}"
 
 
+_RATING_LABELS = {5: "sangat baik", 4: "baik", 3: "cukup", 2: "kurang", 1: "buruk"}
+
+
+def priority_reason(app: App, classification: Classification | None) -> str:
+    """Why the ticket got its priority, in one Indonesian line for a phone (the rules' scores,
+    in English, stay in the ticket's timeline: ``mailbot tickets show``)."""
+    if classification is None:
+        return ""
+    level = classification.priority.upper()
+    if not classification.matched:
+        return f"tidak ada kategori yang cocok, prioritas bawaan {level}; mohon periksa (#prioritas)"
+    line = f"kategori \"{classification.category_label}\": prioritas {level}"
+    try:
+        base = app.table.category(classification.category).priority
+    except KeyError:
+        return line
+    if base != classification.priority and any(h.rule == "deadline" for h in classification.hits):
+        line = f"kategori \"{classification.category_label}\" ({base.upper()}), naik ke {level} karena tenggat waktu dekat"
+    return line
+
+
 def local_time(app: App, at: datetime) -> str:
     return at.astimezone(app.zone).strftime("%d-%m-%Y %H:%M %Z")
 
@@ -87,7 +108,9 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
-        "rating_links": [{"score": n, "href": _rating_link(settings.helpdesk.address, ticket, n)} for n in range(5, 0, -1)],
+        "rating_links": [{"score": n, "label": _RATING_LABELS[n], "href": _rating_link(settings.helpdesk.address, ticket, n)}
+                         for n in range(5, 0, -1)],
+        "priority_reason": priority_reason(app, classification),
     }
     return ctx
 

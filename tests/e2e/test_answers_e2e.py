@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import unquote
 
@@ -37,10 +38,11 @@ def test_own_text_plus_canned_answer_and_close_in_one_reply(deployment: Deployme
     [closed] = d.wait_subject(d.user, "Selesai")
     text = closed.text
     assert text.index("Pelatihan terdekat tanggal 10 Desember.") < text.index("Jadwal pelatihan dan bimbingan teknis")
-    assert "balas e-mail ini dengan satu angka, 1 (buruk) sampai 5" in text
+    assert "balas e-mail ini dengan satu angka" in text and "5 = sangat baik" in text.splitlines()
+    assert "mailto:" not in text  # one short line per score, no percent-encoded links (issue 21)
     assert d.tickets()[0].state == "closed"
-    # The rating links pre-fill a reply; a rating reply is stored and keeps the ticket closed.
-    links = re.findall(r"mailto:\S+", text)
+    # The rating links (HTML) pre-fill a reply; a rating reply is stored and keeps the ticket closed.
+    links = [html.unescape(h) for h in re.findall(r'<a href="(mailto:[^"]+)">', closed.html)]
     assert len(links) == 5
     to, _, query = links[0].removeprefix("mailto:").partition("?")
     params = dict(p.split("=", 1) for p in query.split("&"))

@@ -55,6 +55,8 @@ def config(tmp_path: Path, db_url: str) -> Path:
     """))
     app = build_app(load_settings(path))
     assert process_raw(app, MAIL, NOW).kind == "opened"
+    # A second ticket: each new ticket queues an acknowledgment and a staff notification.
+    assert process_raw(app, MAIL.replace(b"ids-1@", b"ids-2@"), NOW).kind == "opened"
     assert process_raw(app, b"\x00\x01 not a mail at all", NOW).kind == "quarantined"
     with app.factory.begin() as session:
         rows = list(session.scalars(select(Outbox).order_by(Outbox.id)))

@@ -121,10 +121,11 @@ def test_the_automatic_mail_cap_counts_each_helpdesks_own_mail(tmp_path: Path, d
         return {key: sum(1 for (h,) in rows if h == key) for key in ("kota", "kab")}
 
     open_ticket(kota, 0)
-    first = automatic_to_user()["kota"]  # the acknowledgment, and a data request if data is missing
-    assert first == 2
-    open_ticket(kota, 1)  # over kota's cap: nothing more from kota
-    open_ticket(kab, 2)  # kab's first ticket: all of its mail
+    first = automatic_to_user()["kota"]  # one acknowledgment (it carries a data request, if any)
+    assert first == 1
+    open_ticket(kota, 1)  # kota's second: the cap of 2 reached
+    open_ticket(kota, 2)  # over kota's cap: nothing more from kota
+    open_ticket(kab, 3)  # kab's first ticket: all of its mail
     assert automatic_to_user() == {"kota": 2, "kab": first}
     with kota.factory() as session:
         suppressed = session.execute(select(Ticket.helpdesk, models.TicketEvent.detail).join(models.TicketEvent)

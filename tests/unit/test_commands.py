@@ -109,3 +109,5 @@ def test_keywords_only_count_at_the_top() -> None:
     reply = parse_staff_reply("Baik, akan kami cek.\n#tutup")
     assert reply.commands == ()
     assert reply.body.endswith("#tutup")
+    # ... and a keyword below the answer is an error, so the reply is refused, not relayed (issue 21).
+    assert [e.line for e in reply.errors] == ["#tutup"]

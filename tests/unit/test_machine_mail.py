@@ -222,3 +222,23 @@ def test_people_are_not_machine_mail(name: str) -> None:
     mail = parse_mail(PEOPLE[name])
     assert automatic_reason(mail) is None, name
     assert not is_bounce(mail)
+
+
+@pytest.mark.parametrize("field", ["List-Unsubscribe", "List-Post", "List-Help", "List-Subscribe", "List-Owner",
+                                   "List-Archive"])
+def test_any_list_field_marks_list_mail(field: str) -> None:
+    mail = parse_mail(raw(f"""
+From: "Andi" <andi@cvmaju.co.id>
+Subject: Tidak bisa login SPSE
+Message-ID: <lf@cvmaju.co.id>
+{field}: <mailto:forum@groups.example>""", "Ada yang tidak bisa login?\n"))
+    assert field.lower() in mail.list_headers
+    assert automatic_reason(mail) == f"mailing-list mail ({field.lower()})"
+
+
+def test_an_abuse_desk_complaint_without_arf_is_machine_mail() -> None:
+    mail = parse_mail(raw("""
+From: "Abuse Team" <abuse@telkom.net.id>
+Subject: Spam complaint about 103.20.30.40
+Message-ID: <ab1@telkom.net.id>""", "We received complaints about mail from 103.20.30.40. Please investigate.\n"))
+    assert automatic_reason(mail) == "abuse desk abuse@telkom.net.id"

@@ -425,6 +425,26 @@ REPLY_CASES: list[tuple[str, str, str]] = [
         "Isi.\n\nPada Sen, 23 Nov 2026 pukul 10.15 Budi <b@x.example> menulis:\n> lama\n",
         "Lihat.\n\n---------- Forwarded message ---------\nFrom: Pokja <p@x.example>\nDate: Sen, 23 Nov 2026\n\nIsi.",
     ),
+    # Issue 21: other clients' and languages' markers cut; the user's sentences that end
+    # like an attribution do not.
+    (
+        "zoho_dashed",
+        "Kode 123.\n\n---- On Mon, 23 Nov 2026 10:15:20 +0700 H <h@x.example> wrote ----\nlama\n",
+        "Kode 123.",
+    ),
+    (
+        "italian_block",
+        "Ecco.\nDa: H <h@x.example>\nInviato: lunedì 23 novembre 2026 10:15\nA: b@x.example\nOggetto: x\n\nvecchio\n",
+        "Ecco.",
+    ),
+    ("dutch_gmail", "Ja.\n\nOp ma 23 nov. 2026 om 10:15 schreef H <h@x.example>:\n\n> oud\n", "Ja."),
+    (
+        "signoff_below_quote",
+        "Ya.\n\nPada Sen, 23 Nov 2026 pukul 10.15 H <h@x.example> menulis:\n> lama\n\nSalam, Budi\n",
+        "Ya.\n\nSalam, Budi",
+    ),
+    ("system_menulis_in_sentence", 'Jam 10.15 sistem menulis:\n"Sesi berakhir"\nMohon dibantu.\n', None),
+    ("error_quoted_after_time", "Tanggal 23/11/2026 jam 10.15 muncul tulisan:\nGagal upload\n", None),
     # mail-parser-reply's Outlook header pattern catches a block without a From line.
     ("library_block", "Noted.\n\nSent: Monday, 23 Nov 2026 10:15\nTo: helpdesk@x.example\nSubject: RE: x\n\nold\n", "Noted."),
 ]

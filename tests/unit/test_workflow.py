@@ -72,8 +72,9 @@ def test_missing_data_waits_for_user_and_makes_a_call_task() -> None:
     c = Classification("tender_upload", "Upload", "tinggi", True, missing=(item,), phone="081234567890")
     d = decide(None, UserOpened("u@vendor.test", c), NOW, POLICY)
     assert d.state is S.WAITING_USER
-    assert mails(d) == [("user", "ack"), ("user", "need_info"), ("staff", "staff_new")]
-    assert d.mails()[1].context["items"] == (item,)
+    # One mail to the user: the acknowledgment carries the data request (issue 21 item 6).
+    assert mails(d) == [("user", "ack"), ("staff", "staff_new")]
+    assert d.mails()[0].context["items"] == (item,)
     call = [e for e in d.effects if isinstance(e, Record) and e.kind == "call_task"]
     assert call and call[0].sop_step == 4 and call[0].data["phone"] == "081234567890"
 

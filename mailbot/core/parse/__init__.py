@@ -214,6 +214,7 @@ def parse_mail(
         auto_submitted=raw_one_line(headers.first("auto-submitted"), "Auto-Submitted", defects),
         precedence=raw_one_line(headers.first("precedence"), "Precedence", defects),
         list_id=raw_one_line(headers.first("list-id"), "List-Id", defects),
+        list_headers=tuple(name for name in headers.names() if name.startswith("list-"))[:20],
         x_auto_response_suppress=raw_one_line(
             headers.first("x-auto-response-suppress"), "X-Auto-Response-Suppress", defects
         ),

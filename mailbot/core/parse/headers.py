@@ -59,6 +59,10 @@ class Headers:
     def all(self, name: str) -> list[str]:
         return self._items.get(name, [])
 
+    def names(self) -> list[str]:
+        """The lower-cased names of the headers present, in order of first appearance."""
+        return list(self._items)
+
     def first(self, name: str) -> str | None:
         values = self._items.get(name)
         return values[0] if values else None

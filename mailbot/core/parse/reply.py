@@ -1,8 +1,11 @@
 """The new part of a reply (:func:`extract_new_text`): quoted history and signatures cut off.
 
-Our own markers (quote blocks, "On ... wrote:" / "Pada ... menulis:" attributions, Outlook
-header blocks, separators, signatures) decide first; mail-parser-reply gets a second look at
-what they left. Forwarded mail is kept: it is what the user brings us.
+Our own markers (quote blocks, "On ... wrote:" / "Pada ... menulis:" attributions and their
+Italian, Dutch, French, Nordic ... forms, Zoho's "---- On ... wrote ----", Outlook header
+blocks in the languages of its UI, separators, signatures) decide first; mail-parser-reply
+gets a second look at what they left. A reply written between or below the quotes keeps the
+user's lines there. Forwarded mail is kept: it is what the user brings us. Measured on
+tests/data/replies (tests/unit/test_reply_corpus.py).
 """
 
 from __future__ import annotations
@@ -16,22 +19,38 @@ from mailbot.core.parse.decoding import normalise_newlines
 
 _QUOTE_RE = re.compile(r"^[ \t]*>")
 _QUOTE_PREFIX = r"^[ \t]*(?:>[ \t]?)*"
+# The verbs clients put at the end of an attribution ("... wrote:"), in the languages our
+# users' and their correspondents' clients speak.
+_WROTE_VERBS = (
+    r"(?:wrote|menulis|schrieb|a écrit|escribió|ha scritto|schreef|het volgende geschreven|"
+    r"napisała?|skrev|đã viết|написала?|kirjoitti|escreveu|yazdı)"
+)
 # Attribution lines (Gmail, Thunderbird, Apple Mail, Yahoo, Outlook for Mac), English and
 # Indonesian; Gmail wraps long ones over two or three lines, so callers join lines first.
 _ATTRIBUTION_START_RE = re.compile(_QUOTE_PREFIX + r"(?:On|Pada)\s")
 _ATTRIBUTION_RE = re.compile(_QUOTE_PREFIX + r"(?:On|Pada)\s.{3,600}?\s?(?:wrote|menulis)\s*:\s*$")
 _ATTRIBUTION_END_RE = re.compile(r"(?:wrote|menulis)\s*:\s*$")
+# Any other language's attribution: "Il giorno ... ha scritto:", "Op ... schreef ...:",
+# "Le ... a écrit :", "Den ... skrev:". Without a known opening word it must carry an
+# address or a time, not only a year.
+_ANY_ATTRIBUTION_END_RE = re.compile(_WROTE_VERBS + r"(?:[ \t]+[^:]{1,80})?\s*:\s*$", re.IGNORECASE)
+# Zoho and Android stock mail frame it in dashes: "---- On <date> <name> wrote ----".
+_DASHED_START_RE = re.compile(_QUOTE_PREFIX + r"-{2,}[ \t]*\S")
+_DASHED_END_RE = re.compile(r"\b" + _WROTE_VERBS + r"[ \t]*-{2,}[ \t]*$", re.IGNORECASE)
 # What makes an attribution real and not a sentence of the user: an address, a time or a
 # year. "On Monday I wrote:" has none of them.
 _EVIDENCE_RE = re.compile(r"@|\b\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b")
 _TIME_OR_AT_RE = re.compile(r"@|\b\d{1,2}[:.]\d{2}\b")
+_TIME_RE = re.compile(r"\b\d{1,2}[:.]\d{2}\b")
+_YEAR_RE = re.compile(r"\b(?:19|20)\d{2}\b")
 # A line that ends with a "wrote"-verb right above a quote block (other clients/languages).
-_WROTE_VERB_END_RE = re.compile(
-    r"(?:wrote|menulis|tulis|schrieb|a écrit|escribió|ha scritto|schreef|napisał)\s*:\s*$", re.IGNORECASE
-)
+_WROTE_VERB_END_RE = re.compile(_WROTE_VERBS + r"(?:[ \t]+[^:]{1,80})?\s*:\s*$", re.IGNORECASE)
 _ORIGINAL_RE = re.compile(
     _QUOTE_PREFIX
-    + r"-{3,}[ \t]*(?:Original Message|Original-Nachricht|Pesan Asli|Pesan Awal|Pesan Sebelumnya)[ \t]*-{3,}[ \t]*$",
+    + r"-{3,}[ \t]*(?:Original Message|Reply Message|Original-Nachricht|Ursprüngliche Nachricht|Pesan Asli|"
+    r"Pesan Awal|Pesan Sebelumnya|Messaggio originale|Oorspronkelijk bericht|Oorspronkelijk Bericht|"
+    r"Message d'origine|Mensaje original|Mensagem original|Oprindelig meddelelse|Ursprungligt meddelande)"
+    r"[ \t]*-{3,}[ \t]*$",
     re.IGNORECASE,
 )
 _FORWARD_RE = re.compile(
@@ -39,10 +58,20 @@ _FORWARD_RE = re.compile(
     r"|Begin forwarded message:|Awal pesan yang diteruskan:)[ \t]*$",
     re.IGNORECASE,
 )
-_HEADER_FROM_RE = re.compile(_QUOTE_PREFIX + r"\*?(?:From|FROM|Dari|DARI)\*?[ \t]*:")
-_HEADER_DATE_RE = re.compile(_QUOTE_PREFIX + r"\*?(?:Sent|Date|Dikirim|Terkirim|Tanggal)\*?[ \t]*:", re.IGNORECASE)
+# Outlook's header block above the history, in the languages of its UI (Indonesian,
+# English, Dutch, Italian, French, German, Nordic, Portuguese, Spanish).
+_HEADER_FROM_RE = re.compile(
+    _QUOTE_PREFIX + r"\*?(?:From|Dari|Van|Da|De|Von|Fra|Från|Od|Remitente)\*?[ \t]*:", re.IGNORECASE
+)
+_HEADER_DATE_RE = re.compile(
+    _QUOTE_PREFIX + r"\*?(?:Sent|Date|Dikirim|Terkirim|Tanggal|Verzonden|Datum|Inviato|Data|Envoyé|Gesendet|"
+    r"Sendt|Skickat|Enviada em|Enviado|Fecha)\*?[ \t]*:",
+    re.IGNORECASE,
+)
 _HEADER_OTHER_RE = re.compile(
-    _QUOTE_PREFIX + r"\*?(?:To|Cc|Subject|Kepada|Subjek|Perihal|Tembusan)\*?[ \t]*:", re.IGNORECASE
+    _QUOTE_PREFIX + r"\*?(?:To|Cc|Subject|Kepada|Ke|Subjek|Perihal|Tembusan|Aan|Onderwerp|A|Oggetto|À|Objet|An|"
+    r"Betreff|Til|Emne|Till|Ämne|Para|Assunto|Asunto|Reply-To)\*?[ \t]*:",
+    re.IGNORECASE,
 )
 _HEADER_LINE_RE = re.compile(r"^[ \t]*\*?[A-Za-z][\w -]{0,30}\*?[ \t]*:")
 _UNDERSCORE_RE = re.compile(r"^[ \t]*_{20,}[ \t]*$")
@@ -54,12 +83,19 @@ _MOBILE_SIGNATURE_RE = re.compile(
     re.IGNORECASE,
 )
 _MAX_MARKER_LINE = 1000  # no attribution or header line is longer; skip regexes on longer ones
+_MAX_DASHED = 400  # Zoho's "---- On <date> <name> <address> wrote ----" is shorter
+_VERB_TAIL = 160  # an attribution's verb, what may follow it ("schreef <name> <addr>") and its colon
 
 
 def _attribution_at(lines: Sequence[str], i: int) -> int:
     """Number of lines (1-3) forming an attribution starting at ``lines[i]``, or 0."""
-    if len(lines[i]) > _MAX_MARKER_LINE or not _ATTRIBUTION_START_RE.match(lines[i]):
+    if len(lines[i]) > _MAX_MARKER_LINE or not lines[i].strip():
         return 0
+    line = lines[i].rstrip()
+    if (line.endswith("--") and len(line) <= _MAX_DASHED and _DASHED_START_RE.match(line)
+            and _DASHED_END_RE.search(line[-_VERB_TAIL:])):
+        return 1
+    known_start = bool(_ATTRIBUTION_START_RE.match(lines[i]))
     joined = ""
     for count in range(1, 4):
         if i + count > len(lines):
@@ -68,8 +104,21 @@ def _attribution_at(lines: Sequence[str], i: int) -> int:
         if count > 1 and (not line.strip() or len(line) > _MAX_MARKER_LINE):
             break
         joined = f"{joined} {line.strip()}" if joined else line
-        if _ATTRIBUTION_END_RE.search(joined):
+        # Every attribution ends with its verb and a colon: look at the end only (a long line
+        # full of "wrote" must not cost a regex search per word).
+        if not joined.rstrip().endswith(":"):
+            continue
+        tail = joined[-_VERB_TAIL:]
+        if known_start and _ATTRIBUTION_END_RE.search(tail):
             if len(joined) <= 700 and _ATTRIBUTION_RE.match(joined) and _EVIDENCE_RE.search(joined):
+                return count
+            return 0
+        # Another language's attribution opens with its date ("Il lun 15 gen 2025 alle 17:03, ..."):
+        # over several lines, a first line without one is the user's text above it.
+        if (count == 1 or _EVIDENCE_RE.search(lines[i])) and _ANY_ATTRIBUTION_END_RE.search(tail):
+            # Another language's opening word: an address, or a time and a year ("jam 10.15
+            # sistem menulis:" above an error message is the user's sentence), and short.
+            if len(joined) <= 400 and ("@" in joined or (_TIME_RE.search(joined) and _YEAR_RE.search(joined))):
                 return count
             return 0
     return 0
@@ -79,7 +128,7 @@ def _outlook_block_at(lines: Sequence[str], i: int) -> bool:
     """An Outlook-style "From: / Sent: / To: / Subject:" header block starts at ``lines[i]``."""
     if len(lines[i]) > _MAX_MARKER_LINE or not _HEADER_FROM_RE.match(lines[i]):
         return False
-    block = lines[i : i + 6]
+    block = lines[i : i + 7]
     has_date = any(_HEADER_DATE_RE.match(line) for line in block[1:])
     others = sum(1 for line in block[1:] if _HEADER_DATE_RE.match(line) or _HEADER_OTHER_RE.match(line))
     # An address or a time is what tells Outlook's block from a letter that starts with
@@ -101,19 +150,25 @@ def _forward_header_end(lines: Sequence[str], i: int) -> int:
 def _lookback_attribution(lines: Sequence[str], q: int) -> int:
     """Start of the history that begins with a quote block at ``q``: include its attribution."""
     p = q - 1
-    while p >= 0 and q - p <= 2 and not lines[p].strip():
+    while p >= 0 and q - p <= 3 and not lines[p].strip():
         p -= 1
-    if p < 0 or q - p > 2 or len(lines[p]) > _MAX_MARKER_LINE:
+    if p < 0 or q - p > 3 or len(lines[p]) > _MAX_MARKER_LINE:
         return q
     line = lines[p].rstrip()
     if not line.endswith(":"):
         return q
-    if _WROTE_VERB_END_RE.search(line) or "@" in line:
-        # A wrapped attribution whose first line is the one above.
-        if p > 0 and _attribution_at(lines, p - 1) == 2:
-            return p - 1
-        return p
-    return q
+    if not (_WROTE_VERB_END_RE.search(line[-_VERB_TAIL:]) or "@" in line):
+        return q
+    # A wrapped attribution: take the line(s) above while what we have is only its tail
+    # ("ha scritto:", "<addr>> wrote:") or the line above breaks off ("... <", "..., ").
+    start = p
+    while start > 0 and p - start < 2 and lines[start - 1].strip() and len(lines[start - 1]) <= _MAX_MARKER_LINE:
+        top, above = lines[start].strip(), lines[start - 1].rstrip()
+        if _TIME_OR_AT_RE.search(top) and not (above.endswith(("<", ",")) or top[:1] in "<(" or top[:1].islower()):
+            break
+        start -= 1
+    joined = " ".join(x.strip() for x in lines[start : p + 1])
+    return start if _EVIDENCE_RE.search(joined) or start == p else p
 
 
 def _history_start(lines: Sequence[str]) -> tuple[int, str] | None:
@@ -142,6 +197,14 @@ def _history_start(lines: Sequence[str]) -> tuple[int, str] | None:
     return None
 
 
+def _quote_follows(lines: Sequence[str], j: int) -> bool:
+    """A ``>`` quote line starts at ``lines[j]``, after at most three blank lines."""
+    end = min(len(lines), j + 4)
+    while j < end and not lines[j].strip():
+        j += 1
+    return j < len(lines) and bool(_QUOTE_RE.match(lines[j]))
+
+
 def _interleaved_replies(lines: Sequence[str]) -> list[str]:
     """The user's lines of a bottom-posted or interleaved reply (quotes and attributions out)."""
     out: list[str] = []
@@ -153,6 +216,8 @@ def _interleaved_replies(lines: Sequence[str]) -> list[str]:
             continue
         consumed = _attribution_at(lines, i)
         if consumed:
+            if not _quote_follows(lines, i + consumed):
+                break  # older history, not quoted: nothing of the user's below it
             i += consumed
             continue
         next_quote = i + 1
@@ -244,17 +309,33 @@ def extract_new_text(text: str) -> str:
         # part of the separator, not of the user's text.
         while head and (not head[-1].strip() or _DECORATION_RE.match(head[-1])):
             head.pop()
-    if found is not None and not "".join(head).strip() and found[1] in ("quote", "attribution"):
-        head = _interleaved_replies(lines)
-    else:
-        # The library does not know forward markers and would take the forwarded
-        # From:/Date:/Subject: lines for a reply header: it only sees the text above.
-        forward = next((n for n, line in enumerate(head) if _FORWARD_RE.match(line)), len(head))
-        above = _library_cut(head[:forward])
-        head = above if len(above) < forward else head
-    # A trailing "Sent from my iPhone" / "Dikirim dari Yahoo Mail di Android" line.
+    quoted = found is not None and (
+        found[1] == "quote"
+        or (found[1] == "attribution" and _quote_follows(lines, found[0] + _attribution_at(lines, found[0])))
+    )
+    # The library does not know forward markers and would take the forwarded
+    # From:/Date:/Subject: lines for a reply header: it only sees the text above.
+    forward = next((n for n, line in enumerate(head) if _FORWARD_RE.match(line)), len(head))
+    above = _library_cut(head[:forward])
+    if len(above) < forward:
+        head = above
+    elif found is not None and quoted:
+        # A reply written between or below the quotes keeps the user's lines there
+        # (interleaved answers, a sign-off under the quote).
+        tail = _interleaved_replies(lines[found[0] :])
+        if any(line.strip() for line in tail):
+            head = _without_mobile_signature(head)
+            head = [*head, "", *tail] if head else tail
+    return "\n".join(_without_mobile_signature(head)).strip()
+
+
+def _without_mobile_signature(head: list[str]) -> list[str]:
+    """Drop trailing blank lines and a trailing "Sent from my iPhone" / "Dikirim dari ..." line."""
+    head = list(head)
     while head and not head[-1].strip():
         head.pop()
     if head and len(head[-1]) <= 100 and _MOBILE_SIGNATURE_RE.match(head[-1]):
         head.pop()
-    return "\n".join(head).strip()
+        while head and not head[-1].strip():
+            head.pop()
+    return head
