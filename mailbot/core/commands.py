@@ -66,6 +66,8 @@ USAGE: dict[CommandKind, str] = {
     CommandKind.CALLED: "#telepon",
     CommandKind.TAKE: "#ambil",
     CommandKind.REOPEN: "#buka",
+    CommandKind.WITHDRAW: "#tarik <alasan>",
+    CommandKind.RELAY: "#teruskan",
 }
 
 #: What a staff member who put a keyword below the answer is told (the whole reply is refused).
