@@ -51,7 +51,13 @@ class Base(DeclarativeBase):
 class Ticket(Base):
     __tablename__ = "tickets"
     #: Numbers are per helpdesk: the n-th ticket of each is ``<prefix>-<n>`` (seq, not id).
-    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),)
+    __table_args__ = (
+        UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),
+        # The console's queue: one helpdesk's open tickets by their next deadline (web.queries).
+        Index("ix_tickets_queue", "helpdesk", "state", "next_due_at"),
+        # A requester's earlier tickets on the ticket page.
+        Index("ix_tickets_requester_opened", "requester", "opened_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     helpdesk: Mapped[str] = mapped_column(String(32), index=True, default="default", server_default="default")
@@ -84,6 +90,9 @@ class Ticket(Base):
     autoclose_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # next warning/reminder due
     sla_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last refresh of the above
+    #: The earliest of due_at, priority_due_at, call_due_at and analysis_due_at (None: no clock
+    #: runs): the console's queue is sorted and filtered (overdue) on it through an index.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
@@ -333,3 +342,51 @@ class MailboxStatus(Base):
     run_pid: Mapped[int | None] = mapped_column(Integer)
     run_host: Mapped[str] = mapped_column(String(255), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSignInLink(Base):
+    """A one-time sign-in link of the console (``mailbot web``): only the SHA-256 of its token is kept."""
+
+    __tablename__ = "web_signin_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser of the console: the cookie holds the token, the table its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # signed out
+
+
+class WebAudit(Base):
+    """The console's audit trail (no ticket in it): link requests, sign-ins, refusals, sign-outs.
+
+    Also the rate limit's memory: the link requests of an address or a client in the last hour
+    are counted here, so every worker of ``mailbot web`` agrees.
+    """
+
+    __tablename__ = "web_audit"
+    __table_args__ = (
+        Index("ix_web_audit_address_at", "address", "at"),
+        Index("ix_web_audit_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: link_sent | link_unknown | link_limited | signed_in | link_refused | signed_out
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320), default="")
+    client: Mapped[str] = mapped_column(String(64), default="")  # the client's IP address
+    detail: Mapped[str] = mapped_column(Text, default="")
