@@ -9,6 +9,7 @@ uvicorn stops cleanly on SIGTERM: it stops accepting, finishes the requests in h
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from datetime import datetime
 
@@ -98,6 +99,23 @@ def serve(apps: list[App]) -> int:
     # (uvicorn's default forwarded_allow_ips, 127.0.0.1).
     config = uvicorn.Config(asgi, host=web.host, port=web.port, log_config=None, access_log=False,
                             proxy_headers=True, server_header=False, timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run()
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler it
+    # found: ours ends the run, so the command exits 0 (as ``mailbot run`` does), also when the
+    # signal comes before uvicorn took over.
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        uvicorn.Server(config).run()
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     log.info("web: stopped")
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM reached ``mailbot web`` (after uvicorn's graceful shutdown, or before it started)."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
