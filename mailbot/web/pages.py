@@ -170,7 +170,8 @@ class Pages:
     def _rows(self, rows: Sequence[queries.QueueRow]) -> list[dict[str, Any]]:
         now = self.c.now()
         return [{"t": r, "due": present.local(r.next_due_at, self.c.zone_of(r.helpdesk)),
-                 "left": present.time_left(self.c.calendar_of(r.helpdesk), now, r.next_due_at, r.paused_since),
+                 "left": "-" if r.state == "closed" else present.time_left(self.c.calendar_of(r.helpdesk), now,
+                                                                           r.next_due_at, r.paused_since),
                  "late": present.is_late(now, r.next_due_at)} for r in rows]
 
     def _levels(self) -> list[tuple[str, str]]:
