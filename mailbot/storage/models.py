@@ -57,6 +57,8 @@ class Ticket(Base):
         Index("ix_tickets_queue", "helpdesk", "state", "next_due_at"),
         # A requester's earlier tickets on the ticket page.
         Index("ix_tickets_requester_opened", "requester", "opened_at"),
+        # The dashboard's intake of the day.
+        Index("ix_tickets_helpdesk_opened", "helpdesk", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -140,6 +142,8 @@ class StoredAttachment(Base):
 
 class TicketEvent(Base):
     __tablename__ = "events"
+    #: The tickets ever escalated (LKPP's view of the console) without reading every ticket's events.
+    __table_args__ = (Index("ix_events_kind_ticket", "kind", "ticket_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)

@@ -8,7 +8,8 @@ Create Date: 2026-12-06 00:30:00
 analysis); it is filled here from the stored deadline columns and kept by
 ``service.deadlines.store_status`` from then on. ``ix_tickets_queue`` (helpdesk, state,
 next_due_at) answers the console's queue (one helpdesk's open tickets by deadline) from the
-index; ``ix_tickets_requester_opened`` a requester's earlier tickets.
+index; ``ix_tickets_requester_opened`` a requester's earlier tickets, ``ix_tickets_helpdesk_opened``
+the day's intake, ``ix_events_kind_ticket`` the tickets ever escalated (LKPP's view).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('next_due_at', sa.DateTime(), nullable=True))
         batch_op.create_index('ix_tickets_queue', ['helpdesk', 'state', 'next_due_at'], unique=False)
         batch_op.create_index('ix_tickets_requester_opened', ['requester', 'opened_at'], unique=False)
+        batch_op.create_index('ix_tickets_helpdesk_opened', ['helpdesk', 'opened_at'], unique=False)
+    op.create_index('ix_events_kind_ticket', 'events', ['kind', 'ticket_id'], unique=False)
     # The earliest of the stored deadlines (closed tickets have none running).
     bind = op.get_bind()
     tickets = sa.table('tickets', sa.column('id', sa.Integer), sa.column('state', sa.String),
@@ -87,7 +90,9 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_web_sessions_expires_at'), table_name='web_sessions')
     op.drop_table('web_sessions')
     op.drop_table('web_signin_links')
+    op.drop_index('ix_events_kind_ticket', table_name='events')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_helpdesk_opened')
         batch_op.drop_index('ix_tickets_requester_opened')
         batch_op.drop_index('ix_tickets_queue')
         batch_op.drop_column('next_due_at')
