@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.settings.config import Settings
@@ -149,11 +149,18 @@ def redeem_link(session: Session, settings: Settings, token: str, client: str,
         audit(session, "link_refused", now, address=used or "", client=client,
               detail="no longer allowed" if used else "unknown, used or expired link")
         return None
+    forget_expired(session, now)
     session_token = secrets.token_urlsafe(32)
     session.add(WebSession(token_hash=digest(session_token), address=used, created_at=now,
                            expires_at=now + timedelta(hours=settings.web.session_hours)))
     audit(session, "signed_in", now, address=used, client=client, detail=viewer.role)
     return session_token, viewer
+
+
+def forget_expired(session: Session, now: datetime) -> None:
+    """Drop links and sessions that can no longer be used (the audit trail keeps what happened)."""
+    session.execute(delete(WebSignInLink).where(WebSignInLink.expires_at < now))
+    session.execute(delete(WebSession).where(or_(WebSession.expires_at < now, WebSession.ended_at.is_not(None))))
 
 
 def session_viewer(session: Session, settings: Settings, token: str, now: datetime) -> Viewer | None:

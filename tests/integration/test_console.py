@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from mailbot.service.app import App, build_apps
 from mailbot.service.inbound import process_raw
 from mailbot.settings.loading import load_settings
-from mailbot.storage.models import Outbox, Ticket, TicketEvent, WebAudit, WebSession
+from mailbot.storage.models import Outbox, Ticket, TicketEvent, WebAudit, WebSession, WebSignInLink
 from mailbot.web.server import build_asgi
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
@@ -282,6 +282,9 @@ def test_expired_links_and_sessions(console: tuple) -> None:
     assert client.get("/antrian").status_code == 303
     sign_in(client, kota, STAFF)
     assert client.get("/antrian").status_code == 200
+    with kota.factory() as session:  # the expired link was dropped at that sign-in (the audit keeps it)
+        assert session.scalar(select(func.count()).select_from(WebSignInLink)) == 1
+        assert session.scalar(select(func.count()).where(WebAudit.kind == "link_refused")) == 1
     clock.now += timedelta(hours=12, seconds=1)  # web.session_hours
     assert client.get("/antrian").status_code == 303
 
@@ -304,7 +307,9 @@ def test_lkpp_sees_only_escalated_tickets_of_every_helpdesk(console: tuple) -> N
     assert "Lupa password" in queue.text and "Gagal upload" not in queue.text and "Rahasia" not in queue.text
     with kota.factory() as session:
         ids = dict(session.execute(select(Ticket.subject, Ticket.id)).tuples().all())
-    assert client.get(f"/tiket/{ids['Lupa password akun']}").status_code == 200
+    page = client.get(f"/tiket/{ids['Lupa password akun']}")
+    assert page.status_code == 200 and "Akun saya terkunci" in page.text
+    assert "Tiket baru" not in page.text  # the helpdesk's own staff conversation is not LKPP's
     assert client.get(f"/tiket/{ids['Rahasia kabupaten']}").status_code == 404
     assert client.get("/laporan").status_code == 404  # the helpdesk's own SLA report is not LKPP's
 
