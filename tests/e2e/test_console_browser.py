@@ -157,3 +157,28 @@ def test_console_in_a_real_browser(deployment: Deployment, bots: list[BotProcess
 
     assert web.stop(timeout=30) == 0  # SIGTERM: a clean exit
     assert web.lines(r"web: stopped") and not web.error_lines()
+
+
+def test_console_search_in_a_real_browser(deployment: Deployment, bots: list[BotProcess]) -> None:
+    """Search by tender code and by text, as a staff member; runs once the search index is merged."""
+    pytest.importorskip("mailbot.storage.search", reason="the search index (issue 22, part two) is not merged yet")
+    d = deployment
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    d.write_config(extra=f'[web]\nhost = "127.0.0.1"\nport = {port}\nbase_url = "{base}"\n')
+    d.open_ticket(KOTA_SUBJECT, "Upload dokumen penawaran tender 10045123 gagal terus sejak pagi.")
+    web = BotProcess(d.config_path, d.tmp / "web.log", command=("web",)).start()
+    bots.append(web)
+    wait_until(lambda: answers(base + "/") or not web.alive(), 60, "mailbot web to answer")
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        sign_in(page, d, d.staff1, base)
+        for query in ("10045123", "penawaran", d.user):
+            page.goto(base + "/cari")
+            page.fill("#q", query)
+            page.click("form.search button")
+            page.wait_for_load_state()
+            assert KOTA_SUBJECT in page.inner_text("main"), query
+        page.click(f"text={KOTA_SUBJECT}")
+        assert KOTA_SUBJECT in page.inner_text("h1")
+    assert web.stop(timeout=30) == 0
