@@ -376,3 +376,13 @@ def test_search_within_what_the_viewer_may_see(console: tuple) -> None:
     sign_in(lkpp, kota, LKPP)
     assert "Lupa password" in lkpp.get("/cari", params={"q": "password"}).text
     assert "Gagal upload" not in lkpp.get("/cari", params={"q": "upload"}).text
+
+
+def test_mailbot_web_needs_a_base_url(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailbot import cli
+
+    deployment(tmp_path, db_url)
+    config = tmp_path / "mailbot.toml"
+    config.write_text(config.read_text().replace('base_url = "http://testserver"', ""))
+    assert cli.main(["--config", str(config), "web"]) == 2
+    assert "web.base_url is required by mailbot web" in capsys.readouterr().err
