@@ -159,7 +159,10 @@ def main() -> int:
         shots = []
         for width, height in ((390, 844), (1280, 900)):
             page.set_viewport_size({"width": width, "height": height})
-            for name, path in (("queue", "/antrian"), ("ticket", f"/tiket/{ticket_id}"), ("dashboard", "/dasbor")):
+            pages = [("queue", "/antrian"), ("ticket", f"/tiket/{ticket_id}"), ("dashboard", "/dasbor")]
+            if width > 390:
+                pages.append(("report", "/laporan?dari=2026-12-01&sampai=2026-12-31"))
+            for name, path in pages:
                 page.goto(base + path)
                 target = out / f"console-{name}-{width}.png"
                 page.screenshot(path=str(target), full_page=True)
