@@ -26,11 +26,12 @@ _DEADLINES = ('due_at', 'priority_due_at', 'call_due_at', 'analysis_due_at')
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_due_at', sa.DateTime(), nullable=True))
-        batch_op.create_index('ix_tickets_queue', ['helpdesk', 'state', 'next_due_at'], unique=False)
-        batch_op.create_index('ix_tickets_requester_opened', ['requester', 'opened_at'], unique=False)
-        batch_op.create_index('ix_tickets_helpdesk_opened', ['helpdesk', 'opened_at'], unique=False)
+    # Plain ALTER TABLE ADD COLUMN and CREATE INDEX (SQLite has both): no batch copy of the tickets
+    # table, which triggers on other tables that name it (the search index's) would not survive.
+    op.add_column('tickets', sa.Column('next_due_at', sa.DateTime(), nullable=True))
+    op.create_index('ix_tickets_queue', 'tickets', ['helpdesk', 'state', 'next_due_at'], unique=False)
+    op.create_index('ix_tickets_requester_opened', 'tickets', ['requester', 'opened_at'], unique=False)
+    op.create_index('ix_tickets_helpdesk_opened', 'tickets', ['helpdesk', 'opened_at'], unique=False)
     op.create_index('ix_events_kind_ticket', 'events', ['kind', 'ticket_id'], unique=False)
     # The earliest of the stored deadlines (closed tickets have none running).
     bind = op.get_bind()
@@ -91,8 +92,7 @@ def downgrade() -> None:
     op.drop_table('web_sessions')
     op.drop_table('web_signin_links')
     op.drop_index('ix_events_kind_ticket', table_name='events')
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_helpdesk_opened')
-        batch_op.drop_index('ix_tickets_requester_opened')
-        batch_op.drop_index('ix_tickets_queue')
-        batch_op.drop_column('next_due_at')
+    op.drop_index('ix_tickets_helpdesk_opened', table_name='tickets')
+    op.drop_index('ix_tickets_requester_opened', table_name='tickets')
+    op.drop_index('ix_tickets_queue', table_name='tickets')
+    op.drop_column('tickets', 'next_due_at')  # SQLite 3.35+ drops a column in place
