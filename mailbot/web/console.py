@@ -122,8 +122,8 @@ class Console:
         response = HTMLResponse(page, status_code=status)
         if fresh:
             self.set_cookie(response, self.pre_cookie, fresh, max_age=None)
-        if viewer is not None:
-            response.headers["Cache-Control"] = "no-store"  # ticket data stays out of shared caches
+        # Ticket data, and the sign-in link in a confirmation page's form, stay out of every cache.
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     def set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None) -> None:

@@ -76,7 +76,7 @@ def build_asgi(apps: list[App], *, clock: Callable[[], datetime] | None = None) 
         return console.render(request, "error.html", {
             "title": titles.get(exc.status_code, "Kesalahan"),
             "message": messages.get(exc.status_code, "Permintaan tidak dapat diproses.")},
-            status=exc.status_code, viewer=None)
+            status=exc.status_code, viewer=console.viewer(request))  # signed in: the menu stays
 
     app = Starlette(routes=routes(console), exception_handlers={HTTPException: http_error})
     app.add_middleware(SecurityHeaders, hsts=console.secure)
