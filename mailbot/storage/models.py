@@ -57,8 +57,9 @@ class Ticket(Base):
         Index("ix_tickets_queue", "helpdesk", "state", "next_due_at"),
         # A requester's earlier tickets on the ticket page.
         Index("ix_tickets_requester_opened", "requester", "opened_at"),
-        # The dashboard's intake of the day.
+        # The dashboard's intake of the day; the console's list of closed tickets, newest first.
         Index("ix_tickets_helpdesk_opened", "helpdesk", "opened_at"),
+        Index("ix_tickets_closed", "helpdesk", "state", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

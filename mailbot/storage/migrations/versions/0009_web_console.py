@@ -9,7 +9,8 @@ analysis); it is filled here from the stored deadline columns and kept by
 ``service.deadlines.store_status`` from then on. ``ix_tickets_queue`` (helpdesk, state,
 next_due_at) answers the console's queue (one helpdesk's open tickets by deadline) from the
 index; ``ix_tickets_requester_opened`` a requester's earlier tickets, ``ix_tickets_helpdesk_opened``
-the day's intake, ``ix_events_kind_ticket`` the tickets ever escalated (LKPP's view).
+the day's intake, ``ix_tickets_closed`` the closed tickets newest first, ``ix_events_kind_ticket``
+the tickets ever escalated (LKPP's view).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def upgrade() -> None:
     op.create_index('ix_tickets_queue', 'tickets', ['helpdesk', 'state', 'next_due_at'], unique=False)
     op.create_index('ix_tickets_requester_opened', 'tickets', ['requester', 'opened_at'], unique=False)
     op.create_index('ix_tickets_helpdesk_opened', 'tickets', ['helpdesk', 'opened_at'], unique=False)
+    op.create_index('ix_tickets_closed', 'tickets', ['helpdesk', 'state', 'closed_at'], unique=False)
     op.create_index('ix_events_kind_ticket', 'events', ['kind', 'ticket_id'], unique=False)
     # The earliest of the stored deadlines (closed tickets have none running).
     bind = op.get_bind()
@@ -92,6 +94,7 @@ def downgrade() -> None:
     op.drop_table('web_sessions')
     op.drop_table('web_signin_links')
     op.drop_index('ix_events_kind_ticket', table_name='events')
+    op.drop_index('ix_tickets_closed', table_name='tickets')
     op.drop_index('ix_tickets_helpdesk_opened', table_name='tickets')
     op.drop_index('ix_tickets_requester_opened', table_name='tickets')
     op.drop_index('ix_tickets_queue', table_name='tickets')
