@@ -13,6 +13,8 @@ from setuptools import find_namespace_packages, setup
 RESOURCES = {
     "mailbot.resources.templates": "templates",
     "mailbot.resources.templates.answers": "templates/answers",
+    "mailbot.resources.templates.web": "templates/web",
+    "mailbot.resources.templates.web.static": "templates/web/static",
     "mailbot.resources.config": "config",
 }
 
@@ -23,6 +25,8 @@ setup(
         "mailbot.storage.migrations": ["*.mako"],
         "mailbot.resources.templates": ["*.j2"],
         "mailbot.resources.templates.answers": ["*.md"],
+        "mailbot.resources.templates.web": ["*.html"],
+        "mailbot.resources.templates.web.static": ["*.css"],
         "mailbot.resources.config": ["*.toml"],
     },
 )

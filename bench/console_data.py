@@ -181,8 +181,8 @@ class Tables:
         "tickets": ("id", "helpdesk", "seq", "number", "state", "priority", "category", "category_matched",
                     "subject", "requester", "requester_name", "phone", "assignee", "closed_by", "parent_id",
                     "missing", "rating", "opened_at", "updated_at", "closed_at", "due_at", "paused_since",
-                    "priority_due_at", "call_due_at", "analysis_due_at", "remind_at", "autoclose_at",
-                    "sla_next_at", "sla_checked_at"),
+                    "priority_due_at", "call_due_at", "analysis_due_at", "lkpp_due_at", "next_due_at", "remind_at",
+                    "autoclose_at", "sla_next_at", "sla_checked_at"),
         "messages": ("id", "ticket_id", "message_id", "direction", "role", "channel", "sender", "recipients",
                      "subject", "text", "new_text", "template", "auto", "at"),
         "attachments": ("id", "message_pk", "filename", "content_type", "size", "content", "inline"),
@@ -335,6 +335,8 @@ def generate(engine: Engine, n: int, seed: int) -> dict[str, int]:
                     ticket["call_due_at"] = at + timedelta(hours=4)
                 if state == "analysis" and rng.random() < 0.5:
                     ticket["analysis_due_at"] = at + timedelta(hours=16)
+        running = [ticket.get(k) for k in ("due_at", "priority_due_at", "call_due_at", "analysis_due_at")]
+        ticket["next_due_at"] = min((d for d in running if d), default=None)  # as service.deadlines keeps it
         tid = tables.add("tickets", **ticket)
         ctx = {"name": person.name, "number": number, "priority": priority, "desk": hd,
                "requester": person.address, "category": src.category, "subject": subject, "code": code,

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing (Python deps, Dovecot/Postfix and PostgreSQL via
-# apt-get), starts the local mail stack and a throwaway PostgreSQL cluster, and runs the whole
+# The test command: installs what is missing (Python deps, Dovecot/Postfix, Chromium and PostgreSQL
+# via apt-get), starts the local mail stack and a throwaway PostgreSQL cluster, and runs the whole
 # suite twice: on SQLite, then on PostgreSQL (MAILBOT_TEST_DB=postgresql). Extra args go to pytest.
 # MAILBOT_TEST_DB=sqlite or =postgresql runs that one pass only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 scripts/mailstack.sh start
+scripts/browser.sh install   # Debian's chromium for the console's browser tests (never a Playwright download)
 # The suite may restart the local Dovecot for the IMAP-restart test (safe here: one suite at a time).
 export MAILBOT_TEST_RESTART_DOVECOT=${MAILBOT_TEST_RESTART_DOVECOT:-1}
 case "${MAILBOT_TEST_DB:-}" in

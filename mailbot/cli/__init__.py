@@ -12,7 +12,7 @@ print; one module per area:
 - ``quarantine``, ``outbox``, ``addresses``: the queues and marks the operator looks after;
 - ``reports``: ``report sla`` and ``answers list|eval``;
 - ``privacy``: ``purge`` and ``person export|erase``;
-- ``config_check``: ``check-config``; ``oauth``: ``oauth authorize``;
+- ``config_check``: ``check-config``; ``oauth``: ``oauth authorize``; ``web``: ``web`` (the console);
 - ``common``: row ids from the command line, the App of a helpdesk.
 """
 
@@ -31,6 +31,7 @@ from mailbot.cli import (
     reports,
     run,
     tickets,
+    web,
 )
 from mailbot.cli.parser import build_parser
 from mailbot.ops import heap
@@ -93,6 +94,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return run.poll(apps, multi)
     if args.command == "run":
         return run.run(apps)
+    if args.command == "web":
+        return web.web(apps)
     if args.command == "status":
         return run.status(apps, args, multi and only is None)
     if args.command == "report":

@@ -17,6 +17,9 @@ def check_config(settings: Settings) -> int:
     print("config: ok")
     ok, line = check_database(settings.database.url)
     print(line)
+    web = settings.web
+    print(f"web: console at {web.base_url} (mailbot web listens on {web.host}:{web.port})" if web.base_url
+          else "web: web.base_url not set (only mailbot web needs it)")
     failures = 0 if ok else 1
     deployment = settings.per_helpdesk()
     if len(deployment) == 1:

@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll = sub.add_parser("poll", help="process the mailbox")
     poll.add_argument("--once", action="store_true", required=True, help="process what is there now, then exit")
     helpdesk_option(poll)
+    sub.add_parser("web", help="serve the helpdesk console ([web] host, port, base_url)")
     sub.add_parser("check-config", help="validate the config and try the IMAP and SMTP logins")
     st = sub.add_parser("status", help="health for monitoring: exit 0 healthy, 1 unhealthy (see README)")
     st.add_argument("--json", action="store_true")

@@ -35,6 +35,7 @@ TEMPLATE_KEYS = (
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
     "staff_auth_failed", "staff_unverified", "staff_lkpp_unverified", "lkpp_closed", "lkpp_reopened", "still_missing",
     "lkpp_withdrawn", "lkpp_reminder",
+    "web_signin",
 )
 
 
@@ -148,6 +149,9 @@ def sample_context() -> dict[str, object]:
         "auth": {"kind": "IMAP", "mailbox": "helpdesk@example.test", "server": "imap.example.test:993",
                  "error": "oauth2 token refresh refused: invalid_grant", "since": "01-01-2026 08:00 WIB",
                  "token_url": "https://login.example.test/token", "client_id": "mailbot", "smtp_affected": False},
+        # the console's sign-in link (web.pages)
+        "signin": {"link": "https://helpdesk.example.test/masuk/abc", "minutes": 15, "role": "petugas",
+                   "address": "staf@example.test"},
         # SLA notices, reminders and the daily digest (service.sla_jobs)
         "sla": {"clock": "analysis", "label": "Analisis (langkah 7)", "step": 7, "percent": 75, "breached": False,
                 "deadline": "02-01-2026 08:00 WIB", "standard": "8 jam kerja", "used": "6 jam kerja",

@@ -116,6 +116,9 @@ def store_status(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
     ticket.call_due_at = due("call")
     ticket.analysis_due_at = due("analysis")
     ticket.lkpp_due_at = due("lkpp_turnaround")
+    running = [at for at in (ticket.due_at, ticket.priority_due_at, ticket.call_due_at, ticket.analysis_due_at,
+                                   ticket.lkpp_due_at) if at]
+    ticket.next_due_at = min(running, default=None)  # the console's queue order (web.queries)
     wait = st.waiting
     ticket.remind_at = wait.remind_at if wait is not None and wait.reminded_at is None else None
     ticket.autoclose_at = wait.autoclose_at if wait is not None else None

@@ -272,6 +272,28 @@ class MetricsSettings(_Section):
     port: int = Field(default=9464, ge=1, le=65535)
 
 
+class WebSettings(_Section):
+    """The console served by ``mailbot web`` (deployment-wide)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    #: The address people open (``https://helpdesk.lpse.example.go.id``): the sign-in links in the
+    #: mails point there, and cookies are Secure when it is https. Required by ``mailbot web``.
+    base_url: str = ""
+    session_hours: float = Field(default=12, gt=0)  # a sign-in lasts this long
+    #: Sign-in links one address, and one client (IP address), may ask for per hour.
+    links_per_address_hour: int = Field(default=5, ge=1)
+    links_per_client_hour: int = Field(default=20, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http(s):// URL (https://helpdesk.example.go.id)")
+        return value
+
+
 class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"  # json: one object per line
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -440,6 +462,7 @@ class Settings(_Section):
     oauth2: OAuth2Settings | None = None  # shared by imap and smtp when they have none of their own
     workers: WorkersSettings = WorkersSettings()
     metrics: MetricsSettings = MetricsSettings()
+    web: WebSettings = WebSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @model_validator(mode="before")

@@ -51,11 +51,20 @@ class Base(DeclarativeBase):
 class Ticket(Base):
     __tablename__ = "tickets"
     #: Numbers are per helpdesk: the n-th ticket of each is ``<prefix>-<n>`` (seq, not id).
-    __table_args__ = (UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),
-                      # The console's queue: one helpdesk's open tickets (a few %) among all it ever had.
-                      Index("ix_tickets_helpdesk_state", "helpdesk", "state"),
-                      # A number typed without its prefix, searched in every helpdesk (LKPP's console).
-                      Index("ix_tickets_seq", "seq"))
+    __table_args__ = (
+        UniqueConstraint("helpdesk", "seq", name="uq_tickets_helpdesk_seq"),
+        # Search's restriction to one helpdesk's tickets in a state (storage.search).
+        Index("ix_tickets_helpdesk_state", "helpdesk", "state"),
+        # A number typed without its prefix, searched in every helpdesk (LKPP's console).
+        Index("ix_tickets_seq", "seq"),
+        # The console's queue: one helpdesk's open tickets by their next deadline (web.queries).
+        Index("ix_tickets_queue", "helpdesk", "state", "next_due_at"),
+        # A requester's earlier tickets on the ticket page.
+        Index("ix_tickets_requester_opened", "requester", "opened_at"),
+        # The dashboard's intake of the day; the console's list of closed tickets, newest first.
+        Index("ix_tickets_helpdesk_opened", "helpdesk", "opened_at"),
+        Index("ix_tickets_closed", "helpdesk", "state", "closed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     helpdesk: Mapped[str] = mapped_column(String(32), index=True, default="default", server_default="default")
@@ -89,6 +98,9 @@ class Ticket(Base):
     autoclose_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # next warning/reminder due
     sla_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last refresh of the above
+    #: The earliest of due_at, priority_due_at, call_due_at and analysis_due_at (None: no clock
+    #: runs): the console's queue is sorted and filtered (overdue) on it through an index.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
@@ -136,6 +148,8 @@ class StoredAttachment(Base):
 
 class TicketEvent(Base):
     __tablename__ = "events"
+    #: The tickets ever escalated (LKPP's view of the console) without reading every ticket's events.
+    __table_args__ = (Index("ix_events_kind_ticket", "kind", "ticket_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -338,3 +352,51 @@ class MailboxStatus(Base):
     run_pid: Mapped[int | None] = mapped_column(Integer)
     run_host: Mapped[str] = mapped_column(String(255), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSignInLink(Base):
+    """A one-time sign-in link of the console (``mailbot web``): only the SHA-256 of its token is kept."""
+
+    __tablename__ = "web_signin_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser of the console: the cookie holds the token, the table its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # signed out
+
+
+class WebAudit(Base):
+    """The console's audit trail (no ticket in it): link requests, sign-ins, refusals, sign-outs.
+
+    Also the rate limit's memory: the link requests of an address or a client in the last hour
+    are counted here, so every worker of ``mailbot web`` agrees.
+    """
+
+    __tablename__ = "web_audit"
+    __table_args__ = (
+        Index("ix_web_audit_address_at", "address", "at"),
+        Index("ix_web_audit_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: link_sent | link_unknown | link_limited | signed_in | link_refused | signed_out
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320), default="")
+    client: Mapped[str] = mapped_column(String(64), default="")  # the client's IP address
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Imported only when needed: prometheus-client (``[metrics] enabled``), APScheduler (``run``),
 #: Alembic (a migration), the PostgreSQL dialect (a PostgreSQL URL), urllib.request (an OAuth2
-#: token refresh), the package of all ~250 countries of ``holidays`` (see mailbot.settings.holidays_id), and
-#: nh3 (``parse.sanitize_html``: the intake stores HTML, it never shows it).
+#: token refresh), the package of all ~250 countries of ``holidays`` (see mailbot.settings.holidays_id),
+#: nh3 (``parse.sanitize_html``: the intake stores HTML, it never shows it), and the console's web
+#: stack (``mailbot web`` only).
 NOT_FOR_A_POLL = ("prometheus_client", "apscheduler", "alembic", "multiprocessing", "sqlalchemy.dialects.postgresql",
-                  "urllib.request", "holidays.countries", "nh3")
+                  "urllib.request", "holidays.countries", "nh3", "starlette", "uvicorn", "mailbot.web")
 
 SETTINGS = {
     "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test", "secret": "uji-rahasia-panjang-0123456789"},
