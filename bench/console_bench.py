@@ -46,6 +46,8 @@ from sqlalchemy.orm import Session, defer, selectinload
 from bench.console_data import NOW, PG_DATABASE, SQLITE_DEFAULT
 from mailbot.storage import search, store
 from mailbot.storage.models import Message, StoredAttachment, Ticket
+from mailbot.web import queries as wq
+from mailbot.web.access import Viewer
 
 OPEN_STATES = ("new", "waiting_user", "analysis", "escalated")
 
@@ -185,6 +187,32 @@ CASES: list[Case] = [
         s, p.rng.choice(p.pools.common + p.pools.rare + [p.row[5]]), None, escalated_only=True)),
     Case("queue: page of 50 + count", queue_case),
     Case("ticket page", lambda s, p: ticket_page(s, p.ticket_id)),
+]
+
+
+# ---- the web console's own query functions (mailbot/web/queries.py), as its pages call them -----------
+
+
+def _staff(p: Pick) -> Viewer:
+    return Viewer(p.staff, "staff", (p.helpdesk,))
+
+
+def _web_page(s: Session, p: Pick) -> list[int]:
+    page = wq.ticket_page(s, _staff(p), p.row[0], NOW)
+    assert page is not None  # the staff member of the ticket's helpdesk sees it
+    return [page.ticket.id]
+
+
+CASES += [
+    Case("web: queue (staff, one helpdesk)", lambda s, p: wq.queue(s, _staff(p), wq.QueueFilters(), NOW).rows),
+    Case("web: queue, mine", lambda s, p: wq.queue(s, _staff(p), wq.QueueFilters(assignee="mine"), NOW).rows),
+    Case("web: queue, closed", lambda s, p: wq.queue(s, _staff(p), wq.QueueFilters(state="closed"), NOW).rows),
+    Case("web: queue (LKPP, every helpdesk)", lambda s, p: wq.queue(
+        s, Viewer("helpdesk@lkpp.test", "lkpp", tuple(p.pools.helpdesks)), wq.QueueFilters(), NOW).rows),
+    Case("web: ticket page", _web_page),
+    Case("web: dashboard (staff)", lambda s, p: [wq.dashboard(s, _staff(p), NOW, NOW.replace(hour=0))]),
+    Case("web: dashboard (LKPP)", lambda s, p: [wq.dashboard(
+        s, Viewer("helpdesk@lkpp.test", "lkpp", tuple(p.pools.helpdesks)), NOW, NOW.replace(hour=0))]),
 ]
 
 

@@ -160,8 +160,7 @@ def test_console_in_a_real_browser(deployment: Deployment, bots: list[BotProcess
 
 
 def test_console_search_in_a_real_browser(deployment: Deployment, bots: list[BotProcess]) -> None:
-    """Search by tender code and by text, as a staff member; runs once the search index is merged."""
-    pytest.importorskip("mailbot.storage.search", reason="the search index (issue 22, part two) is not merged yet")
+    """Search by tender code and by text, as a staff member."""
     d = deployment
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -358,9 +358,6 @@ def test_secure_cookies_when_the_console_is_https(tmp_path: Path, db_url: str) -
 
 
 def test_search_within_what_the_viewer_may_see(console: tuple) -> None:
-    # The full-text index is built on the search branch (mailbot.storage.search); this test runs once
-    # it is merged.
-    pytest.importorskip("mailbot.storage.search", reason="the search index (issue 22, part two) is not merged yet")
     (kota, kab), _, make = console
     staff = make()
     sign_in(staff, kota, STAFF)
