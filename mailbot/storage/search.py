@@ -235,6 +235,9 @@ _MAIL_TEXT = f"substr(CASE WHEN m.new_text <> '' THEN m.new_text ELSE m.text END
 _MAILS_WHERE = "m.direction = 'in' AND NOT m.auto"
 _ESCALATED = "EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'escalated')"
 _EVENT_WHEN = "kind = 'escalated'"
+#: A new message changes the document only if it is one of the mails indexed (the bot's own are
+#: 1.4 per inbound mail: no refresh for them).
+_MAIL_WHEN = "direction = 'in' AND NOT {row}.auto"
 
 # SQLite: hex() is upper case; FTS5's tokenizer folds it as it folds the query's words.
 _SQLITE_SCOPE = f"'h' || hex(t.helpdesk) || CASE WHEN {_ESCALATED} THEN ' {ESCALATED_TOKEN}' ELSE '' END"
@@ -251,7 +254,8 @@ _SQLITE_TRIGGERS = {
     f"{TABLE}_ticket_update": ("AFTER UPDATE OF helpdesk, number, seq, requester, requester_name, subject ON tickets "
                                f"BEGIN {_SQLITE_REFRESH} new.id; END"),
     f"{TABLE}_ticket_delete": f"AFTER DELETE ON tickets BEGIN DELETE FROM {TABLE} WHERE rowid = old.id; END",
-    f"{TABLE}_message_insert": f"AFTER INSERT ON messages BEGIN {_SQLITE_REFRESH} new.ticket_id; END",
+    f"{TABLE}_message_insert": (f"AFTER INSERT ON messages WHEN new.{_MAIL_WHEN.format(row='new')} "
+                                f"BEGIN {_SQLITE_REFRESH} new.ticket_id; END"),
     f"{TABLE}_message_update": ("AFTER UPDATE OF ticket_id, direction, auto, text, new_text ON messages "
                                 f"BEGIN {_SQLITE_REFRESH} old.ticket_id; {_SQLITE_REFRESH} new.ticket_id; END"),
     f"{TABLE}_message_delete": f"AFTER DELETE ON messages BEGIN {_SQLITE_REFRESH} old.ticket_id; END",
@@ -316,8 +320,10 @@ _PG_CREATE = [
 _PG_TRIGGERS = {
     f"{TABLE}_ticket": ("tickets", "AFTER INSERT OR DELETE OR UPDATE OF helpdesk, number, seq, requester, "
                                    "requester_name, subject", "", "ticket_changed"),
-    f"{TABLE}_message": ("messages", "AFTER INSERT OR DELETE OR UPDATE OF ticket_id, direction, auto, text, new_text",
-                         "", "child_changed"),
+    f"{TABLE}_message_insert": ("messages", "AFTER INSERT", f"WHEN (NEW.{_MAIL_WHEN.format(row='NEW')})",
+                                "child_changed"),
+    f"{TABLE}_message": ("messages", "AFTER DELETE OR UPDATE OF ticket_id, direction, auto, text, new_text", "",
+                         "child_changed"),
     f"{TABLE}_event_insert": ("events", "AFTER INSERT", f"WHEN (NEW.{_EVENT_WHEN})", "child_changed"),
     f"{TABLE}_event_update": ("events", "AFTER UPDATE OF kind, ticket_id",
                               f"WHEN (OLD.{_EVENT_WHEN} OR NEW.{_EVENT_WHEN})", "child_changed"),
