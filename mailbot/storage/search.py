@@ -21,8 +21,10 @@ Database triggers on ``tickets``, ``messages`` and (escalations) ``events`` refr
 document whenever a row that feeds it is inserted, changed or deleted, whoever writes it (the
 service's Core inserts, the ORM, tools, the privacy eraser): no caller can forget the index.
 ``install`` creates the table, the triggers and the documents of existing rows (migration 0008,
-``store.create_at_head``); ``ensure_triggers`` puts back triggers that a SQLite batch migration
-(which recreates a table) dropped, and ``store.upgrade`` calls it after every migration run.
+``store.create_at_head``). Alembic's environment (migrations/env.py) drops the triggers while
+migrations run and puts them back after: SQLite cannot rename a batch migration's copy of a table
+that trigger bodies name, and a batch copy would drop the table's own triggers anyway. A later
+migration that rewrites a field of the document (subject, requester, mail text) calls ``rebuild``.
 
 Queries are user text and never reach the search syntax: ``terms`` keeps only words (letters and
 digits), each whitespace-separated chunk becomes a phrase, and the last word matches as a prefix.
@@ -331,16 +333,18 @@ _PG_TRIGGERS = {
 }
 
 
-def install(conn: Connection) -> None:
-    """Create the search index, its triggers, and the documents of the tickets already there."""
+def install(conn: Connection, *, triggers: bool = True) -> None:
+    """Create the search index, its triggers (unless ``triggers`` is false: a migration's, whose
+    environment creates them at the end), and the documents of the tickets already there."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(_SQLITE_CREATE)
     elif conn.dialect.name == "postgresql":
-        for statement in _PG_CREATE:
+        for statement in _PG_CREATE + _PG_FUNCTIONS:
             conn.exec_driver_sql(statement)
     else:
         return
-    ensure_triggers(conn)
+    if triggers:
+        ensure_triggers(conn)
     rebuild(conn)
 
 
@@ -360,7 +364,10 @@ def ensure_triggers(conn: Connection) -> None:
 
 
 def drop_triggers(conn: Connection) -> None:
-    """Remove the triggers (a bulk load does, then calls ``install``, which rebuilds everything)."""
+    """Remove the triggers (a bulk load does, then calls ``install``, which rebuilds everything;
+    migrations/env.py while migrating). Nothing to do before 0008."""
+    if not inspect(conn).has_table(TABLE):
+        return
     if conn.dialect.name == "sqlite":
         for name in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
