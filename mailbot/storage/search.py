@@ -249,8 +249,10 @@ _SQLITE_REFRESH = (f"INSERT OR REPLACE INTO {TABLE} (rowid, number, people, subj
                    + _SQLITE_FIELDS.format(body=f"(SELECT group_concat({_MAIL_TEXT}, ' ') FROM messages m "
                                                 f"WHERE m.ticket_id = t.id AND {_MAILS_WHERE})")
                    + " FROM tickets t WHERE t.id = ")
+# Accents are kept (PostgreSQL's 'simple' configuration keeps them, and unaccent is an extension a
+# server may not have): both backends find the same tickets; letters are folded to lower case by both.
 _SQLITE_CREATE = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5(number, people, subject, body, scope, "
-                  "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
+                  "tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3')")
 _SQLITE_TRIGGERS = {
     f"{TABLE}_ticket_insert": f"AFTER INSERT ON tickets BEGIN {_SQLITE_REFRESH} new.id; END",
     f"{TABLE}_ticket_update": ("AFTER UPDATE OF helpdesk, number, seq, requester, requester_name, subject ON tickets "

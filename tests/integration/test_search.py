@@ -136,6 +136,16 @@ def test_finds_by_tender_code_subject_and_mail_text(desk: tuple[App, dict[str, i
     assert find(app, "tender")[0] == ids["agus"]
 
 
+def test_letters_are_matched_without_case_and_the_same_way_on_both_backends(
+        desk: tuple[App, dict[str, int]]) -> None:
+    app, _ids = desk
+    new = open_ticket(app, "Pengumuman di kafe Ŝiva", "Résumé pemenang TENDER belum tampil; café tutup.",
+                      sender="yves@vendor.test", name="Ÿves Ñoño")
+    for query in ("résumé", "RÉSUMÉ", "Café", "ŝiva", "ñoño", "ÿves", "pemenang tender"):
+        assert find(app, query) == [new], query
+    assert find(app, "resume") == [] and find(app, "cafe") == []  # accents are kept (no unaccent)
+
+
 def test_the_bots_own_mails_are_not_searched(desk: tuple[App, dict[str, int]]) -> None:
     app, ids = desk
     with app.factory() as session:
