@@ -37,6 +37,7 @@ triggers back (exactly what migration 0008 does to an existing database). Postgr
     .venv/bin/python bench/console_data.py                      # SQLite: /tmp/mailbot-console/console.db
     .venv/bin/python bench/console_data.py --backend postgresql # database mailbot_console on scripts/pgstack.sh
     .venv/bin/python bench/console_data.py --tickets 10000 --url sqlite:////tmp/x.db
+    .venv/bin/python bench/console_data.py --backend postgresql --database my_console   # beside someone else's
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ class Tables:
         self.raw.commit()
 
 
-def fresh_engine(backend: str, url: str | None) -> Engine:
+def fresh_engine(backend: str, url: str | None, database: str = PG_DATABASE) -> Engine:
     if url is None and backend == "sqlite":
         SQLITE_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{SQLITE_DEFAULT}"
@@ -252,10 +253,10 @@ def fresh_engine(backend: str, url: str | None) -> Engine:
         stack = pgstack.ensure_started()
         admin = store.make_engine(stack.url()).execution_options(isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-            conn.exec_driver_sql(f"CREATE DATABASE {PG_DATABASE}")
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
         admin.dispose()
-        url = stack.url(PG_DATABASE)
+        url = stack.url(database)
     elif url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm", ".migrate.lock"):
@@ -421,11 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--url", help="a database URL (emptied first if SQLite); default per backend")
+    ap.add_argument("--database", default=PG_DATABASE, help="PostgreSQL: the database made on pgstack (dropped first)")
     ap.add_argument("--tickets", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=22)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    engine = fresh_engine(args.backend, args.url)
+    engine = fresh_engine(args.backend, args.url, args.database)
     with engine.begin() as conn:
         search.drop_triggers(conn)  # a bulk load: the index is built once at the end
     t1 = time.perf_counter()

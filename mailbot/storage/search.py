@@ -21,8 +21,10 @@ Database triggers on ``tickets``, ``messages`` and (escalations) ``events`` refr
 document whenever a row that feeds it is inserted, changed or deleted, whoever writes it (the
 service's Core inserts, the ORM, tools, the privacy eraser): no caller can forget the index.
 ``install`` creates the table, the triggers and the documents of existing rows (migration 0008,
-``store.create_at_head``); ``ensure_triggers`` puts back triggers that a SQLite batch migration
-(which recreates a table) dropped, and ``store.upgrade`` calls it after every migration run.
+``store.create_at_head``). Alembic's environment (migrations/env.py) drops the triggers while
+migrations run and puts them back after: SQLite cannot rename a batch migration's copy of a table
+that trigger bodies name, and a batch copy would drop the table's own triggers anyway. A later
+migration that rewrites a field of the document (subject, requester, mail text) calls ``rebuild``.
 
 Queries are user text and never reach the search syntax: ``terms`` keeps only words (letters and
 digits), each whitespace-separated chunk becomes a phrase, and the last word matches as a prefix.
@@ -235,6 +237,9 @@ _MAIL_TEXT = f"substr(CASE WHEN m.new_text <> '' THEN m.new_text ELSE m.text END
 _MAILS_WHERE = "m.direction = 'in' AND NOT m.auto"
 _ESCALATED = "EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'escalated')"
 _EVENT_WHEN = "kind = 'escalated'"
+#: A new message changes the document only if it is one of the mails indexed (the bot's own are
+#: 1.4 per inbound mail: no refresh for them).
+_MAIL_WHEN = "direction = 'in' AND NOT {row}.auto"
 
 # SQLite: hex() is upper case; FTS5's tokenizer folds it as it folds the query's words.
 _SQLITE_SCOPE = f"'h' || hex(t.helpdesk) || CASE WHEN {_ESCALATED} THEN ' {ESCALATED_TOKEN}' ELSE '' END"
@@ -244,14 +249,17 @@ _SQLITE_REFRESH = (f"INSERT OR REPLACE INTO {TABLE} (rowid, number, people, subj
                    + _SQLITE_FIELDS.format(body=f"(SELECT group_concat({_MAIL_TEXT}, ' ') FROM messages m "
                                                 f"WHERE m.ticket_id = t.id AND {_MAILS_WHERE})")
                    + " FROM tickets t WHERE t.id = ")
+# Accents are kept (PostgreSQL's 'simple' configuration keeps them, and unaccent is an extension a
+# server may not have): both backends find the same tickets; letters are folded to lower case by both.
 _SQLITE_CREATE = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5(number, people, subject, body, scope, "
-                  "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
+                  "tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3')")
 _SQLITE_TRIGGERS = {
     f"{TABLE}_ticket_insert": f"AFTER INSERT ON tickets BEGIN {_SQLITE_REFRESH} new.id; END",
     f"{TABLE}_ticket_update": ("AFTER UPDATE OF helpdesk, number, seq, requester, requester_name, subject ON tickets "
                                f"BEGIN {_SQLITE_REFRESH} new.id; END"),
     f"{TABLE}_ticket_delete": f"AFTER DELETE ON tickets BEGIN DELETE FROM {TABLE} WHERE rowid = old.id; END",
-    f"{TABLE}_message_insert": f"AFTER INSERT ON messages BEGIN {_SQLITE_REFRESH} new.ticket_id; END",
+    f"{TABLE}_message_insert": (f"AFTER INSERT ON messages WHEN new.{_MAIL_WHEN.format(row='new')} "
+                                f"BEGIN {_SQLITE_REFRESH} new.ticket_id; END"),
     f"{TABLE}_message_update": ("AFTER UPDATE OF ticket_id, direction, auto, text, new_text ON messages "
                                 f"BEGIN {_SQLITE_REFRESH} old.ticket_id; {_SQLITE_REFRESH} new.ticket_id; END"),
     f"{TABLE}_message_delete": f"AFTER DELETE ON messages BEGIN {_SQLITE_REFRESH} old.ticket_id; END",
@@ -316,8 +324,10 @@ _PG_CREATE = [
 _PG_TRIGGERS = {
     f"{TABLE}_ticket": ("tickets", "AFTER INSERT OR DELETE OR UPDATE OF helpdesk, number, seq, requester, "
                                    "requester_name, subject", "", "ticket_changed"),
-    f"{TABLE}_message": ("messages", "AFTER INSERT OR DELETE OR UPDATE OF ticket_id, direction, auto, text, new_text",
-                         "", "child_changed"),
+    f"{TABLE}_message_insert": ("messages", "AFTER INSERT", f"WHEN (NEW.{_MAIL_WHEN.format(row='NEW')})",
+                                "child_changed"),
+    f"{TABLE}_message": ("messages", "AFTER DELETE OR UPDATE OF ticket_id, direction, auto, text, new_text", "",
+                         "child_changed"),
     f"{TABLE}_event_insert": ("events", "AFTER INSERT", f"WHEN (NEW.{_EVENT_WHEN})", "child_changed"),
     f"{TABLE}_event_update": ("events", "AFTER UPDATE OF kind, ticket_id",
                               f"WHEN (OLD.{_EVENT_WHEN} OR NEW.{_EVENT_WHEN})", "child_changed"),
@@ -325,16 +335,18 @@ _PG_TRIGGERS = {
 }
 
 
-def install(conn: Connection) -> None:
-    """Create the search index, its triggers, and the documents of the tickets already there."""
+def install(conn: Connection, *, triggers: bool = True) -> None:
+    """Create the search index, its triggers (unless ``triggers`` is false: a migration's, whose
+    environment creates them at the end), and the documents of the tickets already there."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(_SQLITE_CREATE)
     elif conn.dialect.name == "postgresql":
-        for statement in _PG_CREATE:
+        for statement in _PG_CREATE + _PG_FUNCTIONS:
             conn.exec_driver_sql(statement)
     else:
         return
-    ensure_triggers(conn)
+    if triggers:
+        ensure_triggers(conn)
     rebuild(conn)
 
 
@@ -354,7 +366,10 @@ def ensure_triggers(conn: Connection) -> None:
 
 
 def drop_triggers(conn: Connection) -> None:
-    """Remove the triggers (a bulk load does, then calls ``install``, which rebuilds everything)."""
+    """Remove the triggers (a bulk load does, then calls ``install``, which rebuilds everything;
+    migrations/env.py while migrating). Nothing to do before 0008."""
+    if not inspect(conn).has_table(TABLE):
+        return
     if conn.dialect.name == "sqlite":
         for name in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")

@@ -142,8 +142,6 @@ def upgrade(engine: Engine) -> None:
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-            # A SQLite batch migration recreates its table, and the table's triggers go with it.
-            search.ensure_triggers(conn)
         if conn.dialect.name == "sqlite":
             # migrations/env.py switched foreign keys off for the migration; this connection goes
             # back to the pool, so switch them on again (possible now, outside the transaction).

@@ -27,7 +27,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_index('ix_tickets_helpdesk_state', 'tickets', ['helpdesk', 'state'], unique=False)
     op.create_index('ix_tickets_seq', 'tickets', ['seq'], unique=False)
-    search.install(op.get_bind())
+    # The triggers are created by migrations/env.py once every migration of the run has applied.
+    search.install(op.get_bind(), triggers=False)
 
 
 def downgrade() -> None:
