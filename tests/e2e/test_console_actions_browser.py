@@ -35,7 +35,7 @@ def attacker_site(html: str) -> Iterator[str]:
     """Another origin (localhost, another port) serving one page: the forged form."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = html.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
