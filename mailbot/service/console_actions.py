@@ -28,6 +28,7 @@ from mailbot.core.domain import Attachment, EventKind, InboundMail, SenderRole, 
 from mailbot.core.phones import find_phone
 from mailbot.core.workflow import Decision, Event, LkppReplied, Record, StaffReplied, decide
 from mailbot.service.app import App
+from mailbot.service.context import template_context
 from mailbot.service.effects import apply_decision, closed_by_lkpp, record_event, store_message, ticket_view
 from mailbot.service.inbound import open_ticket, with_canned_answers
 from mailbot.storage import store
@@ -176,6 +177,23 @@ def _act(app: App, session: Session, ticket: Ticket, actor: str, form: ActionFor
         store_message(session, ticket, mail, SenderRole.LKPP if lkpp else SenderRole.STAFF,
                       channel="lkpp" if lkpp else "staff", now=now)
     apply_decision(app, session, ticket, mail, _from_web(decision), now, actor=actor)
+
+
+def canned_text(app: App, ticket_id: int, actor: str, ref: str, now: datetime) -> str | None:
+    """A canned answer's text for this ticket, as ``#jawab`` would put it in the mail (None: no such answer).
+
+    Reads only: the console shows it in the text box, where the staff member edits it before sending.
+    """
+    answer = app.answers.find(ref)
+    if answer is None:
+        return None
+    with app.factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None or ticket.helpdesk != app.settings.helpdesk_key:
+            return None
+        mail = _pseudo_mail(app, actor, "preview", ticket.subject, "", now)
+        return app.renderer.env.from_string(answer.body).render(
+            template_context(app, session, ticket, mail, None)).strip()
 
 
 def _reply(app: App, form: ActionForm, body: str, *, lkpp: bool) -> StaffReply:

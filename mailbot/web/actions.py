@@ -35,6 +35,7 @@ from mailbot.service.console_actions import (
     ActionResult,
     CallerForm,
     act,
+    canned_text,
     open_for_caller,
 )
 from mailbot.web import queries
@@ -147,6 +148,13 @@ class Actions:
         fields = ActionForm(action=action, text=text, items=tuple(items), level=str(form.get("level", "")),
                             reason=str(form.get("reason", "")), assignee=str(form.get("assignee", "")),
                             answer=str(form.get("answer", "")), files=tuple(files))
+        if action == "insert":
+            # "Sisipkan": the canned answer goes into the text box to be edited; nothing is sent.
+            canned = await run_in_threadpool(canned_text, app, ticket_id, viewer.address, fields.answer, self.c.now())
+            extra: dict[str, Any] = {"typed": "\n\n".join(x for x in (text.strip(), canned or "") if x)}
+            if canned is None:
+                extra["errors"] = ("pilih jawaban baku dulu",)
+            return await run_in_threadpool(self.render_ticket, request, viewer, ticket_id, extra, 200)
         if file_errors:
             result = ActionResult("refused", tuple(file_errors), ticket_id)
         else:

@@ -268,3 +268,18 @@ def test_a_ticket_for_a_caller_is_the_callers(console: tuple) -> None:
     lkpp = make()
     sign_in(lkpp, kota, LKPP)
     assert lkpp.get("/tickets/new").status_code == 403
+
+
+def test_inserting_a_canned_answer_fills_the_text_box_and_sends_nothing(console: tuple) -> None:
+    (kota, _), _, make = console
+    client = make()
+    sign_in(client, kota, STAFF)
+    tid = ids(kota)["Lupa password akun"]
+    queued = outbox_count(kota)
+    shown = post(client, tid, "insert", text="Selamat pagi.", answer="lupa-password")
+    assert shown.status_code == 200
+    box = re.search(r'<textarea id="text" name="text"[^>]*>(.*?)</textarea>', shown.text, re.S)
+    assert box and box[1].startswith("Selamat pagi.") and len(box[1]) > len("Selamat pagi.") + 40
+    assert outbox_count(kota) == queued and not events(kota, tid, "canned_answer")
+    none = post(client, tid, "insert", text="x", answer="")
+    assert none.status_code == 200 and "pilih jawaban baku" in none.text
