@@ -86,7 +86,7 @@ def action_context(console: Console, viewer: Viewer, app: App, state: str, reque
     return {
         "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "",
         "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "lkpp")},
-        "answers": list(app.answers.answers), "items": [i.label for i in app.table.items],
+        "answers": list(app.answers.answers), "items": [i.label for i in app.table.items if not i.any_of],
         "levels": [(lv.key, lv.label) for lv in app.table.levels],
         "colleagues": [a for a in app.settings.staff.addresses if a.lower() != viewer.address],
         "allowed": STAFF_ACTIONS if role == "staff" else LKPP_ACTIONS if role == "lkpp" else (),
