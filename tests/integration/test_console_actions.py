@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import re
+import threading
 from email import policy
 from email.message import EmailMessage
 
@@ -17,8 +18,9 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from mailbot.service.app import App
+from mailbot.service.console_actions import ActionForm, act
 from mailbot.storage.models import Message, Outbox, Ticket, TicketEvent, WebAction
-from tests.integration.test_console import KAB_STAFF, LKPP, STAFF, console, csrf_of, sign_in
+from tests.integration.test_console import KAB_STAFF, LKPP, NOW, STAFF, console, csrf_of, sign_in
 
 __all__ = ["console"]  # the fixture, used by name
 
@@ -283,3 +285,24 @@ def test_inserting_a_canned_answer_fills_the_text_box_and_sends_nothing(console:
     assert outbox_count(kota) == queued and not events(kota, tid, "canned_answer")
     none = post(client, tid, "insert", text="x", answer="")
     assert none.status_code == 200 and "pilih jawaban baku" in none.text
+
+
+def test_the_same_form_sent_twice_at_once_acts_once(console: tuple) -> None:
+    """Two requests with one token racing (a double click on a slow line): one acts, the other finds the token."""
+    (kota, _), _, _ = console
+    tid = ids(kota)["Lupa password akun"]
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def send() -> None:
+        barrier.wait()
+        results.append(act(kota, tid, STAFF, ActionForm("reply", text="Sedang kami proses."), "race-token-1",
+                           NOW).status)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["done", "duplicate"]
+    assert len(events(kota, tid, "staff_answered")) == 1
