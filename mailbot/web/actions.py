@@ -168,6 +168,7 @@ class Actions:
         response = RedirectResponse(f"/tiket/{ticket_id}?selesai={'ganda' if result.status == 'duplicate' else action}"
                                     "#aksi", status_code=303)
         if result.status == "done":
+            log.info("web: %s on ticket %s by %s", action, result.number or ticket_id, viewer.address)
             response.background = BackgroundTask(self._flush, helpdesk)
         return response
 
@@ -206,6 +207,7 @@ class Actions:
             return await run_in_threadpool(self._new_page, request, viewer, apps, values, result.errors, 409)
         if result.status == "duplicate" or result.ticket_id is None:
             return RedirectResponse("/antrian", status_code=303)
+        log.info("web: ticket %s opened for a caller by %s", result.number, viewer.address)
         response = RedirectResponse(f"/tiket/{result.ticket_id}?selesai=baru", status_code=303)
         response.background = BackgroundTask(self._flush, app.settings.helpdesk_key)
         return response
