@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mailbot.service.app import build_app  # noqa: E402
-from mailbot.service.console_actions import ActionForm, CallerForm, act, open_for_caller  # noqa: E402
-from mailbot.service.inbound import process_raw  # noqa: E402
-from mailbot.settings.loading import load_settings  # noqa: E402
+from mailbot.service.app import build_app
+from mailbot.service.console_actions import ActionForm, CallerForm, act, open_for_caller
+from mailbot.service.inbound import process_raw
+from mailbot.settings.loading import load_settings
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 STAFF = "staf@lpse.test"
