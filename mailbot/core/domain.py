@@ -57,6 +57,7 @@ class EventKind(enum.StrEnum):
     RATED = "rated"
     USER_THANKED = "user_thanked"
     AUTO_ANSWERED = "auto_answered"
+    OPENED_FOR_CALLER = "opened_for_caller"  # staff opened the ticket in the console for a caller
     # staff and LKPP (commands, answers)
     ASSIGNED = "assigned"
     PRIORITY_OVERRIDE = "priority_override"

@@ -52,6 +52,9 @@ def _text(e: EventRecord, label: Callable[[str], str], category_label: Callable[
     if kind == "received":
         parent = d.get("parent")
         return f"Laporan diterima dari {e.actor}" + (f" (lanjutan tiket {parent})" if parent else "")
+    if kind == "opened_for_caller":  # staff typed in a problem that came by phone, WhatsApp or at the desk
+        how = f" (masuk lewat {d['source']})" if d.get("source") else ""
+        return f"Laporan dicatat oleh petugas LPSE {who}{how}"
     if kind == "priority_set":
         category = category_label(str(d["category"])) if d.get("category") else "-"
         if d.get("matched") is False:

@@ -444,7 +444,12 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
         state_before, state = state, TRANSITIONS[(command.kind, state)]
         kind = command.kind
         if kind is CommandKind.TAKE:
-            effects += [Assign(actor), Record(E.ASSIGNED, f"taken by {actor}")]
+            # From the console a staff member may also assign a colleague (the argument): by mail
+            # ``#ambil`` takes no argument, and the reply's sender takes the ticket.
+            who = command.arg or actor
+            effects += [Assign(who), Record(E.ASSIGNED, f"taken by {actor}" if who == actor
+                                            else f"assigned to {who} by {actor}",
+                                            data={} if who == actor else {"by": actor, "to": who})]
         elif kind is CommandKind.PRIORITY:
             level, _, reason = command.arg.partition(" ")
             effects += [SetPriority(level), Record(E.PRIORITY_OVERRIDE, f"{ticket.priority} -> {level} by {actor}",

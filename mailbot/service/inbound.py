@@ -245,7 +245,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         warned = _recent_unverified(session, settings.helpdesk_key, mail.from_addr, now)
         event = StaffUnverified(mail.from_addr, verdict.how if verdict else "", warned, _SPOOF_WARNINGS_PER_HOUR)
     elif route is Route.STAFF_REPLY:
-        reply = _with_canned_answers(app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels))
+        reply = with_canned_answers(app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels))
         relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
         event = StaffReplied(mail.from_addr, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)))
     elif route is Route.LKPP_REPLY:
@@ -320,7 +320,7 @@ def _unrelayed_lkpp(session: Session, ticket: Ticket) -> tuple[str | None, int |
     return next(((new_text or text, pk) for pk, new_text, text in rows if pk not in relayed), (None, None))
 
 
-def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+def with_canned_answers(app: App, session: Session, ticket: Ticket, mail: InboundMail,
                          reply: StaffReply) -> StaffReply:
     """Put the text of each ``#jawab`` answer after the staff member's own text; unknown ones are errors."""
     texts: list[str] = []
@@ -343,6 +343,11 @@ def _with_canned_answers(app: App, session: Session, ticket: Ticket, mail: Inbou
 
 def _channel_of(role: SenderRole) -> str:
     return {SenderRole.STAFF: "staff", SenderRole.LKPP: "lkpp"}.get(role, "user")
+
+
+def open_ticket(app: App, session: Session, mail: InboundMail, now: datetime) -> Outcome:
+    """Open a new ticket for ``mail``'s sender, as a first mail does (the console's tickets for callers)."""
+    return _open(app, session, mail, now, parent=None)
 
 
 def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: Ticket | None,

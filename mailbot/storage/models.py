@@ -400,3 +400,21 @@ class WebAudit(Base):
     address: Mapped[str] = mapped_column(String(320), default="")
     client: Mapped[str] = mapped_column(String(64), default="")  # the client's IP address
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebAction(Base):
+    """One console form that acted (an action on a ticket, a ticket opened for a caller).
+
+    ``token`` is the idempotency token the form carried: a second submit of the same form (a
+    double click, a reload) finds it here and does not act twice. Written in the action's own
+    transaction, so a refused or failed action leaves no row and its form can be sent again.
+    """
+
+    __tablename__ = "web_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    address: Mapped[str] = mapped_column(String(320))  # who acted
+    action: Mapped[str] = mapped_column(String(20))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), nullable=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -100,9 +101,9 @@ class Console:
         """What a browser's form token is bound to: its session, before sign-in its pre-session cookie."""
         return request.cookies.get(self.session_cookie) or request.cookies.get(self.pre_cookie) or ""
 
-    async def checked_form(self, request: Request) -> Mapping[str, Any]:
+    async def checked_form(self, request: Request, *, max_files: int = 0, max_fields: int = 20) -> FormData:
         """The POSTed form, or 403 when its CSRF token is missing or not this browser's."""
-        form = await request.form(max_files=0, max_fields=20)
+        form = await request.form(max_files=max_files, max_fields=max_fields)
         given = form.get("csrf")
         if not isinstance(given, str) or not access.csrf_ok(self.csrf_key, self.csrf_basis(request), given):
             raise HTTPException(403, "csrf")

@@ -28,7 +28,7 @@ from mailbot.core.timeline import build_timeline
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.ops import poller, report
-from mailbot.web import access, present, queries
+from mailbot.web import access, actions, present, queries
 from mailbot.web.access import Viewer
 from mailbot.web.console import WEB_TEMPLATES, Console
 
@@ -37,7 +37,14 @@ log = logging.getLogger("mailbot.web")
 
 def routes(console: Console) -> list[BaseRoute]:
     pages = Pages(console)
+    acts = actions.Actions(console, pages.ticket_response)
     return [
+        # A caller's ticket: /tiket/baru, and /tickets/new kept for scripts (both before /tiket/<id>).
+        Route("/tiket/baru", acts.new_ticket_form, methods=["GET"]),
+        Route("/tiket/baru", acts.new_ticket, methods=["POST"]),
+        Route("/tickets/new", acts.new_ticket_form, methods=["GET"]),
+        Route("/tickets/new", acts.new_ticket, methods=["POST"]),
+        Route("/tiket/{ticket_id:int}/aksi", acts.ticket_action, methods=["POST"]),
         Route("/", pages.home, methods=["GET"]),
         Route("/masuk", pages.request_link, methods=["POST"]),
         Route("/masuk/{token}", pages.link_page, methods=["GET"]),
@@ -215,9 +222,14 @@ class Pages:
 
     def ticket(self, request: Request) -> Response:
         viewer = self.c.require(request)
+        return self.ticket_response(request, viewer, request.path_params["ticket_id"], {}, 200)
+
+    def ticket_response(self, request: Request, viewer: Viewer, ticket_id: int, extra: dict[str, Any],
+                        status: int) -> Response:
+        """The ticket page with its action forms; ``extra``: a refused action's reasons and text."""
         now = self.c.now()
         with self.c.factory() as session:
-            page = queries.ticket_page(session, viewer, request.path_params["ticket_id"], now)
+            page = queries.ticket_page(session, viewer, ticket_id, now)
             if page is None:
                 raise HTTPException(404)
             t = page.ticket
@@ -241,8 +253,9 @@ class Pages:
                 "category_label": app.table.category_label(t.category), "phone": present.phone_links(t.phone),
                 "local": lambda at: present.local(at, zone), "size_text": present.size_text,
                 "earlier": self._rows(page.earlier), "paused": present.local(t.paused_since, zone),
+                **actions.action_context(self.c, viewer, app, t.state, request), **extra,
             }
-            return self.c.render(request, "ticket.html", context, viewer=viewer)
+            return self.c.render(request, "ticket.html", context, viewer=viewer, status=status)
 
     def download(self, request: Request) -> Response:
         viewer = self.c.require(request)

@@ -200,6 +200,11 @@ class TicketPage:
     was_escalated: bool
 
 
+def ticket_helpdesk(session: Session, viewer: Viewer, ticket_id: int) -> str | None:
+    """The helpdesk of a ticket ``viewer`` may see (None: not there, or not theirs): one probe by key."""
+    return session.scalar(select(Ticket.helpdesk).where(Ticket.id == ticket_id, visible(viewer)))
+
+
 def ticket_page(session: Session, viewer: Viewer, ticket_id: int, now: datetime) -> TicketPage | None:
     """A ticket with its events, messages (attachments without content) and the requester's other tickets."""
     ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id, visible(viewer)))

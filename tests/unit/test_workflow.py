@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.core.commands import CommandKind, parse_staff_reply
+from mailbot.core.commands import Command, CommandKind, StaffReply, parse_staff_reply
 from mailbot.core.domain import Classification, MissingItem, TicketState
 from mailbot.core.workflow import (
     Assign,
@@ -248,6 +248,15 @@ def test_combined_commands_run_in_order() -> None:
     assert d.state is S.CLOSED
     assert Assign(STAFF) in d.effects and SetPriority("rendah") in d.effects
     assert mails(d) == [("user", "closed")]
+
+
+def test_take_with_a_colleague_assigns_the_colleague() -> None:
+    """The console's "tugaskan": ``#ambil`` with an address (built by the console; by mail it takes no argument)."""
+    take = Command(CommandKind.TAKE, "rekan@lpse.test", "#ambil rekan@lpse.test")
+    d = decide(ticket(S.ANALYSIS), StaffReplied(STAFF, StaffReply((take,), (), "")), NOW, POLICY)
+    assert d.state is S.ANALYSIS and Assign("rekan@lpse.test") in d.effects and not d.mails()
+    [record] = [e for e in d.effects if isinstance(e, Record)]
+    assert record.detail == f"assigned to rekan@lpse.test by {STAFF}" and record.data["by"] == STAFF
 
 
 def test_every_command_kind_has_its_row_in_the_tables() -> None:
