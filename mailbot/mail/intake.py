@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import select
+import selectors
 import ssl
 import threading
 import time
@@ -268,18 +268,22 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
     try:
         # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
         # in the same packet as the "+ idling" continuation: imaplib has then read it into its own
-        # buffer, where select() cannot see it, and waiting would delay that mail a whole timeout.
+        # buffer, where a selector cannot see it, and waiting would delay that mail a whole timeout.
         woke = _already_announced(box)
         sock = box.client.sock
         deadline = time.monotonic() + timeout
-        while not woke and not (stop is not None and stop.is_set()):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            # Bytes TLS has already decrypted are invisible to select(): look at them first.
-            pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
-            buffered = bool(pending is not None and pending())
-            woke = bool(buffered or select.select([sock], [], [], min(left, tick))[0])
+        # A selector (poll/epoll), never select(): select() refuses a descriptor above FD_SETSIZE
+        # (1024), which a process watching hundreds of mailboxes passes (issue 24).
+        with selectors.DefaultSelector() as waiter:
+            waiter.register(sock, selectors.EVENT_READ)
+            while not woke and not (stop is not None and stop.is_set()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # Bytes TLS has already decrypted are invisible to the selector: look at them first.
+                pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
+                buffered = bool(pending is not None and pending())
+                woke = bool(buffered or waiter.select(min(left, tick)))
     finally:
         box.idle.stop()  # type: ignore[no-untyped-call]  # DONE; raises if the server went away, which the caller treats as an outage
     return woke
