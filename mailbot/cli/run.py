@@ -82,8 +82,9 @@ EXIT_LOCKED = 3
 
 
 def run(apps: list[Any]) -> int:
-    from mailbot.ops import instancelock
+    from mailbot.ops import fdlimit, instancelock
 
+    fdlimit.raise_to(fdlimit.needed(apps))  # hundreds of mailboxes pass the common soft limit of 1024
     # The deployment's lock: every mailbox it serves (a second run of any of them exits at once).
     locks: list[Any] = []
 
