@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from imap_tools import BaseMailBox
 
 from mailbot.mail import intake, oauth, outbox
-from mailbot.ops import health, metrics
+from mailbot.ops import health, logins, metrics
 from mailbot.service import sla_jobs
 from mailbot.service.app import App
 from mailbot.service.delivery import delivery_failure_notifier
@@ -272,8 +272,10 @@ def watching_line(app: App) -> str:
 def run_forever(app: App, stop: threading.Event) -> None:
     """The long-running service loop; returns when ``stop`` is set, after the mail in hand.
 
-    Network and login errors never end it: it reconnects with exponential backoff (1 s
-    doubling to 5 min) and logs one error line per outage, and one line when it is over.
+    Network and login errors never end it: it reconnects with exponential backoff with full
+    jitter (a random wait up to 1 s, doubling to 5 min, ``logins.Backoff``), each login through the
+    process's login cap (``logins.LoginGate``), and logs one error line per outage, and one line
+    when it is over.
     """
     # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -294,14 +296,20 @@ def run_forever(app: App, stop: threading.Event) -> None:
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
     sla_jobs.schedule_jobs(scheduler, app)
     scheduler.start()
-    delay = 1.0
+    gate = logins.shared_gate(app.settings.workers.max_concurrent_logins)
+    backoff = logins.Backoff(MAX_RECONNECT_DELAY)  # this mailbox's own: another's outage never slows it
+    delay = 0.0
     outage_since: float | None = None
     database_since: float | None = None  # a database error (a full disk) broke off the last drain
     try:
         while not stop.is_set():
             try:
-                box = intake.connect(imap)
+                with gate.slot(stop) as admitted:  # never more than max_concurrent_logins at once
+                    if not admitted:
+                        break
+                    box = intake.connect(imap)
             except Exception as exc:  # network and auth errors: wait and retry
+                delay = backoff.next()
                 if isinstance(exc, oauth.OAuthError) and exc.permanent:
                     # Refused consent: ONE loud line per outage (also after a "connection lost" line),
                     # the status records it and the coordinator is told; the rest of the service goes on.
@@ -313,7 +321,6 @@ def run_forever(app: App, stop: threading.Event) -> None:
                     if outage_since is None:
                         outage_since = time.monotonic()
                     stop.wait(delay)
-                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
                 if outage_since is None:
                     outage_since = time.monotonic()
@@ -322,7 +329,6 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 else:
                     log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
                 stop.wait(delay)
-                delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
             if outage_since is not None:
                 log.info("imap connection for %s restored after %.0f s", imap.username,
@@ -338,7 +344,8 @@ def run_forever(app: App, stop: threading.Event) -> None:
                         worker.wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh
-                        healthy, delay = True, 1.0
+                        healthy = True
+                        backoff.reset()
                     if database_since is not None:
                         log.info("database: works again after %.0f s", time.monotonic() - database_since)
                         database_since = None
@@ -355,20 +362,19 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 if database is not None:
                     # Not an IMAP outage (the mailbox is fine, the mail stays in it): the database
                     # refused the work, a full disk above all. One line per episode, then backoff.
+                    delay = backoff.next()
                     if database_since is None:
                         database_since = time.monotonic()
                         log.error("%s; the mail stays in the inbox, retrying with backoff", database)
                     else:
                         log.debug("%s; next try in %.0f s", database, delay)
                     stop.wait(delay)
-                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
                 outage_since = time.monotonic()
                 log.error("%s; reconnecting", intake.describe_failure(imap, exc, lost=True))
                 health.error(app, imap, intake.describe_failure(imap, exc, lost=True))
                 if not healthy:  # failing right after connecting, every time: do not spin
-                    stop.wait(delay)
-                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                    stop.wait(backoff.next())
             finally:
                 try:
                     box.logout()

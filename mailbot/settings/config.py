@@ -262,6 +262,9 @@ class WorkersSettings(_Section):
     #: Several ``mailbot run`` processes share one mailbox on purpose (PostgreSQL). When false,
     #: a second ``run`` on the same mailbox and database exits at once (the instance lock).
     cooperate: bool = False
+    #: IMAP logins (first connections and reconnects) in progress at once in this process, over
+    #: all its mailboxes: keep it under the mail server's limit (Dovecot: 100 login processes).
+    max_concurrent_logins: int = Field(default=20, ge=1, le=1000)
 
 
 class MetricsSettings(_Section):
