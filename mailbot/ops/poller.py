@@ -252,11 +252,16 @@ class OutboxWorker(threading.Thread):
             self._wake.clear()
 
     def _until_due(self) -> float:
-        due = outbox.next_due(self.app.factory, self.app.settings.helpdesk_key)
-        if due is None:
-            return self.interval
-        left = (due - datetime.now(timezone.utc)).total_seconds()
-        return min(max(left, 0.05), self.interval)
+        return until_due(self.app, self.interval)
+
+
+def until_due(app: App, interval: float) -> float:
+    """Seconds until the helpdesk's earliest pending mail is due, at most ``interval``."""
+    due = outbox.next_due(app.factory, app.settings.helpdesk_key)
+    if due is None:
+        return interval
+    left = (due - datetime.now(timezone.utc)).total_seconds()
+    return min(max(left, 0.05), interval)
 
 
 def watching_line(app: App) -> str:
@@ -270,21 +275,39 @@ def watching_line(app: App) -> str:
 
 
 def run_forever(app: App, stop: threading.Event) -> None:
-    """The long-running service loop; returns when ``stop`` is set, after the mail in hand.
+    """The service loop of one helpdesk with its own outbox thread and scheduler; returns when
+    ``stop`` is set, after the mail in hand. (``mailbot run`` serves its helpdesks with shared
+    pools instead: ``mailbot.ops.fleet``.)"""
+    # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    worker = OutboxWorker(app, stop, interval=min(30.0, app.settings.imap.poll_interval))
+    worker.start()
+    scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
+    sla_jobs.schedule_jobs(scheduler, app)
+    scheduler.start()
+    try:
+        watch(app, stop, worker.wake)
+    finally:
+        stop.set()
+        worker.wake()
+        scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
+        # Let the outbox finish the mail it is sending (the commit that records it), no more.
+        worker.join(timeout=app.settings.smtp.timeout + 5)
+
+
+def watch(app: App, stop: threading.Event, wake: Callable[[], None]) -> None:
+    """Watch one mailbox until ``stop`` is set, after the mail in hand; ``wake`` tells the sender
+    that replies are waiting (the sender and the SLA jobs run elsewhere).
 
     Network and login errors never end it: it reconnects with exponential backoff with full
     jitter (a random wait up to 1 s, doubling to 5 min, ``logins.Backoff``), each login through the
     process's login cap (``logins.LoginGate``), and logs one error line per outage, and one line
     when it is over.
     """
-    # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     imap = app.settings.imap
     health.run_started(app)
     log.info("%s", watching_line(app))
-    worker = OutboxWorker(app, stop, interval=min(30.0, imap.poll_interval))
-    worker.start()
     last_beat = 0.0
 
     def beat() -> None:  # a successful fetch, recorded at most every few seconds during a backlog
@@ -293,9 +316,6 @@ def run_forever(app: App, stop: threading.Event) -> None:
             last_beat = time.monotonic()
             health.ok(app, imap)
 
-    scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
-    sla_jobs.schedule_jobs(scheduler, app)
-    scheduler.start()
     gate = logins.shared_gate(app.settings.workers.max_concurrent_logins)
     backoff = logins.Backoff(MAX_RECONNECT_DELAY)  # this mailbox's own: another's outage never slows it
     delay = 0.0
@@ -315,7 +335,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
                     # the status records it and the coordinator is told; the rest of the service goes on.
                     if health.auth_failed(app, imap, str(exc)):
                         log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
-                        worker.wake()  # the notice to the coordinator goes out now
+                        wake()  # the notice to the coordinator goes out now
                     else:
                         log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
                     if outage_since is None:
@@ -340,8 +360,8 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
                 while not stop.is_set():
                     stats = PollStats()
-                    if drain(app, box, stats, stop, progress=beat, committed=worker.wake):
-                        worker.wake()  # replies go out from the outbox thread; intake goes on
+                    if drain(app, box, stats, stop, progress=beat, committed=wake):
+                        wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh
                         healthy = True
@@ -381,9 +401,4 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 except Exception:  # already broken
                     pass
     finally:
-        stop.set()
-        worker.wake()
-        scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
-        # Let the outbox finish the mail it is sending (the commit that records it), no more.
-        worker.join(timeout=app.settings.smtp.timeout + 5)
         health.run_stopped(app)

@@ -265,6 +265,11 @@ class WorkersSettings(_Section):
     #: IMAP logins (first connections and reconnects) in progress at once in this process, over
     #: all its mailboxes: keep it under the mail server's limit (Dovecot: 100 login processes).
     max_concurrent_logins: int = Field(default=20, ge=1, le=1000)
+    #: Threads that send the outboxes of all helpdesks of the process (one flush per helpdesk at a
+    #: time, each through its own SMTP account): a hanging SMTP server holds one of them.
+    sender_threads: int = Field(default=8, ge=1, le=200)
+    #: Threads that run the SLA tick and the digest of all helpdesks of the process.
+    job_threads: int = Field(default=2, ge=1, le=50)
 
 
 class MetricsSettings(_Section):

@@ -32,8 +32,11 @@ class Helpdesk:
 
 def fleet_config(path: Path, stack: MailStack, n: int, db_url: str, *, imap_host: str | None = None,
                  imap_port: int | None = None, imap_security: str = "ssl", extra: str = "",
-                 tag: str = "hd") -> list[Helpdesk]:
-    """Write a config of ``n`` helpdesks to ``path``; returns them in file order."""
+                 tag: str = "hd", smtp_extra: dict[str, str] | None = None) -> list[Helpdesk]:
+    """Write a config of ``n`` helpdesks to ``path``; returns them in file order.
+
+    ``extra``: TOML of the top-level sections (before the entries); ``smtp_extra``: TOML lines
+    of one helpdesk's ``[helpdesks.smtp]`` by key (e.g. another port)."""
     desks = [Helpdesk(f"h{i:03d}", unique_address(f"{tag}{i:03d}", "lpse.test"),
                       unique_address(f"staf{i:03d}", "lpse.test")) for i in range(n)]
     first = desks[0]
@@ -78,6 +81,7 @@ def fleet_config(path: Path, stack: MailStack, n: int, db_url: str, *, imap_host
             username = "{desk.address}"
             [helpdesks.smtp]
             username = "{desk.address}"
+            {(smtp_extra or {}).get(desk.key, "")}
             [helpdesks.staff]
             addresses = ["{desk.staff}"]
         """)
