@@ -191,6 +191,8 @@ class Fleet:
         """Watch this helpdesk's mailbox, send its outbox and run its SLA jobs in this process."""
         app = self.apps[key]
         with self._lock:
+            if self.stop.is_set():
+                return
             if key in self._watchers and self._watchers[key][0].is_alive():
                 return
             own = threading.Event()
@@ -238,8 +240,18 @@ class Fleet:
 
 
 def serve(apps: list[App], stop: threading.Event) -> None:
-    """Watch every mailbox of ``apps`` until ``stop`` is set (the deployment on one machine)."""
+    """Watch the mailboxes of ``apps`` until ``stop`` is set: all of them, or with
+    ``[workers] share_mailboxes`` on PostgreSQL this worker's share (``ops.leases``)."""
+    from mailbot.ops import leases
+
+    workers = apps[0].settings.workers
     fleet = Fleet(apps, stop).start()
+    if leases.sharing(apps[0]):
+        leases.LeaseKeeper(fleet, workers.lease_seconds).run()  # shuts the fleet down when it ends
+        return
+    if workers.share_mailboxes:
+        log.warning("workers.share_mailboxes needs PostgreSQL: with %s this run watches every mailbox",
+                    apps[0].factory.kw["bind"].dialect.name)
     try:
         for key in fleet.apps:
             fleet.take(key)

@@ -60,6 +60,8 @@ def acquire(app: App) -> InstanceLock | None:
         log.info("workers.cooperate is set: no instance lock, other workers may share %s", mailbox_key(app))
         return None
     engine = app.factory.kw["bind"]
+    if app.settings.workers.share_mailboxes and engine.dialect.name == "postgresql":
+        return None  # the workers share the mailboxes through leases (mailbot.ops.leases), one watcher each
     if engine.dialect.name == "sqlite":
         return _sqlite_lock(app, engine.url)
     if engine.dialect.name == "postgresql":

@@ -270,6 +270,14 @@ class WorkersSettings(_Section):
     sender_threads: int = Field(default=8, ge=1, le=200)
     #: Threads that run the SLA tick and the digest of all helpdesks of the process.
     job_threads: int = Field(default=2, ge=1, le=50)
+    #: PostgreSQL: the ``mailbot run`` processes of this deployment (same config, any machine)
+    #: split its mailboxes between them, each watched by one worker at a time through a lease in
+    #: the database; a stopped or killed worker's mailboxes move to the others. Off: every run
+    #: watches every mailbox (and a second one exits: the instance lock). SQLite: ignored.
+    share_mailboxes: bool = False
+    #: A lease (and a worker's heartbeat) lasts this long unless renewed (every third of it): a
+    #: killed worker's mailboxes are taken over within about 4/3 of it.
+    lease_seconds: float = Field(default=30, ge=3, le=600)
 
 
 class MetricsSettings(_Section):

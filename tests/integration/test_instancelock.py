@@ -16,7 +16,7 @@ from mailbot.storage import store
 def app_for(db_url: str, username: str = "helpdesk@lpse.test", cooperate: bool = False) -> SimpleNamespace:
     engine = store.make_engine(db_url)
     settings = SimpleNamespace(imap=SimpleNamespace(username=username, host="imap.lpse.test", port=993),
-                               workers=SimpleNamespace(cooperate=cooperate))
+                               workers=SimpleNamespace(cooperate=cooperate, share_mailboxes=False))
     return SimpleNamespace(settings=settings, factory=store.make_sessionmaker(engine))
 
 
