@@ -9,7 +9,9 @@ connection, waiting in IDLE: ``poller.watch``); everything else is shared by all
   flush of a helpdesk is in flight at a time, so a helpdesk whose SMTP server hangs holds one
   thread of the pool until its ``smtp.timeout``, never the others' mail;
 * one APScheduler with ``[workers] job_threads`` threads for the SLA tick and the digest of every
-  helpdesk (``sla_jobs.schedule_jobs(..., shared=True)``).
+  helpdesk (``sla_jobs.schedule_jobs(..., shared=True)``);
+* at most ``[workers] max_concurrent_mails`` mails in process at once (``poller.limit_processing``),
+  so a burst of one mail per mailbox is answered one mail after another, not all late together.
 
 So the threads are the mailboxes plus a constant: the main thread, the pool's dispatcher and
 senders, the scheduler and its job threads. :class:`Fleet` starts and stops the mailboxes of this
@@ -176,6 +178,7 @@ class Fleet:
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(workers.job_threads)},
                                              timezone="UTC")
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        poller.limit_processing(workers.max_concurrent_mails)
         self._lock = threading.Lock()
 
     def start(self) -> Fleet:

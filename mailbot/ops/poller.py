@@ -39,6 +39,25 @@ ALREADY_QUARANTINED = "already quarantined"
 MAX_RECONNECT_DELAY = 300.0
 
 
+#: Mails processed at once in this process, over all its mailboxes (``limit_processing``; None: no cap).
+_processing: threading.BoundedSemaphore | None = None
+
+
+def limit_processing(limit: int | None) -> None:
+    """Cap the mails processed at once by this process (``[workers] max_concurrent_mails``).
+
+    Hundreds of mailboxes that each get a mail at the same moment would otherwise process them all
+    at once, on one interpreter lock and one database: every mail then finishes late, together, and
+    the memory of all of them is held at the same time. With a cap they finish one after another.
+    """
+    global _processing
+    _processing = threading.BoundedSemaphore(limit) if limit else None
+
+
+def _processing_slot() -> contextlib.AbstractContextManager[object]:
+    return _processing if _processing is not None else contextlib.nullcontext()
+
+
 @dataclass
 class PollStats:
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -80,8 +99,9 @@ def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | 
         done: dict[str, list[str]] = {}  # target folder -> UIDs of committed mails, moved after the batch
         try:
             for item in itertools.chain((first,), batch):
-                started = time.perf_counter()
-                outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
+                with _processing_slot():
+                    started = time.perf_counter()
+                    outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
                 metrics.observe_mail(outcome.kind, time.perf_counter() - started, app.settings.helpdesk_key)
                 # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
                 # again after a crash goes where its first outcome sent it.

@@ -270,6 +270,9 @@ class WorkersSettings(_Section):
     sender_threads: int = Field(default=8, ge=1, le=200)
     #: Threads that run the SLA tick and the digest of all helpdesks of the process.
     job_threads: int = Field(default=2, ge=1, le=50)
+    #: Mails processed at once by ``mailbot run`` over all its mailboxes (parse, rules, store,
+    #: queue the replies); the others wait their turn in their mailbox's thread.
+    max_concurrent_mails: int = Field(default=4, ge=1, le=200)
     #: PostgreSQL: the ``mailbot run`` processes of this deployment (same config, any machine)
     #: split its mailboxes between them, each watched by one worker at a time through a lease in
     #: the database; a stopped or killed worker's mailboxes move to the others. Off: every run
