@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,10 @@ from mailbot.storage import errors
 
 log = logging.getLogger(__name__)
 
+#: How often a mailbox in IDLE looks whether its own stop is set (its lease moved); the process's
+#: stop wakes it at once.
+IDLE_TICK = 5.0
+
 
 @dataclass
 class _Desk:
@@ -43,6 +48,7 @@ class _Desk:
     not_before: float = 0.0  # after a round that sent mail: gather what comes meanwhile (``gap``)
     running: bool = False
     woken: bool = False
+    forced: bool = True  # this round was woken (mail committed): flush without asking what is due
 
 
 @dataclass
@@ -110,7 +116,7 @@ class SendPool:
                     if desk.running:
                         continue
                     if desk.due <= now:
-                        desk.running, desk.woken = True, False
+                        desk.running, desk.woken, desk.forced = True, False, desk.woken
                         self._ready.put(key)
                     else:
                         nearest = min(nearest, desk.due)
@@ -131,7 +137,7 @@ class SendPool:
                 continue
             thread.name = f"mailbot-outbox[{key}]"  # the helpdesk's key goes into its log lines
             try:
-                wait, sent = self._round(desk.app)
+                wait, sent = self._round(desk.app, desk.forced)
             finally:
                 thread.name = name
             with self._cond:
@@ -142,10 +148,18 @@ class SendPool:
                 desk.woken = False
                 self._cond.notify()
 
-    def _round(self, app: App) -> tuple[float, bool]:
-        """One flush of one helpdesk's outbox: (seconds until its next, whether mail went out)."""
+    def _round(self, app: App, forced: bool) -> tuple[float, bool]:
+        """One flush of one helpdesk's outbox: (seconds until its next, whether mail went out).
+
+        Unless woken, it first asks when the earliest mail is due (one small query) and flushes only
+        when one is: hundreds of idle helpdesks then cost a query each per ``interval``, no more.
+        """
         stats = poller.PollStats()
         try:
+            if not forced:
+                wait = poller.until_due(app, self.interval)
+                if wait > poller.DUE_NOW:
+                    return wait, False
             poller.flush_outbox(app, stats, self.stop)
             # While another process sends this (SQLite) outbox, look again after the interval.
             wait = self.interval if stats.outbox_elsewhere else poller.until_due(app, self.interval)
@@ -179,6 +193,9 @@ class Fleet:
                                              timezone="UTC")
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
         poller.limit_processing(workers.max_concurrent_mails)
+        # Readable once the process stops: every mailbox in IDLE sees it at once, so the IDLE waits
+        # need not wake every second to look at their stop (hundreds of wake-ups a second at rest).
+        self._wakeup, self._wakeup_writer = socket.socketpair()
         self._lock = threading.Lock()
 
     def start(self) -> Fleet:
@@ -220,7 +237,8 @@ class Fleet:
     def _watch(self, app: App, own: threading.Event) -> None:
         # ``own`` is this mailbox's stop: set by ``release`` (its lease moved) and by ``shutdown``.
         try:
-            poller.watch(app, own, self.sender.waker(app.settings.helpdesk_key))
+            poller.watch(app, own, self.sender.waker(app.settings.helpdesk_key), tick=IDLE_TICK,
+                         wakeup=self._wakeup)
         except Exception:
             log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
 
@@ -235,11 +253,14 @@ class Fleet:
             watchers = list(self._watchers.values())
         for _thread, own in watchers:
             own.set()
+        self._wakeup_writer.send(b"x")
         for thread, _ in watchers:
             thread.join()  # each finishes the mail in hand
         self.scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         self.sender.join(max(app.settings.smtp.timeout for app in self.apps.values()) + 5)
+        self._wakeup.close()
+        self._wakeup_writer.close()
 
 
 def serve(apps: list[App], stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -275,13 +276,17 @@ class OutboxWorker(threading.Thread):
         return until_due(self.app, self.interval)
 
 
+#: What ``until_due`` answers for mail that is due now.
+DUE_NOW = 0.05
+
+
 def until_due(app: App, interval: float) -> float:
-    """Seconds until the helpdesk's earliest pending mail is due, at most ``interval``."""
+    """Seconds until the helpdesk's earliest pending mail is due (``DUE_NOW`` at least), at most ``interval``."""
     due = outbox.next_due(app.factory, app.settings.helpdesk_key)
     if due is None:
         return interval
     left = (due - datetime.now(timezone.utc)).total_seconds()
-    return min(max(left, 0.05), interval)
+    return min(max(left, DUE_NOW), interval)
 
 
 def watching_line(app: App) -> str:
@@ -316,9 +321,11 @@ def run_forever(app: App, stop: threading.Event) -> None:
         worker.join(timeout=app.settings.smtp.timeout + 5)
 
 
-def watch(app: App, stop: threading.Event, wake: Callable[[], None]) -> None:
+def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float = 1.0,
+          wakeup: socket.socket | None = None) -> None:
     """Watch one mailbox until ``stop`` is set, after the mail in hand; ``wake`` tells the sender
-    that replies are waiting (the sender and the SLA jobs run elsewhere).
+    that replies are waiting (the sender and the SLA jobs run elsewhere). In IDLE ``stop`` is looked
+    at every ``tick`` seconds, and at once when ``wakeup`` becomes readable (``intake.idle_wait``).
 
     Network and login errors never end it: it reconnects with exponential backoff with full
     jitter (a random wait up to 1 s, doubling to 5 min, ``logins.Backoff``), each login through the
@@ -394,7 +401,7 @@ def watch(app: App, stop: threading.Event, wake: Callable[[], None]) -> None:
                     if idle_ok:
                         # Re-issue IDLE at least every poll_interval; a stop is seen within a second.
                         log.debug("imap idle for %s (up to %g s)", imap.username, imap.poll_interval)
-                        intake.idle_wait(box, imap.poll_interval, stop)
+                        intake.idle_wait(box, imap.poll_interval, stop, tick, wakeup)
                     else:
                         stop.wait(imap.poll_interval)
             except Exception as exc:  # a dropped connection: reconnect

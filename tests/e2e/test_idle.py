@@ -81,3 +81,28 @@ def test_idle_wait_works_on_a_descriptor_above_1024(stack: MailStack) -> None:
     finally:
         for fd in fillers:
             os.close(fd)
+
+
+def test_a_stopping_process_wakes_every_idle_wait_at_once(stack: MailStack) -> None:
+    """``mailbot run`` looks at a mailbox's stop only every few seconds in IDLE (hundreds of wake-ups
+    a second otherwise); its stop makes a shared socket readable, which ends every wait at once."""
+    import socket
+    import threading
+
+    address = unique_address("hd", "lpse.test")
+    reader, writer = socket.socketpair()
+    stop = threading.Event()
+    with login(stack, address) as box, reader, writer:
+        box.uids()
+        intake.idle_wait(box, 0.2)  # the SELECT's own EXISTS counts once
+
+        def stopping() -> None:
+            time.sleep(0.5)
+            stop.set()
+            writer.send(b"x")
+
+        threading.Thread(target=stopping).start()
+        started = time.monotonic()
+        assert intake.idle_wait(box, 30, stop, tick=10, wakeup=reader) is False
+        assert time.monotonic() - started < 2  # not the 10 s tick, not the 30 s timeout
+        assert box.uids() == []  # the session is fine after the wait (DONE was answered)
