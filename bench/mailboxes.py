@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support import mailstack as ms
+from tests.support import pgstack
 from tests.support.fleet import fleet_config
 
 
@@ -61,13 +62,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def polled(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT count(*) FROM mailbox_status WHERE kind = 'imap' AND last_ok_at IS NOT NULL")
-            return int(row.fetchone()[0])
-    except sqlite3.Error:
-        return 0
+def polled(db_url: str) -> int:
+    query = "SELECT count(*) FROM mailbox_status WHERE kind = 'imap' AND last_ok_at IS NOT NULL"
+    if db_url.startswith("sqlite:///"):
+        try:
+            with sqlite3.connect(f"file:{db_url.removeprefix('sqlite:///')}?mode=ro", uri=True, timeout=5) as conn:
+                return int(conn.execute(query).fetchone()[0])
+        except sqlite3.Error:
+            return 0
+    import psycopg
+
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute(query).fetchone()
+        return int(row[0]) if row else 0
 
 
 def measure(n: int, code: Path, work: Path, stack: ms.MailStack, args: argparse.Namespace) -> dict[str, Any]:
@@ -76,23 +83,25 @@ def measure(n: int, code: Path, work: Path, stack: ms.MailStack, args: argparse.
     db = run_dir / "mailbot.db"
     config = run_dir / "mailbot.toml"
     tls = args.imap == "tls"
-    desks = fleet_config(config, stack, n, f"sqlite:///{db}", tag=f"mb{uuid.uuid4().hex[:4]}",
+    db_url = pgstack.fresh_database("bench") if args.db == "postgresql" else f"sqlite:///{db}"
+    desks = fleet_config(config, stack, n, db_url, tag=f"mb{uuid.uuid4().hex[:4]}",
                          imap_port=stack.imaps_port if tls else stack.imap_port, imap_security="ssl" if tls else "none")
     # Schema first (not timed), with the checkout under test.
-    subprocess.run([sys.executable, str(ROOT / "bench" / "botrun.py"), str(code), "--", "--config", str(config),
-                    "check-config"], check=False, capture_output=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                    "from mailbot.storage import store; store.upgrade(store.make_engine(sys.argv[2]))",
+                    str(code), db_url], check=True, capture_output=True, cwd=ROOT)
     env = {**os.environ, "PYTHONOPTIMIZE": "2", "PYTHONUNBUFFERED": "1"}
     log = (run_dir / "run.log").open("wb")
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "botrun.py"), str(code), "--", "--config",
                              str(config), "run"], stdout=log, stderr=log, env=env, cwd=ROOT)
-    result: dict[str, Any] = {"n": n, "code": str(code)}
+    result: dict[str, Any] = {"n": n, "code": str(code), "db": args.db}
     try:
-        while polled(db) < n:
+        while polled(db_url) < n:
             if proc.poll() is not None:
                 raise RuntimeError(f"mailbot run exited {proc.returncode}; see {run_dir / 'run.log'}")
             if time.monotonic() - started > args.timeout:
-                raise RuntimeError(f"only {polled(db)} of {n} mailboxes polled after {args.timeout} s")
+                raise RuntimeError(f"only {polled(db_url)} of {n} mailboxes polled after {args.timeout} s")
             time.sleep(0.25)
         result["startup_s"] = round(time.monotonic() - started, 1)
         time.sleep(args.settle)
@@ -165,6 +174,8 @@ def main() -> int:
     parser.add_argument("--no-burst", dest="burst", action="store_false")
     parser.add_argument("--burst-timeout", type=float, default=180.0)
     parser.add_argument("--timeout", type=float, default=300.0, help="longest start-up")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the database (postgresql: a fresh database on scripts/pgstack.sh's cluster)")
     parser.add_argument("--imap", choices=("plain", "tls"), default="plain",
                         help="plain IMAP (port 11143, default) or IMAPS; see the docstring on Dovecot's TLS proxies")
     args = parser.parse_args()
@@ -183,6 +194,7 @@ def main() -> int:
         line += f"; {r['error_lines']} error lines"
         print(line, flush=True)
     (work / "results.json").write_text(json.dumps(results, indent=2))
+    pgstack.drop_created()
     return 0
 
 
