@@ -1,4 +1,4 @@
-"""The mailboxes: ``poll --once``, ``run`` (the service, one thread per helpdesk) and ``status``."""
+"""The mailboxes: ``poll --once``, ``run`` (the service, one thread per mailbox) and ``status``."""
 
 from __future__ import annotations
 
@@ -82,8 +82,9 @@ EXIT_LOCKED = 3
 
 
 def run(apps: list[Any]) -> int:
-    from mailbot.ops import instancelock
+    from mailbot.ops import fdlimit, instancelock
 
+    fdlimit.raise_to(fdlimit.needed(apps))  # hundreds of mailboxes pass the common soft limit of 1024
     # The deployment's lock: every mailbox it serves (a second run of any of them exits at once).
     locks: list[Any] = []
 
@@ -120,8 +121,8 @@ def run(apps: list[Any]) -> int:
 
 
 def serve(apps: list[Any]) -> int:
-    """Serve every helpdesk: one thread each (IMAP, its outbox worker, its SLA jobs), one stop for all."""
-    from mailbot.ops.poller import run_forever
+    """Serve every helpdesk: a thread per mailbox, shared pools for the rest (``ops.fleet``), one stop for all."""
+    from mailbot.ops import fleet
 
     stop = threading.Event()
 
@@ -135,25 +136,6 @@ def serve(apps: list[Any]) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    if len(apps) == 1:
-        run_forever(apps[0], stop)
-        return 0
-
-    def serve_one(app: Any) -> None:
-        try:
-            run_forever(app, stop)
-        except Exception:
-            log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
-
-    # The thread names carry the helpdesk key into the log lines (mailbot.settings.logs.helpdesk_of).
-    threads = [threading.Thread(target=serve_one, args=(app,), name=f"mailbot[{app.settings.helpdesk_key}]",
-                                daemon=True) for app in apps]
-    for thread in threads:
-        thread.start()
-    log.info("serving %d helpdesks: %s", len(apps), ", ".join(
-        f"{a.settings.helpdesk_key} ({a.settings.imap.username})" for a in apps))
-    # The main thread only waits, in short steps, so that it takes the signals.
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(timeout=0.5)
+    # A thread per mailbox; sending, SLA jobs and the digest in pools shared by every helpdesk.
+    fleet.serve(apps, stop)
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import select
+import selectors
+import socket
 import ssl
 import threading
 import time
@@ -252,11 +253,13 @@ def _message_id_header(raw: bytes) -> str:
     return text if usable and '"' not in text and "\\" not in text else ""
 
 
-def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = None, tick: float = 1.0) -> bool:
+def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = None, tick: float = 1.0,
+              wakeup: socket.socket | None = None) -> bool:
     """Wait in IMAP IDLE until the server reports a change, ``timeout`` passes, or ``stop`` is set.
 
     One IDLE command covers the whole wait (no re-issuing every tick); ``stop`` is looked at
-    every ``tick`` seconds so a signal is honoured promptly. Returns True if the server said
+    every ``tick`` seconds so a signal is honoured promptly, and at once when ``wakeup`` (a socket
+    that becomes readable when the process stops) is readable. Returns True if the server said
     something (new mail, expunge, or a BYE, which the next command then reports as an error).
     """
     # A new-mail count the server sent with an earlier answer (e.g. after the last SEARCH had run)
@@ -268,18 +271,30 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
     try:
         # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
         # in the same packet as the "+ idling" continuation: imaplib has then read it into its own
-        # buffer, where select() cannot see it, and waiting would delay that mail a whole timeout.
+        # buffer, where a selector cannot see it, and waiting would delay that mail a whole timeout.
         woke = _already_announced(box)
         sock = box.client.sock
         deadline = time.monotonic() + timeout
-        while not woke and not (stop is not None and stop.is_set()):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            # Bytes TLS has already decrypted are invisible to select(): look at them first.
-            pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
-            buffered = bool(pending is not None and pending())
-            woke = bool(buffered or select.select([sock], [], [], min(left, tick))[0])
+        # A selector (poll/epoll), never select(): select() refuses a descriptor above FD_SETSIZE
+        # (1024), which a process watching hundreds of mailboxes passes (issue 24).
+        with selectors.DefaultSelector() as waiter:
+            waiter.register(sock, selectors.EVENT_READ)
+            if wakeup is not None:
+                waiter.register(wakeup, selectors.EVENT_READ)
+            while not woke and not (stop is not None and stop.is_set()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # Bytes TLS has already decrypted are invisible to the selector: look at them first.
+                pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
+                if pending is not None and pending():
+                    woke = True
+                    break
+                ready = waiter.select(min(left, tick))
+                woke = any(key.fileobj is sock for key, _ in ready)
+                if ready and not woke:  # the process is stopping: ``stop`` says so in a moment
+                    if stop is None or not stop.wait(tick):
+                        break
     finally:
         box.idle.stop()  # type: ignore[no-untyped-call]  # DONE; raises if the server went away, which the caller treats as an outage
     return woke

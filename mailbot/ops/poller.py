@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from imap_tools import BaseMailBox
 
 from mailbot.mail import intake, oauth, outbox
-from mailbot.ops import health, metrics
+from mailbot.ops import health, logins, metrics
 from mailbot.service import sla_jobs
 from mailbot.service.app import App
 from mailbot.service.delivery import delivery_failure_notifier
@@ -37,6 +38,25 @@ ALREADY_QUARANTINED = "already quarantined"
 
 #: Longest wait between IMAP reconnection attempts.
 MAX_RECONNECT_DELAY = 300.0
+
+
+#: Mails processed at once in this process, over all its mailboxes (``limit_processing``; None: no cap).
+_processing: threading.BoundedSemaphore | None = None
+
+
+def limit_processing(limit: int | None) -> None:
+    """Cap the mails processed at once by this process (``[workers] max_concurrent_mails``).
+
+    Hundreds of mailboxes that each get a mail at the same moment would otherwise process them all
+    at once, on one interpreter lock and one database: every mail then finishes late, together, and
+    the memory of all of them is held at the same time. With a cap they finish one after another.
+    """
+    global _processing
+    _processing = threading.BoundedSemaphore(limit) if limit else None
+
+
+def _processing_slot() -> contextlib.AbstractContextManager[object]:
+    return _processing if _processing is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -80,8 +100,9 @@ def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | 
         done: dict[str, list[str]] = {}  # target folder -> UIDs of committed mails, moved after the batch
         try:
             for item in itertools.chain((first,), batch):
-                started = time.perf_counter()
-                outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
+                with _processing_slot():
+                    started = time.perf_counter()
+                    outcome = process_raw(app, item.raw, datetime.now(timezone.utc))
                 metrics.observe_mail(outcome.kind, time.perf_counter() - started, app.settings.helpdesk_key)
                 # Only now, with the transaction committed, may the mail leave the inbox. A mail seen
                 # again after a crash goes where its first outcome sent it.
@@ -252,11 +273,20 @@ class OutboxWorker(threading.Thread):
             self._wake.clear()
 
     def _until_due(self) -> float:
-        due = outbox.next_due(self.app.factory, self.app.settings.helpdesk_key)
-        if due is None:
-            return self.interval
-        left = (due - datetime.now(timezone.utc)).total_seconds()
-        return min(max(left, 0.05), self.interval)
+        return until_due(self.app, self.interval)
+
+
+#: What ``until_due`` answers for mail that is due now.
+DUE_NOW = 0.05
+
+
+def until_due(app: App, interval: float) -> float:
+    """Seconds until the helpdesk's earliest pending mail is due (``DUE_NOW`` at least), at most ``interval``."""
+    due = outbox.next_due(app.factory, app.settings.helpdesk_key)
+    if due is None:
+        return interval
+    left = (due - datetime.now(timezone.utc)).total_seconds()
+    return min(max(left, DUE_NOW), interval)
 
 
 def watching_line(app: App) -> str:
@@ -270,19 +300,41 @@ def watching_line(app: App) -> str:
 
 
 def run_forever(app: App, stop: threading.Event) -> None:
-    """The long-running service loop; returns when ``stop`` is set, after the mail in hand.
-
-    Network and login errors never end it: it reconnects with exponential backoff (1 s
-    doubling to 5 min) and logs one error line per outage, and one line when it is over.
-    """
+    """The service loop of one helpdesk with its own outbox thread and scheduler; returns when
+    ``stop`` is set, after the mail in hand. (``mailbot run`` serves its helpdesks with shared
+    pools instead: ``mailbot.ops.fleet``.)"""
     # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    worker = OutboxWorker(app, stop, interval=min(30.0, app.settings.imap.poll_interval))
+    worker.start()
+    scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
+    sla_jobs.schedule_jobs(scheduler, app)
+    scheduler.start()
+    try:
+        watch(app, stop, worker.wake)
+    finally:
+        stop.set()
+        worker.wake()
+        scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
+        # Let the outbox finish the mail it is sending (the commit that records it), no more.
+        worker.join(timeout=app.settings.smtp.timeout + 5)
+
+
+def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float = 1.0,
+          wakeup: socket.socket | None = None) -> None:
+    """Watch one mailbox until ``stop`` is set, after the mail in hand; ``wake`` tells the sender
+    that replies are waiting (the sender and the SLA jobs run elsewhere). In IDLE ``stop`` is looked
+    at every ``tick`` seconds, and at once when ``wakeup`` becomes readable (``intake.idle_wait``).
+
+    Network and login errors never end it: it reconnects with exponential backoff with full
+    jitter (a random wait up to 1 s, doubling to 5 min, ``logins.Backoff``), each login through the
+    process's login cap (``logins.LoginGate``), and logs one error line per outage, and one line
+    when it is over.
+    """
     imap = app.settings.imap
     health.run_started(app)
     log.info("%s", watching_line(app))
-    worker = OutboxWorker(app, stop, interval=min(30.0, imap.poll_interval))
-    worker.start()
     last_beat = 0.0
 
     def beat() -> None:  # a successful fetch, recorded at most every few seconds during a backlog
@@ -291,29 +343,31 @@ def run_forever(app: App, stop: threading.Event) -> None:
             last_beat = time.monotonic()
             health.ok(app, imap)
 
-    scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
-    sla_jobs.schedule_jobs(scheduler, app)
-    scheduler.start()
-    delay = 1.0
+    gate = logins.shared_gate(app.settings.workers.max_concurrent_logins)
+    backoff = logins.Backoff(MAX_RECONNECT_DELAY)  # this mailbox's own: another's outage never slows it
+    delay = 0.0
     outage_since: float | None = None
     database_since: float | None = None  # a database error (a full disk) broke off the last drain
     try:
         while not stop.is_set():
             try:
-                box = intake.connect(imap)
+                with gate.slot(stop) as admitted:  # never more than max_concurrent_logins at once
+                    if not admitted:
+                        break
+                    box = intake.connect(imap)
             except Exception as exc:  # network and auth errors: wait and retry
+                delay = backoff.next()
                 if isinstance(exc, oauth.OAuthError) and exc.permanent:
                     # Refused consent: ONE loud line per outage (also after a "connection lost" line),
                     # the status records it and the coordinator is told; the rest of the service goes on.
                     if health.auth_failed(app, imap, str(exc)):
                         log.error("%s; retrying with backoff", intake.describe_failure(imap, exc))
-                        worker.wake()  # the notice to the coordinator goes out now
+                        wake()  # the notice to the coordinator goes out now
                     else:
                         log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
                     if outage_since is None:
                         outage_since = time.monotonic()
                     stop.wait(delay)
-                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
                 if outage_since is None:
                     outage_since = time.monotonic()
@@ -322,7 +376,6 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 else:
                     log.debug("%s; next try in %.0f s", intake.describe_failure(imap, exc), delay)
                 stop.wait(delay)
-                delay = min(delay * 2, MAX_RECONNECT_DELAY)
                 continue
             if outage_since is not None:
                 log.info("imap connection for %s restored after %.0f s", imap.username,
@@ -334,11 +387,12 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 idle_ok = imap.use_idle and "IDLE" in box.client.capabilities
                 while not stop.is_set():
                     stats = PollStats()
-                    if drain(app, box, stats, stop, progress=beat, committed=worker.wake):
-                        worker.wake()  # replies go out from the outbox thread; intake goes on
+                    if drain(app, box, stats, stop, progress=beat, committed=wake):
+                        wake()  # replies go out from the outbox thread; intake goes on
                         log.info(stats.line())
                     if not healthy:  # this connection works: a later outage starts the backoff afresh
-                        healthy, delay = True, 1.0
+                        healthy = True
+                        backoff.reset()
                     if database_since is not None:
                         log.info("database: works again after %.0f s", time.monotonic() - database_since)
                         database_since = None
@@ -347,7 +401,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
                     if idle_ok:
                         # Re-issue IDLE at least every poll_interval; a stop is seen within a second.
                         log.debug("imap idle for %s (up to %g s)", imap.username, imap.poll_interval)
-                        intake.idle_wait(box, imap.poll_interval, stop)
+                        intake.idle_wait(box, imap.poll_interval, stop, tick, wakeup)
                     else:
                         stop.wait(imap.poll_interval)
             except Exception as exc:  # a dropped connection: reconnect
@@ -355,29 +409,23 @@ def run_forever(app: App, stop: threading.Event) -> None:
                 if database is not None:
                     # Not an IMAP outage (the mailbox is fine, the mail stays in it): the database
                     # refused the work, a full disk above all. One line per episode, then backoff.
+                    delay = backoff.next()
                     if database_since is None:
                         database_since = time.monotonic()
                         log.error("%s; the mail stays in the inbox, retrying with backoff", database)
                     else:
                         log.debug("%s; next try in %.0f s", database, delay)
                     stop.wait(delay)
-                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
                 outage_since = time.monotonic()
                 log.error("%s; reconnecting", intake.describe_failure(imap, exc, lost=True))
                 health.error(app, imap, intake.describe_failure(imap, exc, lost=True))
                 if not healthy:  # failing right after connecting, every time: do not spin
-                    stop.wait(delay)
-                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                    stop.wait(backoff.next())
             finally:
                 try:
                     box.logout()
                 except Exception:  # already broken
                     pass
     finally:
-        stop.set()
-        worker.wake()
-        scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
-        # Let the outbox finish the mail it is sending (the commit that records it), no more.
-        worker.join(timeout=app.settings.smtp.timeout + 5)
         health.run_stopped(app)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, func, or_, select
 
 from mailbot.mail import intake, outbox
-from mailbot.ops import health
+from mailbot.ops import health, leases
 from mailbot.storage import errors
 from mailbot.storage.models import MailboxStatus, Message, Outbox, Quarantine
 
@@ -64,6 +64,8 @@ class MailboxReport:
     oauth_refresh_failures: int = 0
     run_expected: bool = False
     run: str = ""
+    #: ``[workers] share_mailboxes``: the worker whose lease covers this mailbox, and until when.
+    lease: str = ""
 
 
 @dataclass
@@ -223,6 +225,8 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
                     problems.append(f"{name}: last successful poll {_utc(row.last_ok_at)}, "
                                     f"{(now - row.last_ok_at).total_seconds():.0f} s ago (more than "
                                     f"{STALE_POLLS} x poll_interval = {limit:g} s)")
+        if kind == "imap" and leases.sharing(app):
+            report.lease = _lease_line(app)
         if not offline:
             failure = _check_imap(app) if kind == "imap" else _check_smtp(app)
             report.reachable = not failure
@@ -257,6 +261,24 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
     )
 
 
+def _lease_line(app: App) -> str:
+    """Who watches this mailbox under ``[workers] share_mailboxes`` (the database's clock)."""
+    try:
+        with app.factory() as session:
+            row, now = leases.holder_of(session, app)
+    except Exception as exc:
+        problem = errors.database_problem(exc)
+        if problem is None:
+            raise
+        return f"unknown ({problem})"
+    if row is None:
+        return "no worker holds it"
+    left = (row.expires_at - now).total_seconds()
+    if left < 0:
+        return f"EXPIRED {-left:.0f} s ago (was {row.holder}): the next live worker takes it over"
+    return f"held by worker {row.holder} since {_utc(row.acquired_at)}, renewed (expires in {left:.0f} s)"
+
+
 def _ids(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids[:10]) + (" ..." if len(ids) > 10 else "")
 
@@ -286,6 +308,8 @@ def render_text(report: Report) -> str:
         lines.append(f"{head}; {last}")
         if m.kind == "imap" and m.run:
             lines.append(f"    run: {m.run}{' (expected to be polling)' if m.run_expected else ''}")
+        if m.lease:
+            lines.append(f"    lease: {m.lease}")
         if m.oauth_failing_since:
             lines.append(f"    OAuth2 FAILING since {_shown(m.oauth_failing_since)}: {m.oauth_error}")
         if m.last_error:

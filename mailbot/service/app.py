@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -43,8 +44,19 @@ class App:
         return ZoneInfo(self.settings.helpdesk.timezone)
 
 
-def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None = None) -> App:
-    """The App of one helpdesk; ``engine`` shares a deployment's database (see ``build_apps``)."""
+@dataclass
+class SharedFiles:
+    """What helpdesks configured with the same files share (``build_apps``)."""
+
+    tables: dict[Path, PriorityTable] = field(default_factory=dict)
+    renderers: dict[Path | None, Renderer] = field(default_factory=dict)
+    answers: dict[tuple[Path | None, Path, tuple[str, ...]], AnswerLibrary] = field(default_factory=dict)
+
+
+def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None = None,
+              shared: SharedFiles | None = None) -> App:
+    """The App of one helpdesk; ``engine`` shares a deployment's database, ``shared`` the priority
+    tables, renderers and answer libraries of helpdesks with the same files (see ``build_apps``)."""
     if engine is None:
         engine = store.make_engine(settings.database.url)
         if migrate:
@@ -53,9 +65,20 @@ def build_app(settings: Settings, *, migrate: bool = True, engine: Engine | None
     if settings.workers.cooperate and engine.dialect.name == "sqlite":
         log.warning("workers.cooperate with SQLite: workers take turns (one writer and one sender at a time); "
                     "use PostgreSQL for several workers")
-    table = load_priority_table(settings.paths.priorities)
-    renderer = Renderer(settings.paths.templates)
-    answers = load_answer_library(settings, renderer, table)
+    # Helpdesks with the same files share one parsed table, one template environment (its compiled
+    # templates) and one answer library: a few MB each, which hundreds of helpdesks would repeat.
+    cache = shared if shared is not None else SharedFiles()
+    paths = settings.paths
+    table = cache.tables.get(paths.priorities)
+    if table is None:
+        table = cache.tables[paths.priorities] = load_priority_table(paths.priorities)
+    renderer = cache.renderers.get(paths.templates)
+    if renderer is None:
+        renderer = cache.renderers[paths.templates] = Renderer(paths.templates)
+    answers_key = (paths.templates, paths.priorities, tuple(settings.answers.auto_answer_categories))
+    answers = cache.answers.get(answers_key)
+    if answers is None:
+        answers = cache.answers[answers_key] = load_answer_library(settings, renderer, table)
     secret = settings.helpdesk.secret_value or store.signing_key(
         engine, f"helpdesk/{settings.helpdesk_key}", datetime.now(timezone.utc))
     logs.register_secret(secret, rotating=False)
@@ -88,7 +111,8 @@ def build_apps(settings: Settings, *, migrate: bool = True, only: str | None = N
     if migrate:
         store.upgrade(engine)
     _keep_rotated_tokens(engine)
-    return [build_app(s, migrate=False, engine=engine) for s in chosen]
+    shared = SharedFiles()
+    return [build_app(s, migrate=False, engine=engine, shared=shared) for s in chosen]
 
 
 def _keep_rotated_tokens(engine: Engine) -> None:

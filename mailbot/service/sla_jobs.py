@@ -13,8 +13,10 @@ so each one is sent exactly once even when two ticks overlap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -334,14 +336,29 @@ class _TickJob:
 
     def __call__(self) -> None:
         everything, self.first = self.first, False
-        tick(self.app, datetime.now(timezone.utc), everything=everything)
+        with _named_for(self.app):
+            tick(self.app, datetime.now(timezone.utc), everything=everything)
 
 
 def _digest_job(app: App) -> None:
-    digest(app, datetime.now(timezone.utc))
+    with _named_for(app):
+        digest(app, datetime.now(timezone.utc))
 
 
-def schedule_jobs(scheduler: Any, app: App) -> None:
+@contextlib.contextmanager
+def _named_for(app: App) -> Iterator[None]:
+    """The job's thread carries the helpdesk key while it runs (a pool thread serves all helpdesks;
+    the key in the name puts the helpdesk into the log lines, ``settings.logs.helpdesk_of``)."""
+    thread = threading.current_thread()
+    before = thread.name
+    thread.name = f"mailbot-sla[{app.settings.helpdesk_key}]"
+    try:
+        yield
+    finally:
+        thread.name = before
+
+
+def schedule_jobs(scheduler: Any, app: App, *, shared: bool = False) -> None:
     """Add the SLA jobs to an APScheduler 3 scheduler: a tick every minute, the digest daily.
 
     The first tick runs at once and looks at every open ticket, so deadlines follow a
@@ -351,10 +368,21 @@ def schedule_jobs(scheduler: Any, app: App) -> None:
     JobLookupError (agronholm/apscheduler#104 and kin; seen in tests/e2e/test_crash.py).
     """
     now = datetime.now(timezone.utc)
-    scheduler.add_job(_TickJob(app), "interval", minutes=1, id="sla_tick", name="sla tick", max_instances=1,
-                      coalesce=True, next_run_time=now)
+    # ``shared``: one scheduler (and its small thread pool) for every helpdesk of the process: the
+    # job ids carry the helpdesk key, and a tick that waits for a free thread is late, not missed.
+    suffix = f"[{app.settings.helpdesk_key}]" if shared else ""
+    scheduler.add_job(_TickJob(app), "interval", minutes=1, id=f"sla_tick{suffix}", name=f"sla tick{suffix}",
+                      max_instances=1, coalesce=True, next_run_time=now,
+                      misfire_grace_time=50 if shared else 1)
     s = app.settings.sla
     if s.digest:
         scheduler.add_job(_digest_job, "cron", args=[app], hour=s.digest_time.hour, minute=s.digest_time.minute,
-                          timezone=app.settings.helpdesk.timezone, id="sla_digest", max_instances=1, coalesce=True,
-                          misfire_grace_time=3 * 3600)
+                          timezone=app.settings.helpdesk.timezone, id=f"sla_digest{suffix}", max_instances=1,
+                          coalesce=True, misfire_grace_time=3 * 3600)
+
+
+def unschedule_jobs(scheduler: Any, app: App) -> None:
+    """Remove one helpdesk's jobs from a shared scheduler (its mailbox moved to another worker)."""
+    for name in ("sla_tick", "sla_digest"):
+        with contextlib.suppress(Exception):  # JobLookupError: no digest configured
+            scheduler.remove_job(f"{name}[{app.settings.helpdesk_key}]")

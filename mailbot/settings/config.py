@@ -262,6 +262,25 @@ class WorkersSettings(_Section):
     #: Several ``mailbot run`` processes share one mailbox on purpose (PostgreSQL). When false,
     #: a second ``run`` on the same mailbox and database exits at once (the instance lock).
     cooperate: bool = False
+    #: IMAP logins (first connections and reconnects) in progress at once in this process, over
+    #: all its mailboxes: keep it under the mail server's limit (Dovecot: 100 login processes).
+    max_concurrent_logins: int = Field(default=20, ge=1, le=1000)
+    #: Threads that send the outboxes of all helpdesks of the process (one flush per helpdesk at a
+    #: time, each through its own SMTP account): a hanging SMTP server holds one of them.
+    sender_threads: int = Field(default=8, ge=1, le=200)
+    #: Threads that run the SLA tick and the digest of all helpdesks of the process.
+    job_threads: int = Field(default=2, ge=1, le=50)
+    #: Mails processed at once by ``mailbot run`` over all its mailboxes (parse, rules, store,
+    #: queue the replies); the others wait their turn in their mailbox's thread.
+    max_concurrent_mails: int = Field(default=4, ge=1, le=200)
+    #: PostgreSQL: the ``mailbot run`` processes of this deployment (same config, any machine)
+    #: split its mailboxes between them, each watched by one worker at a time through a lease in
+    #: the database; a stopped or killed worker's mailboxes move to the others. Off: every run
+    #: watches every mailbox (and a second one exits: the instance lock). SQLite: ignored.
+    share_mailboxes: bool = False
+    #: A lease (and a worker's heartbeat) lasts this long unless renewed (every third of it): a
+    #: killed worker's mailboxes are taken over within about 4/3 of it.
+    lease_seconds: float = Field(default=30, ge=3, le=600)
 
 
 class MetricsSettings(_Section):

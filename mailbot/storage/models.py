@@ -418,3 +418,26 @@ class WebAction(Base):
     address: Mapped[str] = mapped_column(String(320))  # who acted
     action: Mapped[str] = mapped_column(String(20))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), nullable=True)
+
+class WorkerBeat(Base):
+    """A ``mailbot run`` sharing the deployment's mailboxes with others (``[workers] share_mailboxes``,
+    PostgreSQL): alive while ``expires_at`` is ahead; the live ones split the mailboxes between them."""
+
+    __tablename__ = "worker_beats"
+
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid:random
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class MailboxLease(Base):
+    """Which worker watches a mailbox (sends its outbox, runs its SLA jobs) until ``expires_at``;
+    renewed by its holder, taken over by another worker once expired (``mailbot.ops.leases``)."""
+
+    __tablename__ = "mailbox_leases"
+
+    mailbox: Mapped[str] = mapped_column(String(400), primary_key=True)  # user@host:port
+    helpdesk: Mapped[str] = mapped_column(String(32))
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

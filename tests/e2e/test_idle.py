@@ -52,3 +52,57 @@ def test_idle_without_news_waits_for_the_timeout(stack: MailStack) -> None:
         started = time.monotonic()
         assert intake.idle_wait(box, 1.5) is False
         assert time.monotonic() - started >= 1.4
+
+
+def test_idle_wait_works_on_a_descriptor_above_1024(stack: MailStack) -> None:
+    """A process watching hundreds of mailboxes holds more than 1024 descriptors; select() refuses
+    any above FD_SETSIZE ("filedescriptor out of range in select()", issue 24): the wait must not."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        address = unique_address("hd", "lpse.test")
+        with login(stack, address) as box, smtplib.SMTP(stack.host, stack.smtp_port, timeout=30) as smtp:
+            assert box.client.sock.fileno() > 1024
+            box.uids()
+            intake.idle_wait(box, 0.2)  # the SELECT's own EXISTS counts once
+            started = time.monotonic()
+            assert intake.idle_wait(box, 1.0) is False  # a quiet wait runs to its timeout, no error
+            assert time.monotonic() - started >= 0.9
+            smtp.send_message(user_mail("budi@vendor.test", address, "Kendala fd", "Mohon bantuan."))
+            started = time.monotonic()
+            woke = intake.idle_wait(box, 30)
+            assert woke and time.monotonic() - started < 30  # woken by the new mail
+            wait_until(lambda: len(box.uids()) == 1, 30, "the delivery")
+    finally:
+        for fd in fillers:
+            os.close(fd)
+
+
+def test_a_stopping_process_wakes_every_idle_wait_at_once(stack: MailStack) -> None:
+    """``mailbot run`` looks at a mailbox's stop only every few seconds in IDLE (hundreds of wake-ups
+    a second otherwise); its stop makes a shared socket readable, which ends every wait at once."""
+    import socket
+    import threading
+
+    address = unique_address("hd", "lpse.test")
+    reader, writer = socket.socketpair()
+    stop = threading.Event()
+    with login(stack, address) as box, reader, writer:
+        box.uids()
+        intake.idle_wait(box, 0.2)  # the SELECT's own EXISTS counts once
+
+        def stopping() -> None:
+            time.sleep(0.5)
+            stop.set()
+            writer.send(b"x")
+
+        threading.Thread(target=stopping).start()
+        started = time.monotonic()
+        assert intake.idle_wait(box, 30, stop, tick=10, wakeup=reader) is False
+        assert time.monotonic() - started < 2  # not the 10 s tick, not the 30 s timeout
+        assert box.uids() == []  # the session is fine after the wait (DONE was answered)

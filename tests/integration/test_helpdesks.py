@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
+from mailbot.mail.render import sample_context
 from mailbot.service import deadlines, effects, sla_jobs
 from mailbot.service.app import App, build_apps
 from mailbot.service.inbound import process_raw
@@ -328,3 +329,19 @@ def test_the_cap_query_reads_the_recipients_index(tmp_path: Path, db_url: str) -
             sql = str(query.compile(bind, compile_kwargs={"literal_binds": True}))
             plan = " ".join(str(row) for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
             assert "USING INDEX ix_outbox_to_key_helpdesk (to_key=? AND helpdesk=? AND created_at>?)" in plan, plan
+
+
+def test_helpdesks_with_the_same_files_share_one_table_renderer_and_answers(tmp_path: Path, db_url: str) -> None:
+    """Hundreds of helpdesks in one process: the parsed priority table, the compiled templates and the
+    answer library are a few MB each and are the same for helpdesks configured with the same files."""
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    assert kota.table is kab.table and kota.renderer is kab.renderer and kota.answers is kab.answers
+    own = tmp_path / "kab-templates"
+    own.mkdir()
+    (own / "ack.j2").write_text((Path(kab.renderer.env.loader.searchpath[0]) / "ack.j2").read_text()  # type: ignore[union-attr]
+                                .replace("{% block subject %}", "{% block subject %}[KAB] ", 1))
+    kota, kab = two_helpdesks(tmp_path, db_url, f'[helpdesks.paths]\ntemplates = "{own}"\n')
+    assert kota.renderer is not kab.renderer and kota.table is kab.table
+    rendered = kab.renderer.render("ack", sample_context())
+    assert rendered.subject.startswith("[KAB] ")
+    assert not kota.renderer.render("ack", sample_context()).subject.startswith("[KAB]")

@@ -1,7 +1,7 @@
 """Console actions (issue 23): the idempotency tokens of the forms that acted
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 01:40:00
 
 A form of the console carries a random token; the action stores it in ``web_actions`` in its own
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,287 @@
+"""``mailbot run`` of many helpdesks in one process: a thread per watched mailbox, shared pools
+for the rest (issue 24).
+
+A deployment may hold hundreds of mailboxes. Each watched mailbox costs one thread (its IMAP
+connection, waiting in IDLE: ``poller.watch``); everything else is shared by all of them:
+
+* :class:`SendPool`, ``[workers] sender_threads`` threads that send the outboxes. Each helpdesk
+  still sends through its own SMTP account (``outbox.flush`` with its settings), and at most one
+  flush of a helpdesk is in flight at a time, so a helpdesk whose SMTP server hangs holds one
+  thread of the pool until its ``smtp.timeout``, never the others' mail;
+* one APScheduler with ``[workers] job_threads`` threads for the SLA tick and the digest of every
+  helpdesk (``sla_jobs.schedule_jobs(..., shared=True)``);
+* at most ``[workers] max_concurrent_mails`` mails in process at once (``poller.limit_processing``),
+  so a burst of one mail per mailbox is answered one mail after another, not all late together.
+
+So the threads are the mailboxes plus a constant: the main thread, the pool's dispatcher and
+senders, the scheduler and its job threads. :class:`Fleet` starts and stops the mailboxes of this
+process: all of them, or (PostgreSQL, ``[workers] share_mailboxes``) those whose lease it holds
+(``mailbot.ops.leases``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mailbot.ops import poller
+from mailbot.service import sla_jobs
+from mailbot.service.app import App
+from mailbot.storage import errors
+
+log = logging.getLogger(__name__)
+
+#: How often a mailbox in IDLE looks whether its own stop is set (its lease moved); the process's
+#: stop wakes it at once.
+IDLE_TICK = 5.0
+
+
+@dataclass
+class _Desk:
+    app: App
+    due: float = 0.0  # monotonic time of its next flush
+    not_before: float = 0.0  # after a round that sent mail: gather what comes meanwhile (``gap``)
+    running: bool = False
+    woken: bool = False
+    forced: bool = True  # this round was woken (mail committed): flush without asking what is due
+
+
+@dataclass
+class SendPool:
+    """Sends the outboxes of many helpdesks from ``size`` threads; one flush per helpdesk at a time.
+
+    A helpdesk's outbox is sent when it is woken (a mail committed), when its earliest mail is due
+    (``next_attempt_at``), and at least every ``interval`` seconds; after a round that sent mail
+    the next waits ``gap`` seconds, to send what gathered meanwhile over one connection.
+    """
+
+    stop: threading.Event
+    size: int
+    interval: float = 30.0
+    gap: float = 0.2
+    _desks: dict[str, _Desk] = field(default_factory=dict)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _ready: queue.SimpleQueue[str | None] = field(default_factory=queue.SimpleQueue)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def add(self, app: App) -> None:
+        with self._cond:
+            self._desks[app.settings.helpdesk_key] = _Desk(app, due=time.monotonic())
+            self._cond.notify()
+
+    def remove(self, key: str) -> None:
+        with self._cond:
+            self._desks.pop(key, None)
+
+    def wake(self, key: str) -> None:
+        with self._cond:
+            desk = self._desks.get(key)
+            if desk is None:
+                return
+            desk.woken = True
+            if not desk.running:
+                desk.due = min(desk.due, max(time.monotonic(), desk.not_before))
+                self._cond.notify()
+
+    def waker(self, key: str) -> Callable[[], None]:
+        return lambda: self.wake(key)
+
+    def start(self) -> SendPool:
+        self._threads.append(threading.Thread(target=self._dispatch, name="mailbot-send-dispatch", daemon=True))
+        self._threads += [threading.Thread(target=self._send, name=f"mailbot-sender-{i}", daemon=True)
+                          for i in range(self.size)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        """After ``stop``: wait up to ``timeout`` s for the flushes in hand (each ends after its mail in hand)."""
+        with self._cond:
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _dispatch(self) -> None:
+        while not self.stop.is_set():
+            with self._cond:
+                now = time.monotonic()
+                nearest = now + 1.0
+                for key, desk in self._desks.items():
+                    if desk.running:
+                        continue
+                    if desk.due <= now:
+                        desk.running, desk.woken, desk.forced = True, False, desk.woken
+                        self._ready.put(key)
+                    else:
+                        nearest = min(nearest, desk.due)
+                self._cond.wait(max(0.01, nearest - now))
+        for _ in range(self.size):
+            self._ready.put(None)
+
+    def _send(self) -> None:
+        thread = threading.current_thread()
+        name = thread.name
+        while True:
+            key = self._ready.get()
+            if key is None:
+                return
+            with self._cond:
+                desk = self._desks.get(key)
+            if desk is None:
+                continue
+            thread.name = f"mailbot-outbox[{key}]"  # the helpdesk's key goes into its log lines
+            try:
+                wait, sent = self._round(desk.app, desk.forced)
+            finally:
+                thread.name = name
+            with self._cond:
+                now = time.monotonic()
+                desk.running = False
+                desk.not_before = now + self.gap if sent else now
+                desk.due = desk.not_before if desk.woken else max(desk.not_before, now + wait)
+                desk.woken = False
+                self._cond.notify()
+
+    def _round(self, app: App, forced: bool) -> tuple[float, bool]:
+        """One flush of one helpdesk's outbox: (seconds until its next, whether mail went out).
+
+        Unless woken, it first asks when the earliest mail is due (one small query) and flushes only
+        when one is: hundreds of idle helpdesks then cost a query each per ``interval``, no more.
+        """
+        stats = poller.PollStats()
+        try:
+            if not forced:
+                wait = poller.until_due(app, self.interval)
+                if wait > poller.DUE_NOW:
+                    return wait, False
+            poller.flush_outbox(app, stats, self.stop)
+            # While another process sends this (SQLite) outbox, look again after the interval.
+            wait = self.interval if stats.outbox_elsewhere else poller.until_due(app, self.interval)
+        except Exception as exc:  # e.g. the database is busy: try again next round
+            problem = errors.database_problem(exc)
+            if problem is None:
+                log.exception("outbox flush failed")
+            else:  # a full disk is not a bug: one line, no traceback
+                log.error("outbox flush failed: %s; next try in %g s", problem, self.interval)
+            wait = self.interval
+        if stats.sent or stats.deferred or stats.failed:
+            log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
+                     f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+        return wait, bool(stats.sent)
+
+
+class Fleet:
+    """The mailboxes this process watches, and the pools they share; ``stop`` ends everything."""
+
+    def __init__(self, apps: list[App], stop: threading.Event) -> None:
+        # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        workers = apps[0].settings.workers
+        self.apps = {app.settings.helpdesk_key: app for app in apps}
+        self.stop = stop
+        interval = min(30.0, min(app.settings.imap.poll_interval for app in apps))
+        self.sender = SendPool(stop, workers.sender_threads, interval=interval)
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(workers.job_threads)},
+                                             timezone="UTC")
+        self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        poller.limit_processing(workers.max_concurrent_mails)
+        # Readable once the process stops: every mailbox in IDLE sees it at once, so the IDLE waits
+        # need not wake every second to look at their stop (hundreds of wake-ups a second at rest).
+        self._wakeup, self._wakeup_writer = socket.socketpair()
+        self._lock = threading.Lock()
+
+    def start(self) -> Fleet:
+        self.sender.start()
+        self.scheduler.start()
+        return self
+
+    def watching(self) -> list[str]:
+        with self._lock:
+            return [key for key, (thread, _) in self._watchers.items() if thread.is_alive()]
+
+    def take(self, key: str) -> None:
+        """Watch this helpdesk's mailbox, send its outbox and run its SLA jobs in this process."""
+        app = self.apps[key]
+        with self._lock:
+            if self.stop.is_set():
+                return
+            if key in self._watchers and self._watchers[key][0].is_alive():
+                return
+            own = threading.Event()
+            thread = threading.Thread(target=self._watch, args=(app, own), name=f"mailbot[{key}]", daemon=True)
+            self._watchers[key] = (thread, own)
+        self.sender.add(app)
+        sla_jobs.schedule_jobs(self.scheduler, app, shared=True)
+        thread.start()
+
+    def release(self, key: str, wait: float = 0.0) -> None:
+        """Stop watching this mailbox (after the mail in hand); its jobs and outbox leave this process."""
+        with self._lock:
+            entry = self._watchers.pop(key, None)
+        app = self.apps[key]
+        sla_jobs.unschedule_jobs(self.scheduler, app)
+        self.sender.remove(key)
+        if entry is not None:
+            entry[1].set()
+            if wait:
+                entry[0].join(wait)
+
+    def _watch(self, app: App, own: threading.Event) -> None:
+        # ``own`` is this mailbox's stop: set by ``release`` (its lease moved) and by ``shutdown``.
+        try:
+            poller.watch(app, own, self.sender.waker(app.settings.helpdesk_key), tick=IDLE_TICK,
+                         wakeup=self._wakeup)
+        except Exception:
+            log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
+
+    def wait(self) -> None:
+        """Block (in short steps, so the main thread takes the signals) until ``stop`` is set."""
+        while not self.stop.wait(0.5):
+            pass
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        with self._lock:
+            watchers = list(self._watchers.values())
+        for _thread, own in watchers:
+            own.set()
+        self._wakeup_writer.send(b"x")
+        for thread, _ in watchers:
+            thread.join()  # each finishes the mail in hand
+        self.scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
+        # Let the outbox finish the mail it is sending (the commit that records it), no more.
+        self.sender.join(max(app.settings.smtp.timeout for app in self.apps.values()) + 5)
+        self._wakeup.close()
+        self._wakeup_writer.close()
+
+
+def serve(apps: list[App], stop: threading.Event) -> None:
+    """Watch the mailboxes of ``apps`` until ``stop`` is set: all of them, or with
+    ``[workers] share_mailboxes`` on PostgreSQL this worker's share (``ops.leases``)."""
+    from mailbot.ops import leases
+
+    workers = apps[0].settings.workers
+    fleet = Fleet(apps, stop).start()
+    if leases.sharing(apps[0]):
+        leases.LeaseKeeper(fleet, workers.lease_seconds).run()  # shuts the fleet down when it ends
+        return
+    if workers.share_mailboxes:
+        log.warning("workers.share_mailboxes needs PostgreSQL: with %s this run watches every mailbox",
+                    apps[0].factory.kw["bind"].dialect.name)
+    try:
+        for key in fleet.apps:
+            fleet.take(key)
+        if len(apps) > 1:
+            log.info("serving %d helpdesks: %s", len(apps), ", ".join(
+                f"{a.settings.helpdesk_key} ({a.settings.imap.username})" for a in apps))
+        fleet.wait()
+    finally:
+        fleet.shutdown()
