@@ -74,9 +74,9 @@ def test_idle_wait_works_on_a_descriptor_above_1024(stack: MailStack) -> None:
             assert intake.idle_wait(box, 1.0) is False  # a quiet wait runs to its timeout, no error
             assert time.monotonic() - started >= 0.9
             smtp.send_message(user_mail("budi@vendor.test", address, "Kendala fd", "Mohon bantuan."))
-            started = time.monotonic()
-            woke = intake.idle_wait(box, 30)
-            assert woke and time.monotonic() - started < 30  # woken by the new mail
+            # Woken by the new mail (at once; Dovecot falls back to looking every 30 s when the mail
+            # user's inotify instances run out on a busy shared stack, hence the long timeout).
+            assert intake.idle_wait(box, 75)
             wait_until(lambda: len(box.uids()) == 1, 30, "the delivery")
     finally:
         for fd in fillers:
