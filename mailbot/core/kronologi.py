@@ -51,7 +51,8 @@ def _text(e: EventRecord, label: Callable[[str], str], category_label: Callable[
     kind = e.kind
     if kind == "received":
         parent = d.get("parent")
-        return f"Laporan diterima dari {e.actor}" + (f" (lanjutan tiket {parent})" if parent else "")
+        via = f" (diterima lewat {d.get('channel') or 'petugas'} oleh {d['opened_by']})" if d.get("opened_by") else ""
+        return f"Laporan diterima dari {e.actor}" + (f" (lanjutan tiket {parent})" if parent else "") + via
     if kind == "priority_set":
         category = category_label(str(d["category"])) if d.get("category") else "-"
         if d.get("matched") is False:
