@@ -326,7 +326,8 @@ def _opened(event: UserOpened) -> Decision:
     else:
         effects.append(Record(E.ANALYSIS_STARTED, "data complete", 7))
         state = S.ANALYSIS
-    effects.append(SendMail("staff", "staff_new"))
+    effects.append(SendMail("staff", "staff_new", {"opened": {"by": event.opened_by, "channel": event.channel}}
+                            if event.opened_by else {}))
     return Decision(state, tuple(effects))
 
 

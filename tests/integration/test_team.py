@@ -103,7 +103,9 @@ def test_buat_opens_the_ticket_for_the_original_sender(tmp_path: Path) -> None:
     # Staff get the new-ticket notification about Budi; no acknowledgment goes to staff.
     staff_mail = subjects(app, STAFF1)
     assert len(staff_mail) == 1 and "Tiket baru" in staff_mail[0]
-    assert "budi@vendor.test" in text(sent(app, STAFF1)[0])
+    notice = text(sent(app, STAFF1)[0])
+    assert "budi@vendor.test" in notice and f"Dibuka oleh: {STAFF1} (e-mail diteruskan)" in notice
+    assert "akun saya terkunci" in notice
 
 
 def test_buat_with_the_mail_attached_reads_the_attached_message(tmp_path: Path) -> None:

@@ -175,6 +175,7 @@ def test_a_ticket_opened_by_forward_is_the_users_and_records_the_staff_member() 
     assert isinstance(received, Record) and received.kind == "received"
     assert received.data == {"opened_by": ME, "channel": "e-mail diteruskan"}
     assert "budi@vendor.test" in received.detail and ME in received.detail
+    assert d.mails()[1].context == {"opened": {"by": ME, "channel": "e-mail diteruskan"}}
 
 
 @pytest.mark.parametrize("state", STATES)
