@@ -25,6 +25,8 @@ class CommandKind(str, enum.Enum):
     ANSWER = "answer"  # send a canned answer from templates/answers
     WITHDRAW = "withdraw"  # take an escalation back from LKPP
     RELAY = "relay"  # relay the latest unverified mail in LKPP's name to the user
+    CREATE = "create"  # a forwarded user's mail opens a ticket for its original sender (``core.team``)
+    SEND = "send"  # send an answer held because a colleague had just answered (``core.team``)
 
 
 #: keyword (lower case, without '#') -> kind. Indonesian first, English aliases after.
@@ -52,6 +54,10 @@ KEYWORDS: dict[str, CommandKind] = {
     "withdraw": CommandKind.WITHDRAW,
     "teruskan": CommandKind.RELAY,
     "relay": CommandKind.RELAY,
+    "buat": CommandKind.CREATE,
+    "create": CommandKind.CREATE,
+    "kirim": CommandKind.SEND,
+    "send": CommandKind.SEND,
 }
 
 #: How staff write each command, in the order the staff guide lists them: the one list the
@@ -68,6 +74,8 @@ USAGE: dict[CommandKind, str] = {
     CommandKind.REOPEN: "#buka",
     CommandKind.WITHDRAW: "#tarik <alasan>",
     CommandKind.RELAY: "#teruskan",
+    CommandKind.SEND: "#kirim",
+    CommandKind.CREATE: "#buat",
 }
 
 #: What a staff member who put a keyword below the answer is told (the whole reply is refused).
@@ -87,7 +95,7 @@ PRIORITY_WORDS: dict[str, str] = {
 #: Commands whose arguments are free text (the rest of the line).
 _FREE_TEXT = {CommandKind.NEED_INFO, CommandKind.NOTE, CommandKind.CALLED, CommandKind.CLOSE, CommandKind.ESCALATE,
               CommandKind.WITHDRAW}
-_NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY}
+_NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY, CommandKind.CREATE, CommandKind.SEND}
 
 _LINE = re.compile(r"^\s*(?P<hash>#)?\s*(?P<word>[A-Za-z]+)\s*:?\s*(?P<rest>.*?)\s*$")
 

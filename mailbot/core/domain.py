@@ -74,6 +74,8 @@ class EventKind(enum.StrEnum):
     LKPP_UNVERIFIED = "lkpp_unverified"  # mail in LKPP's name without proof: shown to staff, nothing else
     LKPP_RELAYED = "lkpp_relayed"  # staff relayed such a mail to the user (``#teruskan``)
     WITHDRAWN = "withdrawn"  # staff took the escalation back from LKPP (``#tarik``)
+    ANSWER_HELD = "answer_held"  # a colleague had just answered: held until ``#kirim`` (core.team)
+    ANSWER_RELEASED = "answer_released"  # the held answer sent on its sender's ``#kirim``
     # mail that is only recorded, and mail the bot did not or could not send
     AUTO_MAIL = "auto_mail"
     BOUNCE = "bounce"

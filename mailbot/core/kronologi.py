@@ -51,7 +51,8 @@ def _text(e: EventRecord, label: Callable[[str], str], category_label: Callable[
     kind = e.kind
     if kind == "received":
         parent = d.get("parent")
-        return f"Laporan diterima dari {e.actor}" + (f" (lanjutan tiket {parent})" if parent else "")
+        via = f" (diterima lewat {d.get('channel') or 'petugas'} oleh {d['opened_by']})" if d.get("opened_by") else ""
+        return f"Laporan diterima dari {e.actor}" + (f" (lanjutan tiket {parent})" if parent else "") + via
     if kind == "opened_for_caller":  # staff typed in a problem that came by phone, WhatsApp or at the desk
         how = f" (masuk lewat {d['source']})" if d.get("source") else ""
         return f"Laporan dicatat oleh petugas LPSE {who}{how}"

@@ -72,7 +72,7 @@ def clean_subject(subject: str, prefix: str) -> str:
 
 #: The MAC label and the address letter of each per-ticket address: staff's (``+t``) and LKPP's
 #: (``+l``). Distinct labels: a staff address is never an LKPP address, nor the other way round.
-_CHANNELS = {"staff": ("ticket", "t"), "lkpp": ("lkpp-ticket", "l")}
+_CHANNELS = {"staff": ("ticket", "t"), "lkpp": ("lkpp-ticket", "l"), "create": ("new-ticket", "c")}
 
 
 def reply_token(secret: str, ticket_id: int, channel: str = "staff") -> str:
@@ -106,6 +106,20 @@ def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str
             if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id, channel)):
                 return ticket_id
     return None
+
+
+def create_address(base: str, secret: str) -> str:
+    """The signed address staff forward a user's mail to with ``#buat`` (``helpdesk+c0.<mac>@lpse.test``).
+
+    Like a ticket's staff reply address it is shown to staff only (in their notifications): with
+    ``staff.command_auth = ["reply_address"]`` a mail sent to it is the proof a new mail can carry.
+    """
+    return reply_address(base, 0, secret, "create")
+
+
+def signed_create(addresses: Iterable[str], base: str, secret: str) -> bool:
+    """Was the mail sent to the signed "new ticket" address (see ``create_address``)?"""
+    return signed_ticket(addresses, base, secret, "create") == 0
 
 
 def signed_lkpp_ticket(addresses: Iterable[str], base: str, secret: str) -> int | None:

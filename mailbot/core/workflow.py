@@ -71,7 +71,7 @@ STATE_LABELS: Mapping[TicketState, str] = {
 #: The LKPP turnaround clock (``core.sla``): its warning reminds LKPP, its breach tells the coordinator.
 LKPP_CLOCK = "lkpp_turnaround"
 
-Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator"]
+Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator", "others"]
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -103,6 +103,8 @@ class UserOpened:
     actor: str
     classification: Classification
     parent_number: str | None = None  # a follow-up of a closed ticket
+    opened_by: str | None = None  # the staff member who opened it for the user (``#buat``, the console)
+    channel: str = ""  # how it came in when not by the user's own mail ("e-mail diteruskan", "telepon", ...)
 
 
 @dataclass(frozen=True)
@@ -296,8 +298,10 @@ def _opened(event: UserOpened) -> Decision:
     c = event.classification
     hits = [{"rule": h.rule, "reason": h.reason} for h in c.hits]
     effects: list[Effect] = [
-        Record(E.RECEIVED, f"ticket opened by {event.actor}", 1,
-               {"parent": event.parent_number} if event.parent_number else {}),
+        Record(E.RECEIVED, f"ticket opened by {event.actor}" + (
+            f" (opened by {event.opened_by}, {event.channel})" if event.opened_by else ""), 1,
+               {**({"parent": event.parent_number} if event.parent_number else {}),
+                **({"opened_by": event.opened_by, "channel": event.channel} if event.opened_by else {})}),
         SetPriority(c.priority),
         Record(
             E.PRIORITY_SET,
@@ -322,7 +326,8 @@ def _opened(event: UserOpened) -> Decision:
     else:
         effects.append(Record(E.ANALYSIS_STARTED, "data complete", 7))
         state = S.ANALYSIS
-    effects.append(SendMail("staff", "staff_new"))
+    effects.append(SendMail("staff", "staff_new", {"opened": {"by": event.opened_by, "channel": event.channel}}
+                            if event.opened_by else {}))
     return Decision(state, tuple(effects))
 
 
@@ -397,6 +402,8 @@ def _data_reply(ticket: TicketView, event: UserReplied) -> Decision:
 
 
 def _refusal(command: Command, state: TicketState) -> str:
+    if command.kind is CommandKind.CREATE:  # ``core.team``: only a new mail forwarding a user's mail
+        return f"'{command.line}' hanya untuk e-mail baru yang meneruskan e-mail pengguna, bukan balasan tiket"
     return f"'{command.line}' tidak bisa dipakai saat tiket {STATE_LABELS[state]}"
 
 

@@ -35,7 +35,7 @@ TEMPLATE_KEYS = (
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
     "staff_auth_failed", "staff_unverified", "staff_lkpp_unverified", "lkpp_closed", "lkpp_reopened", "still_missing",
     "lkpp_withdrawn", "lkpp_reminder",
-    "web_signin",
+    "web_signin", "staff_copy", "staff_held", "staff_create_refused",
 )
 
 
@@ -142,6 +142,12 @@ def sample_context() -> dict[str, object]:
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
         "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
         "priority_reason": "kategori \"Contoh\": prioritas SEDANG",
+        # the team (core.team): the colleagues' copy, a held answer, a refused #buat, previous tickets
+        "team": {"by": "staf@example.test", "actions": ["menjawab pengguna"], "answer": "jawaban", "minutes": 3},
+        "refusal": {"subject": "Fwd: contoh", "reasons": ["contoh"], "unverified": True, "capped": 0},
+        "requester_tickets": [{"number": "TTS-000000", "subject": "contoh", "state": "closed",
+                               "state_label": "ditutup", "date": "01-12-2025"}],
+        "create_address": "helpdesk+c0.0123456789ab@example.test",
         "delivery": {"outbox_id": 1, "recipients": "user@example.test", "subject": "[TTS-000001] Tiket diterima",
                      "error": "550 5.1.1 mailbox unavailable", "attempts": 1, "permanent": True,
                      "template": "ack", "sent_local": "01-01-2026 08:00 WIB"},

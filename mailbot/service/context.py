@@ -19,6 +19,7 @@ from mailbot.core.passwords import mask_passwords
 from mailbot.core.workflow import (
     STATE_LABELS,
 )
+from mailbot.service import team
 from mailbot.service.app import App
 from mailbot.settings.answers import Suggestion, suggest
 from mailbot.storage import store
@@ -111,6 +112,9 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "rating_links": [{"score": n, "label": _RATING_LABELS[n], "href": _rating_link(settings.helpdesk.address, ticket, n)}
                          for n in range(5, 0, -1)],
         "priority_reason": priority_reason(app, classification),
+        # The new-ticket notification lists the requester's last tickets; #buat's signed address.
+        "requester_tickets": _Lazy(lambda: team.requester_tickets(session, ticket, app)),
+        "create_address": _LazyText(lambda: threads.create_address(settings.helpdesk.address, app.secret)),
     }
     return ctx
 

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Templates that go to the user, to staff, or to LKPP: decides the conversation ("channel").
 _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", "closer": "staff",
-                         "sender": "staff", "lkpp": "lkpp", "coordinator": "staff"}
+                         "sender": "staff", "lkpp": "lkpp", "coordinator": "staff",
+                         "others": "staff"}
 
 _CONVERSATIONS = "mailbot.conversations"
 _NEW_TICKETS = "mailbot.new_tickets"
@@ -204,6 +205,8 @@ def recipients_for(app: App, ticket: Ticket, mail: InboundMail, to: str, previou
         return [ticket.assignee] if ticket.assignee else staff
     if to == "closer":
         return [previous_closer] if previous_closer else staff
+    if to == "others":  # the colleagues of the staff member who acted (``core.team``)
+        return [a for a in staff if a.lower() != mail.from_addr.lower()]
     if to == "coordinator":  # SLA breach notices (service.sla_jobs); all staff when none is configured
         return [app.settings.staff.coordinator] if app.settings.staff.coordinator else staff
     return staff

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot.core import threads
+from mailbot.core import team, threads
 from mailbot.core.auth import verify_staff
 from mailbot.core.budget import Budget, BudgetExceeded
 from mailbot.core.commands import CommandError, CommandKind, StaffReply, parse_staff_reply
@@ -35,10 +35,12 @@ from mailbot.core.workflow import (
     SendMail,
     StaffReplied,
     StaffUnverified,
+    TicketView,
     UserOpened,
     UserReplied,
     decide,
 )
+from mailbot.service import team as team_facts
 from mailbot.service.app import App
 from mailbot.service.context import suggestions, template_context
 from mailbot.service.delivery import handle_bounce
@@ -220,6 +222,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     if route is Route.BOUNCE:
         return handle_bounce(app, session, mail, now)
     if route is Route.OPEN:
+        if role is SenderRole.STAFF and team.is_create(parse_staff_reply(mail.new_text, app.policy.levels)):
+            return _open_forwarded(app, session, mail, now, budget)
         return _open(app, session, mail, now, parent=None, budget=budget)
     assert ticket is not None  # every other route is about a ticket of this helpdesk (triage)
     updated = Outcome(OutcomeKind.UPDATED, ticket.number, routed.reason, ticket.id)
@@ -245,9 +249,9 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         warned = _recent_unverified(session, settings.helpdesk_key, mail.from_addr, now)
         event = StaffUnverified(mail.from_addr, verdict.how if verdict else "", warned, _SPOOF_WARNINGS_PER_HOUR)
     elif route is Route.STAFF_REPLY:
-        reply = with_canned_answers(app, session, ticket, mail, parse_staff_reply(mail.new_text, app.policy.levels))
-        relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
-        event = StaffReplied(mail.from_addr, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)))
+        store_message(session, ticket, mail, role, channel=_channel_of(role), now=now)
+        _staff_reply(app, session, ticket, view, mail, now)
+        return updated
     elif route is Route.LKPP_REPLY:
         event = LkppReplied(mail.from_addr, parse_staff_reply(mail.new_text, app.policy.levels), lkpp_how,
                             threads.find_lkpp_number(mail.subject),
@@ -264,6 +268,52 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     store_message(session, ticket, mail, role, channel=_channel_of(role), now=now)
     apply_decision(app, session, ticket, mail, decision, now)
     return updated
+
+
+def _staff_reply(app: App, session: Session, ticket: Ticket, view: TicketView, mail: InboundMail,
+                 now: datetime) -> None:
+    """A proven staff member's reply: decided, then held (a colleague has just answered) or sent
+    with a copy to the other staff (``core.team``); ``#kirim`` sends the held answer."""
+    actor = mail.from_addr
+    reply = parse_staff_reply(mail.new_text, app.policy.levels)
+    held: team.HeldAnswer | None = None
+    if any(c.kind is CommandKind.SEND for c in reply.commands):
+        held = team_facts.held_answer(session, ticket, actor)
+        refusal = team.release_refusal(view.state, actor, reply, held)
+        if refusal is not None:
+            apply_decision(app, session, ticket, mail, refusal, now)
+            return
+        assert held is not None
+        mail = team_facts.held_mail(session, ticket, mail, held)  # the held text and files go out now
+        reply = parse_staff_reply(mail.new_text, app.policy.levels)
+    reply = with_canned_answers(app, session, ticket, mail, reply)
+    relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
+    event = StaffReplied(actor, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)))
+    decision = decide(view, event, now, app.policy)
+    rejected = any(isinstance(e, Record) and e.kind is EventKind.COMMAND_REJECTED for e in decision.effects)
+    if held is not None:
+        if not rejected:
+            decision = team.released(decision, actor, held)
+    elif team.answers_user(decision):
+        held_decision = team.hold(view.state, actor, decision,
+                                  team_facts.colleague_answer(app, session, ticket, actor, now), now, mail.message_id)
+        if held_decision is not None:
+            apply_decision(app, session, ticket, mail, held_decision, now)
+            return
+    if not rejected:
+        decision = team.with_copies(decision, actor, reply.body, app.settings.staff.copy_answers)
+    apply_decision(app, session, ticket, mail, decision, now)
+
+
+def _open_forwarded(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget) -> Outcome:
+    """``#buat``: a verified staff member's forward opens the ticket for the original sender."""
+    event = team_facts.create_event(app, session, mail, now)
+    verdict = team.judge_create(event)
+    if verdict.route is not team.CreateRoute.OPEN or event.forwarded is None:
+        team_facts.refuse_create(app, session, mail, event, verdict, now)
+        return Outcome(OutcomeKind.IGNORED, reason=verdict.reason)
+    original = team_facts.original_mail(mail, event.forwarded, app.settings.helpdesk.ticket_prefix)
+    return _open(app, session, original, now, parent=None, budget=budget, opened_by=mail.from_addr)
 
 
 def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, signed_lkpp_id: int | None = None,
@@ -351,7 +401,7 @@ def open_ticket(app: App, session: Session, mail: InboundMail, now: datetime) ->
 
 
 def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: Ticket | None,
-          budget: Budget | None = None) -> Outcome:
+          budget: Budget | None = None, opened_by: str | None = None) -> Outcome:
     settings = app.settings
     classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
                               now=now)
@@ -371,14 +421,16 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     session.flush()
     new_conversation(session, ticket.id)
     store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
-    decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None), now,
-                      app.policy)
+    decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None,
+                                       opened_by, team.FORWARD_CHANNEL if opened_by else ""), now, app.policy)
     if parent is not None:
         record_event(session, parent, Record(EventKind.FOLLOW_UP, f"the user wrote after closing; new ticket {ticket.number}"),
                now, mail.from_addr)
     apply_decision(app, session, ticket, mail, decision, now, classification=classification, new_ticket=True)
     _maybe_auto_answer(app, session, ticket, mail, classification, now)
-    return Outcome(OutcomeKind.OPENED, ticket.number, "new thread" if parent is None else f"follow-up of {parent.number}", ticket.id)
+    reason = ("new thread" if parent is None else f"follow-up of {parent.number}") + (
+        f"; forwarded by {opened_by} (#buat)" if opened_by else "")
+    return Outcome(OutcomeKind.OPENED, ticket.number, reason, ticket.id)
 
 
 def _maybe_auto_answer(app: App, session: Session, ticket: Ticket, mail: InboundMail,

@@ -228,6 +228,9 @@ class StaffSettings(_Section):
     command_auth: list[Literal["reply_address", "dkim"]] = ["reply_address"]
     #: authserv-ids of the receiving servers whose Authentication-Results header is trusted.
     trusted_authserv_ids: list[str] = []
+    #: When one staff member answers, takes or escalates, the others get a short copy in the
+    #: ticket's staff thread (``core.team``).
+    copy_answers: bool = True
 
     @field_validator("addresses")
     @classmethod

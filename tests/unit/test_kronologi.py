@@ -76,7 +76,7 @@ def test_every_event_kind_is_told_or_left_out_on_purpose() -> None:
     """A new event kind must be decided on here: told in Indonesian, or internal to the helpdesk."""
     internal = {"staff_empty_reply", "command_rejected", "command_unverified", "lkpp_unverified", "auto_mail",
                 "bounce_unproven", "mail_suppressed", "dossier_trimmed", "sla_warning", "sla_breach", "purged",
-                "personal_data_erased"}
+                "personal_data_erased", "answer_held", "answer_released"}
     at = wib(2026, 3, 2, 9, 0)
     for kind in EventKind:
         rows = kronologi([Ev(kind.value, at, None, {}, detail="teks")])

@@ -177,6 +177,10 @@ COMMAND_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
                                S.CLOSED: None},
     "#tarik sudah kami tangani": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ANALYSIS, S.CLOSED: None},
     "#withdraw": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ANALYSIS, S.CLOSED: None},
+    # ``core.team``: #buat opens a ticket from a new mail only; #kirim is the service's (the held
+    # answer is decided in its place), so neither is a command on a ticket here.
+    "#buat": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: None, S.CLOSED: None},
+    "#kirim": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: None, S.CLOSED: None},
 }
 
 
