@@ -23,10 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailbot.core import team
 from mailbot.core.commands import Command, CommandKind, StaffReply, parse_staff_reply
 from mailbot.core.domain import Attachment, EventKind, InboundMail, SenderRole, TicketState
 from mailbot.core.phones import find_phone
 from mailbot.core.workflow import Decision, Event, LkppReplied, Record, StaffReplied, decide
+from mailbot.service import team as team_facts
 from mailbot.service.app import App
 from mailbot.service.context import template_context
 from mailbot.service.effects import apply_decision, closed_by_lkpp, record_event, store_message, ticket_view
@@ -63,6 +65,7 @@ class ActionForm:
     assignee: str = ""  # take: a colleague to assign ("" = the actor takes it)
     answer: str = ""  # a canned answer's number or key, put after the text
     files: tuple[Attachment, ...] = ()
+    confirmed: bool = False  # the second click after "a colleague already answered" (core.team.hold)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class ActionResult:
     errors: tuple[str, ...] = ()
     ticket_id: int | None = None
     number: str = ""
+    confirm: bool = False  # refused until confirmed: a colleague answered minutes ago
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,10 @@ class CallerForm:
 class _Refused(Exception):
     """Raised inside the transaction so that it rolls back; carries the reasons for the page."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], confirm: bool = False) -> None:
         super().__init__("; ".join(errors))
         self.errors = tuple(errors)
+        self.confirm = confirm  # the page offers the same action again, confirmed
 
 
 def act(app: App, ticket_id: int, actor: str, form: ActionForm, token: str, now: datetime, *,
@@ -104,7 +109,8 @@ def act(app: App, ticket_id: int, actor: str, form: ActionForm, token: str, now:
             _act(app, session, ticket, actor, form, token, now, lkpp)
             return ActionResult("done", ticket_id=ticket.id, number=ticket.number or "")
     except _Refused as refused:
-        return ActionResult("refused" if refused.errors else "missing", refused.errors, ticket_id)
+        return ActionResult("refused" if refused.errors else "missing", refused.errors, ticket_id,
+                            confirm=refused.confirm)
     except IntegrityError:
         # The same form sent twice at once: the other request stored the token first and acted.
         if _seen(app, token):
@@ -173,6 +179,15 @@ def _act(app: App, session: Session, ticket: Ticket, actor: str, form: ActionFor
     refusal = _refusal(decision)
     if refusal:
         raise _Refused(refusal)
+    if not lkpp:
+        # The e-mail side holds such an answer until #kirim; here the second click is the #kirim.
+        colleague = team_facts.colleague_answer(app, session, ticket, actor, now)
+        if not form.confirmed and colleague is not None and team.hold(view.state, actor, decision, colleague, now):
+            minutes = max(int((now - colleague.at).total_seconds() // 60), 0)
+            raise _Refused([f"{colleague.actor} sudah menjawab tiket ini {minutes} menit lalu: "
+                            f"\u201c{team.excerpt(colleague.text)}\u201d. Baca dulu jawabannya; bila jawaban Anda "
+                            "tetap perlu dikirim, klik tombol yang sama sekali lagi."], confirm=True)
+        decision = team.with_copies(decision, actor, reply.body, app.settings.staff.copy_answers)
     if mail.new_text or files:
         store_message(session, ticket, mail, SenderRole.LKPP if lkpp else SenderRole.STAFF,
                       channel="lkpp" if lkpp else "staff", now=now)

@@ -84,7 +84,7 @@ def action_context(console: Console, viewer: Viewer, app: App, state: str, reque
     role = role_on(console, viewer, app.settings.helpdesk_key)
     done = request.query_params.get("selesai", "")
     return {
-        "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "",
+        "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "", "confirm": False,
         "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "lkpp")},
         "answers": list(app.answers.answers), "items": [i.label for i in app.table.items if not i.any_of],
         "levels": [(lv.key, lv.label) for lv in app.table.levels],
@@ -147,7 +147,8 @@ class Actions:
             items.append(other)
         fields = ActionForm(action=action, text=text, items=tuple(items), level=str(form.get("level", "")),
                             reason=str(form.get("reason", "")), assignee=str(form.get("assignee", "")),
-                            answer=str(form.get("answer", "")), files=tuple(files))
+                            answer=str(form.get("answer", "")), files=tuple(files),
+                            confirmed=str(form.get("confirm", "")) == "1")
         if action == "insert":
             # "Sisipkan": the canned answer goes into the text box to be edited; nothing is sent.
             canned = await run_in_threadpool(canned_text, app, ticket_id, viewer.address, fields.answer, self.c.now())
@@ -164,7 +165,7 @@ class Actions:
             raise HTTPException(404)
         if result.status == "refused":
             return await run_in_threadpool(self.render_ticket, request, viewer, ticket_id,
-                                           {"errors": result.errors, "typed": text}, 409)
+                                           {"errors": result.errors, "typed": text, "confirm": result.confirm}, 409)
         response = RedirectResponse(f"/tiket/{ticket_id}?selesai={'ganda' if result.status == 'duplicate' else action}"
                                     "#aksi", status_code=303)
         if result.status == "done":

@@ -30,6 +30,7 @@ from mailbot.web.server import build_asgi
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 KOTA, KAB = "helpdesk@lpse.test", "lpse@kab.test"
 STAFF, KAB_STAFF, LKPP, COORD = "staf@lpse.test", "op@kab.test", "officer@lkpp.test", "koord@lpse.test"
+STAFF2 = "rekan@lpse.test"  # a colleague in the same helpdesk (issue 23: copies, the second click)
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
 
@@ -59,7 +60,7 @@ def deployment(tmp_path: Path, db_url: str, base_url: str = "http://testserver")
         username = "{KOTA}"
         password = "x"
         [staff]
-        addresses = ["{STAFF}"]
+        addresses = ["{STAFF}", "{STAFF2}"]
         coordinator = "{COORD}"
         [escalation]
         lkpp_address = "helpdesk@lkpp.test"

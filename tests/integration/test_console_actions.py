@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import re
 import threading
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 
@@ -20,7 +21,7 @@ from starlette.testclient import TestClient
 from mailbot.service.app import App
 from mailbot.service.console_actions import ActionForm, act
 from mailbot.storage.models import Message, Outbox, Ticket, TicketEvent, WebAction
-from tests.integration.test_console import KAB_STAFF, LKPP, NOW, STAFF, console, csrf_of, sign_in
+from tests.integration.test_console import KAB_STAFF, LKPP, NOW, STAFF, STAFF2, console, csrf_of, sign_in
 
 __all__ = ["console"]  # the fixture, used by name
 
@@ -306,3 +307,36 @@ def test_the_same_form_sent_twice_at_once_acts_once(console: tuple) -> None:
         t.join()
     assert sorted(results) == ["done", "duplicate"]
     assert len(events(kota, tid, "staff_answered")) == 1
+
+
+def test_a_second_answer_within_minutes_of_a_colleagues_waits_for_a_second_click(console: tuple) -> None:
+    """The console's #kirim: a colleague answered 2 minutes ago, so the answer is refused with the
+    colleague's words until the staff member clicks again (confirm=1); then it goes out, and the
+    colleague gets the information copy (staff.copy_answers)."""
+    (kota, _), _, make = console
+    tid = ids(kota)["Lupa password akun"]
+    colleague = STAFF2
+    first = act(kota, tid, STAFF, ActionForm("reply", text="Kata sandi sedang kami atur ulang."), "t-first", NOW)
+    assert first.status == "done"
+    later = NOW + timedelta(minutes=2)
+    held = act(kota, tid, colleague, ActionForm("reply", text="Silakan coba masuk lagi."), "t-held", later)
+    assert held.status == "refused" and held.confirm
+    assert STAFF in held.errors[0] and "Kata sandi sedang kami atur ulang" in held.errors[0]
+    assert not any("Silakan coba masuk lagi" in text_of(m) for m in mails_to(kota, "budi@vendor.test", tid))
+    sent = act(kota, tid, colleague, ActionForm("reply", text="Silakan coba masuk lagi.", confirmed=True),
+               "t-confirmed", later)
+    assert sent.status == "done"
+    assert any("Silakan coba masuk lagi" in text_of(m) for m in mails_to(kota, "budi@vendor.test", tid))
+    copies = [m for m in mails_to(kota, STAFF, tid) if "Silakan coba masuk lagi" in text_of(m)]
+    assert len(copies) == 1  # the information copy to the colleague who answered first
+
+
+def test_the_confirm_click_is_offered_on_the_page(console: tuple) -> None:
+    (kota, _), _, make = console
+    client = make()
+    sign_in(client, kota, STAFF)
+    tid = ids(kota)["Lupa password akun"]
+    assert act(kota, tid, STAFF2, ActionForm("reply", text="Sudah kami periksa."), "t-x", NOW).status == "done"
+    refused = post(client, tid, "reply", text="Jawaban kedua.")
+    assert refused.status_code == 409 and "sudah menjawab" in refused.text
+    assert 'name="confirm" value="1"' in refused.text and "Jawaban kedua." in refused.text
