@@ -2,7 +2,8 @@
 as processes beside each other on the real mail stack (Postfix, Dovecot), mail read over IMAP.
 
 A staff member closes a ticket with an answer from the ticket page: the user's mailbox gets the
-"closed" mail with that answer (queued by the console, sent by the outbox). A ticket opened in the
+"closed" mail with that answer (queued by the console, sent by the outbox), and the colleague's
+mailbox the information copy. A ticket opened in the
 console for a caller acknowledges the caller by mail. A forged cross-site POST (another origin's
 page submitting a form to the console) and a same-site POST without the CSRF token change nothing.
 """
@@ -107,6 +108,10 @@ def test_staff_act_from_the_console_beside_mailbot_run(deployment: Deployment, b
             actors = [e.actor for e in session.query(TicketEvent).filter(TicketEvent.ticket_id == ticket.id,
                                                                         TicketEvent.kind == "closed")]
             assert actors == [d.staff1]
+        # The colleague sees it: an information copy with the answer, in the ticket's staff thread.
+        [copy] = d.wait_subject(d.staff2, "Info:")
+        assert ticket.number in copy.subject and d.staff1 in " ".join(copy.subject.split())
+        assert ANSWER[:40] in " ".join(copy.text.split())
 
         # A ticket for a caller: the caller gets the acknowledgment.
         page.goto(f"{base}/tiket/baru")
