@@ -2,7 +2,7 @@
 held by exactly one worker, each worker its fair share, a dead worker's mailboxes taken over.
 
 The keepers here drive a stand-in for the fleet (it records which mailboxes it was told to watch
-and to stop); the real processes and mail are tests/e2e/test_leases.py's."""
+and to stop); the real processes and mail are tests/e2e/test_leases_e2e.py's."""
 
 from __future__ import annotations
 

@@ -72,3 +72,12 @@ def test_no_module_reaches_into_another_modules_private_names(path: Path) -> Non
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
 def test_no_module_is_over_about_600_lines(path: Path) -> None:
     assert len(path.read_text().splitlines()) <= 650
+
+
+def test_test_modules_have_unique_names_across_tiers() -> None:
+    """pytest imports test files by their base name (no packages under tests/): a second
+    ``test_x.py`` in another tier stops the whole run at collection."""
+    names: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
