@@ -155,24 +155,19 @@ class SendPool:
         when one is: hundreds of idle helpdesks then cost a query each per ``interval``, no more.
         """
         stats = poller.PollStats()
-        try:
-            if not forced:
+        if not forced:
+            try:
                 wait = poller.until_due(app, self.interval)
-                if wait > poller.DUE_NOW:
-                    return wait, False
-            poller.flush_outbox(app, stats, self.stop)
-            # While another process sends this (SQLite) outbox, look again after the interval.
-            wait = self.interval if stats.outbox_elsewhere else poller.until_due(app, self.interval)
-        except Exception as exc:  # e.g. the database is busy: try again next round
-            problem = errors.database_problem(exc)
-            if problem is None:
-                log.exception("outbox flush failed")
-            else:  # a full disk is not a bug: one line, no traceback
-                log.error("outbox flush failed: %s; next try in %g s", problem, self.interval)
-            wait = self.interval
-        if stats.sent or stats.deferred or stats.failed:
-            log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
-                     f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+            except Exception as exc:  # e.g. the database is busy: ask again next round
+                problem = errors.database_problem(exc)
+                if problem is None:
+                    log.exception("outbox due check failed")
+                else:  # a full disk is not a bug: one line, no traceback
+                    log.error("outbox due check failed: %s; next try in %g s", problem, self.interval)
+                return self.interval, False
+            if wait > poller.DUE_NOW:
+                return wait, False
+        wait = poller.flush_round(app, stats, self.stop, self.interval, lambda: poller.until_due(app, self.interval))
         return wait, bool(stats.sent)
 
 

@@ -247,24 +247,11 @@ class OutboxWorker(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             stats = PollStats()
-            try:
-                flush_outbox(self.app, stats, self.stop)
-                # While another process sends this (SQLite) outbox, look again after the interval.
-                wait = self.interval if stats.outbox_elsewhere else self._until_due()
-            except Exception as exc:  # e.g. the database is busy: try again next round
-                problem = errors.database_problem(exc)
-                if problem is None:
-                    log.exception("outbox flush failed")
-                else:  # a full disk is not a bug: one line, no traceback
-                    log.error("outbox flush failed: %s; next try in %g s", problem, self.interval)
-                wait = self.interval
+            wait = flush_round(self.app, stats, self.stop, self.interval, self._until_due)
             self.totals.sent += stats.sent
             self.totals.deferred += stats.deferred
             self.totals.failed += stats.failed
             self.totals.smtp_error = self.totals.smtp_error or stats.smtp_error
-            if stats.sent or stats.deferred or stats.failed:
-                log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
-                         f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
             if self.until_error and stats.smtp_error:
                 return
             if stats.sent:
@@ -278,6 +265,27 @@ class OutboxWorker(threading.Thread):
 
 #: What ``until_due`` answers for mail that is due now.
 DUE_NOW = 0.05
+
+
+def flush_round(app: App, stats: PollStats, stop: threading.Event, interval: float,
+                until_next: Callable[[], float]) -> float:
+    """One flush of ``app``'s outbox, logged; the seconds until the next (the sender loops of
+    ``_Sender`` here and of ``ops.fleet`` share it). A failure is logged and waits ``interval``."""
+    try:
+        flush_outbox(app, stats, stop)
+        # While another process sends this (SQLite) outbox, look again after the interval.
+        wait = interval if stats.outbox_elsewhere else until_next()
+    except Exception as exc:  # e.g. the database is busy: try again next round
+        problem = errors.database_problem(exc)
+        if problem is None:
+            log.exception("outbox flush failed")
+        else:  # a full disk is not a bug: one line, no traceback
+            log.error("outbox flush failed: %s; next try in %g s", problem, interval)
+        wait = interval
+    if stats.sent or stats.deferred or stats.failed:
+        log.info("outbox sent=%d deferred=%d failed=%d%s", stats.sent, stats.deferred, stats.failed,
+                 f" (smtp: {stats.smtp_error})" if stats.smtp_error else "")
+    return wait
 
 
 def until_due(app: App, interval: float) -> float:
