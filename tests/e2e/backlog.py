@@ -90,13 +90,14 @@ def seed_tickets(d: Deployment, stack: MailStack, users: list[str], count: int) 
     inject(stack, mails)
     wait_until(lambda: folder_count(stack, d.helpdesk) >= count, 60, "the seed mails")
     d.poll()
-    notes = {m.subject.split("Tiket baru: ")[-1]: m
+    # Subjects as read over IMAP may keep their folding (a long "mohon lengkapi data" subject): unfolded here.
+    notes = {" ".join(m.subject.split("Tiket baru: ")[-1].split()): m
              for m in d.wait(d.staff1, count, lambda m: "Tiket baru" in m.subject, timeout=60)}
     acks: dict[str, MailMessage] = {}
     for user in set(users):
         for m in fetch_all(stack, user):
-            if "Tiket diterima" in m.subject:
-                acks[m.subject.split("Tiket diterima: ")[-1]] = m
+            if "Tiket diterima" in m.subject:  # "Tiket diterima[, mohon lengkapi data]: <subject>"
+                acks[" ".join(m.subject.split("Tiket diterima", 1)[1].split(": ", 1)[1].split())] = m
     assert len(notes) == count and len(acks) == count, (len(notes), len(acks))
     return Seeded(mails, notes, acks)
 
