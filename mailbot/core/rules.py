@@ -44,6 +44,7 @@ __all__ = [
     "MAX_CLASSIFIED_CHARS",
     "Matcher",
     "PriorityTable",
+    "QuestionRule",
     "classify",
     "detect_items",
 ]
@@ -105,6 +106,7 @@ class Condition:
     patterns: tuple[Pattern, ...]
     required: tuple[str, ...]
     where: str = ""
+    priority: str | None = None  # the category's level when the mail says this (first such condition)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,17 @@ class DeadlineRule:
 
 
 @dataclass(frozen=True)
+class QuestionRule:
+    """A mail that asks rather than reports: when ``category``'s score (the question words, minus
+    the failure words) reaches ``min_score`` but another category wins, the mail is a question
+    about that category's topic ("bagaimana cara membatalkan tender ...?"): it keeps the topic,
+    takes the question category's priority, and nothing is asked of the user."""
+
+    category: str
+    min_score: float
+
+
+@dataclass(frozen=True)
 class PriorityTable:
     """The validated priority table. Levels are ordered from the highest to the lowest."""
 
@@ -147,6 +160,7 @@ class PriorityTable:
     reply_subject_weight: float = 1.0  # for "Re: ..." subjects, inherited from the earlier message
     min_score: float = 3.0
     deadline: DeadlineRule = DeadlineRule()
+    questions: QuestionRule | None = None
     source: str = ""  # where the table was read from, for messages
 
     # -- look-ups used by the engine and by the service (templates, SLA clock) --
@@ -390,6 +404,20 @@ def _bounded(text: str, limit: int = MAX_CLASSIFIED_CHARS) -> str:
     return text[: space if space > 0 else limit]
 
 
+def _question_score(
+    table: PriorityTable, chosen: Category, scores: Sequence[tuple[float, int, Category]]
+) -> tuple[Category, float] | None:
+    """The question category and its score when the mail asks about ``chosen``'s topic rather
+    than reports a failure there (see :class:`QuestionRule`); None otherwise."""
+    rule = table.questions
+    if rule is None or chosen.key == rule.category or chosen.key == table.default.key:
+        return None
+    for score, _, category in scores:
+        if category.key == rule.category and score >= rule.min_score:
+            return category, score
+    return None
+
+
 def classify(
     table: PriorityTable,
     *,
@@ -455,6 +483,26 @@ def classify(
 
     both = norm_subject + "\n" + norm_body
     possible = prefilter.possible(both)
+    required = set(chosen.required)
+    for condition in chosen.when:
+        match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
+        if match is None:
+            continue
+        if condition.required:
+            required.update(condition.required)
+            hits.append(RuleHit("needs", f"{', '.join(condition.required)}: {snippet(match[0])!r} ({condition.where})"))
+        if condition.priority is not None and priority == chosen.priority:
+            priority = condition.priority
+            level = table.level(priority)
+            hits.append(RuleHit("priority", f"{snippet(match[0])!r} ({condition.where}) -> {priority}"))
+    question = _question_score(table, chosen, scores)
+    if question is not None:
+        asker, score = question
+        priority = asker.priority
+        level = table.level(priority)
+        required = set()
+        hits.append(RuleHit("priority", f"a question about {chosen.key} ({asker.key} scored {_fmt(score)}) -> "
+                                        f"{priority}, nothing asked"))
     deadline = _near_deadline(table, both, now, possible)
     if deadline is not None and table.deadline.raise_by > 0:
         index = table.level_index(priority)
@@ -469,12 +517,6 @@ def classify(
     found = _detect(table, both, attachments, possible)
     for key, reason in found.items():
         hits.append(RuleHit(f"item:{key}", reason))
-    required = set(chosen.required)
-    for condition in chosen.when:
-        match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
-        if match is not None:
-            required.update(condition.required)
-            hits.append(RuleHit("needs", f"{', '.join(condition.required)}: {snippet(match[0])!r} ({condition.where})"))
     missing = tuple(
         MissingItem(item.key, item.label, item.example)
         for item in table.items  # table order, so the "need more data" reply reads the same every time

@@ -14,6 +14,7 @@ are defined there (the pure core must not import this loader) and re-exported he
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from pathlib import Path
@@ -23,7 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mailbot.core.errors import MailbotError
 from mailbot.core.matching import Pattern, TablePatternError, compile_table_pattern, keyword_pattern
-from mailbot.core.rules import Category, Condition, DataItem, DeadlineRule, Level, Matcher, PriorityTable
+from mailbot.core.rules import (
+    Category,
+    Condition,
+    DataItem,
+    DeadlineRule,
+    Level,
+    Matcher,
+    PriorityTable,
+    QuestionRule,
+)
 from mailbot.core.values import KINDS
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
@@ -92,7 +102,8 @@ class _MatchModel(_Model):
 
 class _WhenModel(_Model):
     patterns: list[str] = Field(min_length=1)
-    required: list[str] = Field(min_length=1)
+    required: list[str] = []
+    priority: str | None = None  # the category's level when the mail says this ("sedang" for a slow site)
 
 
 class _CategoryModel(_Model):
@@ -102,6 +113,14 @@ class _CategoryModel(_Model):
     required: list[str] = []
     match: list[_MatchModel] = Field(min_length=1)
     when: list[_WhenModel] = []  # items needed only when the mail says something
+    outside: bool = True  # whether the [[outside]] rules count against this category
+
+
+class _QuestionsModel(_Model):
+    # a mail whose question score (this category's) reaches min_score is a question about the
+    # winning category's topic: it gets this category's priority and nothing is asked
+    category: str = Field(pattern=_KEY)
+    min_score: float = Field(gt=0)
 
 
 class _TableModel(_Model):
@@ -115,6 +134,7 @@ class _TableModel(_Model):
     # rules that count against every category: the mail is about something the table does not
     # cover (e-katalog), so no category should win on words it shares with one
     outside: list[_MatchModel] = []
+    questions: _QuestionsModel | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,15 +257,21 @@ class _Builder:
             for j, when in enumerate(cat.when):
                 here = f"{where}.when[{j}]"
                 self.check_required(when.required, item_keys, f"{here}.required")
+                if not when.required and when.priority is None:
+                    raise self.fail(here, "needs required items or a priority")
+                if when.priority is not None and when.priority not in level_keys:
+                    raise self.fail(f"{here}.priority", f"{when.priority!r} is not a configured level")
                 patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
-                conditions.append(Condition(patterns=patterns, required=tuple(when.required), where=here))
+                conditions.append(
+                    Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority)
+                )
             categories.append(
                 Category(
                     key=cat.key,
                     label=cat.label,
                     priority=cat.priority,
                     required=tuple(cat.required),
-                    matchers=self.matchers(cat.match, where) + outside,
+                    matchers=self.matchers(cat.match, where) + (outside if cat.outside else ()),
                     when=tuple(conditions),
                 )
             )
@@ -263,7 +289,13 @@ class _Builder:
             ),
             window_hours=deadline_model.window_hours,
         )
+        questions = None
+        if model.questions is not None:
+            if model.questions.category not in seen:
+                raise self.fail("questions.category", f"{model.questions.category!r} is not a configured category")
+            questions = QuestionRule(category=model.questions.category, min_score=model.questions.min_score)
         return PriorityTable(
+            questions=questions,
             levels=levels,
             items=items,
             categories=tuple(categories),
@@ -381,14 +413,4 @@ def load_priority_table(path: Path) -> PriorityTable:
         raise RulesConfigError(f"{path.name}: cannot read {path}: {exc}") from None
     table = parse_priority_table(text, path.name)
     # Keep the full path for messages such as the eval report's header.
-    return PriorityTable(
-        levels=table.levels,
-        items=table.items,
-        categories=table.categories,
-        default=table.default,
-        subject_weight=table.subject_weight,
-        reply_subject_weight=table.reply_subject_weight,
-        min_score=table.min_score,
-        deadline=table.deadline,
-        source=str(path),
-    )
+    return dataclasses.replace(table, source=str(path))

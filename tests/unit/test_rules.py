@@ -130,10 +130,13 @@ def test_category_keywords(table: PriorityTable, text: str, expected: str) -> No
 
 @pytest.mark.parametrize(
     ("category", "priority", "hours"),
-    [("tender_upload", "tinggi", 8), ("akun_login", "sedang", 24), ("pertanyaan_umum", "rendah", 72)],
+    # issue 21 (the SOP's reading): a blocked tender without a near deadline is sedang; SPSE
+    # unreachable for everyone is tinggi
+    [("tender_upload", "sedang", 24), ("spse_down", "tinggi", 8), ("akun_login", "sedang", 24),
+     ("pertanyaan_umum", "rendah", 72)],
 )
 def test_priority_and_resolution_from_the_table(table: PriorityTable, category: str, priority: str, hours: float) -> None:
-    text = {"tender_upload": "gagal upload penawaran", "akun_login": "tidak bisa login",
+    text = {"tender_upload": "gagal upload penawaran", "akun_login": "tidak bisa login", "spse_down": "website spse down",
             "pertanyaan_umum": "bagaimana cara mendaftar?"}[category]
     result = run(table, text)
     assert (result.category, result.priority, result.resolution_hours) == (category, priority, hours)
@@ -223,8 +226,8 @@ def test_hits_explain_the_decision(table: PriorityTable) -> None:
     reasons = {h.reason for h in result.hits}
     assert "keyword 'gagal upload' in body (+4)" in reasons
     assert "keyword 'gagal upload' in subject (+8)" in reasons
-    assert "category tender_upload -> tinggi (8 h)" in reasons
-    assert any(h.rule == "missing" and "pesan_error_atau_screenshot" in h.reason for h in result.hits)
+    assert "category tender_upload -> sedang (24 h)" in reasons
+    assert any(h.rule == "missing" and "screenshot" in h.reason for h in result.hits)
 
 
 def test_negative_evidence_is_recorded(table: PriorityTable) -> None:
@@ -333,18 +336,18 @@ def test_screenshot_is_an_image_attachment_or_inline_image(table: PriorityTable)
 @pytest.mark.parametrize(
     ("text", "attachments", "group_missing"),
     [
-        ("gagal upload penawaran kode tender 10234567", (), True),
-        ("gagal upload penawaran kode tender 10234567", (PNG,), False),
-        ("gagal upload penawaran kode tender 10234567", (INLINE_PNG,), False),
-        ('gagal upload penawaran kode tender 10234567, muncul "File tidak valid"', (), False),
-        ("gagal upload penawaran kode tender 10234567, screenshot terlampir", (PDF,), True),
+        ("website SPSE tidak bisa diakses sejak pukul 08.00", (), True),
+        ("website SPSE tidak bisa diakses sejak pukul 08.00", (PNG,), False),
+        ("website SPSE tidak bisa diakses sejak pukul 08.00", (INLINE_PNG,), False),
+        ('website SPSE tidak bisa diakses sejak pukul 08.00, muncul "Service Unavailable"', (), False),
+        ("website SPSE tidak bisa diakses sejak pukul 08.00, screenshot terlampir", (PDF,), True),
     ],
 )
 def test_error_message_or_screenshot_is_an_either_of_group(
     table: PriorityTable, text: str, attachments: tuple[Attachment, ...], group_missing: bool
 ) -> None:
     result = run(table, text, attachments=attachments)
-    assert result.category == "tender_upload"
+    assert result.category == "spse_down"
     assert ("pesan_error_atau_screenshot" in missing_keys(result)) is group_missing
     # The group is asked for, never its members one by one.
     assert "pesan_error" not in missing_keys(result) and "screenshot" not in missing_keys(result)
@@ -359,8 +362,8 @@ def test_missing_items_follow_the_table_order(table: PriorityTable) -> None:
 
 
 def test_a_complete_mail_misses_nothing(table: PriorityTable) -> None:
-    text = 'Kami penyedia. Apendo gagal enkripsi, muncul pesan "invalid public key". Kode tender 10912345.'
-    result = run(table, text)
+    text = 'Kami penyedia. Apendo gagal enkripsi, muncul pesan "invalid public key". Kode tender 10912345. User ID: cvmaju01'
+    result = run(table, text, attachments=(PNG,))
     assert result.category == "tender_dekripsi"
     assert result.missing == ()
 
@@ -392,7 +395,7 @@ def test_a_near_deadline_raises_the_priority_by_one(table: PriorityTable, text: 
 
 
 def test_the_raise_never_goes_above_the_top(table: PriorityTable) -> None:
-    result = run(table, "GAGAL UPLOAD PENAWARAN, BATAS AKHIR PENAWARAN HARI INI PUKUL 15.00")
+    result = run(table, "WEBSITE SPSE DOWN, BATAS AKHIR PENAWARAN HARI INI PUKUL 15.00")
     assert result.priority == "tinggi"
     assert any(h.rule == "deadline" and "already at the top level" in h.reason for h in result.hits)
 
@@ -411,6 +414,79 @@ def test_no_deadline_no_raise(table: PriorityTable) -> None:
     result = run(table, "tidak bisa login sejak hari ini")
     assert result.priority == "sedang"
     assert not any(h.rule == "deadline" for h in result.hits)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21, the SOP's reading of the priority (as the blind-written sets label it)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        # a blocked tender step: sedang, tinggi only when its deadline is within about a day
+        ("gagal upload penawaran kode tender 10234567", "sedang"),
+        ("gagal upload penawaran kode tender 10234567, batas akhir hari ini pukul 15.00", "tinggi"),
+        # an appointment today or tomorrow at a clock time
+        ("tidak bisa login, padahal hari ini pukul 14.00 saya harus klarifikasi dan negosiasi", "tinggi"),
+        ("tidak bisa login, penawaran besok pagi jam 9", "tinggi"),
+        ("Cannot post in the forum. The stage closes today at 15:00", "tinggi"),
+        ("tahapan pemasukan sudah lewat padahal di pengumuman masih sampai besok", "tinggi"),
+        # "sampai hari ini" is "up to now", not a deadline
+        ("tahapan evaluasi error, sampai hari ini belum bisa disimpan", "sedang"),
+    ],
+)
+def test_a_blocked_tender_is_tinggi_only_with_a_near_deadline(table: PriorityTable, text: str, priority: str) -> None:
+    assert run(table, text).priority == priority
+
+
+def test_a_question_about_a_tender_topic_keeps_the_topic_but_is_rendah_and_asks_nothing(table: PriorityTable) -> None:
+    text = ("Kami PPK. Anggaran paket dipotong sehingga tender kode 10234567 perlu dibatalkan. Bagaimana "
+            "prosedur pembatalan tender yang benar? Apakah harus ada berita acara dari Pokja? Mohon informasi.")
+    result = run(table, text, subject="Pembatalan tender karena anggaran dipotong")
+    assert result.category == "tender_proses"
+    assert result.priority == "rendah"
+    assert result.missing == ()
+    assert any(h.rule == "priority" and "a question about tender_proses" in h.reason for h in result.hits)
+    # a failure reported with the question is a problem report, not a question
+    failing = run(table, "evaluasi tidak bisa disimpan, muncul error. Bagaimana cara mengatasinya?",
+                  subject="Evaluasi gagal disimpan")
+    assert failing.priority == "sedang"
+    assert "screenshot" in missing_keys(failing)
+
+
+def test_a_slow_site_is_sedang_and_shows_no_error_to_ask_for(table: PriorityTable) -> None:
+    slow = run(table, "Sejak pukul 08.00 SPSE sangat lambat, halaman butuh 2 menit. Tidak ada pesan error.",
+               subject="SPSE sangat lambat")
+    assert (slow.category, slow.priority, missing_keys(slow)) == ("spse_down", "sedang", [])
+    sometimes = run(table, "beberapa hari ini SPSE kadang error 500 saat membuka halaman tender")
+    assert (sometimes.category, sometimes.priority) == ("spse_down", "sedang")
+    down = run(table, "website LPSE tidak bisa diakses sama sekali", subject="LPSE down")
+    assert (down.priority, missing_keys(down)) == ("tinggi", ["pesan_error_atau_screenshot", "waktu_kejadian"])
+    slow_today = run(table, "SPSE lambat sekali, batas akhir penawaran hari ini pukul 15.00")
+    assert slow_today.priority == "tinggi"
+
+
+def test_a_bid_upload_needs_the_code_the_account_and_a_screenshot(table: PriorityTable) -> None:
+    text = 'gagal upload penawaran kode tender 10234567, muncul "File tidak valid"'
+    assert missing_keys(run(table, text)) == ["user_id", "screenshot"]
+    assert missing_keys(run(table, text + ". User ID: cvmaju01", attachments=(PNG,))) == []
+    grey = run(table, text + ". User ID: cvmaju01. Tombol kirim abu-abu tidak bisa diklik", attachments=(PNG,))
+    assert missing_keys(grey) == ["browser"]
+
+
+def test_a_vendor_data_change_needs_company_npwp_and_account(table: PriorityTable) -> None:
+    vendor = run(table, "Mohon ganti email akun penyedia kami. User ID: cahayaterang", subject="Ganti email akun")
+    assert (vendor.category, missing_keys(vendor)) == ("akun_perubahan_data", ["npwp", "nama_perusahaan"])
+    ppk = run(table, "Saya PPK, mohon perubahan data NIP dan jabatan di akun saya.", subject="Perubahan data akun PPK")
+    assert (ppk.category, missing_keys(ppk)) == ("akun_perubahan_data", ["user_id"])
+
+
+def test_a_question_about_e_katalog_is_still_a_question(table: PriorityTable) -> None:
+    result = run(table, "Bagaimana cara bergabung ke katalog lokal? Apa saja syaratnya?", subject="Cara bergabung katalog lokal")
+    assert (result.category, result.priority) == ("pertanyaan_umum", "rendah")
+    problem = run(table, "produk kami di e-katalog tidak tayang sejak kemarin", subject="Produk e-katalog tidak tayang")
+    assert (problem.category, problem.matched) == ("lainnya", False)
 
 
 # --------------------------------------------------------------------------------------------
