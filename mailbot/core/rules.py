@@ -107,6 +107,7 @@ class Condition:
     required: tuple[str, ...]
     where: str = ""
     priority: str | None = None  # the category's level when the mail says this (first such condition)
+    unless: tuple[Pattern, ...] = ()  # the condition does not hold when one of these matches
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,7 @@ class PriorityTable:
                 patterns.extend(matcher.exclude)
             for condition in category.when:
                 patterns.extend(condition.patterns)
+                patterns.extend(condition.unless)
         for item in self.items:
             patterns.extend(item.patterns)
             patterns.extend(item.exclude)
@@ -487,6 +489,11 @@ def classify(
     for condition in chosen.when:
         match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
         if match is None:
+            continue
+        against = next((m for rx in condition.unless if possible(rx) for m in rx.finditer(both)), None)
+        if against is not None:
+            hits.append(RuleHit("needs", f"not {', '.join(condition.required) or condition.priority}: "
+                                         f"{snippet(against[0])!r} ({condition.where}.unless)"))
             continue
         if condition.required:
             required.update(condition.required)

@@ -104,6 +104,7 @@ class _WhenModel(_Model):
     patterns: list[str] = Field(min_length=1)
     required: list[str] = []
     priority: str | None = None  # the category's level when the mail says this ("sedang" for a slow site)
+    unless: list[str] = []  # ... but not when the mail also says one of these (a 502: the server's fault)
 
 
 class _CategoryModel(_Model):
@@ -262,8 +263,10 @@ class _Builder:
                 if when.priority is not None and when.priority not in level_keys:
                     raise self.fail(f"{here}.priority", f"{when.priority!r} is not a configured level")
                 patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
+                unless = tuple(self.regex(p, f"{here}.unless[{k}]") for k, p in enumerate(when.unless))
                 conditions.append(
-                    Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority)
+                    Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority,
+                              unless=unless)
                 )
             categories.append(
                 Category(

@@ -631,3 +631,10 @@ def test_keyword_pattern_finds_what_the_plain_form_finds(keyword: list[str], tex
     ours = [m.span() for m in keyword_pattern(joined).finditer(text)]
     assert ours == [m.span() for m in _reference_pattern(joined).finditer(text)]
 
+
+
+def test_a_mail_whose_problem_is_solved_opens_no_problem_category(table: PriorityTable) -> None:
+    text = ("Terima kasih atas bantuan bulan lalu saat kami kesulitan mengirim sanggahan. Masalahnya sudah "
+            "selesai dan proses tender berjalan lancar.")
+    result = run(table, text, subject="Terima kasih")
+    assert (result.category, result.matched, result.missing) == ("lainnya", False, ())

@@ -365,3 +365,11 @@ def test_the_question_category_must_exist() -> None:
     assert error_of(QUESTIONS.replace('category = "pertanyaan"\nmin_score', 'category = "tanya"\nmin_score')) == (
         "priorities.toml: questions.category: 'tanya' is not a configured category"
     )
+
+
+def test_a_when_does_not_hold_when_its_unless_matches() -> None:
+    table = parse_priority_table(WHEN.replace("  patterns = ['penawaran']", "  patterns = ['penawaran']\n  unless = ['kode \\d+']"))
+    assert [m.key for m in classify(table, subject="", text="gagal upload penawaran").missing] == ["kode_tender"]
+    result = classify(table, subject="", text="gagal upload penawaran, kode 12")
+    assert result.missing == ()
+    assert any(h.rule == "needs" and "when[0].unless" in h.reason for h in result.hits)

@@ -208,3 +208,10 @@ def test_the_reason_names_the_value_and_how_it_was_read(table: PriorityTable) ->
     result = classify(table, subject="", text="Kode Tender      : 10034567000\ngagal upload")
     reasons = [h.reason for h in result.hits if h.rule == "item:kode_tender"]
     assert reasons == ["found tender_code '10034567000' (label 'kode tender')"]
+
+
+def test_the_browser_is_not_asked_when_the_server_answers_or_everyone_fails(table: PriorityTable) -> None:
+    text = "sejak pukul 07.45 website LPSE tidak bisa dibuka, yang muncul halaman putih bertuliskan"
+    assert "browser" in missing(table, "Website LPSE tidak bisa dibuka", text)
+    assert "browser" not in missing(table, "Website LPSE error 502 Bad Gateway", text)
+    assert "browser" not in missing(table, "Website LPSE tidak bisa dibuka", text + ". Sudah dicoba dari 3 komputer.")
