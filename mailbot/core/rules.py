@@ -147,6 +147,7 @@ class QuestionRule:
 
     category: str
     min_score: float
+    topic_min_score: float = 4.0  # when the question category wins: the score a topic needs to take over
 
 
 @dataclass(frozen=True)
@@ -420,6 +421,21 @@ def _question_score(
     return None
 
 
+def _question_topic(
+    table: PriorityTable, chosen: Category, ranked: Sequence[tuple[float, int, Category]]
+) -> Category | None:
+    """When the question category won, the topic it asks about: the best other category that
+    reached ``topic_min_score`` ("apa syarat pendaftaran penyedia?" is about registration); None
+    when the question names no topic clearly (opening hours, a user guide, only "tender")."""
+    rule = table.questions
+    if rule is None or chosen.key != rule.category:
+        return None
+    for score, _, category in ranked:
+        if category.key != rule.category and score >= rule.topic_min_score:
+            return category
+    return None
+
+
 def classify(
     table: PriorityTable,
     *,
@@ -479,6 +495,13 @@ def classify(
             )
         )
 
+    question = _question_score(table, chosen, scores)
+    topic = _question_topic(table, chosen, ranked)
+    if topic is not None:
+        question = (chosen, best_score)
+        chosen = topic
+        hits.append(RuleHit("category", f"a question about {chosen.key}'s topic: {chosen.key}"))
+
     priority = chosen.priority
     level = table.level(priority)
     hits.append(RuleHit("priority", f"category {chosen.key} -> {priority} ({_fmt(level.resolution_hours)} h)"))
@@ -502,7 +525,6 @@ def classify(
             priority = condition.priority
             level = table.level(priority)
             hits.append(RuleHit("priority", f"{snippet(match[0])!r} ({condition.where}) -> {priority}"))
-    question = _question_score(table, chosen, scores)
     if question is not None:
         asker, score = question
         priority = asker.priority

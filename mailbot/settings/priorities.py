@@ -122,6 +122,7 @@ class _QuestionsModel(_Model):
     # winning category's topic: it gets this category's priority and nothing is asked
     category: str = Field(pattern=_KEY)
     min_score: float = Field(gt=0)
+    topic_min_score: float = Field(default=4.0, gt=0)
 
 
 class _TableModel(_Model):
@@ -296,7 +297,8 @@ class _Builder:
         if model.questions is not None:
             if model.questions.category not in seen:
                 raise self.fail("questions.category", f"{model.questions.category!r} is not a configured category")
-            questions = QuestionRule(category=model.questions.category, min_score=model.questions.min_score)
+            questions = QuestionRule(category=model.questions.category, min_score=model.questions.min_score,
+                                     topic_min_score=model.questions.topic_min_score)
         return PriorityTable(
             questions=questions,
             levels=levels,

@@ -113,8 +113,9 @@ CATEGORY_CASES = [
     ("Is there any training for new PPK?", "pelatihan"),
     # pertanyaan_umum
     ("Bagaimana cara upload dokumen penawaran di SPSE?", "pertanyaan_umum"),
-    ("Gimana cara pakai apendo buat enkripsi penawaran? ada tutorialnya?", "pertanyaan_umum"),
     ("Mau tanya, helpdesk buka jam berapa?", "pertanyaan_umum"),
+    # a question naming a topic clearly is classified by its topic (issue 21; rendah, see below)
+    ("Gimana cara pakai apendo buat enkripsi penawaran? ada tutorialnya?", "tender_dekripsi"),
     ("apa saja persyaratan untuk mendaftar sebagai penyedia?", "pertanyaan_umum"),
     ("Where can I find the user guide?", "pertanyaan_umum"),
     ("apa bedanya tender cepat dan tender biasa?", "pertanyaan_umum"),
@@ -638,3 +639,12 @@ def test_a_mail_whose_problem_is_solved_opens_no_problem_category(table: Priorit
             "selesai dan proses tender berjalan lancar.")
     result = run(table, text, subject="Terima kasih")
     assert (result.category, result.matched, result.missing) == ("lainnya", False, ())
+
+
+def test_a_question_that_wins_takes_the_topic_it_names_clearly(table: PriorityTable) -> None:
+    result = run(table, "Gimana cara pakai apendo buat enkripsi penawaran? ada tutorialnya?")
+    assert (result.category, result.priority, result.missing) == ("tender_dekripsi", "rendah", ())
+    assert any(h.rule == "category" and "a question about tender_dekripsi" in h.reason for h in result.hits)
+    # one topic word is no clear topic: a general question
+    general = run(table, "apa saja syarat untuk ikut tender konstruksi?")
+    assert (general.category, general.priority) == ("pertanyaan_umum", "rendah")
