@@ -225,7 +225,7 @@ class PriorityTable:
     def _prefilter(self) -> Prefilter:
         """Which of the table's patterns can match a text at all (built on first use)."""
         patterns: list[Pattern] = []
-        for category in self.categories:
+        for category in (*self.categories, self.default):
             for matcher in category.matchers:
                 patterns.append(matcher.regex)
                 patterns.extend(matcher.exclude)

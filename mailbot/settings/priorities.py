@@ -61,11 +61,19 @@ class _LevelModel(_Model):
     resolution_hours: float = Field(gt=0)
 
 
+class _WhenModel(_Model):
+    patterns: list[str] = Field(min_length=1)
+    required: list[str] = []
+    priority: str | None = None  # the category's level when the mail says this ("sedang" for a slow site)
+    unless: list[str] = []  # ... but not when the mail also says one of these (a 502: the server's fault)
+
+
 class _DefaultModel(_Model):
     category: str = Field(pattern=_KEY)
     label: str = Field(min_length=1)
     priority: str
     required: list[str] = []
+    when: list[_WhenModel] = []  # e.g. a higher level when the unrecognised mail reports a failure
 
 
 class _ScoringModel(_Model):
@@ -98,13 +106,6 @@ class _MatchModel(_Model):
     keywords: list[str] = []
     patterns: list[str] = []
     exclude: list[str] = []  # a match of the rule that overlaps a match of one of these does not count
-
-
-class _WhenModel(_Model):
-    patterns: list[str] = Field(min_length=1)
-    required: list[str] = []
-    priority: str | None = None  # the category's level when the mail says this ("sedang" for a slow site)
-    unless: list[str] = []  # ... but not when the mail also says one of these (a 502: the server's fault)
 
 
 class _CategoryModel(_Model):
@@ -237,6 +238,7 @@ class _Builder:
             label=default_model.label,
             priority=default_model.priority,
             required=tuple(default_model.required),
+            when=self.conditions(default_model.when, "default", item_keys, level_keys),
         )
 
         for index, rule in enumerate(model.outside):
@@ -255,20 +257,7 @@ class _Builder:
             if cat.priority not in level_keys:
                 raise self.fail(f"{where}.priority", f"{cat.priority!r} is not a configured level")
             self.check_required(cat.required, item_keys, f"{where}.required")
-            conditions: list[Condition] = []
-            for j, when in enumerate(cat.when):
-                here = f"{where}.when[{j}]"
-                self.check_required(when.required, item_keys, f"{here}.required")
-                if not when.required and when.priority is None:
-                    raise self.fail(here, "needs required items or a priority")
-                if when.priority is not None and when.priority not in level_keys:
-                    raise self.fail(f"{here}.priority", f"{when.priority!r} is not a configured level")
-                patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
-                unless = tuple(self.regex(p, f"{here}.unless[{k}]") for k, p in enumerate(when.unless))
-                conditions.append(
-                    Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority,
-                              unless=unless)
-                )
+            conditions = self.conditions(cat.when, where, item_keys, level_keys)
             categories.append(
                 Category(
                     key=cat.key,
@@ -356,6 +345,25 @@ class _Builder:
                     any_of=tuple(item.any_of),
                     values=tuple(item.values),
                 )
+            )
+        return tuple(out)
+
+    def conditions(
+        self, whens: list[_WhenModel], where: str, item_keys: list[str], level_keys: set[str]
+    ) -> tuple[Condition, ...]:
+        out: list[Condition] = []
+        for j, when in enumerate(whens):
+            here = f"{where}.when[{j}]"
+            self.check_required(when.required, item_keys, f"{here}.required")
+            if not when.required and when.priority is None:
+                raise self.fail(here, "needs required items or a priority")
+            if when.priority is not None and when.priority not in level_keys:
+                raise self.fail(f"{here}.priority", f"{when.priority!r} is not a configured level")
+            patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
+            unless = tuple(self.regex(p, f"{here}.unless[{k}]") for k, p in enumerate(when.unless))
+            out.append(
+                Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority,
+                          unless=unless)
             )
         return tuple(out)
 

@@ -204,15 +204,16 @@ def test_overlapping_rules_count_once_at_the_strongest(table: PriorityTable) -> 
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["Terima kasih, masalah sudah teratasi.", "Produk kami di e-katalog belum tayang, mohon dibantu.",
-     "Saya sedang cuti sampai 30 September.", "Mohon dibantu pak", ""],
+    ("text", "priority"),
+    # issue 21: rendah when nothing is reported failing (see the test below), sedang otherwise
+    [("Terima kasih, masalah sudah teratasi.", "rendah"), ("Produk kami di e-katalog belum tayang, mohon dibantu.", "sedang"),
+     ("Saya sedang cuti sampai 30 September.", "rendah"), ("Mohon dibantu pak", "sedang"), ("", "rendah")],
 )
-def test_unmatched_mail_gets_the_default_and_is_flagged(table: PriorityTable, text: str) -> None:
+def test_unmatched_mail_gets_the_default_and_is_flagged(table: PriorityTable, text: str, priority: str) -> None:
     result = run(table, text)
     assert result.category == "lainnya"
     assert result.matched is False
-    assert result.priority == "sedang"
+    assert result.priority == priority
     assert result.missing == ()
     assert any(h.rule == "category" and "flagged for staff" in h.reason for h in result.hits)
 
@@ -648,3 +649,20 @@ def test_a_question_that_wins_takes_the_topic_it_names_clearly(table: PriorityTa
     # one topic word is no clear topic: a general question
     general = run(table, "apa saja syarat untuk ikut tender konstruksi?")
     assert (general.category, general.priority) == ("pertanyaan_umum", "rendah")
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("Terima kasih, masalah sudah teratasi.", "rendah"),
+        ("Permohonan surat keterangan pernah menjadi penyedia untuk keperluan administrasi.", "rendah"),
+        ("Saya sedang cuti sampai 5 Agustus.", "rendah"),
+        # an unknown problem, or a plea for help about it, waits less
+        ("ini kenapa ya pak?", "sedang"),
+        ("Mohon dibantu pak", "sedang"),
+        ("aplikasi SiRUP macet sejak pagi", "sedang"),
+    ],
+)
+def test_an_unrecognised_mail_is_rendah_unless_it_reports_a_failure(table: PriorityTable, text: str, priority: str) -> None:
+    result = run(table, text)
+    assert (result.category, result.matched, result.priority) == ("lainnya", False, priority)

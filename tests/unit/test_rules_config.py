@@ -62,7 +62,9 @@ def test_the_shipped_table_loads() -> None:
     assert isinstance(table, PriorityTable)
     assert table.level_names == ("tinggi", "sedang", "rendah")  # highest first: "raise by one" uses it
     assert [table.resolution_hours(k) for k in table.level_names] == [8, 24, 72]
-    assert table.default.key == "lainnya" and table.default.priority == "sedang"
+    # rendah, raised to sedang when the unrecognised mail reports a failure (issue 21)
+    assert table.default.key == "lainnya" and table.default.priority == "rendah"
+    assert [c.priority for c in table.default.when] == ["sedang"]
     keys = {c.key for c in table.categories}
     assert {"tender_upload", "tender_jadwal", "tender_dekripsi", "spse_down", "akun_login", "akun_lupa_password",
             "akun_registrasi", "akun_verifikasi", "akun_perubahan_data", "akun_roaming", "pertanyaan_umum",
@@ -373,3 +375,12 @@ def test_a_when_does_not_hold_when_its_unless_matches() -> None:
     result = classify(table, subject="", text="gagal upload penawaran, kode 12")
     assert result.missing == ()
     assert any(h.rule == "needs" and "when[0].unless" in h.reason for h in result.hits)
+
+
+def test_the_default_may_raise_its_level_when_the_mail_says_something() -> None:
+    text = MINIMAL.replace('priority = "rendah"\n\n[[items]]', 'priority = "rendah"\n\n  [[default.when]]\n  priority = "tinggi"\n  patterns = [\'macet\']\n\n[[items]]', 1)
+    table = parse_priority_table(text)
+    assert classify(table, subject="", text="terima kasih").priority == "rendah"
+    result = classify(table, subject="", text="semuanya macet")
+    assert (result.category, result.priority) == ("lainnya", "tinggi")
+    assert any(h.rule == "priority" and "default.when[0]" in h.reason for h in result.hits)
