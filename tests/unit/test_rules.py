@@ -666,3 +666,24 @@ def test_a_question_that_wins_takes_the_topic_it_names_clearly(table: PriorityTa
 def test_an_unrecognised_mail_is_rendah_unless_it_reports_a_failure(table: PriorityTable, text: str, priority: str) -> None:
     result = run(table, text)
     assert (result.category, result.matched, result.priority) == ("lainnya", False, priority)
+
+
+def test_an_english_question_about_registration_is_rendah(table: PriorityTable) -> None:
+    text = ("Our company is based abroad. Could you tell us whether a foreign company can register directly, "
+            "and which documents are required for verification?")
+    result = run(table, text, subject="Registration as a foreign supplier")
+    assert (result.category, result.priority, result.missing) == ("akun_registrasi", "rendah", ())
+
+
+def test_a_formal_data_request_is_no_tender_problem(table: PriorityTable) -> None:
+    text = ("Dalam rangka audit kinerja pengadaan, kami mohon bantuan penyediaan data: riwayat perubahan jadwal "
+            "tender kode 10276543000 dan berita acara hasil pemilihan yang diunggah Pokja.")
+    result = run(table, text, subject="Permohonan data pengadaan untuk audit")
+    assert (result.category, result.matched, result.priority, result.missing) == ("lainnya", False, "rendah", ())
+
+
+def test_an_e_purchasing_order_is_no_tender(table: PriorityTable) -> None:
+    text = ("Paket e-Purchasing sudah selesai negosiasi, tetapi di akun PPK paket tersebut tidak muncul pada daftar "
+            "persetujuan, sehingga PPK tidak bisa menyetujui. Kami khawatir pesanan menjadi batal otomatis.")
+    result = run(table, text, subject="Paket e-Purchasing menunggu persetujuan PPK")
+    assert (result.category, result.matched, result.priority) == ("lainnya", False, "sedang")
