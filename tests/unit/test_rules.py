@@ -687,3 +687,13 @@ def test_an_e_purchasing_order_is_no_tender(table: PriorityTable) -> None:
             "persetujuan, sehingga PPK tidak bisa menyetujui. Kami khawatir pesanan menjadi batal otomatis.")
     result = run(table, text, subject="Paket e-Purchasing menunggu persetujuan PPK")
     assert (result.category, result.matched, result.priority) == ("lainnya", False, "sedang")
+
+
+def test_a_deadline_is_not_when_the_problem_happened(table: PriorityTable) -> None:
+    text = ('SPSE tidak bisa diakses, muncul "Request Time-out". Hari ini ada 3 tender yang batas pemasukan '
+            "penawarannya pukul 14.00 WIB.")
+    assert "waktu_kejadian" in missing_keys(run(table, text, subject="SPSE tidak bisa diakses"))
+    assert "waktu_kejadian" not in missing_keys(run(table, text + " Mulai pukul 09.10.", subject="SPSE tidak bisa diakses"))
+    sometimes = run(table, 'Beberapa hari ini SPSE kadang menampilkan "500 - Internal Server Error".',
+                    subject="SPSE kadang error 500")
+    assert "waktu_kejadian" in missing_keys(sometimes)
