@@ -206,7 +206,7 @@ def test_overlapping_rules_count_once_at_the_strongest(table: PriorityTable) -> 
 @pytest.mark.parametrize(
     ("text", "priority"),
     # issue 21: rendah when nothing is reported failing (see the test below), sedang otherwise
-    [("Terima kasih, masalah sudah teratasi.", "rendah"), ("Produk kami di e-katalog belum tayang, mohon dibantu.", "sedang"),
+    [("Terima kasih, masalah sudah teratasi.", "rendah"), ("Produk CV Maju Jaya di e-katalog belum tayang, mohon dibantu.", "sedang"),
      ("Saya sedang cuti sampai 30 September.", "rendah"), ("Mohon dibantu pak", "sedang"), ("", "rendah")],
 )
 def test_unmatched_mail_gets_the_default_and_is_flagged(table: PriorityTable, text: str, priority: str) -> None:
@@ -697,3 +697,11 @@ def test_a_deadline_is_not_when_the_problem_happened(table: PriorityTable) -> No
     sometimes = run(table, 'Beberapa hari ini SPSE kadang menampilkan "500 - Internal Server Error".',
                     subject="SPSE kadang error 500")
     assert "waktu_kejadian" in missing_keys(sometimes)
+
+
+def test_an_e_katalog_problem_asks_what_staff_need_first(table: PriorityTable) -> None:
+    product = run(table, "Produk kami di e-katalog belum tayang, mohon dibantu.")
+    assert (product.category, product.priority, missing_keys(product)) == ("lainnya", "sedang", ["nama_perusahaan"])
+    login = run(table, "kami tidak bisa login ke katalog elektronik, muncul pesan 'akun tidak ditemukan'")
+    assert (login.category, missing_keys(login)) == ("lainnya", ["identitas_akun"])
+    assert missing_keys(run(table, "kami tidak bisa login ke e-katalog. User ID: cvrahayu01")) == []
