@@ -436,6 +436,10 @@ def test_no_deadline_no_raise(table: PriorityTable) -> None:
         ("tahapan pemasukan sudah lewat padahal di pengumuman masih sampai besok", "tinggi"),
         # "sampai hari ini" is "up to now", not a deadline
         ("tahapan evaluasi error, sampai hari ini belum bisa disimpan", "sedang"),
+        # a clock time today alone is when it happened; next to a step it is when the step is due
+        ("sejak pukul 08.30 hari ini saya tidak bisa login", "sedang"),
+        ("tidak bisa login, pembukaan penawaran hari ini jam 13.00", "tinggi"),
+        ("tidak bisa login, jam 9 besok ada pembuktian kualifikasi", "tinggi"),
     ],
 )
 def test_a_blocked_tender_is_tinggi_only_with_a_near_deadline(table: PriorityTable, text: str, priority: str) -> None:
