@@ -709,3 +709,12 @@ def test_an_e_katalog_problem_asks_what_staff_need_first(table: PriorityTable) -
     login = run(table, "kami tidak bisa login ke katalog elektronik, muncul pesan 'akun tidak ditemukan'")
     assert (login.category, missing_keys(login)) == ("lainnya", ["identitas_akun"])
     assert missing_keys(run(table, "kami tidak bisa login ke e-katalog. User ID: cvrahayu01")) == []
+
+
+def test_a_pokja_is_not_asked_for_a_vendor_account(table: PriorityTable) -> None:
+    vendor = run(table, 'Kami penyedia. Gagal enkripsi penawaran di Apendo, muncul pesan "invalid public key". '
+                        "Kode tender 10912345.", attachments=(PNG,))
+    assert missing_keys(vendor) == ["user_id"]
+    pokja = run(table, 'Kami Pokja Pemilihan 06 gagal dekripsi file hasil enkripsi peserta, muncul pesan "kunci salah". '
+                       "Kode tender 10912345.", attachments=(PNG,))
+    assert (pokja.category, missing_keys(pokja)) == ("tender_dekripsi", [])
