@@ -718,3 +718,12 @@ def test_a_pokja_is_not_asked_for_a_vendor_account(table: PriorityTable) -> None
     pokja = run(table, 'Kami Pokja Pemilihan 06 gagal dekripsi file hasil enkripsi peserta, muncul pesan "kunci salah". '
                        "Kode tender 10912345.", attachments=(PNG,))
     assert (pokja.category, missing_keys(pokja)) == ("tender_dekripsi", [])
+
+
+def test_paling_lambat_is_a_deadline_not_slowness(table: PriorityTable) -> None:
+    letter = "Data mohon disampaikan paling lambat 20 November 2026. Atas perhatiannya diucapkan terima kasih."
+    assert run(table, letter, subject="Permohonan data").priority == "rendah"
+    slow = run(table, "SPSE sangat lambat sejak pukul 08.00", subject="SPSE lambat")
+    assert (slow.category, slow.priority) == ("spse_down", "sedang")
+    down = run(table, "website LPSE down sejak pukul 08.00, penawaran ditutup paling lambat pukul 14.00 hari ini")
+    assert (down.category, down.priority) == ("spse_down", "tinggi")
