@@ -120,6 +120,9 @@ class Category:
     required: tuple[str, ...] = ()
     matchers: tuple[Matcher, ...] = ()
     when: tuple[Condition, ...] = ()
+    # False: asking about this topic still reports a blocked user ("lupa password, bagaimana
+    # cara reset?"), so the [questions] rule leaves the category's priority and items alone
+    question_topic: bool = True
 
     @functools.cached_property
     def by_weight(self) -> tuple[Matcher, ...]:
@@ -413,7 +416,7 @@ def _question_score(
     """The question category and its score when the mail asks about ``chosen``'s topic rather
     than reports a failure there (see :class:`QuestionRule`); None otherwise."""
     rule = table.questions
-    if rule is None or chosen.key == rule.category or chosen.key == table.default.key:
+    if rule is None or chosen.key == rule.category or chosen.key == table.default.key or not chosen.question_topic:
         return None
     for score, _, category in scores:
         if category.key == rule.category and score >= rule.min_score:
@@ -498,7 +501,8 @@ def classify(
     question = _question_score(table, chosen, scores)
     topic = _question_topic(table, chosen, ranked)
     if topic is not None:
-        question = (chosen, best_score)
+        # a topic whose questions still report a blocked user keeps its own priority and items
+        question = (chosen, best_score) if topic.question_topic else None
         chosen = topic
         hits.append(RuleHit("category", f"a question about {chosen.key}'s topic: {chosen.key}"))
 

@@ -116,6 +116,7 @@ class _CategoryModel(_Model):
     match: list[_MatchModel] = Field(min_length=1)
     when: list[_WhenModel] = []  # items needed only when the mail says something
     outside: bool = True  # whether the [[outside]] rules count against this category
+    question_topic: bool = True  # whether a question about this topic is a question ([questions])
 
 
 class _QuestionsModel(_Model):
@@ -266,6 +267,7 @@ class _Builder:
                     required=tuple(cat.required),
                     matchers=self.matchers(cat.match, where) + (outside if cat.outside else ()),
                     when=tuple(conditions),
+                    question_topic=cat.question_topic,
                 )
             )
 

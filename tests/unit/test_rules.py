@@ -727,3 +727,15 @@ def test_paling_lambat_is_a_deadline_not_slowness(table: PriorityTable) -> None:
     assert (slow.category, slow.priority) == ("spse_down", "sedang")
     down = run(table, "website LPSE down sejak pukul 08.00, penawaran ditutup paling lambat pukul 14.00 hari ini")
     assert (down.category, down.priority) == ("spse_down", "tinggi")
+
+
+def test_asking_how_to_reset_a_forgotten_password_is_still_a_locked_out_user(table: PriorityTable) -> None:
+    result = run(table, "Selamat siang, saya lupa password akun SPSE. Bagaimana cara reset passwordnya? Mohon info.",
+                 subject="Mohon info cara reset password")
+    assert (result.category, result.priority, missing_keys(result)) == ("akun_lupa_password", "sedang", ["identitas_akun"])
+
+
+def test_a_request_to_create_an_account_is_registration(table: PriorityTable) -> None:
+    result = run(table, "Mohon dibuatkan akun PPK untuk pegawai baru kami, Budi, NIP 198001012005011001.",
+                 subject="Minta akun PPK")
+    assert result.category == "akun_registrasi"
