@@ -440,6 +440,7 @@ def test_no_deadline_no_raise(table: PriorityTable) -> None:
         ("sejak pukul 08.30 hari ini saya tidak bisa login", "sedang"),
         ("tidak bisa login, pembukaan penawaran hari ini jam 13.00", "tinggi"),
         ("tidak bisa login, jam 9 besok ada pembuktian kualifikasi", "tinggi"),
+        ("undangan pembuktian kualifikasi belum muncul di inbox, padahal jadwalnya besok", "tinggi"),
     ],
 )
 def test_a_blocked_tender_is_tinggi_only_with_a_near_deadline(table: PriorityTable, text: str, priority: str) -> None:
