@@ -740,3 +740,13 @@ def test_a_request_to_create_an_account_is_registration(table: PriorityTable) ->
     result = run(table, "Mohon dibuatkan akun PPK untuk pegawai baru kami, Budi, NIP 198001012005011001.",
                  subject="Minta akun PPK")
     assert result.category == "akun_registrasi"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["As a member of the selection committee, I cannot save the technical evaluation for tender 10334455000.",
+     "Hasil evaluasi teknis peserta ke-3 tidak bisa disimpan, kode tender 10334455000."],
+)
+def test_an_evaluation_that_cannot_be_saved_is_a_tender_process_problem(table: PriorityTable, text: str) -> None:
+    result = run(table, text, subject="Evaluation cannot be saved")
+    assert (result.category, result.priority) == ("tender_proses", "sedang")
