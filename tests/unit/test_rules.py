@@ -750,3 +750,19 @@ def test_a_request_to_create_an_account_is_registration(table: PriorityTable) ->
 def test_an_evaluation_that_cannot_be_saved_is_a_tender_process_problem(table: PriorityTable, text: str) -> None:
     result = run(table, text, subject="Evaluation cannot be saved")
     assert (result.category, result.priority) == ("tender_proses", "sedang")
+
+
+@pytest.mark.parametrize(
+    ("text", "priority", "missing"),
+    [
+        ("Akun kami terdaftar di LPSE Kabupaten Sleman. Apakah bisa ikut tender di LPSE lain dengan akun yang sama?",
+         "rendah", []),
+        ("Mohon bantuan agregasi data penyedia, akun asal LPSE Kab. Kediri.", "sedang", ["identitas_akun"]),
+        ("akun saya blm teragregasi min, jadi ga bisa ikut tender di lpse lain. User ID cvmaju01", "sedang", []),
+    ],
+)
+def test_a_roaming_question_is_rendah_a_blocked_or_requesting_vendor_sedang(
+    table: PriorityTable, text: str, priority: str, missing: list[str]
+) -> None:
+    result = run(table, text, subject="Akun di LPSE lain")
+    assert (result.category, result.priority, missing_keys(result)) == ("akun_roaming", priority, missing)
