@@ -766,3 +766,20 @@ def test_a_roaming_question_is_rendah_a_blocked_or_requesting_vendor_sedang(
 ) -> None:
     result = run(table, text, subject="Akun di LPSE lain")
     assert (result.category, result.priority, missing_keys(result)) == ("akun_roaming", priority, missing)
+
+
+@pytest.mark.parametrize(
+    ("tail", "priority"),
+    [
+        ("Penawaran harus masuk hari ini, Rabu 4 November pukul 23.59.", "tinggi"),
+        ("Batas akhir pemasukan penawaran Kamis, 5 November 2026 pukul 10.00 WIB.", "tinggi"),  # tomorrow, 25 h
+        ("Batas akhir pemasukan penawaran Sabtu, 7 November 2026 pukul 10.00 WIB.", "sedang"),  # three days
+        ("Penawaran terakhir masuk nanti sore jam 4.", "tinggi"),
+        ("Malam ini jam 23.59 batas akhirnya.", "tinggi"),
+        ("Tender ditutup minggu depan.", "sedang"),
+    ],
+)
+def test_deadline_phrases_as_the_blind_sets_write_them(table: PriorityTable, tail: str, priority: str) -> None:
+    now = datetime(2026, 11, 4, 9, 0, tzinfo=WIB)
+    text = "Saya tidak bisa upload dokumen penawaran, muncul error. Kode tender 10234567000. " + tail
+    assert run(table, text, subject="Gagal upload penawaran", now=now).priority == priority
