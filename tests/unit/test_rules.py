@@ -783,3 +783,10 @@ def test_deadline_phrases_as_the_blind_sets_write_them(table: PriorityTable, tai
     now = datetime(2026, 11, 4, 9, 0, tzinfo=WIB)
     text = "Saya tidak bisa upload dokumen penawaran, muncul error. Kode tender 10234567000. " + tail
     assert run(table, text, subject="Gagal upload penawaran", now=now).priority == priority
+
+
+def test_a_site_that_opens_elsewhere_is_one_users_problem(table: PriorityTable) -> None:
+    text = "dari tadi pagi situs LPSE tidak bisa dibuka di laptop kantor pakai Chrome, tapi di HP bisa."
+    assert run(table, text, subject="LPSE tidak bisa dibuka").priority == "sedang"
+    everyone = "sejak pagi situs LPSE tidak bisa dibuka, di HP juga tidak bisa, rekan kami juga tidak bisa."
+    assert run(table, everyone, subject="LPSE tidak bisa dibuka").priority == "tinggi"
