@@ -790,3 +790,10 @@ def test_a_site_that_opens_elsewhere_is_one_users_problem(table: PriorityTable) 
     assert run(table, text, subject="LPSE tidak bisa dibuka").priority == "sedang"
     everyone = "sejak pagi situs LPSE tidak bisa dibuka, di HP juga tidak bisa, rekan kami juga tidak bisa."
     assert run(table, everyone, subject="LPSE tidak bisa dibuka").priority == "tinggi"
+
+
+def test_joining_a_tender_is_no_account_registration(table: PriorityTable) -> None:
+    result = run(table, "Tombol 'Ikut Tender' tidak muncul di paket 10987654000 padahal masih tahap pendaftaran.",
+                 subject="Tidak bisa daftar tender")
+    assert result.category == "tender_proses"
+    assert run(table, "kode OTP untuk login tidak masuk ke email saya", subject="OTP tidak masuk").category == "akun_login"
