@@ -797,3 +797,9 @@ def test_joining_a_tender_is_no_account_registration(table: PriorityTable) -> No
                  subject="Tidak bisa daftar tender")
     assert result.category == "tender_proses"
     assert run(table, "kode OTP untuk login tidak masuk ke email saya", subject="OTP tidak masuk").category == "akun_login"
+
+
+def test_a_disabled_send_button_is_a_bid_problem_not_a_question(table: PriorityTable) -> None:
+    result = run(table, "Mohon petunjuk, kenapa tombol kirim penawaran tidak aktif? Tender 10223344000.", subject="Tanya")
+    assert (result.category, result.priority) == ("tender_upload", "sedang")
+    assert "browser" in missing_keys(result)
