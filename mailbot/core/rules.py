@@ -44,6 +44,7 @@ __all__ = [
     "MAX_CLASSIFIED_CHARS",
     "Matcher",
     "PriorityTable",
+    "QuestionRule",
     "classify",
     "detect_items",
 ]
@@ -105,6 +106,8 @@ class Condition:
     patterns: tuple[Pattern, ...]
     required: tuple[str, ...]
     where: str = ""
+    priority: str | None = None  # the category's level when the mail says this (first such condition)
+    unless: tuple[Pattern, ...] = ()  # the condition does not hold when one of these matches
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class Category:
     required: tuple[str, ...] = ()
     matchers: tuple[Matcher, ...] = ()
     when: tuple[Condition, ...] = ()
+    # False: asking about this topic still reports a blocked user ("lupa password, bagaimana
+    # cara reset?"), so the [questions] rule leaves the category's priority and items alone
+    question_topic: bool = True
 
     @functools.cached_property
     def by_weight(self) -> tuple[Matcher, ...]:
@@ -136,6 +142,18 @@ class DeadlineRule:
 
 
 @dataclass(frozen=True)
+class QuestionRule:
+    """A mail that asks rather than reports: when ``category``'s score (the question words, minus
+    the failure words) reaches ``min_score`` but another category wins, the mail is a question
+    about that category's topic ("bagaimana cara membatalkan tender ...?"): it keeps the topic,
+    takes the question category's priority, and nothing is asked of the user."""
+
+    category: str
+    min_score: float
+    topic_min_score: float = 4.0  # when the question category wins: the score a topic needs to take over
+
+
+@dataclass(frozen=True)
 class PriorityTable:
     """The validated priority table. Levels are ordered from the highest to the lowest."""
 
@@ -147,6 +165,7 @@ class PriorityTable:
     reply_subject_weight: float = 1.0  # for "Re: ..." subjects, inherited from the earlier message
     min_score: float = 3.0
     deadline: DeadlineRule = DeadlineRule()
+    questions: QuestionRule | None = None
     source: str = ""  # where the table was read from, for messages
 
     # -- look-ups used by the engine and by the service (templates, SLA clock) --
@@ -209,12 +228,13 @@ class PriorityTable:
     def _prefilter(self) -> Prefilter:
         """Which of the table's patterns can match a text at all (built on first use)."""
         patterns: list[Pattern] = []
-        for category in self.categories:
+        for category in (*self.categories, self.default):
             for matcher in category.matchers:
                 patterns.append(matcher.regex)
                 patterns.extend(matcher.exclude)
             for condition in category.when:
                 patterns.extend(condition.patterns)
+                patterns.extend(condition.unless)
         for item in self.items:
             patterns.extend(item.patterns)
             patterns.extend(item.exclude)
@@ -390,6 +410,35 @@ def _bounded(text: str, limit: int = MAX_CLASSIFIED_CHARS) -> str:
     return text[: space if space > 0 else limit]
 
 
+def _question_score(
+    table: PriorityTable, chosen: Category, scores: Sequence[tuple[float, int, Category]]
+) -> tuple[Category, float] | None:
+    """The question category and its score when the mail asks about ``chosen``'s topic rather
+    than reports a failure there (see :class:`QuestionRule`); None otherwise."""
+    rule = table.questions
+    if rule is None or chosen.key == rule.category or chosen.key == table.default.key or not chosen.question_topic:
+        return None
+    for score, _, category in scores:
+        if category.key == rule.category and score >= rule.min_score:
+            return category, score
+    return None
+
+
+def _question_topic(
+    table: PriorityTable, chosen: Category, ranked: Sequence[tuple[float, int, Category]]
+) -> Category | None:
+    """When the question category won, the topic it asks about: the best other category that
+    reached ``topic_min_score`` ("apa syarat pendaftaran penyedia?" is about registration); None
+    when the question names no topic clearly (opening hours, a user guide, only "tender")."""
+    rule = table.questions
+    if rule is None or chosen.key != rule.category:
+        return None
+    for score, _, category in ranked:
+        if category.key != rule.category and score >= rule.topic_min_score:
+            return category
+    return None
+
+
 def classify(
     table: PriorityTable,
     *,
@@ -449,12 +498,44 @@ def classify(
             )
         )
 
+    question = _question_score(table, chosen, scores)
+    topic = _question_topic(table, chosen, ranked)
+    if topic is not None:
+        # a topic whose questions still report a blocked user keeps its own priority and items
+        question = (chosen, best_score) if topic.question_topic else None
+        chosen = topic
+        hits.append(RuleHit("category", f"a question about {chosen.key}'s topic: {chosen.key}"))
+
     priority = chosen.priority
     level = table.level(priority)
     hits.append(RuleHit("priority", f"category {chosen.key} -> {priority} ({_fmt(level.resolution_hours)} h)"))
 
     both = norm_subject + "\n" + norm_body
     possible = prefilter.possible(both)
+    required = set(chosen.required)
+    for condition in chosen.when:
+        match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
+        if match is None:
+            continue
+        against = next((m for rx in condition.unless if possible(rx) for m in rx.finditer(both)), None)
+        if against is not None:
+            hits.append(RuleHit("needs", f"not {', '.join(condition.required) or condition.priority}: "
+                                         f"{snippet(against[0])!r} ({condition.where}.unless)"))
+            continue
+        if condition.required:
+            required.update(condition.required)
+            hits.append(RuleHit("needs", f"{', '.join(condition.required)}: {snippet(match[0])!r} ({condition.where})"))
+        if condition.priority is not None and priority == chosen.priority:
+            priority = condition.priority
+            level = table.level(priority)
+            hits.append(RuleHit("priority", f"{snippet(match[0])!r} ({condition.where}) -> {priority}"))
+    if question is not None:
+        asker, score = question
+        priority = asker.priority
+        level = table.level(priority)
+        required = set()
+        hits.append(RuleHit("priority", f"a question about {chosen.key} ({asker.key} scored {_fmt(score)}) -> "
+                                        f"{priority}, nothing asked"))
     deadline = _near_deadline(table, both, now, possible)
     if deadline is not None and table.deadline.raise_by > 0:
         index = table.level_index(priority)
@@ -469,12 +550,6 @@ def classify(
     found = _detect(table, both, attachments, possible)
     for key, reason in found.items():
         hits.append(RuleHit(f"item:{key}", reason))
-    required = set(chosen.required)
-    for condition in chosen.when:
-        match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
-        if match is not None:
-            required.update(condition.required)
-            hits.append(RuleHit("needs", f"{', '.join(condition.required)}: {snippet(match[0])!r} ({condition.where})"))
     missing = tuple(
         MissingItem(item.key, item.label, item.example)
         for item in table.items  # table order, so the "need more data" reply reads the same every time

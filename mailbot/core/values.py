@@ -79,10 +79,13 @@ _NUMBER = _re2(r"\+?\d+(?:[.,\-/:]\d+)*")
 # short stretch between the previous number (or the line start) and this one.
 _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("tender_code", re.compile(
-        r"\b(?:kode|id|no|nomor|nomer|nmr|number)\.?\s*(?:tender|paket|lelang|seleksi|pengadaan|pekerjaan|rup|pl|"
+        r"\b(?:kode|id|no|nomor|nomer|nmr|number)\.?\s*(?:tender|paket|lelang|seleksi|pengadaan|pekerjaan|pl|"
         r"non\s*-?\s*tender|package|bid|lls|lpse)\b"
-        r"|\b(?:tender|paket|lelang|seleksi|package|pengadaan|pekerjaan|nontender|non\s*-?\s*tender|pl|rup|bid)\b"
+        r"|\b(?:tender|paket|lelang|seleksi|package|pengadaan|pekerjaan|nontender|non\s*-?\s*tender|pl|bid)\b"
         r"|\bkode\b|\bkd\b|\bcode\b")),
+    # the RUP code (the planning system's number) names a plan, not the SPSE tender: the helpdesk
+    # cannot open the tender with it (issue 21, as the blind-written sets label it)
+    ("rup", re.compile(r"\b(?:rup|sirup)\b")),
     ("npwp", re.compile(r"\bnpwp\b")),
     ("nib", re.compile(r"\bnib\b|\bnomor\s+induk\s+berusaha\b")),
     ("nik", re.compile(r"\b(?:nik|ktp|e-?ktp)\b")),

@@ -14,6 +14,7 @@ are defined there (the pure core must not import this loader) and re-exported he
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from pathlib import Path
@@ -23,7 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mailbot.core.errors import MailbotError
 from mailbot.core.matching import Pattern, TablePatternError, compile_table_pattern, keyword_pattern
-from mailbot.core.rules import Category, Condition, DataItem, DeadlineRule, Level, Matcher, PriorityTable
+from mailbot.core.rules import (
+    Category,
+    Condition,
+    DataItem,
+    DeadlineRule,
+    Level,
+    Matcher,
+    PriorityTable,
+    QuestionRule,
+)
 from mailbot.core.values import KINDS
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
@@ -51,11 +61,19 @@ class _LevelModel(_Model):
     resolution_hours: float = Field(gt=0)
 
 
+class _WhenModel(_Model):
+    patterns: list[str] = Field(min_length=1)
+    required: list[str] = []
+    priority: str | None = None  # the category's level when the mail says this ("sedang" for a slow site)
+    unless: list[str] = []  # ... but not when the mail also says one of these (a 502: the server's fault)
+
+
 class _DefaultModel(_Model):
     category: str = Field(pattern=_KEY)
     label: str = Field(min_length=1)
     priority: str
     required: list[str] = []
+    when: list[_WhenModel] = []  # e.g. a higher level when the unrecognised mail reports a failure
 
 
 class _ScoringModel(_Model):
@@ -90,11 +108,6 @@ class _MatchModel(_Model):
     exclude: list[str] = []  # a match of the rule that overlaps a match of one of these does not count
 
 
-class _WhenModel(_Model):
-    patterns: list[str] = Field(min_length=1)
-    required: list[str] = Field(min_length=1)
-
-
 class _CategoryModel(_Model):
     key: str = Field(pattern=_KEY)
     label: str = Field(min_length=1)
@@ -102,6 +115,16 @@ class _CategoryModel(_Model):
     required: list[str] = []
     match: list[_MatchModel] = Field(min_length=1)
     when: list[_WhenModel] = []  # items needed only when the mail says something
+    outside: bool = True  # whether the [[outside]] rules count against this category
+    question_topic: bool = True  # whether a question about this topic is a question ([questions])
+
+
+class _QuestionsModel(_Model):
+    # a mail whose question score (this category's) reaches min_score is a question about the
+    # winning category's topic: it gets this category's priority and nothing is asked
+    category: str = Field(pattern=_KEY)
+    min_score: float = Field(gt=0)
+    topic_min_score: float = Field(default=4.0, gt=0)
 
 
 class _TableModel(_Model):
@@ -115,6 +138,7 @@ class _TableModel(_Model):
     # rules that count against every category: the mail is about something the table does not
     # cover (e-katalog), so no category should win on words it shares with one
     outside: list[_MatchModel] = []
+    questions: _QuestionsModel | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,6 +239,7 @@ class _Builder:
             label=default_model.label,
             priority=default_model.priority,
             required=tuple(default_model.required),
+            when=self.conditions(default_model.when, "default", item_keys, level_keys),
         )
 
         for index, rule in enumerate(model.outside):
@@ -233,20 +258,16 @@ class _Builder:
             if cat.priority not in level_keys:
                 raise self.fail(f"{where}.priority", f"{cat.priority!r} is not a configured level")
             self.check_required(cat.required, item_keys, f"{where}.required")
-            conditions: list[Condition] = []
-            for j, when in enumerate(cat.when):
-                here = f"{where}.when[{j}]"
-                self.check_required(when.required, item_keys, f"{here}.required")
-                patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
-                conditions.append(Condition(patterns=patterns, required=tuple(when.required), where=here))
+            conditions = self.conditions(cat.when, where, item_keys, level_keys)
             categories.append(
                 Category(
                     key=cat.key,
                     label=cat.label,
                     priority=cat.priority,
                     required=tuple(cat.required),
-                    matchers=self.matchers(cat.match, where) + outside,
+                    matchers=self.matchers(cat.match, where) + (outside if cat.outside else ()),
                     when=tuple(conditions),
+                    question_topic=cat.question_topic,
                 )
             )
 
@@ -263,7 +284,14 @@ class _Builder:
             ),
             window_hours=deadline_model.window_hours,
         )
+        questions = None
+        if model.questions is not None:
+            if model.questions.category not in seen:
+                raise self.fail("questions.category", f"{model.questions.category!r} is not a configured category")
+            questions = QuestionRule(category=model.questions.category, min_score=model.questions.min_score,
+                                     topic_min_score=model.questions.topic_min_score)
         return PriorityTable(
+            questions=questions,
             levels=levels,
             items=items,
             categories=tuple(categories),
@@ -319,6 +347,25 @@ class _Builder:
                     any_of=tuple(item.any_of),
                     values=tuple(item.values),
                 )
+            )
+        return tuple(out)
+
+    def conditions(
+        self, whens: list[_WhenModel], where: str, item_keys: list[str], level_keys: set[str]
+    ) -> tuple[Condition, ...]:
+        out: list[Condition] = []
+        for j, when in enumerate(whens):
+            here = f"{where}.when[{j}]"
+            self.check_required(when.required, item_keys, f"{here}.required")
+            if not when.required and when.priority is None:
+                raise self.fail(here, "needs required items or a priority")
+            if when.priority is not None and when.priority not in level_keys:
+                raise self.fail(f"{here}.priority", f"{when.priority!r} is not a configured level")
+            patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
+            unless = tuple(self.regex(p, f"{here}.unless[{k}]") for k, p in enumerate(when.unless))
+            out.append(
+                Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority,
+                          unless=unless)
             )
         return tuple(out)
 
@@ -381,14 +428,4 @@ def load_priority_table(path: Path) -> PriorityTable:
         raise RulesConfigError(f"{path.name}: cannot read {path}: {exc}") from None
     table = parse_priority_table(text, path.name)
     # Keep the full path for messages such as the eval report's header.
-    return PriorityTable(
-        levels=table.levels,
-        items=table.items,
-        categories=table.categories,
-        default=table.default,
-        subject_weight=table.subject_weight,
-        reply_subject_weight=table.reply_subject_weight,
-        min_score=table.min_score,
-        deadline=table.deadline,
-        source=str(path),
-    )
+    return dataclasses.replace(table, source=str(path))

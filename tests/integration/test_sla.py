@@ -275,8 +275,9 @@ STAFF = ["staf1@lpse.test", "staf2@lpse.test"]
 COORDINATOR = "koordinator@lpse.test"
 USER = "budi@vendor.test"
 COMPLETE = ("Jadwal pelatihan SPSE", "Kapan jadwal pelatihan SPSE untuk penyedia bulan depan?")
+# a blocked bid with its deadline today: tinggi (issue 21: without the deadline it is sedang)
 MISSING = ("Gagal upload penawaran", "Saya penyedia, gagal upload dokumen penawaran di SPSE, muncul error. "
-                                     "HP 0812-3456-7890")
+                                     "Batas akhir penawaran hari ini pukul 16.00. HP 0812-3456-7890")
 
 
 @pytest.fixture

@@ -62,7 +62,9 @@ def test_the_shipped_table_loads() -> None:
     assert isinstance(table, PriorityTable)
     assert table.level_names == ("tinggi", "sedang", "rendah")  # highest first: "raise by one" uses it
     assert [table.resolution_hours(k) for k in table.level_names] == [8, 24, 72]
-    assert table.default.key == "lainnya" and table.default.priority == "sedang"
+    # rendah, raised to sedang when the unrecognised mail reports a failure (issue 21)
+    assert table.default.key == "lainnya" and table.default.priority == "rendah"
+    assert [c.priority for c in table.default.when] == ["sedang", None, None]  # then items for e-katalog
     keys = {c.key for c in table.categories}
     assert {"tender_upload", "tender_jadwal", "tender_dekripsi", "spse_down", "akun_login", "akun_lupa_password",
             "akun_registrasi", "akun_verifikasi", "akun_perubahan_data", "akun_roaming", "pertanyaan_umum",
@@ -226,8 +228,8 @@ def test_changing_required_items_changes_what_is_asked(edited: Path) -> None:
     assert classify(load_priority_table(edited), subject="", text=mail).missing == ()
 
     text = edited.read_text(encoding="utf-8")
-    text = text.replace('required = ["identitas_akun", "pesan_error_atau_screenshot"]',
-                        'required = ["identitas_akun", "pesan_error_atau_screenshot", "browser"]', 1)
+    text = text.replace('required = ["identitas_akun", "pesan_error"]',
+                        'required = ["identitas_akun", "pesan_error", "browser"]', 1)
     edited.write_text(text, encoding="utf-8")
 
     result = classify(load_priority_table(edited), subject="", text=mail)
@@ -291,3 +293,94 @@ def test_outside_rules_must_count_against() -> None:
     assert error_of(OUTSIDE.replace("weight = -5", "weight = 2")) == (
         "priorities.toml: outside[0].weight: must be negative: these rules count against every category"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21, the SOP's priorities: a level set by what the mail says, questions, outside opt-out
+# --------------------------------------------------------------------------------------------
+
+WHEN_LEVEL = MINIMAL + """
+  [[categories.when]]
+  priority = "rendah"
+  patterns = ['kadang']
+"""
+
+
+def test_a_when_may_set_the_category_level() -> None:
+    table = parse_priority_table(WHEN_LEVEL)
+    assert classify(table, subject="", text="gagal upload").priority == "tinggi"
+    result = classify(table, subject="", text="kadang gagal upload")
+    assert result.priority == "rendah"
+    assert result.resolution_hours == 72
+    assert any(h.rule == "priority" and "categories[0].when[0]" in h.reason for h in result.hits)
+
+
+def test_a_when_level_must_be_configured_and_a_when_must_do_something() -> None:
+    assert error_of(WHEN_LEVEL.replace('priority = "rendah"\n  patterns', 'priority = "urgent"\n  patterns')) == (
+        "priorities.toml: categories[0].when[0].priority: 'urgent' is not a configured level"
+    )
+    assert error_of(WHEN_LEVEL.replace('  priority = "rendah"\n', "")) == (
+        "priorities.toml: categories[0].when[0]: needs required items or a priority"
+    )
+
+
+QUESTIONS = MINIMAL + """
+[[categories]]
+key = "pertanyaan"
+label = "Pertanyaan"
+priority = "rendah"
+outside = false
+
+  [[categories.match]]
+  weight = 3
+  keywords = ["bagaimana", "apakah"]
+
+  [[categories.match]]
+  weight = -3
+  keywords = ["gagal"]
+
+[questions]
+category = "pertanyaan"
+min_score = 3
+
+[[outside]]
+weight = -5
+keywords = ["e-katalog"]
+"""
+
+
+def test_a_question_keeps_its_topic_with_the_question_level_and_asks_nothing() -> None:
+    table = parse_priority_table(QUESTIONS)
+    report = classify(table, subject="gagal upload", text="gagal upload, bagaimana?")
+    assert (report.category, report.priority, [m.key for m in report.missing]) == ("tender_upload", "tinggi", ["kode_tender"])
+    question = classify(table, subject="", text="bagaimana kalau gagal upload? apakah perlu kode?")
+    assert (question.category, question.priority, question.missing) == ("tender_upload", "rendah", ())
+
+
+def test_a_category_may_opt_out_of_the_outside_rules() -> None:
+    table = parse_priority_table(QUESTIONS)
+    assert classify(table, subject="", text="gagal upload di e-katalog").category == "lainnya"
+    assert classify(table, subject="", text="bagaimana e-katalog? apakah bisa?").category == "pertanyaan"
+
+
+def test_the_question_category_must_exist() -> None:
+    assert error_of(QUESTIONS.replace('category = "pertanyaan"\nmin_score', 'category = "tanya"\nmin_score')) == (
+        "priorities.toml: questions.category: 'tanya' is not a configured category"
+    )
+
+
+def test_a_when_does_not_hold_when_its_unless_matches() -> None:
+    table = parse_priority_table(WHEN.replace("  patterns = ['penawaran']", "  patterns = ['penawaran']\n  unless = ['kode \\d+']"))
+    assert [m.key for m in classify(table, subject="", text="gagal upload penawaran").missing] == ["kode_tender"]
+    result = classify(table, subject="", text="gagal upload penawaran, kode 12")
+    assert result.missing == ()
+    assert any(h.rule == "needs" and "when[0].unless" in h.reason for h in result.hits)
+
+
+def test_the_default_may_raise_its_level_when_the_mail_says_something() -> None:
+    text = MINIMAL.replace('priority = "rendah"\n\n[[items]]', 'priority = "rendah"\n\n  [[default.when]]\n  priority = "tinggi"\n  patterns = [\'macet\']\n\n[[items]]', 1)
+    table = parse_priority_table(text)
+    assert classify(table, subject="", text="terima kasih").priority == "rendah"
+    result = classify(table, subject="", text="semuanya macet")
+    assert (result.category, result.priority) == ("lainnya", "tinggi")
+    assert any(h.rule == "priority" and "default.when[0]" in h.reason for h in result.hits)

@@ -28,7 +28,6 @@ TENDER_CODES = [
     ("kode lelang 1234567", "1234567"),
     ("tender no. 10299881", "10299881"),
     ("Tender ID 10089012000", "10089012000"),
-    ("kode RUP 45123678", "45123678"),
     ("Kode: 10092345000", "10092345000"),
     ("paket (10234567), gagal upload", "10234567"),
     ("mohon dicek 10234567 tidak bisa upload", "10234567"),  # bare: 7-12 digits
@@ -87,6 +86,8 @@ NOT_TENDER_CODES = [
     ("surat nomor 027/123/2024", "letter"),
     ("192.168.1.1", "other"),
     ("0123456", "other"),  # a leading zero: no SPSE code
+    ("kode RUP 45123678", "rup"),  # the plan's number, not the tender's (issue 21)
+    ("Kode RUP: 41827365", "rup"),
 ]
 
 
@@ -207,3 +208,10 @@ def test_the_reason_names_the_value_and_how_it_was_read(table: PriorityTable) ->
     result = classify(table, subject="", text="Kode Tender      : 10034567000\ngagal upload")
     reasons = [h.reason for h in result.hits if h.rule == "item:kode_tender"]
     assert reasons == ["found tender_code '10034567000' (label 'kode tender')"]
+
+
+def test_the_browser_is_not_asked_when_the_server_answers_or_everyone_fails(table: PriorityTable) -> None:
+    text = "sejak pukul 07.45 website LPSE tidak bisa dibuka, yang muncul halaman putih bertuliskan"
+    assert "browser" in missing(table, "Website LPSE tidak bisa dibuka", text)
+    assert "browser" not in missing(table, "Website LPSE error 502 Bad Gateway", text)
+    assert "browser" not in missing(table, "Website LPSE tidak bisa dibuka", text + ". Sudah dicoba dari 3 komputer.")
