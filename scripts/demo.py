@@ -138,9 +138,9 @@ def main() -> None:
     print("\n== what arrived in the users' mailboxes")
     for sender, _name, subject, _body in MAILS:
         wait(stack, sender, f"the acknowledgment to {sender}",
-             lambda m, subject=subject: fresh(since)(m) and "Tiket diterima" in m.subject and subject in m.subject)
+             lambda m, subject=subject: fresh(since)(m) and "Tiket diterima" in m.subject and subject in " ".join(m.subject.split()))
         for m in fetch_all(stack, sender):
-            print(f"   {sender} <- {m.subject}")
+            print(f"   {sender} <- {' '.join(m.subject.split())}")
 
     ticket = budi_ticket()
     number = ticket["number"]
