@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Deployment
+from tests.e2e.test_console_browser import free_port
+from tests.support.botproc import wait_until
 from tests.support.mailstack import MailStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +132,31 @@ def test_the_installed_wheel_runs_from_anywhere(installed: Path, stack: MailStac
     assert d.wait_subject(d.staff1, "Tiket baru")  # the shipped templates, from the wheel
     listed = run(installed, "mailbot", "--config", str(d.config_path), "tickets", "list")
     assert listed.returncode == 0 and "Tidak bisa login SPSE" in listed.stdout, listed.stdout + listed.stderr
+
+    # The console from the wheel: its pages and stylesheet are package data too.
+    port = free_port()
+    with d.config_path.open("a") as cfg:
+        cfg.write(f'\n[web]\nhost = "127.0.0.1"\nport = {port}\nbase_url = "http://127.0.0.1:{port}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MAILBOT_", "VIRTUAL_ENV"))}
+    web = subprocess.Popen([str(installed / "mailbot"), "--config", str(d.config_path), "web"], cwd="/", env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def page(path: str) -> tuple[int, str, str]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+
+        def up() -> bool:
+            try:
+                return page("/")[0] == 200
+            except OSError:
+                return False
+
+        wait_until(up, 30, "mailbot web from the wheel answering")
+        status, kind, body = page("/")
+        assert status == 200 and 'type="email"' in body and kind.startswith("text/html")
+        status, kind, css = page("/static/console.css")
+        assert status == 200 and kind.startswith("text/css") and len(css) > 100
+    finally:
+        web.terminate()
+        out, _ = web.communicate(timeout=30)
+    assert web.returncode == 0, out
