@@ -391,6 +391,40 @@ def raw_limit(stack: ms.MailStack, work: Path, mailbox: str, rows: list, n: int,
     return res
 
 
+def floor_run(stack: ms.MailStack, work: Path, mailbox: str, rows: list, n: int, label: str) -> dict[str, Any]:
+    """bench/floor.py on the same N mails, sending as many replies as the bot did (its outbox, re-addressed)."""
+    replies, expected = [], Counter()
+    for mail_from, rcpts, raw, status in rows:
+        if status != "sent":
+            continue
+        new = [f"{r.partition('@')[0]}-f@{r.partition('@')[2]}" for r in rcpts]  # fresh mailboxes
+        replies.append((mailbox, new))
+        expected.update(new)
+    job = {"imap_host": stack.host, "imap_port": stack.imaps_port, "imap_user": mailbox, "smtp_host": stack.host,
+           "smtp_port": stack.submission_port, "smtp_user": mailbox, "password": stack.password,
+           "ca_file": str(stack.ca_file), "replies": replies, "helpdesk": mailbox, "db": str(work / f"{label}.db")}
+    with open(work / f"{label}-job.pickle", "wb") as fh:
+        pickle.dump(job, fh)
+    before = load()
+    say(f"{label}: fetch, parse, insert, render, compose, send: {n} mails, {len(replies)} replies ({before})")
+    machine0, own0 = machine_busy_s(), own_cpu_s()
+    proc = run_measured([PY, str(BENCH / "floor.py"), str(work / f"{label}-job.pickle")], env=BOT_ENV,
+                        stdout=work / f"{label}.out", stderr=work / f"{label}.err")
+    if proc.rc != 0:
+        raise SystemExit(f"floor failed; see {work / (label + '.err')}")
+    info = json.loads((work / f"{label}.out").read_text().strip().splitlines()[-1])
+    last, delivered, missing = wait_deliveries(stack, expected, info["t_start"] - 0.001, timeout=120 + n * 0.05)
+    stack_cpu = machine_busy_s() - machine0 - proc.cpu_s - (own_cpu_s() - own0)
+    span = last - info["t_start"]
+    res = {"n": n, "to_last_delivery_s": span, "mails_per_s": n / span if span > 0 else 0,
+           "process_s": proc.wall, "sent_msgs": info["sent"], "deliveries": delivered, "missing": missing,
+           "peak_rss_mb": proc.peak_rss_mb, "cpu_s": proc.cpu_s, "stack_cpu_s": stack_cpu, "load_before": before,
+           "load_after": load()}
+    say(f"{label}: {1000 * proc.cpu_s / n:.2f} ms CPU per mail ({proc.cpu_s:.1f} s), {res['mails_per_s']:.1f} "
+        f"mails/s, {delivered} deliveries, {missing} missing, {res['load_after']}")
+    return res
+
+
 def djhd_setup() -> None:
     if (DJHD_VENV / "bin" / "python").exists() and subprocess.run(
             [str(DJHD_VENV / "bin" / "python"), "-c", "import helpdesk"], capture_output=True).returncode == 0:
@@ -699,7 +733,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", default="1000", help="backlog sizes, comma separated (default 1000)")
     p.add_argument("--only", default="bot,raw,djhd,latency",
-                   help="which parts: bot,raw,djhd,latency (raw needs bot: it replays the bot's outbox)")
+                   help="which parts: bot,raw,floor,djhd,latency (raw and floor need bot: they replay its outbox)")
     p.add_argument("--code", default=str(REPO),
                    help="mailbot checkout(s) to measure, comma separated (default: this one); with several, "
                         "the bot runs are interleaved on the same corpus and the first one feeds the raw limit")
@@ -775,11 +809,21 @@ def main() -> int:
                 for i, code in enumerate(codes):
                     label = "bot" if len(codes) == 1 else f"bot{i}"
                     r["bots"][code].append(attempt(label, bot_run(code, label)))
+                if "floor" in parts:  # interleaved with the bot runs: the same load hits both
+                    def floor_once(k: int) -> dict[str, Any]:
+                        a = fresh("f")
+                        t = fill_lmtp(stack, a.helpdesk, readdress(mails, a0, a))
+                        say(f"floor: filled {a.helpdesk} in {t:.1f} s")
+                        return floor_run(stack, work, a.helpdesk, r["bots"][codes[0]][-1]["_rows"], n,
+                                         f"floor-{seq}")
+                    r.setdefault("floors", []).append(attempt("floor", floor_once))
             rows = r["bots"][codes[0]][-1]["_rows"]
             for code in codes:
                 for x in r["bots"][code]:
                     x.pop("_rows", None)
             r["bot"] = median_of(r["bots"][codes[0]])
+            if "floor" in parts:
+                r["floor"] = median_of(r["floors"])
             if "raw" in parts:
                 def raw_once(k: int) -> dict[str, Any]:
                     a = fresh("r")
@@ -815,6 +859,12 @@ def main() -> int:
     print()
     print(summary(results))
     return 0
+
+
+def median_ratio(bots: list[float], floors: list[float]) -> float:
+    """Median of the bot/floor CPU ratios of interleaved pairs (each pair saw about the same load)."""
+    ratios = sorted(b / f for b, f in zip(bots, floors))
+    return ratios[len(ratios) // 2]
 
 
 def stack_cpu(x: dict[str, Any]) -> str:
@@ -856,7 +906,8 @@ def summary(results: dict[str, Any]) -> str:
     for n, r in results["sizes"].items():
         raw = r.get("raw", {}).get("mails_per_s")
         rows = [(name[c], median_of(v)) for c, v in r.get("bots", {}).items()]
-        rows += [(label, r[key]) for key, label in (("raw", "raw limit"), ("djhd", "django-helpdesk")) if key in r]
+        rows += [(label, r[key]) for key, label in (("raw", "raw limit"), ("floor", "floor"),
+                                                    ("djhd", "django-helpdesk")) if key in r]
         for label, x in rows:
             ratio = f"{x['mails_per_s'] / raw:.2f}" if raw else "-"
             out.append(f"{n:>6} {label:<16} {x['mails_per_s']:8.1f} {ratio:>6} {x['to_last_delivery_s']:7.1f}s "
@@ -864,6 +915,14 @@ def summary(results: dict[str, Any]) -> str:
                        f"{x['sent_msgs']:6d} "
                        f"{x['load_before'].split()[1]:>12}  {x.get('all_mails_per_s', '')}")
         out += cpu_bound(n, rows)
+        if "floors" in r:  # CPU per mail against the floor, run by run (they were interleaved)
+            floors = [1000 * f["cpu_s"] / n for f in r["floors"]]
+            for c, v in r.get("bots", {}).items():
+                bots = [1000 * b["cpu_s"] / n for b in v]
+                pairs = ", ".join(f"{b:.2f}/{f:.2f}" for b, f in zip(bots, floors))
+                out.append(f"{'':>6} CPU per mail, {name[c]} / floor: {sorted(bots)[len(bots) // 2]:.2f} / "
+                           f"{sorted(floors)[len(floors) // 2]:.2f} ms = {median_ratio(bots, floors):.2f}x "
+                           f"(runs, ms: {pairs})")
     sizes = list(results["sizes"])
     if len(sizes) > 1:
         for c in codes:

@@ -16,6 +16,7 @@ failure (unknown mailbox, domain does not route, mailbox disabled). A message-le
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -43,8 +44,6 @@ _MAILBOX_FULL = "5.2.2"
 
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
-_TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz234567"
-
 
 @dataclass(frozen=True)
 class Mark:
@@ -70,8 +69,11 @@ class BounceVerdict:
 
 
 def new_token() -> str:
-    """A fresh per-message token (60 random bits, lower-case base32: safe in a local part)."""
-    return "".join(secrets.choice(_TOKEN_CHARS) for _ in range(12))
+    """A fresh per-message token (60 random bits, lower-case base32: safe in a local part).
+
+    One read of the system's random source, not one per character (12): each is a system call
+    (py-spy: 0.7 % of the bot's CPU on a busy machine)."""
+    return base64.b32encode(secrets.token_bytes(8)).decode("ascii")[:12].lower()
 
 
 def _mac(secret: str, token: str) -> str:

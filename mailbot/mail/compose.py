@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
 from mailbot.core import mailpolicy
@@ -87,10 +87,20 @@ def build_message(
     msg["X-Auto-Response-Suppress"] = "All"
     msg[BOT_HEADER] = ticket_number
     msg[HOPS_HEADER] = str(hops)
-    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
     if rendered.html:
-        msg.make_alternative(boundary=_boundary())
-        msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+        # The multipart/alternative put together directly, as ``set_content`` followed by
+        # ``make_alternative`` and ``add_alternative`` leave it (the same bytes; a test compares
+        # them): those move the text's headers into a new part and reparse the Content-Type to
+        # set the boundary, a third of the time it takes to build a reply.
+        text = MIMEPart(policy=msg.policy)
+        text.set_content(rendered.text, subtype="plain", charset="utf-8")
+        html = EmailMessage(policy=msg.policy)  # as add_alternative makes it (with a MIME-Version)
+        html.set_content(rendered.html, subtype="html", charset="utf-8")
+        msg["MIME-Version"] = "1.0"
+        msg["Content-Type"] = f'multipart/alternative; boundary="{_boundary()}"'
+        msg.set_payload([text, html])
+    else:
+        msg.set_content(rendered.text, subtype="plain", charset="utf-8")
     if attachments:
         msg.make_mixed(boundary=_boundary())
     for att in attachments:
