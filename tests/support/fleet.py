@@ -18,9 +18,12 @@ import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 from tests.support.mailstack import MailStack, unique_address
+
+_deliveries = count()
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,14 @@ def free_port() -> int:
 class SmallDovecot:
     """A Dovecot of our own on 127.0.0.1:``port``, plain IMAP, every user with password ``secret``."""
 
-    def __init__(self, login_limit: int) -> None:
+    def __init__(self, login_limit: int, *, password: str = "secret", process_limit: int = 2000,
+                 idle_check_interval: str | None = None) -> None:
         self.login_limit = login_limit
+        self.password = password
+        self.process_limit = process_limit
+        #: Dovecot's ``mailbox_idle_check_interval`` (its default 30 secs): how often an IDLE
+        #: session looks at its folder when inotify is not available to it.
+        self.idle_check_interval = idle_check_interval
         # Short: Dovecot's unix sockets live under base_dir (108-byte limit).
         self.dir = Path(tempfile.mkdtemp(prefix="mbdv-", dir="/tmp"))
         self.dir.chmod(0o755)  # the mail user (vmail) must reach its folders below
@@ -116,6 +125,7 @@ class SmallDovecot:
         self.conf.write_text(textwrap.dedent(f"""
             instance_name = mbdv-{self.port}
             protocols = imap
+            verbose_proctitle = yes
             listen = 127.0.0.1
             base_dir = {d}/run
             state_dir = {d}/state
@@ -131,7 +141,7 @@ class SmallDovecot:
             disable_plaintext_auth = no
             passdb {{
               driver = static
-              args = password=secret nodelay=yes
+              args = password={self.password} nodelay=yes
             }}
             userdb {{
               driver = static
@@ -141,6 +151,7 @@ class SmallDovecot:
             ssl = no
             protocol imap {{
               mail_max_userip_connections = 1000
+              {f"mailbox_idle_check_interval = {self.idle_check_interval}" if self.idle_check_interval else ""}
             }}
             service imap-login {{
               process_limit = {self.login_limit}
@@ -153,9 +164,13 @@ class SmallDovecot:
               }}
             }}
             service imap {{
-              process_limit = 2000
+              process_limit = {self.process_limit}
+            }}
+            service auth {{
+              client_limit = {self.process_limit + self.login_limit + 100}
             }}
             service anvil {{
+              client_limit = {self.process_limit + self.login_limit + 100}
               unix_listener anvil-auth-penalty {{
                 mode = 0
               }}
@@ -171,6 +186,20 @@ class SmallDovecot:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+    def deliver(self, address: str, message: bytes) -> Path:
+        """Deliver ``message`` into ``address``'s INBOX as a local delivery agent does: written in the
+        Maildir's ``tmp/`` as the mail user, then renamed into ``new/`` (Dovecot creates the Maildir
+        at the first login)."""
+        local, domain = address.split("@", 1)
+        box = self.dir / "mail" / domain / local
+        name = f"{time.time_ns()}.P{os.getpid()}Q{next(_deliveries)}.mbdv"
+        tmp = box / "tmp" / name
+        tmp.write_bytes(message)
+        shutil.chown(tmp, "vmail", "vmail")
+        final = box / "new" / name
+        tmp.rename(final)
+        return final
 
     def master_pid(self) -> int | None:
         try:
