@@ -30,6 +30,7 @@ from mailbot.service.app import build_app
 from mailbot.service.console_actions import ActionForm, CallerForm, act, open_for_caller
 from mailbot.service.inbound import process_raw
 from mailbot.settings.loading import load_settings
+from tests.support.offline_config import offline_toml
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 STAFF = "staf@lpse.test"
@@ -37,28 +38,8 @@ STAFF = "staf@lpse.test"
 
 def config(tmp: Path, url: str) -> Path:
     path = tmp / "mailbot.toml"
-    path.write_text(f"""
-[helpdesk]
-name = "Helpdesk Bench"
-address = "helpdesk@lpse.test"
-secret = "bench-secret-0123456789abcdef"
-[imap]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[staff]
-addresses = ["{STAFF}", "rekan@lpse.test"]
-[escalation]
-lkpp_address = "helpdesk@lkpp.test"
-[database]
-url = "{url}"
-""")
+    path.write_text(offline_toml(url, name="Helpdesk Bench", secret="bench-secret-0123456789abcdef",
+                                 staff=(STAFF, "rekan@lpse.test")))
     return path
 
 

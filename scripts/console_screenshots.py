@@ -30,6 +30,7 @@ from mailbot.settings.loading import load_settings  # noqa: E402
 from mailbot.storage.models import Ticket  # noqa: E402
 from mailbot.web import access  # noqa: E402
 from mailbot.web.server import build_asgi  # noqa: E402
+from tests.support.offline_config import offline_toml  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -68,32 +69,10 @@ def free_port() -> int:
 
 def write_config(folder: Path, port: int) -> Path:
     config = folder / "mailbot.toml"
-    config.write_text(f"""
-[helpdesk]
-name = "Helpdesk LPSE Kota Contoh"
-address = "helpdesk@lpse.test"
-secret = "screenshot-secret-0123456789abcdef"
-[imap]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[staff]
-addresses = ["{STAFF}", "agus@lpse.test"]
-coordinator = "koordinator@lpse.test"
-[escalation]
-lkpp_address = "helpdesk@lkpp.test"
-[database]
-url = "sqlite:///screenshots.db"
-[web]
-port = {port}
-base_url = "http://127.0.0.1:{port}"
-""")
+    config.write_text(offline_toml("sqlite:///screenshots.db", name="Helpdesk LPSE Kota Contoh",
+                                   secret="screenshot-secret-0123456789abcdef", staff=(STAFF, "agus@lpse.test"),
+                                   coordinator="koordinator@lpse.test",
+                                   extra=f'[web]\nport = {port}\nbase_url = "http://127.0.0.1:{port}"\n'))
     return config
 
 

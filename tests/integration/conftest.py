@@ -17,6 +17,7 @@ import pytest
 from mailbot.service.app import App, build_app
 from mailbot.settings.config import SmtpSettings
 from mailbot.settings.loading import load_settings
+from tests.support.offline_config import offline_toml
 from tests.support.pgstack import database_url
 from tests.support.smtprecorder import Recorder, recording_smtp
 
@@ -27,30 +28,8 @@ NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 def make_app(tmp: Path, extra: str = "") -> App:
     """One helpdesk on a fresh test database (no mail servers: ports 1), ``extra`` TOML appended."""
     cfg = tmp / "mailbot.toml"
-    cfg.write_text(f"""
-[helpdesk]
-name = "Helpdesk Uji"
-address = "helpdesk@lpse.test"
-secret = "rahasia-korpus-0123456789abcdef"
-[imap]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[smtp]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[staff]
-addresses = ["staf@lpse.test"]
-[escalation]
-lkpp_address = "helpdesk@lkpp.test"
-[database]
-url = "{database_url(tmp, 'db')}"
-[storage]
-max_attachment_bytes = 100000
-{extra}""")
+    cfg.write_text(offline_toml(database_url(tmp, "db"), secret="rahasia-korpus-0123456789abcdef",
+                                extra="[storage]\nmax_attachment_bytes = 100000\n" + extra))
     return build_app(load_settings(cfg))
 
 

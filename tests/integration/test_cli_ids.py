@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mailbot.service.app import build_app
 from mailbot.service.inbound import process_raw
 from mailbot.settings.loading import load_settings
 from mailbot.storage.models import Outbox, Quarantine
+from tests.support.offline_config import offline_toml
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lupa password\r\n"
@@ -32,27 +32,8 @@ NOT_IDS = [TOO_BIG, "9223372036854775808", "0", "-1", "+5", "1.5", "abc", "", " 
 @pytest.fixture
 def config(tmp_path: Path, db_url: str) -> Path:
     path = tmp_path / "mailbot.toml"
-    path.write_text(textwrap.dedent(f"""
-        [helpdesk]
-        name = "Helpdesk LPSE Kota Uji"
-        address = "helpdesk@lpse.test"
-        [imap]
-        host = "127.0.0.1"
-        port = 1
-        username = "helpdesk@lpse.test"
-        password = "unused-here"
-        [smtp]
-        host = "127.0.0.1"
-        port = 1
-        username = "helpdesk@lpse.test"
-        password = "unused-here"
-        [staff]
-        addresses = ["staf1@lpse.test"]
-        [escalation]
-        lkpp_address = "lkpp@lkpp.test"
-        [database]
-        url = "{db_url}"
-    """))
+    path.write_text(offline_toml(db_url, name="Helpdesk LPSE Kota Uji", staff=("staf1@lpse.test",),
+                                 lkpp="lkpp@lkpp.test"))
     app = build_app(load_settings(path))
     assert process_raw(app, MAIL, NOW).kind == "opened"
     # A second ticket: each new ticket queues an acknowledgment and a staff notification.

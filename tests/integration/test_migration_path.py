@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from sqlalchemy import Engine, text
 from mailbot import cli
 from mailbot.storage import store
 from mailbot.storage.models import Outbox, Ticket
+from tests.support.offline_config import offline_toml
 
 T0 = datetime(2026, 3, 2, 1, 30)  # naive UTC, as the store keeps times (08:30 WIB)
 
@@ -127,27 +127,8 @@ def test_upgrade_from_the_first_schema_keeps_the_data(db_url: str, tmp_path: Pat
 
     # And the program does: tickets show, status (offline), over the migrated database.
     config = tmp_path / "mailbot.toml"
-    config.write_text(textwrap.dedent(f"""
-        [helpdesk]
-        name = "Helpdesk LPSE Kota Uji"
-        address = "helpdesk@lpse.test"
-        [imap]
-        host = "127.0.0.1"
-        port = 1
-        username = "helpdesk@lpse.test"
-        password = "unused-here"
-        [smtp]
-        host = "127.0.0.1"
-        port = 1
-        username = "helpdesk@lpse.test"
-        password = "unused-here"
-        [staff]
-        addresses = ["staf1@lpse.test"]
-        [escalation]
-        lkpp_address = "lkpp@lkpp.test"
-        [database]
-        url = "{db_url}"
-    """))
+    config.write_text(offline_toml(db_url, name="Helpdesk LPSE Kota Uji", staff=("staf1@lpse.test",),
+                                 lkpp="lkpp@lkpp.test"))
 
     def run(*args: str) -> tuple[int, str]:
         out = io.StringIO()

@@ -23,6 +23,7 @@ from mailbot.service.inbound import process_raw
 from mailbot.settings.loading import load_settings
 from mailbot.storage import errors
 from mailbot.storage.models import MailboxStatus, Message, Outbox
+from tests.support.offline_config import offline_toml
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lupa password\r\n"
@@ -32,28 +33,7 @@ MAIL = (b"From: Budi <budi@vendor.test>\r\nTo: helpdesk@lpse.test\r\nSubject: Lu
 @pytest.fixture
 def app(tmp_path: Path, db_url: str) -> App:
     path = tmp_path / "mailbot.toml"
-    path.write_text(f"""
-[helpdesk]
-name = "Helpdesk Uji"
-address = "helpdesk@lpse.test"
-[imap]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-poll_interval = 60
-[smtp]
-host = "127.0.0.1"
-port = 1
-username = "helpdesk@lpse.test"
-password = "x"
-[staff]
-addresses = ["staf@lpse.test"]
-[escalation]
-lkpp_address = "helpdesk@lkpp.test"
-[database]
-url = "{db_url}"
-""")
+    path.write_text(offline_toml(db_url, imap_extra="poll_interval = 60"))
     return build_app(load_settings(path))
 
 
