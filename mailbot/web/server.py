@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailbot.service.app import App
 from mailbot.settings.config import ConfigError
+from mailbot.web.actions import MAX_FILES
+from mailbot.web.bodylimit import BodyLimit, body_ceiling
 from mailbot.web.console import Console
 from mailbot.web.pages import routes
 
@@ -79,7 +81,9 @@ def build_asgi(apps: list[App], *, clock: Callable[[], datetime] | None = None) 
             status=exc.status_code, viewer=console.viewer(request))  # signed in: the menu stays
 
     app = Starlette(routes=routes(console), exception_handlers={HTTPException: http_error})
-    app.add_middleware(SecurityHeaders, hsts=console.secure)
+    ceiling = body_ceiling(MAX_FILES, max(a.settings.storage.max_attachment_bytes for a in apps))
+    app.add_middleware(BodyLimit, limit=ceiling)
+    app.add_middleware(SecurityHeaders, hsts=console.secure)  # added last: outermost, so a 413 has them too
     app.state.console = console
     return app
 
