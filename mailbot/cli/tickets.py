@@ -10,6 +10,7 @@ from typing import Any
 from mailbot.cli.common import app_of, local_time, row_id
 from mailbot.core.timeline import build_timeline, format_duration
 from mailbot.service import views
+from mailbot.service.deadlines import measured_steps
 from mailbot.settings.config import Settings
 from mailbot.storage.models import Ticket
 
@@ -72,13 +73,15 @@ def _print_ticket(app: Any, ticket: Ticket, as_json: bool) -> int:
         shown.append(f"clock paused since {local_time(ticket.paused_since, zone)} ({why})")
     if shown:
         print("  deadlines: " + "; ".join(shown))
-    print("\nTimeline (SOP step, time taken / standard):")
-    for row in build_timeline(ticket.events):
+    print("\nTimeline (SOP step, time taken / standard; 'working': in the helpdesk's working hours):")
+    steps = measured_steps(app, ticket.events, ticket.priority)
+    for row in build_timeline(ticket.events, steps):
         step = f"step {row.sop_step:>2}" if row.sop_step else "       "
         timing = ""
         if row.took is not None and row.standard is not None:
             mark = "ok" if row.within else "LATE"
-            timing = f"  [{format_duration(row.took)} / {format_duration(row.standard)} {mark}]"
+            kind = " working" if row.working else ""
+            timing = f"  [{format_duration(row.took)} / {format_duration(row.standard)}{kind} {mark}]"
         print(f"  {local_time(row.at, zone, seconds=True)}  {step}  {row.kind:18} {row.detail}{timing}")
     # The rules' reasons (scores, patterns, runner-up), in full: staff mail carries one line of them.
     hits = next((e.data.get("hits") for e in ticket.events if e.kind == "priority_set" and e.data), None)

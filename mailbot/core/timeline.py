@@ -1,15 +1,20 @@
 """A ticket's events as an SOP timeline: each step, when, by whom, and time against its standard.
 
 Pure: takes stored events (anything with kind/at/actor/detail/sop_step/data) and returns rows.
+Given the SLA's measured steps (``sla.measure``), a step takes its time and standard from them, so
+the timeline agrees with the report and the clocks: "1 day" of analysis is a working day of the
+helpdesk's calendar, not 24 hours. Without them (or for a step the SLA does not measure) a step is
+timed in calendar time against the SOP's own figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from mailbot.core.domain import EventRecord
+from mailbot.core.sla import Sample
 from mailbot.core.workflow import SOP_STANDARDS
 
 
@@ -22,6 +27,7 @@ class TimelineRow:
     sop_step: int | None
     took: timedelta | None = None  # time this step took, when it has a standard
     standard: timedelta | None = None
+    working: bool = False  # took and standard are working time of the helpdesk's calendar
 
     @property
     def within(self) -> bool | None:
@@ -30,7 +36,19 @@ class TimelineRow:
         return self.took <= self.standard
 
 
-def build_timeline(events: Iterable[EventRecord]) -> list[TimelineRow]:
+def build_timeline(events: Iterable[EventRecord], samples: Sequence[Sample] = ()) -> list[TimelineRow]:
+    """The rows of ``events``; ``samples`` (``sla.measure`` of the same events) time the steps they cover."""
+    rows = _calendar_rows(events)
+    measured: dict[tuple[int | None, datetime], Sample] = {(s.step, s.end): s for s in samples if s.standard}
+    for i, row in enumerate(rows):
+        sample = measured.get((row.sop_step, row.at)) if row.took is not None else None
+        if sample is not None and sample.standard is not None:
+            rows[i] = replace(row, took=sample.took, standard=sample.standard.duration,
+                              working=sample.standard.working)
+    return rows
+
+
+def _calendar_rows(events: Iterable[EventRecord]) -> list[TimelineRow]:
     rows: list[TimelineRow] = []
     received: datetime | None = None
     last_user: datetime | None = None

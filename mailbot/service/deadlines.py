@@ -67,6 +67,15 @@ class Setup:
         return cls(calendar, policy_for(app.settings, calendar))
 
 
+def measured_steps(app: App, events: Sequence[EventRecord], priority: str) -> list[sla.Sample]:
+    """The finished SOP steps of one ticket as the SLA report measures them (working time where the
+    standard is), for the timelines of ``tickets show`` and the console."""
+    setup = Setup.of(app)
+    hours = {level.key: level.resolution_hours for level in app.table.levels}
+    return sla.measure(events, priority=priority, policy=setup.policy, calendar=setup.calendar,
+                       resolution_hours=hours)
+
+
 # ---- reading a ticket's clocks --------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from mailbot.core.timeline import build_timeline
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.ops import poller, report
+from mailbot.service.deadlines import measured_steps
 from mailbot.web import access, actions, present, queries
 from mailbot.web.access import Viewer
 from mailbot.web.console import WEB_TEMPLATES, Console
@@ -243,9 +244,11 @@ class Pages:
                                            ("Ditutup otomatis", t.autoclose_at)) if at is not None]
             timeline = [{"row": row, "at": present.local(row.at, zone),
                          "label": present.EVENT_LABELS.get(row.kind, row.kind),
-                         "took": present.duration(row.took) if row.took is not None else "",
-                         "standard": present.duration(row.standard) if row.standard is not None else ""}
-                        for row in build_timeline(page.events)]
+                         "took": present.duration(row.took, working=row.working) if row.took is not None else "",
+                         "standard": (present.duration(row.standard, working=row.working)
+                                      if row.standard is not None else "")}
+                        for row in build_timeline(page.events,
+                                                  measured_steps(app, page.events, t.priority))]
             context = {
                 "t": t, "page": page, "zone": zone, "deadlines": deadlines, "timeline": timeline,
                 "reason": present.priority_reason(page.events, t.priority, app.table),

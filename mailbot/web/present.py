@@ -124,9 +124,9 @@ def download_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def duration(delta: timedelta | None) -> str:
-    """A measured time in calendar terms ("1 jam 5 menit")."""
-    return "-" if delta is None else sla.describe(delta, working=False)
+def duration(delta: timedelta | None, *, working: bool = False) -> str:
+    """A measured time: calendar ("1 hari 2 jam") or working time ("10 jam 5 menit kerja")."""
+    return "-" if delta is None else sla.describe(delta, working=working)
 
 
 def size_text(size: int) -> str:

@@ -206,6 +206,8 @@ def test_staff_sign_in_by_link_sees_only_their_helpdesk(console: tuple) -> None:
     assert page.status_code == 200 and "&lt;script&gt;" in page.text and "<script>" not in page.text
     assert 'href="tel:+6281234567890"' in page.text and 'href="https://wa.me/6281234567890"' in page.text
     assert "Tiket diterima" in page.text and "langkah 2" in page.text  # the SOP timeline
+    # Timed as the SLA report times it: the 5-minute standard in the helpdesk's working hours.
+    assert "kurang dari 1 menit kerja / standar 5 menit kerja ✓" in page.text
     # The link works once: a second use signs nobody in.
     again = client.get(link)
     assert again.status_code == 400 and "tidak berlaku" in again.text
