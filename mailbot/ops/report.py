@@ -360,8 +360,12 @@ def _colour(share: float) -> str:
 
 def chart_svg(report: SlaReport) -> str:
     """Horizontal bars: the share within the standard of each step and of each priority's resolution."""
-    bars = [(r.label, r) for r in report.rows if r.priority == ALL and r.measure != "resolution"]
-    bars += [(f"Penyelesaian {r.priority}", r) for r in report.rows if r.measure == "resolution" and r.priority != ALL]
+    bars = [(r.label, r.share, r.count) for r in report.rows if r.priority == ALL and r.measure != "resolution"]
+    # LKPP's answers are not the helpdesk's steps, but the coordinator follows them up: a bar of their own.
+    lkpp = report.escalations
+    bars.append((sla.LABELS["lkpp_turnaround"], lkpp.share, lkpp.turns))
+    bars += [(f"Penyelesaian {r.priority}", r.share, r.count)
+             for r in report.rows if r.measure == "resolution" and r.priority != ALL]
     label_w, bar_w, row_h, top = 270, 300, 26, 30
     width, height = label_w + bar_w + 90, top + row_h * len(bars) + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -373,17 +377,16 @@ def chart_svg(report: SlaReport) -> str:
         x = label_w + bar_w * pct / 100
         parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 20}" stroke="#dddddd"/>')
         parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" fill="#555555">{pct}%</text>')
-    for i, (label, row) in enumerate(bars):
+    for i, (label, share, count) in enumerate(bars):
         y = top + i * row_h
         parts.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{html.escape(label)}</text>')
-        if row.share is None:
+        if share is None:
             parts.append(f'<text x="{label_w + 4}" y="{y + 16}" fill="#777777">tidak ada data</text>')
             continue
-        w = bar_w * row.share
+        w = bar_w * share
         parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" '
-                     f'fill="{_colour(row.share)}"/>')
-        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{row.share * 100:.0f}% '
-                     f'(n={row.count})</text>')
+                     f'fill="{_colour(share)}"/>')
+        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}">{share * 100:.0f}% (n={count})</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 

@@ -206,6 +206,9 @@ def test_html_has_an_inline_chart_and_nothing_external(march: report.SlaReport) 
     assert re.findall(r"https?://[^\"]+", page) == ["http://www.w3.org/2000/svg"]  # the SVG namespace only
     assert "83%" in page and "(n=6)" in page  # the analysis bar
     assert "Penyelesaian tinggi" in page and "Laporan Maret 2026" in page
+    # LKPP's turnaround has its bar too: 1 answer, within its 2 working days.
+    chart = page[page.index("<svg"):page.index("</svg>")]
+    assert "Tanggapan Helpdesk LKPP (langkah 10)" in chart and "100% (n=1)" in chart
 
 
 # ---- from the database, through the CLI ------------------------------------------------------------
