@@ -183,6 +183,7 @@ class Waiting:
     autoclose_at: datetime | None  # projected from remind_at until the reminder is sent
     reminder_key: str
     autoclose_key: str
+    by_lkpp: bool = False  # LKPP asked (the ticket stays escalated while the user owes the data)
 
 
 ActionKind = Literal["warning", "breach", "reminder", "autoclose"]
@@ -339,22 +340,23 @@ class _LkppTurns:
     def __init__(self) -> None:
         self.owes_since: datetime | None = None
         self.answered: list[_Run] = []
-        self._with_lkpp = self._asked = False
+        self.asked_at: datetime | None = None  # LKPP asked the user for data then; the user owes it
+        self._with_lkpp = False
 
     def feed(self, e: EventRecord) -> None:
         data = e.data or {}
         if e.kind == "escalated" or (e.kind == "reopened" and data.get("to_lkpp")):
-            self._with_lkpp, self._asked, self.owes_since = True, False, e.at
+            self._with_lkpp, self.asked_at, self.owes_since = True, None, e.at
         elif not self._with_lkpp:
             return
         elif e.kind == "lkpp_replied":
             if self.owes_since is not None:
                 self.answered.append(_Run(self.owes_since, e.at))
-            self.owes_since, self._asked = None, bool(data.get("asked"))
-        elif e.kind == "user_replied" and self._asked and self.owes_since is None:
-            self.owes_since, self._asked = e.at, False  # LKPP has the data it asked for
+            self.owes_since, self.asked_at = None, (e.at if data.get("asked") else None)
+        elif e.kind == "user_replied" and self.asked_at is not None and self.owes_since is None:
+            self.owes_since, self.asked_at = e.at, None  # LKPP has the data it asked for
         elif e.kind in {"closed", "withdrawn"}:
-            self._with_lkpp, self._asked, self.owes_since = False, False, None
+            self._with_lkpp, self.asked_at, self.owes_since = False, None, None
 
 
 def _received(events: Sequence[EventRecord]) -> EventRecord | None:
@@ -401,13 +403,27 @@ def clocks(events: Sequence[EventRecord], *, state: TicketState | str, resolutio
 
 def waiting(events: Sequence[EventRecord], *, state: TicketState | str, policy: SlaPolicy,
             calendar: WorkCalendar) -> Waiting | None:
-    """Reminder and auto-close times of a ticket waiting for the user's data; None otherwise."""
-    if TicketState(state) is not TicketState.WAITING_USER:
+    """Reminder and auto-close times of a ticket waiting for the user's data; None otherwise.
+
+    The data may be owed to LPSE (state waiting_user, after a data request) or to LKPP (state
+    escalated, after LKPP asked through its answer): the same reminder and auto-close apply, so a
+    ticket LKPP holds does not wait forever for a user who went silent.
+    """
+    state = TicketState(state)
+    if state is TicketState.ESCALATED:
+        turns = _LkppTurns()
+        for e in events:
+            turns.feed(e)
+        if turns.asked_at is None:
+            return None
+        since, by_lkpp = turns.asked_at, True
+    elif state is TicketState.WAITING_USER:
+        request = _last_open(events, "data_requested", {"data_received", "closed", "reopened"})
+        if request is None:
+            return None
+        since, by_lkpp = request.at, False
+    else:
         return None
-    request = _last_open(events, "data_requested", {"data_received", "closed", "reopened"})
-    if request is None:
-        return None
-    since = request.at
     reminded_at = next((e.at for e in events if e.kind == "reminder_sent" and e.at >= since), None)
     remind_at = calendar.add_days(since, policy.reminder_days) if policy.reminder_days else None
     autoclose_at: datetime | None = None
@@ -415,7 +431,7 @@ def waiting(events: Sequence[EventRecord], *, state: TicketState | str, policy: 
         base = (reminded_at or remind_at) if policy.reminder_days else since
         autoclose_at = calendar.add_days(base, policy.autoclose_days) if base else None
     return Waiting(since, remind_at, reminded_at, autoclose_at, notice_key("waiting", since, "reminder"),
-                   notice_key("waiting", since, "autoclose"))
+                   notice_key("waiting", since, "autoclose"), by_lkpp)
 
 
 def evaluate(events: Iterable[EventRecord], *, state: TicketState | str, resolution_hours: float | None,

@@ -200,6 +200,7 @@ class ReminderDue:
     key: str
     items: tuple[str, ...]  # what the user was asked for (labels)
     waiting: Mapping[str, object] = field(default_factory=dict)  # since, reminded, autoclose (formatted)
+    by_lkpp: bool = False  # LKPP asked for the data (the ticket is escalated), not LPSE
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class AutoCloseDue:
     days: int
     items: tuple[str, ...] = ()
     waiting: Mapping[str, object] = field(default_factory=dict)
+    by_lkpp: bool = False  # LKPP asked for the data: LKPP is told the ticket closed
 
 
 ClockEvent = SlaNoticeDue | ReminderDue | AutoCloseDue
@@ -603,19 +605,25 @@ def _clock(ticket: TicketView, event: ClockEvent) -> Decision:
                                               "to": list(event.recipients)}),
             SendMail(notice_recipient(event.breach, event.warn_to), template, {"sla": dict(event.sla)}),
         ))
-    if ticket.state is not S.WAITING_USER:
+    # Data owed to LPSE waits in waiting_user; data LKPP asked for waits while the ticket stays escalated.
+    if ticket.state is not (S.ESCALATED if event.by_lkpp else S.WAITING_USER):
         return Decision(ticket.state, ())
-    context = {"sla": dict(event.waiting), "requested": list(event.items)}
+    whose = "LKPP's" if event.by_lkpp else "the"
+    lkpp = {"by_lkpp": True} if event.by_lkpp else {}
+    context = {"sla": dict(event.waiting), "requested": list(event.items), **lkpp}
     if isinstance(event, ReminderDue):
         # The reminder is the moment the auto-close counts from: recorded before the mail goes out.
         return Decision(ticket.state, (
-            Record(E.REMINDER_SENT, "the user was reminded of the data request", 4,
-                   {"key": event.key, "items": list(event.items)}),
+            Record(E.REMINDER_SENT, f"the user was reminded of {whose} data request", 10 if event.by_lkpp else 4,
+                   {"key": event.key, "items": list(event.items), **lkpp}),
             SendMail("user", "reminder", context),
         ))
     # closed_by stays None: a reply reopens the ticket for all staff, not for the bot.
-    return Decision(S.CLOSED, (
+    effects: list[Effect] = [
         Record(E.CLOSED, f"closed automatically: no data from the user {event.days} working day(s) after the "
-               "reminder", 9, {"auto": True, "from_state": ticket.state.value, "key": event.key}),
-        SendMail("user", "autoclosed", context),
-    ), closed_by=None)
+               f"reminder{' (LKPP asked for it)' if event.by_lkpp else ''}", 9,
+               {"auto": True, "from_state": ticket.state.value, "key": event.key, **lkpp}),
+        SendMail("user", "autoclosed", context)]
+    if event.by_lkpp:  # LKPP holds the ticket: it must hear that it closed, and why
+        effects.append(SendMail("lkpp", "lkpp_closed", {"answer": "", "autoclosed": True, **context}))
+    return Decision(S.CLOSED, tuple(effects), closed_by=None)

@@ -203,11 +203,19 @@ def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action,
                             deadline=_local(app, action.deadline), recipients=tuple(recipients),
                             sla=_sla_context(app, clock, action), warn_to=warn_to)
     _record_notice(session, ticket, action.key, action.kind, "waiting", now, recipients=[ticket.requester])
-    items = tuple(_requested(app, session, ticket))
+    by_lkpp = st.waiting is not None and st.waiting.by_lkpp
+    items = tuple(_asked_by_lkpp(session, ticket) if by_lkpp else _requested(app, session, ticket))
     waiting = _waiting_context(app, st, setup, now)
     if action.kind == "reminder":
-        return ReminderDue(action.key, items, waiting)
-    return AutoCloseDue(action.key, setup.policy.autoclose_days, items, waiting)
+        return ReminderDue(action.key, items, waiting, by_lkpp)
+    return AutoCloseDue(action.key, setup.policy.autoclose_days, items, waiting, by_lkpp)
+
+
+def _asked_by_lkpp(session: Session, ticket: Ticket) -> list[str]:
+    """What LKPP asked the user for, as LKPP wrote it (its latest answer that asked)."""
+    answer = next((e for e in reversed(ticket_events(session, ticket.id))
+                   if e.kind == EventKind.LKPP_REPLIED and (e.data or {}).get("asked")), None)
+    return [str(x) for x in (answer.data or {}).get("asked") or []] if answer is not None else []
 
 
 def _requested(app: App, session: Session, ticket: Ticket) -> list[str]:

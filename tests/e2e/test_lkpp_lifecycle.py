@@ -141,6 +141,40 @@ def test_lkpp_is_reminded_at_the_warning_and_the_coordinator_told_at_the_breach(
     assert len(d.inbox(coordinator)) == 1
 
 
+def test_data_lkpp_asked_for_is_reminded_then_the_ticket_closes_and_lkpp_is_told(deployment: Deployment) -> None:
+    d = deployment
+    dossier = escalate(d)
+    deliver(d, officer_mail(d, dossier, "officer.teknis@lkpp.test", f"Re: {' '.join(dossier.subject.split())}",
+                            "#mintadata nomor BAST\nMohon dikirimkan agar dapat kami periksa."))
+    d.wait_subject(d.user, "Mohon lengkapi data")
+    app = build_app(load_settings(d.config_path))
+    with app.factory() as session:
+        ticket = session.get(Ticket, d.tickets()[0].id)
+        assert ticket is not None
+        st = deadlines.status(session, ticket, app, datetime.now(timezone.utc))
+    wait = st.waiting
+    assert wait is not None and wait.by_lkpp and wait.remind_at is not None and wait.autoclose_at is not None
+    [stored] = d.tickets()
+    assert stored.state == "escalated" and stored.remind_at == wait.remind_at  # the console and status show it
+
+    assert tick_and_send(app, wait.remind_at).reminders == 1
+    [reminder] = d.wait_subject(d.user, "Pengingat")
+    assert "diminta Helpdesk LKPP" in reminder.text and "nomor BAST" in reminder.text
+    assert state(d) == "escalated"
+    [stored] = d.tickets()
+    assert stored.autoclose_at is not None
+
+    assert tick_and_send(app, stored.autoclose_at).autoclosed == 1
+    [closed] = d.wait_subject(d.user, "Tiket ditutup karena data belum dilengkapi")
+    assert "diminta Helpdesk LKPP" in closed.text
+    [told] = d.wait_subject(d.lkpp, "Ditutup otomatis")
+    assert "nomor BAST" in told.text and "tidak mengirim data yang diminta LKPP" in told.text
+    assert state(d) == "closed"
+    [ticket_after] = d.tickets()
+    [auto] = [e for e in ticket_after.events if e.kind == "closed"]
+    assert auto.data["auto"] is True and auto.data["by_lkpp"] is True
+
+
 def test_files_from_lkpp_and_from_staff_reach_the_user(deployment: Deployment) -> None:
     d = deployment
     dossier = escalate(d)

@@ -101,3 +101,26 @@ def test_measure_reports_each_answered_lkpp_turn() -> None:
     [resolution] = [s for s in measure(events, priority="sedang", policy=POLICY, calendar=CAL,
                                        resolution_hours={"sedang": 24}) if s.measure == "resolution"]
     assert resolution.took == 2 * H  # only the LPSE's own time before the escalation
+
+
+def test_data_lkpp_asked_for_is_reminded_then_closed_like_an_lpse_request() -> None:
+    # LKPP asks on Tuesday 09:00: reminder after 2 working days (Thursday 09:00), auto-close 3 working
+    # days after the reminder (Tuesday 10 March 09:00); the ticket stays escalated meanwhile.
+    asked = ESCALATED + [Ev("lkpp_replied", wib(2026, 3, 3, 9, 0), data={"asked": ["nomor BAST"]})]
+    wait = sla.waiting(asked, state="escalated", policy=POLICY, calendar=CAL)
+    assert wait is not None and wait.by_lkpp and wait.since == wib(2026, 3, 3, 9, 0)
+    assert wait.remind_at == wib(2026, 3, 5, 9, 0)
+    due = status(asked, "escalated", wib(2026, 3, 5, 9, 0)).actions
+    assert [(a.kind, a.clock) for a in due] == [("reminder", "waiting")]
+    reminded = asked + [Ev("reminder_sent", wib(2026, 3, 5, 9, 0), 10, {"key": due[0].key})]
+    later = status(reminded, "escalated", wib(2026, 3, 10, 9, 0), sent={due[0].key}).actions
+    assert [(a.kind, a.due_since) for a in later] == [("autoclose", wib(2026, 3, 10, 9, 0))]
+    # The user's answer ends the wait: LKPP owes the next answer, nobody is reminded or closed.
+    answered = asked + [Ev("user_replied", wib(2026, 3, 4, 10, 0))]
+    assert sla.waiting(answered, state="escalated", policy=POLICY, calendar=CAL) is None
+    assert status(answered, "escalated", wib(2026, 3, 12, 9, 0)).actions[0].clock == LKPP
+
+
+def test_an_lkpp_answer_without_a_request_makes_nobody_wait_for_the_user() -> None:
+    answered = ESCALATED + [Ev("lkpp_replied", wib(2026, 3, 3, 9, 0))]
+    assert sla.waiting(answered, state="escalated", policy=POLICY, calendar=CAL) is None

@@ -378,6 +378,9 @@ def notice(breach: bool, warn_to: str = "assignee") -> SlaNoticeDue:
 WAITING = {"since": "02-03-2026 09:00 WIB", "reminded": "", "autoclose": "09-03-2026 10:00 WIB"}
 REMINDER = ReminderDue("waiting/x/reminder", ("Kode tender",), WAITING)
 AUTOCLOSE = AutoCloseDue("waiting/x/autoclose", 3, ("Kode tender",), WAITING)
+# LKPP asked the user for data (the ticket stays escalated): the same reminder and auto-close, LKPP told.
+LKPP_REMINDER = ReminderDue("waiting/y/reminder", ("nomor BAST",), WAITING, by_lkpp=True)
+LKPP_AUTOCLOSE = AutoCloseDue("waiting/y/autoclose", 3, ("nomor BAST",), WAITING, by_lkpp=True)
 
 def lkpp_notice(breach: bool) -> SlaNoticeDue:
     return SlaNoticeDue(breach=breach, clock="lkpp_turnaround", key="lkpp_turnaround@x:75", percent=100 if breach
@@ -427,6 +430,18 @@ CLOCK_TABLE = {
         S.WAITING_USER: (S.CLOSED, [("user", "autoclosed")], ["closed"]),
         S.ANALYSIS: (S.ANALYSIS, [], []),
         S.ESCALATED: (S.ESCALATED, [], []),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "reminder of LKPP's request": (LKPP_REMINDER, {
+        S.WAITING_USER: (S.WAITING_USER, [], []),
+        S.ANALYSIS: (S.ANALYSIS, [], []),
+        S.ESCALATED: (S.ESCALATED, [("user", "reminder")], ["reminder_sent"]),
+        S.CLOSED: (S.CLOSED, [], []),
+    }),
+    "autoclose of LKPP's request": (LKPP_AUTOCLOSE, {
+        S.WAITING_USER: (S.WAITING_USER, [], []),
+        S.ANALYSIS: (S.ANALYSIS, [], []),
+        S.ESCALATED: (S.CLOSED, [("user", "autoclosed"), ("lkpp", "lkpp_closed")], ["closed"]),
         S.CLOSED: (S.CLOSED, [], []),
     }),
 }
