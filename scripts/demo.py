@@ -13,12 +13,18 @@ match. ``--shuffle`` sends the three user mails in a random order (``--seed N`` 
 from __future__ import annotations
 
 import argparse
+import html
+import http.cookiejar
 import json
 import random
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -176,7 +182,52 @@ def main() -> None:
     if len(tickets) != 3 or state.get(BUDI) != "closed" or "closed" in (state.get(SARI), state.get(POKJA)):
         raise DemoStopped(f"demo FAILED: ticket states {state}")
     print(mailbot("tickets", "show", number).rstrip())
+    console(number)
     print("\n== demo done: Budi's ticket is closed with the staff answer; Sari's and Pokja's wait for staff")
+    print(f"   the console yourself: .venv/bin/mailbot --config {CONFIG.relative_to(ROOT)} web, then open the link that\n"
+          f"   .venv/bin/mailbot --config {CONFIG.relative_to(ROOT)} web --link {STAFF} prints (or ask for one by mail)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def console(number: str) -> None:
+    """The console as staff see it: a sign-in link from ``web --link``, ``mailbot web`` serving, the
+    queue read through that sign-in (a browser does the same; the demo uses urllib)."""
+    port = free_port()  # the demo's own copy of the config: a free port, so nothing else is in the way
+    text = CONFIG.read_text().replace("port = 8080", f"port = {port}")
+    CONFIG.write_text(text.replace('base_url = "http://127.0.0.1:8080"', f'base_url = "http://127.0.0.1:{port}"'))
+    print(f"\n== the console: a sign-in link for {STAFF}, then the queue it sees")
+    link = mailbot("web", "--link", STAFF).strip()
+    print(f"   {link[:40]}... (single use, 15 minutes)")
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mailbot"), "--config", str(CONFIG), "web"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                confirm = opener.open(link, timeout=5).read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise DemoStopped(f"demo FAILED: mailbot web did not answer on port {port}") from None
+                time.sleep(0.3)
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', confirm)
+        if csrf is None:
+            raise DemoStopped("demo FAILED: the sign-in page has no form")
+        opener.open(link, data=urllib.parse.urlencode({"csrf": csrf[1]}).encode(), timeout=10)
+        queue = opener.open(f"http://127.0.0.1:{port}/antrian", timeout=10).read().decode()
+        shown = [subject for _, _, subject, _ in MAILS if html.escape(subject) in queue]
+        if len(shown) < 2 or number in queue:  # the open tickets; Budi's is closed, off the default queue
+            raise DemoStopped(f"demo FAILED: the console queue shows {shown}")
+        print(f"   GET /antrian as {STAFF}: " + "; ".join(shown))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         return run.run(apps)
     if args.command == "web":
-        return web.web(apps)
+        return web.link(apps, args.link) if args.link else web.web(apps)
     if args.command == "status":
         return run.status(apps, args, multi and only is None)
     if args.command == "report":

@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     poll = sub.add_parser("poll", help="process the mailbox")
     poll.add_argument("--once", action="store_true", required=True, help="process what is there now, then exit")
     helpdesk_option(poll)
-    sub.add_parser("web", help="serve the helpdesk console ([web] host, port, base_url)")
+    web = sub.add_parser("web", help="serve the helpdesk console ([web] host, port, base_url)")
+    web.add_argument("--link", metavar="ADDRESS",
+                     help="print a one-time sign-in link for ADDRESS (staff, coordinator or LKPP) and exit, "
+                          "instead of serving: for the first sign-in, or when mail does not arrive")
     sub.add_parser("check-config", help="validate the config and try the IMAP and SMTP logins")
     st = sub.add_parser("status", help="health for monitoring: exit 0 healthy, 1 unhealthy (see README)")
     st.add_argument("--json", action="store_true")

@@ -126,6 +126,22 @@ def request_link(session: Session, settings: Settings, typed: str, client: str,
     return "sent", viewer, token
 
 
+def issue_link(session: Session, settings: Settings, typed: str, now: datetime) -> tuple[Viewer | None, str]:
+    """A sign-in link's token for an operator at the command line (``mailbot web --link``): no rate
+    limit and no mail, the same lifetime and single use; audited as issued at the command line.
+    (None, "") when the address has no console access."""
+    address = normalize_address(typed) or ""
+    viewer = viewer_for(settings, address) if address else None
+    if viewer is None:
+        audit(session, "link_unknown", now, address=address, client="cli", detail="command line")
+        return None, ""
+    token = secrets.token_urlsafe(32)
+    session.add(WebSignInLink(token_hash=digest(token), address=address, created_at=now,
+                              expires_at=now + LINK_LIFETIME))
+    audit(session, "link_issued", now, address=address, client="cli", detail=viewer.role)
+    return viewer, token
+
+
 def link_is_valid(session: Session, token: str, now: datetime) -> bool:
     """Whether the link still works (unused, not expired), without using it."""
     row = session.scalar(select(WebSignInLink).where(WebSignInLink.token_hash == digest(token)))

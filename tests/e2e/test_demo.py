@@ -22,3 +22,5 @@ def test_the_demo_runs_to_its_end(stack: object) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "== demo done: Budi's ticket is closed with the staff answer" in proc.stdout
     assert "Tiket diterima" in proc.stdout and "Selesai" in proc.stdout
+    # The console: signed in with the printed link, the queue shows the two tickets still open.
+    assert "GET /antrian as staff1@lpse.test: " in proc.stdout
