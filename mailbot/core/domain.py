@@ -144,6 +144,7 @@ class InboundMail:
     x_mailbot_hops: int = 0  # our own hop counter, carried on every mail we send
     x_mailbot_ticket: str = ""  # set on mail the bot sent
     authentication_results: tuple[str, ...] = ()
+    spam_headers: tuple[str, ...] = ()  # "name: value" of the spam filters' verdict fields (``core.spam``)
     delivered_to: tuple[str, ...] = ()  # Delivered-To / X-Original-To, for plus addresses
     content_type: str = "text/plain"  # top-level MIME type (multipart/report = DSN)
     return_path: str = ""

@@ -14,6 +14,9 @@ this module returns. The order of the checks is the policy, top to bottom:
                                                         ticketing system answers from no-reply addresses)
     automatic mail, with ticket   -> RECORD_AUTOMATIC   stored on the ticket, never answered
     automatic mail, no ticket     -> IGNORE_AUTOMATIC   nothing is done
+    spam, no ticket               -> HOLD_SPAM          quarantined with the filter's verdict: no ticket, no ack
+                                                        (in a ticket's thread it goes on: a user's answer
+                                                        marked by mistake must not be lost)
     no ticket                     -> OPEN               a new ticket (SOP step 1)
     staff, without proof          -> UNVERIFIED_STAFF   recorded; no command runs; the staff member is told
     staff                         -> STAFF_REPLY        ``decide(StaffReplied)``
@@ -38,6 +41,7 @@ class Route(enum.StrEnum):
     UNVERIFIED_LKPP = "unverified_lkpp"
     RECORD_AUTOMATIC = "record_automatic"
     IGNORE_AUTOMATIC = "ignore_automatic"
+    HOLD_SPAM = "hold_spam"
     OPEN = "open"
     UNVERIFIED_STAFF = "unverified_staff"
     STAFF_REPLY = "staff_reply"
@@ -58,6 +62,7 @@ class Facts:
     thread: str = ""  # how that ticket was found (thread headers, subject tag, reply address)
     staff_proof: bool = False  # a staff mail proved its sender (``auth.verify_staff``)
     staff_how: str = ""  # the proof, or why there is none
+    spam: str | None = None  # the mail server's spam verdict (``spam.spam_verdict``), when it said spam
     # LKPP (role LKPP: the mail claims to be LKPP, or was sent to a signed LKPP address)
     lkpp_proof: bool = False  # sent to the ticket's signed LKPP address, or DKIM-verified LKPP domain
     lkpp_how: str = ""  # the proof, or why there is none
@@ -88,6 +93,8 @@ def triage(facts: Facts) -> Triage:
         if not f.ticket:
             return Triage(Route.IGNORE_AUTOMATIC, f"automatic mail without a ticket: {f.automatic}")
         return Triage(Route.RECORD_AUTOMATIC, f"recorded only: {f.automatic}")
+    if not f.ticket and f.spam is not None:
+        return Triage(Route.HOLD_SPAM, f"marked as spam by the mail server ({f.spam})")
     if not f.ticket:
         return Triage(Route.OPEN, "new thread")
     if f.role is SenderRole.STAFF and not f.staff_proof:

@@ -25,6 +25,7 @@ from mailbot.core.fingerprint import content_digest
 from mailbot.core.loops import automatic_reason, is_bounce
 from mailbot.core.parse import parse_mail, substitute_message_id
 from mailbot.core.rules import classify, detect_items
+from mailbot.core.spam import spam_verdict
 from mailbot.core.triage import Facts, Route, triage
 from mailbot.core.workflow import (
     Event,
@@ -69,11 +70,17 @@ COOPERATE_GRACE = timedelta(seconds=60)
 #: Attempts at a mail's transaction when it loses a race (unique key, deadlock, busy SQLite).
 _RACE_ATTEMPTS = 3
 #: ``session.info`` keys of the conversations read in a transaction (see ``_conversation_ids``).
-def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], float] = time.monotonic) -> Outcome:
+class HeldAsSpam(Exception):
+    """``core.triage`` held a new thread the mail server marked as spam: it goes to quarantine."""
+
+
+def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], float] = time.monotonic,
+                released: bool = False) -> Outcome:
     """Handle one inbound mail in one transaction; poison mail ends in quarantine.
 
     The mail has ``storage.max_processing_seconds``: a mail over it (checked between stages)
     goes to quarantine with the reason, so one mail cannot hold up the mailbox for long.
+    ``released``: an operator released it from quarantine (a spam verdict no longer holds it).
     """
     budget = Budget(app.settings.storage.max_processing_seconds, clock)
     try:
@@ -99,7 +106,7 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
                 claim, mail = _claim(app, session, mail, digest, now)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
-                outcome = _handle(app, session, mail, now, budget)
+                outcome = _handle(app, session, mail, now, budget, hold_spam=not released)
                 budget.check("deciding and queueing the replies")
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
                                      ticket_id=outcome.ticket_id)
@@ -107,6 +114,9 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
         except BudgetExceeded as exc:  # rolled back: nothing of it was kept
             log.warning("mail %s: %s", mail.message_id, exc)
             return quarantine(app, raw, mail, str(exc), now)
+        except HeldAsSpam as exc:  # rolled back: no ticket, nothing queued
+            return quarantine(app, raw, mail, f"spam: {exc}; not answered (mailbot quarantine retry "
+                                              "processes it if it is not spam)", now)
         except Exception as exc:
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
                 # Another transaction got there first (the same mail, a ticket row, SQLite's lock):
@@ -193,7 +203,8 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
     return Outcome(OutcomeKind.QUARANTINED, reason=error)
 
 
-def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget) -> Outcome:
+def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget, *,
+            hold_spam: bool = True) -> Outcome:
     """Find the facts, let ``core.triage`` route the mail, and carry out what the route calls for."""
     settings = app.settings
     role = sender_role(settings, mail, app.secret)
@@ -210,8 +221,9 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     lkpp_proof, lkpp_how = (lkpp_verdict(settings, mail, ticket.id, signed_lkpp_id)
                             if role is SenderRole.LKPP and ticket is not None else (False, ""))
     auto = automatic_reason(mail)
+    spam = spam_verdict(mail.spam_headers) if hold_spam and settings.loops.hold_spam else None
     routed = triage(Facts(role=role, hops=mail.x_mailbot_hops, max_hops=settings.escalation.max_hops,
-                          bounce=is_bounce(mail), automatic=auto, ticket=ticket is not None, thread=thread,
+                          bounce=is_bounce(mail), automatic=auto, spam=spam, ticket=ticket is not None, thread=thread,
                           staff_proof=verdict is not None and verdict.ok, staff_how=verdict.how if verdict else "",
                           lkpp_proof=lkpp_proof, lkpp_how=lkpp_how))
     route = routed.route
@@ -221,6 +233,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         return Outcome(OutcomeKind.IGNORED, reason=routed.reason)
     if route is Route.BOUNCE:
         return handle_bounce(app, session, mail, now)
+    if route is Route.HOLD_SPAM:
+        raise HeldAsSpam(routed.reason)
     if route is Route.OPEN:
         if role is SenderRole.STAFF and team.is_create(parse_staff_reply(mail.new_text, app.policy.levels)):
             return _open_forwarded(app, session, mail, now, budget)

@@ -250,6 +250,9 @@ class LoopSettings(_Section):
     #: hour; beyond it the mail is not sent and the ticket records why. Stops ping-pong with
     #: autoresponders that ignore Auto-Submitted.
     max_auto_mails_per_hour: int = Field(default=10, ge=1)
+    #: A new thread the mail server's spam filter marked (X-Spam-Flag, X-Spam-Status, X-Spam, Exchange's
+    #: SFV/SCL) is held in quarantine: no ticket, no acknowledgment to a likely forged sender.
+    hold_spam: bool = True
 
 
 class AnswersSettings(_Section):

@@ -244,7 +244,7 @@ def test_a_database_outage_does_not_quarantine_the_mail(db_url: str, monkeypatch
     app = build_app(settings_for(db_url))
     raw = mail(1, "Kendala SPSE", "Bagaimana cara mengganti alamat e-mail akun penyedia?")
 
-    def server_gone(*_args: object) -> outcome.Outcome:
+    def server_gone(*_args: object, **_kw: object) -> outcome.Outcome:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"),
                                connection_invalidated=True)
 

@@ -82,6 +82,7 @@ from mailbot.core.parse.mime import (
     repair_boundary,
 )
 from mailbot.core.parse.reply import extract_new_text
+from mailbot.core.spam import MAX_SPAM_FIELDS, SPAM_FIELDS
 
 # The functions, and the limits other modules and the tests read (mailbot.core.auth keeps
 # Authentication-Results to MAX_RAW_HEADER_CHARS as this package does).
@@ -224,6 +225,8 @@ def parse_mail(
             raw_one_line(v, "Authentication-Results", defects)
             for v in headers.all("authentication-results")[:MAX_AUTH_RESULTS]
         ),
+        spam_headers=tuple(f"{name}: {raw_one_line(value, name, defects, 300)}" for name in SPAM_FIELDS
+                           for value in headers.all(name)[:MAX_SPAM_FIELDS]),
         delivered_to=tuple(delivered),
         content_type=content_type(msg),
         return_path=raw_one_line(headers.first("return-path"), "Return-Path", defects, MAX_ADDR_CHARS + 2),
