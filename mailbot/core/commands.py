@@ -27,6 +27,7 @@ class CommandKind(str, enum.Enum):
     RELAY = "relay"  # relay the latest unverified mail in LKPP's name to the user
     CREATE = "create"  # a forwarded user's mail opens a ticket for its original sender (``core.team``)
     SEND = "send"  # send an answer held because a colleague had just answered (``core.team``)
+    MERGE = "merge"  # close this ticket as a duplicate of another one of the same requester
 
 
 #: keyword (lower case, without '#') -> kind. Indonesian first, English aliases after.
@@ -58,6 +59,8 @@ KEYWORDS: dict[str, CommandKind] = {
     "create": CommandKind.CREATE,
     "kirim": CommandKind.SEND,
     "send": CommandKind.SEND,
+    "gabung": CommandKind.MERGE,
+    "merge": CommandKind.MERGE,
 }
 
 #: How staff write each command, in the order the staff guide lists them: the one list the
@@ -74,6 +77,7 @@ USAGE: dict[CommandKind, str] = {
     CommandKind.REOPEN: "#buka",
     CommandKind.WITHDRAW: "#tarik <alasan>",
     CommandKind.RELAY: "#teruskan",
+    CommandKind.MERGE: "#gabung <nomor tiket>",
     CommandKind.SEND: "#kirim",
     CommandKind.CREATE: "#buat",
 }
@@ -96,6 +100,9 @@ PRIORITY_WORDS: dict[str, str] = {
 _FREE_TEXT = {CommandKind.NEED_INFO, CommandKind.NOTE, CommandKind.CALLED, CommandKind.CLOSE, CommandKind.ESCALATE,
               CommandKind.WITHDRAW}
 _NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY, CommandKind.CREATE, CommandKind.SEND}
+
+#: A ticket's number as staff write it: "TTS-000123", "[TTS-000123]", "000123" or "123".
+_TICKET_REF = re.compile(r"\[?(?:[A-Za-z][A-Za-z0-9]{0,9}-)?0*(\d{1,9})\]?")
 
 _LINE = re.compile(r"^\s*(?P<hash>#)?\s*(?P<word>[A-Za-z]+)\s*:?\s*(?P<rest>.*?)\s*$")
 
@@ -149,6 +156,14 @@ def _parse_line(line: str, levels: tuple[str, ...]) -> Command | CommandError | 
         if not hashed:
             return None
         return CommandError(line, "tulis satu nomor atau kunci jawaban, misalnya #jawab 2")
+    if kind is CommandKind.MERGE:
+        # "#gabung TTS-000123" / "#gabung 123": the ticket that carries on, by its number.
+        ref = _TICKET_REF.fullmatch(rest)
+        if ref and int(ref[1]) > 0:
+            return Command(kind, str(int(ref[1])), line.strip())
+        if not hashed:
+            return None
+        return CommandError(line, "tulis nomor tiket tujuan, misalnya #gabung TTS-000123")
     if not hashed and rest and kind not in (CommandKind.NEED_INFO,):
         # A bare word followed by text is most likely an ordinary sentence.
         return None

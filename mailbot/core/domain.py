@@ -76,6 +76,8 @@ class EventKind(enum.StrEnum):
     WITHDRAWN = "withdrawn"  # staff took the escalation back from LKPP (``#tarik``)
     ANSWER_HELD = "answer_held"  # a colleague had just answered: held until ``#kirim`` (core.team)
     ANSWER_RELEASED = "answer_released"  # the held answer sent on its sender's ``#kirim``
+    MERGED = "merged"  # closed as a duplicate into another ticket (``#gabung``)
+    MERGED_FROM = "merged_from"  # on the ticket that carries on: a duplicate was merged into it
     # mail that is only recorded, and mail the bot did not or could not send
     AUTO_MAIL = "auto_mail"
     BOUNCE = "bounce"

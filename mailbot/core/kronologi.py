@@ -109,6 +109,10 @@ def _text(e: EventRecord, label: Callable[[str], str], category_label: Callable[
         if d.get("auto"):
             return "Ditutup otomatis karena data yang diminta tidak dilengkapi"
         return "Ditutup oleh Helpdesk LKPP" if d.get("by_lkpp") else f"Ditutup oleh {who}"
+    if kind == "merged":
+        return f"Digabung ke tiket {d.get('into', '-')} (masalah yang sama) oleh {who}"
+    if kind == "merged_from":
+        return f"Tiket {d.get('from', '-')} dari pelapor yang sama digabung ke tiket ini oleh {who}"
     if kind == "reopened":
         if d.get("to_lkpp"):
             return "Pelapor menyatakan belum selesai; dikembalikan ke Helpdesk LKPP"

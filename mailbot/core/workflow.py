@@ -29,6 +29,39 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from mailbot.core.commands import Command, CommandKind, StaffReply
+from mailbot.core.decisions import (  # re-exported: the service and the tests import them from here
+    Assign as Assign,
+)
+from mailbot.core.decisions import (
+    Decision as Decision,
+)
+from mailbot.core.decisions import (
+    Effect as Effect,
+)
+from mailbot.core.decisions import (
+    MergeInto as MergeInto,
+)
+from mailbot.core.decisions import (
+    OpenFollowUp as OpenFollowUp,
+)
+from mailbot.core.decisions import (
+    Recipient as Recipient,
+)
+from mailbot.core.decisions import (
+    Record as Record,
+)
+from mailbot.core.decisions import (
+    SendMail as SendMail,
+)
+from mailbot.core.decisions import (
+    SetMissing as SetMissing,
+)
+from mailbot.core.decisions import (
+    SetPriority as SetPriority,
+)
+from mailbot.core.decisions import (
+    SetRating as SetRating,
+)
 from mailbot.core.domain import Classification, EventKind, TicketState
 from mailbot.core.feedback import just_thanks, not_solved, parse_rating
 
@@ -57,6 +90,8 @@ TRANSITIONS: Mapping[tuple[CommandKind, TicketState], TicketState] = {
     (CommandKind.WITHDRAW, S.ESCALATED): S.ANALYSIS,
     **{(CommandKind.RELAY, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     **{(CommandKind.ANSWER, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
+    # Not while LKPP holds it (take it back with #tarik first): LKPP would answer a closed duplicate.
+    **{(CommandKind.MERGE, s): S.CLOSED for s in (S.ANALYSIS, S.WAITING_USER)},
 }
 
 #: The states' names in Indonesian: data for the templates (``ticket.state_label``) and for the refusals.
@@ -71,7 +106,6 @@ STATE_LABELS: Mapping[TicketState, str] = {
 #: The LKPP turnaround clock (``core.sla``): its warning reminds LKPP, its breach tells the coordinator.
 LKPP_CLOCK = "lkpp_turnaround"
 
-Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator", "others"]
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -123,14 +157,27 @@ class UserReplied:
 
 
 @dataclass(frozen=True)
+class MergeTarget:
+    """The ticket a ``#gabung`` names, as the service found it in the same helpdesk."""
+
+    ticket_id: int
+    number: str  # "TTS-000123"
+    state: TicketState
+    same_requester: bool
+    same_ticket: bool = False  # the ticket the command was sent on
+
+
+@dataclass(frozen=True)
 class StaffReplied:
     """A proven staff member's reply. ``unverified``: the text of the latest mail in LKPP's name
-    without proof not yet relayed (``#teruskan`` sends it to the user), ``unverified_ref`` its id."""
+    without proof not yet relayed (``#teruskan`` sends it to the user), ``unverified_ref`` its id.
+    ``merge_target``: the ticket a ``#gabung`` names (None when there is no such ticket)."""
 
     actor: str
     reply: StaffReply
     unverified: str | None = None
     unverified_ref: int | None = None
+    merge_target: MergeTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -216,62 +263,6 @@ class AutoCloseDue:
 
 ClockEvent = SlaNoticeDue | ReminderDue | AutoCloseDue
 Event = UserOpened | UserReplied | StaffReplied | LkppReplied | LkppUnverified | StaffUnverified | ClockEvent
-
-
-# ---- outputs ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SendMail:
-    to: Recipient
-    template: str
-    context: Mapping[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Record:
-    kind: EventKind
-    detail: str = ""
-    sop_step: int | None = None
-    data: Mapping[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Assign:
-    address: str
-
-
-@dataclass(frozen=True)
-class SetPriority:
-    level: str
-
-
-@dataclass(frozen=True)
-class SetMissing:
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SetRating:
-    rating: int  # 1-5, the user's satisfaction with the help
-
-
-@dataclass(frozen=True)
-class OpenFollowUp:
-    """The user wrote to a ticket closed longer ago than the reopen window."""
-
-
-Effect = SendMail | Record | Assign | SetPriority | SetMissing | SetRating | OpenFollowUp
-
-
-@dataclass(frozen=True)
-class Decision:
-    state: TicketState
-    effects: tuple[Effect, ...]
-    closed_by: str | None = None  # set when this decision closes the ticket
-
-    def mails(self) -> list[SendMail]:
-        return [e for e in self.effects if isinstance(e, SendMail)]
 
 
 # ---- the decision -------------------------------------------------------------------------
@@ -422,6 +413,8 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
             errors.append(f"'{command.line}': sebutkan data yang diminta")
         if command.kind is CommandKind.RELAY and event.unverified is None:
             errors.append(f"'{command.line}': tidak ada e-mail atas nama LKPP yang belum diteruskan")
+        if command.kind is CommandKind.MERGE:
+            errors += _merge_refusals(command, event.merge_target, ticket)
         state = nxt
     if errors:
         return Decision(ticket.state, (
@@ -440,6 +433,21 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
         return Decision(ticket.state, (Record(E.STAFF_ANSWERED, f"answer from {event.actor}"),
                                        SendMail("user", "staff_answer", {"answer": reply.body})))
     return _run_commands(ticket, event, policy)
+
+
+def _merge_refusals(command: Command, target: MergeTarget | None, ticket: TicketView) -> list[str]:
+    """Why ``#gabung`` cannot merge this ticket into ``target`` (nothing when it can)."""
+    if target is None:
+        return [f"'{command.line}': tiket nomor {command.arg} tidak ada di helpdesk ini"]
+    if target.same_ticket:
+        return [f"'{command.line}': tiket tidak bisa digabung ke dirinya sendiri"]
+    if target.state is S.CLOSED:
+        return [f"'{command.line}': tiket {target.number} sudah ditutup; buka dulu dengan #buka di tiket itu"]
+    if not target.same_requester:
+        # Merging two people's tickets would send one person's answers to the other.
+        return [f"'{command.line}': tiket {target.number} dari pelapor lain; hanya tiket dari pelapor yang sama "
+                "yang bisa digabung"]
+    return []
 
 
 def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> Decision:
@@ -502,6 +510,14 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
                                                                                   else ""), 10,
                                {"by": actor, "reason": command.arg}),
                         Record(E.ANALYSIS_STARTED, "taken back from LKPP", 7)]
+        elif kind is CommandKind.MERGE and event.merge_target is not None:
+            target = event.merge_target
+            closed_by = actor
+            effects += [MergeInto(target.ticket_id, target.number),
+                        SendMail("user", "merged", {"into": target.number, "answer": "" if body_used else reply.body}),
+                        Record(E.MERGED, f"merged into {target.number} by {actor}", 9,
+                               {"into": target.number, "into_id": target.ticket_id, "from_state": state_before.value})]
+            body_used = True
         elif kind is CommandKind.RELAY:
             # Staff vouch for a mail in LKPP's name that had no proof: the user gets it as LKPP's answer.
             effects += [SendMail("user", "lkpp_answer", {"answer": event.unverified or "", "relay": event.unverified_ref,

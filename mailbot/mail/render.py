@@ -35,7 +35,7 @@ TEMPLATE_KEYS = (
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
     "staff_auth_failed", "staff_unverified", "staff_lkpp_unverified", "lkpp_closed", "lkpp_reopened", "still_missing",
     "lkpp_withdrawn", "lkpp_reminder",
-    "web_signin", "staff_copy", "staff_held", "staff_create_refused",
+    "web_signin", "staff_copy", "staff_held", "staff_create_refused", "merged",
 )
 
 
@@ -135,7 +135,7 @@ def sample_context() -> dict[str, object]:
                    "due_local": "02-01-2026 08:00 WIB"},
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
-        "by_lkpp": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
+        "by_lkpp": False, "into": "TTS-000002", "autoclosed": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
         "kronologi": [{"at": "01-01-2026 08:00 WIB", "step": 1, "step_name": "Laporan masuk", "text": "Laporan diterima"}],
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
         "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "lkpp_number": "4711", "arrived": [], "still": [],

@@ -31,20 +31,28 @@ from mailbot.core.workflow import Decision, Event, LkppReplied, Record, StaffRep
 from mailbot.service import team as team_facts
 from mailbot.service.app import App
 from mailbot.service.context import template_context
-from mailbot.service.effects import apply_decision, closed_by_lkpp, record_event, store_message, ticket_view
+from mailbot.service.effects import (
+    apply_decision,
+    closed_by_lkpp,
+    merge_target,
+    record_event,
+    store_message,
+    ticket_view,
+)
 from mailbot.service.inbound import open_ticket, with_canned_answers
 from mailbot.storage import store
 from mailbot.storage.models import Ticket, WebAction
 
 #: The console's staff actions (the form contract: ``<button name="action" value="...">``).
-STAFF_ACTIONS = ("reply", "close", "escalate", "request_data", "take", "note", "priority", "called", "reopen")
+STAFF_ACTIONS = ("reply", "close", "escalate", "request_data", "take", "note", "priority", "called", "reopen",
+                 "merge")
 #: What a signed-in LKPP officer may do on an escalated ticket.
 LKPP_ACTIONS = ("reply", "request_data", "close")
 #: The keyword line each staff action stands for (its argument, if any, is added from the form).
 KEYWORD = {"close": "#tutup", "escalate": "#eskalasi", "request_data": "#mintadata", "take": "#ambil",
            "note": "#catatan", "priority": "#prioritas", "called": "#telepon", "reopen": "#buka"}
 #: Actions whose answer text goes to the user (and may carry a canned answer and files).
-_ANSWERING = {"reply", "close", "request_data", "escalate", "reopen"}
+_ANSWERING = {"reply", "close", "request_data", "escalate", "reopen", "merge"}
 
 #: How a caller's problem reached the helpdesk (form value -> the words recorded).
 CALLER_CHANNELS = {"telepon": "telepon", "whatsapp": "WhatsApp", "datang_langsung": "datang langsung",
@@ -63,6 +71,7 @@ class ActionForm:
     level: str = ""  # priority
     reason: str = ""  # priority
     assignee: str = ""  # take: a colleague to assign ("" = the actor takes it)
+    into: str = ""  # merge: the number of the ticket that carries on
     answer: str = ""  # a canned answer's number or key, put after the text
     files: tuple[Attachment, ...] = ()
     confirmed: bool = False  # the second click after "a colleague already answered" (core.team.hold)
@@ -174,7 +183,7 @@ def _act(app: App, session: Session, ticket: Ticket, actor: str, form: ActionFor
             raise _Refused(["sebutkan alasan perubahan prioritas"])
         if form.action == "take" and form.assignee and not app.settings.is_staff(form.assignee):
             raise _Refused([f"{form.assignee} bukan petugas helpdesk ini"])
-        event = StaffReplied(actor, reply)
+        event = StaffReplied(actor, reply, merge_target=merge_target(session, ticket, reply))
     decision = decide(view, event, now, app.policy)
     refusal = _refusal(decision)
     if refusal:
@@ -224,6 +233,8 @@ def _reply(app: App, form: ActionForm, body: str, *, lkpp: bool) -> StaffReply:
         line = f"#prioritas {form.level.strip()} {' '.join(form.reason.split())}"
     elif action == "called":
         line = "#telepon " + " ".join(form.text.split())
+    elif action == "merge":
+        line = "#gabung " + " ".join(form.into.split())
     else:
         line = KEYWORD[action]
     parsed = parse_staff_reply(line.strip(), app.policy.levels)

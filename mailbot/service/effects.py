@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session
 
 from mailbot.core import bounces, threads
 from mailbot.core.auth import dkim_pass
+from mailbot.core.commands import CommandKind, StaffReply
 from mailbot.core.domain import Classification, EventKind, InboundMail, SenderRole, TicketState
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.workflow import (
     Assign,
     Decision,
+    MergeInto,
+    MergeTarget,
     Record,
     SendMail,
     SetMissing,
@@ -171,6 +174,8 @@ def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail
             ticket.missing = list(effect.items)
         elif isinstance(effect, SetRating):
             ticket.rating = effect.rating
+        elif isinstance(effect, MergeInto):
+            _merge_into(session, ticket, effect, now, actor or mail.from_addr)
     if decision.state is TicketState.CLOSED and ticket.state != TicketState.CLOSED.value:
         ticket.closed_at = now
         ticket.closed_by = decision.closed_by
@@ -191,6 +196,31 @@ def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail
         deadlines.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
         queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
+
+
+def merge_target(session: Session, ticket: Ticket, reply: StaffReply) -> MergeTarget | None:
+    """The ticket a ``#gabung`` in ``reply`` names, in ``ticket``'s helpdesk (None: no command, or no
+    such ticket); ``decide`` judges whether the two may be merged."""
+    command = next((c for c in reply.commands if c.kind is CommandKind.MERGE), None)
+    if command is None:
+        return None
+    target_id = store.ticket_for_seq(session, ticket.helpdesk, int(command.arg))
+    target = store.lock_ticket(session, target_id) if target_id is not None else None
+    if target is None:
+        return None
+    return MergeTarget(target.id, target.number or "", TicketState(target.state),
+                       target.requester.lower() == ticket.requester.lower(), target.id == ticket.id)
+
+
+def _merge_into(session: Session, ticket: Ticket, effect: MergeInto, now: datetime, actor: str) -> None:
+    """Link a duplicate to the ticket that carries on, and say so on that ticket's timeline."""
+    ticket.merged_into_id = effect.ticket_id
+    target = session.get(Ticket, effect.ticket_id)
+    if target is None:  # checked by the caller in this transaction; a vanished ticket only loses the note
+        return
+    record_event(session, target, Record(EventKind.MERGED_FROM, f"{ticket.number} merged into this ticket by {actor}",
+                                         data={"from": ticket.number, "from_id": ticket.id}), now, actor)
+    target.updated_at = now
 
 
 def recipients_for(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_closer: str | None) -> list[str]:

@@ -49,6 +49,7 @@ from mailbot.service.effects import (
     apply_decision,
     closed_by_lkpp,
     lkpp_verdict,
+    merge_target,
     new_conversation,
     queue_mail,
     record_event,
@@ -302,7 +303,8 @@ def _staff_reply(app: App, session: Session, ticket: Ticket, view: TicketView, m
         reply = parse_staff_reply(mail.new_text, app.policy.levels)
     reply = with_canned_answers(app, session, ticket, mail, reply)
     relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
-    event = StaffReplied(actor, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)))
+    event = StaffReplied(actor, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)),
+                         merge_target=merge_target(session, ticket, reply))
     decision = decide(view, event, now, app.policy)
     rejected = any(isinstance(e, Record) and e.kind is EventKind.COMMAND_REJECTED for e in decision.effects)
     if held is not None:
@@ -360,7 +362,17 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
     ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
     if ticket is not None and ticket.helpdesk != key:
         ticket = None  # another helpdesk's ticket (a reply address signed with a shared secret): not ours
-    return ticket, signed, match.how if match.ticket_id else "reply address"
+    how = match.how if match.ticket_id else "reply address"
+    # The user's mail in a merged duplicate's thread belongs to the ticket that carries on (staff
+    # keep the duplicate: their proof, a signed reply address, names it).
+    for _ in range(5):  # a chain of merges; never a cycle (a merge target is open, its source closed)
+        if ticket is None or ticket.merged_into_id is None or role is not SenderRole.USER:
+            break
+        target = store.lock_ticket(session, ticket.merged_into_id)
+        if target is None or target.helpdesk != key:
+            break
+        ticket, how = target, f"{how}, merged into {target.number}"
+    return ticket, signed, how
 
 
 #: Warnings about unverified mail in a staff member's name, per address and hour.

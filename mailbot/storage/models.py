@@ -81,6 +81,9 @@ class Ticket(Base):
     assignee: Mapped[str | None] = mapped_column(String(320))
     closed_by: Mapped[str | None] = mapped_column(String(320))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    #: A duplicate closed with ``#gabung``: the ticket it was merged into (migration 0013; no foreign
+    #: key, as SQLite cannot add one to an existing table).
+    merged_into_id: Mapped[int | None] = mapped_column(Integer)
     missing: Mapped[list[str]] = mapped_column(JSON, default=list)
     rating: Mapped[int | None] = mapped_column(Integer)  # the user's 1-5 satisfaction rating
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -51,7 +51,7 @@ MAX_FILES = 5
 NOTICES = {
     "reply": "Jawaban dikirim ke pengguna.", "close": "Tiket ditutup; jawaban dikirim ke pengguna.",
     "escalate": "Tiket dieskalasi ke LKPP.", "request_data": "Permintaan data dikirim ke pengguna.",
-    "take": "Tiket diambil.", "note": "Catatan internal disimpan.", "priority": "Prioritas diubah.",
+    "merge": "Tiket digabung; pengguna diberi tahu nomor tiket yang dilanjutkan.", "take": "Tiket diambil.", "note": "Catatan internal disimpan.", "priority": "Prioritas diubah.",
     "called": "Konfirmasi telepon dicatat.", "reopen": "Tiket dibuka kembali.",
     "ganda": "Formulir ini sudah dikirim sebelumnya; tidak dijalankan dua kali.",
     "baru": "Tiket dibuka untuk pelapor; tanda terima dikirim ke e-mailnya.",
@@ -85,7 +85,7 @@ def action_context(console: Console, viewer: Viewer, app: App, state: str, reque
     done = request.query_params.get("selesai", "")
     return {
         "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "", "confirm": False,
-        "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "lkpp")},
+        "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "merge", "lkpp")},
         "answers": list(app.answers.answers), "items": [i.label for i in app.table.items if not i.any_of],
         "levels": [(lv.key, lv.label) for lv in app.table.levels],
         "colleagues": [a for a in app.settings.staff.addresses if a.lower() != viewer.address],
@@ -147,7 +147,7 @@ class Actions:
             items.append(other)
         fields = ActionForm(action=action, text=text, items=tuple(items), level=str(form.get("level", "")),
                             reason=str(form.get("reason", "")), assignee=str(form.get("assignee", "")),
-                            answer=str(form.get("answer", "")), files=tuple(files),
+                            answer=str(form.get("answer", "")), into=str(form.get("into", ""))[:40], files=tuple(files),
                             confirmed=str(form.get("confirm", "")) == "1")
         if action == "insert":
             # "Sisipkan": the canned answer goes into the text box to be edited; nothing is sent.

@@ -340,3 +340,23 @@ def test_the_confirm_click_is_offered_on_the_page(console: tuple) -> None:
     refused = post(client, tid, "reply", text="Jawaban kedua.")
     assert refused.status_code == 409 and "sudah menjawab" in refused.text
     assert 'name="confirm" value="1"' in refused.text and "Jawaban kedua." in refused.text
+
+
+def test_staff_merge_a_duplicate_from_the_console(console: tuple) -> None:
+    (kota, _), _, make = console
+    client = make()
+    sign_in(client, kota, STAFF)
+    numbers = ids(kota)
+    duplicate, keep = numbers["Gagal upload <script>alert(1)</script>"], numbers["Lupa password akun"]
+    page = client.get(f"/tiket/{duplicate}").text
+    assert 'name="action" value="merge"' in page and len(set(TOKEN.findall(page))) == 5
+    into = ticket(kota, keep).number
+    merged = post(client, duplicate, "merge", index=4, into=into)
+    assert merged.status_code == 303
+    t = ticket(kota, duplicate)
+    assert t.state == "closed" and t.merged_into_id == keep
+    [told] = [m for m in mails_to(kota, "budi@vendor.test", duplicate) if "Digabung" in str(m["Subject"])]
+    assert into in str(told["Subject"])
+    after = client.get(f"/tiket/{duplicate}").text
+    assert f'<a href="/tiket/{keep}">{into}</a>' in after and 'value="merge"' not in after
+    assert "Tiket lain digabung ke sini" in client.get(f"/tiket/{keep}").text

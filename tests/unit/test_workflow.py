@@ -12,6 +12,8 @@ from mailbot.core.workflow import (
     Assign,
     AutoCloseDue,
     LkppReplied,
+    MergeInto,
+    MergeTarget,
     OpenFollowUp,
     Policy,
     Record,
@@ -191,11 +193,28 @@ RELAY_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
 }
 
 
+# ``#gabung`` merges this ticket into another open one of the same requester (the service found it).
+TARGET = MergeTarget(9, "TTS-000009", S.ANALYSIS, same_requester=True)
+MERGE_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
+    "#gabung TTS-000009\nSama dengan laporan Anda sebelumnya.": {
+        S.WAITING_USER: S.CLOSED, S.ANALYSIS: S.CLOSED, S.ESCALATED: None, S.CLOSED: None},
+    "#merge 9": {S.WAITING_USER: S.CLOSED, S.ANALYSIS: S.CLOSED, S.ESCALATED: None, S.CLOSED: None},
+}
+
+
+def event_for(text: str) -> StaffReplied:
+    if text in RELAY_TABLE:
+        return StaffReplied(STAFF, parse_staff_reply(text), "Jawaban LKPP", 7)
+    if text in MERGE_TABLE:
+        return StaffReplied(STAFF, parse_staff_reply(text), merge_target=TARGET)
+    return staff(text)
+
+
 @pytest.mark.parametrize("state", STORED_STATES)
-@pytest.mark.parametrize("text", [*COMMAND_TABLE, *RELAY_TABLE])
+@pytest.mark.parametrize("text", [*COMMAND_TABLE, *RELAY_TABLE, *MERGE_TABLE])
 def test_every_command_in_every_state(text: str, state: TicketState) -> None:
-    expected = {**COMMAND_TABLE, **RELAY_TABLE}[text][state]
-    event = StaffReplied(STAFF, parse_staff_reply(text), "Jawaban LKPP", 7) if text in RELAY_TABLE else staff(text)
+    expected = {**COMMAND_TABLE, **RELAY_TABLE, **MERGE_TABLE}[text][state]
+    event = event_for(text)
     d = decide(ticket(state), event, NOW, POLICY)
     if expected is None:
         assert d.state is state
@@ -254,6 +273,32 @@ def test_combined_commands_run_in_order() -> None:
     assert mails(d) == [("user", "closed")]
 
 
+def test_merge_closes_the_duplicate_into_the_other_ticket_and_tells_the_user() -> None:
+    d = decide(ticket(S.WAITING_USER), event_for("#gabung TTS-000009\nSama dengan laporan Anda sebelumnya."), NOW,
+               POLICY)
+    assert d.state is S.CLOSED and d.closed_by == STAFF
+    assert MergeInto(9, "TTS-000009") in d.effects
+    assert mails(d) == [("user", "merged")]
+    assert d.mails()[0].context == {"into": "TTS-000009", "answer": "Sama dengan laporan Anda sebelumnya."}
+    [record] = [e for e in d.effects if isinstance(e, Record)]
+    assert (record.kind, record.sop_step) == ("merged", 9)
+    assert record.data == {"into": "TTS-000009", "into_id": 9, "from_state": "waiting_user"}
+
+
+@pytest.mark.parametrize(("target", "why"), [
+    (None, "tiket nomor 9 tidak ada di helpdesk ini"),
+    (MergeTarget(3, "TTS-000003", S.ANALYSIS, True, same_ticket=True), "tidak bisa digabung ke dirinya sendiri"),
+    (MergeTarget(9, "TTS-000009", S.CLOSED, True), "TTS-000009 sudah ditutup"),
+    (MergeTarget(9, "TTS-000009", S.ANALYSIS, False), "dari pelapor lain"),
+])
+def test_merge_is_refused_without_a_fitting_target(target: MergeTarget | None, why: str) -> None:
+    d = decide(ticket(S.ANALYSIS), StaffReplied(STAFF, parse_staff_reply("#gabung 9"), merge_target=target), NOW,
+               POLICY)
+    assert d.state is S.ANALYSIS and mails(d) == [("sender", "staff_error")]
+    assert why in d.mails()[0].context["errors"][0]  # type: ignore[index]
+    assert not any(isinstance(e, MergeInto) for e in d.effects)
+
+
 def test_take_with_a_colleague_assigns_the_colleague() -> None:
     """The console's "tugaskan": ``#ambil`` with an address (built by the console; by mail it takes no argument)."""
     take = Command(CommandKind.TAKE, "rekan@lpse.test", "#ambil rekan@lpse.test")
@@ -264,7 +309,7 @@ def test_take_with_a_colleague_assigns_the_colleague() -> None:
 
 
 def test_every_command_kind_has_its_row_in_the_tables() -> None:
-    kinds = {parse_staff_reply(text).commands[0].kind for text in [*COMMAND_TABLE, *RELAY_TABLE]}
+    kinds = {parse_staff_reply(text).commands[0].kind for text in [*COMMAND_TABLE, *RELAY_TABLE, *MERGE_TABLE]}
     assert kinds == set(CommandKind)
 
 
