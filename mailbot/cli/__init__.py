@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
         extra = [args.dir] if args.dir else []
         extra += ["--table", args.table] if args.table else []
-        extra += ["--heldout", args.heldout] if args.heldout else []
+        extra += [arg for directory in args.train or () for arg in ("--train", directory)]
+        extra += [arg for directory in args.heldout or () for arg in ("--heldout", directory)]
         extra += ["--fail-under", args.fail_under] if args.fail_under else []
         extra += ["--no-heldout"] if args.no_heldout else []
         extra += ["--heldout-details"] if args.heldout_details else []
