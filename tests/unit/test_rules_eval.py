@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.ops.rules_eval import EvalError, EvalReport, evaluate, format_report, main
+from mailbot.ops.rules_eval import EvalError, EvalReport, evaluate, format_report
+from mailbot.ops.rules_eval_cli import main
 from mailbot.settings.priorities import PriorityTable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +191,7 @@ BLIND_TRAIN = ROOT / "tests" / "data" / "blind_train"
 
 
 def test_the_default_training_sets_are_labeled_and_every_blind_train_set() -> None:
-    from mailbot.ops.rules_eval import default_training_dirs
+    from mailbot.ops.rules_eval_cli import default_training_dirs
 
     dirs = default_training_dirs()
     assert dirs[0] == LABELED
@@ -199,7 +200,8 @@ def test_the_default_training_sets_are_labeled_and_every_blind_train_set() -> No
 
 
 def test_a_set_in_either_label_format_is_evaluated(table: PriorityTable, small_set: Path) -> None:
-    from mailbot.ops.rules_eval import HeldoutReport, evaluate_any
+    from mailbot.ops.rules_eval import HeldoutReport
+    from mailbot.ops.rules_eval_cli import evaluate_any
 
     assert not isinstance(evaluate_any(table, small_set), HeldoutReport)  # the table's own keys
     assert isinstance(evaluate_any(table, BLIND_TRAIN), HeldoutReport)  # coarse blind-written labels
