@@ -226,7 +226,21 @@ _NOT_A_NAME = frozenset(
 )
 
 
+# A form's label before a name with no legal form: "Nama Perusahaan : Sinar Jaya Abadi",
+# "Nama Penyedia: Berkah Mandiri", "Company name: ..." (the label says what the name is).
+_COMPANY_LABEL = _re2(
+    r"(?:^|[^\w])(?:nama\s+(?:perusahaan|penyedia|badan\s+usaha|rekanan|vendor)|perusahaan|badan\s+usaha|"
+    r"company(?:\s+name)?|nama\s+company)\s*:\s*(?P<v>(?P<name>[a-z][a-z0-9&'.\-]*)(?: [a-z0-9&'.\-]+){0,4})"
+)
+
+
 def _companies(text: str) -> Iterator[Value]:
+    for match in _COMPANY_LABEL.finditer(text):
+        name_start, name_end = match.span(_COMPANY_LABEL.groupindex["name"])
+        if text[name_start:name_end] in _NOT_A_NAME or text[name_start:name_end] in ("-", "belum", "kosong"):
+            continue
+        start, end = match.span(_COMPANY_LABEL.groupindex["v"])
+        yield Value("company", text[start:end], start, end, "label")
     for match in _COMPANY.finditer(text):
         name_start, name_end = match.span(_COMPANY.groupindex["name"])
         if text[name_start:name_end] in _NOT_A_NAME:
