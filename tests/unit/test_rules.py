@@ -707,9 +707,15 @@ def test_a_deadline_is_not_when_the_problem_happened(table: PriorityTable) -> No
 def test_an_e_katalog_problem_asks_what_staff_need_first(table: PriorityTable) -> None:
     product = run(table, "Produk kami di e-katalog belum tayang, mohon dibantu.")
     assert (product.category, product.priority, missing_keys(product)) == ("lainnya", "sedang", ["nama_perusahaan"])
+    # a catalogue account problem asks for the vendor too (the blind sets' standard, issue 21) ...
     login = run(table, "kami tidak bisa login ke katalog elektronik, muncul pesan 'akun tidak ditemukan'")
-    assert (login.category, missing_keys(login)) == ("lainnya", ["identitas_akun"])
+    assert (login.category, missing_keys(login)) == ("lainnya", ["nama_perusahaan"])
+    # ... unless its user id or NPWP finds it already
     assert missing_keys(run(table, "kami tidak bisa login ke e-katalog. User ID: cvrahayu01")) == []
+    # a PPK's stuck order names the vendor it waits for
+    order = run(table, 'Pesanan e-Katalog kami nomor EPI-P2611-4473920 masih "Menunggu Konfirmasi Penyedia" sejak '
+                       "seminggu. Mohon dibantu.")
+    assert (order.category, order.priority, missing_keys(order)) == ("lainnya", "sedang", ["nama_perusahaan"])
 
 
 def test_a_pokja_is_not_asked_for_a_vendor_account(table: PriorityTable) -> None:
