@@ -48,15 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(verbose=args.verbose)
     if args.command == "rules":
-        from mailbot.ops import rules_eval
+        from mailbot.ops import rules_eval_cli
 
         extra = [args.dir] if args.dir else []
         extra += ["--table", args.table] if args.table else []
-        extra += ["--heldout", args.heldout] if args.heldout else []
+        extra += [arg for directory in args.train or () for arg in ("--train", directory)]
+        extra += [arg for directory in args.heldout or () for arg in ("--heldout", directory)]
         extra += ["--fail-under", args.fail_under] if args.fail_under else []
         extra += ["--no-heldout"] if args.no_heldout else []
         extra += ["--heldout-details"] if args.heldout_details else []
-        return rules_eval.main(extra)
+        return rules_eval_cli.main(extra)
     try:
         # ``oauth authorize`` obtains the first refresh token: the settings may have none yet.
         settings = load_settings(resolve_config_path(args.config), consent=args.command == "oauth")

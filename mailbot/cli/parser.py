@@ -102,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     re_ = rsub.add_parser("eval", help="accuracy of the rules on a labeled set")
     re_.add_argument("dir", nargs="?")
     re_.add_argument("--table")
-    re_.add_argument("--heldout", metavar="DIR", help="held-out set (default: tests/data/heldout)")
-    re_.add_argument("--no-heldout", action="store_true", help="the training set only")
+    re_.add_argument("--train", metavar="DIR", action="append",
+                     help="a further training set (repeatable; default: tests/data/labeled and tests/data/blind_train*)")
+    re_.add_argument("--heldout", metavar="DIR", action="append",
+                     help="a held-out set, figures only (repeatable; default: tests/data/heldout)")
+    re_.add_argument("--no-heldout", action="store_true", help="the training sets only")
     re_.add_argument("--heldout-details", action="store_true", help="also list the held-out mails that went wrong")
     re_.add_argument("--fail-under", metavar="SHARE", help="exit 1 when a training accuracy is below SHARE")
     purge = sub.add_parser("purge", help="retention: remove bodies/attachments of old closed tickets")

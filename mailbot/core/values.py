@@ -60,6 +60,8 @@ def _re2(pattern: str) -> re2._Regexp:
 _SPACED: tuple[tuple[str, re2._Regexp], ...] = (
     # NPWP 01.234.567.8-901.000 with spaces for some dots: "01 234 567 8 901 000"
     ("npwp", _re2(r"(?:^|[^\w.,/])(?P<v>\d{2}[ .]\d{3}[ .]\d{3}[ .]\d[ .\-]\d{3}[ .]\d{3})(?:$|[^\w/]|[.,](?:$|\D))")),
+    # 16 digits in groups of four, as the new NPWP and the NIK are often written: "0743 8812 0093 1000"
+    ("sixteen", _re2(r"(?:^|[^\w.,/])(?P<v>\d{4} \d{4} \d{4} \d{4})(?:$|[^\w.,/]|[.,](?:$|\D))")),
     # NIP 19700101 199003 1 005
     ("nip", _re2(r"(?:^|[^\w.,/])(?P<v>\d{8} \d{6} \d \d{3})(?:$|[^\w.,/]|[.,](?:$|\D))")),
     # mobiles: 0812 3456 7890, +62 812-3456-7890, 62 812 3456 789, 0812.3456.7890
@@ -178,7 +180,9 @@ def _shape(token: str) -> str:
     if n == 13:
         return "nib"
     if n == 16:
-        return "nik"
+        # the 16-digit NPWP of a company is "0" and its old 15 digits; a NIK starts with a province
+        # code (11-94), never with 0
+        return "npwp" if digits.startswith("0") else "nik"
     if n == 18:
         return "nip"
     if 7 <= n <= 12 and not digits.startswith("0"):
@@ -226,10 +230,28 @@ _NOT_A_NAME = frozenset(
 )
 
 
+# A form's label before a name with no legal form: "Nama Perusahaan : Sinar Jaya Abadi",
+# "Nama Penyedia: Berkah Mandiri", "Company name: ..." (the label says what the name is).
+_COMPANY_LABEL = _re2(
+    r"(?:^|[^\w])(?:nama\s+(?:perusahaan|penyedia|badan\s+usaha|rekanan|vendor)|perusahaan|badan\s+usaha|"
+    r"company(?:\s+name)?|nama\s+company)\s*:\s*(?P<v>(?P<name>[a-z][a-z0-9&'.\-]*)(?: [a-z0-9&'.\-]+){0,4})"
+)
+
+
 def _companies(text: str) -> Iterator[Value]:
-    for match in _COMPANY.finditer(text):
+    for match in _COMPANY_LABEL.finditer(text):
+        name_start, name_end = match.span(_COMPANY_LABEL.groupindex["name"])
+        if text[name_start:name_end] in _NOT_A_NAME or text[name_start:name_end] in ("-", "belum", "kosong"):
+            continue
+        start, end = match.span(_COMPANY_LABEL.groupindex["v"])
+        yield Value("company", text[start:end], start, end, "label")
+    pos = 0
+    while (match := _COMPANY.search(text, pos)) is not None:
         name_start, name_end = match.span(_COMPANY.groupindex["name"])
+        pos = match.end()
         if text[name_start:name_end] in _NOT_A_NAME:
+            # "pt kami PT Anugerah Tani": the next legal form may stand inside this match
+            pos = name_start
             continue
         start, end = match.span(_COMPANY.groupindex["v"])
         words = text[start:end].split(" ")
@@ -284,6 +306,8 @@ def find_values(text: str) -> list[Value]:
             if kind == "phone" and not _phone_length(found):
                 continue
             label = _label_before(text, start, 0)
+            if kind == "sixteen":  # an NPWP or a NIK: its first digit tells when no label does
+                kind = _shape(found.replace(" ", ""))
             got = kind if label is None or label[0] in (kind, "phone") else _labelled_kind(label[0], found)
             values.append(Value(got, text[start:end], start, end, "shape (spaced)"))
             claimed[start:end] = b"\x01" * (end - start)

@@ -1,4 +1,4 @@
-"""``mailbot rules eval [DIR] [--table PATH]``: measure the priority table on a labeled set of mails.
+"""Measure the priority table on a labeled set of mails (``mailbot rules eval``, see :mod:`mailbot.ops.rules_eval_cli`).
 
 A labeled set is a directory of ``.eml`` files plus ``labels.toml``, which maps each file name to
 the decision a helpdesk officer would make::
@@ -19,8 +19,6 @@ table before deploying it; the unit tests assert accuracy floors on ``tests/data
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
@@ -31,7 +29,6 @@ from mailbot.core.domain import RuleHit
 from mailbot.core.parse import parse_mail
 from mailbot.core.rules import PriorityTable, classify, detect_items
 from mailbot.settings.config import PROJECT_ROOT
-from mailbot.settings.priorities import RulesConfigError, load_priority_table
 
 __all__ = [
     "CATEGORY_MAP",
@@ -44,8 +41,7 @@ __all__ = [
     "evaluate",
     "evaluate_heldout",
     "format_report",
-    "format_summary",
-    "main",
+    "fraction",
     "reply_text_check",
 ]
 
@@ -479,7 +475,8 @@ def evaluate_heldout(table: PriorityTable, directory: Path) -> HeldoutReport:
 # --------------------------------------------------------------------------------------------
 
 
-def _pct(part: int, whole: int) -> str:
+def fraction(part: int, whole: int) -> str:
+    """``part/whole`` and its percentage, as the reports print it."""
     return f"{part}/{whole} {100 * part / whole:5.1f}%" if whole else f"{part}/{whole}    n/a"
 
 
@@ -508,19 +505,19 @@ def format_report(report: EvalReport, *, details: bool = True) -> str:
         f"Rules evaluation: {total} mails in {report.directory}",
         f"Table: {report.table}",
         "",
-        f"  category accuracy          {_pct(report.category_correct, total)}",
-        f"  priority accuracy          {_pct(report.priority_correct, total)}",
-        f"  missing items (exact set)  {_pct(report.missing_correct, total)}",
-        f"  missing items precision    {_pct(tp, predicted)}",
-        f"  missing items recall       {_pct(tp, expected)}",
+        f"  category accuracy          {fraction(report.category_correct, total)}",
+        f"  priority accuracy          {fraction(report.priority_correct, total)}",
+        f"  missing items (exact set)  {fraction(report.missing_correct, total)}",
+        f"  missing items precision    {fraction(tp, predicted)}",
+        f"  missing items recall       {fraction(tp, expected)}",
         f"  missing items F1           {report.item_f1:.2f}",
     ]
     if isinstance(report, HeldoutReport):
         replies = len(report.replies)
         lines += [
-            f"  reply new text right       {_pct(report.reply_correct, replies)}",
-            f"    user's lines all present {_pct(report.reply_lines_present, replies)}",
-            f"    no quoted history        {_pct(report.reply_no_history, replies)}",
+            f"  reply new text right       {fraction(report.reply_correct, replies)}",
+            f"    user's lines all present {fraction(report.reply_lines_present, replies)}",
+            f"    no quoted history        {fraction(report.reply_no_history, replies)}",
         ]
     if not details:
         lines += ["", "(figures only: per-mail results are not shown for a held-out set; --heldout-details shows them)"]
@@ -550,59 +547,3 @@ def format_report(report: EvalReport, *, details: bool = True) -> str:
         for hit in r.hits:
             lines.append(f"    {hit.rule}: {hit.reason}")
     return "\n".join(lines) + "\n"
-
-
-def format_summary(training: EvalReport, heldout: EvalReport) -> str:
-    """Both sets' headline figures side by side: the held-out column is the one to quote."""
-    def figures(r: EvalReport) -> tuple[str, ...]:
-        return (_pct(r.category_correct, r.total), _pct(r.priority_correct, r.total),
-                _pct(r.missing_correct, r.total), f"{r.item_precision:.2f}", f"{r.item_recall:.2f}",
-                f"{r.item_f1:.2f}")
-
-    names = ("category", "priority", "missing items, exact set", "missing items precision",
-             "missing items recall", "missing items F1")
-    rows = [("", "training", "held-out"), *zip(names, figures(training), figures(heldout), strict=True)]
-    lines = ["== Summary (quote the held-out column: the rules were tuned on the training set) =="]
-    lines += [f"  {a:<26}{b:>16}{c:>16}" for a, b, c in rows]
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``mailbot rules eval``; 0 when it ran (and met --fail-under), else 1/2."""
-    parser = argparse.ArgumentParser(
-        prog="mailbot rules eval", description="Measure the priority table on a labeled set of mails."
-    )
-    parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR,
-                        help=f"directory of .eml files and {LABELS_FILE} (default: tests/data/labeled)")
-    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE,
-                        help="priority table to measure (default: config/priorities.toml)")
-    parser.add_argument("--fail-under", type=float, default=None, metavar="SHARE",
-                        help="exit 1 when category, priority or missing accuracy is below SHARE (e.g. 0.9)")
-    parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, metavar="DIR",
-                        help="held-out set, reported separately (default: tests/data/heldout)")
-    parser.add_argument("--no-heldout", action="store_true", help="report the training set only")
-    parser.add_argument("--heldout-details", action="store_true",
-                        help="also list the held-out mails that went wrong (whoever reads it may no longer tune on them)")
-    args = parser.parse_args(argv)
-    try:
-        table = load_priority_table(args.table)
-        report = evaluate(table, args.dir)
-        heldout = None if args.no_heldout else evaluate_heldout(table, args.heldout)
-    except (RulesConfigError, EvalError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    sys.stdout.write("== Training set (the rules are tuned on it) ==\n" + format_report(report))
-    if heldout is not None:
-        sys.stdout.write("\n== Held-out set (written blind; never tune on it) ==\n"
-                         + format_report(heldout, details=args.heldout_details))
-        sys.stdout.write("\n" + format_summary(report, heldout))
-    if args.fail_under is not None:
-        worst = min(report.category_accuracy, report.priority_accuracy, report.missing_accuracy)
-        if worst < args.fail_under:
-            print(f"below the floor {args.fail_under:g}: lowest accuracy {worst:.3f}", file=sys.stderr)
-            return 1
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

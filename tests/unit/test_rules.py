@@ -707,9 +707,15 @@ def test_a_deadline_is_not_when_the_problem_happened(table: PriorityTable) -> No
 def test_an_e_katalog_problem_asks_what_staff_need_first(table: PriorityTable) -> None:
     product = run(table, "Produk kami di e-katalog belum tayang, mohon dibantu.")
     assert (product.category, product.priority, missing_keys(product)) == ("lainnya", "sedang", ["nama_perusahaan"])
+    # a catalogue account problem asks for the vendor too (the blind sets' standard, issue 21) ...
     login = run(table, "kami tidak bisa login ke katalog elektronik, muncul pesan 'akun tidak ditemukan'")
-    assert (login.category, missing_keys(login)) == ("lainnya", ["identitas_akun"])
+    assert (login.category, missing_keys(login)) == ("lainnya", ["nama_perusahaan"])
+    # ... unless its user id or NPWP finds it already
     assert missing_keys(run(table, "kami tidak bisa login ke e-katalog. User ID: cvrahayu01")) == []
+    # a PPK's stuck order names the vendor it waits for
+    order = run(table, 'Pesanan e-Katalog kami nomor EPI-P2611-4473920 masih "Menunggu Konfirmasi Penyedia" sejak '
+                       "seminggu. Mohon dibantu.")
+    assert (order.category, order.priority, missing_keys(order)) == ("lainnya", "sedang", ["nama_perusahaan"])
 
 
 def test_a_pokja_is_not_asked_for_a_vendor_account(table: PriorityTable) -> None:
@@ -803,3 +809,82 @@ def test_a_disabled_send_button_is_a_bid_problem_not_a_question(table: PriorityT
     result = run(table, "Mohon petunjuk, kenapa tombol kirim penawaran tidak aktif? Tender 10223344000.", subject="Tanya")
     assert (result.category, result.priority) == ("tender_upload", "sedang")
     assert "browser" in missing_keys(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21, the blind training sets: items by where and how they stand, what each problem needs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "Nama pengguna (User ID): cvmaju01",  # a form label with what it is in brackets
+    'user id "budi_santoso"',  # quoted
+    "akun: cvmaju01",  # after a bare "akun:", shaped like an account
+    "login menggunakan NIP 197001011990031005 selalu gagal",  # a NIP given as the login
+    "Our account is BORNEOMARINE.",
+    "No | Nama | NIP / User ID | Peran\n1 | Ir. Teguh | 197008141998031006 | PPK",  # a table's column
+])
+def test_a_user_id_where_it_stands(table: PriorityTable, text: str) -> None:
+    assert "user_id" in detect_items(table, text)
+
+
+@pytest.mark.parametrize("text", [
+    "akun: terkunci",
+    "user id nya nanti sy tanyakan dulu ke direktur",
+    "user id tidak ditemukan\nTelp 081234567890",
+])
+def test_no_user_id_in_ordinary_words(table: PriorityTable, text: str) -> None:
+    assert "user_id" not in detect_items(table, text)
+
+
+def test_a_login_asks_its_message_only_after_a_failed_attempt(table: PriorityTable) -> None:
+    failed = run(table, "Saya tidak bisa login ke SPSE. User ID: cvmaju01")
+    assert (failed.category, missing_keys(failed)) == ("akun_login", ["pesan_error"])
+    told = run(table, "Login gagal terus dengan keterangan Password salah. User ID: cvmaju01")
+    assert missing_keys(told) == []
+    # the second factor lost with the phone: staff reset the TOTP, there is no message to copy
+    totp = run(table, "HP saya hilang sehingga tidak bisa login, diminta kode TOTP dari SPSE Authenticator. "
+                      "Saya anggota Pokja.")
+    assert (totp.category, missing_keys(totp)) == ("akun_login", ["identitas_akun"])
+    again = run(table, "Mohon akun kami diaktifkan kembali. User ID: sinar_bumi", subject="Aktivasi kembali akun")
+    assert (again.category, missing_keys(again)) == ("akun_login", [])
+
+
+def test_a_tender_step_asks_by_what_failed_and_whose_page(table: PriorityTable) -> None:
+    # a grey or missing button: the browser, not a picture of it
+    button = run(table, 'Saya PPK. Di paket kode 10253340000 tombol "Simpan" di halaman rincian HPS tidak muncul.')
+    assert (button.category, missing_keys(button)) == ("tender_proses", ["browser"])
+    # an error on a Pokja's page: the screenshot, not a vendor's account
+    error = run(table, 'Kami Pokja Pemilihan 2, hasil evaluasi tender 10023456000 tidak bisa disimpan, '
+                       'muncul "Terjadi kesalahan".')
+    assert (error.category, missing_keys(error)) == ("tender_proses", ["screenshot"])
+    # an objection only a vendor sends: its account too
+    objection = run(table, "Kami tidak bisa mengirim sanggahan untuk tender 10023456000, hanya loading.",
+                    subject="Sanggah gagal")
+    assert (objection.category, missing_keys(objection)) == ("tender_proses", ["user_id", "screenshot"])
+
+
+def test_a_vendors_send_button_is_a_bid_upload_and_an_official_document_is_not(table: PriorityTable) -> None:
+    button = run(table, 'Di tender kode 10547712000 tombol "Kirim Penawaran" di tab\nPenawaran Peserta tidak muncul. '
+                        "User ID kami: bintangselatan", subject="tombol Kirim Penawaran tidak ada")
+    assert (button.category, missing_keys(button)) == ("tender_upload", ["screenshot", "browser"])
+    ba = run(table, "Pada tahapan Penetapan Pemenang tender 10255012000 kami tidak bisa mengunggah Berita Acara "
+                    'Hasil Pemilihan, muncul tulisan "Upload gagal". Pokja Pemilihan 04',
+             subject="gagal upload BA penetapan pemenang tender 10255012000")
+    assert ba.category == "tender_proses"
+    invitation = run(table, 'Sy pejabat pengadaan. Waktu kirim undangan pengadaan langsung muncul "Maaf, terjadi '
+                            'kesalahan".', subject="Gagal kirim undangan pengadaan langsung")
+    assert invitation.category == "tender_proses"
+
+
+def test_an_automatic_reply_or_a_request_to_close_reports_nothing(table: PriorityTable) -> None:
+    away = run(table, "Terima kasih atas email Anda. Saya sedang cuti sampai dengan 14 Desember 2026 dengan akses "
+                      "email terbatas.", subject="Balasan otomatis: [#20261207-0150] Permohonan reset password")
+    assert (away.category, away.priority, missing_keys(away)) == ("lainnya", "rendah", [])
+    done = run(table, "Terima kasih, jadwal sudah berhasil kami ubah. Tiket bisa ditutup.",
+               subject="Re: Tahapan tidak bisa diubah")
+    assert (done.category, done.priority, missing_keys(done)) == ("lainnya", "rendah", [])
+    # a thank-you that goes on to a new problem is that problem
+    more = run(table, "Sudah bisa login, terima kasih. Tapi sekarang tidak bisa upload penawaran tender 10023456000, "
+                      "muncul error. User id cvmaju01")
+    assert more.category == "tender_upload"

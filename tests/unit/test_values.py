@@ -215,3 +215,27 @@ def test_the_browser_is_not_asked_when_the_server_answers_or_everyone_fails(tabl
     assert "browser" in missing(table, "Website LPSE tidak bisa dibuka", text)
     assert "browser" not in missing(table, "Website LPSE error 502 Bad Gateway", text)
     assert "browser" not in missing(table, "Website LPSE tidak bisa dibuka", text + ". Sudah dicoba dari 3 komputer.")
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21, the blind training sets: the 16-digit NPWP and a company after a pronoun
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_16_digit_npwp_of_a_company_starts_with_0_a_nik_never_does() -> None:
+    assert kinds("NPWP            : 0743 8812 0093 1000") == [("npwp", "0743 8812 0093 1000")]
+    assert kinds("npwp baru 0031445677821000") == [("npwp", "0031445677821000")]
+    assert kinds("mohon dicek 0031445677821000") == [("npwp", "0031445677821000")]  # no label: its form
+    assert kinds("NIK 3201 0123 4567 0001") == [("nik", "3201 0123 4567 0001")]
+    assert kinds("3201012345670001 milik direktur") == [("nik", "3201012345670001")]
+
+
+def test_a_company_after_pt_kami_is_still_found() -> None:
+    companies = [v.text for v in find_values(normalise("pt kami PT Anugerah Tani Makmur\nmksh")) if v.kind == "company"]
+    assert companies == ["pt anugerah tani makmur"]
+
+
+def test_a_company_named_by_its_form_label() -> None:
+    found = [(v.text, v.how) for v in find_values(normalise("Nama Perusahaan : Sinar Jaya Abadi")) if v.kind == "company"]
+    assert found == [("sinar jaya abadi", "label")]
+    assert [v for v in find_values(normalise("Nama perusahaan: belum ada")) if v.kind == "company"] == []
