@@ -256,6 +256,7 @@ class Pages:
                 "category_label": app.table.category_label(t.category), "phone": present.phone_links(t.phone),
                 "local": lambda at: present.local(at, zone), "size_text": present.size_text,
                 "earlier": self._rows(page.earlier), "paused": present.local(t.paused_since, zone),
+                "missing_labels": [app.table.item_label(key) for key in t.missing or []],
                 "merged_into": next((str(e.data["into"]) for e in page.events
                                      if e.kind == "merged" and e.data and e.data.get("into")), ""),
                 **actions.action_context(self.c, viewer, app, t.state, request), **extra,

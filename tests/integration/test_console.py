@@ -206,6 +206,9 @@ def test_staff_sign_in_by_link_sees_only_their_helpdesk(console: tuple) -> None:
     assert page.status_code == 200 and "&lt;script&gt;" in page.text and "<script>" not in page.text
     assert 'href="tel:+6281234567890"' in page.text and 'href="https://wa.me/6281234567890"' in page.text
     assert "Tiket diterima" in page.text and "langkah 2" in page.text  # the SOP timeline
+    # What the user still owes is named as people read it, not by the rules' keys.
+    missing = re.search(r"<dt>Data kurang</dt><dd>([^<]*)</dd>", page.text)
+    assert missing is not None and "_" not in missing[1] and missing[1].strip()
     # Timed as the SLA report times it: the 5-minute standard in the helpdesk's working hours.
     assert "kurang dari 1 menit kerja / standar 5 menit kerja ✓" in page.text
     # The link works once: a second use signs nobody in.
