@@ -106,14 +106,15 @@ _FAILURE_IN_SUBJECT = re.compile(
 )
 
 #: The statement a gateway's report opens with, when it wraps the report in a reply
-#: ("RE: ..."): the first line of the text says the message was not delivered.
+#: ("RE: ..."): the first line says *your* message was not delivered. A person writes about her
+#: own mail ("Email saya tidak terkirim"), never "Pesan Anda" / "Your message".
 _OPENS_WITH_FAILURE = re.compile(
-    r"^(?:your|the|this|votre|ihre|su|il suo|a sua|uw|pesan|email|e-mail)?\s*(?:message|mail|nachricht|mensaje|"
-    r"messaggio|mensagem|bericht|anda)?[^\n]{0,60}?(?:could not be delivered|couldn'?t be delivered|"
-    r"was not delivered|wasn'?t delivered|undeliverable|n'a pas pu [eê]tre (?:d[ée]livr[ée]|remis|distribu[ée])|"
-    r"konnte nicht zugestellt|no (?:pudo|se pudo) (?:ser )?entregad|non [èe] stato recapitato|"
-    r"n[ãa]o p[ôo]de ser entregue|kon niet (?:worden )?bezorgd|tidak (?:dapat|bisa) (?:di)?kirim|"
-    r"tidak terkirim|gagal terkirim|delivery (?:has )?failed|delivery failure)",
+    r"^(?:(?:your|votre|ihre|su|tu|il suo|a sua|uw)\s+(?:message|mail|e-?mail|nachricht|mensaje|messaggio|"
+    r"mensagem|bericht)|(?:pesan|email|e-mail|surel|surat) anda)\b[^\n]{0,80}?"
+    r"(?:could not be delivered|couldn'?t be delivered|was not delivered|wasn'?t delivered|undeliverable|"
+    r"n'a pas pu [eê]tre (?:d[ée]livr[ée]|remis|distribu[ée])|konnte nicht zugestellt|"
+    r"no (?:pudo|se pudo) (?:ser )?entregad|non [èe] stato recapitato|n[ãa]o p[ôo]de ser entregue|"
+    r"kon niet (?:worden )?bezorgd|tidak (?:dapat|bisa) (?:di)?kirim|tidak terkirim|gagal (?:terkirim|dikirim))",
     re.IGNORECASE,
 )
 
@@ -142,11 +143,13 @@ _LIST_NOTICE = re.compile(
 #: ISPs' abuse desks (RFC 2142 ``abuse@``), also the ``abuse-desk@`` / ``abuse_noc@`` variants.
 _ABUSE_DESK = re.compile(r"^abuse(?:[._+-].*)?$", re.IGNORECASE)
 
-#: The subject of a complaint feedback loop that is not ARF (Microsoft's JMRP: "complaint about message
-#: from 192.0.2.1") or an abuse desk's report.
+#: The subject of a complaint feedback loop that is not ARF: it names the sending server's IP address
+#: (Microsoft's JMRP: "complaint about message from 192.0.2.1"; "Email Feedback Report for IP ...").
+#: A person's "Spam report: ..." with the mail attached names no address and is answered.
+_IP = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}|(?:x{1,3}\.){3}x{1,3})"
 _COMPLAINT_SUBJECT = re.compile(
-    r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:complaint about (?:a )?message from|abuse report\b|spam report\b|"
-    r"(?:spam|abuse) complaint\b|fbl report\b|feedback loop report\b)",
+    rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)?(?:complaint about (?:a )?message from|(?:e-?mail )?(?:feedback|abuse|spam|"
+    rf"complaint) report (?:for|about|from) (?:ip )?)\s*\[?{_IP}\b",
     re.IGNORECASE,
 )
 
