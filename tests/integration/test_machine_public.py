@@ -33,7 +33,7 @@ AUTO_REPLIES = {"tt_1234210666.eml", "tt_1234211024.eml",  # Outlook (Latvian) a
 def kind(path: Path) -> str:
     """The kind of a sample, from its source's naming (see SOURCES.md)."""
     name = path.name.lower()
-    if name.startswith("arf-") or name in ABUSE_REPORTS:
+    if "arf-" in name or name in ABUSE_REPORTS:
         return "abuse report"
     if name.startswith("rfc3834-") or name in AUTO_REPLIES:
         return "auto-reply"
@@ -61,3 +61,48 @@ def test_public_machine_mail_opens_no_ticket_and_mails_no_outsider(tmp_path: Pat
                    if any(not a.lower().endswith(OWN_DOMAINS) for a in r.recipients)]
     print(f"mails to outside addresses: {len(outside)}")
     assert outside == []
+
+
+def _no_from(headers: str, body: str) -> bytes:
+    return (headers.strip().replace("\n", "\r\n") + "\r\nDate: Fri, 27 Nov 2026 09:00:00 +0700\r\n"
+            "To: helpdesk@lpse.test\r\n\r\n" + body.replace("\n", "\r\n")).encode()
+
+
+def test_a_mail_system_report_without_a_usable_from_is_recorded_not_quarantined(tmp_path: Path) -> None:
+    """sendmail's "Mail Delivery Subsystem <MAILER-DAEMON>" and DragonFly's "MAILER-DAEMON <>" have no
+    address in From; their structure says what they are. A person's mail with no usable From is kept
+    for staff in quarantine, as before."""
+    app = make_app(tmp_path)
+    report = _no_from("""
+From: Mail Delivery Subsystem <MAILER-DAEMON>
+Subject: Returned mail: see transcript for details
+Message-ID: <nf1@mx.pemda.go.id>
+Auto-Submitted: auto-generated (failure)
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+""", """--b
+Content-Type: text/plain
+
+   ----- The following addresses had permanent fatal errors -----
+<budi@pemda.go.id>
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.pemda.go.id
+
+Final-Recipient: rfc822; budi@pemda.go.id
+Action: failed
+Status: 5.1.1
+--b--
+""")
+    person = _no_from("""
+From: Rina Kusuma
+Subject: Tidak bisa login SPSE
+Message-ID: <nf2@cvsejahtera.co.id>""", "Selamat pagi, saya tidak bisa login. User ID: CVSEJAHTERA\n")
+    recorded = process_raw(app, report, NOW)
+    kept = process_raw(app, person, NOW)
+    assert recorded.kind.value == "ignored" and recorded.reason
+    assert kept.kind.value == "quarantined"
+    with app.factory() as session:
+        assert session.scalar(select(func.count(Ticket.id))) == 0
+        assert session.scalars(select(Outbox)).all() == []
