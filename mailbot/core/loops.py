@@ -4,9 +4,11 @@ Pure. An auto-reply or a bounce must never open or reopen a ticket and never be
 answered, or two robots mail each other forever. Detection follows RFC 3834
 (Auto-Submitted), the de-facto headers (Precedence, X-Auto-Response-Suppress), RFC 2369/2919
 List-* fields, RFC 3464 delivery status notifications (also the carrier and gateway ones that come from
-``post_master@`` or from a person's address with a DSN-like body), RFC 5965 abuse reports,
-mailing-list managers' notices, and out-of-office subjects in Indonesian and English for the
-autoresponders that set no header at all.
+``post_master@`` or from a person's address with a DSN-like body, those wrapped in a reply by a
+gateway, and those whose envelope sender is the mail system's), RFC 5965 abuse reports and the
+complaint loops that are not ARF, mailing-list managers' notices, ``X-Autoreply``, and
+automatic-reply subjects in Indonesian, English and the other languages autoresponders localise
+to, for the autoresponders that set no header at all.
 """
 
 from __future__ import annotations
