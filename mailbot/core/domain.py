@@ -143,6 +143,7 @@ class InboundMail:
     list_id: str = ""
     list_headers: tuple[str, ...] = ()  # names of the List-* headers present (RFC 2369/2919), lower case
     x_auto_response_suppress: str = ""
+    x_autoreply: str = ""  # X-Autoreply / X-Autorespond: set by autoresponders that set no Auto-Submitted
     x_mailbot_hops: int = 0  # our own hop counter, carried on every mail we send
     x_mailbot_ticket: str = ""  # set on mail the bot sent
     authentication_results: tuple[str, ...] = ()

@@ -4,9 +4,11 @@ Pure. An auto-reply or a bounce must never open or reopen a ticket and never be
 answered, or two robots mail each other forever. Detection follows RFC 3834
 (Auto-Submitted), the de-facto headers (Precedence, X-Auto-Response-Suppress), RFC 2369/2919
 List-* fields, RFC 3464 delivery status notifications (also the carrier and gateway ones that come from
-``post_master@`` or from a person's address with a DSN-like body), RFC 5965 abuse reports,
-mailing-list managers' notices, and out-of-office subjects in Indonesian and English for the
-autoresponders that set no header at all.
+``post_master@`` or from a person's address with a DSN-like body, those wrapped in a reply by a
+gateway, and those whose envelope sender is the mail system's), RFC 5965 abuse reports and the
+complaint loops that are not ARF, mailing-list managers' notices, ``X-Autoreply``, and
+automatic-reply subjects in Indonesian, English and the other languages autoresponders localise
+to, for the autoresponders that set no header at all.
 """
 
 from __future__ import annotations
@@ -24,7 +26,24 @@ _OUT_OF_OFFICE = re.compile(
     r"^\s*(\[?auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|ooo\b|away from|on leave|"
     r"balasan otomatis|jawaban otomatis|pesan otomatis|otomatis:|sedang cuti|sedang tidak di kantor|"
     r"di luar kantor|tidak di kantor|sedang dinas luar|undeliver|delivery status|returned mail|"
-    r"mail delivery failed|delivery failure|tidak terkirim|gagal terkirim)",
+    r"mail delivery failed|delivery failure|tidak terkirim|gagal terkirim|auto\s*:)",
+    re.IGNORECASE,
+)
+
+#: "Automatic reply" as autoresponders write it before a colon or in brackets, in the languages
+#: Outlook, Exchange, Lotus Notes, Zimbra and webmail localise it to (also without diacritics,
+#: as old gateways send it): "Automatische Antwort: ...", "Re: ... (Automatic Response)",
+#: "<Name> is out of the office".
+_AUTO_REPLY_WORDS = (
+    r"auto(?:matic)?[ -]?(?:reply|response|answer)|autoreply|out[ -]of[ -](?:the[ -])?office(?: ?auto ?reply)?|"
+    r"automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|absence du bureau|respuesta autom[áa]tica|"
+    r"risposta automatica|resposta autom[áa]tica|automatisch antwoord|afwezigheidsbericht|automatiskt svar|"
+    r"automatisk svar|automaattinen vastaus|automatick[áa] odpov[ěe][ďd]|automatyczna odpowied[źz]|"
+    r"autom[āa]tisk[āa] atbilde|automatinis atsakymas|otomatik yan[ıi]t|automatsko? odgovor|"
+    r"balasan otomatis|jawaban otomatis|balasan automatik|自動応答|自動返信|不在通知|自动回复|자동 응답"
+)
+_AUTO_REPLY_SUBJECT = re.compile(
+    rf"^[^:]{{0,60}}?(?:{_AUTO_REPLY_WORDS})\s*:|\((?:{_AUTO_REPLY_WORDS})\)|\bis out of (?:the )?office\b",
     re.IGNORECASE,
 )
 
@@ -57,7 +76,11 @@ _DSN_SUBJECT = re.compile(
     r"(?:returned mail|undeliver(?:able|ed)|undelivered mail|delivery status notification|"
     r"mail delivery (?:failed|failure|subsystem)|delivery (?:has )?failed|delivery failure|failure notice|"
     r"non[- ]?delivery|could not send message|message not delivered|pesan tidak terkirim|tidak terkirim|"
-    r"gagal terkirim)",
+    r"gagal terkirim|(?:e-?mail|mail|message|pesan|surel)\s+(?:could not|couldn'?t|can ?not|was not|wasn'?t)\s+"
+    r"(?:be\s+)?delivered|(?:error|failure|bounce) mail report|non remis|non distribuable|unzustellbar|"
+    r"nicht zustellbar|no (?:se pudo )?entregad[oa]|n[ãa]o entregue|non recapitat[oa]|onbestelbaar|"
+    r"gagal dikirim|tidak dapat dikirim|tidak bisa dikirim|配信(?:不能|エラー|失敗)|送信(?:失敗|エラー)|不達|"
+    r"エラーメール|退信|未送达|投递失败)",
     re.IGNORECASE,
 )
 
@@ -76,8 +99,32 @@ _DSN_BODY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
+#: A delivery failure named anywhere in a subject ("RE: <their subject> : non remis").
+_FAILURE_IN_SUBJECT = re.compile(
+    r"undeliver|not delivered|non[- ]?delivery|delivery (?:failure|failed|status)|returned mail|non remis|"
+    r"non distribuable|unzustellbar|nicht zustellbar|non recapitat|onbestelbaar|no entregad|n[ãa]o entregue|"
+    r"tidak terkirim|gagal terkirim|gagal dikirim|tidak dapat dikirim|配信(?:不能|エラー|失敗)|不達|退信",
+    re.IGNORECASE,
+)
+
+#: The statement a gateway's report opens with, when it wraps the report in a reply
+#: ("RE: ..."): the first line says *your* message was not delivered. A person writes about her
+#: own mail ("Email saya tidak terkirim"), never "Pesan Anda" / "Your message".
+_OPENS_WITH_FAILURE = re.compile(
+    r"^(?:(?:your|votre|ihre|su|tu|il suo|a sua|uw)\s+(?:message|mail|e-?mail|nachricht|mensaje|messaggio|"
+    r"mensagem|bericht)|(?:pesan|email|e-mail|surel|surat) anda)\b[^\n]{0,80}?"
+    r"(?:could not be delivered|couldn'?t be delivered|was not delivered|wasn'?t delivered|undeliverable|"
+    r"n'a pas pu [eê]tre (?:d[ée]livr[ée]|remis|distribu[ée])|konnte nicht zugestellt|"
+    r"no (?:pudo|se pudo) (?:ser )?entregad|non [èe] stato recapitato|n[ãa]o p[ôo]de ser entregue|"
+    r"kon niet (?:worden )?bezorgd|tidak (?:dapat|bisa) (?:di)?kirim|tidak terkirim|gagal (?:terkirim|dikirim))",
+    re.IGNORECASE,
+)
+
 #: A forward or a reply: a person who passes a bounce on is asking for help, and is answered.
 _FORWARD_OR_REPLY = re.compile(r"^\s*(?:fwd?|fw|tr|wg|rv|re|aw|balas|bls|terusan)\s*:", re.IGNORECASE)
+
+#: A forward only: "Re: <subject> (Automatic Response)" is an autoresponder's, a forward a person's.
+_FORWARD = re.compile(r"^\s*(?:fwd?|fw|tr|wg|terusan)\s*:", re.IGNORECASE)
 
 #: Mailing-list managers and their administrative addresses.
 _LIST_MANAGER = re.compile(
@@ -98,6 +145,19 @@ _LIST_NOTICE = re.compile(
 #: ISPs' abuse desks (RFC 2142 ``abuse@``), also the ``abuse-desk@`` / ``abuse_noc@`` variants.
 _ABUSE_DESK = re.compile(r"^abuse(?:[._+-].*)?$", re.IGNORECASE)
 
+#: The subject of a complaint feedback loop that is not ARF: it names the sending server's IP address
+#: (Microsoft's JMRP: "complaint about message from 192.0.2.1"; "Email Feedback Report for IP ...").
+#: A person's "Spam report: ..." with the mail attached names no address and is answered.
+_IP = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}|(?:x{1,3}\.){3}x{1,3})"
+_COMPLAINT_SUBJECT = re.compile(
+    rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)?(?:complaint about (?:a )?message from|(?:e-?mail )?(?:feedback|abuse|spam|"
+    rf"complaint) report (?:for|about|from) (?:ip )?)\s*\[?{_IP}\b",
+    re.IGNORECASE,
+)
+
+#: The parts a complaint carries the reported message in.
+_REPORTED_MESSAGE = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}
+
 #: RFC 2369 / RFC 8058 fields a list server or bulk sender adds; a person's mail has none.
 _LIST_FIELDS = {"list-unsubscribe", "list-unsubscribe-post", "list-subscribe", "list-post", "list-help",
                 "list-owner", "list-archive"}
@@ -106,9 +166,22 @@ _LIST_FIELDS = {"list-unsubscribe", "list-unsubscribe-post", "list-subscribe", "
 _NOTICE_CHARS = 2000
 
 
+def _opens_with_failure(text: str) -> bool:
+    """The text's first line (past rules of ``*``, ``-``, ``=``) says a message was not delivered."""
+    for line in text[:_NOTICE_CHARS].splitlines():
+        line = line.strip()
+        if line and line.strip("*-=_#~ "):
+            return bool(_OPENS_WITH_FAILURE.match(line))
+    return False
+
+
 def _dsn_like(mail: InboundMail) -> bool:
     """A "Returned mail" / "Undeliverable" report, whoever it claims to be from."""
-    if _FORWARD_OR_REPLY.match(mail.subject) or not _DSN_SUBJECT.match(mail.subject):
+    if _FORWARD_OR_REPLY.match(mail.subject):
+        # A gateway that wraps its report in a reply ("RE: <subject> : non remis") puts nothing
+        # before it; a person who replies or forwards writes first, or the forward's header is first.
+        return bool(_FAILURE_IN_SUBJECT.search(mail.subject)) and _opens_with_failure(mail.text)
+    if not _DSN_SUBJECT.match(mail.subject):
         return False
     if any(a.content_type in {"message/delivery-status", "message/global-delivery-status"} for a in mail.attachments):
         return True
@@ -116,8 +189,12 @@ def _dsn_like(mail: InboundMail) -> bool:
 
 
 def is_abuse_report(mail: InboundMail) -> bool:
-    """An ARF (RFC 5965) feedback or abuse report: a machine's complaint, never a helpdesk question."""
-    return any(a.content_type == "message/feedback-report" for a in mail.attachments)
+    """An abuse report: ARF (RFC 5965) feedback, or a feedback loop's complaint that is not ARF
+    (a complaint subject with the reported message attached): a machine's, never a helpdesk question."""
+    if any(a.content_type == "message/feedback-report" for a in mail.attachments):
+        return True
+    return (bool(_COMPLAINT_SUBJECT.match(mail.subject)) and not _FORWARD_OR_REPLY.match(mail.subject)
+            and any(a.content_type in _REPORTED_MESSAGE for a in mail.attachments))
 
 
 def _list_notice(mail: InboundMail) -> str | None:
@@ -130,11 +207,18 @@ def _list_notice(mail: InboundMail) -> str | None:
     return None
 
 
+def _envelope_local(mail: InboundMail) -> str:
+    """The local part of the envelope sender (Return-Path), "" when null or absent."""
+    return mail.return_path.strip().strip("<>").partition("@")[0]
+
+
 def is_bounce(mail: InboundMail) -> bool:
     if is_abuse_report(mail):
         return False  # multipart/report too, but a complaint, not a delivery report
     local = mail.from_addr.partition("@")[0]
     return mail.content_type == "multipart/report" or bool(_BOUNCE_SENDER.match(local)) or (
+        # The envelope sender is the mail system's ("MAILER-DAEMON"), whatever the From says.
+        bool(_BOUNCE_SENDER.match(_envelope_local(mail)))) or (
         mail.return_path.strip() == "<>" and bool(_OUT_OF_OFFICE.match(mail.subject)) and "deliver" in
         mail.subject.lower()) or _dsn_like(mail)
 
@@ -170,8 +254,12 @@ def automatic_reason(mail: InboundMail) -> str | None:
         return f"abuse desk {mail.from_addr}"
     if mail.return_path.strip() == "<>":
         return "null return path (automatic mail)"
+    if mail.x_autoreply.strip():
+        return "X-Autoreply/X-Autorespond (autoresponder)"
     if _OUT_OF_OFFICE.match(mail.subject):
         return "out-of-office or automatic subject"
+    if _AUTO_REPLY_SUBJECT.search(mail.subject) and not _FORWARD.match(mail.subject):
+        return "automatic reply subject"
     return None
 
 

@@ -95,8 +95,11 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
         return quarantine(app, raw, mail, "unparseable: not an e-mail message (no From, Date, Subject or Message-ID)", now)
     if len(raw) > app.settings.storage.max_message_bytes:
         return quarantine(app, raw, mail, f"message of {len(raw)} bytes exceeds storage.max_message_bytes", now)
-    if not mail.from_addr:
+    if not mail.from_addr and automatic_reason(mail) in {None, "no sender address"}:
         # Nobody to answer and nobody to open a ticket for: keep it where a person will look.
+        # A mail system's report without a usable From ("Mail Delivery Subsystem <MAILER-DAEMON>",
+        # "MAILER-DAEMON <>") goes on: it is a bounce (maybe of our own mail) or automatic mail,
+        # which is recorded and never answered.
         return quarantine(app, raw, mail, "no sender address (From missing or unreadable)", now)
     digest = content_digest(raw)
     for attempt in range(1, _RACE_ATTEMPTS + 1):

@@ -242,3 +242,114 @@ From: "Abuse Team" <abuse@telkom.net.id>
 Subject: Spam complaint about 103.20.30.40
 Message-ID: <ab1@telkom.net.id>""", "We received complaints about mail from 103.20.30.40. Please investigate.\n"))
     assert automatic_reason(mail) == "abuse desk abuse@telkom.net.id"
+
+
+# Machine mail of the kinds the public corpus (tests/data/machine_public) showed, written here
+# with Indonesian helpdesk content: what makes each one machine mail is its structure.
+STRUCTURAL = {
+    "gateway bounce wrapped in a reply": raw("""
+From: "Andi Wijaya" <andi@pemda.go.id>
+Subject: RE: Permohonan verifikasi akun : tidak terkirim
+Message-ID: <s1@pemda.go.id>""", """****************************
+Pesan Anda tidak dapat dikirim ke budi@pemda.go.id
+****************************
+Your message could not be delivered to budi@pemda.go.id
+"""),
+    "complaint loop that is not ARF": raw("""
+From: staff@mail.provider.example
+Subject: complaint about message from 103.20.30.40
+Message-ID: <s2@mail.provider.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+""", """--b
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+From: Helpdesk <helpdesk@lpse.test>
+To: rina@provider.example
+Subject: [TTS-000001] Tiket diterima
+Message-ID: <t1@lpse.test>
+
+Terima kasih.
+--b--
+"""),
+    "Lotus Notes 'AUTO: ... is out of the office'": raw("""
+From: Budi.Santoso@pemda.go.id
+Subject: AUTO: Budi Santoso is out of the office (returning 16/11/2026)
+Message-ID: <s3@pemda.go.id>""", "I am out of the office until 16/11/2026.\n"),
+    "localised Outlook automatic reply": raw("""
+From: "Hans" <hans@lieferant.example>
+Subject: Automatische Antwort: [TTS-000002] Tiket diterima
+Message-ID: <s4@lieferant.example>""", "Ich bin bis 20.11. nicht im Büro.\n"),
+    "Japanese automatic reply": raw("""
+From: "Tanaka" <tanaka@supplier.example.jp>
+Subject: =?utf-8?b?6Ieq5YuV6L+U5L+hOiBbVFRTLTAwMDAwM10=?=
+Message-ID: <s5@supplier.example.jp>""", "不在です。\n"),
+    "'(Automatic Response)' after Re:": raw("""
+From: rina@cvsejahtera.co.id
+Subject: Re: [TTS-000004] Tiket diterima (Automatic Response)
+Message-ID: <s6@cvsejahtera.co.id>""", "I am away until Monday.\n"),
+    "X-Autoreply without Auto-Submitted": raw("""
+From: rina@cvsejahtera.co.id
+Subject: Terima kasih atas email Anda
+X-Autoreply: yes
+Message-ID: <s7@cvsejahtera.co.id>""", "Email Anda sudah kami terima.\n"),
+    "mail system's envelope sender behind a person's From": raw("""
+Return-Path: <MAILER-DAEMON@mx.pemda.go.id>
+From: "Sri" <sri@pemda.go.id>
+Subject: Pemberitahuan
+Message-ID: <s8@pemda.go.id>""", "Unable to deliver message to <budi@pemda.go.id>.\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(STRUCTURAL))
+def test_machine_mail_by_structure(name: str) -> None:
+    assert automatic_reason(parse_mail(STRUCTURAL[name])) is not None, name
+
+
+PEOPLE_NEAR_MACHINE = {
+    "a reply about her own undelivered mail": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: RE: Dokumen penawaran tidak terkirim
+Message-ID: <q1@cvsejahtera.co.id>""", "Email saya tidak terkirim ke pokja, mohon bantuan. Kode tender 10234567.\n"),
+    "a forward of a gateway bounce without a word": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: Fwd: RE: Permohonan verifikasi : tidak terkirim
+Message-ID: <q2@cvsejahtera.co.id>""", """---------- Forwarded message ---------
+From: Andi <andi@pemda.go.id>
+Subject: RE: Permohonan verifikasi : tidak terkirim
+
+Pesan Anda tidak dapat dikirim ke budi@pemda.go.id
+"""),
+    "a message forwarded as an attachment": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: Complaint about message from pokja
+Message-ID: <q3@cvsejahtera.co.id>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+""", """--b
+Content-Type: text/plain
+
+Pak, pokja mengirim pesan ini, jadwal berubah tanpa pemberitahuan.
+--b
+Content-Type: message/rfc822
+
+From: pokja@pemda.go.id
+Subject: Perubahan jadwal
+Message-ID: <x1@pemda.go.id>
+
+Jadwal berubah.
+--b--
+"""),
+    "a forward of an automatic reply": raw("""
+From: "Rina" <rina@cvsejahtera.co.id>
+Subject: Fwd: Automatic reply: Permohonan verifikasi
+Message-ID: <q4@cvsejahtera.co.id>""", "Pak, pokja sedang cuti, siapa yang bisa verifikasi akun saya? User ID: CVSEJAHTERA\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(PEOPLE_NEAR_MACHINE))
+def test_people_near_machine_mail_are_answered(name: str) -> None:
+    mail = parse_mail(PEOPLE_NEAR_MACHINE[name])
+    assert automatic_reason(mail) is None, name
+    assert not is_bounce(mail)

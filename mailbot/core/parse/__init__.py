@@ -219,6 +219,8 @@ def parse_mail(
         x_auto_response_suppress=raw_one_line(
             headers.first("x-auto-response-suppress"), "X-Auto-Response-Suppress", defects
         ),
+        x_autoreply=raw_one_line(headers.first("x-autoreply") or headers.first("x-autorespond"),
+                                 "X-Autoreply", defects),
         x_mailbot_hops=hops(headers.all("x-mailbot-hops"), defects),
         x_mailbot_ticket=raw_one_line(headers.first("x-mailbot-ticket"), "X-Mailbot-Ticket", defects, 200),
         authentication_results=tuple(
