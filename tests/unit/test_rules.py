@@ -968,3 +968,9 @@ def test_an_officials_account_a_tender_waits_for_is_sedang(table: PriorityTable)
     assert run(table, letter, subject="Permohonan pembuatan akun anggota Pokja").priority == "rendah"
     soon = letter + " Keduanya akan bertugas pada tender yang dijadwalkan mulai minggu depan."
     assert run(table, soon, subject="Permohonan pembuatan akun anggota Pokja").priority == "sedang"
+
+
+def test_an_error_message_in_brackets_counts_its_language_does_not(table: PriorityTable) -> None:
+    assert "pesan_error" in detect_items(table, 'akun spse sy terkunci ("User ID Anda diblokir sementara")')
+    described = "diarahkan ke halaman error, tulisannya bahasa Inggris saya tidak sempat catat."
+    assert "pesan_error" not in detect_items(table, described)
