@@ -974,3 +974,11 @@ def test_an_error_message_in_brackets_counts_its_language_does_not(table: Priori
     assert "pesan_error" in detect_items(table, 'akun spse sy terkunci ("User ID Anda diblokir sementara")')
     described = "diarahkan ke halaman error, tulisannya bahasa Inggris saya tidak sempat catat."
     assert "pesan_error" not in detect_items(table, described)
+
+
+def test_a_slow_site_that_still_loads_needs_no_message(table: PriorityTable) -> None:
+    slow = run(table, "dari jam 9 tadi SPSE lambat sekali, buka halaman tender loading terus 2-3 menit baru muncul, "
+                      "kadang sampai timeout. Teman2 penyedia lain juga mengalami hal sama.", subject="SPSE sangat lambat")
+    assert (slow.category, slow.priority, missing_keys(slow)) == ("spse_down", "sedang", [])
+    down = run(table, "dari jam 9 tadi SPSE tidak bisa diakses, timeout terus.", subject="SPSE down")
+    assert "pesan_error_atau_screenshot" in missing_keys(down)
