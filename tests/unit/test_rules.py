@@ -982,3 +982,10 @@ def test_a_slow_site_that_still_loads_needs_no_message(table: PriorityTable) -> 
     assert (slow.category, slow.priority, missing_keys(slow)) == ("spse_down", "sedang", [])
     down = run(table, "dari jam 9 tadi SPSE tidak bisa diakses, timeout terus.", subject="SPSE down")
     assert "pesan_error_atau_screenshot" in missing_keys(down)
+
+
+def test_a_missing_upload_button_is_a_bid_upload(table: PriorityTable) -> None:
+    result = run(table, "Di halaman tender kode 10171234000 tombol upload dokumen penawaran tidak muncul, padahal "
+                        "dokumen pemilihan sudah kami unduh. User ID kami lintasnusa.",
+                 subject="Tombol upload dokumen penawaran tidak muncul")
+    assert (result.category, missing_keys(result)) == ("tender_upload", ["screenshot", "browser"])
