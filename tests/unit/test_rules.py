@@ -989,3 +989,12 @@ def test_a_missing_upload_button_is_a_bid_upload(table: PriorityTable) -> None:
                         "dokumen pemilihan sudah kami unduh. User ID kami lintasnusa.",
                  subject="Tombol upload dokumen penawaran tidak muncul")
     assert (result.category, missing_keys(result)) == ("tender_upload", ["screenshot", "browser"])
+
+
+def test_a_typo_to_correct_is_rendah_unless_something_waits_on_it(table: PriorityTable) -> None:
+    typo = ('Nama perusahaan kami di SPSE tertulis "PT Sinar Abadi Jati", seharusnya "PT Sinar Abadi Jaya" sesuai '
+            "akta pendirian. Mohon dikoreksi. NPWP kami 04.567.890.1-234.000.")
+    result = run(table, typo, subject="Koreksi nama perusahaan")
+    assert (result.category, result.priority) == ("akun_perubahan_data", "rendah")
+    waiting = typo + " Karena nama salah, penawaran kami untuk tender besok tidak bisa dikirim."
+    assert run(table, waiting, subject="Koreksi nama perusahaan").priority != "rendah"
