@@ -998,3 +998,12 @@ def test_a_typo_to_correct_is_rendah_unless_something_waits_on_it(table: Priorit
     assert (result.category, result.priority) == ("akun_perubahan_data", "rendah")
     waiting = typo + " Karena nama salah, penawaran kami untuk tender besok tidak bisa dikirim."
     assert run(table, waiting, subject="Koreksi nama perusahaan").priority != "rendah"
+
+
+def test_a_deactivated_user_id_is_a_login_problem_a_new_one_a_registration(table: PriorityTable) -> None:
+    gone = run(table, 'Waktu login ke SPSE muncul tulisan "User ID yang Anda gunakan saat ini sudah tidak aktif". '
+                      "Mohon akun saya diaktifkan kembali. NIK 1301082705740003", subject="Permohonan aktivasi akun PPK")
+    assert (gone.category, gone.priority, missing_keys(gone)) == ("akun_login", "sedang", ["identitas_akun"])
+    new = run(table, "Saya sudah daftar akun penyedia kemarin tapi link aktivasi belum masuk, akun belum aktif.",
+              subject="Aktivasi akun")
+    assert new.category == "akun_registrasi"
