@@ -139,6 +139,9 @@ class DeadlineRule:
     raise_by: int = 1
     date_context: Pattern | None = None  # a deadline word followed by an explicit date
     window_hours: float = 24.0
+    # a phrase that overlaps a match of one of these does not count: "tidak ada tahapan yang
+    # mendesak hari ini" says there is no deadline today
+    exclude: tuple[Pattern, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,7 @@ class PriorityTable:
             patterns.extend(item.patterns)
             patterns.extend(item.exclude)
         patterns.extend(self.deadline.patterns)
+        patterns.extend(self.deadline.exclude)
         if self.deadline.date_context is not None:
             patterns.append(self.deadline.date_context)
         return Prefilter(patterns)
@@ -319,10 +323,13 @@ def detect_items(table: PriorityTable, text: str, attachments: Sequence[Attachme
 
 def _near_deadline(table: PriorityTable, text: str, now: datetime | None, possible: Possible) -> str | None:
     rule = table.deadline
+    excluded = Excluded(rule.exclude, text, possible) if rule.exclude else _NOTHING_EXCLUDED
     for rx in rule.patterns:
-        match = rx.search(text) if possible(rx) else None
-        if match:
-            return f"deadline phrase {snippet(match[0])!r}"
+        if not possible(rx):
+            continue
+        for match in rx.finditer(text):
+            if not excluded.overlaps(*match.span()):
+                return f"deadline phrase {snippet(match[0])!r}"
     if rule.date_context is not None and now is not None and possible(rule.date_context):
         found = explicit_deadline(rule.date_context, text, now)
         if found:

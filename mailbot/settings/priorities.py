@@ -87,6 +87,7 @@ class _DeadlineModel(_Model):
     window_hours: float = Field(default=24.0, ge=0)
     date_context: str | None = None
     patterns: list[str] = []
+    exclude: list[str] = []  # a deadline phrase that overlaps a match of one of these does not count
 
 
 class _ItemModel(_Model):
@@ -283,6 +284,9 @@ class _Builder:
                 else None
             ),
             window_hours=deadline_model.window_hours,
+            exclude=tuple(
+                self.regex(p, f"deadline.exclude[{i}]") for i, p in enumerate(deadline_model.exclude)
+            ),
         )
         questions = None
         if model.questions is not None:

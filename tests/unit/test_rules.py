@@ -888,3 +888,122 @@ def test_an_automatic_reply_or_a_request_to_close_reports_nothing(table: Priorit
     more = run(table, "Sudah bisa login, terima kasih. Tapi sekarang tidak bisa upload penawaran tender 10023456000, "
                       "muncul error. User id cvmaju01")
     assert more.category == "tender_upload"
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21, second round: what the retired held-out sets showed
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("tolong sy tidak bisa upload penawaran, gagal terus. batas waktunya jam 15.00 ini", "tinggi"),
+        ("penawaran kulo mboten saged kekirim, mesti gagal terus. batas e jam 12 siang niki", "tinggi"),
+        # the writer says there is no deadline today
+        ("tidak bisa upload penawaran, gagal terus. Tidak ada tahapan yang mendesak hari ini.", "sedang"),
+    ],
+)
+def test_a_deadline_with_its_suffix_counts_a_denied_one_does_not(table: PriorityTable, text: str,
+                                                                 priority: str) -> None:
+    assert run(table, text, subject="tidak bisa upload penawaran").priority == priority
+
+
+def test_a_thank_you_after_a_password_reset_reports_nothing(table: PriorityTable) -> None:
+    for text in ("Sudah bisa login lagi, terima kasih banyak atas bantuannya.",
+                 "Terima kasih banyak pak, sudah bisa login lagi dan penawaran kami sudah terkirim."):
+        result = run(table, text, subject="Re: [#20261105-0004] reset password")
+        assert (result.category, result.priority, missing_keys(result)) == ("lainnya", "rendah", [])
+
+
+def test_a_user_id_promised_later_has_not_arrived(table: PriorityTable) -> None:
+    for text in ("Baik pak, nanti saya kirim screenshot dan user id nya, sekarang masih di jalan.",
+                 "Baik pak, user id nya saya tanyakan dulu ke admin kantor."):
+        assert "user_id" not in detect_items(table, text)
+    assert "user_id" in detect_items(table, "User id nya : cvmajujaya2019")
+
+
+def test_maintenance_or_an_error_on_every_page_is_spse_down(table: PriorityTable) -> None:
+    maintenance = run(table, 'halaman LPSE hanya menampilkan tulisan "Mohon maaf, sistem sedang dalam pemeliharaan."',
+                      subject='SPSE masih "Sedang dalam pemeliharaan" sejak semalam')
+    assert maintenance.category == "spse_down"
+    everywhere = run(table, 'Sejak pukul 10.15 setiap membuka halaman detail tender muncul "Terjadi kesalahan". '
+                            "Juga dilaporkan oleh beberapa penyedia melalui telepon.",
+                     subject="Terjadi kesalahan di semua halaman tender")
+    assert everywhere.category == "spse_down"
+
+
+@pytest.mark.parametrize(
+    ("text", "subject"),
+    [
+        ('Mohon penjelasan, tender no. 10087654000 statusnya berubah jadi "Tender Gagal". Alasan gagalnya dimana bisa dilihat? '
+         "Dan apakah akan ada tender ulang?", "Tanya status tender gagal"),
+        ("Could you please let us know whether a foreign company can register as a supplier in SPSE, and what "
+         "documents are required?", "Registration as foreign supplier in SPSE"),
+    ],
+)
+def test_a_question_about_a_failed_tender_or_registration_is_rendah(table: PriorityTable, text: str,
+                                                                   subject: str) -> None:
+    result = run(table, text, subject=subject)
+    assert (result.priority, missing_keys(result)) == ("rendah", [])
+
+
+def test_a_vendor_gets_asked_its_user_id_only_when_its_page_fails(table: PriorityTable) -> None:
+    question = run(table, "Jadwal di SPSE untuk tender 10180022000 tertulis 11 Desember, di dokumen adendum 14 "
+                          "Desember. Mana yang benar? CV Putra Bangsa", subject="Jadwal tender beda dengan adendum")
+    assert "user_id" not in missing_keys(question)
+    failing = run(table, "Kami peserta tender 10180022000, evaluasi tidak muncul, muncul error 500.",
+                  subject="Halaman tender error")
+    assert "user_id" in missing_keys(failing)
+
+
+def test_a_registration_blocked_by_the_npwp_needs_the_company(table: PriorityTable) -> None:
+    result = run(table, 'Mau daftar akun penyedia, tapi muncul pesan "NPWP sudah terdaftar". NPWP kami '
+                        "81.234.567.3-527.000.", subject="Tidak bisa daftar, NPWP sudah terdaftar")
+    assert (result.category, missing_keys(result)) == ("akun_registrasi", ["nama_perusahaan"])
+
+
+def test_an_officials_account_a_tender_waits_for_is_sedang(table: PriorityTable) -> None:
+    letter = ("Mohon dapat dibuatkan akun SPSE untuk anggota Pokja baru: Arief Budiman, NIP 199001012019031005.")
+    assert run(table, letter, subject="Permohonan pembuatan akun anggota Pokja").priority == "rendah"
+    soon = letter + " Keduanya akan bertugas pada tender yang dijadwalkan mulai minggu depan."
+    assert run(table, soon, subject="Permohonan pembuatan akun anggota Pokja").priority == "sedang"
+
+
+def test_an_error_message_in_brackets_counts_its_language_does_not(table: PriorityTable) -> None:
+    assert "pesan_error" in detect_items(table, 'akun spse sy terkunci ("User ID Anda diblokir sementara")')
+    described = "diarahkan ke halaman error, tulisannya bahasa Inggris saya tidak sempat catat."
+    assert "pesan_error" not in detect_items(table, described)
+
+
+def test_a_slow_site_that_still_loads_needs_no_message(table: PriorityTable) -> None:
+    slow = run(table, "dari jam 9 tadi SPSE lambat sekali, buka halaman tender loading terus 2-3 menit baru muncul, "
+                      "kadang sampai timeout. Teman2 penyedia lain juga mengalami hal sama.", subject="SPSE sangat lambat")
+    assert (slow.category, slow.priority, missing_keys(slow)) == ("spse_down", "sedang", [])
+    down = run(table, "dari jam 9 tadi SPSE tidak bisa diakses, timeout terus.", subject="SPSE down")
+    assert "pesan_error_atau_screenshot" in missing_keys(down)
+
+
+def test_a_missing_upload_button_is_a_bid_upload(table: PriorityTable) -> None:
+    result = run(table, "Di halaman tender kode 10171234000 tombol upload dokumen penawaran tidak muncul, padahal "
+                        "dokumen pemilihan sudah kami unduh. User ID kami lintasnusa.",
+                 subject="Tombol upload dokumen penawaran tidak muncul")
+    assert (result.category, missing_keys(result)) == ("tender_upload", ["screenshot", "browser"])
+
+
+def test_a_typo_to_correct_is_rendah_unless_something_waits_on_it(table: PriorityTable) -> None:
+    typo = ('Nama perusahaan kami di SPSE tertulis "PT Sinar Abadi Jati", seharusnya "PT Sinar Abadi Jaya" sesuai '
+            "akta pendirian. Mohon dikoreksi. NPWP kami 04.567.890.1-234.000.")
+    result = run(table, typo, subject="Koreksi nama perusahaan")
+    assert (result.category, result.priority) == ("akun_perubahan_data", "rendah")
+    waiting = typo + " Karena nama salah, penawaran kami untuk tender besok tidak bisa dikirim."
+    assert run(table, waiting, subject="Koreksi nama perusahaan").priority != "rendah"
+
+
+def test_a_deactivated_user_id_is_a_login_problem_a_new_one_a_registration(table: PriorityTable) -> None:
+    gone = run(table, 'Waktu login ke SPSE muncul tulisan "User ID yang Anda gunakan saat ini sudah tidak aktif". '
+                      "Mohon akun saya diaktifkan kembali. NIK 1301082705740003", subject="Permohonan aktivasi akun PPK")
+    assert (gone.category, gone.priority, missing_keys(gone)) == ("akun_login", "sedang", ["identitas_akun"])
+    new = run(table, "Saya sudah daftar akun penyedia kemarin tapi link aktivasi belum masuk, akun belum aktif.",
+              subject="Aktivasi akun")
+    assert new.category == "akun_registrasi"

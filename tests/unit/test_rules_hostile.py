@@ -288,7 +288,10 @@ def test_the_tender_code_is_shown_without_its_context(table: PriorityTable) -> N
         ("user id saya: budi01", True),
         ("user id saya is budi01", True),
         ("usernamenya budi01", True),
-        ("user id nya", True),
+        ("user id nya: budi01", True),
+        # "nya" alone is no user id: "nanti saya kirim screenshot dan user id nya, ..." (issue 21)
+        ("user id nya", False),
+        ("user id nya, sekarang masih di jalan", False),
         ("user id saya", False),
         ("user id saya.", False),
         ("user id saya tidak bisa login", False),
