@@ -14,11 +14,35 @@ import ssl
 from typing import NamedTuple
 
 import aiosmtplib
+import aiosmtplib.protocol
+import aiosmtplib.smtp
 
 from mailbot.mail import oauth
 from mailbot.settings.config import SmtpSettings
 
 log = logging.getLogger("mailbot.mail.outbox")
+
+_normalize_by_regex = aiosmtplib.protocol.normalize_message_line_endings
+
+
+def normalize_line_endings(message: bytes) -> bytes:
+    """aiosmtplib's ``normalize_message_line_endings``, the same bytes, without its regex for a
+    message whose line ends are all CRLF already (every mail the bot composes).
+
+    aiosmtplib runs it twice per mail (for the SIZE option and for DATA), and its regex replaces
+    every line end by itself, one match at a time: a forwarded 150 KB attachment is 2,000 lines.
+    That was about 7 % of the bot's CPU time per mail; counting costs a fraction of it.
+    """
+    crlf = message.count(b"\r\n")
+    if message.count(b"\r") == crlf and message.count(b"\n") == crlf:  # no lone CR or LF
+        return message if message.endswith(b"\r\n") else message + b"\r\n"
+    return _normalize_by_regex(message)
+
+
+# Both modules call it by their own global name (aiosmtplib 5: ``SMTP.sendmail`` and
+# ``SMTPProtocol.execute_data_command``); the bot is the only user of aiosmtplib in its process.
+aiosmtplib.protocol.normalize_message_line_endings = normalize_line_endings
+aiosmtplib.smtp.normalize_message_line_endings = normalize_line_endings
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
