@@ -42,7 +42,7 @@ def normalize_line_endings(message: bytes) -> bytes:
 # Both modules call it by their own global name (aiosmtplib 5: ``SMTP.sendmail`` and
 # ``SMTPProtocol.execute_data_command``); the bot is the only user of aiosmtplib in its process.
 aiosmtplib.protocol.normalize_message_line_endings = normalize_line_endings
-aiosmtplib.smtp.normalize_message_line_endings = normalize_line_endings
+aiosmtplib.smtp.normalize_message_line_endings = normalize_line_endings  # type: ignore[attr-defined]  # its import
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
