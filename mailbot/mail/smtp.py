@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from typing import NamedTuple
 
@@ -39,10 +40,26 @@ def normalize_line_endings(message: bytes) -> bytes:
     return _normalize_by_regex(message)
 
 
+class _DotStuffing:
+    """aiosmtplib's ``PERIOD_REGEX`` (``(?m)^\\.``, doubling a dot that starts a line, RFC 5321
+    4.5.2), whose ``sub`` first looks whether any line starts with a dot: most mails have none,
+    and the regex tries every position of the message (some 0.15 ms per mail of the benchmark)."""
+
+    def __init__(self, regex: re.Pattern[bytes]) -> None:
+        self.regex = regex
+
+    def sub(self, repl: bytes, message: bytes) -> bytes:
+        if not message.startswith(b".") and b"\n." not in message:  # ``^`` in MULTILINE: start, after LF
+            return message
+        return self.regex.sub(repl, message)
+
+
 # Both modules call it by their own global name (aiosmtplib 5: ``SMTP.sendmail`` and
 # ``SMTPProtocol.execute_data_command``); the bot is the only user of aiosmtplib in its process.
 aiosmtplib.protocol.normalize_message_line_endings = normalize_line_endings
 aiosmtplib.smtp.normalize_message_line_endings = normalize_line_endings  # type: ignore[attr-defined]  # its import
+if not isinstance(aiosmtplib.protocol.PERIOD_REGEX, _DotStuffing):  # (a reload of this module)
+    aiosmtplib.protocol.PERIOD_REGEX = _DotStuffing(aiosmtplib.protocol.PERIOD_REGEX)  # type: ignore[assignment]
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

@@ -21,3 +21,12 @@ def test_aiosmtplib_uses_it_for_size_and_data() -> None:
     # A composed mail with only CRLF line ends goes out exactly as composed, with the SIZE counted.
     assert aiosmtplib.protocol.normalize_message_line_endings is smtp.normalize_line_endings
     assert aiosmtplib.smtp.normalize_message_line_endings is smtp.normalize_line_endings
+
+
+@pytest.mark.parametrize("message", [
+    b"", b".", b".\r\n", b"a\r\n.\r\n", b"a\r\n..b\r\n.c", b"a.b\r\n", b"a\r.b\r\n", b"a\n.b", b"no dots\r\n" * 100,
+])
+def test_dot_stuffing_as_aiosmtplib_does_it(message: bytes) -> None:
+    stuffing = aiosmtplib.protocol.PERIOD_REGEX
+    assert isinstance(stuffing, smtp._DotStuffing)
+    assert stuffing.sub(b"..", message) == stuffing.regex.sub(b"..", message)
