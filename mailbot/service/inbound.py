@@ -352,13 +352,21 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
     (LKPP's systems and officers answer without threading headers, from any address)."""
     settings = app.settings
     key = settings.helpdesk_key
+    loaded: list[Ticket] = []  # held, so that the session keeps them (its identity map is weak)
+
+    def ticket_exists(ticket_id: int) -> bool:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:
+            loaded.append(ticket)
+        return ticket is not None
+
     # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
     match = threads.match_thread(
         mail,
         prefix=settings.helpdesk.ticket_prefix,
         ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key),
         participants=lambda tid: store.participants(session, tid),
-        ticket_exists=lambda tid: session.get(Ticket, tid) is not None,
+        ticket_exists=ticket_exists,
         ticket_for_tag=lambda seq: store.ticket_for_seq(session, key, seq),
         trust_tag=lkpp_domain_proof,
     )
@@ -370,7 +378,8 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
     if ticket_id is None and role is SenderRole.STAFF and signed is not None:
         ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
     # Locked until the commit: another worker's mail for this ticket, or the SLA tick, waits for us.
-    ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
+    # (The claim was this transaction's first write: see ``lock_ticket``.)
+    ticket = store.lock_ticket(session, ticket_id, writing=True) if ticket_id is not None else None
     if ticket is not None and ticket.helpdesk != key:
         ticket = None  # another helpdesk's ticket (a reply address signed with a shared secret): not ours
     how = match.how if match.ticket_id else "reply address"

@@ -443,12 +443,16 @@ def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str,
                                       "ticket": ticket_id})
 
 
-def lock_ticket(session: Session, ticket_id: int) -> Ticket | None:
+def lock_ticket(session: Session, ticket_id: int, *, writing: bool = False) -> Ticket | None:
     """The ticket, locked against concurrent changes until the transaction ends (fresh values).
 
     PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` (rows that merely reference the ticket, such as
     new events, are not blocked). SQLite has no row locks; its write lock serialises writers.
+    ``writing``: the transaction has written already, so on SQLite it holds that lock, and a
+    ticket it has loaded since is current: it is not read again.
     """
+    if writing and session.get_bind().dialect.name == "sqlite":
+        return session.get(Ticket, ticket_id)
     return session.get(Ticket, ticket_id, with_for_update={"key_share": True}, populate_existing=True)
 
 
