@@ -34,10 +34,19 @@ def normalize_line_endings(message: bytes) -> bytes:
     every line end by itself, one match at a time: a forwarded 150 KB attachment is 2,000 lines.
     That was about 7 % of the bot's CPU time per mail; counting costs a fraction of it.
     """
+    if message is _clean[0]:  # the same mail again (bytes do not change): SIZE, then DATA
+        return message
     crlf = message.count(b"\r\n")
     if message.count(b"\r") == crlf and message.count(b"\n") == crlf:  # no lone CR or LF
-        return message if message.endswith(b"\r\n") else message + b"\r\n"
+        if message.endswith(b"\r\n"):
+            _clean[0] = message
+            return message
+        return message + b"\r\n"
     return _normalize_by_regex(message)
+
+
+#: The last message ``normalize_line_endings`` found unchanged (one slot; held until the next mail).
+_clean: list[bytes] = [b"\r\n"]
 
 
 class _DotStuffing:

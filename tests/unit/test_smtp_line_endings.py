@@ -30,3 +30,10 @@ def test_dot_stuffing_as_aiosmtplib_does_it(message: bytes) -> None:
     stuffing = aiosmtplib.protocol.PERIOD_REGEX
     assert isinstance(stuffing, smtp._DotStuffing)
     assert stuffing.sub(b"..", message) == stuffing.regex.sub(b"..", message)
+
+
+def test_asked_twice_the_answer_is_the_same() -> None:
+    clean, lone = b"a\r\nb\r\n" * 10, b"a\nb\r\n" * 10
+    for message in (clean, lone, clean, lone):
+        assert smtp.normalize_line_endings(message) == smtp._normalize_by_regex(message)
+        assert smtp.normalize_line_endings(message) == smtp._normalize_by_regex(message)
