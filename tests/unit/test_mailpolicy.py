@@ -185,6 +185,20 @@ def test_as_bytes_writes_exactly_what_the_stdlib_writes() -> None:
     assert mailpolicy.as_bytes(parsed) == parsed.as_bytes()
 
 
+@pytest.mark.parametrize("lines", ["a\r\nb", "a\r\r\nb", "a\n\rb", "\r", "\n", "\r\n", "a\rb\r", "x\n\n\r\r\n\ny", "é\r\n" * 5])
+@pytest.mark.parametrize("linesep", ["\r\n", "\n"])
+def test_line_ends_are_made_as_the_stdlib_makes_them(lines: str, linesep: str) -> None:
+    from email.generator import NLCRE  # type: ignore[attr-defined]  # not in typeshed
+    from io import BytesIO
+
+    gen = mailpolicy._WholeBodyGenerator(BytesIO(), policy=policy.SMTP.clone(linesep=linesep))
+    gen._NL = linesep  # type: ignore[attr-defined]  # as flatten() sets it
+    out: list[str] = []
+    gen.write = out.append  # type: ignore[method-assign]
+    gen._write_lines(lines)
+    assert "".join(out) == NLCRE.sub(linesep, lines)
+
+
 # ---- Subject folding ------------------------------------------------------------------------------
 
 TAG = "[TTS-000123] [TINGGI] Tiket baru: "
