@@ -468,8 +468,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     # The decision's fields and clocks go into the ticket before its INSERT (for its id, now):
     # its row is written once, complete, not inserted and then updated.
     change = change_ticket(app, session, ticket, mail, decision, now, new_ticket=True)
-    session.add(ticket)
-    session.flush()
+    store.insert_ticket(session, ticket)
     new_conversation(session, ticket.id)
     store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     if parent is not None:
