@@ -675,6 +675,8 @@ def _frame(f: str) -> str:
     name, _, where = f.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     parts = path.split("/")
+    if "mailbot" in parts[:-1]:  # py-spy names the checkout's files "mailbot/ops/poller.py"
+        return f"{name} ({parts[-1]})"
     return f"{name} ({'/'.join(parts[-2:])})"
 
 

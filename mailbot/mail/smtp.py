@@ -10,15 +10,65 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from typing import NamedTuple
 
 import aiosmtplib
+import aiosmtplib.protocol
+import aiosmtplib.smtp
 
 from mailbot.mail import oauth
 from mailbot.settings.config import SmtpSettings
 
 log = logging.getLogger("mailbot.mail.outbox")
+
+_normalize_by_regex = aiosmtplib.protocol.normalize_message_line_endings
+
+
+def normalize_line_endings(message: bytes) -> bytes:
+    """aiosmtplib's ``normalize_message_line_endings``, the same bytes, without its regex for a
+    message whose line ends are all CRLF already (every mail the bot composes).
+
+    aiosmtplib runs it twice per mail (for the SIZE option and for DATA), and its regex replaces
+    every line end by itself, one match at a time: a forwarded 150 KB attachment is 2,000 lines.
+    That was about 7 % of the bot's CPU time per mail; counting costs a fraction of it.
+    """
+    if message is _clean[0]:  # the same mail again (bytes do not change): SIZE, then DATA
+        return message
+    crlf = message.count(b"\r\n")
+    if message.count(b"\r") == crlf and message.count(b"\n") == crlf:  # no lone CR or LF
+        if message.endswith(b"\r\n"):
+            _clean[0] = message
+            return message
+        return message + b"\r\n"
+    return _normalize_by_regex(message)
+
+
+#: The last message ``normalize_line_endings`` found unchanged (one slot; held until the next mail).
+_clean: list[bytes] = [b"\r\n"]
+
+
+class _DotStuffing:
+    """aiosmtplib's ``PERIOD_REGEX`` (``(?m)^\\.``, doubling a dot that starts a line, RFC 5321
+    4.5.2), whose ``sub`` first looks whether any line starts with a dot: most mails have none,
+    and the regex tries every position of the message (some 0.15 ms per mail of the benchmark)."""
+
+    def __init__(self, regex: re.Pattern[bytes]) -> None:
+        self.regex = regex
+
+    def sub(self, repl: bytes, message: bytes) -> bytes:
+        if not message.startswith(b".") and b"\n." not in message:  # ``^`` in MULTILINE: start, after LF
+            return message
+        return self.regex.sub(repl, message)
+
+
+# Both modules call it by their own global name (aiosmtplib 5: ``SMTP.sendmail`` and
+# ``SMTPProtocol.execute_data_command``); the bot is the only user of aiosmtplib in its process.
+aiosmtplib.protocol.normalize_message_line_endings = normalize_line_endings
+aiosmtplib.smtp.normalize_message_line_endings = normalize_line_endings  # type: ignore[attr-defined]  # its import
+if not isinstance(aiosmtplib.protocol.PERIOD_REGEX, _DotStuffing):  # (a reload of this module)
+    aiosmtplib.protocol.PERIOD_REGEX = _DotStuffing(aiosmtplib.protocol.PERIOD_REGEX)  # type: ignore[assignment]
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

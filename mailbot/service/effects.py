@@ -8,6 +8,7 @@ transaction stays true; automatic mail passes the per-helpdesk marks and the hou
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -157,6 +158,27 @@ def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail
     ``new_ticket``: the ticket was created in this transaction and has no events yet.
     ``actor``: who the events are recorded for (default: the mail's sender; "mailbot" for the clock).
     """
+    change = change_ticket(app, session, ticket, mail, decision, now, new_ticket=new_ticket, actor=actor)
+    finish_decision(app, session, ticket, mail, decision, now, change, classification)
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """What ``change_ticket`` did to the ticket's row, for ``finish_decision``: the events to record
+    (``ticket_id`` filled in then: a new ticket may not have its id yet) and who had closed it."""
+
+    events: list[dict[str, Any]]
+    previous_closer: str | None
+    new_ticket: bool  # its clocks were computed from these events alone
+
+
+def change_ticket(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
+                  *, new_ticket: bool = False, actor: str | None = None) -> TicketChange:
+    """The first half of ``apply_decision``: the ticket's fields and deadline columns, nothing written.
+
+    A ticket opened in this transaction (``new_ticket``) may still be unsaved: ``_open`` changes it
+    before its INSERT, so that its row is written once, complete (not inserted and then updated).
+    """
     previous_closer = ticket.closed_by
     events: list[dict[str, Any]] = []
     for effect in decision.effects:
@@ -184,18 +206,27 @@ def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail
     ticket.state = decision.state.value
     ticket.updated_at = now
     # Deadlines are columns on the ticket, recomputed with every change (the scheduler only ticks);
-    # before the mails, so that notifications can state the deadline. The events go in with one
-    # executemany (ORM objects would be inserted one by one, for their ids). A new ticket's
-    # events are all here: its clocks need no query, so its row is written once, with them.
+    # before the mails, so that notifications can state the deadline. A new ticket's events are
+    # all here: its clocks need no query.
     if new_ticket:
         deadlines.refresh_deadlines(session, ticket, app, now,
                                       new_ticket_events=[TicketEvent(**row) for row in events])
-    if events:
-        session.execute(INSERT_EVENT, events)
-    if not new_ticket:
+    return TicketChange(events, previous_closer, new_ticket)
+
+
+def finish_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision,
+                    now: datetime, change: TicketChange, classification: Classification | None = None) -> None:
+    """The second half of ``apply_decision`` (the ticket has its id): the events, the deadlines of
+    a ticket that had events before, and the queued mail."""
+    # The events go in with one executemany (ORM objects would be inserted one by one, for their ids).
+    if change.events:
+        for row in change.events:
+            row["ticket_id"] = ticket.id
+        session.execute(INSERT_EVENT, change.events)
+    if not change.new_ticket:
         deadlines.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
-        queue_mail(app, session, ticket, mail, effect, now, classification, previous_closer)
+        queue_mail(app, session, ticket, mail, effect, now, classification, change.previous_closer)
 
 
 def merge_target(session: Session, ticket: Ticket, reply: StaffReply) -> MergeTarget | None:
@@ -205,7 +236,10 @@ def merge_target(session: Session, ticket: Ticket, reply: StaffReply) -> MergeTa
     if command is None:
         return None
     target_id = store.ticket_for_seq(session, ticket.helpdesk, int(command.arg))
-    target = store.lock_ticket(session, target_id) if target_id is not None else None
+    if target_id == ticket.id:  # itself: locked already, and its changes in this transaction kept
+        target: Ticket | None = ticket
+    else:
+        target = store.lock_ticket(session, target_id) if target_id is not None else None
     if target is None:
         return None
     return MergeTarget(target.id, target.number or "", TicketState(target.state),

@@ -47,7 +47,9 @@ from mailbot.service.context import suggestions, template_context
 from mailbot.service.delivery import handle_bounce
 from mailbot.service.effects import (
     apply_decision,
+    change_ticket,
     closed_by_lkpp,
+    finish_decision,
     lkpp_verdict,
     merge_target,
     new_conversation,
@@ -110,7 +112,13 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
                 claim, mail = _claim(app, session, mail, digest, now)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
-                outcome = _handle(app, session, mail, now, budget, hold_spam=not released)
+                # The ticket's changes go in with one UPDATE, at the end (``record_inbound`` flushes):
+                # nothing read on the way depends on them (the queries read events, messages and
+                # other tickets' fixed columns), and autoflushing them before each query wrote
+                # the same row up to three times per mail. Explicit flushes still happen where an
+                # id is needed (a new ticket) or a row must be seen (a mark, ``service.marks``).
+                with session.no_autoflush:
+                    outcome = _handle(app, session, mail, now, budget, hold_spam=not released)
                 budget.check("deciding and queueing the replies")
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
                                      ticket_id=outcome.ticket_id)
@@ -344,13 +352,21 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
     (LKPP's systems and officers answer without threading headers, from any address)."""
     settings = app.settings
     key = settings.helpdesk_key
+    loaded: list[Ticket] = []  # held, so that the session keeps them (its identity map is weak)
+
+    def ticket_exists(ticket_id: int) -> bool:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:
+            loaded.append(ticket)
+        return ticket is not None
+
     # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
     match = threads.match_thread(
         mail,
         prefix=settings.helpdesk.ticket_prefix,
         ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key),
         participants=lambda tid: store.participants(session, tid),
-        ticket_exists=lambda tid: session.get(Ticket, tid) is not None,
+        ticket_exists=ticket_exists,
         ticket_for_tag=lambda seq: store.ticket_for_seq(session, key, seq),
         trust_tag=lkpp_domain_proof,
     )
@@ -362,7 +378,8 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
     if ticket_id is None and role is SenderRole.STAFF and signed is not None:
         ticket_id = signed  # a staff reply to the per-ticket address, even without thread headers
     # Locked until the commit: another worker's mail for this ticket, or the SLA tick, waits for us.
-    ticket = store.lock_ticket(session, ticket_id) if ticket_id is not None else None
+    # (The claim was this transaction's first write: see ``lock_ticket``.)
+    ticket = store.lock_ticket(session, ticket_id, writing=True) if ticket_id is not None else None
     if ticket is not None and ticket.helpdesk != key:
         ticket = None  # another helpdesk's ticket (a reply address signed with a shared secret): not ours
     how = match.how if match.ticket_id else "reply address"
@@ -446,16 +463,18 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
         requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
         missing=[], opened_at=now, updated_at=now,
     )
-    session.add(ticket)
-    session.flush()
-    new_conversation(session, ticket.id)
-    store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     decision = decide(None, UserOpened(mail.from_addr, classification, parent.number if parent else None,
                                        opened_by, team.FORWARD_CHANNEL if opened_by else ""), now, app.policy)
+    # The decision's fields and clocks go into the ticket before its INSERT (for its id, now):
+    # its row is written once, complete, not inserted and then updated.
+    change = change_ticket(app, session, ticket, mail, decision, now, new_ticket=True)
+    store.insert_ticket(session, ticket)
+    new_conversation(session, ticket.id)
+    store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     if parent is not None:
         record_event(session, parent, Record(EventKind.FOLLOW_UP, f"the user wrote after closing; new ticket {ticket.number}"),
                now, mail.from_addr)
-    apply_decision(app, session, ticket, mail, decision, now, classification=classification, new_ticket=True)
+    finish_decision(app, session, ticket, mail, decision, now, change, classification)
     _maybe_auto_answer(app, session, ticket, mail, classification, now)
     reason = ("new thread" if parent is None else f"follow-up of {parent.number}") + (
         f"; forwarded by {opened_by} (#buat)" if opened_by else "")

@@ -34,6 +34,7 @@ def mark_address(session: Session, helpdesk: str, mark: Mark, ticket_id: int | N
         row.reason, row.ticket_id, row.at = mark.reason, ticket_id, now
         row.permanent = mark.permanent or (row.permanent and not news)
         row.expires_at = None if row.permanent else mark.expires_at
+        session.flush()  # seen at once by the checks of automatic mail (mail is handled without autoflush)
     return news
 
 

@@ -30,13 +30,14 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     select,
     update,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from mailbot.storage import search
 from mailbot.storage.models import (
@@ -285,6 +286,34 @@ def next_seq(session: Session, helpdesk: str) -> int:
     return (last or 0) + 1
 
 
+_TICKETS = cast(Table, Ticket.__table__)
+_INSERT_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
+
+
+def insert_ticket(session: Session, ticket: Ticket) -> None:
+    """Write a new ticket (with its ``seq``) with one INSERT, and keep it in the session as if
+    it had been loaded: it has its id, and later changes to it are flushed as for any ticket.
+
+    The ORM's unit of work would do the same for the one object at several times the cost (it
+    runs for every new ticket). Columns the ticket was not given take their defaults, on the
+    object as in the row, so that reading one never goes back to the database.
+    """
+    values: dict[str, Any] = {}
+    for column in _TICKETS.columns:
+        if column.primary_key:
+            continue
+        if column.key in ticket.__dict__:
+            value = getattr(ticket, column.key)
+        else:
+            default = column.default
+            value = None if default is None else default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+            setattr(ticket, column.key, value)
+        values[column.key] = value
+    ticket.id = session.execute(_INSERT_TICKET, values).scalar_one()
+    make_transient_to_detached(ticket)
+    session.add(ticket)
+
+
 @event.listens_for(Session, "before_flush")
 def _number_new_tickets(session: Session, _context: Any, _instances: Any) -> None:
     """Give a new ticket without a seq the next ones of its helpdesk (the service sets it itself,
@@ -443,12 +472,16 @@ def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str,
                                       "ticket": ticket_id})
 
 
-def lock_ticket(session: Session, ticket_id: int) -> Ticket | None:
+def lock_ticket(session: Session, ticket_id: int, *, writing: bool = False) -> Ticket | None:
     """The ticket, locked against concurrent changes until the transaction ends (fresh values).
 
     PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` (rows that merely reference the ticket, such as
     new events, are not blocked). SQLite has no row locks; its write lock serialises writers.
+    ``writing``: the transaction has written already, so on SQLite it holds that lock, and a
+    ticket it has loaded since is current: it is not read again.
     """
+    if writing and session.get_bind().dialect.name == "sqlite":
+        return session.get(Ticket, ticket_id)
     return session.get(Ticket, ticket_id, with_for_update={"key_share": True}, populate_existing=True)
 
 

@@ -185,6 +185,20 @@ def test_as_bytes_writes_exactly_what_the_stdlib_writes() -> None:
     assert mailpolicy.as_bytes(parsed) == parsed.as_bytes()
 
 
+@pytest.mark.parametrize("lines", ["a\r\nb", "a\r\r\nb", "a\n\rb", "\r", "\n", "\r\n", "a\rb\r", "x\n\n\r\r\n\ny", "é\r\n" * 5])
+@pytest.mark.parametrize("linesep", ["\r\n", "\n"])
+def test_line_ends_are_made_as_the_stdlib_makes_them(lines: str, linesep: str) -> None:
+    from email.generator import NLCRE  # type: ignore[attr-defined]  # not in typeshed
+    from io import BytesIO
+
+    gen = mailpolicy._WholeBodyGenerator(BytesIO(), policy=policy.SMTP.clone(linesep=linesep))
+    gen._NL = linesep  # type: ignore[attr-defined]  # as flatten() sets it
+    out: list[str] = []
+    gen.write = out.append  # type: ignore[method-assign]
+    gen._write_lines(lines)
+    assert "".join(out) == NLCRE.sub(linesep, lines)
+
+
 # ---- Subject folding ------------------------------------------------------------------------------
 
 TAG = "[TTS-000123] [TINGGI] Tiket baru: "
@@ -265,3 +279,48 @@ def test_fold_subject_keeps_runs_of_spaces_and_plain_ascii_readable() -> None:
     plain = fold_subject("Subject", TAG + "Tidak bisa login ke SPSE sejak pagi tadi, mohon dibantu segera ya")
     assert "=?" not in plain and plain.startswith("Subject: [TTS-000123] [TINGGI]") and "\r\n " in plain
     assert fold_subject("Subject", "") == "Subject: \r\n"
+
+
+_IDS = [f"<mailbot.{k:032x}@lpse.test>" for k in range(1, 25)]
+_PLAIN_VALUES = [
+    ("To", "budi@vendor.test"),
+    ("To", "staf1@lpse.test, staf2@lpse.test"),
+    ("To", ", ".join(f"staf{k}.nama-panjang+tim=lpse@pemda.kota-uji.go.id" for k in range(6))),  # folded
+    ("Reply-To", "helpdesk+t42.0123456789abcdef@lpse.test"),
+    ("Message-ID", _IDS[0]),
+    ("In-Reply-To", "<CAF=x+y_z-1.2@mail.gmail.com>"),
+    ("References", " ".join(_IDS[:1])),
+    ("References", " ".join(_IDS[:2])),
+    ("References", " ".join(_IDS)),  # folded over several lines
+    ("Date", "Sun, 06 Dec 2026 03:11:53 +0000"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), _PLAIN_VALUES)
+def test_plain_headers_kept_as_text_are_written_and_read_as_the_stdlib_does(name: str, value: str) -> None:
+    assert mailpolicy.is_plain(name, value)
+    ours = EmailMessage(policy=mailpolicy.SMTP)
+    ours[name] = value
+    theirs = EmailMessage(policy=policy.SMTP)
+    theirs[name] = value
+    assert mailpolicy.as_bytes(ours) == theirs.as_bytes()
+    assert str(ours[name]) == str(theirs[name])
+    assert type(ours[name]).__name__ == type(theirs[name]).__name__
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("To", "Budi <budi@vendor.test>"), ("To", '"budi santoso"@vendor.test'), ("To", "a..b@vendor.test"),
+    ("To", "budi@vendor.test,sari@vendor.test"), ("Message-ID", "<tanpa-domain>"), ("In-Reply-To", "<a@b> (komentar)"),
+    ("Reply-To", "budi@vendor.test\r\nBcc: x@y.test"), ("Subject", "budi@vendor.test"), ("Date", "kemarin"),
+])
+def test_other_values_are_parsed_as_before(name: str, value: str) -> None:
+    assert not mailpolicy.is_plain(name, value)
+    if "\n" in value:  # still refused: no header injection
+        with pytest.raises(ValueError):
+            EmailMessage(policy=mailpolicy.SMTP)[name] = value
+        return
+    ours = EmailMessage(policy=mailpolicy.SMTP)
+    ours[name] = value
+    theirs = EmailMessage(policy=policy.SMTP)
+    theirs[name] = value
+    assert mailpolicy.as_bytes(ours) == theirs.as_bytes()
