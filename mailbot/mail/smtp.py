@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import ssl
+from collections.abc import Callable
 from typing import NamedTuple
 
 import aiosmtplib
@@ -23,7 +24,9 @@ from mailbot.settings.config import SmtpSettings
 
 log = logging.getLogger("mailbot.mail.outbox")
 
-_normalize_by_regex = aiosmtplib.protocol.normalize_message_line_endings
+#: aiosmtplib's own line-end normalisation (None in a release without it: then nothing is replaced).
+_normalize_by_regex: Callable[[bytes], bytes] | None = getattr(aiosmtplib.protocol, "normalize_message_line_endings",
+                                                               None)
 
 
 def normalize_line_endings(message: bytes) -> bytes:
@@ -42,6 +45,7 @@ def normalize_line_endings(message: bytes) -> bytes:
             _clean[0] = message
             return message
         return message + b"\r\n"
+    assert _normalize_by_regex is not None  # only put in place where aiosmtplib has its own
     return _normalize_by_regex(message)
 
 
@@ -63,12 +67,32 @@ class _DotStuffing:
         return self.regex.sub(repl, message)
 
 
-# Both modules call it by their own global name (aiosmtplib 5: ``SMTP.sendmail`` and
-# ``SMTPProtocol.execute_data_command``); the bot is the only user of aiosmtplib in its process.
-aiosmtplib.protocol.normalize_message_line_endings = normalize_line_endings
-aiosmtplib.smtp.normalize_message_line_endings = normalize_line_endings  # type: ignore[attr-defined]  # its import
-if not isinstance(aiosmtplib.protocol.PERIOD_REGEX, _DotStuffing):  # (a reload of this module)
-    aiosmtplib.protocol.PERIOD_REGEX = _DotStuffing(aiosmtplib.protocol.PERIOD_REGEX)  # type: ignore[assignment]
+def _speed_up_aiosmtplib() -> bool:
+    """Put the two shortcuts in place of aiosmtplib's own, where aiosmtplib still has them.
+
+    Both modules call the line-end function by their own global name (aiosmtplib 5:
+    ``SMTP.sendmail`` and ``SMTPProtocol.execute_data_command``); the bot is the only user of
+    aiosmtplib in its process. These are aiosmtplib's internals: a release that renames them
+    must not stop the bot, so nothing is replaced unless all three are there as expected, and the
+    bot then simply sends at aiosmtplib's own speed (``tests/unit/test_smtp_line_endings.py``
+    says which happened).
+    """
+    protocol, smtp = aiosmtplib.protocol, getattr(aiosmtplib, "smtp", None)
+    regex = getattr(protocol, "PERIOD_REGEX", None)
+    if not (_normalize_by_regex is not None and smtp is not None
+            and callable(getattr(smtp, "normalize_message_line_endings", None))
+            and (isinstance(regex, _DotStuffing) or isinstance(regex, re.Pattern))):
+        log.debug("smtp: aiosmtplib %s has other internals; its own line-end and dot-stuffing code is used",
+                  getattr(aiosmtplib, "__version__", "?"))
+        return False
+    protocol.normalize_message_line_endings = normalize_line_endings
+    smtp.normalize_message_line_endings = normalize_line_endings
+    if not isinstance(regex, _DotStuffing):  # (a reload of this module)
+        protocol.PERIOD_REGEX = _DotStuffing(regex)  # type: ignore[assignment]  # duck-typed: only .sub is used
+    return True
+
+
+SPED_UP = _speed_up_aiosmtplib()
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

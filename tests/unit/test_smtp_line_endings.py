@@ -19,6 +19,9 @@ def test_same_bytes_as_aiosmtplib(message: bytes) -> None:
 
 def test_aiosmtplib_uses_it_for_size_and_data() -> None:
     # A composed mail with only CRLF line ends goes out exactly as composed, with the SIZE counted.
+    # (Fails after an aiosmtplib upgrade that renamed these internals: the bot still sends, at
+    # aiosmtplib's own speed; look at mailbot.mail.smtp._speed_up_aiosmtplib.)
+    assert smtp.SPED_UP
     assert aiosmtplib.protocol.normalize_message_line_endings is smtp.normalize_line_endings
     assert aiosmtplib.smtp.normalize_message_line_endings is smtp.normalize_line_endings
 
@@ -37,3 +40,12 @@ def test_asked_twice_the_answer_is_the_same() -> None:
     for message in (clean, lone, clean, lone):
         assert smtp.normalize_line_endings(message) == smtp._normalize_by_regex(message)
         assert smtp.normalize_line_endings(message) == smtp._normalize_by_regex(message)
+
+
+def test_an_aiosmtplib_without_these_internals_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that renamed them must not stop the bot: nothing is replaced, no error."""
+    monkeypatch.delattr(aiosmtplib.smtp, "normalize_message_line_endings")
+    assert smtp._speed_up_aiosmtplib() is False
+    monkeypatch.undo()
+    monkeypatch.setattr(aiosmtplib.protocol, "PERIOD_REGEX", object())
+    assert smtp._speed_up_aiosmtplib() is False
