@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from mailbot.mail import outbox
-from mailbot.ops import poller
+from mailbot.ops import health, poller
 from mailbot.service import sla_jobs
 from mailbot.service.app import App
 from mailbot.storage import errors
@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 
 #: The APScheduler id of the SLA tick shared by all helpdesks of the process.
 TICK_JOB = "sla_tick"
+
+#: Seconds between the writes of the watchers' polls (``health.Beats``; at most a poll interval): one
+#: transaction for all the mailboxes, well within the 3 poll intervals after which ``mailbot status``
+#: calls a mailbox stale.
+BEATS_EVERY = 15.0
 
 #: How often a mailbox in IDLE looks whether its own stop is set (its lease moved); the process's
 #: stop wakes it at once.
@@ -232,6 +237,7 @@ class Fleet:
         # need not wake every second to look at their stop (hundreds of wake-ups a second at rest).
         self._wakeup, self._wakeup_writer = socket.socketpair()
         self._lock = threading.Lock()
+        self.beats = health.Beats(factory)  # the watchers' polls, written together (``beats_every``)
         self._first_tick: set[str] = set()  # helpdesks taken since the last SLA tick: it looks at all their open tickets
         self._tick_soon = False  # the tick's next run was brought forward for them
 
@@ -242,6 +248,9 @@ class Fleet:
         # a free thread is late, not missed.
         self.scheduler.add_job(self._tick, "interval", minutes=1, id=TICK_JOB, name="sla tick", max_instances=1,
                                coalesce=True, misfire_grace_time=50)
+        every = min(BEATS_EVERY, min(app.settings.imap.poll_interval for app in self.apps.values()))
+        self.scheduler.add_job(self.beats.flush, "interval", seconds=every, id="health_beats",
+                               name="mailbox polls", max_instances=1, coalesce=True, misfire_grace_time=None)
         self.scheduler.start()
         return self
 
@@ -312,7 +321,7 @@ class Fleet:
         # ``own`` is this mailbox's stop: set by ``release`` (its lease moved) and by ``shutdown``.
         try:
             poller.watch(app, own, self.sender.waker(app.settings.helpdesk_key), tick=IDLE_TICK,
-                         wakeup=self._wakeup)
+                         wakeup=self._wakeup, beats=self.beats)
         except Exception:
             log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
 
@@ -330,6 +339,7 @@ class Fleet:
         self._wakeup_writer.send(b"x")
         for thread, _ in watchers:
             thread.join()  # each finishes the mail in hand
+        self.beats.flush()
         self.scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         self.sender.join(max(app.settings.smtp.timeout for app in self.apps.values()) + 5)

@@ -1,6 +1,7 @@
 """The periodic work of many helpdesks asked of the database once for the deployment (issue 24):
 which outboxes have mail waiting (``outbox.due_by_helpdesk``) and which tickets the SLA tick must
-look at (``sla_jobs.due_tickets``, ``tick_all``). Runs on the suite's backend (``db_url``).
+look at (``sla_jobs.due_tickets``, ``tick_all``); and the mailboxes' polls written together
+(``health.Beats``). Runs on the suite's backend (``db_url``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import pytest
 from sqlalchemy import event, select, update
 
 from mailbot.mail import outbox
+from mailbot.ops import health
 from mailbot.service import sla_jobs
 from mailbot.service.app import App
 from mailbot.service.inbound import process_raw
-from mailbot.storage.models import Outbox, Ticket
+from mailbot.storage.models import MailboxStatus, Outbox, Ticket
 from tests.integration.test_helpdesks import NOW, mail, two_helpdesks
 
 
@@ -136,3 +138,30 @@ def test_tick_all_ticks_only_the_helpdesks_with_something_due_and_only_its_own(t
     # A helpdesk's first tick here looks at all its open tickets even when nothing is due.
     results = sla_jobs.tick_all({"kota": kota, "kab": kab}, NOW, first={"kab"})
     assert set(results) == {"kab"} and results["kab"].checked == 1
+
+
+def test_the_polls_of_many_mailboxes_are_written_in_one_statement(tmp_path: Path, db_url: str) -> None:
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    for app in (kota, kab):
+        health.ok(app, app.settings.imap, NOW)  # a connection's first poll: the row, at once
+    beats = health.Beats(kota.factory)
+    with statements(kota) as seen:
+        assert beats.flush() == 0
+    assert seen == []  # nothing noted, nothing written
+    beats.note(kota.settings.imap, NOW + timedelta(seconds=60))
+    beats.note(kab.settings.imap, NOW + timedelta(seconds=30))
+    beats.note(kab.settings.imap, NOW + timedelta(seconds=61))  # the newest of a mailbox counts
+    with statements(kota) as seen:
+        assert beats.flush() == 2
+    assert len([s for s in seen if s.lstrip().upper().startswith("UPDATE")]) == 1
+    with kota.factory() as session:
+        rows = dict(session.execute(select(MailboxStatus.key, MailboxStatus.last_ok_at)).all())
+    assert rows == {health.key_of(kota.settings.imap): NOW + timedelta(seconds=60),
+                    health.key_of(kab.settings.imap): NOW + timedelta(seconds=61)}
+    # A poll noted before one written at once (a reconnect) never moves the time back.
+    health.ok(kota, kota.settings.imap, NOW + timedelta(seconds=90))
+    beats.note(kota.settings.imap, NOW + timedelta(seconds=75))
+    beats.flush()
+    with kota.factory() as session:
+        assert session.scalar(select(MailboxStatus.last_ok_at).where(
+            MailboxStatus.key == health.key_of(kota.settings.imap))) == NOW + timedelta(seconds=90)
