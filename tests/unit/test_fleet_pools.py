@@ -1,5 +1,6 @@
-"""The shared sender of ``mailbot run`` (``ops.fleet.SendPool``): which helpdesks' outboxes it
-flushes, decided from one question to the whole deployment (issue 24), not one per helpdesk.
+"""What ``mailbot run`` shares between its mailboxes (issue 24): the sender
+(``ops.fleet.SendPool``), which flushes only the outboxes with mail due, decided from one question
+to the whole deployment, not one per helpdesk; and the polls written together (``health.Beats``).
 
 The pool is driven by hand here (``rescan``, ``pick``, ``done``), without its threads: these are
 its decisions, not its timing.
@@ -148,3 +149,26 @@ def test_a_removed_helpdesk_is_not_flushed_here_any_more() -> None:
     pool.rescan()
     pool.wake("h001")
     assert handed(pool, time.monotonic()) == []
+
+
+class FailingFactory:
+    """A sessionmaker whose database refuses every transaction (a full disk)."""
+
+    def begin(self) -> Any:
+        raise OperationalError("UPDATE", {}, Exception("database or disk is full"))
+
+
+def test_polls_that_could_not_be_written_are_kept_for_the_next_write(caplog: pytest.LogCaptureFixture) -> None:
+    from mailbot.ops import health
+    from mailbot.settings.config import ImapSettings
+
+    beats = health.Beats(FailingFactory())  # type: ignore[arg-type]
+    imap = ImapSettings(host="127.0.0.1", port=143, username="h001@lpse.test", password="x")
+    at = datetime(2026, 12, 6, 3, 0, tzinfo=timezone.utc)
+    beats.note(imap, at)
+    with caplog.at_level(logging.WARNING):
+        assert beats.flush() == 0
+    assert "could not record the polls of 1 mailboxes" in caplog.text
+    assert beats._seen == {health.key_of(imap): at}  # the service goes on; the poll is written later
+    beats.note(imap, at + timedelta(seconds=60))  # a newer poll replaces it
+    assert beats._seen == {health.key_of(imap): at + timedelta(seconds=60)}
