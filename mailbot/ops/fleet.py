@@ -87,7 +87,6 @@ class SendPool:
     scan: Callable[[], Mapping[str, datetime]]
     interval: float = 30.0
     gap: float = 0.2
-    flush: Callable[[App, threading.Event], tuple[float, bool]] | None = None  # tests: instead of ``_round``
     _desks: dict[str, _Desk] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _ready: queue.SimpleQueue[str | None] = field(default_factory=queue.SimpleQueue)
@@ -191,7 +190,7 @@ class SendPool:
                 continue
             thread.name = f"mailbot-outbox[{key}]"  # the helpdesk's key goes into its log lines
             try:
-                wait, sent = (self.flush or self._round)(desk.app, self.stop)
+                wait, sent = self._round(desk.app)
             finally:
                 thread.name = name
             self.done(desk, wait, sent)
@@ -207,10 +206,10 @@ class SendPool:
             desk.woken = False
             self._cond.notify()
 
-    def _round(self, app: App, stop: threading.Event) -> tuple[float, bool]:
+    def _round(self, app: App) -> tuple[float, bool]:
         """One flush of one helpdesk's outbox: (seconds until its next, inf if nothing waits; whether mail went out)."""
         stats = poller.PollStats()
-        wait = poller.flush_round(app, stats, stop, self.interval, lambda: poller.until_due(app, math.inf))
+        wait = poller.flush_round(app, stats, self.stop, self.interval, lambda: poller.until_due(app, math.inf))
         return wait, bool(stats.sent)
 
 
