@@ -7,9 +7,12 @@ connection, waiting in IDLE: ``poller.watch``); everything else is shared by all
 * :class:`SendPool`, ``[workers] sender_threads`` threads that send the outboxes. Each helpdesk
   still sends through its own SMTP account (``outbox.flush`` with its settings), and at most one
   flush of a helpdesk is in flight at a time, so a helpdesk whose SMTP server hangs holds one
-  thread of the pool until its ``smtp.timeout``, never the others' mail;
-* one APScheduler with ``[workers] job_threads`` threads for the SLA tick and the digest of every
-  helpdesk (``sla_jobs.schedule_jobs(..., shared=True)``);
+  thread of the pool until its ``smtp.timeout``, never the others' mail. Which outboxes have mail
+  due is asked of the whole deployment at once (``outbox.due_by_helpdesk``), so hundreds of idle
+  helpdesks cost one query per ``interval``, not one each;
+* one APScheduler with ``[workers] job_threads`` threads: one SLA tick a minute for every helpdesk
+  at once (``sla_jobs.tick_all``: one query finds the helpdesks with due tickets, only those are
+  ticked), and each helpdesk's daily digest;
 * at most ``[workers] max_concurrent_mails`` mails in process at once (``poller.limit_processing``),
   so a burst of one mail per mailbox is answered one mail after another, not all late together.
 
@@ -21,20 +24,32 @@ process: all of them, or (PostgreSQL, ``[workers] share_mailboxes``) those whose
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
-from mailbot.ops import poller
+from mailbot.mail import outbox
+from mailbot.ops import health, poller
 from mailbot.service import sla_jobs
 from mailbot.service.app import App
 from mailbot.storage import errors
 
 log = logging.getLogger(__name__)
+
+#: The APScheduler id of the SLA tick shared by all helpdesks of the process.
+TICK_JOB = "sla_tick"
+
+#: Seconds between the writes of the watchers' polls (``health.Beats``; at most a poll interval): one
+#: transaction for all the mailboxes, well within the 3 poll intervals after which ``mailbot status``
+#: calls a mailbox stale.
+BEATS_EVERY = 15.0
 
 #: How often a mailbox in IDLE looks whether its own stop is set (its lease moved); the process's
 #: stop wakes it at once.
@@ -44,34 +59,45 @@ IDLE_TICK = 5.0
 @dataclass
 class _Desk:
     app: App
-    due: float = 0.0  # monotonic time of its next flush
+    due: float = math.inf  # monotonic time of its next flush; inf: no mail of its known to be waiting
     not_before: float = 0.0  # after a round that sent mail: gather what comes meanwhile (``gap``)
     running: bool = False
     woken: bool = False
-    forced: bool = True  # this round was woken (mail committed): flush without asking what is due
+
+
+def seconds_until(pending: Mapping[str, datetime], now: datetime) -> dict[str, float]:
+    """Seconds from ``now`` until each helpdesk's earliest pending mail is due (0: due now), from
+    ``outbox.due_by_helpdesk``."""
+    return {key: max(0.0, (at - now).total_seconds()) for key, at in pending.items()}
 
 
 @dataclass
 class SendPool:
     """Sends the outboxes of many helpdesks from ``size`` threads; one flush per helpdesk at a time.
 
-    A helpdesk's outbox is sent when it is woken (a mail committed), when its earliest mail is due
-    (``next_attempt_at``), and at least every ``interval`` seconds; after a round that sent mail
+    A helpdesk's outbox is sent when it is woken (a mail committed) and when its earliest mail is
+    due (``next_attempt_at``). What is due is asked of the whole deployment at once, every
+    ``interval`` seconds (``scan``: ``outbox.due_by_helpdesk``, one query), so an idle helpdesk
+    costs nothing: only the helpdesks with pending mail are flushed. After a round that sent mail
     the next waits ``gap`` seconds, to send what gathered meanwhile over one connection.
     """
 
     stop: threading.Event
     size: int
+    scan: Callable[[], Mapping[str, datetime]]
     interval: float = 30.0
     gap: float = 0.2
     _desks: dict[str, _Desk] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _ready: queue.SimpleQueue[str | None] = field(default_factory=queue.SimpleQueue)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _next_scan: float = 0.0  # monotonic time of the next ``scan``; at once for the first
 
     def add(self, app: App) -> None:
+        """Serve this helpdesk's outbox; the next scan (soon) tells whether mail of its is waiting."""
         with self._cond:
-            self._desks[app.settings.helpdesk_key] = _Desk(app, due=time.monotonic())
+            self._desks[app.settings.helpdesk_key] = _Desk(app)
+            self._next_scan = min(self._next_scan, time.monotonic() + 1.0)
             self._cond.notify()
 
     def remove(self, key: str) -> None:
@@ -109,20 +135,47 @@ class SendPool:
 
     def _dispatch(self) -> None:
         while not self.stop.is_set():
+            if time.monotonic() >= self._next_scan:
+                self._next_scan = time.monotonic() + self.interval
+                self.rescan()  # outside the lock: woken helpdesks are dispatched meanwhile
             with self._cond:
-                now = time.monotonic()
-                nearest = now + 1.0
-                for key, desk in self._desks.items():
-                    if desk.running:
-                        continue
-                    if desk.due <= now:
-                        desk.running, desk.woken, desk.forced = True, False, desk.woken
-                        self._ready.put(key)
-                    else:
-                        nearest = min(nearest, desk.due)
-                self._cond.wait(max(0.01, nearest - now))
+                nearest = self.pick(time.monotonic())
+                self._cond.wait(max(0.01, min(nearest, self._next_scan) - time.monotonic()))
         for _ in range(self.size):
             self._ready.put(None)
+
+    def rescan(self) -> None:
+        """Ask which helpdesks have mail waiting, and when it is due (one query for all of them)."""
+        try:
+            pending = self.scan()
+        except Exception as exc:  # e.g. the database is busy: ask again next round
+            problem = errors.database_problem(exc)
+            if problem is None:
+                log.exception("outbox due check failed")
+            else:  # a full disk is not a bug: one line, no traceback
+                log.error("outbox due check failed: %s; next try in %g s", problem, self.interval)
+            return
+        left = seconds_until(pending, datetime.now(timezone.utc))
+        with self._cond:
+            now = time.monotonic()
+            for key, seconds in left.items():
+                desk = self._desks.get(key)
+                if desk is not None and not desk.running:  # a running one asks itself after its round
+                    desk.due = min(desk.due, max(now + seconds, desk.not_before))
+            self._cond.notify()
+
+    def pick(self, now: float) -> float:
+        """(Under the lock.) Hand the helpdesks that are due to the senders; the time of the next one due."""
+        nearest = math.inf
+        for key, desk in self._desks.items():
+            if desk.running:
+                continue
+            if desk.due <= now:
+                desk.running, desk.woken = True, False
+                self._ready.put(key)
+            else:
+                nearest = min(nearest, desk.due)
+        return nearest
 
     def _send(self) -> None:
         thread = threading.current_thread()
@@ -137,37 +190,26 @@ class SendPool:
                 continue
             thread.name = f"mailbot-outbox[{key}]"  # the helpdesk's key goes into its log lines
             try:
-                wait, sent = self._round(desk.app, desk.forced)
+                wait, sent = self._round(desk.app)
             finally:
                 thread.name = name
-            with self._cond:
-                now = time.monotonic()
-                desk.running = False
-                desk.not_before = now + self.gap if sent else now
-                desk.due = desk.not_before if desk.woken else max(desk.not_before, now + wait)
-                desk.woken = False
-                self._cond.notify()
+            self.done(desk, wait, sent)
 
-    def _round(self, app: App, forced: bool) -> tuple[float, bool]:
-        """One flush of one helpdesk's outbox: (seconds until its next, whether mail went out).
+    def done(self, desk: _Desk, wait: float, sent: bool) -> None:
+        """A round of ``desk`` ended: its next is due in ``wait`` s (inf: nothing waiting), or at
+        once if it was woken meanwhile, and not before ``gap`` s after a round that sent mail."""
+        with self._cond:
+            now = time.monotonic()
+            desk.running = False
+            desk.not_before = now + self.gap if sent else now
+            desk.due = desk.not_before if desk.woken else max(desk.not_before, now + wait)
+            desk.woken = False
+            self._cond.notify()
 
-        Unless woken, it first asks when the earliest mail is due (one small query) and flushes only
-        when one is: hundreds of idle helpdesks then cost a query each per ``interval``, no more.
-        """
+    def _round(self, app: App) -> tuple[float, bool]:
+        """One flush of one helpdesk's outbox: (seconds until its next, inf if nothing waits; whether mail went out)."""
         stats = poller.PollStats()
-        if not forced:
-            try:
-                wait = poller.until_due(app, self.interval)
-            except Exception as exc:  # e.g. the database is busy: ask again next round
-                problem = errors.database_problem(exc)
-                if problem is None:
-                    log.exception("outbox due check failed")
-                else:  # a full disk is not a bug: one line, no traceback
-                    log.error("outbox due check failed: %s; next try in %g s", problem, self.interval)
-                return self.interval, False
-            if wait > poller.DUE_NOW:
-                return wait, False
-        wait = poller.flush_round(app, stats, self.stop, self.interval, lambda: poller.until_due(app, self.interval))
+        wait = poller.flush_round(app, stats, self.stop, self.interval, lambda: poller.until_due(app, math.inf))
         return wait, bool(stats.sent)
 
 
@@ -183,7 +225,9 @@ class Fleet:
         self.apps = {app.settings.helpdesk_key: app for app in apps}
         self.stop = stop
         interval = min(30.0, min(app.settings.imap.poll_interval for app in apps))
-        self.sender = SendPool(stop, workers.sender_threads, interval=interval)
+        factory = apps[0].factory  # one engine for every helpdesk (``build_apps``)
+        self.sender = SendPool(stop, workers.sender_threads, lambda: outbox.due_by_helpdesk(factory),
+                               interval=interval)
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(workers.job_threads)},
                                              timezone="UTC")
         self._watchers: dict[str, tuple[threading.Thread, threading.Event]] = {}
@@ -192,11 +236,51 @@ class Fleet:
         # need not wake every second to look at their stop (hundreds of wake-ups a second at rest).
         self._wakeup, self._wakeup_writer = socket.socketpair()
         self._lock = threading.Lock()
+        self.beats = health.Beats(factory)  # the watchers' polls, written together (``beats_every``)
+        self._first_tick: set[str] = set()  # helpdesks taken since the last SLA tick: it looks at all their open tickets
+        self._tick_soon = False  # the tick's next run was brought forward for them
 
     def start(self) -> Fleet:
         self.sender.start()
+        # One SLA tick for every helpdesk of this process (``sla_jobs.tick_all``): a query or two a
+        # minute for all of them, then only the helpdesks with something due. A tick that waits for
+        # a free thread is late, not missed.
+        self.scheduler.add_job(self._tick, "interval", minutes=1, id=TICK_JOB, name="sla tick", max_instances=1,
+                               coalesce=True, misfire_grace_time=50)
+        every = min(BEATS_EVERY, min(app.settings.imap.poll_interval for app in self.apps.values()))
+        self.scheduler.add_job(self.beats.flush, "interval", seconds=every, id="health_beats",
+                               name="mailbox polls", max_instances=1, coalesce=True, misfire_grace_time=None)
         self.scheduler.start()
         return self
+
+    def _tick(self) -> None:
+        with self._lock:
+            self._tick_soon = False
+            first, self._first_tick = self._first_tick, set()
+            apps = {key: self.apps[key] for key, (thread, _) in self._watchers.items()}
+        try:
+            results = sla_jobs.tick_all(apps, datetime.now(timezone.utc), first=first, stop=self.stop)
+        except Exception as exc:  # the database is busy or gone: the next minute looks again
+            with self._lock:
+                self._first_tick |= {key for key in first if key in self._watchers}
+            problem = errors.database_problem(exc)
+            if problem is None:
+                log.exception("sla: the tick failed")
+            else:
+                log.error("sla: the tick failed: %s; next try in a minute", problem)
+            return
+        for key, result in results.items():
+            if result.tickets:  # it queued mail: send it now, not at the next outbox scan
+                self.sender.wake(key)
+
+    def _bring_tick_forward(self) -> None:
+        """(Under the lock.) A helpdesk was taken: its first tick runs within a second or two, not
+        at the next minute; many taken together (the start, a lease round) share that tick."""
+        if self._tick_soon:
+            return
+        self._tick_soon = True
+        with contextlib.suppress(Exception):  # JobLookupError: the scheduler is shutting down
+            self.scheduler.modify_job(TICK_JOB, next_run_time=datetime.now(timezone.utc) + timedelta(seconds=1))
 
     def watching(self) -> list[str]:
         with self._lock:
@@ -213,14 +297,17 @@ class Fleet:
             own = threading.Event()
             thread = threading.Thread(target=self._watch, args=(app, own), name=f"mailbot[{key}]", daemon=True)
             self._watchers[key] = (thread, own)
+            self._first_tick.add(key)
+            self._bring_tick_forward()
         self.sender.add(app)
-        sla_jobs.schedule_jobs(self.scheduler, app, shared=True)
+        sla_jobs.schedule_digest(self.scheduler, app, shared=True)
         thread.start()
 
     def release(self, key: str, wait: float = 0.0) -> None:
         """Stop watching this mailbox (after the mail in hand); its jobs and outbox leave this process."""
         with self._lock:
             entry = self._watchers.pop(key, None)
+            self._first_tick.discard(key)
         app = self.apps[key]
         sla_jobs.unschedule_jobs(self.scheduler, app)
         self.sender.remove(key)
@@ -233,7 +320,7 @@ class Fleet:
         # ``own`` is this mailbox's stop: set by ``release`` (its lease moved) and by ``shutdown``.
         try:
             poller.watch(app, own, self.sender.waker(app.settings.helpdesk_key), tick=IDLE_TICK,
-                         wakeup=self._wakeup)
+                         wakeup=self._wakeup, beats=self.beats)
         except Exception:
             log.exception("helpdesk %s: the service loop failed", app.settings.helpdesk_key)
 
@@ -251,6 +338,7 @@ class Fleet:
         self._wakeup_writer.send(b"x")
         for thread, _ in watchers:
             thread.join()  # each finishes the mail in hand
+        self.beats.flush()
         self.scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         self.sender.join(max(app.settings.smtp.timeout for app in self.apps.values()) + 5)

@@ -330,10 +330,12 @@ def run_forever(app: App, stop: threading.Event) -> None:
 
 
 def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float = 1.0,
-          wakeup: socket.socket | None = None) -> None:
+          wakeup: socket.socket | None = None, beats: health.Beats | None = None) -> None:
     """Watch one mailbox until ``stop`` is set, after the mail in hand; ``wake`` tells the sender
     that replies are waiting (the sender and the SLA jobs run elsewhere). In IDLE ``stop`` is looked
     at every ``tick`` seconds, and at once when ``wakeup`` becomes readable (``intake.idle_wait``).
+    ``beats``: the polls after the first of each connection are noted there, and written together
+    with the other mailboxes' (``health.Beats``), not in a transaction each.
 
     Network and login errors never end it: it reconnects with exponential backoff with full
     jitter (a random wait up to 1 s, doubling to 5 min, ``logins.Backoff``), each login through the
@@ -344,12 +346,17 @@ def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: fl
     health.run_started(app)
     log.info("%s", watching_line(app))
     last_beat = 0.0
+    fresh = True  # the first poll of a connection is written at once (it may end an OAuth2 outage)
 
     def beat() -> None:  # a successful fetch, recorded at most every few seconds during a backlog
-        nonlocal last_beat
+        nonlocal last_beat, fresh
         if time.monotonic() - last_beat >= min(5.0, imap.poll_interval / 2):
             last_beat = time.monotonic()
-            health.ok(app, imap)
+            if beats is None or fresh:
+                health.ok(app, imap)
+            else:
+                beats.note(imap)
+        fresh = False
 
     gate = logins.shared_gate(app.settings.workers.max_concurrent_logins)
     backoff = logins.Backoff(MAX_RECONNECT_DELAY)  # this mailbox's own: another's outage never slows it
@@ -389,6 +396,7 @@ def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: fl
                 log.info("imap connection for %s restored after %.0f s", imap.username,
                          time.monotonic() - outage_since)
                 outage_since = None
+            fresh = True
             healthy = False  # True once this connection has logged in, selected and drained
             try:
                 intake.ensure_folders(box, imap)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.core import sla
 from mailbot.core.domain import EventKind, InboundMail, TicketState
@@ -78,27 +78,59 @@ class TickResult:
                 f"reminders={self.reminders} autoclosed={self.autoclosed} errors={self.errors}")
 
 
-def tick(app: App, now: datetime, *, everything: bool = False) -> TickResult:
+def _due(now: datetime) -> Any:
+    """The tickets a tick looks at: their next SLA moment has come, they changed since their
+    last refresh, or an open one was never refreshed."""
+    return or_(Ticket.sla_next_at <= now, Ticket.updated_at > Ticket.sla_checked_at,
+               and_(Ticket.sla_checked_at.is_(None), _OPEN))
+
+
+_OPEN = Ticket.state != TicketState.CLOSED.value
+
+#: Helpdesk keys per ``IN (...)`` of ``due_tickets`` (SQLite's default cap on bound parameters is 999).
+KEYS_PER_QUERY = 500
+
+
+def due_tickets(factory: sessionmaker[Session], now: datetime, *,
+                everything: Collection[str] = ()) -> dict[str, list[int]]:
+    """The tickets the SLA tick must look at, by helpdesk, for the whole deployment at once.
+
+    One query for what is due (whichever helpdesk), and for the helpdesks in ``everything`` (just
+    taken by this process: their first tick) every open ticket, a query per ``KEYS_PER_QUERY``
+    of them. Hundreds of helpdesks then cost one query a minute, not one each (issue 24).
+    """
+    found: dict[str, set[int]] = {}
+    with factory() as session:
+        rows = list(session.execute(select(Ticket.helpdesk, Ticket.id).where(_due(now))))
+        keys = sorted(everything)
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            rows += session.execute(select(Ticket.helpdesk, Ticket.id).where(
+                _OPEN, Ticket.helpdesk.in_(keys[start:start + KEYS_PER_QUERY])))
+    for helpdesk, ticket_id in rows:
+        found.setdefault(helpdesk, set()).add(ticket_id)
+    return {helpdesk: sorted(ids) for helpdesk, ids in found.items()}
+
+
+def tick(app: App, now: datetime, *, everything: bool = False, ids: Sequence[int] | None = None) -> TickResult:
     """Send what is due at ``now``: one transaction per ticket; a failing ticket does not stop the rest.
 
     Looks at tickets whose next SLA moment has come, that changed since their last refresh,
-    or (``everything``, once at start-up, after a config change) every open ticket.
+    or (``everything``, once at start-up, after a config change) every open ticket; ``ids``: at
+    these (of this helpdesk, found by ``due_tickets`` for every helpdesk at once) instead.
     """
     setup = Setup.of(app)
     result = TickResult()
-    open_ticket = Ticket.state != TicketState.CLOSED.value
-    due = or_(Ticket.sla_next_at <= now, Ticket.updated_at > Ticket.sla_checked_at,
-              and_(Ticket.sla_checked_at.is_(None), open_ticket))
-    with app.factory() as session:
-        ids = list(session.scalars(select(Ticket.id).where(open_ticket if everything else due,
-                                                           Ticket.helpdesk == app.settings.helpdesk_key)
-                                   .order_by(Ticket.id)))
+    if ids is None:
+        with app.factory() as session:
+            ids = list(session.scalars(select(Ticket.id).where(_OPEN if everything else _due(now),
+                                                               Ticket.helpdesk == app.settings.helpdesk_key)
+                                       .order_by(Ticket.id)))
     for ticket_id in ids:
         done = TickResult()  # counted only once its transaction has committed
         try:
             with app.factory.begin() as session:
                 ticket = session.get(Ticket, ticket_id, with_for_update=True)
-                if ticket is not None:
+                if ticket is not None and ticket.helpdesk == app.settings.helpdesk_key:
                     _tick_ticket(app, session, ticket, setup, now, done)
             result.merge(done)
             result.checked += 1
@@ -111,6 +143,31 @@ def tick(app: App, now: datetime, *, everything: bool = False) -> TickResult:
     if result.warnings or result.breaches or result.reminders or result.autoclosed or result.errors:
         log.info(result.line())
     return result
+
+
+def tick_all(apps: Mapping[str, App], now: datetime, *, first: Collection[str] = (),
+             stop: threading.Event | None = None) -> dict[str, TickResult]:
+    """The SLA tick of many helpdesks (``apps`` by key): ``due_tickets`` finds the work of all of
+    them at once, then only the helpdesks with due tickets are ticked, one after another (each
+    ticket its own short transaction, so mail intake is never held behind a wave of ticks).
+
+    ``first``: helpdesks whose first tick this is (every open ticket). Tickets of helpdesks not in
+    ``apps`` (another worker's) are left alone. ``stop`` ends it between helpdesks.
+    """
+    if not apps:
+        return {}
+    factory = next(iter(apps.values())).factory
+    work = due_tickets(factory, now, everything=[key for key in first if key in apps])
+    results: dict[str, TickResult] = {}
+    for key, ids in sorted(work.items()):
+        app = apps.get(key)
+        if app is None:
+            continue
+        if stop is not None and stop.is_set():
+            break
+        with _named_for(app):
+            results[key] = tick(app, now, ids=ids)
+    return results
 
 
 #: On a ticket's first evaluation (tickets from before the SLA clock existed), warnings and breaches
@@ -366,31 +423,34 @@ def _named_for(app: App) -> Iterator[None]:
         thread.name = before
 
 
-def schedule_jobs(scheduler: Any, app: App, *, shared: bool = False) -> None:
-    """Add the SLA jobs to an APScheduler 3 scheduler: a tick every minute, the digest daily.
+def schedule_jobs(scheduler: Any, app: App) -> None:
+    """Add one helpdesk's SLA jobs to an APScheduler 3 scheduler: a tick every minute, the digest daily.
 
     The first tick runs at once and looks at every open ticket, so deadlines follow a
     changed config (standards, calendar) right after a restart. It is the interval job's own
     first run, not a one-off "date" job: APScheduler 3 removes a finished one-off job, and when
     that meets a shutdown (a stop right after the start) its scheduler thread dies with
     JobLookupError (agronholm/apscheduler#104 and kin; seen in tests/e2e/test_crash.py).
+    (Many helpdesks in one process share one tick instead: ``tick_all``, scheduled by ``ops.fleet``.)
     """
     now = datetime.now(timezone.utc)
-    # ``shared``: one scheduler (and its small thread pool) for every helpdesk of the process: the
-    # job ids carry the helpdesk key, and a tick that waits for a free thread is late, not missed.
-    suffix = f"[{app.settings.helpdesk_key}]" if shared else ""
-    scheduler.add_job(_TickJob(app), "interval", minutes=1, id=f"sla_tick{suffix}", name=f"sla tick{suffix}",
-                      max_instances=1, coalesce=True, next_run_time=now,
-                      misfire_grace_time=50 if shared else 1)
+    scheduler.add_job(_TickJob(app), "interval", minutes=1, id="sla_tick", name="sla tick",
+                      max_instances=1, coalesce=True, next_run_time=now, misfire_grace_time=1)
+    schedule_digest(scheduler, app)
+
+
+def schedule_digest(scheduler: Any, app: App, *, shared: bool = False) -> None:
+    """Add the helpdesk's daily digest (if configured); ``shared``: one scheduler serves every
+    helpdesk of the process, the job id carries the helpdesk key."""
     s = app.settings.sla
     if s.digest:
+        suffix = f"[{app.settings.helpdesk_key}]" if shared else ""
         scheduler.add_job(_digest_job, "cron", args=[app], hour=s.digest_time.hour, minute=s.digest_time.minute,
                           timezone=app.settings.helpdesk.timezone, id=f"sla_digest{suffix}", max_instances=1,
                           coalesce=True, misfire_grace_time=3 * 3600)
 
 
 def unschedule_jobs(scheduler: Any, app: App) -> None:
-    """Remove one helpdesk's jobs from a shared scheduler (its mailbox moved to another worker)."""
-    for name in ("sla_tick", "sla_digest"):
-        with contextlib.suppress(Exception):  # JobLookupError: no digest configured
-            scheduler.remove_job(f"{name}[{app.settings.helpdesk_key}]")
+    """Remove one helpdesk's digest from a shared scheduler (its mailbox moved to another worker)."""
+    with contextlib.suppress(Exception):  # JobLookupError: no digest configured
+        scheduler.remove_job(f"sla_digest[{app.settings.helpdesk_key}]")
