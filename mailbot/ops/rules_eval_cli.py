@@ -30,7 +30,7 @@ from mailbot.ops.rules_eval import (
 )
 from mailbot.settings.priorities import RulesConfigError, load_priority_table
 
-__all__ = ["default_training_dirs", "evaluate_any", "format_summary", "main"]
+__all__ = ["default_heldout_dir", "default_training_dirs", "evaluate_any", "format_summary", "heldout_dirs", "main"]
 
 
 def _pooled(reports: Sequence[EvalReport], name: str) -> EvalReport:
@@ -71,10 +71,29 @@ def format_summary(training: EvalReport | Sequence[EvalReport], heldout: EvalRep
     return "\n".join(lines) + "\n"
 
 
+def _number(path: Path) -> int:
+    """``heldout`` is 1, ``heldout2`` 2, ...: the order in which the held-out sets were written."""
+    suffix = path.name.removeprefix("heldout")
+    return int(suffix) if suffix.isdigit() else 1
+
+
+def heldout_dirs(data: Path = DEFAULT_DIR.parent) -> list[Path]:
+    """Every ``heldout*`` set, oldest first."""
+    return sorted((p for p in data.glob("heldout*") if p.is_dir() and (p / LABELS_FILE).exists()), key=_number)
+
+
+def default_heldout_dir(data: Path = DEFAULT_DIR.parent) -> Path:
+    """The held-out set used when none is named: the newest one, the only one nobody has tuned on.
+    Each earlier one was measured once, reported, and then retired into training (its README says when)."""
+    sets = heldout_dirs(data)
+    return sets[-1] if sets else DEFAULT_HELDOUT
+
+
 def default_training_dirs(data: Path = DEFAULT_DIR.parent) -> list[Path]:
-    """The training sets used when none is named: the labeled set and every ``blind_train*`` set."""
+    """The training sets used when none is named: the labeled set, every ``blind_train*`` set, and
+    every held-out set but the newest (retired into training after it was measured)."""
     blind = sorted(p for p in data.glob("blind_train*") if p.is_dir() and (p / LABELS_FILE).exists())
-    return [data / DEFAULT_DIR.name, *blind]
+    return [data / DEFAULT_DIR.name, *blind, *heldout_dirs(data)[:-1]]
 
 
 def evaluate_any(table: PriorityTable, directory: Path) -> EvalReport:
@@ -95,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="mailbot rules eval", description="Measure the priority table on labeled sets of mails."
     )
     parser.add_argument("dir", nargs="?", type=Path, default=None,
-                        help=f"a training set: directory of .eml files and {LABELS_FILE} (default: tests/data/labeled "
-                             "and every tests/data/blind_train* set)")
+                        help=f"a training set: directory of .eml files and {LABELS_FILE} (default: tests/data/labeled, "
+                             "every tests/data/blind_train* set and every held-out set but the newest)")
     parser.add_argument("--train", type=Path, action="append", default=[], metavar="DIR",
                         help="a further training set (repeatable); with DIR or --train only the sets named are used")
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE,
@@ -104,18 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-under", type=float, default=None, metavar="SHARE",
                         help="exit 1 when category, priority or missing accuracy of a training set is below SHARE")
     parser.add_argument("--heldout", type=Path, action="append", default=[], metavar="DIR",
-                        help="a held-out set, reported as figures only (repeatable; default: tests/data/heldout)")
+                        help="a held-out set, reported as figures only (repeatable; default: the newest "
+                             "tests/data/heldout* set, the others being retired into training)")
     parser.add_argument("--no-heldout", action="store_true", help="report the training sets only")
     parser.add_argument("--heldout-details", action="store_true",
                         help="also list the held-out mails that went wrong (whoever reads it may no longer tune on them)")
     args = parser.parse_args(argv)
     named = ([args.dir] if args.dir is not None else []) + list(args.train)
     train_dirs = named or default_training_dirs()
-    heldout_dirs = [] if args.no_heldout else (list(args.heldout) or [DEFAULT_HELDOUT])
+    held_dirs = [] if args.no_heldout else (list(args.heldout) or [default_heldout_dir()])
     try:
         table = load_priority_table(args.table)
         reports = [evaluate_any(table, directory) for directory in train_dirs]
-        heldouts = [evaluate_heldout(table, directory) for directory in heldout_dirs]
+        heldouts = [evaluate_heldout(table, directory) for directory in held_dirs]
     except (RulesConfigError, EvalError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

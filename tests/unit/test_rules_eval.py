@@ -190,13 +190,27 @@ def test_main_prints_training_and_heldout(capsys: pytest.CaptureFixture[str]) ->
 BLIND_TRAIN = ROOT / "tests" / "data" / "blind_train"
 
 
-def test_the_default_training_sets_are_labeled_and_every_blind_train_set() -> None:
-    from mailbot.ops.rules_eval_cli import default_training_dirs
+def test_the_default_training_sets_are_labeled_every_blind_train_set_and_the_retired_held_out_sets() -> None:
+    from mailbot.ops.rules_eval_cli import default_heldout_dir, default_training_dirs, heldout_dirs
 
     dirs = default_training_dirs()
     assert dirs[0] == LABELED
     assert BLIND_TRAIN in dirs
-    assert all(d == LABELED or d.name.startswith("blind_train") for d in dirs)
+    assert all(d == LABELED or d.name.startswith(("blind_train", "heldout")) for d in dirs)
+    # The newest held-out set is the default held-out one and never trained on; the older ones are.
+    held = heldout_dirs()
+    assert [d.name for d in held][:2] == ["heldout", "heldout2"] and default_heldout_dir() == held[-1]
+    assert default_heldout_dir() not in dirs and set(held[:-1]) <= set(dirs)
+
+
+def test_held_out_sets_are_ordered_by_their_number(tmp_path: Path) -> None:
+    from mailbot.ops.rules_eval_cli import default_heldout_dir, heldout_dirs
+
+    for name in ("heldout10", "heldout", "heldout2", "heldout9"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "labels.toml").write_text("")
+    assert [d.name for d in heldout_dirs(tmp_path)] == ["heldout", "heldout2", "heldout9", "heldout10"]
+    assert default_heldout_dir(tmp_path).name == "heldout10"
 
 
 def test_a_set_in_either_label_format_is_evaluated(table: PriorityTable, small_set: Path) -> None:
