@@ -863,6 +863,18 @@ def test_user_ids_written_after_the_login_or_a_bracket(table: PriorityTable, tex
     assert "user_id" in detect_items(table, text)
 
 
+def test_a_lock_with_its_cause_needs_no_message_but_a_bare_lock_does(table: PriorityTable) -> None:
+    caused = "Akun PPK kami terkunci karena beberapa kali salah memasukkan password. User ID: 198001012005011002"
+    assert missing_keys(run(table, caused, subject="Akun terkunci")) == []
+    bare = "Akun saya terkunci, mohon dibuka. User ID: tokobaru88"
+    assert missing_keys(run(table, bare, subject="Akun terkunci")) == ["pesan_error"]
+
+
+def test_my_account_is_locked_names_no_account(table: PriorityTable) -> None:
+    assert "user_id" not in detect_items(table, "The page says my account is locked.")
+    assert "user_id" in detect_items(table, "My account is borneomarine01.")
+
+
 def test_an_ordinary_word_after_login_pakai_user_is_no_user_id(table: PriorityTable) -> None:
     assert "user_id" not in detect_items(table, "Saya sudah coba login pakai user lain, tetap gagal.")
 
