@@ -840,6 +840,18 @@ def test_a_permission_question_about_the_schedule_is_rendah(table: PriorityTable
     assert run(table, text, subject="Perubahan jadwal pembuktian").priority == "rendah"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jadwal pembuktian paket 10512345000 seharusnya kemarin tapi belum ada undangan. Apa ada perubahan jadwal?",
+        "Pengumuman pemenang tender 10512345000 belum ada padahal jadwalnya kemarin. Apakah ini normal?",
+    ],
+)
+def test_asking_whether_a_stage_moved_is_rendah(table: PriorityTable, text: str) -> None:
+    result = run(table, text, subject="Tahapan tender 10512345000")
+    assert (result.priority, missing_keys(result)) == ("rendah", [])
+
+
 def test_login_page_parts_that_do_not_show_ask_for_the_browser(table: PriorityTable) -> None:
     text = "Captcha di halaman login tidak muncul, jadi saya tidak dapat login. User ID: tokobaru88"
     assert missing_keys(run(table, text, subject="Tidak bisa login")) == ["browser"]
