@@ -799,6 +799,7 @@ def test_deadline_phrases_as_the_blind_sets_write_them(table: PriorityTable, tai
         ("hr ini trakhir kirim penawaran pak.", "tinggi"),
         ("Terakhir upload penawaran besok pagi.", "tinggi"),
         ("Waktunya tinggal setengah jam lagi.", "tinggi"),
+        ("Prosesnya lambat sekali (batas 14.30 WIB).", "tinggi"),
         # a clock time today, then the tender step (also over a hard wrap)
         ("Padahal pukul 14.00 hari ini jadwal klarifikasi.", "tinggi"),
         ("Hari ini jam 13.30 WIB ada\njadwal pembuktian kualifikasi.", "tinggi"),
