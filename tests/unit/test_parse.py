@@ -467,6 +467,21 @@ def test_forward_without_comment_keeps_the_forwarded_text() -> None:
     assert "Isi undangan." in parsed.new_text
 
 
+def test_forward_with_a_comment_keeps_the_forwarded_mail_below_it() -> None:
+    # Outlook (Indonesian UI) forwards like it replies: underscores, then Dari/Terkirim/Kepada/Perihal
+    body = ("Mohon dibantu, masalah rekan kami di bawah.\n\nKasubbag PBJ\n\n"
+            "________________________________\nDari: Andi <andi@x.example>\nTerkirim: Senin, 14 Desember 2026 07:45\n"
+            "Kepada: Kasubbag <k@x.example>\nPerihal: Menu upload hilang\n\n"
+            "Tender kode 10452290000, menu upload BA sudah hilang.\n\nAndi\n")
+    forwarded = parse_mail(mail("From: k@x.example\nSubject: FW: Menu upload hilang", body))
+    assert forwarded.new_text.startswith("Mohon dibantu, masalah rekan kami di bawah.")
+    assert "Tender kode 10452290000, menu upload BA sudah hilang." in forwarded.new_text
+    assert "Terkirim:" not in forwarded.new_text
+    # the same block under a reply's subject is history, as before
+    reply = parse_mail(mail("From: k@x.example\nSubject: RE: Menu upload hilang", body))
+    assert "10452290000" not in reply.new_text
+
+
 def test_html_only_outlook_reply() -> None:
     html = (
         "<div>Sudah kami lengkapi.</div><div><br></div><div>Rudi</div>"

@@ -791,6 +791,107 @@ def test_deadline_phrases_as_the_blind_sets_write_them(table: PriorityTable, tai
     assert run(table, text, subject="Gagal upload penawaran", now=now).priority == priority
 
 
+@pytest.mark.parametrize(
+    ("tail", "priority"),
+    [
+        # the day first, then "terakhir": the last day is today
+        ("Hari ini terakhir pemasukan, jam 15.00.", "tinggi"),
+        ("hr ini trakhir kirim penawaran pak.", "tinggi"),
+        ("Terakhir upload penawaran besok pagi.", "tinggi"),
+        ("Waktunya tinggal setengah jam lagi.", "tinggi"),
+        ("Prosesnya lambat sekali (batas 14.30 WIB).", "tinggi"),
+        # a clock time today, then the tender step (also over a hard wrap)
+        ("Padahal pukul 14.00 hari ini jadwal klarifikasi.", "tinggi"),
+        ("Hari ini jam 13.30 WIB ada\njadwal pembuktian kualifikasi.", "tinggi"),
+        # a named, dated step today or tomorrow
+        ("Pembuktian kualifikasi dijadwalkan besok.", "tinggi"),
+        ("Besok pembukaan penawaran.", "tinggi"),
+        # ... but not the day after tomorrow, a window that only opens, or the last time it was tried
+        ("Jadwal pemasukan masih sampai besok lusa.", "sedang"),
+        ("Masa sanggah dimulai besok.", "sedang"),
+        ("Hari ini terakhir kali saya coba, tetap sama.", "sedang"),
+    ],
+)
+def test_deadlines_written_as_days_steps_and_hours_left(table: PriorityTable, tail: str, priority: str) -> None:
+    now = datetime(2026, 11, 4, 9, 0, tzinfo=WIB)
+    text = "Saya tidak bisa upload dokumen penawaran, muncul error. Kode tender 10234567000. " + tail
+    assert run(table, text, subject="Gagal upload penawaran", now=now).priority == priority
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Re: Gagal login", "Terima kasih pak, sekarang sudah bisa masuk lagi."),
+        ("Re: Tidak bisa login", "Terima kasih, akun kami sudah bisa login kembali."),
+    ],
+)
+def test_thanks_for_a_solved_problem_is_rendah(table: PriorityTable, subject: str, text: str) -> None:
+    result = run(table, text, subject=subject)
+    assert (result.priority, missing_keys(result)) == ("rendah", [])
+
+
+def test_thanks_followed_by_a_new_problem_is_not_rendah(table: PriorityTable) -> None:
+    text = "Terima kasih, sudah bisa login.\nTapi sekarang pesanan di katalog kami tertahan sejak kemarin."
+    assert run(table, text, subject="Re: Tidak bisa login").priority == "sedang"
+
+
+def test_a_permission_question_about_the_schedule_is_rendah(table: PriorityTable) -> None:
+    text = ("Jadwal pembuktian tender 10512345000 dimajukan tiga hari. Apakah Pokja diperbolehkan memajukan "
+            "jadwal seperti itu, dan di mana kami dapat melihat alasannya?")
+    assert run(table, text, subject="Perubahan jadwal pembuktian").priority == "rendah"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jadwal pembuktian paket 10512345000 seharusnya kemarin tapi belum ada undangan. Apa ada perubahan jadwal?",
+        "Pengumuman pemenang tender 10512345000 belum ada padahal jadwalnya kemarin. Apakah ini normal?",
+    ],
+)
+def test_asking_whether_a_stage_moved_is_rendah(table: PriorityTable, text: str) -> None:
+    result = run(table, text, subject="Tahapan tender 10512345000")
+    assert (result.priority, missing_keys(result)) == ("rendah", [])
+
+
+def test_login_page_parts_that_do_not_show_ask_for_the_browser(table: PriorityTable) -> None:
+    text = "Captcha di halaman login tidak muncul, jadi saya tidak dapat login. User ID: tokobaru88"
+    assert missing_keys(run(table, text, subject="Tidak bisa login")) == ["browser"]
+    stated = "Captcha di halaman login tidak muncul, pakai Firefox. User ID: tokobaru88"
+    assert missing_keys(run(table, stated, subject="Tidak bisa login")) == []
+
+
+def test_a_message_nobody_read_is_still_missing(table: PriorityTable) -> None:
+    text = "Tidak bisa login, muncul tulisan merah sebentar tapi saya tidak sempat membaca. User ID: tokobaru88"
+    assert "pesan_error" in missing_keys(run(table, text, subject="Gagal login"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Saya login pakai user SINARJAYA, lalu gagal kirim penawaran tender 10234567000.",
+        "Pokja: User ID (NIP) 198001012005011002 tidak bisa login, muncul \"User ID atau Password salah\".",
+    ],
+)
+def test_user_ids_written_after_the_login_or_a_bracket(table: PriorityTable, text: str) -> None:
+    assert "user_id" in detect_items(table, text)
+
+
+def test_a_lock_with_its_cause_needs_no_message_but_a_bare_lock_does(table: PriorityTable) -> None:
+    caused = "Akun PPK kami terkunci karena beberapa kali salah memasukkan password. User ID: 198001012005011002"
+    assert missing_keys(run(table, caused, subject="Akun terkunci")) == []
+    bare = "Akun saya terkunci, mohon dibuka. User ID: tokobaru88"
+    assert missing_keys(run(table, bare, subject="Akun terkunci")) == ["pesan_error"]
+
+
+def test_my_account_is_locked_names_no_account(table: PriorityTable) -> None:
+    assert "user_id" not in detect_items(table, "The page says my account is locked.")
+    assert "user_id" in detect_items(table, "My account is borneomarine01.")
+
+
+def test_an_ordinary_word_after_login_pakai_user_is_no_user_id(table: PriorityTable) -> None:
+    assert "user_id" not in detect_items(table, "Saya sudah coba login pakai user lain, tetap gagal.")
+
+
 def test_a_site_that_opens_elsewhere_is_one_users_problem(table: PriorityTable) -> None:
     text = "dari tadi pagi situs LPSE tidak bisa dibuka di laptop kantor pakai Chrome, tapi di HP bisa."
     assert run(table, text, subject="LPSE tidak bisa dibuka").priority == "sedang"

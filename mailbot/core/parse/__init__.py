@@ -81,7 +81,7 @@ from mailbot.core.parse.mime import (
     parse_message,
     repair_boundary,
 )
-from mailbot.core.parse.reply import extract_new_text
+from mailbot.core.parse.reply import extract_new_text, forwarded_text
 from mailbot.core.spam import MAX_SPAM_FIELDS, SPAM_FIELDS
 
 # The functions, and the limits other modules and the tests read (mailbot.core.auth keeps
@@ -192,6 +192,12 @@ def parse_mail(
     if not new_text and text and _FORWARD_SUBJECT_RE.match(subject):
         # A forward with no comment: the forwarded mail *is* the new content.
         new_text = text
+    elif new_text and _FORWARD_SUBJECT_RE.match(subject):
+        # A forward with a comment ("mohon bantuan untuk masalah di bawah ini"): the forwarded
+        # mail below it is the problem, even where the client wrote it like reply history.
+        forwarded = forwarded_text(text)
+        if forwarded and forwarded not in new_text:
+            new_text = new_text + "\n\n" + forwarded
 
     delivered: dict[str, None] = {}
     for name in ("delivered-to", "x-original-to"):

@@ -329,6 +329,31 @@ def extract_new_text(text: str) -> str:
     return "\n".join(_without_mobile_signature(head)).strip()
 
 
+def forwarded_text(text: str) -> str:
+    """The forwarded mail below a forward's comment, when the client wrote it like reply history.
+
+    Outlook forwards with a line of underscores and a ``Dari:/Terkirim:/Kepada:/Perihal:``
+    (``From:/Sent:``) block, exactly as it quotes a reply; :func:`extract_new_text` cuts there.
+    In a mail whose subject says it is a forward ("FW:"), what follows that block is the
+    problem the user brings us: its new text (its own history removed), or "" when there is
+    no such block.
+    """
+    lines = normalise_newlines(text).split("\n")
+    found = _history_start(lines)
+    if found is None or found[1] not in ("outlook", "separator", "original"):
+        return ""
+    i = found[0]
+    while i < len(lines) and (not lines[i].strip() or _DECORATION_RE.match(lines[i]) or _UNDERSCORE_RE.match(lines[i])
+                              or _ORIGINAL_RE.match(lines[i])):
+        i += 1
+    end = min(len(lines), i + 15)
+    if i >= end or not _HEADER_FROM_RE.match(lines[i]):
+        return ""  # a separator with no forwarded headers: a signature line or older history
+    while i < end and _HEADER_LINE_RE.match(lines[i]):
+        i += 1
+    return extract_new_text("\n".join(lines[i:]))
+
+
 def _without_mobile_signature(head: list[str]) -> list[str]:
     """Drop trailing blank lines and a trailing "Sent from my iPhone" / "Dikirim dari ..." line."""
     head = list(head)
