@@ -93,7 +93,8 @@ _DATED = re.compile(
 _UP_TO_NOW = re.compile(r"\b(?:sampai|hingga|sampe|smpai|smp|sd|until|up\s+to)\s+(?:dengan\s+|dgn\s+)?$")
 # the time says when something started or happened, not when it is due
 _PAST_BEFORE = re.compile(
-    r"\b(?:sejak|semenjak|dari|mulai\s+dari|since|started|starting|from|tadi|td|at\s+about|around)\s+"
+    r"\b(?:sejak|semenjak|dari|mulai\s+dari|since|started|starting|from|tadi|td|kemarin|kmrn|kemaren|yesterday|"
+    r"at\s+about|around)(?:\s+" + _PART_OF_DAY + r"|\s+(?:morning|afternoon|evening))?\s+"
     r"(?:(?:about|sekitar|kira-?kira|kurang\s+lebih|kurleb|\+-|pukul|jam|pkl)\s+)?$"
 )
 _PAST_AFTER = re.compile(r"^\s*(?:tadi|td|kemarin|kmrn|kemaren|yang\s+lalu|yg\s+lalu|ago|lalu)\b")

@@ -385,3 +385,18 @@ def test_the_default_may_raise_its_level_when_the_mail_says_something() -> None:
     result = classify(table, subject="", text="semuanya macet")
     assert (result.category, result.priority) == ("lainnya", "tinggi")
     assert any(h.rule == "priority" and "default.when[0]" in h.reason for h in result.hits)
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "priority"),
+    [
+        # wordings no [deadline] phrase was written for: the structural detector raises them
+        ("gk bisa upload", "mau upload dok penawaran tp gagal terus. batasnya jam 3 sore ini, tolong", "tinggi"),
+        ("Cannot reach SPSE", "The SPSE site does not load at all, colleagues at another company have the same "
+                              "problem. We have a bid to submit by 15:00 today.", "tinggi"),
+        # the same failure with the time it started, not a deadline: no raise
+        ("gk bisa upload", "sejak jam 8 pagi tadi mau upload dok penawaran tp gagal terus", "sedang"),
+    ],
+)
+def test_the_shipped_table_raises_a_near_deadline_in_any_wording(subject: str, text: str, priority: str) -> None:
+    assert classify(load_priority_table(SHIPPED), subject=subject, text=text).priority == priority
