@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailbot.core.deadline_dates import explicit_deadline
-from mailbot.core.near_deadline import near_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, normalise, snippet
+from mailbot.core.near_deadline import near_deadline
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
 from mailbot.core.values import Value, find_values
