@@ -34,20 +34,21 @@ __all__ = ["near_deadline"]
 # A clause ends at a sentence mark followed by a space (not "16.00", not "v4.5"), a semicolon,
 # or a blank line; a single line break is a hard wrap and does not end it.
 _CLAUSE_END = re.compile(r"[.!?;]+(?=\s|$)|\n\s*\n|\n\s*(?:[-*>•]|\d+[.)])\s")
-_MAX_CLAUSE = 400  # characters: a clause longer than this is cut, the window is short anyway
+_MAX_CLAUSE = 400  # characters: a longer clause is read in overlapping pieces of this size
 _WINDOW = 110  # characters between the time marker and its reason
 
-_PART_OF_DAY = r"(?:pagi|siang|sore|petang|malam|malem|mlm)"
+_PART_OF_DAY = r"(?:pagi|siang|sore|petang|malam|malem|mlm|tengah\s+malam)"
 # today and later today: "hari ini", "hr ini", "sore ini", "nanti sore", "today", "tonight"
 _TODAY = (
-    r"\b(?:hari\s*ini|hr\s*ini|hri\s*ini|harini|" + _PART_OF_DAY + r"\s+ini|nanti(?:\s+" + _PART_OF_DAY + r")?|"
-    r"ntar\s+" + _PART_OF_DAY + r"|today|tonight|this\s+(?:morning|afternoon|evening))\b"
+    r"\b(?:hari\s*ini|hr\s*ini|hri\s*ini|harini|" + _PART_OF_DAY + r"\s+(?:ini|ni|nih|nie)|nanti(?:\s+" + _PART_OF_DAY + r")?|"
+    r"ntar\s+" + _PART_OF_DAY + r"|today|tonight|this\s+(?:morning|afternoon|evening)|"
+    r"(?:the\s+)?end\s+of\s+(?:the\s+)?(?:business\s+)?day|eod|cob|midnight)\b"
 )
 # "hari ini" alone: weaker than a later part of the day (it is also "the day it happened")
 _PLAIN_TODAY = re.compile(r"\b(?:hari\s*ini|hr\s*ini|hri\s*ini|harini|today)\b")
-_TOMORROW = r"\b(?:besok|bsk|besuk|esok|tomorrow|tmrw)\b"
+_TOMORROW = r"\b(?:besok|bsk|bsok|besuk|esok|tomorrow|tmrw|tomorow)\b"
 _CLOCK = (
-    r"\b(?:jam|pukul|pkl|pk)\s*\d{1,2}(?:[.:]\d{2})?(?:\s*" + _PART_OF_DAY + r")?\b"
+    r"\b(?:jam|jm|pukul|pkl|pk)\s*\d{1,2}(?:[.:]\d{2})?(?:\s*" + _PART_OF_DAY + r")?\b"
     r"|(?<![\d.,:/-])(?:[01]?\d|2[0-3])[.:][0-5]\d(?![\d.:,/-]?\d)(?:\s*(?:wib|wita|wit))?"
     r"|\b(?:1[0-2]|0?[1-9])(?:[.:][0-5]\d)?\s*(?:am|pm)\b"
 )
@@ -67,7 +68,7 @@ _RETRY = re.compile(r"\b(?:coba|dicoba|mencoba|try|retry|tunggu|menunggu|wait|se
 _BARE_LATER = re.compile(r"^nanti$")
 # words that make a near time a deadline
 _DEADLINE_WORD = re.compile(
-    r"\b(?:batas\w*|btas\w*|deadline\w*|dateline\w*|tenggat|paling\s+lambat|plg\s+lambat|selambat-?lambatnya|"
+    r"\b(?:batas\w*|btas\w*|bts|btsnya|deadline\w*|dedline\w*|dead\s+line|dateline\w*|tenggat|paling\s+lambat|plg\s+lambat|selambat-?lambatnya|"
     r"maksimal|maks|ditutup|tutup|ditutupnya|berakhir\w*|terakhir\w*|trakhir\w*|penutupan|jatuh\s+tempo|"
     r"harus|wajib|mesti|hrs|due|closes?|closing|ends?|expires?|last\s+day|must|has\s+to|have\s+to|need\s+to)\b"
 )
@@ -114,7 +115,13 @@ def _clauses(text: str) -> list[str]:
         out.append(text[start : end.start()])
         start = end.end()
     out.append(text[start:])
-    return [" ".join(c.split())[:_MAX_CLAUSE] for c in out if c.strip()]
+    clauses = []
+    for raw in out:
+        clause = " ".join(raw.split())
+        # a long run-on paragraph (no full stops) is read in overlapping pieces, so no part is skipped
+        step = _MAX_CLAUSE - _WINDOW
+        clauses.extend(clause[i : i + _MAX_CLAUSE] for i in range(0, max(1, len(clause) - _WINDOW), step))
+    return [c for c in clauses if c]
 
 
 def _reason(clause: str, marker: re.Match[str]) -> str | None:

@@ -49,6 +49,11 @@ def _found(text: str) -> bool:
         "Bid opening is this afternoon but the files will not decrypt.",
         "Only 30 minutes left before the deadline!",
         "the deadline is 3 pm",
+        # typos and short forms
+        "bsok pagi pembukaan tp ga bisa login",
+        "btsnya jm 2 siang ni pak",
+        "Please help, the bid must be uploaded by end of day.",
+        "submission closes at midnight",
         # a hard line break inside the sentence
         "Mohon bantuannya, batas akhir pemasukan\npenawaran hari ini pukul 15.00",
     ],
@@ -101,3 +106,8 @@ def test_the_finding_names_the_words_that_carry_it() -> None:
 def test_a_deadline_in_another_paragraph_from_the_time_does_not_count() -> None:
     text = "Batas akhir pemasukan masih lama.\n\nHari ini saya coba kirim lagi, gagal lagi."
     assert not _found(text)
+
+
+def test_a_deadline_at_the_end_of_a_long_run_on_paragraph_is_found() -> None:
+    text = "pak saya mau tanya soal aplikasi dan kendala yang saya alami dari kemarin " * 12 + "batasnya jam 3 sore ini"
+    assert _found(text)
