@@ -109,13 +109,13 @@ _DENIED = re.compile(
 
 
 def _clauses(text: str) -> list[str]:
-    out = []
+    out: list[str] = []
     start = 0
     for end in _CLAUSE_END.finditer(text):
         out.append(text[start : end.start()])
         start = end.end()
     out.append(text[start:])
-    clauses = []
+    clauses: list[str] = []
     for raw in out:
         clause = " ".join(raw.split())
         # a long run-on paragraph (no full stops) is read in overlapping pieces, so no part is skipped
