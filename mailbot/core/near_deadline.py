@@ -99,6 +99,14 @@ _PAST_BEFORE = re.compile(
     r"(?:(?:about|sekitar|kira-?kira|kurang\s+lebih|kurleb|\+-|pukul|jam|pkl)\s+)?$"
 )
 _PAST_AFTER = re.compile(r"^\s*(?:tadi|td|kemarin|kmrn|kemaren|yang\s+lalu|yg\s+lalu|ago|lalu)\b")
+# "pada jam 10 saya upload", "saat pukul 14.00 kami kirim": when it happened; only a deadline word
+# ("pada hari ini pukul 15.00 batas akhir ...") makes such a time a deadline
+_OCCASION_BEFORE = re.compile(r"\b(?:pada|pd|saat|ketika|waktu|wkt|when|while)\s+(?:hari\s+ini\s+)?$")
+# a step or a deadline that is already over: "tender sudah ditutup kemarin, hari ini saya mau tanya"
+_OVER = re.compile(
+    r"\b(?:sudah|telah|sdh|udah|already|has\s+been|was)\s+(?:\w+\s+)?(?:selesai|lewat|terlewat|berakhir|ditutup|"
+    r"tutup|closed|over|passed|ended|expired)\b"
+)
 # the writer denies a deadline, or puts it far away
 _DENIED = re.compile(
     r"\b(?:tidak|tdk|bukan|belum|blm|no|not|nggak|gak|ga)\s+(?:ada\s+)?(?:\w+\s+){0,2}"
@@ -141,8 +149,12 @@ def _reason(clause: str, marker: re.Match[str]) -> str | None:
     if _BY_BEFORE.search(before[-30:]):
         return "by"
     around = before + " " + after
-    if _DEADLINE_WORD.search(around) or _STEP.search(around):
+    if _DEADLINE_WORD.search(around):
         return "cue"
+    if _OCCASION_BEFORE.search(before[-25:]):
+        return None
+    if _STEP.search(around):
+        return "step"
     if _ACTION.search(around) and not plain_today:
         return "action"
     return None
@@ -156,7 +168,7 @@ def near_deadline(text: str) -> str | None:
             countdown = None
         if countdown and not _DENIED.search(clause):
             return snippet(countdown[0])
-        if _DENIED.search(clause):
+        if _DENIED.search(clause) or _OVER.search(clause):
             continue
         for marker in _MARKER.finditer(clause):
             if _reason(clause, marker) is not None:

@@ -90,6 +90,11 @@ def test_a_near_deadline_is_found_in_new_wordings(text: str) -> None:
         "akun dibuat hari ini jam 10",
         "pesan: silakan coba kembali 30 menit lagi",
         "terakhir kali login jam 8 pagi masih bisa",
+        # when it happened, or a step that is over
+        "pada jam 10 saya upload penawaran tetapi gagal",
+        "saat pukul 14.00 kami kirim dokumen, muncul error",
+        "tender sudah ditutup kemarin, hari ini saya mau tanya hasil evaluasi",
+        "The bid opening was already over, today we only want the minutes.",
         "",
     ],
 )
