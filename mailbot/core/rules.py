@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, normalise, snippet
+from mailbot.core.near_deadline import near_deadline
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
 from mailbot.core.values import Value, find_values
@@ -142,6 +143,9 @@ class DeadlineRule:
     # a phrase that overlaps a match of one of these does not count: "tidak ada tahapan yang
     # mendesak hari ini" says there is no deadline today
     exclude: tuple[Pattern, ...] = ()
+    # also look for a deadline from its parts (a near time next to a deadline word or a tender
+    # step, :mod:`mailbot.core.near_deadline`), which holds on wordings no phrase was written for
+    structural: bool = False
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,10 @@ def _near_deadline(table: PriorityTable, text: str, now: datetime | None, possib
         for match in rx.finditer(text):
             if not excluded.overlaps(*match.span()):
                 return f"deadline phrase {snippet(match[0])!r}"
+    if rule.structural:
+        found_near = near_deadline(text)
+        if found_near is not None:
+            return f"near deadline {found_near!r}"
     if rule.date_context is not None and now is not None and possible(rule.date_context):
         found = explicit_deadline(rule.date_context, text, now)
         if found:

@@ -88,6 +88,7 @@ class _DeadlineModel(_Model):
     date_context: str | None = None
     patterns: list[str] = []
     exclude: list[str] = []  # a deadline phrase that overlaps a match of one of these does not count
+    structural: bool = False  # also detect a deadline from its parts (mailbot.core.near_deadline)
 
 
 class _ItemModel(_Model):
@@ -284,6 +285,7 @@ class _Builder:
                 else None
             ),
             window_hours=deadline_model.window_hours,
+            structural=deadline_model.structural,
             exclude=tuple(
                 self.regex(p, f"deadline.exclude[{i}]") for i, p in enumerate(deadline_model.exclude)
             ),

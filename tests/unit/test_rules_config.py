@@ -385,3 +385,40 @@ def test_the_default_may_raise_its_level_when_the_mail_says_something() -> None:
     result = classify(table, subject="", text="semuanya macet")
     assert (result.category, result.priority) == ("lainnya", "tinggi")
     assert any(h.rule == "priority" and "default.when[0]" in h.reason for h in result.hits)
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "priority"),
+    [
+        # wordings no [deadline] phrase was written for: the structural detector raises them
+        ("gk bisa upload", "mau upload dok penawaran tp gagal terus. batasnya jam 3 sore ini, tolong", "tinggi"),
+        ("Cannot reach SPSE", "The SPSE site does not load at all, colleagues at another company have the same "
+                              "problem. We have a bid to submit by 15:00 today.", "tinggi"),
+        # the same failure with the time it started, not a deadline: no raise
+        ("gk bisa upload", "sejak jam 8 pagi tadi mau upload dok penawaran tp gagal terus", "sedang"),
+    ],
+)
+def test_the_shipped_table_raises_a_near_deadline_in_any_wording(subject: str, text: str, priority: str) -> None:
+    assert classify(load_priority_table(SHIPPED), subject=subject, text=text).priority == priority
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "category"),
+    [
+        # the usual English ways to say each problem (written for this test)
+        ("Website not working", "The LPSE site won't load, we get ERR_CONNECTION_TIMED_OUT.", "spse_down"),
+        ("LPSE unreachable", "Since this morning the LPSE website is unreachable for all of our staff.", "spse_down"),
+        ("Error", "Every page returns error 500; other vendors report the same.", "spse_down"),
+        ("Login problem", "I am unable to sign in to my vendor account.", "akun_login"),
+        ("OTP", "I do not receive the OTP code when logging in.", "akun_login"),
+        ("Password", "I forgot my password, please help me reset it.", "akun_lupa_password"),
+        ("Verification", "We registered last week but the verification is still pending.", "akun_verifikasi"),
+        ("Bid upload", "I cannot upload my bid document, it stops at 99%.", "tender_upload"),
+        ("Decryption", "The bid file cannot be decrypted during the bid opening.", "tender_dekripsi"),
+        ("Schedule", "The tender schedule is wrong and needs to be extended.", "tender_jadwal"),
+        # the e-catalogue is not this table's: staff classify it, and a failure there is not left waiting
+        ("e-catalogue", "I cannot update the price of my product in the e-catalogue.", "lainnya"),
+    ],
+)
+def test_the_shipped_table_knows_common_english_wordings(subject: str, text: str, category: str) -> None:
+    assert classify(load_priority_table(SHIPPED), subject=subject, text=text).category == category
