@@ -27,6 +27,7 @@ from typing import cast
 
 from mailbot.core.domain import RuleHit
 from mailbot.core.parse import parse_mail
+from mailbot.core.parse.reply import is_client_tagline
 from mailbot.core.rules import PriorityTable, classify, detect_items
 from mailbot.settings.config import PROJECT_ROOT
 
@@ -310,8 +311,11 @@ def _norm_line(line: str) -> str:
 
 
 def reply_text_check(expected: str, got: str) -> tuple[bool, bool]:
-    """(every line of the user's ``expected`` new text is in ``got``, ``got`` has no other line)."""
-    want = [_norm_line(line) for line in expected.splitlines() if _norm_line(line)]
+    """(every line of the user's ``expected`` new text is in ``got``, ``got`` has no other line).
+
+    A line the mail app added ("Sent from Yahoo Mail on Android") is not one of the user's lines:
+    the bot drops it on purpose, so it is not required (blind writers included it with the signature)."""
+    want = [_norm_line(line) for line in expected.splitlines() if _norm_line(line) and not is_client_tagline(line)]
     have = [_norm_line(line) for line in got.splitlines() if _norm_line(line)]
     joined = " ".join(have)
     present = all(line in have or line in joined for line in want)

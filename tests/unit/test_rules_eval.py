@@ -170,6 +170,10 @@ def test_reply_text_check() -> None:
 
     assert reply_text_check("Baik pak,\n\nTeguh", "Baik pak,\nTeguh\n") == (True, True)
     assert reply_text_check("Baik pak,\nTeguh", "Baik pak,\n> Yth. Bapak") == (False, False)
+    # The phone's own line is not the user's: dropped by the bot, not required here; the user's words are.
+    assert reply_text_check("ss nya nanti sy kirim\n\nSent from Yahoo Mail on Android", "ss nya nanti sy kirim") == (
+        True, True)
+    assert reply_text_check("Siang.\nHendra\nDikirim dari iPhone saya", "Siang.") == (False, True)
 
 
 def test_main_prints_training_and_heldout(capsys: pytest.CaptureFixture[str]) -> None:

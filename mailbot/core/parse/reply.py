@@ -82,6 +82,14 @@ _MOBILE_SIGNATURE_RE = re.compile(
     r"|Dikirim dari (?:iPhone|iPad|ponsel|perangkat|Yahoo Mail|Outlook|Samsung|Android|Email)\b.{0,40})[ \t]*$",
     re.IGNORECASE,
 )
+
+
+def is_client_tagline(line: str) -> bool:
+    """A line the user's mail app adds ("Sent from my iPhone", "Dikirim dari Yahoo Mail di Android"),
+    not the user's words: staff are not shown it."""
+    return bool(_MOBILE_SIGNATURE_RE.match(line))
+
+
 _MAX_MARKER_LINE = 1000  # no attribution or header line is longer; skip regexes on longer ones
 _MAX_DASHED = 400  # Zoho's "---- On <date> <name> <address> wrote ----" is shorter
 _VERB_TAIL = 160  # an attribution's verb, what may follow it ("schreef <name> <addr>") and its colon
