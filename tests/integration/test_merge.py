@@ -18,8 +18,9 @@ from mailbot.core import threads
 from mailbot.service.app import App
 from mailbot.service.console_actions import ActionForm, act
 from mailbot.service.inbound import process_raw
-from mailbot.storage.models import Outbox, Ticket, TicketEvent
+from mailbot.storage.models import Outbox, TicketEvent
 from tests.integration.conftest import NOW, make_app
+from tests.integration.test_console_actions import ticket
 from tests.integration.test_team import HELPDESK, mail
 
 STAFF = "staf@lpse.test"
@@ -34,14 +35,6 @@ def two_tickets(app: App, second_sender: str = BUDI) -> tuple[int, int]:
                                    "d2@vendor.test"), NOW + timedelta(minutes=20))
     assert first.ticket_id and second.ticket_id
     return first.ticket_id, second.ticket_id
-
-
-def ticket(app: App, ticket_id: int) -> Ticket:
-    with app.factory() as session:
-        row = session.get(Ticket, ticket_id)
-        assert row is not None
-        session.expunge(row)
-        return row
 
 
 def events(app: App, ticket_id: int) -> list[TicketEvent]:
