@@ -72,7 +72,8 @@ COOPERATE_GRACE = timedelta(seconds=60)
 
 #: Attempts at a mail's transaction when it loses a race (unique key, deadlock, busy SQLite).
 _RACE_ATTEMPTS = 3
-#: ``session.info`` keys of the conversations read in a transaction (see ``_conversation_ids``).
+
+
 class HeldAsSpam(Exception):
     """``core.triage`` held a new thread the mail server marked as spam: it goes to quarantine."""
 
