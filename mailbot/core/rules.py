@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
+from mailbot.core.intent import no_request, own_trouble
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, normalise, snippet
 from mailbot.core.near_deadline import near_deadline
 from mailbot.core.passwords import mask_passwords
@@ -158,6 +159,10 @@ class QuestionRule:
     category: str
     min_score: float
     topic_min_score: float = 4.0  # when the question category wins: the score a topic needs to take over
+    # also read what the mail wants (:mod:`mailbot.core.intent`): a question that reports own trouble
+    # keeps its category's priority; a mail one level above this priority that only asks, complains
+    # or thanks for a solved problem (at any level, the thanks) takes this category's priority
+    intent: bool = False
 
 
 @dataclass(frozen=True)
@@ -454,6 +459,36 @@ def _question_topic(
     return None
 
 
+def _by_intent(
+    table: PriorityTable,
+    chosen: Category,
+    priority: str,
+    question: tuple[Category, float] | None,
+    body: str,
+    hits: list[RuleHit],
+) -> tuple[Category, float] | None:
+    """The question verdict once what the mail wants is read (see :class:`QuestionRule`)."""
+    rule = table.questions
+    assert rule is not None
+    asker = table.category(rule.category)
+    if question is not None:
+        trouble = own_trouble(body)
+        if trouble is None:
+            return question
+        hits.append(RuleHit("intent", f"own trouble {trouble!r}: not only a question"))
+        return None
+    if chosen.key == asker.key or not chosen.question_topic:
+        return None
+    gap = table.level_index(asker.priority) - table.level_index(priority)
+    if gap <= 0:
+        return None
+    wants = no_request(body)
+    if wants is None or (gap > 1 and not wants.startswith("solved")):
+        return None
+    hits.append(RuleHit("intent", f"no request ({wants})"))
+    return asker, 0.0
+
+
 def classify(
     table: PriorityTable,
     *,
@@ -544,6 +579,8 @@ def classify(
             priority = condition.priority
             level = table.level(priority)
             hits.append(RuleHit("priority", f"{snippet(match[0])!r} ({condition.where}) -> {priority}"))
+    if table.questions is not None and table.questions.intent:
+        question = _by_intent(table, chosen, priority, question, norm_body, hits)
     if question is not None:
         asker, score = question
         priority = asker.priority

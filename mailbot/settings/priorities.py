@@ -127,6 +127,7 @@ class _QuestionsModel(_Model):
     category: str = Field(pattern=_KEY)
     min_score: float = Field(gt=0)
     topic_min_score: float = Field(default=4.0, gt=0)
+    intent: bool = False  # also read what the mail wants (mailbot.core.intent)
 
 
 class _TableModel(_Model):
@@ -295,7 +296,8 @@ class _Builder:
             if model.questions.category not in seen:
                 raise self.fail("questions.category", f"{model.questions.category!r} is not a configured category")
             questions = QuestionRule(category=model.questions.category, min_score=model.questions.min_score,
-                                     topic_min_score=model.questions.topic_min_score)
+                                     topic_min_score=model.questions.topic_min_score,
+                                     intent=model.questions.intent)
         return PriorityTable(
             questions=questions,
             levels=levels,
