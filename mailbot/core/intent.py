@@ -61,15 +61,19 @@ _DENIED = re.compile(r"\b(?:tidak\s+ada|tdk\s+ada|gak\s+ada|ga\s+ada|tanpa|no|ne
 # "tender gagal" is the outcome of a tender the Pokja declared failed, not something failing
 _OUTCOME = re.compile(r"\b(?:tender|lelang|seleksi|paket|dinyatakan|ditetapkan)\s+$")
 
+# a symptom: slowness, an outage, something gone, refused or wrong. It is trouble even when the
+# writer adds "sekadar info" (SPSE slow but up is "sedang" by the labelling standard)
+_SYMPTOM = re.compile(
+    r"\b(?:lambat|lemot|lelet|slow|down|gangguan|masalah|kendala|problem|issue|trouble|hilang|lenyap|missing|"
+    r"ditolak|tertolak|rejected|diturunkan|diturunin|invalid|salah|keliru|wrong|loading|melebihi|terlewat)\b"
+)
 # anything else amiss, or a plea for help with something: read broadly, since it only keeps a mail
-# from being taken for a plain question ("jadwal kok berubah sendiri?", "apakah sedang ada
-# gangguan?" after "lemot", "mohon petunjuknya" after a failure)
+# from being taken for a plain question ("jadwal kok berubah sendiri?", "mohon petunjuknya" after a
+# failure, "apakah sedang ada gangguan?")
 _AMISS = re.compile(
-    r"\b(?:kenapa|knp|napa|mengapa|why|kok|koq|piye|lambat|lemot|lelet|slow|down|gangguan|masalah|kendala|"
-    r"problem|issue|trouble|tiba-?\s?tiba|tiba2|suddenly|sendiri|hilang|lenyap|missing|ditolak|tertolak|"
-    r"rejected|diturunkan|diturunin|kurang|terlambat|telat|khawatir|urgent|urgently|segera|darurat|mendesak|"
-    r"tolong|help|bantu|dibantu|bantuan|bantuannya|petunjuk\w*|solusi\w*|advise|check|cek|dicek|mengecek|"
-    r"memperbaiki|diperbaiki|perbaikan|invalid|salah|keliru|wrong|loading|padahal|lewat|terlewat|melebihi|"
+    r"\b(?:kenapa|knp|napa|mengapa|why|kok|koq|piye|tiba-?\s?tiba|tiba2|suddenly|sendiri|kurang|terlambat|"
+    r"telat|khawatir|urgent|urgently|segera|darurat|mendesak|tolong|help|bantu|dibantu|bantuan|bantuannya|"
+    r"petunjuk\w*|solusi\w*|advise|check|cek|dicek|mengecek|memperbaiki|diperbaiki|perbaikan|padahal|lewat|"
     + _NEG + r"\s+\w+|not\s+\w+|n.t\s+\w+|no\s+\w+)\b"
 )
 # "tidak ada yang mendesak", "belum pernah", "tidak perlu": a negation that reports nothing amiss
@@ -83,7 +87,7 @@ _BENIGN_NEG = re.compile(
 _WAITING = re.compile(
     r"\b(?:sudah|sdh|udah|telah|lebih\s+dari|hampir|already|for)\s+(?:\d+|satu|dua|tiga|empat|lima|beberapa|se|two|three|several)\s*"
     r"(?:hari|hr|minggu|pekan|bulan|bln|days?|weeks?|months?)\b[^.?!\n]{0,60}?"
-    r"\b(?:belum|blm|menunggu|tertunda|status\w*|tidak|tdk|masih|still|pending|waiting|no\b|not\b)"
+    r"\b(?:belum|blm|menunggu|tertunda|status\w*|masih|still|pending|waiting)"
     r"|\bsudah\s+seminggu\b|\b(?:masih|still)\s+(?:menunggu|pending|waiting|tertahan|diproses)\b"
 )
 # a recorded value that is wrong: "salah input", "tertulis X seharusnya Y", "tidak sesuai dengan"
@@ -123,6 +127,14 @@ _ASKING = re.compile(
     r"\b(?:(?:mau|ingin|izin|ijin|numpang)\s+(?:ber)?tanya|menanyakan|hanya\s+ingin\s+tahu|ingin\s+mengetahui|"
     r"(?:mohon|minta|mhn)\s+(?:informasi|info|infonya|penjelasan\w*|petunjuk\w*|arahan\w*)|"
     r"would\s+like\s+to\s+(?:ask|know)|please\s+advise)\b"
+)
+# the writer says the mail only informs or asks: "kami hanya ingin tahu", "sekadar bertanya",
+# "hanya untuk diketahui", "just wanted to let you know" (a soft sign of trouble beside it, such as
+# "tiba-tiba", is then the writer's observation, not a request; a failure still counts)
+_ONLY_INFORMING = re.compile(
+    r"\b(?:hanya|sekadar|sekedar|cuma|cuman)\s+(?:ingin\s+|mau\s+|untuk\s+)?(?:tahu|mengetahui|bertanya|"
+    r"menanyakan|info\w*|menyampaikan|diketahui|memberitahu\w*|mengabarkan)\b"
+    r"|\bjust\s+(?:want(?:ed)?\s+to\s+|would\s+like\s+to\s+)?(?:know|ask|let\s+you\s+know|inform)\b|\bfor\s+your\s+information\b"
 )
 # a thank-you for a problem that is over: "sudah normal lagi, terima kasih", "sudah bisa login"
 _SOLVED = re.compile(
@@ -166,7 +178,7 @@ def amiss(text: str) -> str | None:
     """The words of anything reported amiss or any plea for help (broad: a failure, a why-question,
     slowness, a negation, "mohon petunjuk"), or :func:`own_trouble`'s; None when there are none."""
     for clause in _clauses(text):
-        found = _failure(clause)
+        found = _failure(clause) or _SYMPTOM.search(clause)
         if found is not None:
             return snippet(found[0])
         for match in _AMISS.finditer(clause):
@@ -185,10 +197,14 @@ def _is_question(clause: str) -> bool:
 
 def no_request(text: str) -> str | None:
     """The words saying the mail only asks for information, thanks for a solved problem or
-    complains; None when it does not, or when anything is :func:`amiss`."""
+    complains; None when it does not, or when anything is :func:`amiss` (beside a statement that
+    the mail only informs or asks, only a failure or :func:`own_trouble` counts)."""
+    clauses = _clauses(text)
+    only = _ONLY_INFORMING.search(text)
+    if only is not None and own_trouble(text) is None and not any(_failure(c) or _SYMPTOM.search(c) for c in clauses):
+        return "only informs: " + snippet(only[0])
     if amiss(text) is not None:
         return None
-    clauses = _clauses(text)
     solved = next((c for c in clauses if _SOLVED.search(c)), None)
     if solved is not None and _THANKS.search(text):
         return "solved: " + snippet(solved)

@@ -72,6 +72,9 @@ _DEADLINE_WORD = re.compile(
     r"maksimal|maks|ditutup|tutup|ditutupnya|berakhir\w*|terakhir\w*|trakhir\w*|penutupan|jatuh\s+tempo|"
     r"harus|wajib|mesti|hrs|due|closes?|closing|ends?|expires?|last\s+day|must|has\s+to|have\s+to|need\s+to)\b"
 )
+# an obligation is no deadline next to a bare "nanti": "apakah nanti ada email atau harus cek
+# sendiri?" asks what will happen later, "nanti harus upload ulang" is later, not by when
+_OBLIGATION = re.compile(r"\b(?:harus|wajib|mesti|hrs|must|has\s+to|have\s+to|need\s+to)\b")
 # "by 16:00", "sebelum jam 4", "before tomorrow": the word is right before the time
 _BY_BEFORE = re.compile(r"\b(?:by|before|sebelum|sblm|until|sampai|hingga|s/?d)\s+(?:about\s+|sekitar\s+)?$")
 # a tender step that happens on a set day
@@ -139,8 +142,10 @@ def _reason(clause: str, marker: re.Match[str]) -> str | None:
     before, after = clause[lo : marker.start()], clause[marker.end() : hi]
     if _PAST_BEFORE.search(before[-40:]) or _PAST_AFTER.search(after):
         return None
-    if _BARE_LATER.match(marker[0]) and not _DEADLINE_WORD.search(before[-50:] + " " + after[:50]):
-        return None
+    if _BARE_LATER.match(marker[0]):
+        near = before[-50:] + " " + after[:50]
+        if not any(not _OBLIGATION.fullmatch(m[0]) for m in _DEADLINE_WORD.finditer(near)):
+            return None
     plain_today = _PLAIN_TODAY.fullmatch(marker[0]) is not None
     if plain_today and _UP_TO_NOW.search(before[-20:]):
         return None
