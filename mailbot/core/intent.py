@@ -48,7 +48,7 @@ _FAILURE = re.compile(
     r"can.?t|cannot|can\s+not|unable|could\s*n.?t|does\s*n.?t\s+work|not\s+working|"
     + _NEG + r"\s+" + _CAN + r"|" + _NEG + r"\s+(?:muncul|tampil|tayang|masuk|terkirim|tersimpan|terbuka|"
     r"berfungsi|aktif|jalan|merespon|merespons|respon|menanggapi|diproses|terproses|diterima)|"
-    r"muncul\s+(?:pesan|tulisan|notif\w*)|keluar\s+(?:pesan|tulisan))\b"
+    r"(?:muncul|keluar|tampil)\s+(?:pesan|tulisan|notif\w*|keterangan|peringatan|error|eror))\b"
     # a message the system showed, quoted: 'muncul "Ukuran file melebihi batas"'
     r"|\b(?:muncul|keluar|tampil|shows?|says?|displays?)\s*:?\s*[\"']"
 )
@@ -79,7 +79,7 @@ _AMISS = re.compile(
 # "tidak ada yang mendesak", "belum pernah", "tidak perlu": a negation that reports nothing amiss
 _BENIGN_NEG = re.compile(
     r"^(?:tidak|tdk|belum|blm|not|no)\s+(?:perlu|usah|pernah|sabar|ada\s+yang\s+mendesak|urgent|rush|"
-    r"yet|only|sure|need)\b"
+    r"yet|only|sure|need|ada\s+(?:\w+\s+)?(?:error|eror|masalah|kendala|gangguan|problem))\b"
 )
 
 # something of the writer's stuck for a while: "sudah 5 hari belum", "sudah seminggu statusnya
@@ -101,8 +101,12 @@ _DATA_CHANGED = re.compile(
     r"\b(?:pergantian|penggantian|ganti|berganti|pindah|perpindahan|perubahan|mengubah|merubah|ubah|"
     r"mengganti|memperbarui|perbarui|pembaruan|pemutakhiran|memutakhirkan|update|changed?|new)\s+(?:\w+\s+){0,2}"
     r"(?:direktur|direksi|pengurus|pemilik|alamat|kantor|domisili|npwp|akta|email|e-mail|"
-    r"nomor\s+(?:hp|telepon|telp)|no\s+hp|nama\s+perusahaan|data\s+(?:perusahaan|penyedia|kami|saya)|director|address)\b"
+    r"nomor\s+(?:hp|telepon|telp)|no\s+hp|nama\s+perusahaan|director|address)\b"
     r"|\bakta\s+perubahan\b"
+    # the writer wants the company's data changed ("ingin mengubah data perusahaan kami"); the noun
+    # alone ("apakah perubahan data perusahaan perlu verifikasi?") asks about changes in general
+    r"|\b(?:mengubah|merubah|ubah|rubah|mengganti|ganti|memperbarui|perbarui|memutakhirkan|update)\s+(?:\w+\s+)?"
+    r"data\s+(?:\w+\s+)?(?:perusahaan|penyedia|kami|saya)\b"
     # the other order: "direktur kami sudah berganti", "alamat email juga berubah"
     r"|\b(?:direktur|direksi|pengurus|pemilik|alamat|kantor|domisili|npwp|email|e-mail|nama\s+perusahaan)\s+"
     r"(?:\w+\s+){0,3}(?:berganti|berubah|diganti|pindah|baru)\b"
@@ -174,19 +178,36 @@ def own_trouble(text: str) -> str | None:
     return None
 
 
+def _symptom(clause: str) -> re.Match[str] | None:
+    for match in _SYMPTOM.finditer(clause):
+        before = clause[: match.start()]
+        if not (_HYPOTHETICAL.search(before[-60:]) or _DENIED.search(before[-20:])):
+            return match
+    return None
+
+
+def _hard(text: str) -> str | None:
+    """A failure, a symptom or :func:`own_trouble`: what no "terima kasih" or "sekadar info" undoes."""
+    for clause in _clauses(text):
+        found = _failure(clause) or _symptom(clause)
+        if found is not None:
+            return snippet(found[0])
+    return own_trouble(text)
+
+
 def amiss(text: str) -> str | None:
     """The words of anything reported amiss or any plea for help (broad: a failure, a why-question,
     slowness, a negation, "mohon petunjuk"), or :func:`own_trouble`'s; None when there are none."""
+    hard = _hard(text)
+    if hard is not None:
+        return hard
     for clause in _clauses(text):
-        found = _failure(clause) or _SYMPTOM.search(clause)
-        if found is not None:
-            return snippet(found[0])
         for match in _AMISS.finditer(clause):
             before = clause[: match.start()]
             if _BENIGN_NEG.match(match[0] + clause[match.end():match.end() + 30]) or _HYPOTHETICAL.search(before[-60:]):
                 continue
             return snippet(match[0])
-    return own_trouble(text)
+    return None
 
 
 def _is_question(clause: str) -> bool:
@@ -198,16 +219,20 @@ def _is_question(clause: str) -> bool:
 def no_request(text: str) -> str | None:
     """The words saying the mail only asks for information, thanks for a solved problem or
     complains; None when it does not, or when anything is :func:`amiss` (beside a statement that
-    the mail only informs or asks, only a failure or :func:`own_trouble` counts)."""
+    the mail only informs, or a thank-you for a solved problem, only a failure, a symptom or
+    :func:`own_trouble` counts)."""
+    if _hard(text) is not None:
+        return None
     clauses = _clauses(text)
     only = _ONLY_INFORMING.search(text)
-    if only is not None and own_trouble(text) is None and not any(_failure(c) or _SYMPTOM.search(c) for c in clauses):
+    if only is not None:
         return "only informs: " + snippet(only[0])
-    if amiss(text) is not None:
-        return None
-    solved = next((c for c in clauses if _SOLVED.search(c)), None)
+    # ("bukankah seharusnya sudah bisa?" asks; it reports nothing solved)
+    solved = next((c for c in clauses if _SOLVED.search(c) and not _is_question(c)), None)
     if solved is not None and _THANKS.search(text):
         return "solved: " + snippet(solved)
+    if amiss(text) is not None:
+        return None
     complaint = next((c for c in clauses if _COMPLAINT.search(c)), None)
     if complaint is not None:
         return "complaint: " + snippet(complaint)

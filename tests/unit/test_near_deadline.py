@@ -86,6 +86,9 @@ def test_a_near_deadline_is_found_in_new_wordings(text: str) -> None:
         "hari ini saya coba upload tetapi gagal",
         "nanti saya kirim screenshot nya",
         "kalau nanti pertanyaan peserta masuk bagaimana",
+        # a bare "nanti" beside an obligation asks what happens later; it sets no deadline
+        "apakah nanti pemenang diberi tahu lewat email atau harus melihat sendiri di SPSE?",
+        "nanti kami harus unggah ulang dokumennya?",
         "besok saya telepon lagi",
         "akun dibuat hari ini jam 10",
         "pesan: silakan coba kembali 30 menit lagi",
