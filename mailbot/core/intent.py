@@ -65,13 +65,14 @@ _OUTCOME = re.compile(r"\b(?:tender|lelang|seleksi|paket|dinyatakan|ditetapkan)\
 # writer adds "sekadar info" (SPSE slow but up is "sedang" by the labelling standard)
 _SYMPTOM = re.compile(
     r"\b(?:lambat|lemot|lelet|slow|down|gangguan|masalah|kendala|problem|issue|trouble|hilang|lenyap|missing|"
-    r"ditolak|tertolak|rejected|diturunkan|diturunin|invalid|salah|keliru|wrong|loading|melebihi|terlewat)\b"
+    r"ditolak|tertolak|rejected|diturunkan|diturunin|invalid|salah|keliru|wrong|loading|melebihi|terlewat|"
+    r"abu-?\s?abu|disabled|greyed|grayed|kosong|blank)\b"
 )
 # anything else amiss, or a plea for help with something: read broadly, since it only keeps a mail
 # from being taken for a plain question ("jadwal kok berubah sendiri?", "mohon petunjuknya" after a
 # failure, "apakah sedang ada gangguan?")
 _AMISS = re.compile(
-    r"\b(?:kenapa|knp|napa|mengapa|why|kok|koq|piye|tiba-?\s?tiba|tiba2|suddenly|sendiri|kurang|terlambat|"
+    r"\b(?:kenapa|knp|napa|mengapa|why|kok|koq|piye|penyebab\w*|sebabnya|tiba-?\s?tiba|tiba2|suddenly|sendiri|kurang|terlambat|"
     r"telat|khawatir|urgent|urgently|segera|darurat|mendesak|tolong|help|bantu|dibantu|bantuan|bantuannya|"
     r"petunjuk\w*|solusi\w*|advise|check|cek|dicek|mengecek|memperbaiki|diperbaiki|perbaikan|padahal|lewat|"
     + _NEG + r"\s+\w+|not\s+\w+|n.t\s+\w+|no\s+\w+)\b"
@@ -98,18 +99,18 @@ _WRONG_VALUE = re.compile(
 # the writer's own data changed and must change in the system too: "pergantian direktur", "ganti
 # pengurus", "pindah kantor", "akta perubahan", "new director"
 _DATA_CHANGED = re.compile(
-    r"\b(?:pergantian|penggantian|ganti|berganti|pindah|perpindahan|perubahan|mengubah|merubah|ubah|"
-    r"mengganti|memperbarui|perbarui|pembaruan|pemutakhiran|memutakhirkan|update|changed?|new)\s+(?:\w+\s+){0,2}"
+    r"\b(?:pergantian|penggantian|berganti|pindah|perpindahan|changed?|new)\s+(?:\w+\s+){0,2}"
     r"(?:direktur|direksi|pengurus|pemilik|alamat|kantor|domisili|npwp|akta|email|e-mail|"
     r"nomor\s+(?:hp|telepon|telp)|no\s+hp|nama\s+perusahaan|director|address)\b"
     r"|\bakta\s+perubahan\b"
-    # the writer wants the company's data changed ("ingin mengubah data perusahaan kami"); the noun
-    # alone ("apakah perubahan data perusahaan perlu verifikasi?") asks about changes in general
-    r"|\b(?:mengubah|merubah|ubah|rubah|mengganti|ganti|memperbarui|perbarui|memutakhirkan|update)\s+(?:\w+\s+)?"
-    r"data\s+(?:\w+\s+)?(?:perusahaan|penyedia|kami|saya)\b"
     # the other order: "direktur kami sudah berganti", "alamat email juga berubah"
     r"|\b(?:direktur|direksi|pengurus|pemilik|alamat|kantor|domisili|npwp|email|e-mail|nama\s+perusahaan)\s+"
     r"(?:\w+\s+){0,3}(?:berganti|berubah|diganti|pindah|baru)\b"
+    # the writer means to change the company's data ("kami ingin memperbarui NPWP", "mau mengubah data
+    # perusahaan"); "bagaimana cara mengganti email?" alone asks how, in general
+    r"|\b(?:ingin|mau|mo|akan|perlu|hendak|bermaksud|berencana|want\s+to|need\s+to|would\s+like\s+to)\s+(?:\w+\s+)?"
+    r"(?:mengubah|merubah|ubah|rubah|mengganti|ganti|memperbarui|perbarui|memutakhirkan|update|change)\s+(?:\w+\s+){0,2}"
+    r"(?:data|direktur|direksi|pengurus|alamat|npwp|akta|email|e-mail|nama\s+perusahaan|director|address)\b"
 )
 # an official who must change a tender under way: "kami perlu memperpanjang tahap", "harus
 # mengubah jadwal", "mohon dibukakan kembali"
@@ -118,7 +119,6 @@ _MUST_CHANGE = re.compile(
     r"(?:memperpanjang|perpanjang|mengubah|merubah|ubah|mengganti|mengoreksi|koreksi|membatalkan|batalkan|"
     r"mengulang|menunda|memundurkan|memajukan|membuka\s+kembali)\b"
 )
-
 # the clause asks: ends in "?", or opens with a question word, or announces a question
 _QUESTION_WORD = re.compile(
     r"^(?:(?:mohon|info|informasi|mau|ingin|izin|ijin|pak|bu|bapak|ibu|min|admin|kak|dan|lalu|terus|"

@@ -34,6 +34,7 @@ def _norm(text: str) -> str:
         "Ada pergantian direksi bulan lalu, bagaimana langkahnya?",
         "Kantor kami pindah alamat ke Jalan Merdeka 5, apa yang perlu dikirim?",
         "Direktur lama kami sudah diganti per Januari.",
+        "Kami bermaksud memperbarui NPWP perusahaan ke format yang baru.",
         "We have a new director since March; how do we update SPSE?",
         # an official who must change a tender under way
         "Kami perlu memperpanjang masa pemasukan dua hari karena ada adendum.",
@@ -54,6 +55,7 @@ def test_own_trouble_is_found(text: str) -> None:
         "Which documents does a foreign company need to register?",
         # a data change asked about without anything changed yet is a question
         "Apakah perubahan data perusahaan harus diverifikasi ulang?",
+        "Bagaimana cara mengganti email akun di SPSE?",
     ],
 )
 def test_no_own_trouble_in_a_plain_question_or_thanks(text: str) -> None:
@@ -90,6 +92,7 @@ def test_no_request(text: str, kind: str) -> None:
         "Jadwal paket kami kok berubah sendiri ya?",
         "Saat unggah muncul 'Sesi anda telah berakhir'. Bagaimana solusinya?",
         "Produk kami ditolak kurator, apa yang harus diperbaiki?",
+        "Tombol kirim penawaran abu-abu. Apa penyebabnya?",
         # a plea for help after a statement
         "Aplikasi enkripsi tidak mau terbuka di laptop kantor. Mohon petunjuknya.",
         # slowness stays trouble even "just for information" (SPSE slow but up is sedang)
