@@ -138,6 +138,7 @@ _ASKING = re.compile(
 _ONLY_INFORMING = re.compile(
     r"\b(?:hanya|sekadar|sekedar|cuma|cuman)\s+(?:ingin\s+|mau\s+|untuk\s+)?(?:tahu|mengetahui|bertanya|"
     r"menanyakan|info\w*|menyampaikan|diketahui|memberitahu\w*|mengabarkan)\b"
+    r"|\b(?:mau|ingin|izin|ijin|numpang|mo)\s+(?:ber)?(?:tanya|nanya|menanyakan)\b"
     r"|\bjust\s+(?:want(?:ed)?\s+to\s+|would\s+like\s+to\s+)?(?:know|ask|let\s+you\s+know|inform)\b|\bfor\s+your\s+information\b"
 )
 # a thank-you for a problem that is over: "sudah normal lagi, terima kasih", "sudah bisa login"

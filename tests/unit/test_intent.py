@@ -68,13 +68,15 @@ def test_no_own_trouble_in_a_plain_question_or_thanks(text: str) -> None:
         ("Mohon informasi, kapan bimbingan teknis berikutnya diadakan?", "asks"),
         ("Selamat siang. Apakah SPSE versi baru sudah bisa dipakai untuk tender konsultansi?", "asks"),
         ("Bisakah satu perusahaan memakai dua alamat email untuk akun yang sama?", "asks"),
-        ("Mau tanya, berapa lama masa berlaku sertifikat elektronik", "asks"),
+        ("Mau tanya, berapa lama masa berlaku sertifikat elektronik", "only informs"),
         ("How long does the verification of a new vendor usually take?", "asks"),
         ("Alhamdulillah sekarang sudah lancar lagi. Terima kasih banyak, Pak.", "solved"),
         ("Sudah berhasil kirim, makasih atas bantuan kemarin.", "solved"),
         ("Kami menyampaikan pengaduan: pemenang paket diduga masih kerabat pejabat.", "complaint"),
         # the writer says it is only to let staff know: a soft sign beside it does not make a request
         ("Jadwal pembukaan tiba-tiba dipindah ke minggu depan. Kami cuma ingin tahu alasannya.", "only informs"),
+        # an announced question with only a soft sign ("kok belum") beside it
+        ("Numpang tanya, kok jadwal rapat penjelasan belum diumumkan ya?", "only informs"),
     ],
 )
 def test_no_request(text: str, kind: str) -> None:
@@ -97,6 +99,8 @@ def test_no_request(text: str, kind: str) -> None:
         "Aplikasi enkripsi tidak mau terbuka di laptop kantor. Mohon petunjuknya.",
         # slowness stays trouble even "just for information" (SPSE slow but up is sedang)
         "SPSE lambat sekali hari ini, sekadar info saja.",
+        # an announced question that reports a failure is a problem
+        "Mau tanya, kenapa upload dokumen kualifikasi selalu gagal?",
         # thanks for one problem, a new one reported after it
         "Terima kasih, login sudah bisa. Tapi sekarang unggah dokumen gagal terus.",
         # own trouble (a wait) beside a question
@@ -167,3 +171,10 @@ def test_a_stuck_order_nobody_answers_is_sedang(table: PriorityTable) -> None:
     result = _run(table, "Pesanan e-purchasing tidak direspon penyedia",
                   "Pesanan kami di katalog sudah 5 hari statusnya menunggu konfirmasi penyedia.")
     assert result.priority == "sedang"
+
+
+def test_an_allegation_about_a_tender_is_a_complaint_for_staff(table: PriorityTable) -> None:
+    result = _run(table, "Laporan tender", "Ada indikasi persekongkolan antar peserta pada tender rehabilitasi "
+                                            "pasar. Mohon diperiksa.")
+    assert result.category == table.default.key
+    assert result.priority == "rendah"
