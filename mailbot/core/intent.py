@@ -80,7 +80,11 @@ _AMISS = re.compile(
 # "tidak ada yang mendesak", "belum pernah", "tidak perlu": a negation that reports nothing amiss
 _BENIGN_NEG = re.compile(
     r"^(?:tidak|tdk|belum|blm|not|no)\s+(?:perlu|usah|pernah|sabar|ada\s+yang\s+mendesak|urgent|rush|"
-    r"yet|only|sure|need|ada\s+(?:\w+\s+)?(?:error|eror|masalah|kendala|gangguan|problem))\b"
+    r"yet|only|sure|need|ada\s+(?:\w+\s+)?(?:error|eror|masalah|kendala|gangguan|problem)|"
+    # a newcomer who lacks a document or an account yet asks how to start: "kami belum punya NPWP",
+    # "we do not have an account yet" (lacking access to a package is trouble: not listed)
+    r"(?:punya|memiliki|mempunyai|have)\s+(?:\w+\s+){0,2}(?:npwp|nib|akta|sertifikat\w*|izin|ijin|akun|account|"
+    r"user\s*id|tax\s+(?:id|number)|certificate))\b"
 )
 
 # something of the writer's stuck for a while: "sudah 5 hari belum", "sudah seminggu statusnya

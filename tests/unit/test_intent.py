@@ -70,6 +70,8 @@ def test_no_own_trouble_in_a_plain_question_or_thanks(text: str) -> None:
         ("Bisakah satu perusahaan memakai dua alamat email untuk akun yang sama?", "asks"),
         ("Mau tanya, berapa lama masa berlaku sertifikat elektronik", "only informs"),
         ("How long does the verification of a new vendor usually take?", "asks"),
+        # a newcomer lacking a document yet is asking how to start, not reporting a block
+        ("Kami belum punya sertifikat badan usaha, apakah tetap bisa mendaftar?", "asks"),
         ("Alhamdulillah sekarang sudah lancar lagi. Terima kasih banyak, Pak.", "solved"),
         ("Sudah berhasil kirim, makasih atas bantuan kemarin.", "solved"),
         ("Kami menyampaikan pengaduan: pemenang paket diduga masih kerabat pejabat.", "complaint"),
