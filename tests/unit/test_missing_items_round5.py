@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from mailbot.core.rules import PriorityTable, detect_items
+from mailbot.core.values import find_values
 
 # --------------------------------------------------------------------------------------------
 # The user id, labelled with the system it belongs to or in a regional possessive form
@@ -66,3 +67,39 @@ def test_quoted_message_after_get_or_menampilkan(table: PriorityTable, text: str
 )
 def test_a_closing_day_is_not_the_time_of_the_problem(table: PriorityTable, text: str, present: bool) -> None:
     assert ("waktu_kejadian" in detect_items(table, text)) is present
+
+
+# --------------------------------------------------------------------------------------------
+# Values by their form (mailbot.core.values)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        # the 16-digit NPWP in groups of four, with dots or dashes as well as spaces
+        ("npwp: 0743.8812.0093.1000", "npwp", "0743.8812.0093.1000"),
+        ("npwp 0743-8812-0093-1000", "npwp", "0743-8812-0093-1000"),
+        ("nomor kami 0743.8812.0093.1000", "npwp", "0743.8812.0093.1000"),
+        ("ktp 3271.0412.8805.0003", "nik", "3271.0412.8805.0003"),
+        # a form cell flattened to text glues the label to its value
+        ("npwp0743.8812.0093.1000", "npwp", "0743.8812.0093.1000"),
+        ("nib8120115523417", "nib", "8120115523417"),
+        # "its code": the label with the suffix -nya
+        ("tendernya 10615870000 tutup tgl 14", "tender_code", "10615870000"),
+        ("kode paketnya 10615870000", "tender_code", "10615870000"),
+        # the account name between a user-id label and a number ends the label's reach
+        ("user id sy budi_cv, tendernya 10615870000", "tender_code", "10615870000"),
+        ("user id cvmaju88 lalu 10615870000", "tender_code", "10615870000"),
+        # "the package's RUP code" is still a RUP code, no tender code
+        ("kode rup paketnya 40981127", "rup", "40981127"),
+    ],
+)
+def test_value_kinds(text: str, kind: str, value: str) -> None:
+    found = [(v.kind, v.text) for v in find_values(text)]
+    assert (kind, value) in found
+
+
+def test_a_glued_label_needs_a_word_start() -> None:
+    # "cvmajunpwp..." is an account name ending in letters, not the NPWP label
+    assert all(v.kind != "npwp" for v in find_values("akun cvmajunpwp0743.8812.0093.1000x"))
