@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.core.rules import PriorityTable, detect_items
+from mailbot.core.parse import extract_new_text, parse_mail
+from mailbot.core.parse.reply import own_signature
+from mailbot.core.rules import PriorityTable, classify, detect_items
 from mailbot.core.values import find_values
 
 # --------------------------------------------------------------------------------------------
@@ -103,3 +105,60 @@ def test_value_kinds(text: str, kind: str, value: str) -> None:
 def test_a_glued_label_needs_a_word_start() -> None:
     # "cvmajunpwp..." is an account name ending in letters, not the NPWP label
     assert all(v.kind != "npwp" for v in find_values("akun cvmajunpwp0743.8812.0093.1000x"))
+
+
+# --------------------------------------------------------------------------------------------
+# The sender's own signature gives data, never the problem
+# --------------------------------------------------------------------------------------------
+
+SIGNED = """Penawaran tidak bisa diunggah, tender 10023456000, batas jam 15.00 hari ini.
+
+--
+Salam,
+CV Sumber Makmur
+User ID: sumbermakmur21
+Telp. 0812 3456 7890
+"""
+
+SIGNED_REPLY = """Sudah saya lampirkan screenshotnya.
+
+--
+Budi
+
+Pada Sen, 7 Des 2026 pukul 09.00, Helpdesk LPSE <helpdesk@lpse.test> menulis:
+> Mohon kirim User ID Anda.
+> --
+> Helpdesk LPSE
+> User ID: helpdeskadmin
+"""
+
+
+def test_own_signature_is_the_block_below_the_separator() -> None:
+    assert own_signature(SIGNED) == "Salam,\nCV Sumber Makmur\nUser ID: sumbermakmur21\nTelp. 0812 3456 7890"
+    assert "sumbermakmur21" not in extract_new_text(SIGNED)
+
+
+def test_a_signature_in_the_quoted_history_is_not_the_senders() -> None:
+    assert own_signature(SIGNED_REPLY) == "Budi"
+    assert own_signature("Mohon bantuan.\n\n> --\n> User ID: orang_lain\n") == ""
+    assert own_signature("tanpa tanda tangan") == ""
+
+
+def test_parse_mail_hands_the_signature_to_the_rules(table: PriorityTable) -> None:
+    raw = ("From: a@b.test\r\nTo: helpdesk@lpse.test\r\nSubject: gagal upload penawaran\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\n" + SIGNED.replace("\n", "\r\n")).encode()
+    mail = parse_mail(raw)
+    assert "sumbermakmur21" in mail.signature
+    asked = classify(table, subject=mail.subject, text=mail.new_text, signature=mail.signature)
+    without = classify(table, subject=mail.subject, text=mail.new_text)
+    assert "user_id" in [m.key for m in without.missing]
+    assert "user_id" not in [m.key for m in asked.missing]
+    # the signature decides nothing else: same category and priority
+    assert (asked.category, asked.priority) == (without.category, without.priority)
+    assert "user_id" in detect_items(table, "", signature=mail.signature)
+
+
+def test_the_signature_does_not_name_the_problem(table: PriorityTable) -> None:
+    result = classify(table, subject="Terima kasih", text="Terima kasih atas bantuannya.",
+                      signature="Tim Tender\nGagal upload? Hubungi kami")
+    assert result.category == classify(table, subject="Terima kasih", text="Terima kasih atas bantuannya.").category
