@@ -162,3 +162,35 @@ def test_the_signature_does_not_name_the_problem(table: PriorityTable) -> None:
     result = classify(table, subject="Terima kasih", text="Terima kasih atas bantuannya.",
                       signature="Tim Tender\nGagal upload? Hubungi kami")
     assert result.category == classify(table, subject="Terima kasih", text="Terima kasih atas bantuannya.").category
+
+
+# --------------------------------------------------------------------------------------------
+# A table that the text/plain alternative flattened: the HTML says where each value starts
+# --------------------------------------------------------------------------------------------
+
+
+def _alternative(plain: str, html: str) -> bytes:
+    return (
+        "From: a@b.test\r\nTo: helpdesk@lpse.test\r\nSubject: Akun belum diverifikasi\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + plain + "\r\n"
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n--b--\r\n"
+    ).encode()
+
+
+FORM_HTML = ("<p>Akun kami belum diverifikasi.</p><table><tr><td>Nama Perusahaan</td><td>CV Sinar Laut</td></tr>"
+             "<tr><td>NPWP</td><td>0743.8812.0093.1000</td></tr><tr><td>User ID</td><td>sinarlaut</td></tr></table>")
+
+
+def test_glued_table_cells_are_read_from_the_html(table: PriorityTable) -> None:
+    glued = "Akun kami belum diverifikasi.\r\n\r\nNama PerusahaanCV Sinar Laut\r\nNPWP0743.8812.0093.1000\r\nUser IDsinarlaut"
+    mail = parse_mail(_alternative(glued, FORM_HTML))
+    assert "User ID sinarlaut" in mail.new_text
+    assert {"user_id", "npwp", "nama_perusahaan"} <= detect_items(table, mail.new_text)
+
+
+def test_a_plain_part_that_keeps_the_cells_apart_is_kept() -> None:
+    plain = "Akun kami belum diverifikasi (teks biasa).\r\n\r\nNama Perusahaan: CV Sinar Laut\r\nNPWP: 0743.8812.0093.1000\r\nUser ID: sinarlaut"
+    mail = parse_mail(_alternative(plain, FORM_HTML))
+    assert "(teks biasa)" in mail.new_text
+    assert "User ID: sinarlaut" in mail.new_text
