@@ -194,3 +194,26 @@ def test_a_plain_part_that_keeps_the_cells_apart_is_kept() -> None:
     mail = parse_mail(_alternative(plain, FORM_HTML))
     assert "(teks biasa)" in mail.new_text
     assert "User ID: sinarlaut" in mail.new_text
+
+
+# --------------------------------------------------------------------------------------------
+# A button that is not there, said with the negation first: a display problem, the browser is asked
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pokja kami mau menetapkan pemenang tender 10023456000 tapi tidak ada tombol Tetapkan di halaman evaluasi.",
+        "Di halaman tender 10023456000 tidak muncul tombol/menu untuk mengirim sanggah, user id: cvmaju01.",
+    ],
+)
+def test_no_button_there_asks_for_the_browser(table: PriorityTable, text: str) -> None:
+    result = classify(table, subject="Kendala tender 10023456000", text=text)
+    assert "browser" in [m.key for m in result.missing]
+
+
+def test_the_browser_stated_is_not_asked(table: PriorityTable) -> None:
+    text = "Tidak ada tombol Tetapkan untuk tender 10023456000, kami pakai Firefox terbaru."
+    result = classify(table, subject="Kendala tender 10023456000", text=text)
+    assert "browser" not in [m.key for m in result.missing]
