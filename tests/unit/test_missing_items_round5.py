@@ -217,3 +217,23 @@ def test_the_browser_stated_is_not_asked(table: PriorityTable) -> None:
     text = "Tidak ada tombol Tetapkan untuk tender 10023456000, kami pakai Firefox terbaru."
     result = classify(table, subject="Kendala tender 10023456000", text=text)
     assert "browser" not in [m.key for m in result.missing]
+
+
+# --------------------------------------------------------------------------------------------
+# The e-Katalog's own login: the vendor is found by its name first, not by an SPSE user id
+# --------------------------------------------------------------------------------------------
+
+
+def test_katalog_login_asks_the_company(table: PriorityTable) -> None:
+    result = classify(table, subject="tidak bisa login",
+                      text='Akun kami tidak bisa login ke katalog v6, muncul "Akun tidak ditemukan". Mohon dibantu.')
+    # (whether it lands in akun_login or, as other e-Katalog problems, the default category)
+    assert [m.key for m in result.missing] == ["nama_perusahaan"]
+
+
+def test_spse_login_still_asks_the_account(table: PriorityTable) -> None:
+    result = classify(table, subject="tidak bisa login",
+                      text='Saya tidak bisa login ke SPSE, muncul "User ID atau Password salah".')
+    assert result.category == "akun_login"
+    assert "identitas_akun" in [m.key for m in result.missing]
+    assert "nama_perusahaan" not in [m.key for m in result.missing]
