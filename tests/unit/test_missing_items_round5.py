@@ -237,3 +237,38 @@ def test_spse_login_still_asks_the_account(table: PriorityTable) -> None:
     assert result.category == "akun_login"
     assert "identitas_akun" in [m.key for m in result.missing]
     assert "nama_perusahaan" not in [m.key for m in result.missing]
+
+
+# --------------------------------------------------------------------------------------------
+# A new vendor waiting for its first verification has no account to look up yet
+# --------------------------------------------------------------------------------------------
+
+
+def _asked(table: PriorityTable, subject: str, text: str) -> list[str]:
+    return [m.key for m in classify(table, subject=subject, text=text).missing]
+
+
+def test_new_registration_waiting_for_verification(table: PriorityTable) -> None:
+    asked = _asked(table, "verifikasi akun",
+                   "sy udah daftar akun penyedia 2 minggu lalu, berkas sdh dikirim. tp status msh blm diverifikasi.")
+    assert "user_id" not in asked
+    assert {"nama_perusahaan", "npwp"} <= set(asked)
+
+
+def test_existing_account_reverification_asks_the_user_id(table: PriorityTable) -> None:
+    asked = _asked(table, "verifikasi ulang",
+                   "Akun CV Karya Baru belum diverifikasi ulang setelah kami ganti direktur. NPWP 01.234.567.8-901.000")
+    assert "user_id" in asked
+
+
+def test_registered_and_waiting_asks_the_company_even_as_a_registration(table: PriorityTable) -> None:
+    asked = _asked(table, "sdh daftar kok blm aktif",
+                   "selamat pagi, kami sudah daftar penyedia seminggu lalu dan sudah bawa berkas ke kantor, tapi akun blm aktif.")
+    assert {"nama_perusahaan", "npwp"} <= set(asked)
+    assert "user_id" not in asked
+
+
+def test_an_activation_mail_that_never_came_asks_nothing(table: PriorityTable) -> None:
+    asked = _asked(table, "email aktivasi tidak masuk",
+                   "Saya sudah daftar akun penyedia kemarin tapi email aktivasi belum masuk, jadi akun belum aktif.")
+    assert asked == []
