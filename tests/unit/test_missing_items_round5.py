@@ -235,7 +235,7 @@ def test_spse_login_still_asks_the_account(table: PriorityTable) -> None:
     result = classify(table, subject="tidak bisa login",
                       text='Saya tidak bisa login ke SPSE, muncul "User ID atau Password salah".')
     assert result.category == "akun_login"
-    assert "identitas_akun" in [m.key for m in result.missing]
+    assert "user_id" in [m.key for m in result.missing]
     assert "nama_perusahaan" not in [m.key for m in result.missing]
 
 
@@ -272,3 +272,27 @@ def test_an_activation_mail_that_never_came_asks_nothing(table: PriorityTable) -
     asked = _asked(table, "email aktivasi tidak masuk",
                    "Saya sudah daftar akun penyedia kemarin tapi email aktivasi belum masuk, jadi akun belum aktif.")
     assert asked == []
+
+
+# --------------------------------------------------------------------------------------------
+# An NPWP finds the company, not the account that logs in
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Akun terkunci", 'Akun kami terkunci, muncul "Akun Anda dikunci". NPWP 01.234.567.8-901.000'),
+        ("Lupa password", "Kami lupa password akun SPSE. NPWP perusahaan: 0743 8812 0093 1000"),
+        ("Roaming", "Mohon bantuan agregasi data penyedia, akun kami dari LPSE Kab. Kediri. NPWP 01.234.567.8-901.000"),
+    ],
+)
+def test_an_npwp_does_not_stand_for_the_user_id(table: PriorityTable, subject: str, text: str) -> None:
+    result = classify(table, subject=subject, text=text)
+    assert result.category in ("akun_login", "akun_lupa_password", "akun_roaming")
+    assert "user_id" in [m.key for m in result.missing]
+
+
+def test_the_user_id_given_is_enough(table: PriorityTable) -> None:
+    result = classify(table, subject="Lupa password", text="Kami lupa password. User ID: cvmaju01")
+    assert [m.key for m in result.missing] == []

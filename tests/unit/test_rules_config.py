@@ -230,8 +230,8 @@ def test_changing_required_items_changes_what_is_asked(edited: Path) -> None:
     text = edited.read_text(encoding="utf-8")
     # akun_login's own items (its error message is asked under a condition, issue 21)
     # (the account itself is asked under a condition too: not for the e-Katalog's own login)
-    text = text.replace('# The account (user ID, or a vendor\'s NPWP) ...\nrequired = []',
-                        '# The account (user ID, or a vendor\'s NPWP) ...\nrequired = ["browser"]', 1)
+    text = text.replace('# The account (its user ID; see akun_lupa_password) ...\nrequired = []',
+                        '# The account (its user ID; see akun_lupa_password) ...\nrequired = ["browser"]', 1)
     edited.write_text(text, encoding="utf-8")
 
     result = classify(load_priority_table(edited), subject="", text=mail)
