@@ -296,3 +296,22 @@ def test_an_npwp_does_not_stand_for_the_user_id(table: PriorityTable, subject: s
 def test_the_user_id_given_is_enough(table: PriorityTable) -> None:
     result = classify(table, subject="Lupa password", text="Kami lupa password. User ID: cvmaju01")
     assert [m.key for m in result.missing] == []
+
+
+# --------------------------------------------------------------------------------------------
+# A schedule change that fails with an error when saved: a picture of the form
+# --------------------------------------------------------------------------------------------
+
+
+def test_schedule_save_error_asks_a_screenshot(table: PriorityTable) -> None:
+    text = ("Kami Pokja 3 mau memperpanjang jadwal pemasukan penawaran tender 10023456000, "
+            'tapi saat klik Simpan muncul "Jadwal gagal disimpan".')
+    result = classify(table, subject="Perubahan jadwal tender", text=text)
+    assert result.category in ("tender_jadwal", "tender_proses")
+    assert "screenshot" in [m.key for m in result.missing]
+
+
+def test_schedule_question_without_error_asks_no_screenshot(table: PriorityTable) -> None:
+    text = "Jadwal tender 10023456000 tidak sesuai dengan adendum, mohon dicek."
+    result = classify(table, subject="Jadwal tender tidak sesuai", text=text)
+    assert "screenshot" not in [m.key for m in result.missing]
