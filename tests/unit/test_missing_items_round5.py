@@ -315,3 +315,22 @@ def test_schedule_question_without_error_asks_no_screenshot(table: PriorityTable
     text = "Jadwal tender 10023456000 tidak sesuai dengan adendum, mohon dicek."
     result = classify(table, subject="Jadwal tender tidak sesuai", text=text)
     assert "screenshot" not in [m.key for m in result.missing]
+
+
+# --------------------------------------------------------------------------------------------
+# SPSE that loads forever for everyone, on every device: the server's fault, no browser asked
+# --------------------------------------------------------------------------------------------
+
+
+def test_endless_loading_for_everyone_asks_no_browser(table: PriorityTable) -> None:
+    text = ("Sejak jam 09.10 SPSE tidak bisa dibuka, halaman hanya loading terus. "
+            "Kami bertiga di kantor semuanya mengalami hal yang sama, juga dari HP.")
+    result = classify(table, subject="SPSE tidak bisa dibuka", text=text)
+    assert result.category == "spse_down"
+    assert "browser" not in [m.key for m in result.missing]
+
+
+def test_endless_loading_for_one_user_asks_the_browser(table: PriorityTable) -> None:
+    text = "Sejak jam 09.10 SPSE tidak bisa dibuka di laptop saya, halaman hanya loading terus."
+    result = classify(table, subject="SPSE tidak bisa dibuka", text=text)
+    assert "browser" in [m.key for m in result.missing]
