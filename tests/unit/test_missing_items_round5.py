@@ -334,3 +334,22 @@ def test_endless_loading_for_one_user_asks_the_browser(table: PriorityTable) -> 
     text = "Sejak jam 09.10 SPSE tidak bisa dibuka di laptop saya, halaman hanya loading terus."
     result = classify(table, subject="SPSE tidak bisa dibuka", text=text)
     assert "browser" in [m.key for m in result.missing]
+
+
+# --------------------------------------------------------------------------------------------
+# A vendor's own button missing: browser and a picture of its page; an official's: the browser
+# --------------------------------------------------------------------------------------------
+
+
+def test_vendors_missing_objection_button(table: PriorityTable) -> None:
+    text = ("Kami CV Mitra Jaya mau mengajukan sanggah untuk tender 10023456000, tapi tidak ada tombol "
+            "Kirim Sanggah di halaman tender. User ID: mitrajaya01")
+    asked = [m.key for m in classify(table, subject="Tombol sanggah", text=text).missing]
+    assert {"browser", "screenshot"} <= set(asked)
+
+
+def test_officials_disabled_button_asks_only_the_browser(table: PriorityTable) -> None:
+    text = "Kami Pokja Pemilihan 4, tombol Tetapkan Pemenang untuk tender 10023456000 abu-abu, tidak bisa diklik."
+    asked = [m.key for m in classify(table, subject="Tombol penetapan", text=text).missing]
+    assert "browser" in asked
+    assert "screenshot" not in asked
