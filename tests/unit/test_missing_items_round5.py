@@ -353,3 +353,11 @@ def test_officials_disabled_button_asks_only_the_browser(table: PriorityTable) -
     asked = [m.key for m in classify(table, subject="Tombol penetapan", text=text).missing]
     assert "browser" in asked
     assert "screenshot" not in asked
+
+
+def test_katalog_login_of_a_named_vendor_asks_its_user_id(table: PriorityTable) -> None:
+    text = ('Kami dari CV Anugrah Sentosa tidak bisa login ke katalog v6, muncul pesan "Akun belum terverifikasi".')
+    asked = [m.key for m in classify(table, subject="login katalog", text=text).missing]
+    assert asked == ["user_id"]
+    given = text + " User ID: anugrahsentosa01"
+    assert [m.key for m in classify(table, subject="login katalog", text=given).missing] == []
