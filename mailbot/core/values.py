@@ -246,7 +246,26 @@ _COMPANY_LABEL = _re2(
 )
 
 
+# ... or a form line with no colon: the label opens the line and the name fills the rest of it
+# ("Nama Perusahaan      Sinar Jaya Abadi" aligned with spaces, "Nama Penyedia | Berkah Mandiri" from a
+# table); a sentence ("nama perusahaan kami salah ketik") is no such line
+_COMPANY_LINE = _re2(
+    r"(?m)^(?:nama\s+(?:perusahaan|penyedia|badan\s+usaha|rekanan|vendor)|company\s+name)\s*\|?\s*"
+    r"(?P<v>(?P<name>[a-z][a-z0-9&'.\-]*)(?: [a-z0-9&'.\-]+){0,4})\s*$"
+)
+_NOT_IN_A_NAME = frozenset(
+    "tidak tdk belum blm sudah sdh salah berubah diubah ganti diganti mohon harus seharusnya kurang lebih "
+    "tertulis terdaftar ada sama beda berbeda lama baru kosong".split()
+)
+
+
 def _companies(text: str) -> Iterator[Value]:
+    for match in _COMPANY_LINE.finditer(text):
+        start, end = match.span(_COMPANY_LINE.groupindex["v"])
+        words = text[start:end].split(" ")
+        if words[0] in _NOT_A_NAME or words[0] in ("-", "belum", "kosong") or _NOT_IN_A_NAME.intersection(words):
+            continue
+        yield Value("company", text[start:end], start, end, "form line")
     for match in _COMPANY_LABEL.finditer(text):
         name_start, name_end = match.span(_COMPANY_LABEL.groupindex["name"])
         if text[name_start:name_end] in _NOT_A_NAME or text[name_start:name_end] in ("-", "belum", "kosong"):

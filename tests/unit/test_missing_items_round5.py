@@ -361,3 +361,24 @@ def test_katalog_login_of_a_named_vendor_asks_its_user_id(table: PriorityTable) 
     assert asked == ["user_id"]
     given = text + " User ID: anugrahsentosa01"
     assert [m.key for m in classify(table, subject="login katalog", text=given).missing] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "company"),
+    [
+        ("nama perusahaan      sinar jaya abadi\nnpwp 01.234.567.8-901.000", "sinar jaya abadi"),
+        ("nama penyedia | berkah mandiri\nuser id | berkah01", "berkah mandiri"),
+        ("company name  nusa consult", "nusa consult"),
+    ],
+)
+def test_company_in_a_form_line_without_colon(text: str, company: str) -> None:
+    assert ("company", company) in [(v.kind, v.text) for v in find_values(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["nama perusahaan kami salah ketik", "nama perusahaan tidak sesuai", "nama penyedia berubah",
+     "mohon dicek nama perusahaan sinar jaya"],
+)
+def test_a_sentence_about_the_name_gives_no_company(text: str) -> None:
+    assert all(v.kind != "company" for v in find_values(text))
