@@ -137,6 +137,8 @@ class InboundMail:
     html: str | None  # raw HTML body when present (unsanitised: sanitise before showing)
     new_text: str  # text with quoted history and signature separator stripped
     attachments: tuple[Attachment, ...] = ()
+    # The sender's own signature below "-- " (cut from new_text): the rules read the data in it
+    signature: str = ""
     # Headers used for loop and authenticity decisions (raw values, may be empty).
     auto_submitted: str = ""
     precedence: str = ""

@@ -320,9 +320,17 @@ def _detect(
     return found
 
 
-def detect_items(table: PriorityTable, text: str, attachments: Sequence[Attachment] = ()) -> set[str]:
-    """Keys of the table's data items present in ``text`` and ``attachments`` (satisfied groups too)."""
-    return set(_detect(table, normalise(text), attachments))
+def detect_items(
+    table: PriorityTable, text: str, attachments: Sequence[Attachment] = (), signature: str = ""
+) -> set[str]:
+    """Keys of the table's data items present in ``text``, the sender's ``signature`` and ``attachments``
+    (satisfied groups too)."""
+    return set(_detect(table, normalise(_with_signature(text, signature)), attachments))
+
+
+def _with_signature(text: str, signature: str) -> str:
+    # the sender's own signature gives data ("User ID: TIRTAKENCANA"), never the problem
+    return f"{text}\n{mask_passwords(_bounded(signature, _MAX_SIGNATURE_CHARS))[0]}" if signature.strip() else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,6 +427,7 @@ def _score(
 # (issue 17). The bound keeps the work on one mail bounded however long it is, so one mail cannot
 # hold up the mailbox: the whole text is still stored, masked and shown to staff.
 MAX_CLASSIFIED_CHARS = 64 * 1024
+_MAX_SIGNATURE_CHARS = 1000  # a signature is a few short lines (see parse.reply.own_signature)
 
 
 def _bounded(text: str, limit: int = MAX_CLASSIFIED_CHARS) -> str:
@@ -496,6 +505,7 @@ def classify(
     text: str,
     attachments: Sequence[Attachment] = (),
     now: datetime | None = None,
+    signature: str = "",
 ) -> Classification:
     """Decide category, priority and missing data of a new mail (SOP steps 2-3).
 
@@ -504,7 +514,8 @@ def classify(
     14.00") counts when it is near; without it only phrases like "hari ini" do.
 
     Only the first :data:`MAX_CLASSIFIED_CHARS` characters of the subject and of the text are
-    read: rules, data items, deadline, password and phone alike.
+    read: rules, data items, deadline, password and phone alike. ``signature`` (the sender's own,
+    cut from the new text) is read for data items only: it names who writes, not the problem.
     """
     masked_subject, pw_subject = mask_passwords(_bounded(subject))
     masked_text, pw_text = mask_passwords(_bounded(text))
@@ -599,6 +610,9 @@ def classify(
         else:
             hits.append(RuleHit("deadline", f"{deadline}: already at the top level {priority}"))
 
+    if signature.strip():
+        both = normalise(_with_signature(both, signature))
+        possible = prefilter.possible(both)
     found = _detect(table, both, attachments, possible)
     for key, reason in found.items():
         hits.append(RuleHit(f"item:{key}", reason))

@@ -60,8 +60,9 @@ def _re2(pattern: str) -> re2._Regexp:
 _SPACED: tuple[tuple[str, re2._Regexp], ...] = (
     # NPWP 01.234.567.8-901.000 with spaces for some dots: "01 234 567 8 901 000"
     ("npwp", _re2(r"(?:^|[^\w.,/])(?P<v>\d{2}[ .]\d{3}[ .]\d{3}[ .]\d[ .\-]\d{3}[ .]\d{3})(?:$|[^\w/]|[.,](?:$|\D))")),
-    # 16 digits in groups of four, as the new NPWP and the NIK are often written: "0743 8812 0093 1000"
-    ("sixteen", _re2(r"(?:^|[^\w.,/])(?P<v>\d{4} \d{4} \d{4} \d{4})(?:$|[^\w.,/]|[.,](?:$|\D))")),
+    # 16 digits in groups of four, as the new NPWP and the NIK are often written: "0743 8812 0093 1000",
+    # "0012.3456.7890.1000", "0012-3456-7890-1000" (not a landline's "0012-3456" and the rest)
+    ("sixteen", _re2(r"(?:^|[^\w.,/])(?P<v>\d{4}[ .\-]\d{4}[ .\-]\d{4}[ .\-]\d{4})(?:$|[^\w.,/\-]|[.,](?:$|\D))")),
     # NIP 19700101 199003 1 005
     ("nip", _re2(r"(?:^|[^\w.,/])(?P<v>\d{8} \d{6} \d \d{3})(?:$|[^\w.,/]|[.,](?:$|\D))")),
     # mobiles: 0812 3456 7890, +62 812-3456-7890, 62 812 3456 789, 0812.3456.7890
@@ -83,11 +84,13 @@ _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("tender_code", re.compile(
         r"\b(?:kode|id|no|nomor|nomer|nmr|number)\.?\s*(?:tender|paket|lelang|seleksi|pengadaan|pekerjaan|pl|"
         r"non\s*-?\s*tender|package|bid|lls|lpse)\b"
-        r"|\b(?:tender|paket|lelang|seleksi|package|pengadaan|pekerjaan|nontender|non\s*-?\s*tender|pl|bid)\b"
-        r"|\bkode\b|\bkd\b|\bcode\b")),
+        # ("tendernya 10615870000", "kode paketnya": the suffix "nya" is "its")
+        r"|\b(?:tender|paket|lelang|seleksi|package|pengadaan|pekerjaan|nontender|non\s*-?\s*tender|pl|bid)(?:nya)?\b"
+        r"|\b(?:kode|kd)(?:nya)?\b|\bcode\b")),
     # the RUP code (the planning system's number) names a plan, not the SPSE tender: the helpdesk
     # cannot open the tender with it (issue 21, as the blind-written sets label it)
-    ("rup", re.compile(r"\b(?:rup|sirup)\b")),
+    # ("Kode RUP paketnya 40981127" is the package's RUP code: the RUP label reaches over the package word)
+    ("rup", re.compile(r"\b(?:rup|sirup)\b(?:\s+(?:paket|tender|pekerjaan|kegiatan|lelang)(?:nya)?\b)?")),
     ("npwp", re.compile(r"\bnpwp\b")),
     ("nib", re.compile(r"\bnib\b|\bnomor\s+induk\s+berusaha\b")),
     ("nik", re.compile(r"\b(?:nik|ktp|e-?ktp)\b")),
@@ -109,6 +112,7 @@ _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("version", re.compile(r"\b(?:versi|version|ver|v)\b")),
     ("letter", re.compile(r"\b(?:surat|sk|perpres|perlem|peraturan|pasal|ayat|nomor\s+surat|no\.\s*surat)\b")),
 )
+_VALUE_WORD = re.compile(r"[a-z][\w.@\-]*[_@\d][\w.@\-]*")
 _ABBREVIATION = re.compile(r"\b(?:no|nmr|nom|rp|tgl|telp|tlp|hp|kab|kec|ds)\.")
 _LOOK_BACK = 48  # characters before a number where its label may stand
 
@@ -139,6 +143,10 @@ def _label_before(text: str, start: int, floor: int) -> tuple[str, str] | None:
     # nothing but punctuation and spaces follow them).
     between = window[best[0] :]
     if re.search(r"[!?;]|\.\s", between):
+        return None
+    # Nor does a value the label already had ("user id sy novi_cvandri, tendernya 10615870000": the
+    # account name, a word with an underscore, an @ or digits in it, stands between)
+    if _VALUE_WORD.search(between):
         return None
     return best[1], best[2]
 
@@ -238,7 +246,26 @@ _COMPANY_LABEL = _re2(
 )
 
 
+# ... or a form line with no colon: the label opens the line and the name fills the rest of it
+# ("Nama Perusahaan      Sinar Jaya Abadi" aligned with spaces, "Nama Penyedia | Berkah Mandiri" from a
+# table); a sentence ("nama perusahaan kami salah ketik") is no such line
+_COMPANY_LINE = _re2(
+    r"(?m)^(?:nama\s+(?:perusahaan|penyedia|badan\s+usaha|rekanan|vendor)|company\s+name)\s*\|?\s*"
+    r"(?P<v>(?P<name>[a-z][a-z0-9&'.\-]*)(?: [a-z0-9&'.\-]+){0,4})\s*$"
+)
+_NOT_IN_A_NAME = frozenset(
+    "tidak tdk belum blm sudah sdh salah berubah diubah ganti diganti mohon harus seharusnya kurang lebih "
+    "tertulis terdaftar ada sama beda berbeda lama baru kosong".split()
+)
+
+
 def _companies(text: str) -> Iterator[Value]:
+    for match in _COMPANY_LINE.finditer(text):
+        start, end = match.span(_COMPANY_LINE.groupindex["v"])
+        words = text[start:end].split(" ")
+        if words[0] in _NOT_A_NAME or words[0] in ("-", "belum", "kosong") or _NOT_IN_A_NAME.intersection(words):
+            continue
+        yield Value("company", text[start:end], start, end, "form line")
     for match in _COMPANY_LABEL.finditer(text):
         name_start, name_end = match.span(_COMPANY_LABEL.groupindex["name"])
         if text[name_start:name_end] in _NOT_A_NAME or text[name_start:name_end] in ("-", "belum", "kosong"):
@@ -264,6 +291,10 @@ def _companies(text: str) -> Iterator[Value]:
 # --------------------------------------------------------------------------------------------
 # All values of a text
 # --------------------------------------------------------------------------------------------
+
+
+# The labels that name a number and may be glued to it when a table is flattened to text
+_GLUED_LABEL = re.compile(r"(?:^|[^a-z])(?P<k>npwp|nib)$")
 
 
 def _glued(text: str, start: int, end: int) -> bool:
@@ -299,7 +330,7 @@ def find_values(text: str) -> list[Value]:
                 break
             start, end = match.span(pattern.groupindex["v"])
             found = text[start:end]
-            if " " not in found and kind != "phone":
+            if " " not in found and kind not in ("phone", "sixteen"):
                 continue  # unspaced forms are read below, with their labels
             if any(claimed[start:end]):
                 continue
@@ -307,7 +338,7 @@ def find_values(text: str) -> list[Value]:
                 continue
             label = _label_before(text, start, 0)
             if kind == "sixteen":  # an NPWP or a NIK: its first digit tells when no label does
-                kind = _shape(found.replace(" ", ""))
+                kind = _shape(re.sub(r"\D", "", found))
             got = kind if label is None or label[0] in (kind, "phone") else _labelled_kind(label[0], found)
             values.append(Value(got, text[start:end], start, end, "shape (spaced)"))
             claimed[start:end] = b"\x01" * (end - start)
@@ -320,7 +351,10 @@ def find_values(text: str) -> list[Value]:
             floor = end
             continue
         token = match[0]
-        if _glued(text, start, end):
+        if glued := _GLUED_LABEL.search(text, max(0, start - 8), start):
+            # a form's label glued to its value (a table flattened to text: "NPWP0012.3456.7890.1000")
+            kind, how = _labelled_kind(glued["k"], token), f"label {glued['k']!r} (glued)"
+        elif _glued(text, start, end):
             kind, how = "other", "part of a word"
         elif unit := _UNIT_AFTER.match(text, end):
             kind = "time" if unit["time"] else "amount" if unit["amount"] else "quantity"

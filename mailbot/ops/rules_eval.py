@@ -232,7 +232,8 @@ def evaluate(table: PriorityTable, directory: Path) -> EvalReport:
     for name in files:
         mail = parse_mail((directory / name).read_bytes())
         decision = classify(
-            table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments, now=mail.date
+            table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments, now=mail.date,
+            signature=mail.signature,
         )
         label = labels[name]
         results.append(
@@ -432,7 +433,8 @@ def evaluate_heldout(table: PriorityTable, directory: Path) -> HeldoutReport:
     mails = {name: parse_mail((directory / name).read_bytes()) for name in files}
     by_id = {mail.message_id: name for name, mail in mails.items()}
     decisions = {
-        name: classify(table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments, now=mail.date)
+        name: classify(table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments, now=mail.date,
+                       signature=mail.signature)
         for name, mail in mails.items()
     }
     results: list[HeldoutResult] = []
@@ -443,7 +445,7 @@ def evaluate_heldout(table: PriorityTable, directory: Path) -> HeldoutReport:
         missing = tuple(m.key for m in decision.missing)
         if original:
             ticket = decisions[original]
-            arrived = detect_items(table, mail.new_text, mail.attachments)
+            arrived = detect_items(table, mail.new_text, mail.attachments, mail.signature)
             category, priority, matched = ticket.category, ticket.priority, ticket.matched
             missing = tuple(m.key for m in ticket.missing if m.key not in arrived)
             hits = (RuleHit("thread", f"a reply to {original}; arrived: {', '.join(sorted(arrived)) or '-'}"),

@@ -286,7 +286,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     else:
         # SOP steps 5-6: which of the still-missing items this reply brings (text and attachments,
         # the rules' own detection); ``decide`` moves to analysis only when none is left.
-        arrived = (tuple(sorted(detect_items(app.table, mail.new_text, mail.attachments) & set(view.missing)))
+        arrived = (tuple(sorted(detect_items(app.table, mail.new_text, mail.attachments, mail.signature) & set(view.missing)))
                    if view.state is TicketState.WAITING_USER and view.missing else ())
         event = UserReplied(mail.from_addr, mail.new_text, arrived)
     decision = decide(view, event, now, app.policy)
@@ -451,7 +451,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
           budget: Budget | None = None, opened_by: str | None = None) -> Outcome:
     settings = app.settings
     classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
-                              now=now)
+                              now=now, signature=mail.signature)
     if budget is not None:
         budget.check("the priority rules")
     # The ticket's subject (data, shown in its mails): a placeholder when the mail has none.

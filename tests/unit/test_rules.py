@@ -739,7 +739,7 @@ def test_paling_lambat_is_a_deadline_not_slowness(table: PriorityTable) -> None:
 def test_asking_how_to_reset_a_forgotten_password_is_still_a_locked_out_user(table: PriorityTable) -> None:
     result = run(table, "Selamat siang, saya lupa password akun SPSE. Bagaimana cara reset passwordnya? Mohon info.",
                  subject="Mohon info cara reset password")
-    assert (result.category, result.priority, missing_keys(result)) == ("akun_lupa_password", "sedang", ["identitas_akun"])
+    assert (result.category, result.priority, missing_keys(result)) == ("akun_lupa_password", "sedang", ["user_id"])
 
 
 def test_a_request_to_create_an_account_is_registration(table: PriorityTable) -> None:
@@ -763,7 +763,7 @@ def test_an_evaluation_that_cannot_be_saved_is_a_tender_process_problem(table: P
     [
         ("Akun kami terdaftar di LPSE Kabupaten Sleman. Apakah bisa ikut tender di LPSE lain dengan akun yang sama?",
          "rendah", []),
-        ("Mohon bantuan agregasi data penyedia, akun asal LPSE Kab. Kediri.", "sedang", ["identitas_akun"]),
+        ("Mohon bantuan agregasi data penyedia, akun asal LPSE Kab. Kediri.", "sedang", ["user_id"]),
         ("akun saya blm teragregasi min, jadi ga bisa ikut tender di lpse lain. User ID cvmaju01", "sedang", []),
     ],
 )
@@ -946,7 +946,7 @@ def test_a_login_asks_its_message_only_after_a_failed_attempt(table: PriorityTab
     # the second factor lost with the phone: staff reset the TOTP, there is no message to copy
     totp = run(table, "HP saya hilang sehingga tidak bisa login, diminta kode TOTP dari SPSE Authenticator. "
                       "Saya anggota Pokja.")
-    assert (totp.category, missing_keys(totp)) == ("akun_login", ["identitas_akun"])
+    assert (totp.category, missing_keys(totp)) == ("akun_login", ["user_id"])
     again = run(table, "Mohon akun kami diaktifkan kembali. User ID: sinar_bumi", subject="Aktivasi kembali akun")
     assert (again.category, missing_keys(again)) == ("akun_login", [])
 
@@ -1104,7 +1104,7 @@ def test_a_typo_to_correct_is_rendah_unless_something_waits_on_it(table: Priorit
 def test_a_deactivated_user_id_is_a_login_problem_a_new_one_a_registration(table: PriorityTable) -> None:
     gone = run(table, 'Waktu login ke SPSE muncul tulisan "User ID yang Anda gunakan saat ini sudah tidak aktif". '
                       "Mohon akun saya diaktifkan kembali. NIK 1301082705740003", subject="Permohonan aktivasi akun PPK")
-    assert (gone.category, gone.priority, missing_keys(gone)) == ("akun_login", "sedang", ["identitas_akun"])
+    assert (gone.category, gone.priority, missing_keys(gone)) == ("akun_login", "sedang", ["user_id"])
     new = run(table, "Saya sudah daftar akun penyedia kemarin tapi link aktivasi belum masuk, akun belum aktif.",
               subject="Aktivasi akun")
     assert new.category == "akun_registrasi"

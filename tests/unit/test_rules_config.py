@@ -64,7 +64,8 @@ def test_the_shipped_table_loads() -> None:
     assert [table.resolution_hours(k) for k in table.level_names] == [8, 24, 72]
     # rendah, raised to sedang when the unrecognised mail reports a failure (issue 21)
     assert table.default.key == "lainnya" and table.default.priority == "rendah"
-    assert [c.priority for c in table.default.when] == ["sedang", None]  # then the vendor of an e-katalog problem
+    # then the vendor of an e-katalog problem, and the catalogue account of a named vendor
+    assert [c.priority for c in table.default.when] == ["sedang", None, None]
     keys = {c.key for c in table.categories}
     assert {"tender_upload", "tender_jadwal", "tender_dekripsi", "spse_down", "akun_login", "akun_lupa_password",
             "akun_registrasi", "akun_verifikasi", "akun_perubahan_data", "akun_roaming", "pertanyaan_umum",
@@ -229,8 +230,9 @@ def test_changing_required_items_changes_what_is_asked(edited: Path) -> None:
 
     text = edited.read_text(encoding="utf-8")
     # akun_login's own items (its error message is asked under a condition, issue 21)
-    text = text.replace('# The account (user ID, or a vendor\'s NPWP) ...\nrequired = ["identitas_akun"]',
-                        '# The account (user ID, or a vendor\'s NPWP) ...\nrequired = ["identitas_akun", "browser"]', 1)
+    # (the account itself is asked under a condition too: not for the e-Katalog's own login)
+    text = text.replace('# The account (its user ID; see akun_lupa_password) ...\nrequired = []',
+                        '# The account (its user ID; see akun_lupa_password) ...\nrequired = ["browser"]', 1)
     edited.write_text(text, encoding="utf-8")
 
     result = classify(load_priority_table(edited), subject="", text=mail)

@@ -66,7 +66,7 @@ missing = ["screenshot"]
 ["045_login_wa.eml"]
 category = "akun_lupa_password"   # deliberately wrong, to see it reported
 priority = "sedang"
-missing = ["identitas_akun", "peran"]
+missing = ["user_id", "peran"]
 
 ["077_only_screenshot.eml"]
 category = "lainnya"
@@ -85,7 +85,7 @@ def test_a_difference_is_listed_with_its_hits(table: PriorityTable, small_set: P
     text = format_report(report)
     assert "045_login_wa.eml" in text
     assert "category: expected akun_lupa_password, got akun_login" in text
-    assert "missing:  expected [identitas_akun, peran], got [identitas_akun, pesan_error]" in text
+    assert "missing:  expected [peran, user_id], got [user_id, pesan_error]" in text
     assert "category:akun_login:" in text  # the hits that explain it
     assert "001_upload_formal_lengkap.eml" not in text.split("Mails with a difference")[1]
     assert report.confusion[("akun_lupa_password", "akun_login")] == 1

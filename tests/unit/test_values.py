@@ -187,12 +187,11 @@ def test_a_code_only_in_the_subject_is_not_asked_for(table: PriorityTable) -> No
     assert "kode_tender" in missing(table, "gagal kirim penawaran", "penawaran tidak terkirim, HP 081234567890")
 
 
-def test_a_vendor_who_gave_the_npwp_is_not_asked_for_a_user_id(table: PriorityTable) -> None:
+def test_a_vendor_who_gave_the_npwp_is_still_asked_for_the_user_id(table: PriorityTable) -> None:
+    # (issue 21, round 5: the blind-written sets ask the account's user id; the NPWP finds the company)
     text = 'tidak bisa login, muncul pesan "Akun Anda tidak aktif". NPWP 01.234.567.8-901.000'
-    assert missing(table, "Tidak bisa login", text) == []
-    assert missing(table, "Tidak bisa login", 'tidak bisa login, muncul pesan "Akun Anda tidak aktif"') == [
-        "identitas_akun"
-    ]
+    assert missing(table, "Tidak bisa login", text) == ["user_id"]
+    assert missing(table, "Tidak bisa login", text + " User ID: cvmaju01") == []
 
 
 def test_the_browser_is_asked_only_when_the_page_shows_wrong(table: PriorityTable) -> None:

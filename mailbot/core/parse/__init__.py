@@ -81,7 +81,7 @@ from mailbot.core.parse.mime import (
     parse_message,
     repair_boundary,
 )
-from mailbot.core.parse.reply import extract_new_text, forwarded_text
+from mailbot.core.parse.reply import extract_new_text, forwarded_text, own_signature
 from mailbot.core.spam import MAX_SPAM_FIELDS, SPAM_FIELDS
 
 # The functions, and the limits other modules and the tests read (mailbot.core.auth keeps
@@ -218,6 +218,7 @@ def parse_mail(
         html=html,
         new_text=new_text,
         attachments=tuple(attachments),
+        signature=own_signature(text),
         auto_submitted=raw_one_line(headers.first("auto-submitted"), "Auto-Submitted", defects),
         precedence=raw_one_line(headers.first("precedence"), "Precedence", defects),
         list_id=raw_one_line(headers.first("list-id"), "List-Id", defects),

@@ -274,6 +274,27 @@ def _forward_header(headers: Headers, defects: list[str]) -> str:
     return "\n".join(lines)
 
 
+_TABLE_CELL_RE = re.compile(r"<t[dh][\s>]", re.IGNORECASE)
+_GLUED_ENOUGH = 2  # two glued cell pairs: one could be the user's own typo
+
+
+def _glued_cells(plain: str, rendered: str) -> bool:
+    """Does ``plain`` write as one word two neighbouring words of the HTML rendering ``rendered``?
+
+    A mailer that flattens a table drops the space between cells: "Nama PerusahaanPT Anugrah".
+    Linear: each neighbouring pair of the rendering is looked up in the set of the plain words.
+    """
+    plain_words = set(plain.split())
+    words = rendered.split()
+    glued = 0
+    for left, right in zip(words, words[1:], strict=False):
+        if left + right in plain_words and left not in plain_words:
+            glued += 1
+            if glued >= _GLUED_ENOUGH:
+                return True
+    return False
+
+
 def extract(
     root: Message,
     base_depth: int,
@@ -299,6 +320,12 @@ def extract(
     if (not main_texts or not main_texts[0].strip()) and result.html is not None:
         # Only HTML (or an empty text/plain alternative): derive the text from the HTML.
         main_texts = [html_to_text(result.html)]
+    elif main_texts and result.html is not None and _TABLE_CELL_RE.search(result.html):
+        # A text/plain alternative that glued a table's cells together ("NPWP0012.3456.7890.1000",
+        # "User IDanugrahteknik"): the HTML says where each value starts, so it is the better text.
+        rendered = html_to_text(result.html)
+        if _glued_cells(main_texts[0], rendered):
+            main_texts[0] = rendered
 
     # Ancestors of the chosen body parts: other text leaves under one of their
     # multipart/alternative ancestors are just other renderings of the same body.

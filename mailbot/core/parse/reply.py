@@ -337,6 +337,31 @@ def extract_new_text(text: str) -> str:
     return "\n".join(_without_mobile_signature(head)).strip()
 
 
+#: A signature is a few short lines (name, company, user id, phone); more is something else.
+_MAX_SIGNATURE_LINES = 12
+_MAX_SIGNATURE_CHARS = 800
+
+
+def own_signature(text: str) -> str:
+    """The sender's own signature: the lines below a ``-- `` separator that ends the new text.
+
+    :func:`extract_new_text` cuts there, so staff see the message without it; but a user often
+    gives data only there ("User ID: TIRTAKENCANA" under "Hormat kami, PT Tirta Kencana"), and the
+    rules must not ask for it again. Only the block right below the separator counts, up to the
+    next quoted history, attribution or separator (someone else's signature is in the history)
+    and at most :data:`_MAX_SIGNATURE_LINES` lines; "" when the new text has no such block.
+    """
+    lines = normalise_newlines(text).split("\n")
+    found = _history_start(lines)
+    if found is None or found[1] != "signature":
+        return ""
+    rest = lines[found[0] + 1 :]
+    after = _history_start(rest)
+    block = rest if after is None else rest[: after[0]]
+    block = _without_mobile_signature(block)[:_MAX_SIGNATURE_LINES]
+    return "\n".join(line for line in block if len(line) <= _MAX_MARKER_LINE).strip()[:_MAX_SIGNATURE_CHARS]
+
+
 def forwarded_text(text: str) -> str:
     """The forwarded mail below a forward's comment, when the client wrote it like reply history.
 
