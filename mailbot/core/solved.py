@@ -59,6 +59,8 @@ _SOLVED = re.compile(
     r"|\b(?:masalah\w*|permasalahan\w*|kendala\w*|problem\w*|issues?|error\w*|eror\w*|gangguan\w*)\s+"
     r"(?:\w+\s+){0,3}?(?:(?:sudah|sdh|udah|telah|is|has\s+been|was|been)\s+)?"
     r"(?:teratasi|terselesaikan|selesai|beres|hilang|solved|resolved|fixed|gone)\b"
+    # tried again and it worked: "sudah saya coba lagi dan berhasil"
+    r"|\b(?:dan|and)\s+(?:sudah\s+|sdh\s+|akhirnya\s+|now\s+|it\s+)?(?:berhasil|bisa|sukses|works?|worked)\b"
     # English: "it works now", "working fine now", "all good now"
     r"|\b(?:works|working|is\s+working|(?:is|are|all)\s+(?:fine|good|ok))(?:\s+fine)?\s+now\b|\ball\s+good\b"
     # a clause that is the solution itself: "berhasil, terima kasih", "alhamdulillah beres"
@@ -75,7 +77,7 @@ _GONE = re.compile(
     r"(?:error|eror|gagal|bermasalah|masalah|kendala|lemot|lambat|lelet)\w*(?:\s+lagi)?"
     r"|\b(?:tidak|tdk|gak|ga|nggak|ngga)\s+(?:ada\s+)?(?:error|eror|gagal|bermasalah|masalah|kendala|lemot|lambat)\w*"
     r"\s+lagi\b"
-    r"|\bno\s+(?:more|longer\s+(?:an?\s+)?)(?:errors?|issues?|problems?)\b"
+    r"|\bno\s+(?:more\s+|longer\s+(?:an?\s+)?)(?:errors?|issues?|problems?)\b"
 )
 # words that leave something open: a remaining failure ("masih"), a "but", a wait, a hedge, a
 # future; "belum" anywhere (``feedback.not_solved`` knows its common phrases, not all)
@@ -88,11 +90,12 @@ _OPEN = re.compile(
 # thanks, an apology, a greeting: blanked out before the check for trouble ("terima kasih atas
 # bantuannya" names help, "mohon maaf merepotkan" a bother, neither is a request)
 _COURTESY = re.compile(
-    r"\b(?:terima\s*kasih|terimakasih|trima\s*kasih|makasih|mksh|makasi|trims|thanks?|thank\s+you|thx|tq|nuhun|"
+    r"\b(?:terima\s*kasih|terimakasih|trima\s*kasih|makasih|mksh|makasi|trims|thank\s+you|thanks?|thx|tq|nuhun|"
     r"suksma)\b(?:\s+(?:banyak|byk|sekali|so\s+much|a\s+lot|very\s+much))?"
-    r"(?:\s+(?:atas|untuk|utk|buat|for)\s+(?:\w+\s+){0,2}?(?:bantuan\w*|respon\w*|tanggapan\w*|kerja\s*sama\w*|"
+    # what the thanks are for, wherever it stands ("terima kasih Pak Helpdesk atas bantuannya")
+    r"|\b(?:atas|untuk|utk|buat|for)\s+(?:\w+\s+){0,2}?(?:bantuan\w*|respon\w*|tanggapan\w*|kerja\s*sama\w*|"
     r"perhatian\w*|pelayanan\w*|layanan\w*|informasi\w*|info\w*|arahan\w*|petunjuk\w*|solusi\w*|help|support|"
-    r"assistance|kesabaran\w*))?"
+    r"assistance|kesabaran\w*)"
     r"|\b(?:mohon\s+)?maaf\b(?:\s+(?:merepotkan|mengganggu|telah\s+merepotkan))?"
 )
 # a request that remains: "mohon dicek", "tolong dibantu", "please advise"
