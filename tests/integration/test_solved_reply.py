@@ -117,7 +117,7 @@ def test_waiting_for_data_the_report_stops_the_reminder_tells_staff_and_the_clos
     assert solved[0].data["waived"] == t.missing and solved[0].actor == USER
     # one mail: to staff, the headline first; nothing to the user
     [(to, subject, text)] = queued(app, mark)
-    assert sorted(to) == sorted([STAFF, STAFF2]) and "Pelapor menyatakan teratasi" in subject
+    assert sorted(to) == sorted([STAFF, STAFF2]) and "Balasan pelapor (masalah teratasi)" in subject
     assert first_line(text) == HEADLINE
     assert "sudah bisa upload pak" in text and "Status   : dalam analisis" in text
     # two weeks of ticks: no reminder, no auto-close, still open for staff to close
@@ -168,7 +168,7 @@ def test_lkpp_holding_the_ticket_is_told_the_same(setup: tuple[App, Path]) -> No
     assert sorted(sorted(m[0]) for m in sent) == sorted([[LKPP], sorted([STAFF, STAFF2])])  # none to the user
     lkpp = next(m for m in sent if m[0] == [LKPP])
     staff = next(m for m in sent if STAFF in m[0])
-    assert "Pelapor menyatakan teratasi" in lkpp[1] and first_line(lkpp[2]) == HEADLINE
+    assert "Tambahan dari pelapor (masalah teratasi)" in lkpp[1] and first_line(lkpp[2]) == HEADLINE
     assert "sudah bisa login, terima kasih" in lkpp[2]
     assert first_line(staff[2]).startswith("Pelapor menyatakan masalah sudah teratasi — tiket ditangani Helpdesk LKPP")
 
