@@ -52,9 +52,10 @@ _SOLVED = re.compile(
     # "sudah bisa", "sdh berhasil upload", "sekarang sudah normal kembali", "now it works"
     r"\b(?:sudah|sdh|sdah|udah|udh|dah|telah|tlh|sekarang|skrg|skg|kini|akhirnya|now)\s+(?:\w+\s+){0,2}?"
     r"(?:bisa|bs|bsa|dapat|dpt|berhasil|berhsl|normal|lancar|teratasi|terselesaikan|sukses|works?|working)\b"
-    # the same, with words that also mean other things only right after the marker: "sudah beres"
-    # ("sudah saya kirim ok" is no report)
-    r"|\b(?:sudah|sdh|udah|udh|telah)\s+(?:aman|beres|fine|resolved|solved|fixed)\b"
+    # the same, with words that also mean other things only right after the marker: "sudah beres",
+    # "sudah oke" ("sudah saya kirim ok" is no report)
+    r"|\b(?:sudah|sdh|udah|udh|telah)\s+(?:aman|beres|ok|oke|okay|fine|resolved|solved|fixed)\b"
+    r"|\b(?:it'?s|it\s+is|has\s+been|got)\s+(?:now\s+)?(?:fixed|resolved|solved|working)\b"
     # a trouble that is over: "masalah login saya sudah teratasi", "problem solved", "error sudah hilang"
     r"|\b(?:masalah\w*|permasalahan\w*|kendala\w*|problem\w*|issues?|error\w*|eror\w*|gangguan\w*)\s+"
     r"(?:\w+\s+){0,3}?(?:(?:sudah|sdh|udah|telah|is|has\s+been|was|been)\s+)?"

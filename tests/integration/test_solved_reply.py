@@ -31,6 +31,7 @@ from mailbot.service.inbound import process_raw
 from mailbot.storage.models import Outbox, Ticket, TicketEvent
 from mailbot.web.server import build_asgi
 from tests.integration.test_console import KOTA, NOW, STAFF, STAFF2, Clock, deployment, sign_in
+from tests.integration.test_console import LKPP as LKPP_OFFICER
 
 USER = "budi@vendor.test"
 LKPP = "helpdesk@lkpp.test"
@@ -171,6 +172,12 @@ def test_lkpp_holding_the_ticket_is_told_the_same(setup: tuple[App, Path]) -> No
     assert "Tambahan dari pelapor (masalah teratasi)" in lkpp[1] and first_line(lkpp[2]) == HEADLINE
     assert "sudah bisa login, terima kasih" in lkpp[2]
     assert first_line(staff[2]).startswith("Pelapor menyatakan masalah sudah teratasi — tiket ditangani Helpdesk LKPP")
+    # the console: LKPP is the one to close it; LPSE staff read that LKPP holds it
+    for viewer, todo in ((LKPP_OFFICER, "tutup tiket dengan"), (STAFF, "tiket ditangani Helpdesk LKPP")):
+        client = TestClient(build_asgi([app], clock=Clock()), follow_redirects=False)
+        sign_in(client, app, viewer)
+        hint = client.get(f"/tiket/{t.id}").text.split("Pelapor menyatakan masalah sudah teratasi</strong>")[1]
+        assert todo in hint.split("</p>")[0], viewer
 
 
 def test_a_look_alike_changes_nothing_of_today(setup: tuple[App, Path]) -> None:

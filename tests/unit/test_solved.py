@@ -59,6 +59,8 @@ SOLVED = [
     "all good now, thanks",
     "no more errors, thank you for your help",
     "you can close the ticket, everything is working now",
+    "thanks, it's fixed",
+    "Sudah oke pak, makasih",
 ]
 
 NOT_SOLVED = [
@@ -87,6 +89,8 @@ NOT_SOLVED = [
     # questions
     "apakah sudah bisa diproses",
     "sudah bisa dicoba lagi?",
+    "datanya sudah ok?",
+    "ok, sudah saya kirim ulang",
     "Mohon informasi apakah akun saya sudah aktif",
     # thanks that still waits or hopes
     "terima kasih atas informasinya",
