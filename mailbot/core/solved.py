@@ -149,12 +149,17 @@ def solved_decision(state: TicketState, missing: tuple[str, ...], assignee: str 
     effects: list[Effect] = [Record(EventKind.USER_REPLIED, f"reply from {actor}")]
     data: dict[str, object] = {"words": words}
     after = state
-    if state is TicketState.WAITING_USER:
+    waiting = state is TicketState.WAITING_USER
+    if waiting:
         data["waived"] = list(missing)  # empty when staff asked in words
         effects.append(SetMissing(()))
         after = TicketState.ANALYSIS
     effects.append(Record(EventKind.USER_SOLVED, f'the user reports the problem solved ({actor}): "{words}"',
                           data=data))
+    if waiting:
+        # SOP step 7 starts here as it does when the data arrives: its one-day clock now asks
+        # staff to confirm and close, not to analyse a problem the user says is gone.
+        effects.append(Record(EventKind.ANALYSIS_STARTED, "the user reports it solved", 7))
     if state is TicketState.ESCALATED:
         effects.append(SendMail("lkpp", "lkpp_user_update", {"solved": words}))
     effects.append(SendMail("assignee" if assignee else "staff", "staff_user_reply", {"solved": words}))
