@@ -155,6 +155,9 @@ class InboundMail:
     return_path: str = ""
     size: int = 0
     defects: tuple[str, ...] = ()  # parser defects, recorded for staff
+    # Several From headers or several addresses in From: ``from_addr`` is the first, and a DKIM or
+    # DMARC result may be about another one (``core.auth`` takes no result as proof then).
+    from_ambiguous: bool = False
 
     @property
     def thread_ids(self) -> tuple[str, ...]:

@@ -174,6 +174,23 @@ def sender(headers: Headers, defects: list[str]) -> tuple[str, str]:
     return one_line(header_text(values[0], "From", defects), MAX_NAME_CHARS), ""
 
 
+def several_senders(headers: Headers, defects: list[str]) -> bool:
+    """Whether the mail names more than one sender: several From headers, or several addresses in
+    the first one (``staf@lpse.test <other@lpse.test>`` is two to ``getaddresses``).
+
+    ``sender`` takes the first address; a receiving server's DKIM or DMARC check may have read
+    another one (the address in angle brackets), so no authentication result can vouch for it.
+    """
+    values = headers.all("from")
+    if len(values) > 1:
+        return True
+    usable = {c for _name, addr in _address_pairs(values[:1], "From", []) if (c := _clean_addr(addr))}
+    if len(usable) > 1:
+        add_defect(defects, "several addresses in From header; used the first")
+        return True
+    return False
+
+
 # Indonesian month abbreviations that parsedate() does not know (Mei, Agu, Okt, Des ...).
 _ID_MONTHS = {
     "mei": "May", "agu": "Aug", "agt": "Aug", "okt": "Oct", "des": "Dec",
