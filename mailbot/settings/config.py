@@ -253,6 +253,11 @@ class LoopSettings(_Section):
     #: A new thread the mail server's spam filter marked (X-Spam-Flag, X-Spam-Status, X-Spam, Exchange's
     #: SFV/SCL) is held in quarantine: no ticket, no acknowledgment to a likely forged sender.
     hold_spam: bool = True
+    #: A new thread from a sender who opened this many tickets in the helpdesk in the last hour is
+    #: held in quarantine (no ticket, no acknowledgment, no staff notification); answers in a
+    #: ticket's thread always go on. A flood from one address, or in its forged name, stays one
+    #: quarantine list instead of hundreds of tickets. 0: no cap.
+    max_new_tickets_per_sender_hour: int = Field(default=30, ge=0)
 
 
 class AnswersSettings(_Section):
