@@ -114,6 +114,22 @@ def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str
     return None
 
 
+def mask_plus_addresses(text: str, base: str) -> str:
+    """``text`` with every plus address of the helpdesk (``helpdesk+t12.<mac>@lpse.test``, the
+    LKPP and "new ticket" ones, envelope senders) written as the plain ``base`` address.
+
+    For mail to users and to LKPP: a signed address is a capability (whoever writes to it runs
+    staff commands, or answers as LKPP), and a staff member's answer can carry one in its text
+    (pasted, or in a quoted header block the reply reader did not cut).
+    """
+    local, _, domain = base.partition("@")
+    if not local or not domain or "+" not in text:
+        return text
+    pattern = re.compile(rf"(?<![\w.+-]){re.escape(local)}\+[^\s@<>()\[\]\"',;:]+@{re.escape(domain)}(?!\.?[\w-])",
+                         re.IGNORECASE)
+    return pattern.sub(base, text)
+
+
 def create_address(base: str, secret: str) -> str:
     """The signed address staff forward a user's mail to with ``#buat`` (``helpdesk+c0.<mac>@lpse.test``).
 
