@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from mailbot.core.domain import fold_address
 from mailbot.core.errors import MailbotError
 from mailbot.settings.resources import SOURCE_ROOT, default_priorities
 
@@ -510,7 +511,7 @@ class Settings(_Section):
     _deployment: tuple[Settings, ...] = PrivateAttr(default=())
 
     def is_staff(self, address: str) -> bool:
-        return address.lower() in {a.lower() for a in self.staff.addresses}
+        return fold_address(address) in {fold_address(a) for a in self.staff.addresses}
 
     def per_helpdesk(self) -> tuple[Settings, ...]:
         """The complete settings of every helpdesk of the deployment, in file order."""

@@ -252,3 +252,16 @@ def test_check_config_warns_about_the_mta_when_dkim_is_on(capsys: pytest.Capture
     check_staff_auth(_settings({"command_auth": ["dkim"]}))
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and "trusted_authserv_ids is empty" in out[0]
+
+
+def test_a_unicode_look_alike_of_a_staff_address_is_another_address() -> None:
+    # An internationalised mailbox with the Kelvin sign (U+212A), which str.lower() maps to "k":
+    # its own server lets its owner send from it and the domain's DMARC passes. It is not koord@.
+    settings = _settings({"addresses": ["koord@lpse.test"]})
+    mail = parse_mail(raw(["mx.lpse.test; dmarc=pass header.from=lpse.test"], sender="\u212aoord@lpse.test"))
+    assert mail.from_addr == "\u212aoord@lpse.test"
+    assert not settings.is_staff(mail.from_addr)
+    # Plain case differences are the same address, as before.
+    upper = parse_mail(raw(["mx.lpse.test; dmarc=pass header.from=lpse.test"], sender="KOORD@LPSE.TEST"))
+    assert upper.from_addr == "koord@lpse.test" and settings.is_staff(upper.from_addr)
+    assert settings.is_staff("Koord@Lpse.Test")

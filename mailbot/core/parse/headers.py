@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from mailbot.core.domain import fold_address
 from mailbot.core.parse.decoding import (
     add_defect,
     decode_encoded_words,
@@ -125,7 +126,7 @@ _ADDR_RE = re.compile(r"[^@\s<>()\[\],;:\"\\\x00-\x1f\x7f]+@[^@\s<>()\[\],;:\"\\
 
 
 def _clean_addr(addr: str) -> str:
-    addr = addr.strip().strip("<>").strip().lower()
+    addr = fold_address(addr.strip().strip("<>").strip())
     if len(addr) > MAX_ADDR_CHARS or not _ADDR_RE.fullmatch(addr):
         return ""
     return addr
