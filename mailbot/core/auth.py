@@ -29,6 +29,9 @@ How the ``dkim`` proof is read:
   the MTA to remove any header carrying its own authserv-id from incoming mail; the MTA
   must be set up to do so (``mailbot check-config`` says so whenever ``dkim`` is enabled),
   otherwise a sender can forge a trusted result.
+- A mail with several From headers, or several addresses in its From, is no proof: the
+  intake reads the first address, a DMARC filter or an MTA that checks the sender reads the
+  one in angle brackets (``staf@lpse.test <colleague@lpse.test>``).
 - A header that does not parse (or is too long to have been kept whole, or nests comments
   absurdly deep) is "no proof" with a reason, never an exception.
 """
@@ -136,6 +139,10 @@ def dkim_pass(mail: InboundMail, trusted_authserv_ids: Collection[str]) -> tuple
     """The ``dkim`` proof: read the topmost Authentication-Results header only (see above)."""
     if not mail.authentication_results:
         return False, "no Authentication-Results header"
+    if mail.from_ambiguous:
+        # The intake reads the first address; the server that checked DKIM/DMARC may have read
+        # another (``staf@lpse.test <colleague@lpse.test>``): the result says nothing about ours.
+        return False, "From names several addresses (or the mail has several From headers)"
     local, at, domain = mail.from_addr.rpartition("@")
     if not (local and at and domain):
         return False, "From has no domain"

@@ -12,6 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+#: ASCII upper case to lower case, and nothing else (see ``fold_address``).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_address(address: str) -> str:
+    """An address in the one case addresses are compared in: ASCII letters lowered, nothing more.
+
+    ``str.lower()`` also maps the Kelvin sign (U+212A) to ``k``: an internationalised mailbox
+    ``koord@lpse.test`` written with U+212A, a different mailbox that a mail server lets its owner send from,
+    would be taken for ``koord@lpse.test``.
+    """
+    return address.translate(_ASCII_LOWER)
+
 
 class TicketState(str, enum.Enum):
     """Where a ticket stands in the SOP (see docs/sop in README)."""
@@ -156,6 +169,9 @@ class InboundMail:
     return_path: str = ""
     size: int = 0
     defects: tuple[str, ...] = ()  # parser defects, recorded for staff
+    # Several From headers or several addresses in From: ``from_addr`` is the first, and a DKIM or
+    # DMARC result may be about another one (``core.auth`` takes no result as proof then).
+    from_ambiguous: bool = False
 
     @property
     def thread_ids(self) -> tuple[str, ...]:

@@ -75,10 +75,16 @@ def clean_subject(subject: str, prefix: str) -> str:
 _CHANNELS = {"staff": ("ticket", "t"), "lkpp": ("lkpp-ticket", "l"), "create": ("new-ticket", "c")}
 
 
-def reply_token(secret: str, ticket_id: int, channel: str = "staff") -> str:
-    """A short MAC binding a ticket id (and the channel: staff or LKPP) to this helpdesk's secret."""
+def reply_token(secret: str, ticket_id: int, channel: str = "staff", base: str = "") -> str:
+    """A short MAC binding a ticket id (and the channel: staff or LKPP) to this helpdesk's secret.
+
+    The "new ticket" address names no ticket, so its MAC binds the helpdesk's address ``base``
+    instead: helpdesks of one deployment may share a secret, and one helpdesk's address must not
+    sign the other's (a ticket's id is unique in the deployment, so its MAC already is).
+    """
     label = _CHANNELS[channel][0]
-    digest = hmac.new(secret.encode(), f"{label}:{ticket_id}".encode(), hashlib.sha256).hexdigest()
+    scope = f"{label}:{base.lower()}" if channel == "create" else label
+    digest = hmac.new(secret.encode(), f"{scope}:{ticket_id}".encode(), hashlib.sha256).hexdigest()
     return digest[:12]
 
 
@@ -86,7 +92,7 @@ def reply_address(base: str, ticket_id: int, secret: str, channel: str = "staff"
     """The per-ticket address staff reply to, e.g. ``helpdesk+t123.4f0c...@lpse.test``; with
     ``channel="lkpp"`` the one LKPP answers an escalation to (``helpdesk+l123.<mac>@lpse.test``)."""
     local, _, domain = base.partition("@")
-    return f"{local}+{_CHANNELS[channel][1]}{ticket_id}.{reply_token(secret, ticket_id, channel)}@{domain}"
+    return f"{local}+{_CHANNELS[channel][1]}{ticket_id}.{reply_token(secret, ticket_id, channel, base)}@{domain}"
 
 
 def lkpp_reply_address(base: str, ticket_id: int, secret: str) -> str:
@@ -103,9 +109,25 @@ def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str
         match = pattern.match(address.lower())
         if match:
             ticket_id = int(match.group(1))
-            if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id, channel)):
+            if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id, channel, base)):
                 return ticket_id
     return None
+
+
+def mask_plus_addresses(text: str, base: str) -> str:
+    """``text`` with every plus address of the helpdesk (``helpdesk+t12.<mac>@lpse.test``, the
+    LKPP and "new ticket" ones, envelope senders) written as the plain ``base`` address.
+
+    For mail to users and to LKPP: a signed address is a capability (whoever writes to it runs
+    staff commands, or answers as LKPP), and a staff member's answer can carry one in its text
+    (pasted, or in a quoted header block the reply reader did not cut).
+    """
+    local, _, domain = base.partition("@")
+    if not local or not domain or "+" not in text:
+        return text
+    pattern = re.compile(rf"(?<![\w.+-]){re.escape(local)}\+[^\s@<>()\[\]\"',;:]+@{re.escape(domain)}(?!\.?[\w-])",
+                         re.IGNORECASE)
+    return pattern.sub(base, text)
 
 
 def create_address(base: str, secret: str) -> str:

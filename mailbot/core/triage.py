@@ -17,6 +17,9 @@ this module returns. The order of the checks is the policy, top to bottom:
     spam, no ticket               -> HOLD_SPAM          quarantined with the filter's verdict: no ticket, no ack
                                                         (in a ticket's thread it goes on: a user's answer
                                                         marked by mistake must not be lost)
+    no ticket, sender's cap full  -> HOLD_FLOOD         quarantined: the sender opened ``max_opened`` tickets
+                                                        in the last hour (a flood from one address, real or
+                                                        forged, must not bury staff in tickets and notices)
     no ticket                     -> OPEN               a new ticket (SOP step 1)
     staff, without proof          -> UNVERIFIED_STAFF   recorded; no command runs; the staff member is told
     staff                         -> STAFF_REPLY        ``decide(StaffReplied)``
@@ -42,6 +45,7 @@ class Route(enum.StrEnum):
     RECORD_AUTOMATIC = "record_automatic"
     IGNORE_AUTOMATIC = "ignore_automatic"
     HOLD_SPAM = "hold_spam"
+    HOLD_FLOOD = "hold_flood"
     OPEN = "open"
     UNVERIFIED_STAFF = "unverified_staff"
     STAFF_REPLY = "staff_reply"
@@ -66,6 +70,8 @@ class Facts:
     # LKPP (role LKPP: the mail claims to be LKPP, or was sent to a signed LKPP address)
     lkpp_proof: bool = False  # sent to the ticket's signed LKPP address, or DKIM-verified LKPP domain
     lkpp_how: str = ""  # the proof, or why there is none
+    opened_lately: int = 0  # tickets this sender opened in this helpdesk in the last hour (new threads only)
+    max_opened: int = 0  # config ``loops.max_new_tickets_per_sender_hour`` (0: no cap)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,9 @@ def triage(facts: Facts) -> Triage:
         return Triage(Route.RECORD_AUTOMATIC, f"recorded only: {f.automatic}")
     if not f.ticket and f.spam is not None:
         return Triage(Route.HOLD_SPAM, f"marked as spam by the mail server ({f.spam})")
+    if not f.ticket and f.max_opened and f.opened_lately >= f.max_opened:
+        return Triage(Route.HOLD_FLOOD, f"the sender opened {f.opened_lately} tickets in the last hour "
+                                        f"(loops.max_new_tickets_per_sender_hour = {f.max_opened})")
     if not f.ticket:
         return Triage(Route.OPEN, "new thread")
     if f.role is SenderRole.STAFF and not f.staff_proof:

@@ -8,7 +8,7 @@ transaction stays true; automatic mail passes the per-helpdesk marks and the hou
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -311,6 +311,12 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
                                        "mail (size budget escalation.max_dossier_bytes), listed by name instead",
                                        data={"omitted": [a["filename"] for a in omitted]}), now, "mailbot")
     rendered = app.renderer.render(effect.template, context)
+    if channel in {"user", "lkpp"}:
+        # Signed addresses stay with staff (LKPP's own one is in Reply-To, not in the text).
+        base = settings.helpdesk.address
+        rendered = replace(rendered, subject=threads.mask_plus_addresses(rendered.subject, base),
+                           text=threads.mask_plus_addresses(rendered.text, base),
+                           html=threads.mask_plus_addresses(rendered.html, base))
     rows = _conversation_ids(session, ticket.id, channel)
     thread = [mid for mid, _ in rows]
     if channel == "user" and effect.to == "user":

@@ -78,6 +78,10 @@ class HeldAsSpam(Exception):
     """``core.triage`` held a new thread the mail server marked as spam: it goes to quarantine."""
 
 
+class HeldAsFlood(Exception):
+    """``core.triage`` held a new thread of a sender over the hourly cap: it goes to quarantine."""
+
+
 def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], float] = time.monotonic,
                 released: bool = False) -> Outcome:
     """Handle one inbound mail in one transaction; poison mail ends in quarantine.
@@ -119,7 +123,7 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
                 # the same row up to three times per mail. Explicit flushes still happen where an
                 # id is needed (a new ticket) or a row must be seen (a mark, ``service.marks``).
                 with session.no_autoflush:
-                    outcome = _handle(app, session, mail, now, budget, hold_spam=not released)
+                    outcome = _handle(app, session, mail, now, budget, hold=not released)
                 budget.check("deciding and queueing the replies")
                 store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
                                      ticket_id=outcome.ticket_id)
@@ -130,6 +134,9 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
         except HeldAsSpam as exc:  # rolled back: no ticket, nothing queued
             return quarantine(app, raw, mail, f"spam: {exc}; not answered (mailbot quarantine retry "
                                               "processes it if it is not spam)", now)
+        except HeldAsFlood as exc:  # rolled back: no ticket, nothing queued
+            return quarantine(app, raw, mail, f"flood: {exc}; not answered (mailbot quarantine retry "
+                                              "opens its ticket)", now)
         except Exception as exc:
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
                 # Another transaction got there first (the same mail, a ticket row, SQLite's lock):
@@ -217,8 +224,11 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
 
 
 def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget: Budget, *,
-            hold_spam: bool = True) -> Outcome:
-    """Find the facts, let ``core.triage`` route the mail, and carry out what the route calls for."""
+            hold: bool = True) -> Outcome:
+    """Find the facts, let ``core.triage`` route the mail, and carry out what the route calls for.
+
+    ``hold``: a new thread may be held in quarantine (spam, a flood); not for a mail an operator released.
+    """
     settings = app.settings
     role = sender_role(settings, mail, app.secret)
     signed_lkpp_id = signed_lkpp(settings, mail, app.secret) if role is SenderRole.LKPP else None
@@ -234,11 +244,13 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     lkpp_proof, lkpp_how = (lkpp_verdict(settings, mail, ticket.id, signed_lkpp_id)
                             if role is SenderRole.LKPP and ticket is not None else (False, ""))
     auto = automatic_reason(mail)
-    spam = spam_verdict(mail.spam_headers) if hold_spam and settings.loops.hold_spam else None
+    spam = spam_verdict(mail.spam_headers) if hold and settings.loops.hold_spam else None
+    cap = settings.loops.max_new_tickets_per_sender_hour if hold else 0
+    opened_lately = _opened_lately(session, settings.helpdesk_key, mail.from_addr, now) if cap and ticket is None else 0
     routed = triage(Facts(role=role, hops=mail.x_mailbot_hops, max_hops=settings.escalation.max_hops,
                           bounce=is_bounce(mail), automatic=auto, spam=spam, ticket=ticket is not None, thread=thread,
                           staff_proof=verdict is not None and verdict.ok, staff_how=verdict.how if verdict else "",
-                          lkpp_proof=lkpp_proof, lkpp_how=lkpp_how))
+                          lkpp_proof=lkpp_proof, lkpp_how=lkpp_how, opened_lately=opened_lately, max_opened=cap))
     route = routed.route
     if route in {Route.IGNORE_LOOP, Route.IGNORE_HOPS, Route.IGNORE_AUTOMATIC, Route.IGNORE_LKPP}:
         if route is Route.IGNORE_LKPP:
@@ -248,6 +260,8 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         return handle_bounce(app, session, mail, now)
     if route is Route.HOLD_SPAM:
         raise HeldAsSpam(routed.reason)
+    if route is Route.HOLD_FLOOD:
+        raise HeldAsFlood(routed.reason)
     if route is Route.OPEN:
         if role is SenderRole.STAFF and team.is_create(parse_staff_reply(mail.new_text, app.policy.levels)):
             return _open_forwarded(app, session, mail, now, budget)
@@ -394,6 +408,13 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
             break
         ticket, how = target, f"{how}, merged into {target.number}"
     return ticket, signed, how
+
+
+def _opened_lately(session: Session, helpdesk: str, requester: str, now: datetime) -> int:
+    """How many tickets ``requester`` opened in this helpdesk in the last hour (``ix_tickets_requester_opened``)."""
+    return session.scalar(select(func.count(Ticket.id)).where(
+        Ticket.requester == requester, Ticket.opened_at >= now - timedelta(hours=1),
+        Ticket.helpdesk == helpdesk)) or 0
 
 
 #: Warnings about unverified mail in a staff member's name, per address and hour.

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from mailbot.core.domain import fold_address
 from mailbot.core.errors import MailbotError
 from mailbot.settings.resources import SOURCE_ROOT, default_priorities
 
@@ -253,6 +254,11 @@ class LoopSettings(_Section):
     #: A new thread the mail server's spam filter marked (X-Spam-Flag, X-Spam-Status, X-Spam, Exchange's
     #: SFV/SCL) is held in quarantine: no ticket, no acknowledgment to a likely forged sender.
     hold_spam: bool = True
+    #: A new thread from a sender who opened this many tickets in the helpdesk in the last hour is
+    #: held in quarantine (no ticket, no acknowledgment, no staff notification); answers in a
+    #: ticket's thread always go on. A flood from one address, or in its forged name, stays one
+    #: quarantine list instead of hundreds of tickets. 0: no cap.
+    max_new_tickets_per_sender_hour: int = Field(default=30, ge=0)
 
 
 class AnswersSettings(_Section):
@@ -505,7 +511,7 @@ class Settings(_Section):
     _deployment: tuple[Settings, ...] = PrivateAttr(default=())
 
     def is_staff(self, address: str) -> bool:
-        return address.lower() in {a.lower() for a in self.staff.addresses}
+        return fold_address(address) in {fold_address(a) for a in self.staff.addresses}
 
     def per_helpdesk(self) -> tuple[Settings, ...]:
         """The complete settings of every helpdesk of the deployment, in file order."""

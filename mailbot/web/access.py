@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,12 +55,26 @@ class Viewer:
         return self.role == "lkpp"
 
 
+#: A domain as mail servers route it: labels of letters, digits and hyphens (IDNs as A-labels).
+_DOMAIN = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+#: Characters a local part may not have here: a second ``@``, ``%`` and ``!`` are routing
+#: operators to some mail servers (``x@vendor.example@lkpp.go.id`` and ``x%vendor.example@lkpp.go.id``
+#: end at the LKPP domain's role but may be delivered to vendor.example), quotes and brackets
+#: are syntax, whitespace and control characters break headers.
+_NOT_IN_LOCAL = frozenset('@%!<>,;:"\\()[]')
+
+
 def normalize_address(text: str) -> str | None:
-    """An address as typed, lowercased; None for anything that cannot be one."""
+    """An address as typed, lowercased; None for anything that cannot be one.
+
+    Strict on purpose: the domain alone gives the LKPP role (``escalation.lkpp_domains``), so the
+    address must be one that every server delivers to that domain and nowhere else.
+    """
     value = text.strip().lower()
     local, sep, domain = value.rpartition("@")
-    if (not sep or not local or "." not in domain or len(value) > 320
-            or any(c.isspace() or ord(c) < 32 or c in "<>,;\"" for c in value)):
+    if (not sep or not local or len(value) > 320 or not _DOMAIN.match(domain)
+            or local.startswith(".") or local.endswith(".") or ".." in local
+            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c in _NOT_IN_LOCAL for c in local)):
         return None
     return value
 

@@ -325,8 +325,14 @@ def _standard_text(standard: Any) -> str:
     return sla.describe(standard.duration, working=standard.working)
 
 
+#: The years a report period may name: a date from a URL outside them (``sampai=9999-12-31``)
+#: is ignored, as an unreadable one is; at the edges of ``date`` the period's arithmetic overflows.
+_REPORT_YEARS = range(2000, 2101)
+
+
 def _date(text: str | None) -> date | None:
     try:
-        return date.fromisoformat(text) if text else None
+        value = date.fromisoformat(text) if text else None
     except ValueError:
         return None
+    return value if value is None or value.year in _REPORT_YEARS else None

@@ -257,6 +257,33 @@ def test_unknown_addresses_get_the_same_page_and_no_mail(console: tuple) -> None
     assert kinds == ["link_sent", "link_unknown", "link_unknown"]
 
 
+def test_the_lkpp_role_needs_an_address_that_only_the_lkpp_domain_receives(console: tuple) -> None:
+    # The domain alone makes an LKPP officer. A second "@" or a "%" in the local part still ends in
+    # lkpp.test, but mail servers that route by them (Postfix resolves both to vendor.test) would
+    # hand the link to the vendor: no link, the same neutral page.
+    (kota, kab), _, make = console
+    client = make()
+    pages = {request_link(client, typed) for typed in (
+        "budi@vendor.test@lkpp.test", "budi%vendor.test@lkpp.test", "budi!vendor.test@lkpp.test",
+        '"budi@vendor.test"@lkpp.test')}
+    assert len(pages) == 1
+    with kota.factory() as session:
+        queued = list(session.scalars(select(Outbox.to_key).where(Outbox.ticket_id.is_(None))))
+        kinds = list(session.scalars(select(WebAudit.kind).order_by(WebAudit.id)))
+    assert queued == [] and kinds == ["link_unknown"] * 4
+    request_link(client, "Officer@LKPP.test")  # a plain address of the domain still gets its link
+    assert len(outbox_to(kota, "officer@lkpp.test")) == 1
+
+
+def test_a_report_period_out_of_range_is_ignored_not_an_error(console: tuple) -> None:
+    (kota, _), _, make = console
+    client = make()
+    sign_in(client, kota, STAFF)
+    for query in ("dari=0001-01-01&sampai=9999-12-31", "dari=9999-12-01", "sampai=0001-01-01"):
+        report = client.get(f"/laporan?{query}")
+        assert report.status_code == 200 and "Penetapan prioritas (langkah 2)" in report.text, query
+
+
 def test_missing_or_foreign_csrf_tokens_are_refused(console: tuple) -> None:
     (kota, _), _, make = console
     client = make()

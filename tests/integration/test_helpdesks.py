@@ -198,6 +198,30 @@ def test_staff_of_one_helpdesk_cannot_command_another(tmp_path: Path, db_url: st
         assert outcome.ticket_number is None or store.ticket_by_number(session, outcome.ticket_number, "kota")
 
 
+def test_one_helpdesks_new_ticket_address_opens_nothing_in_another(tmp_path: Path, db_url: str) -> None:
+    # Kota's staff member knows kota's signed "new ticket" address (it is in every notification).
+    # With the secret shared, its MAC must not also sign kab's: forwarding with #buat to kab's plus
+    # address, in the name of kab's staff, opens nothing there.
+    from mailbot.core import threads
+
+    kota, kab = two_helpdesks(tmp_path, db_url)
+    kota_create = threads.create_address(KOTA, kota.secret)
+    mac = kota_create.partition("+c0.")[2].partition("@")[0]
+    replayed = f"lpse+c0.{mac}@kab.test"
+    forward = ("#buat\n\n---------- Forwarded message ---------\nFrom: Korban <korban@vendor.test>\n"
+               "Subject: Tolong\nTo: <op@kab.test>\n\nAkun saya terkunci, user id cvmaju\n")
+    outcome = process_raw(kab, mail("<c1@kab.test>", replayed, "Fwd: Tolong", forward, sender="op@kab.test"), NOW)
+    with kab.factory() as session:
+        assert session.scalars(select(Ticket)).all() == []
+    assert outcome.kind == "ignored"
+    # kab's own address still works, and kota's still opens kota's tickets.
+    own = process_raw(kab, mail("<c2@kab.test>", threads.create_address(KAB, kab.secret), "Fwd: Tolong", forward,
+                                sender="op@kab.test"), NOW)
+    assert own.kind == "opened"
+    assert process_raw(kota, mail("<c3@lpse.test>", kota_create, "Fwd: Tolong", forward, sender="staf@lpse.test"),
+                       NOW).kind == "opened"
+
+
 def test_sla_tick_and_digest_are_per_helpdesk(tmp_path: Path, db_url: str) -> None:
 
     kota, kab = two_helpdesks(tmp_path, db_url)

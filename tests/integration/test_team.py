@@ -258,3 +258,25 @@ def test_the_new_ticket_notification_lists_the_requesters_last_three_tickets(tmp
     assert "dalam analisis" in notice or "menunggu data" in notice
     first = text(sent(app, STAFF1)[0])
     assert "Tiket sebelumnya" not in first
+
+
+def test_a_signed_address_in_a_staff_answer_never_reaches_the_user(tmp_path: Path) -> None:
+    # The reply address is a capability: whoever writes to it runs staff commands. A staff member's
+    # answer can carry it in its text (pasted, or in a quoted header block the reply reader left).
+    app = team_app(tmp_path)
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun saya terkunci, user id cvmaju",
+                          "u1@vendor.test"), NOW)
+    note = sent(app, STAFF1)[0]
+    signed = str(note["Reply-To"])
+    assert signed.startswith("helpdesk+t")
+    answer = (f"Silakan reset password lewat menu Lupa Password.\nKalau masih gagal, balas ke {signed} "
+              f"atau ke <{create_to(app)}>.")
+    process_raw(app, mail(STAFF1, signed, f"Re: {note['Subject']}", answer, "s1@lpse.test",
+                          headers={"In-Reply-To": str(note["Message-ID"])}), NOW)
+    [*_, to_user] = sent(app, "budi@vendor.test")
+    assert "Silakan reset password" in text(to_user)
+    raw = to_user.as_string()
+    assert "helpdesk+" not in raw.lower()
+    assert f"balas ke {HELPDESK} atau ke <{HELPDESK}>" in text(to_user)
+    # Staff still see what was written (their copy is theirs).
+    assert any(signed in text(m) for m in sent(app, STAFF2))

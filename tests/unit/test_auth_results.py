@@ -178,6 +178,46 @@ def test_verify_staff_with_dkim_only() -> None:
     assert not verify_staff(good, ticket_id=1, signed_ticket_id=None, methods=["dkim"], trusted_authserv_ids=[]).ok
 
 
+# An MTA that checks the From address (Gmail, Microsoft 365, a submission server with sender
+# login maps) and a DMARC filter read the mailbox between angle brackets; the intake reads the first
+# address. A From that names several mailboxes, or a mail with several From headers, cannot say
+# which one the result vouches for: a colleague at the staff domain signed, the staff address shows.
+AMBIGUOUS_FROM = [
+    "staf@lpse.test <intruder@lpse.test>",  # an unquoted address as display name
+    "staf@lpse.test, intruder@lpse.test",  # two mailboxes
+    "intruder@lpse.test)<staf@lpse.test>",  # CVE-2023-27043's shape (getaddresses splits it)
+]
+
+
+@pytest.mark.parametrize("header", AMBIGUOUS_FROM)
+def test_a_from_with_several_addresses_is_no_proof(header: str) -> None:
+    mail = parse_mail(raw(["mx.lpse.test; dkim=pass header.d=lpse.test; dmarc=pass header.from=lpse.test"])
+                      .replace(f"From: Staf <{FROM}>".encode(), f"From: {header}".encode()))
+    ok, why = dkim_pass(mail, TRUSTED)
+    assert not ok and "several" in why
+    assert not verify_staff(mail, ticket_id=1, signed_ticket_id=None, methods=["dkim"],
+                            trusted_authserv_ids=TRUSTED).ok
+    # The signed reply address stays proof: it does not depend on which address wrote.
+    assert verify_staff(mail, ticket_id=1, signed_ticket_id=1, methods=["reply_address", "dkim"],
+                        trusted_authserv_ids=TRUSTED).ok
+
+
+def test_two_from_headers_are_no_proof() -> None:
+    data = raw(["mx.lpse.test; dkim=pass header.d=lpse.test"]).replace(
+        b"To: helpdesk", b"From: intruder@lpse.test\r\nTo: helpdesk")
+    mail = parse_mail(data)
+    assert mail.from_addr == FROM
+    ok, why = dkim_pass(mail, TRUSTED)
+    assert not ok and "several" in why
+
+
+def test_one_address_with_a_display_name_stays_proof() -> None:
+    for header in ('"Staf, LPSE" <staf@lpse.test>', "staf@lpse.test (Staf LPSE)", "<staf@lpse.test>"):
+        mail = parse_mail(raw(["mx.lpse.test; dkim=pass header.d=lpse.test"])
+                          .replace(f"From: Staf <{FROM}>".encode(), f"From: {header}".encode()))
+        assert dkim_pass(mail, TRUSTED)[0], header
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_any_header_value_gives_a_verdict(value: str) -> None:
@@ -212,3 +252,16 @@ def test_check_config_warns_about_the_mta_when_dkim_is_on(capsys: pytest.Capture
     check_staff_auth(_settings({"command_auth": ["dkim"]}))
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and "trusted_authserv_ids is empty" in out[0]
+
+
+def test_a_unicode_look_alike_of_a_staff_address_is_another_address() -> None:
+    # An internationalised mailbox with the Kelvin sign (U+212A), which str.lower() maps to "k":
+    # its own server lets its owner send from it and the domain's DMARC passes. It is not koord@.
+    settings = _settings({"addresses": ["koord@lpse.test"]})
+    mail = parse_mail(raw(["mx.lpse.test; dmarc=pass header.from=lpse.test"], sender="\u212aoord@lpse.test"))
+    assert mail.from_addr == "\u212aoord@lpse.test"
+    assert not settings.is_staff(mail.from_addr)
+    # Plain case differences are the same address, as before.
+    upper = parse_mail(raw(["mx.lpse.test; dmarc=pass header.from=lpse.test"], sender="KOORD@LPSE.TEST"))
+    assert upper.from_addr == "koord@lpse.test" and settings.is_staff(upper.from_addr)
+    assert settings.is_staff("Koord@Lpse.Test")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from mailbot.core import threads
 from mailbot.core.domain import InboundMail
 from mailbot.core.threads import (
     clean_subject,
@@ -101,3 +104,18 @@ def test_escalation_and_lkpp_tags_are_found() -> None:
     assert find_lkpp_number("[ESKALASI TTS-000042] [LKPP #12]") == "12"
     assert find_lkpp_number("[ESKALASI TTS-000042]") is None
     assert clean_subject("Re: [ESKALASI TTS-000042] Gagal upload", "TTS") == "Gagal upload"
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("Balas ke helpdesk+t12.0123456789ab@lpse.test.", "Balas ke helpdesk@lpse.test."),
+    ("<HELPDESK+l3.abcdefabcdef@LPSE.TEST>", "<helpdesk@lpse.test>"),
+    ("mailto:helpdesk+c0.0123456789ab@lpse.test?subject=x", "mailto:helpdesk@lpse.test?subject=x"),
+    ("helpdesk+b.tok.mac@lpse.test", "helpdesk@lpse.test"),
+    # Other people's addresses stay as they are.
+    ("xhelpdesk+t1.a@lpse.test", "xhelpdesk+t1.a@lpse.test"),
+    ("helpdesk+t1.a@lpse.test.evil.example", "helpdesk+t1.a@lpse.test.evil.example"),
+    ("helpdesk+t1.a@lpse.tests", "helpdesk+t1.a@lpse.tests"),
+    ("helpdesk@lpse.test dan budi+spse@vendor.test", "helpdesk@lpse.test dan budi+spse@vendor.test"),
+])
+def test_plus_addresses_of_the_helpdesk_are_masked(text: str, masked: str) -> None:
+    assert threads.mask_plus_addresses(text, "helpdesk@lpse.test") == masked

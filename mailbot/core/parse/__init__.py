@@ -61,6 +61,7 @@ from mailbot.core.parse.headers import (
     parse_ids,
     raw_one_line,
     sender,
+    several_senders,
     substitute_message_id,
 )
 from mailbot.core.parse.html import html_to_text, sanitize_html
@@ -153,6 +154,7 @@ def parse_mail(
 
     message_id = message_id_of(headers, data, defects)
     from_name, from_addr = sender(headers, defects)
+    from_ambiguous = several_senders(headers, defects)
     subject_raw = headers.first("subject")
     subject = "" if subject_raw is None else one_line(header_text(subject_raw, "Subject", defects), MAX_SUBJECT_CHARS)
 
@@ -241,4 +243,5 @@ def parse_mail(
         return_path=raw_one_line(headers.first("return-path"), "Return-Path", defects, MAX_ADDR_CHARS + 2),
         size=len(data),
         defects=tuple(dict.fromkeys(defects))[:MAX_DEFECTS],
+        from_ambiguous=from_ambiguous,
     )

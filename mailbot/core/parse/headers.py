@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
+from mailbot.core.domain import fold_address
 from mailbot.core.parse.decoding import (
     add_defect,
     decode_encoded_words,
@@ -125,7 +126,7 @@ _ADDR_RE = re.compile(r"[^@\s<>()\[\],;:\"\\\x00-\x1f\x7f]+@[^@\s<>()\[\],;:\"\\
 
 
 def _clean_addr(addr: str) -> str:
-    addr = addr.strip().strip("<>").strip().lower()
+    addr = fold_address(addr.strip().strip("<>").strip())
     if len(addr) > MAX_ADDR_CHARS or not _ADDR_RE.fullmatch(addr):
         return ""
     return addr
@@ -172,6 +173,23 @@ def sender(headers: Headers, defects: list[str]) -> tuple[str, str]:
     add_defect(defects, "no usable address in From header")
     # Keep whatever text there was so staff can still see who it claims to be.
     return one_line(header_text(values[0], "From", defects), MAX_NAME_CHARS), ""
+
+
+def several_senders(headers: Headers, defects: list[str]) -> bool:
+    """Whether the mail names more than one sender: several From headers, or several addresses in
+    the first one (``staf@lpse.test <other@lpse.test>`` is two to ``getaddresses``).
+
+    ``sender`` takes the first address; a receiving server's DKIM or DMARC check may have read
+    another one (the address in angle brackets), so no authentication result can vouch for it.
+    """
+    values = headers.all("from")
+    if len(values) > 1:
+        return True
+    usable = {c for _name, addr in _address_pairs(values[:1], "From", []) if (c := _clean_addr(addr))}
+    if len(usable) > 1:
+        add_defect(defects, "several addresses in From header; used the first")
+        return True
+    return False
 
 
 # Indonesian month abbreviations that parsedate() does not know (Mei, Agu, Okt, Des ...).
