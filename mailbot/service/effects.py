@@ -33,7 +33,7 @@ from mailbot.core.workflow import (
     TicketView,
 )
 from mailbot.mail import outbox
-from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
+from mailbot.mail.compose import OutgoingAttachment, make_message_id, message_bytes
 from mailbot.service import deadlines
 from mailbot.service.app import App
 from mailbot.service.context import template_context
@@ -326,7 +326,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     reply_to = (threads.reply_address(settings.helpdesk.address, ticket.id, app.secret) if channel == "staff"
                 else threads.lkpp_reply_address(settings.helpdesk.address, ticket.id, app.secret)
                 if channel == "lkpp" else None)
-    msg = build_message(
+    msg = message_bytes(
         rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=recipients,
         message_id=message_id, date=now, ticket_number=ticket.number or "", in_reply_to=in_reply_to,
         references=list(thread), hops=mail.x_mailbot_hops + 1,
