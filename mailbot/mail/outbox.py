@@ -44,6 +44,7 @@ from mailbot.mail.send_journal import sender_slot
 from mailbot.mail.senders import ClaimSender, FlushResult, JournalSender, OnFailed, Sender
 from mailbot.mail.smtp import check_login, token_provider
 from mailbot.settings.config import DEFAULT_HELPDESK, SmtpSettings
+from mailbot.storage import store
 from mailbot.storage.models import Outbox, Undeliverable
 
 # What the rest of the bot uses of sending; the parts live in ``senders``, ``send_journal`` and ``smtp``.
@@ -69,7 +70,7 @@ def queue(session: Session, msg: EmailMessage | bytes, *, message_id: str, mail_
     ``verp``: the token of ``mail_from`` when it is the mail's own signed envelope sender.
     ``msg``: the message, or its bytes as ``mailpolicy.as_bytes`` writes them (``compose.message_bytes``).
     """
-    session.execute(_INSERT, {
+    store.write(session, _INSERT, {
         "verp": verp,
         "helpdesk": helpdesk,  # sent through this helpdesk's SMTP account only
         "message_id": message_id,

@@ -130,7 +130,7 @@ def store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Sen
         "subject": mail.subject[:500], "text": text, "new_text": new_text, "template": None, "auto": auto, "at": now,
     }, returning_id=bool(mail.attachments))
     if mail.attachments:
-        session.execute(insert(cast(Table, StoredAttachment.__table__)), [
+        store.write(session, _INSERT_ATTACHMENT, [
             {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
              "content": att.content, "inline": att.inline} for att in mail.attachments])
     ticket.updated_at = now
@@ -141,13 +141,14 @@ def event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict
             "sop_step": record.sop_step, "data": dict(record.data)}
 
 
+_INSERT_ATTACHMENT = insert(cast(Table, StoredAttachment.__table__))
 #: Events go in as Core inserts, at once (like messages, see ``add_message``): in the order they
 #: happen, without the ORM's bookkeeping.
 INSERT_EVENT = insert(cast(Table, TicketEvent.__table__))
 
 
 def record_event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
-    session.execute(INSERT_EVENT, event_row(ticket, record, now, actor))
+    store.write(session, INSERT_EVENT, event_row(ticket, record, now, actor))
 
 
 def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
@@ -222,7 +223,7 @@ def finish_decision(app: App, session: Session, ticket: Ticket, mail: InboundMai
     if change.events:
         for row in change.events:
             row["ticket_id"] = ticket.id
-        session.execute(INSERT_EVENT, change.events)
+        store.write(session, INSERT_EVENT, change.events)
     if not change.new_ticket:
         deadlines.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
@@ -363,8 +364,8 @@ def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tu
         if ticket_id in session.info.get(_NEW_TICKETS, ()):
             known[key] = []
         else:
-            known[key] = [(mid, direction) for mid, direction in session.execute(
-                _CONVERSATION, {"ticket": ticket_id, "channel": channel})]
+            known[key] = [(mid, direction) for mid, direction in store.read(
+                session, _CONVERSATION, {"ticket": ticket_id, "channel": channel})]
     return known[key]
 
 
@@ -386,9 +387,9 @@ def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = F
     true; with ``returning_id``, the new row's id (for its attachments)."""
     message_pk = None
     if returning_id:
-        message_pk = session.execute(_INSERT_MESSAGE_ID, row).scalar_one()
+        message_pk = store.write(session, _INSERT_MESSAGE_ID, row).scalar_one()
     else:
-        session.execute(_INSERT_MESSAGE, row)
+        store.write(session, _INSERT_MESSAGE, row)
     known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
     key = (row["ticket_id"], row["channel"])
     if key in known:
@@ -419,7 +420,7 @@ def _not_sendable(app: App, session: Session, address: str, now: datetime, *, ma
     """Why an *automatic* mail to ``address`` must not go out (marked undeliverable for this
     helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
     held back: they are sent, and a failure is reported."""
-    is_bounced, count = session.execute(_BOUNCED_AND_RECENT, {
+    is_bounced, count = store.read(session, _BOUNCED_AND_RECENT, {
         "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
         "since": now - timedelta(hours=1)}).one()
     if is_bounced and marks:
