@@ -31,8 +31,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ADDRS = dict(helpdesk="hdx-000001@lpse.test", staff=("staf1x-000001@lpse.test", "staf2x-000001@lpse.test"),
-             lkpp="lkppx-000001@lkpp.test", secret="bench-secret-0123456789-000001", user_prefix="ux-0001-")
+ADDRS = {"helpdesk": "hdx-000001@lpse.test", "staff": ("staf1x-000001@lpse.test", "staf2x-000001@lpse.test"),
+             "lkpp": "lkppx-000001@lkpp.test", "secret": "bench-secret-0123456789-000001", "user_prefix": "ux-0001-"}
 START = datetime(2026, 11, 20, tzinfo=timezone.utc)
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
 TABLES = (("outbox", "select id, message_id, mail_from, recipients, raw, status, automatic, to_key from outbox order by id"),
@@ -103,10 +103,10 @@ def run(args: argparse.Namespace) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
+    import mailbot
     from mailbot.service.app import build_apps
     from mailbot.service.inbound import process_raw
     from mailbot.settings.loading import load_settings
-    import mailbot
     assert mailbot.__file__.startswith(code), (mailbot.__file__, code)
 
     db, cfg = work / "replay.db", work / "replay.toml"

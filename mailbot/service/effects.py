@@ -50,8 +50,8 @@ _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", 
                          "sender": "staff", "lkpp": "lkpp", "coordinator": "staff",
                          "others": "staff"}
 
+#: ``session.info`` key: the conversations read in the transaction, by ticket id (``_conversation_ids``).
 _CONVERSATIONS = "mailbot.conversations"
-_NEW_TICKETS = "mailbot.new_tickets"
 
 
 def sender_role(settings: Settings, mail: InboundMail, secret: str | None = None) -> SenderRole:
@@ -346,32 +346,32 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     })
 
 
-_CONVERSATION = (select(Message.message_id, Message.direction)
-                 .where(Message.ticket_id == bindparam("ticket"), Message.channel == bindparam("channel"))
-                 .order_by(Message.id))
-
-
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
     """The (Message-ID, direction) pairs of one channel of a ticket's conversation, oldest first.
 
-    Read once per transaction and then kept current by ``add_message``: a mail that queues
-    several replies (the acknowledgment, the notice to staff) would otherwise read it again
-    for each. A ticket opened in this transaction needs no query at all (``new_conversation``).
+    The ticket's messages (all channels) are read once per transaction and then kept current by
+    ``add_message``: a mail that queues several replies (the acknowledgment to the user, the
+    notice to staff) would otherwise read them again for each. A ticket opened in this
+    transaction needs no query at all (``new_conversation``), nor one whose participants were
+    read for a subject tag (``participants``).
     """
-    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
-    key = (ticket_id, channel)
-    if key not in known:
-        if ticket_id in session.info.get(_NEW_TICKETS, ()):
-            known[key] = []
-        else:
-            known[key] = [(mid, direction) for mid, direction in store.read(
-                session, _CONVERSATION, {"ticket": ticket_id, "channel": channel})]
-    return known[key]
+    known: dict[int, list[tuple[str, str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+    messages = known.get(ticket_id)
+    if messages is None:
+        messages = known[ticket_id] = store.conversation(session, ticket_id)
+    return [(mid, direction) for mid, direction, of in messages if of == channel]
+
+
+def participants(session: Session, ticket_id: int) -> set[str]:
+    """``store.participants``, read with the ticket's conversation, which is kept for the replies."""
+    messages, people = store.conversation_and_participants(session, ticket_id)
+    session.info.setdefault(_CONVERSATIONS, {}).setdefault(ticket_id, messages)
+    return people
 
 
 def new_conversation(session: Session, ticket_id: int) -> None:
     """``ticket_id`` was created in this transaction: its messages are all added through here."""
-    session.info.setdefault(_NEW_TICKETS, set()).add(ticket_id)
+    session.info.setdefault(_CONVERSATIONS, {})[ticket_id] = []
 
 
 #: A ticket's messages go in as Core inserts, at once and in the order they are added (their ids
@@ -390,12 +390,9 @@ def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = F
         message_pk = store.write(session, _INSERT_MESSAGE_ID, row).scalar_one()
     else:
         store.write(session, _INSERT_MESSAGE, row)
-    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
-    key = (row["ticket_id"], row["channel"])
-    if key in known:
-        known[key].append((row["message_id"], row["direction"]))
-    elif row["ticket_id"] in session.info.get(_NEW_TICKETS, ()):
-        known[key] = [(row["message_id"], row["direction"])]
+    messages = session.info.get(_CONVERSATIONS, {}).get(row["ticket_id"])
+    if messages is not None:
+        messages.append((row["message_id"], row["direction"], row["channel"]))
     return message_pk
 
 

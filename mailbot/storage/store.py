@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import (
     Column,
@@ -39,6 +39,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from mailbot.storage import search
 from mailbot.storage.models import (
@@ -265,7 +266,11 @@ _OWNERS = select(Message.message_id, Message.ticket_id).where(Message.message_id
 _OWNERS_IN_HELPDESK = (_OWNERS.join(Ticket, Ticket.id == Message.ticket_id)
                        .where(Ticket.helpdesk == bindparam("helpdesk")).order_by(Message.id))
 _OWNERS = _OWNERS.order_by(Message.id)
-_PARTICIPANTS = select(Message.sender, Message.recipients).where(Message.ticket_id == bindparam("ticket"))
+_CONVERSATION = (select(Message.message_id, Message.direction, Message.channel)
+                 .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
+_CONVERSATION_AND_PEOPLE = (select(Message.message_id, Message.direction, Message.channel, Message.sender,
+                                   Message.recipients)
+                            .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
 
 
 def write(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -279,7 +284,10 @@ def write(session: Session, statement: Executable, params: Any = None) -> Cursor
     return session.connection().execute(statement, params)
 
 
-def read(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+_Ts = TypeVarTuple("_Ts")
+
+
+def read(session: Session, statement: TypedReturnsRows[*_Ts], params: Any = None) -> CursorResult[*_Ts]:
     """Run a SELECT of columns (built once) on the session's connection, as ``write`` does;
     pending changes are flushed first when the session autoflushes, as ``session.execute`` does
     for a select of mapped columns. (A select of whole objects stays ``session.execute``.)"""
@@ -291,6 +299,14 @@ def read(session: Session, statement: Executable, params: Any = None) -> CursorR
 def ticket_for_seq(session: Session, helpdesk: str, seq: int) -> int | None:
     """The id of the helpdesk's ticket numbered ``seq`` (what a ``[TTS-000123]`` subject tag names)."""
     return read(session, _TICKET_FOR_SEQ, {"helpdesk": helpdesk, "seq": seq}).scalar()
+
+
+_TICKET_BY_SEQ = select(Ticket).where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.seq == bindparam("seq"))
+
+
+def ticket_by_seq(session: Session, helpdesk: str, seq: int) -> Ticket | None:
+    """The helpdesk's ticket numbered ``seq``, loaded (``ticket_for_seq`` and ``session.get`` in one query)."""
+    return session.scalars(_TICKET_BY_SEQ, {"helpdesk": helpdesk, "seq": seq}).first()
 
 
 def next_seq(session: Session, helpdesk: str) -> int:
@@ -371,14 +387,26 @@ def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str
     return None
 
 
-def participants(session: Session, ticket_id: int) -> set[str]:
-    """Addresses that have written to or been written to in a ticket."""
-    rows = read(session, _PARTICIPANTS, {"ticket": ticket_id}).all()
+def conversation(session: Session, ticket_id: int) -> list[tuple[str, str, str]]:
+    """The ticket's messages, oldest first: (Message-ID, direction, channel)."""
+    return [(mid, direction, channel) for mid, direction, channel in read(session, _CONVERSATION, {"ticket": ticket_id})]
+
+
+def conversation_and_participants(session: Session, ticket_id: int) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """``conversation``, and the addresses that have written to or been written to in the ticket
+    (one query: a mail matched by its subject tag needs both)."""
+    messages: list[tuple[str, str, str]] = []
     people: set[str] = set()
-    for sender, recipients in rows:
+    for mid, direction, channel, sender, recipients in read(session, _CONVERSATION_AND_PEOPLE, {"ticket": ticket_id}):
+        messages.append((mid, direction, channel))
         people.add(sender.lower())
         people.update(r.lower() for r in recipients or [])
-    return people
+    return messages, people
+
+
+def participants(session: Session, ticket_id: int) -> set[str]:
+    """Addresses that have written to or been written to in a ticket."""
+    return conversation_and_participants(session, ticket_id)[1]
 
 
 def already_seen(session: Session, message_id: str, helpdesk: str = "default") -> bool:
