@@ -23,6 +23,9 @@ from email.utils import format_datetime
 from mailbot.core import mailpolicy
 from mailbot.mail.render import Rendered
 
+#: Where the composing policy folds header lines (``policy.SMTP``'s ``max_line_length``).
+FOLD_AT = mailpolicy.SMTP.max_line_length or 998
+
 #: Header the bot puts on every mail it sends; seeing it inbound means a loop.
 BOT_HEADER = "X-Mailbot-Ticket"
 HOPS_HEADER = "X-Mailbot-Hops"
@@ -147,9 +150,14 @@ def message_bytes(
     out: list[bytes] = []
 
     def header(name: str, value: str) -> None:
-        out.append(policy.fold_binary(*policy.header_store_parse(name, value)))
+        out.append(_header_bytes(name, value))
 
-    header("From", str(Address(display_name=_safe_header_text(sender_name), addr_spec=sender)))
+    from_key = ("From", sender_name, sender)
+    folded_from = _FOLDED.get(from_key)
+    if folded_from is None:  # the same on every reply of a helpdesk
+        folded_from = _FOLDED[from_key] = _header_bytes(
+            "From", str(Address(display_name=_safe_header_text(sender_name), addr_spec=sender)))
+    out.append(folded_from)
     header("To", ", ".join(to))
     subject = _safe_header_text(rendered.subject)
     if subject.isascii() and subject.isprintable() and "=?" not in subject:
@@ -186,6 +194,29 @@ def message_bytes(
     else:
         _text_part(out, header, rendered.text, "plain", mime_version=True)
     return b"".join(out)
+
+
+#: Folded header lines by (name, value): a reply's headers but its thread identifiers repeat (the
+#: From, Auto-Submitted, the hop count, the part headers). Emptied when full.
+_FOLDED: dict[tuple[str, ...], bytes] = {}
+_FOLDED_MAX = 512
+
+
+def _header_bytes(name: str, value: str) -> bytes:
+    """``name: value`` folded as the generator writes it from ``msg[name] = value``."""
+    if mailpolicy.is_plain(name, value) and len(name) + 2 + len(value) <= FOLD_AT:
+        # Kept as text by the composing policy and written as it is when it fits a line
+        # (``FoldCachingPolicy.header_store_parse``): the Date, Message-ID, To of nearly every reply.
+        return f"{name}: {value}\r\n".encode("ascii")
+    key = (name, value)
+    folded = _FOLDED.get(key)
+    if folded is None:
+        policy = mailpolicy.SMTP
+        folded = policy.fold_binary(*policy.header_store_parse(name, value))
+        if len(_FOLDED) >= _FOLDED_MAX:
+            _FOLDED.clear()
+        _FOLDED[key] = folded
+    return folded
 
 
 def _text_part(out: list[bytes], header: Callable[[str, str], None], text: str, subtype: str, *,
