@@ -10,14 +10,17 @@ refuses CR/LF, so they cannot inject headers.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.contentmanager import _encode_text  # type: ignore[attr-defined]  # what set_content(str) runs
+
+# What set_content and set_param run: the same encodings and parameters, byte for byte.
+from email.contentmanager import _encode_base64, _encode_text  # type: ignore[attr-defined]
 from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage, MIMEPart, _formatparam  # type: ignore[attr-defined]
 from email.utils import format_datetime
 
 from mailbot.core import mailpolicy
@@ -138,10 +141,12 @@ def message_bytes(
     clone per part) cost more than writing them. The headers still go through the composing
     policy (``header_store_parse`` refuses what ``msg[name] = value`` refuses, and folds the
     same way), the bodies through the stdlib's own ``_encode_text`` (its choice of 7bit, 8bit,
-    quoted-printable or base64), and the line ends as the generator makes them. With
-    attachments it is ``build_message`` (a test compares both ways on every template).
+    quoted-printable or base64) and ``_encode_base64``, and the line ends as the generator makes
+    them; the parts in the order and with the headers ``make_mixed`` and ``add_attachment``
+    leave them. An attachment of an unusual type (``_direct``) goes through ``build_message``
+    (a test compares both ways).
     """
-    if attachments:
+    if not all(_direct(att) for att in attachments):
         return mailpolicy.as_bytes(build_message(
             rendered, sender_name=sender_name, sender=sender, to=to, message_id=message_id, date=date,
             ticket_number=ticket_number, in_reply_to=in_reply_to, references=references, reply_to=reply_to,
@@ -180,7 +185,26 @@ def message_bytes(
     header("X-Auto-Response-Suppress", "All")
     header(BOT_HEADER, ticket_number)
     header(HOPS_HEADER, str(hops))
-    if rendered.html:
+    if attachments:
+        alternative = _boundary() if rendered.html else None  # drawn in build_message's order
+        mixed = _boundary()
+        header("MIME-Version", "1.0")
+        out.append(f'Content-Type: multipart/mixed;\r\n boundary="{mixed}"\r\n\r\n--{mixed}\r\n'.encode("ascii"))
+        # The first part: what the mail was before ``make_mixed`` (its Content-* headers moved).
+        if alternative:
+            out.append(f'Content-Type: multipart/alternative;\r\n boundary="{alternative}"\r\n'
+                       f"\r\n--{alternative}\r\n".encode("ascii"))
+            _text_part(out, header, rendered.text, "plain", mime_version=False)
+            out.append(f"\r\n--{alternative}\r\n".encode("ascii"))
+            _text_part(out, header, rendered.html, "html", mime_version=True)
+            out.append(f"\r\n--{alternative}--\r\n".encode("ascii"))
+        else:
+            _text_part(out, header, rendered.text, "plain", mime_version=False)
+        for att in attachments:
+            out.append(f"\r\n--{mixed}\r\n".encode("ascii"))
+            _attachment_part(out, att)
+        out.append(f"\r\n--{mixed}--\r\n".encode("ascii"))
+    elif rendered.html:
         boundary = _boundary()
         header("MIME-Version", "1.0")
         # Folded at the space before the boundary, as the header object folds it (``_boundary``'s
@@ -217,6 +241,34 @@ def _header_bytes(name: str, value: str) -> bytes:
             _FOLDED.clear()
         _FOLDED[key] = folded
     return folded
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
+
+
+def _direct(att: OutgoingAttachment) -> bool:
+    """An attachment ``_attachment_part`` writes as ``add_attachment`` does: a plain type (not a
+    container, no parameters) and a file name."""
+    maintype, _, subtype = att.content_type.partition("/")
+    if not subtype:
+        return bool(att.filename)  # sent as application/octet-stream
+    return (bool(att.filename) and _TOKEN.fullmatch(maintype) is not None and _TOKEN.fullmatch(subtype) is not None
+            and maintype.lower() not in {"multipart", "message"})
+
+
+def _attachment_part(out: list[bytes], att: OutgoingAttachment) -> None:
+    """An attachment part as ``add_attachment(content, maintype, subtype, filename=...)`` and the
+    generator leave it: base64, the file name as ``set_param`` writes it, an ``EmailMessage``'s
+    MIME-Version."""
+    maintype, _, subtype = att.content_type.partition("/")
+    if not subtype:
+        maintype, subtype = "application", "octet-stream"
+    out.append(_header_bytes("Content-Type", f"{maintype}/{subtype}"))
+    out.append(_header_bytes("Content-Transfer-Encoding", "base64"))
+    out.append(_header_bytes("Content-Disposition", "attachment; " + _formatparam("filename", att.filename, True)))
+    out.append(_header_bytes("MIME-Version", "1.0"))
+    out.append(b"\r\n")
+    out.append(mailpolicy.crlf_body(_encode_base64(att.content, mailpolicy.SMTP.max_line_length)))
 
 
 def _text_part(out: list[bytes], header: Callable[[str, str], None], text: str, subtype: str, *,

@@ -6,6 +6,7 @@ and without the HTML alternative and threading headers, and it must refuse what 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,22 +39,45 @@ def _case(rng: random.Random, i: int) -> tuple[Rendered, dict[str, Any]]:
         auto_submitted=rng.choice(["auto-replied", "auto-generated"]))
 
 
+FILES = [("layar ünggah.png", "image/png"), ("bukti.pdf", "application/pdf"), ("a b;c\"d.txt", "text/plain"),
+         ("x" * 120 + ".zip", "application/zip"), ("surat penawaran (final) — revisi 2.docx",
+                                                   "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+         ("tanpa-jenis", ""), ("pesan.eml", "message/rfc822"), ("aneh", "image/png; name=x"), ("", "image/png")]
+
+
+def _boundaries(drawn: list[str]) -> Callable[[], str]:
+    """``_boundary`` drawing ``drawn`` in order (a reply with HTML and attachments takes two)."""
+    return iter(drawn).__next__
+
+
 def test_reply_bytes_equal_the_message_written_by_the_stdlib(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(24)
+    written: list[bool] = []  # with attachments: written directly, or through build_message
     for i in range(600):
         rendered, kw = _case(rng, i)
-        boundary = f"==mailbot-{rng.getrandbits(128):032x}"  # as ``_boundary`` makes them
-        monkeypatch.setattr(compose, "_boundary", lambda b=boundary: b)
-        assert message_bytes(rendered, **kw) == mailpolicy.as_bytes(build_message(rendered, **kw)), (rendered, kw)
+        if i % 3 == 0:
+            kw["attachments"] = [OutgoingAttachment(name, kind, rng.randbytes(rng.choice([0, 1, 56, 57, 58, 3000])))
+                                 for name, kind in rng.sample(FILES, rng.randint(1, 3))]
+            written.append(all(compose._direct(a) for a in kw["attachments"]))
+        drawn = [f"==mailbot-{rng.getrandbits(128):032x}" for _ in range(2)]  # as ``_boundary`` makes them
+        monkeypatch.setattr(compose, "_boundary", _boundaries(drawn))
+        ours = message_bytes(rendered, **kw)
+        monkeypatch.setattr(compose, "_boundary", _boundaries(drawn))
+        assert ours == mailpolicy.as_bytes(build_message(rendered, **kw)), (rendered, kw)
+    assert written.count(True) > 50 and written.count(False) > 50
 
 
 def test_reply_with_attachments_is_the_message_written_by_the_stdlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compose, "_boundary", lambda: "==mailbot-" + "0" * 32)
+    drawn = ["==mailbot-" + "a" * 32, "==mailbot-" + "b" * 32]
+    monkeypatch.setattr(compose, "_boundary", _boundaries(drawn))
     rendered, kw = _case(random.Random(5), 1)
+    rendered = Rendered(rendered.subject, "Terima kasih.\n", "<p>Terima kasih.</p>\n")
     kw["attachments"] = [OutgoingAttachment("layar ünggah.png", "image/png", bytes(range(256)) * 20)]
     raw = message_bytes(rendered, **kw)
+    monkeypatch.setattr(compose, "_boundary", _boundaries(drawn))
     assert raw == mailpolicy.as_bytes(build_message(rendered, **kw))
     assert b'filename*=utf-8\'\'layar%20%C3%BCnggah.png' in raw
+    assert raw.index(b"multipart/mixed") < raw.index(b"multipart/alternative") < raw.index(b"image/png")
 
 
 @pytest.mark.parametrize("field", ["to", "reply_to", "subject"])
