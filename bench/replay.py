@@ -1,8 +1,8 @@
 """Offline replay of ``service.process_raw`` over the bench corpus: CPU per mail, SQL statements,
 and the rows it leaves, to compare two checkouts.
 
-No IMAP, no SMTP: each mail of the corpus (``bench/corpus.py``, cached as a pickle so every
-checkout gets the same bytes) goes through ``process_raw`` with a clock one second apart, on a
+No IMAP, no SMTP: each mail of the corpus (``bench/corpus.py``, cached as a pickle in ``--work``
+so every checkout gets the same bytes; delete it after changing the corpus) goes through ``process_raw`` with a clock one second apart, on a
 fresh SQLite database. With ``--dump`` the random sources (``uuid4`` of Message-IDs, ``secrets``
 of MIME boundaries and VERP tokens) are seeded, so the outbox, tickets, events, messages and
 inbound rows are a function of the code alone, and two dumps are compared with ``diff``::
