@@ -267,18 +267,26 @@ DEFAULT = policy.default.clone(header_factory=CachingHeaderRegistry())
 SMTP = FoldCachingPolicy(linesep="\r\n", header_factory=CachingHeaderRegistry(keep=_is_repeated_outgoing))
 
 
+def _line_ends(lines: str, newline: str) -> str:
+    """What ``NLCRE.sub(newline, lines)`` gives (CRLF, then a lone CR or LF, each one line end,
+    left to right), by ``str.replace``: the regex made one match per line."""
+    if "\r" in lines:
+        lines = lines.replace("\r\n", "\n").replace("\r", "\n")
+    return lines if newline == "\n" else lines.replace("\n", newline)
+
+
+def crlf_body(payload: str) -> bytes:
+    """A text body as ``as_bytes`` writes it with CRLF line ends (``compose.message_bytes``)."""
+    return _line_ends(payload, "\r\n").encode("ascii", "surrogateescape")
+
+
 class _WholeBodyGenerator(BytesGenerator):
     """``BytesGenerator`` that writes a body's lines in one call, line ends made ``policy.linesep``
     exactly as the stdlib's ``_write_lines`` makes them (each CRLF, lone CR or lone LF one line end)."""
 
     def _write_lines(self, lines: str) -> None:
         if lines:
-            # What ``NLCRE.sub(self._NL, lines)`` gives (CRLF, then a lone CR or LF, each one line
-            # end, left to right), by ``str.replace``: the regex made one match per line.
-            if "\r" in lines:
-                lines = lines.replace("\r\n", "\n").replace("\r", "\n")
-            newline: str = self._NL  # type: ignore[attr-defined]  # _NL: set by Generator
-            self.write(lines if newline == "\n" else lines.replace("\n", newline))
+            self.write(_line_ends(lines, self._NL))  # type: ignore[attr-defined]  # _NL: set by Generator
 
 
 def as_bytes(msg: EmailMessage) -> bytes:

@@ -10,17 +10,24 @@ refuses CR/LF, so they cannot inject headers.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+# What set_content and set_param run: the same encodings and parameters, byte for byte.
+from email.contentmanager import _encode_base64, _encode_text  # type: ignore[attr-defined]
 from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage, MIMEPart, _formatparam  # type: ignore[attr-defined]
 from email.utils import format_datetime
 
 from mailbot.core import mailpolicy
 from mailbot.mail.render import Rendered
+
+#: Where the composing policy folds header lines (``policy.SMTP``'s ``max_line_length``).
+FOLD_AT = mailpolicy.SMTP.max_line_length or 998
 
 #: Header the bot puts on every mail it sends; seeing it inbound means a loop.
 BOT_HEADER = "X-Mailbot-Ticket"
@@ -109,3 +116,169 @@ def build_message(
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(att.content, maintype=maintype, subtype=subtype, filename=att.filename)
     return msg
+
+
+def message_bytes(
+    rendered: Rendered,
+    *,
+    sender_name: str,
+    sender: str,
+    to: Sequence[str],
+    message_id: str,
+    date: datetime,
+    ticket_number: str,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+    auto_submitted: str = "auto-replied",
+    hops: int = 1,
+    attachments: Sequence[OutgoingAttachment] = (),
+) -> bytes:
+    """``mailpolicy.as_bytes(build_message(...))``, byte for byte, without the message object.
+
+    A reply without attachments is a few headers and one or two text parts: the ``email``
+    package's objects (``set_content``, the parameters of each Content-Type, the generator's
+    clone per part) cost more than writing them. The headers still go through the composing
+    policy (``header_store_parse`` refuses what ``msg[name] = value`` refuses, and folds the
+    same way), the bodies through the stdlib's own ``_encode_text`` (its choice of 7bit, 8bit,
+    quoted-printable or base64) and ``_encode_base64``, and the line ends as the generator makes
+    them; the parts in the order and with the headers ``make_mixed`` and ``add_attachment``
+    leave them. An attachment of an unusual type (``_direct``) goes through ``build_message``
+    (a test compares both ways).
+    """
+    if not all(_direct(att) for att in attachments):
+        return mailpolicy.as_bytes(build_message(
+            rendered, sender_name=sender_name, sender=sender, to=to, message_id=message_id, date=date,
+            ticket_number=ticket_number, in_reply_to=in_reply_to, references=references, reply_to=reply_to,
+            auto_submitted=auto_submitted, hops=hops, attachments=attachments))
+    policy = mailpolicy.SMTP
+    out: list[bytes] = []
+
+    def header(name: str, value: str) -> None:
+        out.append(_header_bytes(name, value))
+
+    from_key = ("From", sender_name, sender)
+    folded_from = _FOLDED.get(from_key)
+    if folded_from is None:  # the same on every reply of a helpdesk
+        folded_from = _FOLDED[from_key] = _header_bytes(
+            "From", str(Address(display_name=_safe_header_text(sender_name), addr_spec=sender)))
+    out.append(folded_from)
+    header("To", ", ".join(to))
+    subject = _safe_header_text(rendered.subject)
+    if subject.isascii() and subject.isprintable() and "=?" not in subject:
+        # What the Subject's header object gives: its text is the value itself (no encoded word
+        # to decode), and the composing policy folds it with ``fold_subject``.
+        out.append(mailpolicy.fold_subject("Subject", subject, "\r\n", policy.utf8,
+                                           policy.max_line_length or 998).encode("ascii"))
+    else:
+        header("Subject", subject)
+    header("Date", format_datetime(date))
+    header("Message-ID", f"<{message_id}>")
+    if in_reply_to:
+        header("In-Reply-To", f"<{in_reply_to}>")
+    refs = [r for r in references if r][-20:]
+    if refs:
+        header("References", " ".join(f"<{r}>" for r in refs))
+    if reply_to:
+        header("Reply-To", reply_to)
+    header("Auto-Submitted", auto_submitted)
+    header("X-Auto-Response-Suppress", "All")
+    header(BOT_HEADER, ticket_number)
+    header(HOPS_HEADER, str(hops))
+    if attachments:
+        alternative = _boundary() if rendered.html else None  # drawn in build_message's order
+        mixed = _boundary()
+        header("MIME-Version", "1.0")
+        out.append(f'Content-Type: multipart/mixed;\r\n boundary="{mixed}"\r\n\r\n--{mixed}\r\n'.encode("ascii"))
+        # The first part: what the mail was before ``make_mixed`` (its Content-* headers moved).
+        if alternative:
+            out.append(f'Content-Type: multipart/alternative;\r\n boundary="{alternative}"\r\n'
+                       f"\r\n--{alternative}\r\n".encode("ascii"))
+            _text_part(out, header, rendered.text, "plain", mime_version=False)
+            out.append(f"\r\n--{alternative}\r\n".encode("ascii"))
+            _text_part(out, header, rendered.html, "html", mime_version=True)
+            out.append(f"\r\n--{alternative}--\r\n".encode("ascii"))
+        else:
+            _text_part(out, header, rendered.text, "plain", mime_version=False)
+        for att in attachments:
+            out.append(f"\r\n--{mixed}\r\n".encode("ascii"))
+            _attachment_part(out, att)
+        out.append(f"\r\n--{mixed}--\r\n".encode("ascii"))
+    elif rendered.html:
+        boundary = _boundary()
+        header("MIME-Version", "1.0")
+        # Folded at the space before the boundary, as the header object folds it (``_boundary``'s
+        # are all of one length; the test compares).
+        out.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'
+                   f"\r\n--{boundary}\r\n".encode("ascii"))
+        _text_part(out, header, rendered.text, "plain", mime_version=False)
+        out.append(b"\r\n--" + boundary.encode("ascii") + b"\r\n")
+        _text_part(out, header, rendered.html, "html", mime_version=True)
+        out.append(b"\r\n--" + boundary.encode("ascii") + b"--\r\n")
+    else:
+        _text_part(out, header, rendered.text, "plain", mime_version=True)
+    return b"".join(out)
+
+
+#: Folded header lines by (name, value): a reply's headers but its thread identifiers repeat (the
+#: From, Auto-Submitted, the hop count, the part headers). Emptied when full.
+_FOLDED: dict[tuple[str, ...], bytes] = {}
+_FOLDED_MAX = 512
+
+
+def _header_bytes(name: str, value: str) -> bytes:
+    """``name: value`` folded as the generator writes it from ``msg[name] = value``."""
+    if mailpolicy.is_plain(name, value) and len(name) + 2 + len(value) <= FOLD_AT:
+        # Kept as text by the composing policy and written as it is when it fits a line
+        # (``FoldCachingPolicy.header_store_parse``): the Date, Message-ID, To of nearly every reply.
+        return f"{name}: {value}\r\n".encode("ascii")
+    key = (name, value)
+    folded = _FOLDED.get(key)
+    if folded is None:
+        policy = mailpolicy.SMTP
+        folded = policy.fold_binary(*policy.header_store_parse(name, value))
+        if len(_FOLDED) >= _FOLDED_MAX:
+            _FOLDED.clear()
+        _FOLDED[key] = folded
+    return folded
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
+
+
+def _direct(att: OutgoingAttachment) -> bool:
+    """An attachment ``_attachment_part`` writes as ``add_attachment`` does: a plain type (not a
+    container, no parameters) and a file name."""
+    maintype, _, subtype = att.content_type.partition("/")
+    if not subtype:
+        return bool(att.filename)  # sent as application/octet-stream
+    return (bool(att.filename) and _TOKEN.fullmatch(maintype) is not None and _TOKEN.fullmatch(subtype) is not None
+            and maintype.lower() not in {"multipart", "message"})
+
+
+def _attachment_part(out: list[bytes], att: OutgoingAttachment) -> None:
+    """An attachment part as ``add_attachment(content, maintype, subtype, filename=...)`` and the
+    generator leave it: base64, the file name as ``set_param`` writes it, an ``EmailMessage``'s
+    MIME-Version."""
+    maintype, _, subtype = att.content_type.partition("/")
+    if not subtype:
+        maintype, subtype = "application", "octet-stream"
+    out.append(_header_bytes("Content-Type", f"{maintype}/{subtype}"))
+    out.append(_header_bytes("Content-Transfer-Encoding", "base64"))
+    out.append(_header_bytes("Content-Disposition", "attachment; " + _formatparam("filename", att.filename, True)))
+    out.append(_header_bytes("MIME-Version", "1.0"))
+    out.append(b"\r\n")
+    out.append(mailpolicy.crlf_body(_encode_base64(att.content, mailpolicy.SMTP.max_line_length)))
+
+
+def _text_part(out: list[bytes], header: Callable[[str, str], None], text: str, subtype: str, *,
+               mime_version: bool) -> None:
+    """A text part's headers, the blank line and its body, as ``set_content(text, subtype,
+    charset="utf-8")`` and the generator leave them (``mime_version``: an ``EmailMessage``'s)."""
+    cte, payload = _encode_text(text, "utf-8", None, mailpolicy.SMTP)
+    header("Content-Type", f'text/{subtype}; charset="utf-8"')
+    header("Content-Transfer-Encoding", cte)
+    if mime_version:
+        header("MIME-Version", "1.0")
+    out.append(b"\r\n")
+    out.append(mailpolicy.crlf_body(payload))

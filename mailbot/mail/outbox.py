@@ -44,6 +44,7 @@ from mailbot.mail.send_journal import sender_slot
 from mailbot.mail.senders import ClaimSender, FlushResult, JournalSender, OnFailed, Sender
 from mailbot.mail.smtp import check_login, token_provider
 from mailbot.settings.config import DEFAULT_HELPDESK, SmtpSettings
+from mailbot.storage import store
 from mailbot.storage.models import Outbox, Undeliverable
 
 # What the rest of the bot uses of sending; the parts live in ``senders``, ``send_journal`` and ``smtp``.
@@ -60,15 +61,16 @@ def _flush_lock(helpdesk: str) -> threading.Lock:
         return _flush_locks.setdefault(helpdesk, threading.Lock())
 
 
-def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: str, recipients: list[str],
+def queue(session: Session, msg: EmailMessage | bytes, *, message_id: str, mail_from: str, recipients: list[str],
           ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK,
           verp: str | None = None) -> None:
     """Add the mail to the outbox in the session's transaction (a Core insert, at once: the row
     is one of every reply, and the ORM's unit of work would only add bookkeeping).
 
     ``verp``: the token of ``mail_from`` when it is the mail's own signed envelope sender.
+    ``msg``: the message, or its bytes as ``mailpolicy.as_bytes`` writes them (``compose.message_bytes``).
     """
-    session.execute(_INSERT, {
+    store.write(session, _INSERT, {
         "verp": verp,
         "helpdesk": helpdesk,  # sent through this helpdesk's SMTP account only
         "message_id": message_id,
@@ -77,7 +79,7 @@ def queue(session: Session, msg: EmailMessage, *, message_id: str, mail_from: st
         "ticket_id": ticket_id,
         "mail_from": mail_from,
         "recipients": recipients,
-        "raw": mailpolicy.as_bytes(msg),
+        "raw": msg if isinstance(msg, bytes) else mailpolicy.as_bytes(msg),
         "status": "pending",
         "attempts": 0,
         "last_error": "",

@@ -21,6 +21,7 @@ from mailbot.core.domain import EventRecord
 from mailbot.core.worktime import WorkCalendar, parse_weekdays
 from mailbot.settings import holidays_id
 from mailbot.settings.config import Settings
+from mailbot.storage import store
 from mailbot.storage.models import SlaNotice, Ticket, TicketEvent
 
 if TYPE_CHECKING:
@@ -93,12 +94,12 @@ def ticket_events(session: Session, ticket_id: int) -> list[EventRecord]:
     # A query, not ticket.events: the relationship may have been loaded before this
     # transaction added events. Plain rows, not ORM objects: this runs for every mail, and the
     # clocks only read the fields.
-    return list(session.execute(_EVENTS, {"ticket": ticket_id}))
+    return list(store.read(session, _EVENTS, {"ticket": ticket_id}))
 
 
 def sent_notices(session: Session, ticket_id: int) -> set[str]:
     prefix = notice_prefix(ticket_id)
-    keys = session.scalars(_SENT, {"ticket": ticket_id})
+    keys = store.read(session, _SENT, {"ticket": ticket_id}).scalars()
     return {k.removeprefix(prefix) for k in keys}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ from mailbot.core.workflow import (
     TicketView,
 )
 from mailbot.mail import outbox
-from mailbot.mail.compose import OutgoingAttachment, build_message, make_message_id
+from mailbot.mail.compose import OutgoingAttachment, make_message_id, message_bytes
 from mailbot.service import deadlines
 from mailbot.service.app import App
 from mailbot.service.context import template_context
@@ -50,8 +50,8 @@ _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", 
                          "sender": "staff", "lkpp": "lkpp", "coordinator": "staff",
                          "others": "staff"}
 
+#: ``session.info`` key: the conversations read in the transaction, by ticket id (``_conversation_ids``).
 _CONVERSATIONS = "mailbot.conversations"
-_NEW_TICKETS = "mailbot.new_tickets"
 
 
 def sender_role(settings: Settings, mail: InboundMail, secret: str | None = None) -> SenderRole:
@@ -130,7 +130,7 @@ def store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Sen
         "subject": mail.subject[:500], "text": text, "new_text": new_text, "template": None, "auto": auto, "at": now,
     }, returning_id=bool(mail.attachments))
     if mail.attachments:
-        session.execute(insert(cast(Table, StoredAttachment.__table__)), [
+        store.write(session, _INSERT_ATTACHMENT, [
             {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
              "content": att.content, "inline": att.inline} for att in mail.attachments])
     ticket.updated_at = now
@@ -141,13 +141,14 @@ def event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict
             "sop_step": record.sop_step, "data": dict(record.data)}
 
 
+_INSERT_ATTACHMENT = insert(cast(Table, StoredAttachment.__table__))
 #: Events go in as Core inserts, at once (like messages, see ``add_message``): in the order they
 #: happen, without the ORM's bookkeeping.
 INSERT_EVENT = insert(cast(Table, TicketEvent.__table__))
 
 
 def record_event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
-    session.execute(INSERT_EVENT, event_row(ticket, record, now, actor))
+    store.write(session, INSERT_EVENT, event_row(ticket, record, now, actor))
 
 
 def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
@@ -160,6 +161,18 @@ def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail
     """
     change = change_ticket(app, session, ticket, mail, decision, now, new_ticket=new_ticket, actor=actor)
     finish_decision(app, session, ticket, mail, decision, now, change, classification)
+
+
+class _NewEvent(NamedTuple):
+    """An event of this transaction as the clocks read it (``EventRecord``): its fields, without
+    the cost of an ORM object that is never added to the session."""
+
+    kind: str
+    at: datetime
+    actor: str
+    detail: str
+    sop_step: int | None
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -209,8 +222,9 @@ def change_ticket(app: App, session: Session, ticket: Ticket, mail: InboundMail,
     # before the mails, so that notifications can state the deadline. A new ticket's events are
     # all here: its clocks need no query.
     if new_ticket:
-        deadlines.refresh_deadlines(session, ticket, app, now,
-                                      new_ticket_events=[TicketEvent(**row) for row in events])
+        deadlines.refresh_deadlines(session, ticket, app, now, new_ticket_events=[
+            _NewEvent(row["kind"], row["at"], row["actor"], row["detail"], row["sop_step"], row["data"])
+            for row in events])
     return TicketChange(events, previous_closer, new_ticket)
 
 
@@ -222,7 +236,7 @@ def finish_decision(app: App, session: Session, ticket: Ticket, mail: InboundMai
     if change.events:
         for row in change.events:
             row["ticket_id"] = ticket.id
-        session.execute(INSERT_EVENT, change.events)
+        store.write(session, INSERT_EVENT, change.events)
     if not change.new_ticket:
         deadlines.refresh_deadlines(session, ticket, app, now)
     for effect in decision.mails():
@@ -332,7 +346,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     reply_to = (threads.reply_address(settings.helpdesk.address, ticket.id, app.secret) if channel == "staff"
                 else threads.lkpp_reply_address(settings.helpdesk.address, ticket.id, app.secret)
                 if channel == "lkpp" else None)
-    msg = build_message(
+    msg = message_bytes(
         rendered, sender_name=settings.helpdesk.name, sender=settings.helpdesk.address, to=recipients,
         message_id=message_id, date=now, ticket_number=ticket.number or "", in_reply_to=in_reply_to,
         references=list(thread), hops=mail.x_mailbot_hops + 1,
@@ -351,32 +365,32 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     })
 
 
-_CONVERSATION = (select(Message.message_id, Message.direction)
-                 .where(Message.ticket_id == bindparam("ticket"), Message.channel == bindparam("channel"))
-                 .order_by(Message.id))
-
-
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
     """The (Message-ID, direction) pairs of one channel of a ticket's conversation, oldest first.
 
-    Read once per transaction and then kept current by ``add_message``: a mail that queues
-    several replies (the acknowledgment, the notice to staff) would otherwise read it again
-    for each. A ticket opened in this transaction needs no query at all (``new_conversation``).
+    The ticket's messages (all channels) are read once per transaction and then kept current by
+    ``add_message``: a mail that queues several replies (the acknowledgment to the user, the
+    notice to staff) would otherwise read them again for each. A ticket opened in this
+    transaction needs no query at all (``new_conversation``), nor one whose participants were
+    read for a subject tag (``participants``).
     """
-    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
-    key = (ticket_id, channel)
-    if key not in known:
-        if ticket_id in session.info.get(_NEW_TICKETS, ()):
-            known[key] = []
-        else:
-            known[key] = [(mid, direction) for mid, direction in session.execute(
-                _CONVERSATION, {"ticket": ticket_id, "channel": channel})]
-    return known[key]
+    known: dict[int, list[tuple[str, str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+    messages = known.get(ticket_id)
+    if messages is None:
+        messages = known[ticket_id] = store.conversation(session, ticket_id)
+    return [(mid, direction) for mid, direction, of in messages if of == channel]
+
+
+def participants(session: Session, ticket_id: int) -> set[str]:
+    """``store.participants``, read with the ticket's conversation, which is kept for the replies."""
+    messages, people = store.conversation_and_participants(session, ticket_id)
+    session.info.setdefault(_CONVERSATIONS, {}).setdefault(ticket_id, messages)
+    return people
 
 
 def new_conversation(session: Session, ticket_id: int) -> None:
     """``ticket_id`` was created in this transaction: its messages are all added through here."""
-    session.info.setdefault(_NEW_TICKETS, set()).add(ticket_id)
+    session.info.setdefault(_CONVERSATIONS, {})[ticket_id] = []
 
 
 #: A ticket's messages go in as Core inserts, at once and in the order they are added (their ids
@@ -392,15 +406,12 @@ def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = F
     true; with ``returning_id``, the new row's id (for its attachments)."""
     message_pk = None
     if returning_id:
-        message_pk = session.execute(_INSERT_MESSAGE_ID, row).scalar_one()
+        message_pk = store.write(session, _INSERT_MESSAGE_ID, row).scalar_one()
     else:
-        session.execute(_INSERT_MESSAGE, row)
-    known: dict[tuple[int, str], list[tuple[str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
-    key = (row["ticket_id"], row["channel"])
-    if key in known:
-        known[key].append((row["message_id"], row["direction"]))
-    elif row["ticket_id"] in session.info.get(_NEW_TICKETS, ()):
-        known[key] = [(row["message_id"], row["direction"])]
+        store.write(session, _INSERT_MESSAGE, row)
+    messages = session.info.get(_CONVERSATIONS, {}).get(row["ticket_id"])
+    if messages is not None:
+        messages.append((row["message_id"], row["direction"], row["channel"]))
     return message_pk
 
 
@@ -425,7 +436,7 @@ def _not_sendable(app: App, session: Session, address: str, now: datetime, *, ma
     """Why an *automatic* mail to ``address`` must not go out (marked undeliverable for this
     helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
     held back: they are sent, and a failure is reported."""
-    is_bounced, count = session.execute(_BOUNCED_AND_RECENT, {
+    is_bounced, count = store.read(session, _BOUNCED_AND_RECENT, {
         "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
         "since": now - timedelta(hours=1)}).one()
     if is_bounced and marks:

@@ -53,6 +53,7 @@ from mailbot.service.effects import (
     lkpp_verdict,
     merge_target,
     new_conversation,
+    participants,
     queue_mail,
     record_event,
     sender_role,
@@ -375,14 +376,23 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
             loaded.append(ticket)
         return ticket is not None
 
+    def ticket_for_tag(seq: int) -> int | None:
+        # The whole ticket at once: ``ticket_exists`` and ``lock_ticket`` (on SQLite) then find
+        # it in the session instead of reading it again.
+        ticket = store.ticket_by_seq(session, key, seq)
+        if ticket is None:
+            return None
+        loaded.append(ticket)
+        return ticket.id
+
     # Every lookup stays inside this helpdesk: its numbers, its threads (one deployment, one database).
     match = threads.match_thread(
         mail,
         prefix=settings.helpdesk.ticket_prefix,
         ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key),
-        participants=lambda tid: store.participants(session, tid),
+        participants=lambda tid: participants(session, tid),
         ticket_exists=ticket_exists,
-        ticket_for_tag=lambda seq: store.ticket_for_seq(session, key, seq),
+        ticket_for_tag=ticket_for_tag,
         trust_tag=lkpp_domain_proof,
     )
     if signed_lkpp_id is not None:

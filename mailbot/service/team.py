@@ -25,6 +25,7 @@ from mailbot.core.workflow import STATE_LABELS
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.service.app import App
+from mailbot.storage import store
 from mailbot.storage.models import Inbound, Message, StoredAttachment, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ _REQUESTER_TICKETS = (select(Ticket.number, Ticket.subject, Ticket.state, Ticket
 
 def requester_tickets(session: Session, ticket: Ticket, app: App, limit: int = 3) -> list[object]:
     """The requester's last ``limit`` other tickets of this helpdesk: number, subject, state, date."""
-    rows = session.execute(_REQUESTER_TICKETS, {"helpdesk": ticket.helpdesk, "requester": ticket.requester,
+    rows = store.read(session, _REQUESTER_TICKETS, {"helpdesk": ticket.helpdesk, "requester": ticket.requester,
                                                 "ticket": ticket.id, "limit": limit})
     return [{"number": number, "subject": subject, "state": state,
              "state_label": STATE_LABELS[TicketState(state)],
