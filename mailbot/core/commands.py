@@ -104,6 +104,12 @@ _NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY, CommandKind
 #: A ticket's number as staff write it: "TTS-000123", "[TTS-000123]", "000123" or "123".
 _TICKET_REF = re.compile(r"\[?(?:[A-Za-z][A-Za-z0-9]{0,9}-)?0*(\d{1,9})\]?")
 
+#: Commands that only add to the ticket (an answer, the assignee, the priority, the call) and the ones
+#: that end it. Staff write "#tutup" first as often as last ("#tutup\n#jawab 9" as "#jawab 9\n#tutup");
+#: run in the order written, the first would close the ticket and refuse the rest.
+_ADDS_TO_TICKET = {CommandKind.ANSWER, CommandKind.TAKE, CommandKind.PRIORITY, CommandKind.CALLED}
+_ENDS_TICKET = {CommandKind.CLOSE, CommandKind.MERGE}
+
 _LINE = re.compile(r"^\s*(?P<hash>#)?\s*(?P<word>[A-Za-z]+)\s*:?\s*(?P<rest>.*?)\s*$")
 
 
@@ -198,4 +204,16 @@ def parse_staff_reply(new_text: str, levels: tuple[str, ...] = ("tinggi", "sedan
         match = _LINE.match(line)
         if match and match.group("hash") and match.group("word").lower() in KEYWORDS:
             errors.append(CommandError(line.strip(), MISPLACED))
-    return StaffReply(tuple(commands), tuple(errors), body)
+    return StaffReply(_ending_last(commands), tuple(errors), body)
+
+
+def _ending_last(commands: list[Command]) -> tuple[Command, ...]:
+    """The commands in the order written, except that one adding to the ticket (``#jawab``, ``#ambil``,
+    ``#prioritas``, ``#telepon``) written after ``#tutup``/``#gabung`` runs before it, as staff mean it.
+    A reply with ``#buka`` keeps its order: there the order is the meaning."""
+    first_end = next((i for i, c in enumerate(commands) if c.kind in _ENDS_TICKET), None)
+    if first_end is None or any(c.kind is CommandKind.REOPEN for c in commands):
+        return tuple(commands)
+    after = commands[first_end:]
+    return (*commands[:first_end], *(c for c in after if c.kind in _ADDS_TO_TICKET),
+            *(c for c in after if c.kind not in _ADDS_TO_TICKET))
