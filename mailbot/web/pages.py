@@ -179,7 +179,7 @@ class Pages:
         now = self.c.now()
         return [{"t": r, "due": present.local(r.next_due_at, self.c.zone_of(r.helpdesk)),
                  "left": "-" if r.state == "closed" else present.time_left(self.c.calendar_of(r.helpdesk), now,
-                                                                           r.next_due_at, r.paused_since),
+                                                                           r.next_due_at, r.paused_since, r.state),
                  "late": present.is_late(now, r.next_due_at)} for r in rows]
 
     def _levels(self) -> list[tuple[str, str]]:
@@ -240,6 +240,7 @@ class Pages:
                           present.is_late(now, at))
                          for label, at in (("Target penyelesaian", t.due_at), ("Penetapan prioritas", t.priority_due_at),
                                            ("Konfirmasi telepon", t.call_due_at), ("Analisis", t.analysis_due_at),
+                                           ("Jawaban LKPP", t.lkpp_due_at),
                                            ("Pengingat ke pengguna", t.remind_at),
                                            ("Ditutup otomatis", t.autoclose_at)) if at is not None]
             timeline = [{"row": row, "at": present.local(row.at, zone),
