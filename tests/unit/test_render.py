@@ -56,3 +56,21 @@ def test_still_missing_names_what_is_still_missing() -> None:
     assert "- Kode tender/paket" in r.text and "- User ID SPSE" in r.text
     assert "masih menunggu data" in r.text
     assert len(r.text.splitlines()) < 20  # short, for a phone
+
+
+@pytest.mark.parametrize("key", TEMPLATE_KEYS)
+def test_paragraphs_are_not_hard_wrapped(key: str) -> None:
+    # A phone wraps at about 40 columns: a line broken at 100 becomes a ragged short line, in the
+    # plain text and in the HTML part (each newline a <br>). A paragraph is one line.
+    lines = Renderer().render(key, _sample_context()).text.splitlines()
+    wrapped = [f"{a[-30:]!r} / {b[:30]!r}" for a, b in zip(lines, lines[1:])
+               if len(a) > 60 and b[:1].islower() and not a.rstrip().endswith((":", "-----"))]
+    assert wrapped == []
+
+
+def test_lkpp_answer_notice_says_what_staff_do_next() -> None:
+    ctx = _sample_context()
+    text = Renderer().render("staff_lkpp_reply", {**ctx, "closed": False}).text
+    assert "Jawaban sudah diteruskan ke pelapor.\n" in text and "Nomor tiket LKPP: 4711\n" in text
+    assert "balas e-mail ini dengan #tutup" in text
+    assert "#tutup" not in Renderer().render("staff_lkpp_reply", {**ctx, "closed": True}).text
