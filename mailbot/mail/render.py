@@ -132,7 +132,7 @@ def sample_context() -> dict[str, object]:
                    "state_label": "dalam analisis", "requester": "user@example.test", "requester_name": "Pengguna",
                    "phone": None, "assignee": None, "missing_labels": [], "resolution_hours": 24,
                    "resolution_text": "24 jam kerja", "opened_local": "01-01-2026 08:00 WIB",
-                   "due_local": "02-01-2026 08:00 WIB"},
+                   "due_local": "02-01-2026 08:00 WIB", "url": "https://helpdesk.example.test/tiket/1"},
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "into": "TTS-000002", "autoclosed": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,6 +86,7 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
             "resolution_text": f"{hours:g} jam kerja" if hours else "",
             "opened_local": local_time(app, ticket.opened_at),
             "due_local": local_time(app, ticket.due_at) if ticket.due_at else "",
+            "url": _console_url(settings.web.base_url, ticket.id),
         },
         "message": {"sender": mail.from_addr, "text": new_text or "(tanpa teks)",
                     "attachments": [a.filename for a in mail.attachments]},
@@ -117,6 +118,15 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "create_address": _LazyText(lambda: threads.create_address(settings.helpdesk.address, app.secret)),
     }
     return ctx
+
+
+def _console_url(base_url: str, ticket_id: int | None) -> str:
+    """The ticket's page in the console, for staff reading a notice on a phone; "" without a console
+    or when its address is this machine's own (the example's ``127.0.0.1``), which no phone opens."""
+    host = (urlsplit(base_url).hostname or "") if base_url else ""
+    if not host or not ticket_id or host == "localhost" or host.startswith("127.") or host == "::1":
+        return ""
+    return f"{base_url}/tiket/{ticket_id}"
 
 
 def _lkpp_number(session: Session, ticket_id: int) -> str:

@@ -258,3 +258,23 @@ def test_the_new_ticket_notification_lists_the_requesters_last_three_tickets(tmp
     assert "dalam analisis" in notice or "menunggu data" in notice
     first = text(sent(app, STAFF1)[0])
     assert "Tiket sebelumnya" not in first
+
+
+def test_staff_notices_link_the_tickets_console_page(tmp_path: Path) -> None:
+    # A staff member reading the notice on a phone opens the ticket from it.
+    app = team_app(tmp_path)
+    web = app.settings.web.model_copy(update={"base_url": "https://helpdesk.lpse.test"})
+    app = build_app(app.settings.model_copy(update={"web": web}))
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "l1@vendor.test"), NOW)
+    [ticket] = tickets(app)
+    assert f"Konsol   : https://helpdesk.lpse.test/tiket/{ticket.id}\r\n" in text(sent(app, STAFF1)[-1])
+    assert "/tiket/" not in text(sent(app, "budi@vendor.test")[-1])  # the user has no console
+
+
+def test_no_console_link_to_this_machines_own_address(tmp_path: Path) -> None:
+    # The example's base_url (127.0.0.1:8080) opens on no staff member's phone.
+    app = team_app(tmp_path)
+    web = app.settings.web.model_copy(update={"base_url": "http://127.0.0.1:8080"})
+    app = build_app(app.settings.model_copy(update={"web": web}))
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "l2@vendor.test"), NOW)
+    assert "Konsol" not in text(sent(app, STAFF1)[-1])
