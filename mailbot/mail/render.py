@@ -140,6 +140,7 @@ def sample_context() -> dict[str, object]:
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
         "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
+        "opened_off_hours": "Senin, 05-01-2026 pukul 08:00 WIB",
         "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
         "priority_reason": "kategori \"Contoh\": prioritas SEDANG",
         # the team (core.team): the colleagues' copy, a held answer, a refused #buat, previous tickets

@@ -19,7 +19,7 @@ from mailbot.core.passwords import mask_passwords
 from mailbot.core.workflow import (
     STATE_LABELS,
 )
-from mailbot.service import team
+from mailbot.service import deadlines, team
 from mailbot.service.app import App
 from mailbot.settings.answers import Suggestion, suggest
 from mailbot.storage import store
@@ -108,6 +108,8 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "how": "", "to_lkpp": False, "intro": "", "relay": None, "asked": [],
         # LKPP's own ticket number (``[LKPP#4711]`` in its subject), kept on the ticket as event data.
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
+        # The ack of a mail written outside working hours says when staff start on it.
+        "opened_off_hours": _LazyText(lambda: off_hours_until(app, ticket.opened_at)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "label": _RATING_LABELS[n], "href": _rating_link(settings.helpdesk.address, ticket, n)}
@@ -118,6 +120,19 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "create_address": _LazyText(lambda: threads.create_address(settings.helpdesk.address, app.secret)),
     }
     return ctx
+
+
+_DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+
+
+def off_hours_until(app: App, at: datetime) -> str:
+    """When the next working hours start ("Senin, 07-12-2026 pukul 08:00 WIB") if ``at`` is outside
+    the helpdesk's working hours (evening, weekend, holiday), else ""."""
+    calendar = deadlines.calendar_for(app.settings)
+    if calendar.is_working(at):
+        return ""
+    start = calendar.next_working(at).astimezone(app.zone)
+    return f"{_DAYS[start.weekday()]}, {start:%d-%m-%Y} pukul {start:%H:%M %Z}"
 
 
 def _console_url(base_url: str, ticket_id: int | None) -> str:

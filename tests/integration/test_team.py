@@ -7,7 +7,7 @@ The service on the test database; what the bot sends is read back from the outbo
 from __future__ import annotations
 
 import email
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -278,3 +278,15 @@ def test_no_console_link_to_this_machines_own_address(tmp_path: Path) -> None:
     app = build_app(app.settings.model_copy(update={"web": web}))
     process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "l2@vendor.test"), NOW)
     assert "Konsol" not in text(sent(app, STAFF1)[-1])
+
+
+def test_an_ack_outside_working_hours_says_when_staff_start(tmp_path: Path) -> None:
+    # Sunday 13:00 WIB: the user with a deadline on Monday learns nobody reads it before Monday 08:00.
+    app = team_app(tmp_path)
+    sunday = datetime(2026, 12, 6, 6, 0, tzinfo=timezone.utc)
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "o1@vendor.test"),
+                sunday)
+    assert "mulai Senin, 07-12-2026 pukul 08:00 WIB" in text(sent(app, "budi@vendor.test")[-1])
+    monday_9 = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
+    process_raw(app, mail("sari@vendor.test", HELPDESK, "Lupa password", "Mohon reset.", "o2@vendor.test"), monday_9)
+    assert "di luar jam kerja" not in text(sent(app, "sari@vendor.test")[-1])
