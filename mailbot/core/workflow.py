@@ -395,8 +395,7 @@ def _data_reply(ticket: TicketView, event: UserReplied) -> Decision:
 
 
 def _refusal(command: Command, state: TicketState, earlier: Command | None = None) -> str:
-    """Why ``command`` cannot run in ``state``; ``earlier``: the command of the same reply that led
-    there (the ticket itself is still in its stored state, which the mail names)."""
+    """Why ``command`` cannot run in ``state``, reached by ``earlier`` of the same reply if given."""
     if command.kind is CommandKind.CREATE:  # ``core.team``: only a new mail forwarding a user's mail
         return f"'{command.line}' hanya untuk e-mail baru yang meneruskan e-mail pengguna, bukan balasan tiket"
     if earlier is not None:
@@ -420,9 +419,7 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
             errors.append(f"'{command.line}': tidak ada e-mail atas nama LKPP yang belum diteruskan")
         if command.kind is CommandKind.MERGE:
             errors += _merge_refusals(command, event.merge_target, ticket)
-        if nxt is not state:
-            changed_by = command
-        state = nxt
+        changed_by, state = (command if nxt is not state else changed_by), nxt
     if errors:
         return Decision(ticket.state, (
             Record(E.COMMAND_REJECTED, "; ".join(errors), data={"by": event.actor}),
