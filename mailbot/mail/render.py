@@ -45,6 +45,9 @@ TEMPLATE_KEYS = (
 #: Dropping it, rather than cutting the HTML short, keeps the whole text readable in every
 #: client: one that shows the HTML alternative (Outlook, Gmail) gives no way to the plain part.
 HTML_MAX_TEXT_CHARS = 64 * 1024
+#: Two or more blank lines in a row (an empty optional block, a staff answer's own spacing): one is
+#: enough, and on a phone every blank line is a screen line lost.
+_BLANK_RUN = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 class TemplateProblem(ValueError):
@@ -96,7 +99,7 @@ class Renderer:
             template = self.env.get_template(f"{key}.j2")
             ctx = template.new_context(dict(context))
             subject = "".join(template.blocks["subject"](ctx))
-            text = "".join(template.blocks["text"](ctx))
+            text = _BLANK_RUN.sub("\n\n", "".join(template.blocks["text"](ctx)))
             html_block = template.blocks.get("html")
             if len(text) > HTML_MAX_TEXT_CHARS:
                 body_html = None  # plain text only: the long text is sent once

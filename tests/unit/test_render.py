@@ -74,3 +74,10 @@ def test_lkpp_answer_notice_says_what_staff_do_next() -> None:
     assert "Jawaban sudah diteruskan ke pelapor.\n" in text and "Nomor tiket LKPP: 4711\n" in text
     assert "balas e-mail ini dengan #tutup" in text
     assert "#tutup" not in Renderer().render("staff_lkpp_reply", {**ctx, "closed": True}).text
+
+
+@pytest.mark.parametrize("key", TEMPLATE_KEYS)
+def test_no_run_of_blank_lines(key: str) -> None:
+    # An empty optional block left two or three blank lines: on a phone, screen lines lost.
+    ctx = {**_sample_context(), "answer": "Silakan coba lagi.\n\n\n\nSalam,\nAndi"}
+    assert "\n\n\n" not in Renderer().render(key, ctx).text
