@@ -8,6 +8,7 @@ answer starting with an ordinary word such as "Ambil formulir ..." stays an answ
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from dataclasses import dataclass
@@ -62,6 +63,18 @@ KEYWORDS: dict[str, CommandKind] = {
     "gabung": CommandKind.MERGE,
     "merge": CommandKind.MERGE,
 }
+
+#: Words staff write for a command that is not one ("#selesai" for "#tutup", "#minta data"): the
+#: refusal names the command they meant, as it does for a typo ("#eskalsi").
+_MEANT = {"selesai": "tutup", "beres": "tutup", "done": "tutup", "solved": "tutup", "tutuptiket": "tutup",
+          "minta": "mintadata", "kurang": "mintadata", "prio": "prioritas", "telp": "telepon", "tlp": "telepon",
+          "ambilalih": "ambil", "bukakembali": "buka", "gabungkan": "gabung", "teruskanlkpp": "eskalasi"}
+
+
+def _unknown(word: str) -> str:
+    meant = _MEANT.get(word) or next(iter(difflib.get_close_matches(word, KEYWORDS, n=1, cutoff=0.75)), "")
+    return f"perintah '#{word}' tidak dikenal" + (f"; maksud Anda #{meant}?" if meant else "")
+
 
 #: How staff write each command, in the order the staff guide lists them: the one list the
 #: keyword lines of the templates (``commands`` in every template) are made from.
@@ -143,7 +156,7 @@ def _parse_line(line: str, levels: tuple[str, ...]) -> Command | CommandError | 
     rest = match.group("rest")
     kind = KEYWORDS.get(word)
     if kind is None:
-        return CommandError(line, f"perintah '#{word}' tidak dikenal") if hashed else None
+        return CommandError(line, _unknown(word)) if hashed else None
     if kind is CommandKind.PRIORITY:
         level = PRIORITY_WORDS.get(rest.split()[0].lower(), rest.split()[0].lower()) if rest else ""
         reason = " ".join(rest.split()[1:])
