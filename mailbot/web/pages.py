@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.background import BackgroundTask
@@ -29,6 +30,7 @@ from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.ops import poller, report
 from mailbot.service.deadlines import measured_steps
+from mailbot.storage import store
 from mailbot.web import access, actions, present, queries
 from mailbot.web.access import Viewer
 from mailbot.web.console import WEB_TEMPLATES, Console
@@ -53,6 +55,7 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/keluar", pages.sign_out, methods=["POST"]),
         Route("/antrian", pages.queue, methods=["GET"]),
         Route("/tiket/{ticket_id:int}", pages.ticket, methods=["GET"]),
+        Route("/tiket/{ref}", pages.ticket_by_number, methods=["GET"]),
         Route("/lampiran/{attachment_id:int}", pages.download, methods=["GET"]),
         Route("/cari", pages.search, methods=["GET"]),
         Route("/dasbor", pages.dashboard, methods=["GET"]),
@@ -224,6 +227,18 @@ class Pages:
     def ticket(self, request: Request) -> Response:
         viewer = self.c.require(request)
         return self.ticket_response(request, viewer, request.path_params["ticket_id"], {}, 200)
+
+    def ticket_by_number(self, request: Request) -> Response:
+        """``/tiket/TTS-000123``, as staff type it: the ticket's page when the number is one of the
+        viewer's tickets, else the search for it (numbers repeat across helpdesks)."""
+        viewer = self.c.require(request)
+        ref = request.path_params["ref"].strip()[:40]
+        with self.c.factory() as session:
+            found = {t.id for key in viewer.helpdesks
+                     if (t := store.ticket_by_number(session, ref, key)) is not None and not ref.isdigit()}
+        if len(found) == 1:
+            return RedirectResponse(f"/tiket/{found.pop()}", status_code=303)
+        return RedirectResponse(f"/cari?{urlencode({'q': ref})}", status_code=303)
 
     def ticket_response(self, request: Request, viewer: Viewer, ticket_id: int, extra: dict[str, Any],
                         status: int) -> Response:

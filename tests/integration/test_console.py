@@ -223,6 +223,21 @@ def test_staff_sign_in_by_link_sees_only_their_helpdesk(console: tuple) -> None:
     assert "Periksa email Anda" in sent_page
 
 
+def test_a_ticket_number_in_the_address_opens_the_ticket(console: tuple) -> None:
+    # Staff type /tiket/TTS-000001 (the number they know), not the console's own id.
+    (kota, _), _, make = console
+    client = make()
+    sign_in(client, kota, STAFF)
+    with kota.factory() as session:
+        tid, number = session.execute(select(Ticket.id, Ticket.number).where(Ticket.helpdesk == "kota",
+                                                                              Ticket.subject.like("Gagal upload%"))).one()
+    found = client.get(f"/tiket/{number.lower()}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/tiket/{tid}"
+    # No such ticket here: the search for it.
+    other = client.get("/tiket/TTS-999999", follow_redirects=False)
+    assert other.status_code == 303 and other.headers["location"] == "/cari?q=TTS-999999"
+
+
 def test_attachments_download_as_files_with_their_type(console: tuple) -> None:
     (kota, _), _, make = console
     client = make()
