@@ -64,6 +64,9 @@ class Rendered:
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 
 
+_INDENT = re.compile(r"^ +", re.MULTILINE)
+
+
 def text_to_html(text: str) -> str:
     """Escape plain text into simple HTML paragraphs (links made clickable)."""
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
@@ -71,6 +74,8 @@ def text_to_html(text: str) -> str:
     for para in paragraphs:
         escaped = html_lib.escape(para)
         escaped = _URL.sub(r'<a href="\1">\1</a>', escaped)
+        # A line's indentation ("   Contoh: ..." under its item) survives HTML's collapsing of spaces.
+        escaped = _INDENT.sub(lambda m: "&nbsp;" * len(m[0]), escaped)
         out.append("<p>" + escaped.replace("\n", "<br>\n") + "</p>")
     return "\n".join(out)
 

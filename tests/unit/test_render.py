@@ -81,3 +81,11 @@ def test_no_run_of_blank_lines(key: str) -> None:
     # An empty optional block left two or three blank lines: on a phone, screen lines lost.
     ctx = {**_sample_context(), "answer": "Silakan coba lagi.\n\n\n\nSalam,\nAndi"}
     assert "\n\n\n" not in Renderer().render(key, ctx).text
+
+
+def test_indented_lines_keep_their_indentation_in_html() -> None:
+    # "Contoh: ..." under its numbered item, as in the text part; HTML would collapse the spaces.
+    ctx = {**_sample_context(), "items": [{"label": "Kode tender/paket", "example": "Kode tender: 10023456000"}]}
+    r = Renderer().render("ack", ctx)
+    assert "1. Kode tender/paket\n   Contoh: Kode tender: 10023456000" in r.text
+    assert "1. Kode tender/paket<br>\n&nbsp;&nbsp;&nbsp;Contoh: Kode tender: 10023456000" in r.html
