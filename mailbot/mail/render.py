@@ -114,7 +114,10 @@ class Renderer:
             raise TemplateProblem(f"template {key!r}: {type(exc).__name__}: {exc}") from exc
         subject = " ".join(subject.split())  # one line: no header injection through a template
         page = "" if body_html is None else (
-            '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8"></head>'
+            # The viewport line: a phone's mail app that lays HTML out as a web page (980 px wide
+            # without it) shows the text at a third of its size.
+            '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
             f'<body style="font-family:sans-serif;font-size:14px;line-height:1.4">{body_html}</body></html>'
         )
         return Rendered(subject, text.strip() + "\n", page)

@@ -89,3 +89,9 @@ def test_indented_lines_keep_their_indentation_in_html() -> None:
     r = Renderer().render("ack", ctx)
     assert "1. Kode tender/paket\n   Contoh: Kode tender: 10023456000" in r.text
     assert "1. Kode tender/paket<br>\n&nbsp;&nbsp;&nbsp;Contoh: Kode tender: 10023456000" in r.html
+
+
+@pytest.mark.parametrize("key", ["ack", "staff_new", "closed"])
+def test_html_part_fits_a_phone_screen(key: str) -> None:
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in \
+        Renderer().render(key, _sample_context()).html
