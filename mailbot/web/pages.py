@@ -33,7 +33,7 @@ from mailbot.service.deadlines import measured_steps
 from mailbot.storage import store
 from mailbot.web import access, actions, present, queries
 from mailbot.web.access import Viewer
-from mailbot.web.console import WEB_TEMPLATES, Console
+from mailbot.web.console import WEB_TEMPLATES, Console, local_page
 
 log = logging.getLogger("mailbot.web")
 
@@ -77,7 +77,11 @@ class Pages:
     def home(self, request: Request) -> Response:
         if self.c.viewer(request) is not None:
             return RedirectResponse("/antrian", status_code=303)
-        return self.c.render(request, "signin.html", {})
+        response = self.c.render(request, "signin.html", {})
+        wanted = request.query_params.get("ke", "")
+        if local_page(wanted):  # opened after signing in (the link in a notice, on a phone signed out)
+            self.c.set_cookie(response, self.c.next_cookie, wanted, max_age=3600)
+        return response
 
     async def request_link(self, request: Request) -> Response:
         form = await self.c.checked_form(request)
@@ -139,10 +143,13 @@ class Pages:
         result = await run_in_threadpool(redeem)
         if result is None:
             return self.c.render(request, "link_invalid.html", {}, status=400)
-        response = RedirectResponse("/antrian", status_code=303)
+        wanted = request.cookies.get(self.c.next_cookie, "")
+        response = RedirectResponse(wanted if local_page(wanted) else "/antrian", status_code=303)
         self.c.set_cookie(response, self.c.session_cookie, result[0],
                           max_age=int(self.c.settings.web.session_hours * 3600))
         response.delete_cookie(self.c.pre_cookie, path="/")
+        if wanted:  # gone, as __Host- cookies go: Secure when the console is https
+            self.c.set_cookie(response, self.c.next_cookie, "", max_age=0)
         return response
 
     async def sign_out(self, request: Request) -> Response:
