@@ -56,6 +56,7 @@ class EventKind(enum.StrEnum):
     FOLLOW_UP = "follow_up"
     RATED = "rated"
     USER_THANKED = "user_thanked"
+    USER_SOLVED = "user_solved"  # on an open ticket the user said the problem is solved (core.solved)
     AUTO_ANSWERED = "auto_answered"
     OPENED_FOR_CALLER = "opened_for_caller"  # staff opened the ticket in the console for a caller
     # staff and LKPP (commands, answers)

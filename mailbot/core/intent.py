@@ -1,9 +1,10 @@
 """What a mail wants: something of the writer's put right, or only to know, thank or complain. PURE.
 
 Public API: :func:`own_trouble` ("akun kami sudah 5 hari belum diverifikasi" -> the words that say
-something of the writer's is blocked, failing, wrong or must be changed; or None) and
+something of the writer's is blocked, failing, wrong or must be changed; or None),
 :func:`no_request` ("kapan pengumumannya?", "sudah normal, terima kasih", "kami menyampaikan
-pengaduan ..." -> the words that say the mail asks for nothing to be fixed; or None).
+pengaduan ..." -> the words that say the mail asks for nothing to be fixed; or None), and for
+``core.solved`` :func:`amiss` and :func:`asks` (the clause that asks, or None).
 
 The table's categories name a mail's topic; its priority then depends on whether anything is
 blocked. A topic's words also turn up in mail that blocks nothing ("kapan jadwal verifikasi berkas
@@ -32,7 +33,7 @@ import re
 
 from mailbot.core.matching import snippet
 
-__all__ = ["amiss", "no_request", "own_trouble"]
+__all__ = ["amiss", "asks", "no_request", "own_trouble"]
 
 # A clause ends after a sentence mark followed by a space or the end, a semicolon, or a line
 # break; the mark stays with its clause so a question can be told from a statement.
@@ -219,6 +220,13 @@ def _is_question(clause: str) -> bool:
     if clause.endswith("?") or _ASKING.search(clause):
         return True
     return any(_QUESTION_WORD.match(part.strip()) for part in clause.split(","))
+
+
+def asks(text: str) -> str | None:
+    """The first clause that asks (ends in "?", opens with a question word, or announces a
+    question: "mohon informasi ..."); None when no clause does."""
+    question = next((c for c in _clauses(text) if _is_question(c)), None)
+    return None if question is None else snippet(question)
 
 
 def no_request(text: str) -> str | None:

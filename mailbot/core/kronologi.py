@@ -123,6 +123,9 @@ def _text(e: EventRecord, label: Callable[[str], str], category_label: Callable[
         return "Pelapor menulis lagi setelah tiket ditutup; dibuat tiket lanjutan"
     if kind == "rated":
         return f"Pelapor memberi nilai {d.get('rating', '-')} dari 5"
+    if kind == "user_solved":
+        waived = " (permintaan data tidak diperlukan lagi)" if d.get("waived") is not None else ""
+        return "Pelapor menyatakan masalah sudah teratasi" + waived
     if kind == "user_thanked":
         return "Pelapor mengucapkan terima kasih"
     if kind in {"bounce", "delivery_failed"}:

@@ -9,7 +9,8 @@ The clocks a ticket can have running (each one a :class:`Clock`):
                 (``#prioritas``) within the standard; ended by a priority override, a close or
                 an escalation
     call        SOP step 4: a data request is confirmed by telephone (``#telepon``); ended by the
-                call, by the user's data arriving first, a close or an escalation
+                call, by the user's data arriving first (or the user saying the problem is solved,
+                ``user_solved``: the data is owed no more), a close or an escalation
     analysis    SOP step 7: from ``analysis_started`` to the decision (close, escalation, or a new
                 request for data)
     resolution  the priority table's resolution hours, from the first mail to the close; the
@@ -30,7 +31,8 @@ recorded as covered, so people get one mail, not a burst.
 
 While a ticket waits for the user's data, a reminder goes to the user after
 ``reminder_days`` working days and, ``autoclose_days`` working days after the reminder was
-sent, the ticket is closed for lack of data (the user reopens it by simply replying).
+sent, the ticket is closed for lack of data (the user reopens it by simply replying). A user who
+says the problem is solved (``user_solved``) owes the data no more: both stop.
 
 The SOP's short standards (5 and 10 minutes) default to working time: a mail that arrives
 at 22:00 is due at 08:05 the next working day instead of breaching while nobody is at work.
@@ -289,7 +291,7 @@ class _ResolutionRuns:
             return  # nothing before the ticket was received counts
         if e.kind == "data_requested":
             self._waiting = True
-        elif e.kind == "data_received":
+        elif e.kind in {"data_received", "user_solved"}:  # the data arrived, or is owed no more
             self._waiting = False
         elif e.kind == "closed":
             self._closed, self._waiting, self._lkpp = True, False, False
@@ -377,7 +379,7 @@ def clocks(events: Sequence[EventRecord], *, state: TicketState | str, resolutio
         if unmatched and _last_open(events, "received", {"priority_override", "closed", "escalated"}):
             out.append(_clock("priority", [_Run(received.at, None)], policy.standards["priority"], policy,
                               calendar, now))
-        call = _last_open(events, "call_task", {"called", "data_received", "closed", "escalated"})
+        call = _last_open(events, "call_task", {"called", "data_received", "user_solved", "closed", "escalated"})
         if call is not None:
             out.append(_clock("call", [_Run(call.at, None)], policy.standards["call"], policy, calendar, now))
         if state is TicketState.ANALYSIS:
@@ -418,7 +420,8 @@ def waiting(events: Sequence[EventRecord], *, state: TicketState | str, policy: 
             return None
         since, by_lkpp = turns.asked_at, True
     elif state is TicketState.WAITING_USER:
-        request = _last_open(events, "data_requested", {"data_received", "closed", "reopened"})
+        # the user who says the problem is solved (``core.solved``) owes the data no more
+        request = _last_open(events, "data_requested", {"data_received", "user_solved", "closed", "reopened"})
         if request is None:
             return None
         since, by_lkpp = request.at, False
@@ -565,7 +568,7 @@ def measure(events: Iterable[EventRecord], *, priority: str, policy: SlaPolicy, 
             for start in calls:
                 add("call", start, e.at)
             calls = []
-        elif e.kind in {"data_received", "closed", "escalated"}:
+        elif e.kind in {"data_received", "user_solved", "closed", "escalated"}:
             calls = []
         if e.kind in {"closed", "escalated", "data_requested"} and analysis_from is not None:
             add("analysis", analysis_from, e.at)

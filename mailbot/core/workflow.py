@@ -13,6 +13,7 @@ nothing; staff may relay it to the user with ``#teruskan``.
 
 A closed ticket answered by the user within the reopen window goes back to analysis
 and to whoever closed it; later, the answer opens a follow-up ticket.
+An open ticket's user who only says it is solved: see ``core.solved`` (staff close it, step 9).
 
 Which of these events an inbound mail is (if any) is decided in front of this module, by
 ``core.triage``. The clock's events (an SLA warning or breach, the reminder, the auto-close)
@@ -64,6 +65,7 @@ from mailbot.core.decisions import (
 )
 from mailbot.core.domain import Classification, EventKind, TicketState
 from mailbot.core.feedback import just_thanks, not_solved, parse_rating
+from mailbot.core.solved import reports_solved, solved_decision
 
 S = TicketState
 E = EventKind
@@ -353,6 +355,9 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
         effects += [SendMail("user", "reopened"), SendMail("closer" if ticket.closed_by else "staff", "staff_reopened"),
                     Record(E.ANALYSIS_STARTED, "reopened", 7)]
         return Decision(S.ANALYSIS, tuple(effects))
+    solved = reports_solved(event.text)
+    if solved is not None:  # "sudah bisa, terima kasih": staff are to close it (step 9)
+        return solved_decision(ticket.state, ticket.missing, ticket.assignee, event.actor, solved)
     state = ticket.state
     if state is S.WAITING_USER:
         return _data_reply(ticket, event)

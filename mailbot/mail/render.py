@@ -149,7 +149,7 @@ def sample_context() -> dict[str, object]:
         "by_lkpp": False, "into": "TTS-000002", "autoclosed": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
         "kronologi": [{"at": "01-01-2026 08:00 WIB", "step": 1, "step_name": "Laporan masuk", "text": "Laporan diterima"}],
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
-        "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "lkpp_number": "4711", "arrived": [], "still": [],
+        "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "solved": "", "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
         "opened_off_hours": "Senin, 05-01-2026 pukul 08:00 WIB",
         "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],

@@ -106,6 +106,8 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
                                                        category=table.category_label)]),
         "bounced": "", "marks": [], "omitted": [], "dossier_limit": "", "capped": 0,
         "how": "", "to_lkpp": False, "intro": "", "relay": None, "asked": [],
+        # the words of a user's reply that says the problem is solved (``core.solved``): the headline
+        "solved": "",
         # LKPP's own ticket number (``[LKPP#4711]`` in its subject), kept on the ticket as event data.
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
         # The ack of a mail written outside working hours says when staff start on it.

@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mailbot.core import sla
+from mailbot.core import sla, solved
 from mailbot.core.timeline import build_timeline
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
@@ -280,6 +280,8 @@ class Pages:
                 "local": lambda at: present.local(at, zone), "size_text": present.size_text,
                 "earlier": self._rows(page.earlier), "paused": present.local(t.paused_since, zone),
                 "missing_labels": [app.table.item_label(key) for key in t.missing or []],
+                # the user said the problem is solved and nothing overtook it: close it (step 9)
+                "solved": (solved.standing_report(page.events) if t.state != "closed" else None),
                 "merged_into": next((str(e.data["into"]) for e in page.events
                                      if e.kind == "merged" and e.data and e.data.get("into")), ""),
                 **actions.action_context(self.c, viewer, app, t.state, request), **extra,

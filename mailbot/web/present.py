@@ -31,7 +31,7 @@ EVENT_LABELS: Mapping[str, str] = {
     "data_requested": "Data diminta", "call_task": "Tugas telepon", "data_received": "Data diterima",
     "analysis_started": "Analisis dimulai", "analysis": "Analisis", "user_replied": "Balasan pengguna",
     "reopened": "Dibuka kembali", "follow_up": "Tindak lanjut", "rated": "Penilaian pengguna",
-    "user_thanked": "Pengguna berterima kasih", "auto_answered": "Jawaban otomatis",
+    "user_thanked": "Pengguna berterima kasih", "user_solved": "Pelapor menyatakan masalah teratasi", "auto_answered": "Jawaban otomatis",
     "opened_for_caller": "Dibuka petugas untuk penelepon", "assigned": "Diambil petugas",
     "priority_override": "Prioritas diubah", "note": "Catatan internal", "called": "Telepon dilakukan",
     "canned_answer": "Jawaban baku", "staff_answered": "Jawaban petugas", "staff_empty_reply": "Balasan kosong",
