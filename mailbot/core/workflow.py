@@ -109,7 +109,6 @@ STATE_LABELS: Mapping[TicketState, str] = {
 LKPP_CLOCK = "lkpp_turnaround"
 
 
-
 # ---- inputs -------------------------------------------------------------------------------
 
 
@@ -395,12 +394,9 @@ def _data_reply(ticket: TicketView, event: UserReplied) -> Decision:
     return Decision(S.WAITING_USER, tuple(effects))
 
 
-# The refusals below are short lines of data listed by the ``staff_error`` template (which
-# holds the mail's text); they stay here because they name the command and the state.
-
-
+# Refusals: short lines of data listed by the ``staff_error`` template (which holds the mail's text); here because
+# they name the command and the state (reached by ``earlier``, a command of the same reply, when given).
 def _refusal(command: Command, state: TicketState, earlier: Command | None = None) -> str:
-    """Why ``command`` cannot run in ``state``, reached by ``earlier`` of the same reply if given."""
     if command.kind is CommandKind.CREATE:  # ``core.team``: only a new mail forwarding a user's mail
         return f"'{command.line}' hanya untuk e-mail baru yang meneruskan e-mail pengguna, bukan balasan tiket"
     if earlier is not None:
