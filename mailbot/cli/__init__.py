@@ -19,6 +19,7 @@ print; one module per area:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mailbot.cli import (
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # ``mailbot tickets show X | head``: the reader has gone, nothing is wrong. Later writes
+        # (the interpreter's final flush) go nowhere instead of raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell tool ends
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

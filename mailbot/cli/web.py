@@ -26,8 +26,9 @@ def link(apps: list[Any], address: str) -> int:
     with apps[0].factory.begin() as session:
         viewer, token = access.issue_link(session, settings, address, datetime.now(timezone.utc))
     if viewer is None:
-        print(f"{address}: no console access (not a staff address, coordinator or LKPP address in the config)",
-              file=sys.stderr)
+        # An LKPP officer answering from an own address is let in by the domain: name that key too.
+        print(f"{address}: no console access (not in staff.addresses, a staff.coordinator, "
+              "escalation.lkpp_address or a domain of escalation.lkpp_domains)", file=sys.stderr)
         return 1
     lifetime = int(access.LINK_LIFETIME.total_seconds() // 60)
     print(f"{settings.web.base_url}/masuk/{token}")

@@ -8,6 +8,7 @@ answer starting with an ordinary word such as "Ambil formulir ..." stays an answ
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from dataclasses import dataclass
@@ -63,6 +64,18 @@ KEYWORDS: dict[str, CommandKind] = {
     "merge": CommandKind.MERGE,
 }
 
+#: Words staff write for a command that is not one ("#selesai" for "#tutup", "#minta data"): the
+#: refusal names the command they meant, as it does for a typo ("#eskalsi").
+_MEANT = {"selesai": "tutup", "beres": "tutup", "done": "tutup", "solved": "tutup", "tutuptiket": "tutup",
+          "minta": "mintadata", "kurang": "mintadata", "prio": "prioritas", "telp": "telepon", "tlp": "telepon",
+          "ambilalih": "ambil", "bukakembali": "buka", "gabungkan": "gabung", "teruskanlkpp": "eskalasi"}
+
+
+def _unknown(word: str) -> str:
+    meant = _MEANT.get(word) or next(iter(difflib.get_close_matches(word, KEYWORDS, n=1, cutoff=0.75)), "")
+    return f"perintah '#{word}' tidak dikenal" + (f"; maksud Anda #{meant}?" if meant else "")
+
+
 #: How staff write each command, in the order the staff guide lists them: the one list the
 #: keyword lines of the templates (``commands`` in every template) are made from.
 USAGE: dict[CommandKind, str] = {
@@ -104,6 +117,12 @@ _NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY, CommandKind
 #: A ticket's number as staff write it: "TTS-000123", "[TTS-000123]", "000123" or "123".
 _TICKET_REF = re.compile(r"\[?(?:[A-Za-z][A-Za-z0-9]{0,9}-)?0*(\d{1,9})\]?")
 
+#: Commands that only add to the ticket (an answer, the assignee, the priority, the call) and the ones
+#: that end it. Staff write "#tutup" first as often as last ("#tutup\n#jawab 9" as "#jawab 9\n#tutup");
+#: run in the order written, the first would close the ticket and refuse the rest.
+_ADDS_TO_TICKET = {CommandKind.ANSWER, CommandKind.TAKE, CommandKind.PRIORITY, CommandKind.CALLED}
+_ENDS_TICKET = {CommandKind.CLOSE, CommandKind.MERGE}
+
 _LINE = re.compile(r"^\s*(?P<hash>#)?\s*(?P<word>[A-Za-z]+)\s*:?\s*(?P<rest>.*?)\s*$")
 
 
@@ -137,7 +156,7 @@ def _parse_line(line: str, levels: tuple[str, ...]) -> Command | CommandError | 
     rest = match.group("rest")
     kind = KEYWORDS.get(word)
     if kind is None:
-        return CommandError(line, f"perintah '#{word}' tidak dikenal") if hashed else None
+        return CommandError(line, _unknown(word)) if hashed else None
     if kind is CommandKind.PRIORITY:
         level = PRIORITY_WORDS.get(rest.split()[0].lower(), rest.split()[0].lower()) if rest else ""
         reason = " ".join(rest.split()[1:])
@@ -198,4 +217,16 @@ def parse_staff_reply(new_text: str, levels: tuple[str, ...] = ("tinggi", "sedan
         match = _LINE.match(line)
         if match and match.group("hash") and match.group("word").lower() in KEYWORDS:
             errors.append(CommandError(line.strip(), MISPLACED))
-    return StaffReply(tuple(commands), tuple(errors), body)
+    return StaffReply(_ending_last(commands), tuple(errors), body)
+
+
+def _ending_last(commands: list[Command]) -> tuple[Command, ...]:
+    """The commands in the order written, except that one adding to the ticket (``#jawab``, ``#ambil``,
+    ``#prioritas``, ``#telepon``) written after ``#tutup``/``#gabung`` runs before it, as staff mean it.
+    A reply with ``#buka`` keeps its order: there the order is the meaning."""
+    first_end = next((i for i, c in enumerate(commands) if c.kind in _ENDS_TICKET), None)
+    if first_end is None or any(c.kind is CommandKind.REOPEN for c in commands):
+        return tuple(commands)
+    after = commands[first_end:]
+    return (*commands[:first_end], *(c for c in after if c.kind in _ADDS_TO_TICKET),
+            *(c for c in after if c.kind not in _ADDS_TO_TICKET))

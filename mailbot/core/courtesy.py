@@ -19,6 +19,9 @@ _GREETING = re.compile(
 # "Pak Budi," / "Ibu Sari yth.," on a line of its own: an address that greets.
 _ADDRESS_LINE = re.compile(r"^\W*(?:pak|bu|bapak|ibu|sdr|saudara|saudari|mas|mbak)\b[^.!?\n]{0,40}[,!]\s*$",
                            re.IGNORECASE)
+# "Pak Andi, berikut panduannya.": the user's name called at the start of the first sentence greets
+# as well (a capitalised name is required: "Ibu dapat mencoba, lalu ..." is no greeting).
+_ADDRESS_OPENING = re.compile(r"^\W*(?i:pak|bu|bapak|ibu|sdr|saudara|saudari|mas|mbak)(?:\s+[A-Z][\w.'-]*){1,3}\s*,\s*\S")
 _SIGN_OFF = re.compile(
     r"^\W*(?:salam\b|hormat (?:kami|saya)\b|wassalam|regards\b|best regards\b|kind regards\b|sincerely\b|"
     r"terima ?kasih,\s*$|salam hangat\b|tabik\b)",
@@ -34,7 +37,7 @@ def _lines(text: str) -> list[str]:
 def greets(text: str) -> bool:
     """The answer opens with a greeting of its own ("Selamat siang Pak Budi,", "Yth. Ibu Sari,")."""
     lines = _lines(text)
-    return bool(lines) and (bool(_GREETING.match(lines[0])) or bool(_ADDRESS_LINE.match(lines[0])))
+    return bool(lines) and any(r.match(lines[0]) for r in (_GREETING, _ADDRESS_LINE, _ADDRESS_OPENING))
 
 
 def signs_off(text: str) -> bool:

@@ -14,6 +14,13 @@ _RATING = re.compile(
     r"^\s*(?:(?:nilai|penilaian|rating|skor|score|bintang)\s*(?:saya|nya)?\s*[:=]?\s*)?([1-5])\s*(?:/\s*5|dari\s*5|bintang|stars?)?\s*[.!]?\s*$",
     re.IGNORECASE,
 )
+# "4 terima kasih infonya bu", "5, makasih": a rating with the thanks on the same line, as replies
+# typed on a phone often are. Only thanks may follow: "3 hari belum ada jawaban" is no rating.
+_RATING_THANKS = re.compile(
+    r"^\s*(?:(?:nilai|penilaian|rating|skor|score|bintang)\s*(?:saya|nya)?\s*[:=]?\s*)?([1-5])\s*(?:/\s*5|dari\s*5|bintang|stars?)?"
+    r"\s*[,.!:;\-]?\s+(?:terima ?kasih|makasih|trims|thanks?|thank you|tq)\b[^?]{0,80}$",
+    re.IGNORECASE,
+)
 _NOT_SOLVED = [
     "belum selesai", "belum teratasi", "belum beres", "belum bisa", "belum berhasil", "masih error", "masih eror",
     "masih gagal", "masih tidak bisa", "masih ga bisa", "masih gak bisa", "masih belum", "tidak bisa juga",
@@ -31,12 +38,12 @@ def first_line(text: str) -> str:
 
 
 def parse_rating(text: str) -> int | None:
-    """A 1-5 rating written as the reply's first line ("5", "nilai 4", "5/5", "★★★★")."""
+    """A 1-5 rating written as the reply's first line ("5", "nilai 4", "5/5", "★★★★", "4 terima kasih")."""
     line = first_line(text)
     stars = line.count("\u2b50") + line.count("\u2605")
     if stars and 1 <= stars <= 5 and not line.replace("\u2b50", "").replace("\u2605", "").replace("\ufe0f", "").strip():
         return stars
-    match = _RATING.match(line)
+    match = _RATING.match(line) or _RATING_THANKS.match(line)
     return int(match.group(1)) if match else None
 
 

@@ -109,7 +109,6 @@ STATE_LABELS: Mapping[TicketState, str] = {
 LKPP_CLOCK = "lkpp_turnaround"
 
 
-
 # ---- inputs -------------------------------------------------------------------------------
 
 
@@ -395,13 +394,13 @@ def _data_reply(ticket: TicketView, event: UserReplied) -> Decision:
     return Decision(S.WAITING_USER, tuple(effects))
 
 
-# The refusals below are short lines of data listed by the ``staff_error`` template (which
-# holds the mail's text); they stay here because they name the command and the state.
-
-
-def _refusal(command: Command, state: TicketState) -> str:
+# Refusals: short lines of data listed by the ``staff_error`` template (which holds the mail's text); here because
+# they name the command and the state (reached by ``earlier``, a command of the same reply, when given).
+def _refusal(command: Command, state: TicketState, earlier: Command | None = None) -> str:
     if command.kind is CommandKind.CREATE:  # ``core.team``: only a new mail forwarding a user's mail
         return f"'{command.line}' hanya untuk e-mail baru yang meneruskan e-mail pengguna, bukan balasan tiket"
+    if earlier is not None:
+        return f"'{command.line}' tidak bisa dipakai setelah '{earlier.line}' (tiket menjadi {STATE_LABELS[state]})"
     return f"'{command.line}' tidak bisa dipakai saat tiket {STATE_LABELS[state]}"
 
 
@@ -409,10 +408,11 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
     reply = event.reply
     errors = [f"{e.line.strip()}: {e.message}" for e in reply.errors]
     state = ticket.state
+    changed_by: Command | None = None  # the latest command of this reply that changed the state
     for command in reply.commands:  # check the whole reply first: all or nothing
         nxt = TRANSITIONS.get((command.kind, state))
         if nxt is None:
-            errors.append(_refusal(command, state))
+            errors.append(_refusal(command, state, changed_by))
             continue
         if command.kind is CommandKind.NEED_INFO and not (command.arg or reply.body):
             errors.append(f"'{command.line}': sebutkan data yang diminta")
@@ -420,7 +420,7 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
             errors.append(f"'{command.line}': tidak ada e-mail atas nama LKPP yang belum diteruskan")
         if command.kind is CommandKind.MERGE:
             errors += _merge_refusals(command, event.merge_target, ticket)
-        state = nxt
+        changed_by, state = (command if nxt is not state else changed_by), nxt
     if errors:
         return Decision(ticket.state, (
             Record(E.COMMAND_REJECTED, "; ".join(errors), data={"by": event.actor}),

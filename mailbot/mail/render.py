@@ -45,6 +45,9 @@ TEMPLATE_KEYS = (
 #: Dropping it, rather than cutting the HTML short, keeps the whole text readable in every
 #: client: one that shows the HTML alternative (Outlook, Gmail) gives no way to the plain part.
 HTML_MAX_TEXT_CHARS = 64 * 1024
+#: Two or more blank lines in a row (an empty optional block, a staff answer's own spacing): one is
+#: enough, and on a phone every blank line is a screen line lost.
+_BLANK_RUN = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 class TemplateProblem(ValueError):
@@ -61,6 +64,9 @@ class Rendered:
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 
 
+_INDENT = re.compile(r"^ +", re.MULTILINE)
+
+
 def text_to_html(text: str) -> str:
     """Escape plain text into simple HTML paragraphs (links made clickable)."""
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
@@ -68,6 +74,8 @@ def text_to_html(text: str) -> str:
     for para in paragraphs:
         escaped = html_lib.escape(para)
         escaped = _URL.sub(r'<a href="\1">\1</a>', escaped)
+        # A line's indentation ("   Contoh: ..." under its item) survives HTML's collapsing of spaces.
+        escaped = _INDENT.sub(lambda m: "&nbsp;" * len(m[0]), escaped)
         out.append("<p>" + escaped.replace("\n", "<br>\n") + "</p>")
     return "\n".join(out)
 
@@ -96,7 +104,7 @@ class Renderer:
             template = self.env.get_template(f"{key}.j2")
             ctx = template.new_context(dict(context))
             subject = "".join(template.blocks["subject"](ctx))
-            text = "".join(template.blocks["text"](ctx))
+            text = _BLANK_RUN.sub("\n\n", "".join(template.blocks["text"](ctx)))
             html_block = template.blocks.get("html")
             if len(text) > HTML_MAX_TEXT_CHARS:
                 body_html = None  # plain text only: the long text is sent once
@@ -106,7 +114,10 @@ class Renderer:
             raise TemplateProblem(f"template {key!r}: {type(exc).__name__}: {exc}") from exc
         subject = " ".join(subject.split())  # one line: no header injection through a template
         page = "" if body_html is None else (
-            '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8"></head>'
+            # The viewport line: a phone's mail app that lays HTML out as a web page (980 px wide
+            # without it) shows the text at a third of its size.
+            '<!DOCTYPE html><html lang="id"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
             f'<body style="font-family:sans-serif;font-size:14px;line-height:1.4">{body_html}</body></html>'
         )
         return Rendered(subject, text.strip() + "\n", page)
@@ -132,7 +143,7 @@ def sample_context() -> dict[str, object]:
                    "state_label": "dalam analisis", "requester": "user@example.test", "requester_name": "Pengguna",
                    "phone": None, "assignee": None, "missing_labels": [], "resolution_hours": 24,
                    "resolution_text": "24 jam kerja", "opened_local": "01-01-2026 08:00 WIB",
-                   "due_local": "02-01-2026 08:00 WIB"},
+                   "due_local": "02-01-2026 08:00 WIB", "url": "https://helpdesk.example.test/tiket/1"},
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "into": "TTS-000002", "autoclosed": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
@@ -140,6 +151,7 @@ def sample_context() -> dict[str, object]:
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
         "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "solved": "", "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
+        "opened_off_hours": "Senin, 05-01-2026 pukul 08:00 WIB",
         "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
         "priority_reason": "kategori \"Contoh\": prioritas SEDANG",
         # the team (core.team): the colleagues' copy, a held answer, a refused #buat, previous tickets

@@ -27,7 +27,7 @@ from mailbot.core import team
 from mailbot.core.commands import Command, CommandKind, StaffReply, parse_staff_reply
 from mailbot.core.domain import Attachment, EventKind, InboundMail, SenderRole, TicketState
 from mailbot.core.phones import find_phone
-from mailbot.core.workflow import Decision, Event, LkppReplied, Record, StaffReplied, decide
+from mailbot.core.workflow import TRANSITIONS, Decision, Event, LkppReplied, Record, StaffReplied, decide
 from mailbot.service import team as team_facts
 from mailbot.service.app import App
 from mailbot.service.context import template_context
@@ -51,6 +51,25 @@ LKPP_ACTIONS = ("reply", "request_data", "close")
 #: The keyword line each staff action stands for (its argument, if any, is added from the form).
 KEYWORD = {"close": "#tutup", "escalate": "#eskalasi", "request_data": "#mintadata", "take": "#ambil",
            "note": "#catatan", "priority": "#prioritas", "called": "#telepon", "reopen": "#buka"}
+#: The command each staff action runs (``reply`` runs none: a plain answer).
+_KIND = {"close": CommandKind.CLOSE, "escalate": CommandKind.ESCALATE, "request_data": CommandKind.NEED_INFO,
+         "take": CommandKind.TAKE, "note": CommandKind.NOTE, "priority": CommandKind.PRIORITY,
+         "called": CommandKind.CALLED, "reopen": CommandKind.REOPEN, "merge": CommandKind.MERGE}
+
+
+def actions_in(state: str, lkpp: bool) -> tuple[str, ...]:
+    """The actions the ticket's state allows (the page shows only their buttons; the workflow, through
+    the same table, would refuse the others)."""
+    try:
+        current = TicketState(state)
+    except ValueError:
+        return ()
+    if lkpp:
+        return LKPP_ACTIONS if current is TicketState.ESCALATED else ()
+    return tuple(a for a in STAFF_ACTIONS if (current is not TicketState.CLOSED if a == "reply"
+                                              else (_KIND[a], current) in TRANSITIONS))
+
+
 #: Actions whose answer text goes to the user (and may carry a canned answer and files).
 _ANSWERING = {"reply", "close", "request_data", "escalate", "reopen", "merge"}
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from mailbot.core.passwords import mask_passwords
 from mailbot.core.workflow import (
     STATE_LABELS,
 )
-from mailbot.service import team
+from mailbot.service import deadlines, team
 from mailbot.service.app import App
 from mailbot.settings.answers import Suggestion, suggest
 from mailbot.storage import store
@@ -86,6 +86,7 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
             "resolution_text": f"{hours:g} jam kerja" if hours else "",
             "opened_local": local_time(app, ticket.opened_at),
             "due_local": local_time(app, ticket.due_at) if ticket.due_at else "",
+            "url": _console_url(settings.web.base_url, ticket.id),
         },
         "message": {"sender": mail.from_addr, "text": new_text or "(tanpa teks)",
                     "attachments": [a.filename for a in mail.attachments]},
@@ -109,6 +110,8 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "solved": "",
         # LKPP's own ticket number (``[LKPP#4711]`` in its subject), kept on the ticket as event data.
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
+        # The ack of a mail written outside working hours says when staff start on it.
+        "opened_off_hours": _LazyText(lambda: off_hours_until(app, ticket.opened_at)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "label": _RATING_LABELS[n], "href": _rating_link(settings.helpdesk.address, ticket, n)}
@@ -119,6 +122,28 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "create_address": _LazyText(lambda: threads.create_address(settings.helpdesk.address, app.secret)),
     }
     return ctx
+
+
+_DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+
+
+def off_hours_until(app: App, at: datetime) -> str:
+    """When the next working hours start ("Senin, 07-12-2026 pukul 08:00 WIB") if ``at`` is outside
+    the helpdesk's working hours (evening, weekend, holiday), else ""."""
+    calendar = deadlines.calendar_for(app.settings)
+    if calendar.is_working(at):
+        return ""
+    start = calendar.next_working(at).astimezone(app.zone)
+    return f"{_DAYS[start.weekday()]}, {start:%d-%m-%Y} pukul {start:%H:%M %Z}"
+
+
+def _console_url(base_url: str, ticket_id: int | None) -> str:
+    """The ticket's page in the console, for staff reading a notice on a phone; "" without a console
+    or when its address is this machine's own (the example's ``127.0.0.1``), which no phone opens."""
+    host = (urlsplit(base_url).hostname or "") if base_url else ""
+    if not host or not ticket_id or host == "localhost" or host.startswith("127.") or host == "::1":
+        return ""
+    return f"{base_url}/tiket/{ticket_id}"
 
 
 def _lkpp_number(session: Session, ticket_id: int) -> str:

@@ -564,5 +564,8 @@ def _secret(direct: str, env_name: str, key: str) -> str:
         return ""
     value = os.environ.get(env_name)
     if value is None:
-        raise ConfigError(f"config error: {key}: environment variable {env_name} is not set")
+        # Typed in a root shell, a command lacks what systemd gives the service (EnvironmentFile=).
+        raise ConfigError(f"config error: {key}: environment variable {env_name} is not set (the service reads "
+                          "it from its environment file, e.g. /etc/mailbot/mailbot.env; in a shell, run the "
+                          "command as docs/operator-guide.md step 5 shows, or export it first)")
     return value

@@ -29,12 +29,11 @@ from mailbot.ops import poller
 from mailbot.service.app import App
 from mailbot.service.console_actions import (
     CALLER_CHANNELS,
-    LKPP_ACTIONS,
-    STAFF_ACTIONS,
     ActionForm,
     ActionResult,
     CallerForm,
     act,
+    actions_in,
     canned_text,
     open_for_caller,
 )
@@ -89,8 +88,7 @@ def action_context(console: Console, viewer: Viewer, app: App, state: str, reque
         "answers": list(app.answers.answers), "items": [i.label for i in app.table.items if not i.any_of],
         "levels": [(lv.key, lv.label) for lv in app.table.levels],
         "colleagues": [a for a in app.settings.staff.addresses if a.lower() != viewer.address],
-        "allowed": STAFF_ACTIONS if role == "staff" else LKPP_ACTIONS if role == "lkpp" else (),
-        "state": state,
+        "state": state, "can": actions_in(state, role == "lkpp") if role else (),
     }
 
 

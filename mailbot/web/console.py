@@ -7,11 +7,13 @@ threadpool (database work is synchronous) and render a template of ``templates/w
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Engine
@@ -33,6 +35,15 @@ from mailbot.web.access import Viewer
 WEB_TEMPLATES: Path = builtin_templates() / "web"
 
 
+
+_LOCAL_PAGE = re.compile(r"/(?:tiket|antrian|cari|dasbor|laporan)[\w/?=&%.+-]{0,200}")
+
+
+def local_page(path: str) -> bool:
+    """A console page to return to after signing in: only this console's own pages, never an
+    address elsewhere ("//evil.example", "https://...")."""
+    return bool(_LOCAL_PAGE.fullmatch(path))
+
 class Console:
     """The deployment's helpdesks, the database, the templates and the keys of one ``mailbot web``."""
 
@@ -53,6 +64,7 @@ class Console:
         prefix = "__Host-" if self.secure else ""
         self.session_cookie = f"{prefix}mb_session"
         self.pre_cookie = f"{prefix}mb_pre"
+        self.next_cookie = f"{prefix}mb_next"  # the page a signed-out visitor wanted (a notice's link)
         self.env = Environment(loader=FileSystemLoader(str(WEB_TEMPLATES)), undefined=StrictUndefined,
                                autoescape=select_autoescape(default=True, default_for_string=True),
                                trim_blocks=True, lstrip_blocks=True)
@@ -81,7 +93,9 @@ class Console:
         """The signed-in viewer; anyone else is sent to the sign-in page."""
         viewer = self.viewer(request)
         if viewer is None:
-            raise HTTPException(303, headers={"Location": "/"})
+            wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(303, headers={"Location": "/?" + urlencode({"ke": wanted})
+                                              if request.method == "GET" and local_page(wanted) else "/"})
         return viewer
 
     def zone_of(self, helpdesk: str) -> Any:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.background import BackgroundTask
@@ -29,9 +30,10 @@ from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
 from mailbot.ops import poller, report
 from mailbot.service.deadlines import measured_steps
+from mailbot.storage import store
 from mailbot.web import access, actions, present, queries
 from mailbot.web.access import Viewer
-from mailbot.web.console import WEB_TEMPLATES, Console
+from mailbot.web.console import WEB_TEMPLATES, Console, local_page
 
 log = logging.getLogger("mailbot.web")
 
@@ -53,6 +55,7 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/keluar", pages.sign_out, methods=["POST"]),
         Route("/antrian", pages.queue, methods=["GET"]),
         Route("/tiket/{ticket_id:int}", pages.ticket, methods=["GET"]),
+        Route("/tiket/{ref}", pages.ticket_by_number, methods=["GET"]),
         Route("/lampiran/{attachment_id:int}", pages.download, methods=["GET"]),
         Route("/cari", pages.search, methods=["GET"]),
         Route("/dasbor", pages.dashboard, methods=["GET"]),
@@ -74,7 +77,11 @@ class Pages:
     def home(self, request: Request) -> Response:
         if self.c.viewer(request) is not None:
             return RedirectResponse("/antrian", status_code=303)
-        return self.c.render(request, "signin.html", {})
+        response = self.c.render(request, "signin.html", {})
+        wanted = request.query_params.get("ke", "")
+        if local_page(wanted):  # opened after signing in (the link in a notice, on a phone signed out)
+            self.c.set_cookie(response, self.c.next_cookie, wanted, max_age=3600)
+        return response
 
     async def request_link(self, request: Request) -> Response:
         form = await self.c.checked_form(request)
@@ -136,10 +143,13 @@ class Pages:
         result = await run_in_threadpool(redeem)
         if result is None:
             return self.c.render(request, "link_invalid.html", {}, status=400)
-        response = RedirectResponse("/antrian", status_code=303)
+        wanted = request.cookies.get(self.c.next_cookie, "")
+        response = RedirectResponse(wanted if local_page(wanted) else "/antrian", status_code=303)
         self.c.set_cookie(response, self.c.session_cookie, result[0],
                           max_age=int(self.c.settings.web.session_hours * 3600))
         response.delete_cookie(self.c.pre_cookie, path="/")
+        if wanted:  # gone, as __Host- cookies go: Secure when the console is https
+            self.c.set_cookie(response, self.c.next_cookie, "", max_age=0)
         return response
 
     async def sign_out(self, request: Request) -> Response:
@@ -179,7 +189,7 @@ class Pages:
         now = self.c.now()
         return [{"t": r, "due": present.local(r.next_due_at, self.c.zone_of(r.helpdesk)),
                  "left": "-" if r.state == "closed" else present.time_left(self.c.calendar_of(r.helpdesk), now,
-                                                                           r.next_due_at, r.paused_since),
+                                                                           r.next_due_at, r.paused_since, r.state),
                  "late": present.is_late(now, r.next_due_at)} for r in rows]
 
     def _levels(self) -> list[tuple[str, str]]:
@@ -225,6 +235,18 @@ class Pages:
         viewer = self.c.require(request)
         return self.ticket_response(request, viewer, request.path_params["ticket_id"], {}, 200)
 
+    def ticket_by_number(self, request: Request) -> Response:
+        """``/tiket/TTS-000123``, as staff type it: the ticket's page when the number is one of the
+        viewer's tickets, else the search for it (numbers repeat across helpdesks)."""
+        viewer = self.c.require(request)
+        ref = request.path_params["ref"].strip()[:40]
+        with self.c.factory() as session:
+            found = {t.id for key in viewer.helpdesks
+                     if (t := store.ticket_by_number(session, ref, key)) is not None and not ref.isdigit()}
+        if len(found) == 1:
+            return RedirectResponse(f"/tiket/{found.pop()}", status_code=303)
+        return RedirectResponse(f"/cari?{urlencode({'q': ref})}", status_code=303)
+
     def ticket_response(self, request: Request, viewer: Viewer, ticket_id: int, extra: dict[str, Any],
                         status: int) -> Response:
         """The ticket page with its action forms; ``extra``: a refused action's reasons and text."""
@@ -240,6 +262,7 @@ class Pages:
                           present.is_late(now, at))
                          for label, at in (("Target penyelesaian", t.due_at), ("Penetapan prioritas", t.priority_due_at),
                                            ("Konfirmasi telepon", t.call_due_at), ("Analisis", t.analysis_due_at),
+                                           ("Jawaban LKPP", t.lkpp_due_at),
                                            ("Pengingat ke pengguna", t.remind_at),
                                            ("Ditutup otomatis", t.autoclose_at)) if at is not None]
             timeline = [{"row": row, "at": present.local(row.at, zone),

@@ -60,10 +60,14 @@ def state_label(state: str) -> str:
         return state
 
 
-def time_left(calendar: WorkCalendar, now: datetime, due: datetime | None, paused_since: datetime | None) -> str:
-    """Working time to a deadline ("2 jam 15 menit kerja lagi"), or how late it is, or why there is none."""
+def time_left(calendar: WorkCalendar, now: datetime, due: datetime | None, paused_since: datetime | None,
+              state: str = "") -> str:
+    """Working time to a deadline ("2 jam 15 menit kerja lagi"), or how late it is, or why there is none
+    (the clock stops while the user owes data, or while LKPP holds the ticket: ``state``)."""
     if due is None:
-        return "jam berhenti (menunggu pengguna)" if paused_since is not None else "-"
+        if paused_since is None:
+            return "-"
+        return "jam berhenti (di LKPP)" if state == "escalated" else "jam berhenti (menunggu pengguna)"
     if due > now:
         return sla.describe(calendar.between(now, due), working=True) + " lagi"
     return "terlambat " + sla.describe(calendar.between(due, now), working=True)

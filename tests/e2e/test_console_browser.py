@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import update
@@ -109,7 +110,8 @@ def test_console_in_a_real_browser(deployment: Deployment, bots: list[BotProcess
         anonymous = browser.new_context().new_page()
         for path in ("/antrian", f"/tiket/{ids[KOTA_SUBJECT]}", "/dasbor"):
             anonymous.goto(base + path)
-            assert anonymous.url == base + "/" and KOTA_SUBJECT not in anonymous.content()
+            # The sign-in form, which keeps the page to open after signing in.
+            assert anonymous.url == f"{base}/?{urlencode({'ke': path})}" and KOTA_SUBJECT not in anonymous.content()
 
         # A non-staff address: the very same page, and no mail.
         assert ask_for_link(anonymous, base, d.user) == sent_text
@@ -121,7 +123,7 @@ def test_console_in_a_real_browser(deployment: Deployment, bots: list[BotProcess
         reuse.goto(link)
         assert "Tautan tidak berlaku" in reuse.inner_text("main") and reuse.locator("#masuk").count() == 0
         reuse.goto(base + "/antrian")
-        assert reuse.url == base + "/"
+        assert reuse.url == base + "/?ke=%2Fantrian"
 
         # An expired link: staff2's, as it stands 15 minutes after it was sent.
         late = browser.new_context().new_page()
@@ -133,7 +135,7 @@ def test_console_in_a_real_browser(deployment: Deployment, bots: list[BotProcess
         late.goto(late_link)
         assert "Tautan tidak berlaku" in late.inner_text("main")
         late.goto(base + "/antrian")
-        assert late.url == base + "/"
+        assert late.url == base + "/?ke=%2Fantrian"
 
         # Another helpdesk's staff: its own queue only; this helpdesk's ticket does not exist for it.
         other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -153,7 +155,7 @@ def test_console_in_a_real_browser(deployment: Deployment, bots: list[BotProcess
         page.click("text=Keluar")
         page.wait_for_url(base + "/")
         page.goto(base + "/antrian")
-        assert page.url == base + "/"
+        assert page.url == base + "/?ke=%2Fantrian"
 
     assert web.stop(timeout=30) == 0  # SIGTERM: a clean exit
     assert web.lines(r"web: stopped") and not web.error_lines()

@@ -16,6 +16,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select, update
@@ -167,7 +168,9 @@ def test_anonymous_visitors_see_the_sign_in_page_only(console: tuple) -> None:
     assert home.status_code == 200 and 'type="email"' in home.text
     for path in ("/antrian", "/tiket/1", "/lampiran/1", "/dasbor", "/laporan", "/cari?q=upload"):
         response = client.get(path)
-        assert response.status_code == 303 and response.headers["location"] == "/", path
+        # To the sign-in page, which remembers a page to come back to (not a file download).
+        back = "" if path.startswith("/lampiran") else "?" + urlencode({"ke": path})
+        assert response.status_code == 303 and response.headers["location"] == "/" + back, path
     # The strict headers on every page: no script at all, no framing, no sniffing, no Referer.
     csp = home.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'none'" in csp and "frame-ancestors 'none'" in csp
@@ -221,6 +224,40 @@ def test_staff_sign_in_by_link_sees_only_their_helpdesk(console: tuple) -> None:
                                                              reused.headers.get(k, "")}
     assert other.get("/antrian").status_code == 303
     assert "Periksa email Anda" in sent_page
+
+
+def test_a_ticket_number_in_the_address_opens_the_ticket(console: tuple) -> None:
+    # Staff type /tiket/TTS-000001 (the number they know), not the console's own id.
+    (kota, _), _, make = console
+    client = make()
+    sign_in(client, kota, STAFF)
+    with kota.factory() as session:
+        tid, number = session.execute(select(Ticket.id, Ticket.number).where(Ticket.helpdesk == "kota",
+                                                                              Ticket.subject.like("Gagal upload%"))).one()
+    found = client.get(f"/tiket/{number.lower()}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/tiket/{tid}"
+    # No such ticket here: the search for it.
+    other = client.get("/tiket/TTS-999999", follow_redirects=False)
+    assert other.status_code == 303 and other.headers["location"] == "/cari?q=TTS-999999"
+
+
+def test_a_notice_link_opened_signed_out_leads_to_its_ticket_after_sign_in(console: tuple) -> None:
+    # A staff notice links /tiket/<id>; on a phone not signed in, the sign-in ends on that ticket.
+    (kota, _), _, make = console
+    client = make()
+    with kota.factory() as session:
+        tid = session.scalar(select(Ticket.id).where(Ticket.subject.like("Gagal upload%")))
+    away = client.get(f"/tiket/{tid}", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"] == f"/?ke=%2Ftiket%2F{tid}"
+    client.get(away.headers["location"])  # the sign-in page keeps where the visitor was going
+    request_link(client, STAFF)
+    link = link_in(outbox_to(kota, STAFF)[-1])
+    done = client.post(link, data={"csrf": csrf_of(client.get(link).text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"/tiket/{tid}"
+    # Only the console's own pages: no redirect elsewhere through the sign-in.
+    for elsewhere in ("//evil.example/tiket", "https://evil.example/", "/masuk/x", "/\\evil.example"):
+        page = make().get("/?" + urlencode({"ke": elsewhere}))
+        assert "mb_next" not in page.headers.get("set-cookie", ""), elsewhere
 
 
 def test_attachments_download_as_files_with_their_type(console: tuple) -> None:

@@ -88,8 +88,10 @@ def test_the_form_contract_and_closing_with_an_answer(console: tuple) -> None:
     tid = ids(kota)["Lupa password akun"]  # escalated: closing tells LKPP too
     page = client.get(f"/tiket/{tid}").text
     assert '<textarea id="text" name="text"' in page
-    for value in ("reply", "close", "escalate", "request_data", "take", "note", "priority", "called", "reopen"):
+    for value in ("reply", "close", "take", "note", "priority", "called"):
         assert f'name="action" value="{value}"' in page, value
+    for value in ("escalate", "request_data", "reopen", "merge"):  # what an escalated ticket refuses is not offered
+        assert f'name="action" value="{value}"' not in page, value
     assert page.count('name="csrf"') >= 5 and len(set(TOKEN.findall(page))) == 4  # every form, its own token
     response = post(client, tid, "close", text="Kata sandi sudah kami atur ulang, silakan masuk kembali.")
     assert response.status_code == 303 and response.headers["location"] == f"/tiket/{tid}?selesai=close#aksi"
@@ -103,6 +105,8 @@ def test_the_form_contract_and_closing_with_an_answer(console: tuple) -> None:
     assert mails_to(kota, "helpdesk@lkpp.test", tid)  # lkpp_closed, as #tutup on an escalated ticket
     done = client.get(f"/tiket/{tid}?selesai=close")
     assert "Tiket ditutup" in done.text
+    offered = set(re.findall(r'name="action" value="(\w+)"', done.text))
+    assert offered == {"note", "reopen"}  # a closed ticket: reopen it, or a note
     with kota.factory() as session:  # the answer is kept as the staff member's message
         msg = session.scalars(select(Message).where(Message.ticket_id == tid, Message.role == "staff")).one()
         assert msg.sender == STAFF and "atur ulang" in msg.text

@@ -55,5 +55,6 @@ def test_lkpp_gets_a_link_and_an_unknown_address_gets_none(tmp_path: Path, db_ur
     assert code == 0 and "(lkpp)" in err
     code, out, err = run(tmp_path / "mailbot.toml", "web", "--link", "orang.lain@vendor.test")
     assert code == 1 and out == "" and "no console access" in err and len(err.splitlines()) == 1
+    assert "escalation.lkpp_domains" in err  # the key that lets an LKPP officer's own address in
     with apps[0].factory() as session:
         assert len(session.scalars(select(WebSignInLink)).all()) == 1  # LKPP's only

@@ -7,7 +7,7 @@ The service on the test database; what the bot sends is read back from the outbo
 from __future__ import annotations
 
 import email
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -280,3 +280,35 @@ def test_a_signed_address_in_a_staff_answer_never_reaches_the_user(tmp_path: Pat
     assert f"balas ke {HELPDESK} atau ke <{HELPDESK}>" in text(to_user)
     # Staff still see what was written (their copy is theirs).
     assert any(signed in text(m) for m in sent(app, STAFF2))
+
+
+def test_staff_notices_link_the_tickets_console_page(tmp_path: Path) -> None:
+    # A staff member reading the notice on a phone opens the ticket from it.
+    app = team_app(tmp_path)
+    web = app.settings.web.model_copy(update={"base_url": "https://helpdesk.lpse.test"})
+    app = build_app(app.settings.model_copy(update={"web": web}))
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "l1@vendor.test"), NOW)
+    [ticket] = tickets(app)
+    assert f"Konsol   : https://helpdesk.lpse.test/tiket/{ticket.id}\r\n" in text(sent(app, STAFF1)[-1])
+    assert "/tiket/" not in text(sent(app, "budi@vendor.test")[-1])  # the user has no console
+
+
+def test_no_console_link_to_this_machines_own_address(tmp_path: Path) -> None:
+    # The example's base_url (127.0.0.1:8080) opens on no staff member's phone.
+    app = team_app(tmp_path)
+    web = app.settings.web.model_copy(update={"base_url": "http://127.0.0.1:8080"})
+    app = build_app(app.settings.model_copy(update={"web": web}))
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "l2@vendor.test"), NOW)
+    assert "Konsol" not in text(sent(app, STAFF1)[-1])
+
+
+def test_an_ack_outside_working_hours_says_when_staff_start(tmp_path: Path) -> None:
+    # Sunday 13:00 WIB: the user with a deadline on Monday learns nobody reads it before Monday 08:00.
+    app = team_app(tmp_path)
+    sunday = datetime(2026, 12, 6, 6, 0, tzinfo=timezone.utc)
+    process_raw(app, mail("budi@vendor.test", HELPDESK, "Tidak bisa login", "Akun terkunci.", "o1@vendor.test"),
+                sunday)
+    assert "mulai Senin, 07-12-2026 pukul 08:00 WIB" in text(sent(app, "budi@vendor.test")[-1])
+    monday_9 = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
+    process_raw(app, mail("sari@vendor.test", HELPDESK, "Lupa password", "Mohon reset.", "o2@vendor.test"), monday_9)
+    assert "di luar jam kerja" not in text(sent(app, "sari@vendor.test")[-1])

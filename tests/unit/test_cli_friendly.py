@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -121,3 +123,16 @@ def test_run_says_which_mailbox_it_watches(config: Path) -> None:
         "watching mailbox helpdesk@lpse.test at 127.0.0.1:993 (folder INBOX, IDLE where the server offers it, "
         "else every 45 s) for helpdesk default <helpdesk@lpse.test>; replies through helpdesk@lpse.test at "
         "127.0.0.1:587")
+
+
+def test_output_piped_into_head_ends_quietly(config: Path) -> None:
+    # ``mailbot tickets show TTS-000001 | head`` printed a traceback ("a traceback means a bug").
+    code = ("import sys; from mailbot import cli\n"
+            "cli.dispatch = lambda args, settings: [print('x' * 80) for _ in range(200_000)] and 0\n"
+            f"sys.exit(cli.main(['--config', {str(config)!r}, 'tickets', 'list']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip() == b"x" * 80
+    proc.stdout.close()  # what head does after its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err and err == ""

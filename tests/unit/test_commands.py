@@ -85,6 +85,17 @@ def test_unknown_hash_keyword_is_an_error() -> None:
     assert len(reply.errors) == 1 and "hapus" in reply.errors[0].message
 
 
+@pytest.mark.parametrize(("text", "meant"), [("#selesai\nSudah.", "#tutup"), ("#minta data kode tender", "#mintadata"),
+                                             ("#eskalsi", "#eskalasi"), ("#tutp", "#tutup")])
+def test_an_unknown_keyword_names_the_command_meant(text: str, meant: str) -> None:
+    [error] = parse_staff_reply(text).errors
+    assert error.message.endswith(f"; maksud Anda {meant}?")
+
+
+def test_an_unknown_keyword_like_no_command_suggests_nothing() -> None:
+    assert parse_staff_reply("#hapus").errors[0].message == "perintah '#hapus' tidak dikenal"
+
+
 def test_bad_priority_level_is_an_error() -> None:
     reply = parse_staff_reply("#prioritas darurat")
     assert reply.errors and "tinggi" in reply.errors[0].message

@@ -14,7 +14,11 @@ from mailbot.core.workflow import Assign, OpenFollowUp, Policy, SetRating, Ticke
 @pytest.mark.parametrize(
     ("text", "rating"),
     [("5", 5), ("4\n\nterima kasih", 4), ("Nilai: 3", 3), ("rating 2/5", 2), ("5 bintang", 5), ("\u2b50\u2b50\u2b50", 3),
-     ("1.", 1), ("6", None), ("0", None), ("Saya punya 5 pertanyaan lagi", None), ("Kode 12345678", None)],
+     ("1.", 1), ("6", None), ("0", None), ("Saya punya 5 pertanyaan lagi", None), ("Kode 12345678", None),
+     # the thanks on the rating's line, as typed on a phone
+     ("4 terima kasih infonya bu", 4), ("5, makasih banyak", 5), ("Nilai 5. Terima kasih", 5), ("5/5 thanks", 5),
+     ("3 hari belum ada jawaban", None), ("2 terima kasih, tapi kapan diperbaiki?", None),
+     ("1 terimakasih", 1), ("6 terima kasih", None)],
 )
 def test_parse_rating(text: str, rating: int | None) -> None:
     assert parse_rating(text) == rating
@@ -35,6 +39,12 @@ def test_thanks(text: str) -> None:
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 CLOSED = TicketView(TicketState.CLOSED, "sedang", closed_by="staf@lpse.test", closed_at=NOW - timedelta(days=1))
+
+
+def test_rating_with_thanks_on_its_line_is_recorded_as_rating() -> None:
+    d = decide(CLOSED, UserReplied("user@vendor.test", text="4 terima kasih infonya bu"), NOW,
+               Policy(reopen_window=timedelta(days=7)))
+    assert d.state is TicketState.CLOSED and SetRating(4) in d.effects
 
 
 def test_rating_keeps_the_ticket_closed() -> None:

@@ -396,6 +396,8 @@ REPLY_CASES: list[tuple[str, str, str]] = [
     ("signature_no_space", "Isi.\n--\nBudi\n", "Isi."),
     ("mobile_signature", "Isi.\n\nSent from my iPhone\n", "Isi."),
     ("mobile_signature_id", "Isi.\n\nDikirim dari iPhone saya\n", "Isi."),
+    ("mobile_signature_outlook_id", "Isi.\n\nDapatkan Outlook untuk Android\n", "Isi."),
+    ("mobile_signature_hp", "Isi.\n\nDikirim dari HP Xiaomi saya\n", "Isi."),
     (
         "interleaved",
         "On 23/11/2026 10:15, Helpdesk wrote:\n> Kode tender?\n123\n> Nama?\nPT X\n\n-- \nBudi\n",

@@ -79,6 +79,10 @@ def test_staff_greeting_and_sign_off_are_not_doubled(template: str) -> None:
     ("Silakan coba lagi.\nTerima kasih,\nAndi", False, True),
     ("Silakan coba lagi. Terima kasih.", False, False),
     ("Pakai browser Chrome, lalu login ulang.", False, False),
+    ("Pak Andi, berikut panduan lengkapnya.", True, False),  # the name called opens the first sentence
+    ("Bu Sari Dewi, silakan coba lagi.", True, False),
+    ("Ibu dapat mencoba, lalu login ulang.", False, False),  # no name: a sentence about the user
+    ("Bapak, mohon dicoba lagi.", False, False),
     ("Salam kenal juga; silakan coba lagi.", False, False),  # one line: an answer, not a sign-off
 ])
 def test_greeting_and_sign_off_detection(text: str, greeting: bool, sign_off: bool) -> None:

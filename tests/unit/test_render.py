@@ -56,3 +56,42 @@ def test_still_missing_names_what_is_still_missing() -> None:
     assert "- Kode tender/paket" in r.text and "- User ID SPSE" in r.text
     assert "masih menunggu data" in r.text
     assert len(r.text.splitlines()) < 20  # short, for a phone
+
+
+@pytest.mark.parametrize("key", TEMPLATE_KEYS)
+def test_paragraphs_are_not_hard_wrapped(key: str) -> None:
+    # A phone wraps at about 40 columns: a line broken at 100 becomes a ragged short line, in the
+    # plain text and in the HTML part (each newline a <br>). A paragraph is one line.
+    lines = Renderer().render(key, _sample_context()).text.splitlines()
+    wrapped = [f"{a[-30:]!r} / {b[:30]!r}" for a, b in zip(lines, lines[1:])
+               if len(a) > 60 and b[:1].islower() and not a.rstrip().endswith((":", "-----"))]
+    assert wrapped == []
+
+
+def test_lkpp_answer_notice_says_what_staff_do_next() -> None:
+    ctx = _sample_context()
+    text = Renderer().render("staff_lkpp_reply", {**ctx, "closed": False}).text
+    assert "Jawaban sudah diteruskan ke pelapor.\n" in text and "Nomor tiket LKPP: 4711\n" in text
+    assert "balas e-mail ini dengan #tutup" in text
+    assert "#tutup" not in Renderer().render("staff_lkpp_reply", {**ctx, "closed": True}).text
+
+
+@pytest.mark.parametrize("key", TEMPLATE_KEYS)
+def test_no_run_of_blank_lines(key: str) -> None:
+    # An empty optional block left two or three blank lines: on a phone, screen lines lost.
+    ctx = {**_sample_context(), "answer": "Silakan coba lagi.\n\n\n\nSalam,\nAndi"}
+    assert "\n\n\n" not in Renderer().render(key, ctx).text
+
+
+def test_indented_lines_keep_their_indentation_in_html() -> None:
+    # "Contoh: ..." under its numbered item, as in the text part; HTML would collapse the spaces.
+    ctx = {**_sample_context(), "items": [{"label": "Kode tender/paket", "example": "Kode tender: 10023456000"}]}
+    r = Renderer().render("ack", ctx)
+    assert "1. Kode tender/paket\n   Contoh: Kode tender: 10023456000" in r.text
+    assert "1. Kode tender/paket<br>\n&nbsp;&nbsp;&nbsp;Contoh: Kode tender: 10023456000" in r.html
+
+
+@pytest.mark.parametrize("key", ["ack", "staff_new", "closed"])
+def test_html_part_fits_a_phone_screen(key: str) -> None:
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in \
+        Renderer().render(key, _sample_context()).html

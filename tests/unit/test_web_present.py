@@ -74,6 +74,10 @@ def test_time_left_is_working_time() -> None:
         "terlambat 30 menit kerja"
     assert present.time_left(cal, MONDAY_9_WIB, None, MONDAY_9_WIB) == "jam berhenti (menunggu pengguna)"
     assert present.time_left(cal, MONDAY_9_WIB, None, None) == "-"
+    # The clock also stops while LKPP holds the ticket: the user owes nothing then.
+    assert present.time_left(cal, MONDAY_9_WIB, None, MONDAY_9_WIB, "escalated") == "jam berhenti (di LKPP)"
+    assert present.time_left(cal, MONDAY_9_WIB, None, MONDAY_9_WIB, "waiting_user") == \
+        "jam berhenti (menunggu pengguna)"
 
 
 def event(kind: str, data: dict[str, Any], actor: str = "budi@vendor.test") -> Any:

@@ -273,6 +273,30 @@ def test_combined_commands_run_in_order() -> None:
     assert mails(d) == [("user", "closed")]
 
 
+@pytest.mark.parametrize("text", ["#tutup\n#jawab 1\nBerikut panduannya.", "#jawab 1\n#tutup\nBerikut panduannya.",
+                                  "Tutup\n#ambil\n#prioritas rendah\nBerikut panduannya."])
+def test_close_written_first_still_sends_the_answer_and_closes(text: str) -> None:
+    # The notification lists #tutup first: staff write it first as often as last.
+    d = decide(ticket(S.ANALYSIS), staff(text), NOW, POLICY)
+    assert d.state is S.CLOSED
+    assert mails(d) == [("user", "closed")]
+    assert d.mails()[0].context["answer"] == "Berikut panduannya."
+    assert kinds(d)[-1] == "closed"
+
+
+def test_a_command_refused_after_an_earlier_line_names_that_line() -> None:
+    # The ticket is still in analysis: "saat tiket ditutup" would contradict the state the mail names.
+    d = decide(ticket(S.ANALYSIS), staff("#tutup\n#eskalasi"), NOW, POLICY)
+    assert d.state is S.ANALYSIS and mails(d) == [("sender", "staff_error")]
+    assert d.mails()[0].context["errors"] == [  # type: ignore[index]
+        "'#eskalasi' tidak bisa dipakai setelah '#tutup' (tiket menjadi ditutup)"]
+
+
+def test_reopen_and_close_keep_the_order_written() -> None:
+    assert decide(ticket(S.CLOSED), staff("#buka\n#tutup\nSudah."), NOW, POLICY).state is S.CLOSED
+    assert decide(ticket(S.CLOSED), staff("#tutup\n#buka"), NOW, POLICY).state is S.CLOSED  # refused
+
+
 def test_merge_closes_the_duplicate_into_the_other_ticket_and_tells_the_user() -> None:
     d = decide(ticket(S.WAITING_USER), event_for("#gabung TTS-000009\nSama dengan laporan Anda sebelumnya."), NOW,
                POLICY)

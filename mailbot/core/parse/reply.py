@@ -79,7 +79,9 @@ _SIGNATURE_RE = re.compile(r"^--[ \t]*$")
 _DECORATION_RE = re.compile(r"^[ \t]*[-_=*~]{3,}[ \t]*$")
 _MOBILE_SIGNATURE_RE = re.compile(
     r"^[ \t]*(?:Sent from my \S.{0,40}|Sent from (?:Mail|Outlook|Yahoo Mail)\b.{0,40}|Get Outlook for \S.{0,40}"
-    r"|Dikirim dari (?:iPhone|iPad|ponsel|perangkat|Yahoo Mail|Outlook|Samsung|Android|Email)\b.{0,40})[ \t]*$",
+    r"|Dapatkan Outlook untuk \S.{0,40}"  # Outlook for Android/iOS in Indonesian
+    r"|Dikirim dari (?:iPhone|iPad|ponsel|perangkat|Yahoo Mail|Outlook|Samsung|Android|Email|HP|handphone|smartphone"
+    r"|Xiaomi|Redmi|OPPO|vivo|Huawei|realme)\b.{0,40})[ \t]*$",
     re.IGNORECASE,
 )
 
