@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from mailbot.cli.common import app_of, local_time, row_id
+from mailbot.core import lkpp_decision
 from mailbot.core.timeline import build_timeline, format_duration
 from mailbot.service import views
 from mailbot.service.deadlines import measured_steps
@@ -65,14 +66,20 @@ def _print_ticket(app: Any, ticket: Ticket, as_json: bool) -> int:
           + (f"  rating {ticket.rating}/5" if ticket.rating else ""))
     deadlines = [("resolution", ticket.due_at), ("priority", ticket.priority_due_at), ("call", ticket.call_due_at),
                  ("analysis", ticket.analysis_due_at), ("LKPP answer", ticket.lkpp_due_at),
+                 ("helpdesk decision", lkpp_decision.due_from_columns(ticket.state, ticket.next_due_at,
+                                                                      ticket.lkpp_due_at)),
                  ("reminder", ticket.remind_at),
                  ("auto-close", ticket.autoclose_at)]
     shown = [f"{name} {local_time(at, zone)}" for name, at in deadlines if at is not None]
+    decision_at = lkpp_decision.due_from_columns(ticket.state, ticket.next_due_at, ticket.lkpp_due_at)
     if ticket.paused_since is not None:
         why = "LKPP holds the ticket" if ticket.state == "escalated" else "waiting for the user"
+        why = "LKPP answered, the helpdesk decides" if decision_at is not None else why
         shown.append(f"clock paused since {local_time(ticket.paused_since, zone)} ({why})")
     if shown:
         print("  deadlines: " + "; ".join(shown))
+    if decision_at is not None:
+        print(f"  {lkpp_decision.STATUS_TEXT} (#tutup, or ask LKPP further and record it with #catatan)")
     print("\nTimeline (SOP step, time taken / standard; 'working': in the helpdesk's working hours):")
     steps = measured_steps(app, ticket.events, ticket.priority)
     for row in build_timeline(ticket.events, steps):

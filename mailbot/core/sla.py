@@ -34,6 +34,9 @@ While a ticket waits for the user's data, a reminder goes to the user after
 sent, the ticket is closed for lack of data (the user reopens it by simply replying). A user who
 says the problem is solved (``user_solved``) owes the data no more: both stop.
 
+After LKPP's answer (no close, no data request) the LPSE helpdesk owes a decision: ``decision``
+(``core.lkpp_decision``), one reminder ``decision_hours`` working hours later.
+
 The SOP's short standards (5 and 10 minutes) default to working time: a mail that arrives
 at 22:00 is due at 08:05 the next working day instead of breaching while nobody is at work.
 Set ``working = false`` on a standard to count calendar time.
@@ -46,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+from mailbot.core import lkpp_decision
 from mailbot.core.domain import EventRecord, TicketState
 from mailbot.core.workflow import SOP_STANDARDS
 from mailbot.core.worktime import WorkCalendar, deadline, elapsed
@@ -112,6 +116,7 @@ class SlaPolicy:
     resolution_notify: bool = True
     reminder_days: int = 2  # working days without the requested data before the user is reminded (0: never)
     autoclose_days: int = 3  # working days after the reminder before the ticket closes (0: never)
+    decision_hours: float = 8  # working hours after LKPP's answer before staff are reminded to decide (0: never)
 
     def __post_init__(self) -> None:
         if any(not 0 < f < 1 for f in self.warn_at):
@@ -188,7 +193,7 @@ class Waiting:
     by_lkpp: bool = False  # LKPP asked (the ticket stays escalated while the user owes the data)
 
 
-ActionKind = Literal["warning", "breach", "reminder", "autoclose"]
+ActionKind = Literal["warning", "breach", "reminder", "autoclose", "decision"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,7 @@ class SlaStatus:
     waiting: Waiting | None
     actions: tuple[Action, ...]  # due at ``now`` and not yet sent
     next_at: datetime | None  # the earliest instant something (else) becomes due; None: nothing pending
+    decision: lkpp_decision.Pending | None = None  # LKPP answered: the helpdesk is to close or ask further
 
     def clock(self, name: str) -> Clock | None:
         return next((c for c in self.clocks if c.name == name), None)
@@ -472,10 +478,17 @@ def evaluate(events: Iterable[EventRecord], *, state: TicketState | str, resolut
                 actions.append(Action("reminder", wait.reminder_key, "waiting", wait.remind_at))
             else:
                 upcoming.append(wait.remind_at)
+    decision = lkpp_decision.pending(events, state=state, hours=policy.decision_hours, calendar=calendar,
+                                     key=notice_key)
+    if decision is not None and decision.key not in sent:
+        if decision.due_at <= now:
+            actions.append(Action("decision", decision.key, lkpp_decision.CLOCK, decision.due_at, decision.due_at))
+        else:
+            upcoming.append(decision.due_at)
     if any(a.kind == "autoclose" for a in actions):
         actions = [a for a in actions if a.kind == "autoclose"]  # closing: warnings would be noise
     next_at = min([a.due_since for a in actions] + upcoming, default=None)
-    return SlaStatus(ticket_clocks, wait, tuple(actions), next_at)
+    return SlaStatus(ticket_clocks, wait, tuple(actions), next_at, decision)
 
 
 # ---- measuring finished steps (the report) --------------------------------------------------

@@ -1,25 +1,23 @@
 """The SOP as a state machine: ``decide(ticket, event, now, policy) -> Decision``.
 
-Pure: no I/O, no clock. The service turns a Decision's effects into stored events,
-ticket changes and queued mail. Reading this module top to bottom is reading the SOP:
+Pure: no I/O, no clock. The service turns a Decision's effects into stored events, ticket changes and
+queued mail. Reading this module top to bottom is reading the SOP:
 
     new -> (priority set, step 2) -> waiting_user (step 4) <-> analysis (steps 6-8)
         analysis/waiting_user -> closed (step 9) | escalated (step 10) -> closed
         escalated -> analysis (``#tarik``: staff take it back from LKPP, LKPP is told)
 
-While escalated, LKPP answers, asks the user for data (the user's reply goes to LKPP) or closes;
-LPSE staff may close (LKPP is told) or take it back. A mail in LKPP's name without proof changes
-nothing; staff may relay it to the user with ``#teruskan``.
+While escalated, LKPP answers (then LPSE staff owe a decision: ``core.lkpp_decision``), asks the user
+for data (the user's reply goes to LKPP) or closes; LPSE staff may close (LKPP is told) or take it back.
+A mail in LKPP's name without proof changes nothing; staff may relay it with ``#teruskan``.
+A closed ticket answered by the user within the reopen window goes back to analysis and to whoever
+closed it; later, the answer opens a follow-up ticket. An open ticket's user who only says it is
+solved: see ``core.solved`` (staff close it, step 9).
 
-A closed ticket answered by the user within the reopen window goes back to analysis
-and to whoever closed it; later, the answer opens a follow-up ticket.
-An open ticket's user who only says it is solved: see ``core.solved`` (staff close it, step 9).
-
-Which of these events an inbound mail is (if any) is decided in front of this module, by
-``core.triage``. The clock's events (an SLA warning or breach, the reminder, the auto-close)
-come from ``core.sla`` through the SLA tick and are decided here too: the service only applies
-the Decision. User-visible text is not built here: a mail is a template name and its context;
-the only Indonesian strings are the short refusals listed in a ``staff_error`` mail.
+Which event an inbound mail is (if any) is decided in front of this module, by ``core.triage``. The
+clock's events (SLA warning or breach, reminder, auto-close) come from ``core.sla`` through the SLA
+tick and are decided here too. User-visible text is not built here: a mail is a template name and its
+context; the only Indonesian strings are the short refusals listed in a ``staff_error`` mail.
 """
 
 from __future__ import annotations
@@ -65,6 +63,7 @@ from mailbot.core.decisions import (
 )
 from mailbot.core.domain import Classification, EventKind, TicketState
 from mailbot.core.feedback import just_thanks, not_solved, parse_rating
+from mailbot.core.lkpp_decision import DecisionDue, decide_due
 from mailbot.core.solved import reports_solved, solved_decision
 
 S = TicketState
@@ -105,8 +104,7 @@ STATE_LABELS: Mapping[TicketState, str] = {
     S.CLOSED: "ditutup",
 }
 
-#: The LKPP turnaround clock (``core.sla``): its warning reminds LKPP, its breach tells the coordinator.
-LKPP_CLOCK = "lkpp_turnaround"
+LKPP_CLOCK = "lkpp_turnaround"  # ``core.sla``: its warning reminds LKPP, its breach tells the coordinator
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -262,7 +260,7 @@ class AutoCloseDue:
     by_lkpp: bool = False  # LKPP asked for the data: LKPP is told the ticket closed
 
 
-ClockEvent = SlaNoticeDue | ReminderDue | AutoCloseDue
+ClockEvent = SlaNoticeDue | ReminderDue | AutoCloseDue | DecisionDue  # the last: ``core.lkpp_decision``
 Event = UserOpened | UserReplied | StaffReplied | LkppReplied | LkppUnverified | StaffUnverified | ClockEvent
 
 
@@ -285,6 +283,8 @@ def decide(ticket: TicketView | None, event: Event, now: datetime, policy: Polic
         return _lkpp_unverified(ticket, event)
     if isinstance(event, StaffUnverified):
         return _staff_unverified(ticket, event)
+    if isinstance(event, DecisionDue):
+        return decide_due(ticket.state, ticket.assignee, event)
     return _clock(ticket, event)
 
 
@@ -600,7 +600,7 @@ def notice_recipient(breach: bool, warn_to: str) -> Recipient:
     return "staff" if warn_to == "staff" else "assignee"
 
 
-def _clock(ticket: TicketView, event: ClockEvent) -> Decision:
+def _clock(ticket: TicketView, event: SlaNoticeDue | ReminderDue | AutoCloseDue) -> Decision:
     """The SLA tick's events. Each is due only in the states ``core.sla`` gives it in; in any other
     state (the ticket changed since) the Decision changes nothing and sends nothing."""
     if isinstance(event, SlaNoticeDue):

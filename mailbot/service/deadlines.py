@@ -52,6 +52,7 @@ def policy_for(settings: Settings, calendar: WorkCalendar) -> sla.SlaPolicy:
     return sla.SlaPolicy(
         standards=standards, warn_at=tuple(v / 100 for v in s.warn_at), resolution_working=s.resolution_working,
         resolution_notify=s.resolution_notify, reminder_days=s.reminder_days, autoclose_days=s.autoclose_days,
+        decision_hours=s.lkpp_decision_hours,
     )
 
 
@@ -126,8 +127,9 @@ def store_status(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
     ticket.call_due_at = due("call")
     ticket.analysis_due_at = due("analysis")
     ticket.lkpp_due_at = due("lkpp_turnaround")
+    decision = st.decision.due_at if st.decision is not None else None  # no column: shown from the events
     running = [at for at in (ticket.due_at, ticket.priority_due_at, ticket.call_due_at, ticket.analysis_due_at,
-                                   ticket.lkpp_due_at) if at]
+                             ticket.lkpp_due_at, decision) if at]
     ticket.next_due_at = min(running, default=None)  # the console's queue order (web.queries)
     wait = st.waiting
     ticket.remind_at = wait.remind_at if wait is not None and wait.reminded_at is None else None

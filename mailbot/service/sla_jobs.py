@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.core import sla
 from mailbot.core.domain import EventKind, InboundMail, TicketState
+from mailbot.core.lkpp_decision import DecisionDue
 from mailbot.core.workflow import (
     LKPP_CLOCK,
     AutoCloseDue,
@@ -194,7 +195,7 @@ def _tick_ticket(app: App, session: Session, ticket: Ticket, setup: Setup, now: 
         effects.apply_decision(app, session, ticket, clock_mail(app), decision, now, actor="mailbot")
         if action.kind == "autoclose":
             result.autoclosed += 1
-        elif action.kind == "reminder":
+        elif action.kind in {"reminder", "decision"}:
             result.reminders += 1
         elif action.kind == "breach":
             result.breaches += 1
@@ -259,6 +260,14 @@ def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action,
                             step=clock.step if clock else None, label=sla.LABELS[action.clock],
                             deadline=_local(app, action.deadline), recipients=tuple(recipients),
                             sla=_sla_context(app, clock, action), warn_to=warn_to)
+    if action.kind == "decision":  # LKPP answered and the helpdesk has not decided (``core.lkpp_decision``)
+        warn_to = app.settings.sla.warn_to
+        to = "staff" if warn_to == "staff" or not ticket.assignee else "assignee"
+        _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=100,
+                       deadline=action.deadline, recipients=effects.recipients_for(app, ticket, clock_mail(app), to,
+                                                                                  ticket.closed_by))
+        since = st.decision.since if st.decision is not None else None
+        return DecisionDue(action.key, _local(app, since), _local(app, action.deadline), warn_to)
     _record_notice(session, ticket, action.key, action.kind, "waiting", now, recipients=[ticket.requester])
     by_lkpp = st.waiting is not None and st.waiting.by_lkpp
     items = tuple(_asked_by_lkpp(session, ticket) if by_lkpp else _requested(app, session, ticket))

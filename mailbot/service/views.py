@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.core import lkpp_decision
 from mailbot.storage import store
 from mailbot.storage.models import Ticket
 
@@ -64,12 +65,14 @@ def ticket_summary(ticket: Ticket) -> dict[str, object]:
 
 def ticket_detail(ticket: Ticket) -> dict[str, object]:
     detail = ticket_summary(ticket)
+    decision = lkpp_decision.due_from_columns(ticket.state, ticket.next_due_at, ticket.lkpp_due_at)
     detail.update({
         "requester_name": ticket.requester_name, "phone": ticket.phone, "missing": ticket.missing,
         "closed_by": ticket.closed_by, "category_matched": ticket.category_matched, "rating": ticket.rating,
         "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
         "paused_since": ticket.paused_since.isoformat() if ticket.paused_since else None,
         "lkpp_due_at": ticket.lkpp_due_at.isoformat() if ticket.lkpp_due_at else None,
+        "decision_due_at": decision.isoformat() if decision else None,  # core.lkpp_decision
         "messages": [
             {"message_id": m.message_id, "direction": m.direction, "role": m.role, "channel": m.channel,
              "sender": m.sender, "recipients": m.recipients, "subject": m.subject, "at": m.at.isoformat(),

@@ -448,6 +448,9 @@ class SlaSettings(_Section):
     warn_to: Literal["assignee", "staff"] = "assignee"  # assignee (all staff when none) or always all staff
     reminder_days: int = Field(default=2, ge=0)  # working days without the requested data -> reminder (0: off)
     autoclose_days: int = Field(default=3, ge=0)  # working days after the reminder -> closed (0: off)
+    #: Working hours after LKPP's answer (no close, no data request) before the assignee (all staff when
+    #: none) is reminded to close with it (#tutup) or ask LKPP further; once per answer (0: off).
+    lkpp_decision_hours: float = Field(default=8, ge=0)
     digest: bool = True
     digest_time: time = time(7, 30)  # local time of the daily digest to staff (working days only)
 

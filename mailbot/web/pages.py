@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mailbot.core import sla, solved
+from mailbot.core import lkpp_decision, sla, solved
 from mailbot.core.timeline import build_timeline
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
@@ -190,7 +190,9 @@ class Pages:
         return [{"t": r, "due": present.local(r.next_due_at, self.c.zone_of(r.helpdesk)),
                  "left": "-" if r.state == "closed" else present.time_left(self.c.calendar_of(r.helpdesk), now,
                                                                            r.next_due_at, r.paused_since, r.state),
-                 "late": present.is_late(now, r.next_due_at)} for r in rows]
+                 "late": present.is_late(now, r.next_due_at),
+                 "decide": lkpp_decision.due_from_columns(r.state, r.next_due_at, r.lkpp_due_at) is not None,
+                 "decide_text": lkpp_decision.STATUS_TEXT} for r in rows]
 
     def _levels(self) -> list[tuple[str, str]]:
         seen: dict[str, str] = {}
@@ -258,11 +260,13 @@ class Pages:
             t = page.ticket
             app = self.c.apps.get(t.helpdesk) or next(iter(self.c.apps.values()))
             zone, calendar = self.c.zone_of(t.helpdesk), self.c.calendar_of(t.helpdesk)
+            decide_at = lkpp_decision.due_from_columns(t.state, t.next_due_at, t.lkpp_due_at)
             deadlines = [(label, present.local(at, zone), present.time_left(calendar, now, at, None),
                           present.is_late(now, at))
                          for label, at in (("Target penyelesaian", t.due_at), ("Penetapan prioritas", t.priority_due_at),
                                            ("Konfirmasi telepon", t.call_due_at), ("Analisis", t.analysis_due_at),
                                            ("Jawaban LKPP", t.lkpp_due_at),
+                                           ("Keputusan helpdesk (tutup atau tanya LKPP)", decide_at),
                                            ("Pengingat ke pengguna", t.remind_at),
                                            ("Ditutup otomatis", t.autoclose_at)) if at is not None]
             timeline = [{"row": row, "at": present.local(row.at, zone),
@@ -274,6 +278,7 @@ class Pages:
                                                   measured_steps(app, page.events, t.priority))]
             context = {
                 "t": t, "page": page, "zone": zone, "deadlines": deadlines, "timeline": timeline,
+                "decide": lkpp_decision.STATUS_TEXT if decide_at is not None else "",
                 "reason": present.priority_reason(page.events, t.priority, app.table),
                 "priority_label": _label(app.table, t.priority),
                 "category_label": app.table.category_label(t.category), "phone": present.phone_links(t.phone),

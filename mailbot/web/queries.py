@@ -90,6 +90,7 @@ class QueueRow:
     next_due_at: datetime | None
     paused_since: datetime | None
     opened_at: datetime
+    lkpp_due_at: datetime | None = None  # with state and next_due_at: the helpdesk's decision (core.lkpp_decision)
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,12 @@ class QueuePage:
 
 _ROW_COLUMNS = (Ticket.id, Ticket.helpdesk, Ticket.number, Ticket.subject, Ticket.requester, Ticket.requester_name,
                 Ticket.state, Ticket.priority, Ticket.assignee, Ticket.next_due_at, Ticket.paused_since,
-                Ticket.opened_at)
+                Ticket.opened_at, Ticket.lkpp_due_at)
 
 
 def _row(r: Any) -> QueueRow:
     return QueueRow(r.id, r.helpdesk, r.number or f"#{r.id}", r.subject, r.requester, r.requester_name, r.state,
-                    r.priority, r.assignee, r.next_due_at, r.paused_since, r.opened_at)
+                    r.priority, r.assignee, r.next_due_at, r.paused_since, r.opened_at, r.lkpp_due_at)
 
 
 def queue_conditions(viewer: Viewer, filters: QueueFilters, now: datetime) -> list[ColumnElement[bool]]:

@@ -3,7 +3,8 @@ is escalated, and what reaches the user.
 
 LKPP asks for data and the user's answer goes back to LKPP; staff take an escalation back (``#tarik``)
 or close it (LKPP is told either way); LKPP's turnaround clock reminds LKPP and tells the coordinator;
-files from LKPP and from staff reach the user; staff relay an unverified LKPP mail with ``#teruskan``.
+files from LKPP and from staff reach the user (after LKPP's answer the LPSE helpdesk is reminded to
+decide); staff relay an unverified LKPP mail with ``#teruskan``.
 """
 
 from __future__ import annotations
@@ -184,6 +185,16 @@ def test_files_from_lkpp_and_from_staff_reach_the_user(deployment: Deployment) -
     assert [(a.filename, a.payload) for a in relayed.attachments] == [("panduan.pdf", PDF)]
     [copy] = d.wait_subject(d.staff1, "Jawaban LKPP")
     assert [a.filename for a in copy.attachments] == ["panduan.pdf"]
+    # LKPP answered without closing: the LPSE helpdesk owes the decision, with a deadline and one reminder.
+    [stored] = d.tickets()
+    assert stored.state == "escalated" and stored.lkpp_due_at is None and stored.next_due_at is not None
+    code, out, _ = d.cli("tickets", "show", "TTS-000001")
+    assert code == 0 and "helpdesk decision " in out and "menunggu keputusan helpdesk: tutup atau tanya LKPP" in out
+    app = build_app(load_settings(d.config_path))
+    assert tick_and_send(app, stored.next_due_at).reminders == 1
+    [decide] = d.wait_subject(d.staff1, "Perlu keputusan")
+    assert "#tutup" in decide.text and "tanyakan lagi ke Helpdesk LKPP" in decide.text
+    assert tick_and_send(app, stored.next_due_at).reminders == 0  # once per LKPP answer
     # A staff member's file goes with the answer too.
     reply = with_file(reply_mail(staff_note(d), d.staff1, "#tutup\nBerikut formulir yang perlu diisi.",
                                  name="Staf Helpdesk"), "formulir.pdf", PDF)

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
 from mailbot.service.app import App, build_apps
+from mailbot.service.deadlines import refresh_deadlines
 from mailbot.service.inbound import process_raw
 from mailbot.settings.loading import load_settings
 from mailbot.storage.models import Outbox, Ticket, TicketEvent, WebAudit, WebSession, WebSignInLink
@@ -382,6 +383,27 @@ def test_lkpp_sees_only_escalated_tickets_of_every_helpdesk(console: tuple) -> N
     assert "Tiket baru" not in page.text  # the helpdesk's own staff conversation is not LKPP's
     assert client.get(f"/tiket/{ids['Rahasia kabupaten']}").status_code == 404
     assert client.get("/laporan").status_code == 404  # the helpdesk's own SLA report is not LKPP's
+
+
+def test_after_lkpps_answer_queue_and_ticket_page_show_the_helpdesks_decision_deadline(console: tuple) -> None:
+    (kota, _), _, make = console
+    with kota.factory.begin() as session:  # LKPP answered the escalated ticket without closing it
+        ticket = session.scalars(select(Ticket).where(Ticket.subject == "Lupa password akun")).one()
+        session.add(TicketEvent(ticket_id=ticket.id, kind="lkpp_replied", at=NOW, actor="officer@lkpp.test",
+                                detail="answer from LKPP", data={"how": "signed"}))
+        session.flush()
+        refresh_deadlines(session, ticket, kota, NOW)
+        ticket_id = ticket.id
+    client = make()
+    sign_in(client, kota, STAFF)
+    queue = client.get("/antrian").text
+    row = queue[queue.index("Lupa password akun"):].split("</tr>")[0]
+    assert "menunggu keputusan helpdesk: tutup atau tanya LKPP" in row
+    assert "30-11-2026 10:00" in row and "jam berhenti" not in row  # a deadline, not a stopped clock
+    page = client.get(f"/tiket/{ticket_id}").text
+    assert "Keputusan helpdesk (tutup atau tanya LKPP)" in page and "30-11-2026 10:00" in page
+    assert "menunggu keputusan helpdesk: tutup atau tanya LKPP" in page and "#catatan" in page
+    assert "tiket di Helpdesk LKPP" not in page
 
 
 def test_coordinator_dashboard_report_and_filters(console: tuple) -> None:

@@ -119,3 +119,16 @@ def test_lkpps_greeting_to_the_helpdesk_does_not_replace_ours() -> None:
                                         by_lkpp=True))
     assert r.text.lstrip().startswith("Yth. Pengguna,")
     assert "Salam,\nHelpdesk" in r.text
+
+
+def test_the_call_task_names_the_number_or_says_how_to_get_one() -> None:
+    ticket = {**sample_context()["ticket"], "missing_labels": ["Kode tender/paket"]}  # type: ignore[dict-item]
+    known = Renderer().render("staff_new", ctx(ticket={**ticket, "phone": "+6281234567890"}))
+    assert 'Tugas: konfirmasi permintaan data lewat telepon ke +6281234567890, lalu balas "#telepon".' in known.text
+    assert "belum diketahui" not in known.text
+    unknown = Renderer().render("staff_new", ctx(ticket={**ticket, "phone": None}))
+    task = next(line for line in unknown.text.splitlines() if line.startswith("Tugas:"))
+    assert "lewat telepon" in task and "nomor telepon pelapor belum diketahui" in task  # the call task stays
+    assert "membalas e-mail ini" in task and "SPSE/SIKaP" in task and '"#telepon"' in task
+    complete = Renderer().render("staff_new", ctx(ticket={**ticket, "missing_labels": []}))
+    assert "Tugas:" not in complete.text  # nothing to confirm: no call task
