@@ -14,6 +14,8 @@ A closed ticket answered by the user within the reopen window goes back to analy
 closed it; later, the answer opens a follow-up ticket. An open ticket's user who only says it is
 solved: see ``core.solved`` (staff close it, step 9).
 
+A reply to a ticket waiting for data (steps 5-6): see ``core.data_reply``.
+
 Which event an inbound mail is (if any) is decided in front of this module, by ``core.triage``. The
 clock's events (SLA warning or breach, reminder, auto-close) come from ``core.sla`` through the SLA
 tick and are decided here too. User-visible text is not built here: a mail is a template name and its
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from mailbot.core.commands import Command, CommandKind, StaffReply
+from mailbot.core.data_reply import data_reply
 from mailbot.core.decisions import (  # re-exported: the service and the tests import them from here
     Assign as Assign,
 )
@@ -359,39 +362,12 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
         return solved_decision(ticket.state, ticket.missing, ticket.assignee, event.actor, solved)
     state = ticket.state
     if state is S.WAITING_USER:
-        return _data_reply(ticket, event)
+        return data_reply(ticket.missing, event.arrived, ticket.assignee, event.actor)
     effects = [Record(E.USER_REPLIED, f"reply from {event.actor}")]
     if ticket.state is S.ESCALATED:
         effects.append(SendMail("lkpp", "lkpp_user_update"))
     effects.append(SendMail("assignee" if ticket.assignee else "staff", "staff_user_reply"))
     return Decision(state, tuple(effects))
-
-
-def _data_reply(ticket: TicketView, event: UserReplied) -> Decision:
-    """SOP steps 5-6 on what arrived: analysis when nothing is missing any more, else keep waiting.
-
-    While items are still missing the clocks keep running (no ``data_received``), the reminder and
-    the auto-close stay due, and the user gets one short mail naming what is still missing.
-    """
-    arrived = [key for key in ticket.missing if key in event.arrived]
-    still = tuple(key for key in ticket.missing if key not in event.arrived)
-    staff = SendMail("assignee" if ticket.assignee else "staff", "staff_user_reply")
-    data: dict[str, object] = {"arrived": arrived, "still_missing": list(still)}
-    if not still:
-        detail = ("the user answered the data request" if not ticket.missing
-                  else "data received: " + ", ".join(arrived))
-        return Decision(S.ANALYSIS, (
-            Record(E.USER_REPLIED, f"reply from {event.actor}", data=data),
-            Record(E.DATA_RECEIVED, detail, 6, data), SetMissing(()),
-            Record(E.ANALYSIS_STARTED, "data received", 7), staff,
-        ))
-    got = f"; arrived: {', '.join(arrived)}" if arrived else "; no requested data in it"
-    effects: list[Effect] = [
-        Record(E.USER_REPLIED, f"reply from {event.actor}{got}; still missing: {', '.join(still)}", data=data)]
-    if arrived:
-        effects.append(SetMissing(still))
-    effects += [SendMail("user", "still_missing", {"arrived": arrived, "still_missing": list(still)}), staff]
-    return Decision(S.WAITING_USER, tuple(effects))
 
 
 # Refusals: short lines of data listed by the ``staff_error`` template (which holds the mail's text); here because

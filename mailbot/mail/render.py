@@ -34,6 +34,7 @@ TEMPLATE_KEYS = (
     "staff_delivery_failed",
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
     "staff_auth_failed", "staff_unverified", "staff_lkpp_unverified", "lkpp_closed", "lkpp_reopened", "still_missing",
+    "data_complete",
     "lkpp_withdrawn", "lkpp_reminder",
     "web_signin", "staff_copy", "staff_held", "staff_create_refused", "merged",
 )
@@ -143,7 +144,8 @@ def sample_context() -> dict[str, object]:
                    "state_label": "dalam analisis", "requester": "user@example.test", "requester_name": "Pengguna",
                    "phone": None, "assignee": None, "missing_labels": [], "resolution_hours": 24,
                    "resolution_text": "24 jam kerja", "opened_local": "01-01-2026 08:00 WIB",
-                   "due_local": "02-01-2026 08:00 WIB", "url": "https://helpdesk.example.test/tiket/1"},
+                   "due_local": "02-01-2026 08:00 WIB",
+                   "analysis_due_local": "Jumat, 02-01-2026 pukul 08:00 WIB", "url": "https://helpdesk.example.test/tiket/1"},
         "message": {"sender": "user@example.test", "text": "teks", "attachments": []},
         "answer": "jawaban", "items": [], "requested": ["data"], "errors": ["contoh"], "note": "", "closed": False,
         "by_lkpp": False, "into": "TTS-000002", "autoclosed": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
@@ -151,7 +153,7 @@ def sample_context() -> dict[str, object]:
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
         "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "solved": "", "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
-        "opened_off_hours": "Senin, 05-01-2026 pukul 08:00 WIB",
+        "opened_off_hours": "Senin, 05-01-2026 pukul 08:00 WIB", "analysis_target": "8 jam kerja",
         "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],
         "priority_reason": "kategori \"Contoh\": prioritas SEDANG",
         # the team (core.team): the colleagues' copy, a held answer, a refused #buat, previous tickets

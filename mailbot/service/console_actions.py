@@ -39,22 +39,24 @@ from mailbot.service.effects import (
     store_message,
     ticket_view,
 )
-from mailbot.service.inbound import open_ticket, with_canned_answers
+from mailbot.service.inbound import open_ticket, unrelayed_lkpp, with_canned_answers
 from mailbot.storage import store
 from mailbot.storage.models import Ticket, WebAction
 
 #: The console's staff actions (the form contract: ``<button name="action" value="...">``).
 STAFF_ACTIONS = ("reply", "close", "escalate", "request_data", "take", "note", "priority", "called", "reopen",
-                 "merge")
+                 "merge", "withdraw", "relay")
 #: What a signed-in LKPP officer may do on an escalated ticket.
 LKPP_ACTIONS = ("reply", "request_data", "close")
 #: The keyword line each staff action stands for (its argument, if any, is added from the form).
 KEYWORD = {"close": "#tutup", "escalate": "#eskalasi", "request_data": "#mintadata", "take": "#ambil",
-           "note": "#catatan", "priority": "#prioritas", "called": "#telepon", "reopen": "#buka"}
+           "note": "#catatan", "priority": "#prioritas", "called": "#telepon", "reopen": "#buka", "withdraw": "#tarik",
+           "relay": "#teruskan"}
 #: The command each staff action runs (``reply`` runs none: a plain answer).
 _KIND = {"close": CommandKind.CLOSE, "escalate": CommandKind.ESCALATE, "request_data": CommandKind.NEED_INFO,
          "take": CommandKind.TAKE, "note": CommandKind.NOTE, "priority": CommandKind.PRIORITY,
-         "called": CommandKind.CALLED, "reopen": CommandKind.REOPEN, "merge": CommandKind.MERGE}
+         "called": CommandKind.CALLED, "reopen": CommandKind.REOPEN, "merge": CommandKind.MERGE,
+         "withdraw": CommandKind.WITHDRAW, "relay": CommandKind.RELAY}
 
 
 def actions_in(state: str, lkpp: bool) -> tuple[str, ...]:
@@ -70,8 +72,9 @@ def actions_in(state: str, lkpp: bool) -> tuple[str, ...]:
                                               else (_KIND[a], current) in TRANSITIONS))
 
 
-#: Actions whose answer text goes to the user (and may carry a canned answer and files).
-_ANSWERING = {"reply", "close", "request_data", "escalate", "reopen", "merge"}
+#: Actions whose answer text goes to the user (and may carry a canned answer and files); the text of
+#: ``relay`` is the introduction above LKPP's relayed mail, as the text under ``#teruskan`` is.
+_ANSWERING = {"reply", "close", "request_data", "escalate", "reopen", "merge", "relay"}
 
 #: How a caller's problem reached the helpdesk (form value -> the words recorded).
 CALLER_CHANNELS = {"telepon": "telepon", "whatsapp": "WhatsApp", "datang_langsung": "datang langsung",
@@ -202,7 +205,9 @@ def _act(app: App, session: Session, ticket: Ticket, actor: str, form: ActionFor
             raise _Refused(["sebutkan alasan perubahan prioritas"])
         if form.action == "take" and form.assignee and not app.settings.is_staff(form.assignee):
             raise _Refused([f"{form.assignee} bukan petugas helpdesk ini"])
-        event = StaffReplied(actor, reply, merge_target=merge_target(session, ticket, reply))
+        # #teruskan: the latest mail in LKPP's name without proof not relayed yet (the workflow refuses without one).
+        unverified = unrelayed_lkpp(session, ticket) if form.action == "relay" else (None, None)
+        event = StaffReplied(actor, reply, *unverified, merge_target=merge_target(session, ticket, reply))
     decision = decide(view, event, now, app.policy)
     refusal = _refusal(decision)
     if refusal:
@@ -252,6 +257,8 @@ def _reply(app: App, form: ActionForm, body: str, *, lkpp: bool) -> StaffReply:
         line = f"#prioritas {form.level.strip()} {' '.join(form.reason.split())}"
     elif action == "called":
         line = "#telepon " + " ".join(form.text.split())
+    elif action == "withdraw":  # the reason is for LKPP (the keyword's argument), not an answer to the user
+        line = "#tarik " + " ".join(form.reason.split())
     elif action == "merge":
         line = "#gabung " + " ".join(form.into.split())
     else:

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.core import threads
+from mailbot.core import sla, threads
 from mailbot.core.domain import Classification, EventKind, InboundMail, TicketState
 from mailbot.core.kronologi import kronologi
 from mailbot.core.passwords import mask_passwords
@@ -86,6 +86,8 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
             "resolution_text": f"{hours:g} jam kerja" if hours else "",
             "opened_local": local_time(app, ticket.opened_at),
             "due_local": local_time(app, ticket.due_at) if ticket.due_at else "",
+            # The analysis step's deadline (SOP step 7, working time), for the user's "data complete" mail.
+            "analysis_due_local": day_time(app, ticket.analysis_due_at) if ticket.analysis_due_at else "",
             "url": _console_url(settings.web.base_url, ticket.id),
         },
         "message": {"sender": mail.from_addr, "text": new_text or "(tanpa teks)",
@@ -112,6 +114,8 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "lkpp_number": _LazyText(lambda: _lkpp_number(session, ticket.id)),
         # The ack of a mail written outside working hours says when staff start on it.
         "opened_off_hours": _LazyText(lambda: off_hours_until(app, ticket.opened_at)),
+        # The analysis step's standard in words ("8 jam kerja"): the deployment's SLA policy.
+        "analysis_target": _LazyText(lambda: analysis_target(app)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
         "rating_links": [{"score": n, "label": _RATING_LABELS[n], "href": _rating_link(settings.helpdesk.address, ticket, n)}
@@ -133,8 +137,19 @@ def off_hours_until(app: App, at: datetime) -> str:
     calendar = deadlines.calendar_for(app.settings)
     if calendar.is_working(at):
         return ""
-    start = calendar.next_working(at).astimezone(app.zone)
-    return f"{_DAYS[start.weekday()]}, {start:%d-%m-%Y} pukul {start:%H:%M %Z}"
+    return day_time(app, calendar.next_working(at))
+
+
+def day_time(app: App, at: datetime) -> str:
+    """``at`` for a user, with the weekday: "Senin, 07-12-2026 pukul 08:00 WIB"."""
+    local = at.astimezone(app.zone)
+    return f"{_DAYS[local.weekday()]}, {local:%d-%m-%Y} pukul {local:%H:%M %Z}"
+
+
+def analysis_target(app: App) -> str:
+    """How long the analysis step (SOP step 7) may take, in words, as the SLA clocks count it."""
+    standard = deadlines.Setup.of(app).policy.standards["analysis"]
+    return sla.describe(standard.duration, working=standard.working)
 
 
 def _console_url(base_url: str, ticket_id: int | None) -> str:

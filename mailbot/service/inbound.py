@@ -330,7 +330,7 @@ def _staff_reply(app: App, session: Session, ticket: Ticket, view: TicketView, m
         reply = parse_staff_reply(mail.new_text, app.policy.levels)
     reply = with_canned_answers(app, session, ticket, mail, reply)
     relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
-    event = StaffReplied(actor, reply, *(_unrelayed_lkpp(session, ticket) if relay else (None, None)),
+    event = StaffReplied(actor, reply, *(unrelayed_lkpp(session, ticket) if relay else (None, None)),
                          merge_target=merge_target(session, ticket, reply))
     decision = decide(view, event, now, app.policy)
     rejected = any(isinstance(e, Record) and e.kind is EventKind.COMMAND_REJECTED for e in decision.effects)
@@ -439,7 +439,7 @@ def _recent_unverified(session: Session, helpdesk: str, sender: str, now: dateti
         TicketEvent.at >= now - timedelta(hours=1))) or 0
 
 
-def _unrelayed_lkpp(session: Session, ticket: Ticket) -> tuple[str | None, int | None]:
+def unrelayed_lkpp(session: Session, ticket: Ticket) -> tuple[str | None, int | None]:
     """The latest mail in LKPP's name without proof that staff have not relayed yet (text, id)."""
     relayed = {d.get("message") for d in session.scalars(select(TicketEvent.data).where(
         TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.LKPP_RELAYED)) if d}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mailbot.core.domain import Attachment
+from mailbot.core.domain import Attachment, EventKind
 from mailbot.ops import poller
 from mailbot.service.app import App
 from mailbot.service.console_actions import (
@@ -37,9 +38,11 @@ from mailbot.service.console_actions import (
     canned_text,
     open_for_caller,
 )
+from mailbot.storage.models import TicketEvent
 from mailbot.web import queries
 from mailbot.web.access import Viewer
 from mailbot.web.console import Console
+from mailbot.web.queries import MessageView
 
 log = logging.getLogger("mailbot.web")
 
@@ -52,6 +55,8 @@ NOTICES = {
     "escalate": "Tiket dieskalasi ke LKPP.", "request_data": "Permintaan data dikirim ke pengguna.",
     "merge": "Tiket digabung; pengguna diberi tahu nomor tiket yang dilanjutkan.", "take": "Tiket diambil.", "note": "Catatan internal disimpan.", "priority": "Prioritas diubah.",
     "called": "Konfirmasi telepon dicatat.", "reopen": "Tiket dibuka kembali.",
+    "withdraw": "Eskalasi ditarik dari LKPP; LKPP diberi tahu dan tiket kembali dalam analisis.",
+    "relay": "E-mail atas nama LKPP diteruskan ke pengguna.",
     "ganda": "Formulir ini sudah dikirim sebelumnya; tidak dijalankan dua kali.",
     "baru": "Tiket dibuka untuk pelapor; tanda terima dikirim ke e-mailnya.",
 }
@@ -78,17 +83,32 @@ def role_on(console: Console, viewer: Viewer, helpdesk: str) -> str:
     return "staff" if app is not None and app.settings.is_staff(viewer.address) else ""
 
 
-def action_context(console: Console, viewer: Viewer, app: App, state: str, request: Request) -> dict[str, Any]:
-    """What the ticket page's forms need (fresh idempotency tokens for each form)."""
+def unrelayed(messages: Sequence[MessageView], events: Sequence[TicketEvent]) -> MessageView | None:
+    """The mail ``#teruskan`` would relay: the latest in LKPP's name without proof not relayed yet
+    (as ``service.inbound.unrelayed_lkpp`` finds it), or None."""
+    relayed = {e.data.get("message") for e in events if e.kind == EventKind.LKPP_RELAYED.value and e.data}
+    return max((m for m in messages if m.channel == "unverified" and m.id not in relayed),
+               key=lambda m: m.id, default=None)
+
+
+def action_context(console: Console, viewer: Viewer, app: App, state: str, request: Request,
+                   relayable: MessageView | None = None) -> dict[str, Any]:
+    """What the ticket page's forms need (fresh idempotency tokens for each form).
+
+    ``relayable``: the mail "Teruskan ke pengguna" would relay (see :func:`unrelayed`); without one
+    the button is not offered (the workflow would refuse it).
+    """
     role = role_on(console, viewer, app.settings.helpdesk_key)
     done = request.query_params.get("selesai", "")
+    can = actions_in(state, role == "lkpp") if role else ()
     return {
         "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "", "confirm": False,
-        "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "merge", "lkpp")},
+        "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "merge", "lkpp", "withdraw",
+                                                  "relay")},
         "answers": list(app.answers.answers), "items": [i.label for i in app.table.items if not i.any_of],
         "levels": [(lv.key, lv.label) for lv in app.table.levels],
         "colleagues": [a for a in app.settings.staff.addresses if a.lower() != viewer.address],
-        "state": state, "can": actions_in(state, role == "lkpp") if role else (),
+        "state": state, "can": tuple(a for a in can if a != "relay" or relayable is not None), "relayable": relayable,
     }
 
 

@@ -289,7 +289,8 @@ class Pages:
                 "solved": (solved.standing_report(page.events) if t.state != "closed" else None),
                 "merged_into": next((str(e.data["into"]) for e in page.events
                                      if e.kind == "merged" and e.data and e.data.get("into")), ""),
-                **actions.action_context(self.c, viewer, app, t.state, request), **extra,
+                **actions.action_context(self.c, viewer, app, t.state, request,
+                                         actions.unrelayed(page.messages, page.events)), **extra,
             }
             return self.c.render(request, "ticket.html", context, viewer=viewer, status=status)
 
@@ -359,8 +360,14 @@ _REPORT_YEARS = range(2000, 2101)
 
 
 def _date(text: str | None) -> date | None:
+    """A report date as the form sends it (``31-12-2026``, the Indonesian order) or as a link may
+    carry it (``2026-12-31``); None when unreadable or outside :data:`_REPORT_YEARS`."""
+    text = (text or "").strip()
     try:
-        value = date.fromisoformat(text) if text else None
+        if len(text) == 10 and text[2] in "-/." and text[5] == text[2]:
+            value: date | None = date(int(text[6:]), int(text[3:5]), int(text[:2]))
+        else:
+            value = date.fromisoformat(text) if text else None
     except ValueError:
         return None
     return value if value is None or value.year in _REPORT_YEARS else None

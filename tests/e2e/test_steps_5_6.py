@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timezone
+from zoneinfo import ZoneInfo
+
 from tests.e2e.conftest import Deployment, reply_mail
 
 PNG = bytes.fromhex(
@@ -46,3 +49,14 @@ def test_a_promise_keeps_waiting_and_the_code_moves_to_analysis(deployment: Depl
     received = [e for e in ticket.events if e.kind == "data_received"]
     assert len(received) == 1 and "kode_tender" in (received[0].data or {}).get("arrived", [])
     assert len([m for m in d.inbox(d.user) if "Data masih kurang" in m.subject]) == 1
+    # The user hears that the data is complete: the ticket, what happens next and by when (the
+    # analysis clock's deadline, the same one stored on the ticket for the console).
+    [done] = d.wait_subject(d.user, "Data lengkap")
+    assert ticket.number in done.subject and f"tiket {ticket.number} sudah lengkap" in done.text
+    assert "petugas helpdesk menganalisis laporan Anda" in done.text
+    assert ticket.analysis_due_at is not None
+    stored = ticket.analysis_due_at
+    stored = stored if stored.tzinfo else stored.replace(tzinfo=timezone.utc)  # SQLite keeps it naive, in UTC
+    due = stored.astimezone(ZoneInfo("Asia/Jakarta"))  # the deployment's timezone
+    assert "paling lambat" in done.text and f"{due:%d-%m-%Y} pukul {due:%H:%M}" in done.text
+    assert done.text.count("Yth.") == 1

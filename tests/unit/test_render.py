@@ -58,6 +58,20 @@ def test_still_missing_names_what_is_still_missing() -> None:
     assert len(r.text.splitlines()) < 20  # short, for a phone
 
 
+def test_data_complete_says_what_happens_next_and_by_when() -> None:
+    ctx = _sample_context()
+    ctx["ticket"] = {**ctx["ticket"], "analysis_due_local": "Senin, 07-12-2026 pukul 10:00 WIB"}  # type: ignore[dict-item]
+    r = Renderer().render("data_complete", ctx)
+    assert r.subject.startswith("[TTS-000001] Data lengkap") and "\n" not in r.subject
+    assert "tiket TTS-000001 sudah lengkap" in r.text
+    assert "Target analisis: 8 jam kerja, paling lambat Senin, 07-12-2026 pukul 10:00 WIB." in r.text
+    assert r.text.count("Yth.") == 1 and r.text.startswith("Yth. Pengguna,")
+    assert len(r.text.splitlines()) < 15  # short, for a phone
+    # Without a running analysis clock (none stored) the line is left out, not shown half empty.
+    ctx["ticket"] = {**ctx["ticket"], "analysis_due_local": ""}  # type: ignore[dict-item]
+    assert "Target analisis" not in Renderer().render("data_complete", ctx).text
+
+
 @pytest.mark.parametrize("key", TEMPLATE_KEYS)
 def test_paragraphs_are_not_hard_wrapped(key: str) -> None:
     # A phone wraps at about 40 columns: a line broken at 100 becomes a ragged short line, in the

@@ -85,7 +85,8 @@ def test_missing_data_waits_for_user_and_makes_a_call_task() -> None:
 
 USER_REPLY = {
     # state -> (new state, mails)
-    S.WAITING_USER: (S.ANALYSIS, [("staff", "staff_user_reply")]),
+    # staff asked in words (no item keys): any reply completes the request, and the user is told
+    S.WAITING_USER: (S.ANALYSIS, [("user", "data_complete"), ("staff", "staff_user_reply")]),
     S.ANALYSIS: (S.ANALYSIS, [("staff", "staff_user_reply")]),
     S.ESCALATED: (S.ESCALATED, [("lkpp", "lkpp_user_update"), ("staff", "staff_user_reply")]),
     S.CLOSED: (S.ANALYSIS, [("user", "reopened"), ("closer", "staff_reopened")]),
@@ -112,11 +113,14 @@ DATA_REPLY = {
                      S.WAITING_USER, ("kode_tender",), [("user", "still_missing"), ("staff", "staff_user_reply")],
                      False),
     "all arrived": (("kode_tender", "user_id"), ("user_id", "kode_tender"),
-                    S.ANALYSIS, (), [("staff", "staff_user_reply")], True),
+                    S.ANALYSIS, (), [("user", "data_complete"), ("staff", "staff_user_reply")], True),
+    "last item arrived": (("kode_tender",), ("kode_tender", "browser"),
+                          S.ANALYSIS, (), [("user", "data_complete"), ("staff", "staff_user_reply")], True),
     "unrequested item only": (("kode_tender",), ("browser",),
                               S.WAITING_USER, None, [("user", "still_missing"), ("staff", "staff_user_reply")],
                               False),
-    "staff asked in words": ((), (), S.ANALYSIS, (), [("staff", "staff_user_reply")], True),
+    "staff asked in words": ((), (), S.ANALYSIS, (), [("user", "data_complete"), ("staff", "staff_user_reply")],
+                             True),
 }
 
 
@@ -140,6 +144,17 @@ def test_a_reply_without_the_data_to_an_assigned_ticket_tells_the_assignee() -> 
     d = decide(ticket(S.WAITING_USER, missing=("user_id",), assignee=STAFF),
                UserReplied("u@vendor.test", "Baik, nanti saya kirim besok"), NOW, POLICY)
     assert mails(d) == [("user", "still_missing"), ("assignee", "staff_user_reply")]
+
+
+def test_the_user_is_told_once_when_the_data_is_complete() -> None:
+    # The ack promised "langsung kami analisis": the reply that completes the data gets one short
+    # mail (which items came is its context); a later reply in analysis does not repeat it.
+    d = decide(ticket(S.WAITING_USER, missing=("user_id",), assignee=STAFF),
+               UserReplied("u@vendor.test", "ini user id saya", ("user_id",)), NOW, POLICY)
+    assert mails(d) == [("user", "data_complete"), ("assignee", "staff_user_reply")]
+    assert d.mails()[0].context == {"arrived": ["user_id"]}
+    again = decide(ticket(S.ANALYSIS, assignee=STAFF), UserReplied("u@vendor.test", "tambahan"), NOW, POLICY)
+    assert "data_complete" not in [m.template for m in again.mails()]
 
 
 def test_reopen_goes_back_to_the_closer() -> None:
