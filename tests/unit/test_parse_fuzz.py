@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.core.domain import InboundMail
+from mailbot.core.domain import InboundMail, fold_address
 from mailbot.core.parse import (
     MAX_DEFECTS,
     MAX_FILENAME_CHARS,
@@ -79,9 +79,10 @@ def check_invariants(mail: InboundMail, raw: bytes) -> None:
     assert "<" not in mail.message_id[:1] and len(mail.message_id) <= 998
     assert "\n" not in mail.subject and "\r" not in mail.subject and len(mail.subject) <= MAX_SUBJECT_CHARS
     assert "\n" not in mail.from_name and "\r" not in mail.from_name
-    assert mail.from_addr == mail.from_addr.lower()
+    # ASCII case only: a non-ASCII letter keeps its case (the Kelvin sign is not a K)
+    assert mail.from_addr == fold_address(mail.from_addr)
     assert mail.from_addr == "" or "@" in mail.from_addr
-    assert all(a == a.lower() and "@" in a for a in (*mail.to, *mail.cc, *mail.delivered_to))
+    assert all(a == fold_address(a) and "@" in a for a in (*mail.to, *mail.cc, *mail.delivered_to))
     assert mail.date is None or mail.date.tzinfo is not None
     assert len(mail.references) <= 100 and len(mail.in_reply_to) <= 100
     assert all(i and not any(ch.isspace() for ch in i) for i in (*mail.references, *mail.in_reply_to))
