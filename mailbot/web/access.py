@@ -26,6 +26,7 @@ from typing import Literal
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailbot.core.domain import fold_address
 from mailbot.settings.config import Settings
 from mailbot.storage.models import WebAudit, WebSession, WebSignInLink
 
@@ -70,7 +71,7 @@ def normalize_address(text: str) -> str | None:
     Strict on purpose: the domain alone gives the LKPP role (``escalation.lkpp_domains``), so the
     address must be one that every server delivers to that domain and nowhere else.
     """
-    value = text.strip().lower()
+    value = fold_address(text.strip())
     local, sep, domain = value.rpartition("@")
     if (not sep or not local or len(value) > 320 or not _DOMAIN.match(domain)
             or local.startswith(".") or local.endswith(".") or ".." in local
@@ -81,14 +82,16 @@ def normalize_address(text: str) -> str | None:
 
 def viewer_for(settings: Settings, address: str) -> Viewer | None:
     """The console role of ``address`` under the current settings (None: no access)."""
-    address = address.lower()
+    # ASCII case only, as mail is matched: str.lower() would take a look-alike mailbox written with
+    # the Kelvin sign for koord@ and mail koord's sign-in link to it.
+    address = fold_address(address)
     staff = [s for s in settings.per_helpdesk() if s.is_staff(address)]
-    coordinating = [s for s in settings.per_helpdesk() if s.staff.coordinator.lower() == address]
+    coordinating = [s for s in settings.per_helpdesk() if fold_address(s.staff.coordinator) == address]
     keys = tuple(dict.fromkeys(s.helpdesk_key for s in [*staff, *coordinating]))
     if keys:
         return Viewer(address, "coordinator" if coordinating else "staff", keys)
     esc = settings.escalation
-    if address == esc.lkpp_address.lower() or address.rpartition("@")[2] in esc.lkpp_domains:
+    if address == fold_address(esc.lkpp_address) or address.rpartition("@")[2] in esc.lkpp_domains:
         return Viewer(address, "lkpp", tuple(s.helpdesk_key for s in settings.per_helpdesk()))
     return None
 

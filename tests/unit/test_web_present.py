@@ -32,6 +32,8 @@ def settings(**web: object) -> Settings:
     ("staf@lpse.test", "staff"), ("STAF@LPSE.TEST", "staff"), ("koord@lpse.test", "coordinator"),
     ("helpdesk@lkpp.test", "lkpp"), ("petugas@lkpp.go.id", "lkpp"),
     ("budi@vendor.test", None), ("staf@lpse.test.evil", None), ("petugas@sub.lkpp.go.id", None),
+    # the Kelvin sign (U+212A) lowers to "k" with str.lower(): a look-alike mailbox is not koord@
+    ("\u212aoord@lpse.test", None),
 ])
 def test_roles_come_from_the_settings(address: str, role: str | None) -> None:
     viewer = access.viewer_for(settings(), address)
@@ -43,6 +45,7 @@ def test_roles_come_from_the_settings(address: str, role: str | None) -> None:
 @pytest.mark.parametrize(("typed", "normal"), [
     (" Staf@LPSE.test ", "staf@lpse.test"), ("a@b.c", "a@b.c"), ("", None), ("no-at", None), ("a@nodot", None),
     ("a b@c.d", None), ("a@c.d\r\nBcc: x@y.z", None), ("<a@c.d>", None), ("x" * 320 + "@c.d", None),
+    ("\u212aoord@lpse.test", "\u212aoord@lpse.test"),  # kept as typed: another mailbox than koord@
 ])
 def test_typed_addresses(typed: str, normal: str | None) -> None:
     assert access.normalize_address(typed) == normal
