@@ -32,7 +32,7 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.settings.config import DEFAULT_HELPDESK
@@ -106,6 +106,13 @@ def observe_flush(sent: int, failed: int, helpdesk: str = DEFAULT_HELPDESK) -> N
 _OPEN_DEADLINES = ("due_at", "priority_due_at", "call_due_at", "analysis_due_at", "lkpp_due_at")
 
 
+def _decision_overdue(now: datetime) -> ColumnElement[bool]:
+    """An escalated ticket LKPP answered whose decision (close or ask further) is late: on such a
+    ticket every other clock is stopped, so ``next_due_at`` is that decision's deadline
+    (``core.lkpp_decision``)."""
+    return and_(Ticket.state == "escalated", Ticket.lkpp_due_at.is_(None), Ticket.next_due_at < now)
+
+
 class DatabaseCollector:
     """Figures read from the database at each scrape (grouped counts only).
 
@@ -154,7 +161,8 @@ class DatabaseCollector:
                     .group_by(Ticket.helpdesk, Ticket.state, Ticket.priority)):
                 tickets.add_metric([helpdesk, state, priority], count)
             late = _per_helpdesk(session, select(Ticket.helpdesk, func.count()).where(
-                Ticket.state != "closed", or_(*(getattr(Ticket, c) < now for c in _OPEN_DEADLINES)))
+                Ticket.state != "closed", or_(*(getattr(Ticket, c) < now for c in _OPEN_DEADLINES),
+                                              _decision_overdue(now)))
                 .group_by(Ticket.helpdesk))
             waiting: dict[tuple[str, str], int] = {(h, s): n for h, s, n in session.execute(
                 select(Outbox.helpdesk, Outbox.status, func.count()).where(Outbox.status.in_(["pending", "failed"]))

@@ -25,9 +25,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.core import sla
+from mailbot.core import lkpp_decision, sla
 from mailbot.core.domain import EventKind, InboundMail, TicketState
-from mailbot.core.lkpp_decision import DecisionDue
 from mailbot.core.workflow import (
     LKPP_CLOCK,
     AutoCloseDue,
@@ -267,7 +266,7 @@ def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action,
                        deadline=action.deadline, recipients=effects.recipients_for(app, ticket, clock_mail(app), to,
                                                                                   ticket.closed_by))
         since = st.decision.since if st.decision is not None else None
-        return DecisionDue(action.key, _local(app, since), _local(app, action.deadline), warn_to)
+        return lkpp_decision.DecisionDue(action.key, _local(app, since), _local(app, action.deadline), warn_to)
     _record_notice(session, ticket, action.key, action.kind, "waiting", now, recipients=[ticket.requester])
     by_lkpp = st.waiting is not None and st.waiting.by_lkpp
     items = tuple(_asked_by_lkpp(session, ticket) if by_lkpp else _requested(app, session, ticket))
@@ -372,6 +371,16 @@ def digest_context(app: App, session: Session, setup: Setup, now: datetime) -> d
                 "tag": tag, "number": t.number, "priority": t.priority, "label": clock.label,
                 "deadline": _local(app, clock.due_at), "percent": min(round(clock.fraction * 100), 999),
                 "breached": clock.breached, "assignee": t.assignee, "subject": t.subject}))
+        if st.decision is not None:
+            # LKPP answered and the helpdesk owes the decision (close, or ask LKPP further): listed
+            # from the answer on, not only near its deadline, since nothing else shows it to staff.
+            d = st.decision
+            span = cal.between(d.since, d.due_at)
+            fraction = cal.between(d.since, now) / span if span else 1.0
+            near.append((d.due_at, {
+                "tag": tag, "number": t.number, "priority": t.priority, "label": lkpp_decision.LABEL,
+                "deadline": _local(app, d.due_at), "percent": min(round(fraction * 100), 999),
+                "breached": d.due_at <= now, "assignee": t.assignee, "subject": t.subject}))
         call = st.clock("call")
         if call is not None:
             calls.append({"tag": tag, "requester_name": t.requester_name, "requester": t.requester, "phone": t.phone,

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from mailbot import cli
 from mailbot.core import lkpp_decision, threads
-from mailbot.service import sla_jobs, views
+from mailbot.service import deadlines, sla_jobs, views
 from mailbot.service.app import App
 from mailbot.service.inbound import process_raw
 from mailbot.storage.models import Outbox, SlaNotice, Ticket
@@ -118,3 +118,32 @@ def test_the_reminder_can_be_switched_off(tmp_path: Path) -> None:
         ticket = session.get(Ticket, ticket_id)
         assert ticket is not None and ticket.next_due_at is None
     assert sla_jobs.tick(app, DUE + timedelta(days=5)).reminders == 0 and reminders(app) == []
+
+
+def test_the_daily_digest_lists_the_decision_from_lkpps_answer_on(tmp_path: Path) -> None:
+    # Nothing else shows staff a ticket LKPP answered: the morning digest names it with its deadline,
+    # before the reminder and after it.
+    app = make_app(tmp_path)
+    answered_by_lkpp(app)
+    for now, breached in ((NOW + timedelta(minutes=5), False), (DUE + timedelta(hours=1), True)):
+        with app.factory() as session:
+            near = sla_jobs.digest_context(app, session, deadlines.Setup.of(app), now)["near"]
+        [item] = [n for n in near if n["label"] == lkpp_decision.LABEL]
+        assert item["number"] == "TTS-000001" and item["breached"] is breached
+        assert str(item["deadline"]).startswith("30-11-2026 10:00")
+
+
+def test_a_late_decision_counts_as_overdue_in_the_metrics(tmp_path: Path) -> None:
+    # The collector reads the wall clock; the decision was due on 30 November 2026, long before any run.
+    from mailbot.ops.metrics import DatabaseCollector
+
+    def overdue(app: App) -> float:
+        family = next(f for f in DatabaseCollector(app).collect() if f.name == "mailbot_tickets_overdue")
+        return sum(s.value for s in family.samples)
+
+    app = make_app(tmp_path)
+    ticket_id = answered_by_lkpp(app)
+    assert overdue(app) == 1
+    staff_to = threads.reply_address("helpdesk@lpse.test", ticket_id, app.secret)
+    process_raw(app, mail(STAFF, staff_to, "Re: [TTS-000001]", "#tutup\nSudah dijawab LKPP.", "s2@lpse.test"), NOW)
+    assert overdue(app) == 0
