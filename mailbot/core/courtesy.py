@@ -42,5 +42,32 @@ def greets(text: str) -> bool:
 
 def signs_off(text: str) -> bool:
     """The answer ends with a sign-off of its own ("Salam,\\nAndi", "Hormat kami,\\n...")."""
-    lines = _lines(text)
-    return len(lines) > 1 and any(_SIGN_OFF.match(line) for line in lines[-_SIGN_OFF_LINES:])
+    return bool(split_sign_off(text)[1])
+
+
+def split_sign_off(text: str) -> tuple[str, str]:
+    """``(body, sign_off)``: the answer without its closing block, and that block ("" when none).
+
+    A mail that adds paragraphs after the staff text (the closing note, the rating request) puts
+    the staff sign-off at its end, where a reader expects it, instead of in the middle. The block
+    starts at the first sign-off line among the last few; the answer's first line never starts
+    it ("Salam sejahtera, ..." opens a letter), so a body always remains.
+    """
+    raw = text.replace("\r\n", "\n").split("\n")
+    filled = [i for i, line in enumerate(raw) if line.strip()]
+    if len(filled) < 2:
+        return text, ""
+    start = next((i for i in filled[-_SIGN_OFF_LINES:] if i != filled[0] and _SIGN_OFF.match(raw[i].strip())), None)
+    if start is None:
+        return text, ""
+    return "\n".join(raw[:start]).rstrip(), "\n".join(line.strip() for line in raw[start:]).strip()
+
+
+def without_sign_off(text: str) -> str:
+    """The answer without its own closing block (see :func:`split_sign_off`)."""
+    return split_sign_off(text)[0]
+
+
+def sign_off(text: str) -> str:
+    """The answer's own closing block ("Salam,\\nAndi"), or ""."""
+    return split_sign_off(text)[1]

@@ -42,7 +42,9 @@ __all__ = [
     "TablePatternError",
     "compile_table_pattern",
     "keyword_pattern",
+    "in_context",
     "normalise",
+    "said",
     "snippet",
 ]
 
@@ -399,6 +401,29 @@ class Prefilter:
 def snippet(text: str, limit: int = 60) -> str:
     one_line = " ".join(text.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
+
+
+def in_context(text: str, start: int, end: int, width: int = 24) -> str:
+    """``text[start:end]`` in brackets with up to ``width`` characters either side, quoted, one line.
+
+    An operator reading "user_id: 'g'" cannot tell what matched; "...login dengan user id [g] sejak
+    pagi..." shows it. The sides are cut at a word boundary where one is near, and marked "...".
+    """
+    before, after = text[max(0, start - width):start], text[end:end + width]
+    if start > width and " " in before:
+        before = "..." + before[before.index(" ") + 1:]
+    if end + width < len(text) and " " in after:
+        after = after[:after.rindex(" ")] + "..."
+    return '"' + " ".join(f"{before}[{snippet(text[start:end])}]{after}".split()) + '"'
+
+
+def said(both: str, subject_len: int, match: PatternMatch) -> str:
+    """'the body says "...[match]..."': a match in ``both`` (subject, newline, body), in its field's context."""
+    start, end = match.span()
+    if start < subject_len:
+        return f"the subject says {in_context(both[:subject_len], start, min(end, subject_len))}"
+    offset = subject_len + 1
+    return f"the body says {in_context(both[offset:], start - offset, end - offset)}"
 
 
 class Excluded:

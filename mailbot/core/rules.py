@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from mailbot.core import matching  # in_context, said: the explanations' excerpts
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.intent import no_request, own_trouble
@@ -282,7 +283,7 @@ def _find_item(
     """Why ``item`` (not a group) is present, or None."""
     for value in values:
         if value.kind in item.values:
-            return f"found {value.kind} {snippet(value.text)!r} ({value.how})"
+            return f"found {value.kind} {matching.in_context(text, value.start, value.end)} ({value.how})"
     if item.attachment:
         for attachment in attachments:
             if _attachment_fits(item, attachment):
@@ -296,7 +297,7 @@ def _find_item(
         for match in rx.finditer(text):
             if excluded.overlaps(*match.span()):
                 continue  # e.g. digits that belong to an NPWP or an amount
-            return f"found {snippet(match[0])!r}"
+            return f"found {matching.in_context(text, *match.span())}"
     return None
 
 
@@ -580,16 +581,17 @@ def classify(
             continue
         against = next((m for rx in condition.unless if possible(rx) for m in rx.finditer(both)), None)
         if against is not None:
-            hits.append(RuleHit("needs", f"not {', '.join(condition.required) or condition.priority}: "
-                                         f"{snippet(against[0])!r} ({condition.where}.unless)"))
+            hits.append(RuleHit("needs", f"not {', '.join(condition.required) or condition.priority}, because "
+                                         f"{matching.said(both, len(norm_subject), against)} ({condition.where}.unless)"))
             continue
         if condition.required:
             required.update(condition.required)
-            hits.append(RuleHit("needs", f"{', '.join(condition.required)}: {snippet(match[0])!r} ({condition.where})"))
+            hits.append(RuleHit("needs", f"{', '.join(condition.required)}, because "
+                                         f"{matching.said(both, len(norm_subject), match)} ({condition.where})"))
         if condition.priority is not None and priority == chosen.priority:
             priority = condition.priority
             level = table.level(priority)
-            hits.append(RuleHit("priority", f"{snippet(match[0])!r} ({condition.where}) -> {priority}"))
+            hits.append(RuleHit("priority", f"{matching.said(both, len(norm_subject), match)} ({condition.where}) -> {priority}"))
     if table.questions is not None and table.questions.intent:
         question = _by_intent(table, chosen, priority, question, norm_body, hits)
     if question is not None:
@@ -622,7 +624,7 @@ def classify(
         if item.key in required and item.key not in found
     )
     if missing:
-        hits.append(RuleHit("missing", "required but not found: " + ", ".join(m.key for m in missing)))
+        hits.extend(RuleHit("missing", f"{m.key}: not found (required)") for m in missing)
 
     if password_found:
         hits.append(RuleHit("password", "the mail contains a password; it was masked"))

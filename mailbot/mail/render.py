@@ -20,7 +20,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
 from mailbot.core.commands import USAGE
-from mailbot.core.courtesy import greets, signs_off
+from mailbot.core.courtesy import greets, sign_off, signs_off, without_sign_off
 from mailbot.settings.resources import builtin_templates
 
 #: The shipped templates (and canned answers in ``answers/``): the installed package's copy, or
@@ -98,6 +98,9 @@ class Renderer:
         self.env.filters["html_text"] = text_to_html
         self.env.tests["greeting"] = greets
         self.env.tests["signed_off"] = signs_off
+        # The staff answer's own sign-off goes last (the signature macro), its body where it stands.
+        self.env.filters["without_sign_off"] = without_sign_off
+        self.env.filters["sign_off"] = sign_off
         self.env.globals["m"] = self.env.get_template("_macros.j2").module
 
     def render(self, key: str, context: Mapping[str, object]) -> Rendered:

@@ -273,9 +273,11 @@ def test_the_m_group_is_what_a_pattern_finds() -> None:
     assert [(m.span(), m[0]) for m in pattern.finditer(text)] == [((6, 13), "1234567")]
 
 
-def test_the_tender_code_is_shown_without_its_context(table: PriorityTable) -> None:
+def test_the_tender_code_is_marked_without_the_patterns_delimiters(table: PriorityTable) -> None:
     result = classify(table, subject="", text="Mohon dicek paket (10234567), gagal upload")
-    assert any(h.rule == "item:kode_tender" and h.reason == "found tender_code '10234567' (label 'paket')" for h in result.hits)
+    # the brackets hold the code alone; the parentheses around it are context, outside them
+    expected = 'found tender_code "mohon dicek paket ([10234567]), gagal upload" (label \'paket\')'
+    assert any(h.rule == "item:kode_tender" and h.reason == expected for h in result.hits)
     for glued in ("versi 1.10234567", "10234567.8", "+6210234567", "10234567/2024", "a10234567"):
         assert "kode_tender" not in detect_items(table, glued), glued
 

@@ -206,7 +206,7 @@ def test_the_browser_is_asked_only_when_the_page_shows_wrong(table: PriorityTabl
 def test_the_reason_names_the_value_and_how_it_was_read(table: PriorityTable) -> None:
     result = classify(table, subject="", text="Kode Tender      : 10034567000\ngagal upload")
     reasons = [h.reason for h in result.hits if h.rule == "item:kode_tender"]
-    assert reasons == ["found tender_code '10034567000' (label 'kode tender')"]
+    assert reasons == ['found tender_code "kode tender : [10034567000] gagal upload" (label \'kode tender\')']
 
 
 def test_the_browser_is_not_asked_when_the_server_answers_or_everyone_fails(table: PriorityTable) -> None:
