@@ -29,6 +29,7 @@ class CommandKind(str, enum.Enum):
     CREATE = "create"  # a forwarded user's mail opens a ticket for its original sender (``core.team``)
     SEND = "send"  # send an answer held because a colleague had just answered (``core.team``)
     MERGE = "merge"  # close this ticket as a duplicate of another one of the same requester
+    TO_LKPP = "to_lkpp"  # staff's own message to LKPP on an escalated ticket (``core.lkpp_message``)
 
 
 #: keyword (lower case, without '#') -> kind. Indonesian first, English aliases after.
@@ -62,13 +63,15 @@ KEYWORDS: dict[str, CommandKind] = {
     "send": CommandKind.SEND,
     "gabung": CommandKind.MERGE,
     "merge": CommandKind.MERGE,
+    "lkpp": CommandKind.TO_LKPP,  # one word in both languages: no alias
 }
 
 #: Words staff write for a command that is not one ("#selesai" for "#tutup", "#minta data"): the
 #: refusal names the command they meant, as it does for a typo ("#eskalsi").
 _MEANT = {"selesai": "tutup", "beres": "tutup", "done": "tutup", "solved": "tutup", "tutuptiket": "tutup",
           "minta": "mintadata", "kurang": "mintadata", "prio": "prioritas", "telp": "telepon", "tlp": "telepon",
-          "ambilalih": "ambil", "bukakembali": "buka", "gabungkan": "gabung", "teruskanlkpp": "eskalasi"}
+          "ambilalih": "ambil", "bukakembali": "buka", "gabungkan": "gabung", "teruskanlkpp": "eskalasi",
+          "tanyalkpp": "lkpp", "kelkpp": "lkpp", "pesanlkpp": "lkpp", "kirimlkpp": "lkpp", "tolkpp": "lkpp"}
 
 
 def _unknown(word: str) -> str:
@@ -90,6 +93,7 @@ USAGE: dict[CommandKind, str] = {
     CommandKind.REOPEN: "#buka",
     CommandKind.WITHDRAW: "#tarik <alasan>",
     CommandKind.RELAY: "#teruskan",
+    CommandKind.TO_LKPP: "#lkpp <pesan>",
     CommandKind.MERGE: "#gabung <nomor tiket>",
     CommandKind.SEND: "#kirim",
     CommandKind.CREATE: "#buat",
@@ -111,7 +115,9 @@ PRIORITY_WORDS: dict[str, str] = {
 
 #: Commands whose arguments are free text (the rest of the line).
 _FREE_TEXT = {CommandKind.NEED_INFO, CommandKind.NOTE, CommandKind.CALLED, CommandKind.CLOSE, CommandKind.ESCALATE,
-              CommandKind.WITHDRAW}
+              CommandKind.WITHDRAW, CommandKind.TO_LKPP}
+#: Commands that count only with their ``#``: an answer may well begin with a line "LKPP" or "LKPP:".
+_HASH_ONLY = {CommandKind.TO_LKPP}
 _NO_ARGS = {CommandKind.TAKE, CommandKind.REOPEN, CommandKind.RELAY, CommandKind.CREATE, CommandKind.SEND}
 
 #: A ticket's number as staff write it: "TTS-000123", "[TTS-000123]", "000123" or "123".
@@ -155,7 +161,7 @@ def _parse_line(line: str, levels: tuple[str, ...]) -> Command | CommandError | 
     word = match.group("word").lower()
     rest = match.group("rest")
     kind = KEYWORDS.get(word)
-    if kind is None:
+    if kind is None or (kind in _HASH_ONLY and not hashed):
         return CommandError(line, _unknown(word)) if hashed else None
     if kind is CommandKind.PRIORITY:
         level = PRIORITY_WORDS.get(rest.split()[0].lower(), rest.split()[0].lower()) if rest else ""

@@ -88,6 +88,7 @@ class EventKind(enum.StrEnum):
     LKPP_UNVERIFIED = "lkpp_unverified"  # mail in LKPP's name without proof: shown to staff, nothing else
     LKPP_RELAYED = "lkpp_relayed"  # staff relayed such a mail to the user (``#teruskan``)
     WITHDRAWN = "withdrawn"  # staff took the escalation back from LKPP (``#tarik``)
+    LKPP_MESSAGED = "lkpp_messaged"  # staff wrote to LKPP on the escalated ticket (``#lkpp``)
     ANSWER_HELD = "answer_held"  # a colleague had just answered: held until ``#kirim`` (core.team)
     ANSWER_RELEASED = "answer_released"  # the held answer sent on its sender's ``#kirim``
     MERGED = "merged"  # closed as a duplicate into another ticket (``#gabung``)

@@ -103,6 +103,8 @@ def _text(e: EventRecord, label: Callable[[str], str], category_label: Callable[
     if kind == "lkpp_replied":
         asked = ", ".join(str(x) for x in d.get("asked") or [])
         return f"Helpdesk LKPP meminta data kepada pelapor: {asked}" if asked else "Helpdesk LKPP menjawab"
+    if kind == "lkpp_messaged":
+        return f"Petugas LPSE ({_who(str(d.get('by') or e.actor))}) mengirim pesan kepada Helpdesk LKPP"
     if kind == "lkpp_relayed":
         return f"Jawaban atas nama LKPP diteruskan kepada pelapor oleh {_who(str(d.get('by') or e.actor))}"
     if kind == "closed":

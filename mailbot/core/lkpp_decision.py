@@ -33,7 +33,8 @@ STATUS_TEXT = "menunggu keputusan helpdesk: tutup atau tanya LKPP"
 
 #: Events that end the wait (besides LKPP's own next mail, which may start a new one).
 _ENDS = frozenset({E.CLOSED, E.WITHDRAWN, E.REOPENED, E.USER_REPLIED, E.USER_SOLVED, E.STAFF_ANSWERED,
-                   E.NOTE, E.CALLED, E.LKPP_RELAYED, E.ESCALATED, E.MERGED})
+                   E.NOTE, E.CALLED, E.LKPP_RELAYED, E.ESCALATED, E.MERGED,
+                   E.LKPP_MESSAGED})  # staff asked LKPP further (``#lkpp``): LKPP's answer is awaited again
 
 
 @dataclass(frozen=True)

@@ -363,6 +363,10 @@ class _LkppTurns:
             self.owes_since, self.asked_at = None, (e.at if data.get("asked") else None)
         elif e.kind == "user_replied" and self.asked_at is not None and self.owes_since is None:
             self.owes_since, self.asked_at = e.at, None  # LKPP has the data it asked for
+        elif e.kind == "lkpp_messaged" and self.owes_since is None:
+            # Staff asked LKPP further or sent it the data (``#lkpp``): LKPP owes an answer again. While it
+            # still owes one, the turn keeps its start: a question from staff does not buy LKPP time.
+            self.owes_since, self.asked_at = e.at, None
         elif e.kind in {"closed", "withdrawn"}:
             self._with_lkpp, self.asked_at, self.owes_since = False, None, None
 

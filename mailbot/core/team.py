@@ -115,6 +115,7 @@ _ACTIONS = {
     E.ESCALATED: "mengeskalasi tiket ke LKPP",
     E.CLOSED: "menutup tiket",
     E.DATA_REQUESTED: "meminta data dari pengguna",
+    E.LKPP_MESSAGED: "mengirim pesan ke LKPP (#lkpp)",
 }
 
 
@@ -132,8 +133,12 @@ def with_copies(decision: Decision, actor: str, answer: str, enabled: bool = Tru
         return decision
     copy = SendMail("others", "staff_copy", {"team": {
         "by": actor, "actions": list(dict.fromkeys(actions)),
-        "answer": excerpt(answer) if answers_user(decision) or E.ESCALATED.value in _kinds(decision) else ""}})
+        "answer": excerpt(answer) if answers_user(decision) or _kinds(decision) & _TO_LKPP else ""}})
     return Decision(decision.state, (*decision.effects, copy), closed_by=decision.closed_by)
+
+
+#: Steps whose text went to LKPP: the colleagues' copy quotes it as it quotes an answer to the user.
+_TO_LKPP = {E.ESCALATED.value, E.LKPP_MESSAGED.value}
 
 
 def _kinds(decision: Decision) -> set[str]:

@@ -8,7 +8,8 @@ queued mail. Reading this module top to bottom is reading the SOP:
         escalated -> analysis (``#tarik``: staff take it back from LKPP, LKPP is told)
 
 While escalated, LKPP answers (then LPSE staff owe a decision: ``core.lkpp_decision``), asks the user
-for data (the user's reply goes to LKPP) or closes; LPSE staff may close (LKPP is told) or take it back.
+for data (the user's reply goes to LKPP) or closes; LPSE staff may close (LKPP is told), write to LKPP
+(``#lkpp``: ``core.lkpp_message``) or take it back.
 A mail in LKPP's name without proof changes nothing; staff may relay it with ``#teruskan``.
 A closed ticket answered by the user within the reopen window goes back to analysis and to whoever
 closed it; later, the answer opens a follow-up ticket. An open ticket's user who only says it is
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from mailbot.core import lkpp_message
 from mailbot.core.commands import Command, CommandKind, StaffReply
 from mailbot.core.data_reply import data_reply
 from mailbot.core.decisions import (  # re-exported: the service and the tests import them from here
@@ -92,6 +94,7 @@ TRANSITIONS: Mapping[tuple[CommandKind, TicketState], TicketState] = {
     **{(CommandKind.TAKE, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     (CommandKind.REOPEN, S.CLOSED): S.ANALYSIS,
     (CommandKind.WITHDRAW, S.ESCALATED): S.ANALYSIS,
+    (CommandKind.TO_LKPP, S.ESCALATED): S.ESCALATED,  # only while LKPP holds it: ``core.lkpp_message``
     **{(CommandKind.RELAY, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     **{(CommandKind.ANSWER, s): s for s in (S.ANALYSIS, S.WAITING_USER, S.ESCALATED)},
     # Not while LKPP holds it (take it back with #tarik first): LKPP would answer a closed duplicate.
@@ -173,13 +176,15 @@ class MergeTarget:
 class StaffReplied:
     """A proven staff member's reply. ``unverified``: the text of the latest mail in LKPP's name
     without proof not yet relayed (``#teruskan`` sends it to the user), ``unverified_ref`` its id.
-    ``merge_target``: the ticket a ``#gabung`` names (None when there is no such ticket)."""
+    ``merge_target``: the ticket a ``#gabung`` names (None when there is no such ticket).
+    ``files``: the names of the files the reply carries (``#lkpp`` may send files alone)."""
 
     actor: str
     reply: StaffReply
     unverified: str | None = None
     unverified_ref: int | None = None
     merge_target: MergeTarget | None = None
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -375,6 +380,8 @@ def _user_replied(ticket: TicketView, event: UserReplied, now: datetime, policy:
 def _refusal(command: Command, state: TicketState, earlier: Command | None = None) -> str:
     if command.kind is CommandKind.CREATE:  # ``core.team``: only a new mail forwarding a user's mail
         return f"'{command.line}' hanya untuk e-mail baru yang meneruskan e-mail pengguna, bukan balasan tiket"
+    if command.kind is CommandKind.TO_LKPP:  # says why the ticket is not at LKPP, and what to do instead
+        return lkpp_message.refusal(command, state, earlier)
     if earlier is not None:
         return f"'{command.line}' tidak bisa dipakai setelah '{earlier.line}' (tiket menjadi {STATE_LABELS[state]})"
     return f"'{command.line}' tidak bisa dipakai saat tiket {STATE_LABELS[state]}"
@@ -396,6 +403,8 @@ def _staff_replied(ticket: TicketView, event: StaffReplied, policy: Policy) -> D
             errors.append(f"'{command.line}': tidak ada e-mail atas nama LKPP yang belum diteruskan")
         if command.kind is CommandKind.MERGE:
             errors += _merge_refusals(command, event.merge_target, ticket)
+        if command.kind is CommandKind.TO_LKPP:
+            errors += filter(None, [lkpp_message.empty_refusal(command, reply.body, event.files)])
         changed_by, state = (command if nxt is not state else changed_by), nxt
     if errors:
         return Decision(ticket.state, (
@@ -505,6 +514,9 @@ def _run_commands(ticket: TicketView, event: StaffReplied, policy: Policy) -> De
                                                          "intro": "" if body_used else reply.body}),
                         Record(E.LKPP_RELAYED, f"unverified LKPP mail relayed to the user by {actor}",
                                data={"by": actor, "message": event.unverified_ref})]
+            body_used = True
+        elif kind is CommandKind.TO_LKPP:  # the reply's text is for LKPP, never for the user too
+            effects += lkpp_message.effects(command, "" if body_used else reply.body, actor, event.files)
             body_used = True
     if reply.body and not body_used and state is not S.CLOSED:
         effects += [Record(E.STAFF_ANSWERED, f"answer from {actor}"),

@@ -35,7 +35,7 @@ TEMPLATE_KEYS = (
     "reminder", "autoclosed", "staff_sla_warning", "staff_sla_breach", "staff_digest",
     "staff_auth_failed", "staff_unverified", "staff_lkpp_unverified", "lkpp_closed", "lkpp_reopened", "still_missing",
     "data_complete",
-    "lkpp_withdrawn", "lkpp_reminder",
+    "lkpp_withdrawn", "lkpp_reminder", "lkpp_message",
     "web_signin", "staff_copy", "staff_held", "staff_create_refused", "merged",
 )
 
@@ -154,7 +154,7 @@ def sample_context() -> dict[str, object]:
         "by_lkpp": False, "into": "TTS-000002", "autoclosed": False, "password_found": False, "reasons": [], "reopen_days": "7", "timeline": [],
         "kronologi": [{"at": "01-01-2026 08:00 WIB", "step": 1, "step_name": "Laporan masuk", "text": "Laporan diterima"}],
         "conversation": [], "bounced": "user@example.test (5.1.1)", "marks": [], "omitted": [], "dossier_limit": "",
-        "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "asked": [], "solved": "", "lkpp_number": "4711", "arrived": [], "still": [],
+        "capped": 0, "how": "signed reply address", "to_lkpp": False, "intro": "", "relay": None, "staff_message": "pesan", "files": ["data.pdf"], "asked": [], "solved": "", "lkpp_number": "4711", "arrived": [], "still": [],
         "suggestions": [{"id": 1, "key": "contoh", "title": "Contoh jawaban"}],
         "opened_off_hours": "Senin, 05-01-2026 pukul 08:00 WIB", "analysis_target": "8 jam kerja",
         "rating_links": [{"score": 5, "label": "sangat baik", "href": "mailto:helpdesk@example.test?subject=Re%3A&body=5"}],

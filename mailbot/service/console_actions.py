@@ -45,18 +45,18 @@ from mailbot.storage.models import Ticket, WebAction
 
 #: The console's staff actions (the form contract: ``<button name="action" value="...">``).
 STAFF_ACTIONS = ("reply", "close", "escalate", "request_data", "take", "note", "priority", "called", "reopen",
-                 "merge", "withdraw", "relay")
+                 "merge", "withdraw", "relay", "to_lkpp")
 #: What a signed-in LKPP officer may do on an escalated ticket.
 LKPP_ACTIONS = ("reply", "request_data", "close")
 #: The keyword line each staff action stands for (its argument, if any, is added from the form).
 KEYWORD = {"close": "#tutup", "escalate": "#eskalasi", "request_data": "#mintadata", "take": "#ambil",
            "note": "#catatan", "priority": "#prioritas", "called": "#telepon", "reopen": "#buka", "withdraw": "#tarik",
-           "relay": "#teruskan"}
+           "relay": "#teruskan", "to_lkpp": "#lkpp"}
 #: The command each staff action runs (``reply`` runs none: a plain answer).
 _KIND = {"close": CommandKind.CLOSE, "escalate": CommandKind.ESCALATE, "request_data": CommandKind.NEED_INFO,
          "take": CommandKind.TAKE, "note": CommandKind.NOTE, "priority": CommandKind.PRIORITY,
          "called": CommandKind.CALLED, "reopen": CommandKind.REOPEN, "merge": CommandKind.MERGE,
-         "withdraw": CommandKind.WITHDRAW, "relay": CommandKind.RELAY}
+         "withdraw": CommandKind.WITHDRAW, "relay": CommandKind.RELAY, "to_lkpp": CommandKind.TO_LKPP}
 
 
 def actions_in(state: str, lkpp: bool) -> tuple[str, ...]:
@@ -75,6 +75,8 @@ def actions_in(state: str, lkpp: bool) -> tuple[str, ...]:
 #: Actions whose answer text goes to the user (and may carry a canned answer and files); the text of
 #: ``relay`` is the introduction above LKPP's relayed mail, as the text under ``#teruskan`` is.
 _ANSWERING = {"reply", "close", "request_data", "escalate", "reopen", "merge", "relay"}
+#: ``to_lkpp`` (``#lkpp``): its text and files go to LKPP, never to the user.
+_TO_LKPP = {"to_lkpp"}
 
 #: How a caller's problem reached the helpdesk (form value -> the words recorded).
 CALLER_CHANNELS = {"telepon": "telepon", "whatsapp": "WhatsApp", "datang_langsung": "datang langsung",
@@ -178,8 +180,8 @@ def _act(app: App, session: Session, ticket: Ticket, actor: str, form: ActionFor
     if form.action not in allowed:
         raise _Refused([f"aksi '{form.action}' tidak dikenal"])
     text = form.text.strip()
-    body = text if form.action in _ANSWERING or form.action == "note" else ""
-    files = form.files if form.action in _ANSWERING else ()
+    body = text if form.action in _ANSWERING | _TO_LKPP or form.action == "note" else ""
+    files = form.files if form.action in _ANSWERING | _TO_LKPP else ()
     mail = _pseudo_mail(app, actor, token, f"Re: [{ticket.number}] {ticket.subject}", body, now, files)
     view = ticket_view(ticket, closed_by_lkpp(session, ticket))
     event: Event
@@ -207,7 +209,8 @@ def _act(app: App, session: Session, ticket: Ticket, actor: str, form: ActionFor
             raise _Refused([f"{form.assignee} bukan petugas helpdesk ini"])
         # #teruskan: the latest mail in LKPP's name without proof not relayed yet (the workflow refuses without one).
         unverified = unrelayed_lkpp(session, ticket) if form.action == "relay" else (None, None)
-        event = StaffReplied(actor, reply, *unverified, merge_target=merge_target(session, ticket, reply))
+        event = StaffReplied(actor, reply, *unverified, merge_target=merge_target(session, ticket, reply),
+                             files=tuple(f.filename for f in files))
     decision = decide(view, event, now, app.policy)
     refusal = _refusal(decision)
     if refusal:

@@ -450,8 +450,8 @@ def _not_sendable(app: App, session: Session, address: str, now: datetime, *, ma
 #: mail's to staff only (they judge it before ``#teruskan``).
 _FORWARDS_FILES = {"staff_new", "staff_user_reply", "lkpp_user_update", "lkpp_reopened", "staff_lkpp_unverified"}
 #: Mails that carry a staff member's or LKPP's answer: the files of that answer go with it (to the
-#: user, and to staff for their copy of LKPP's answer), within the size budget.
-_ANSWER_FILES = {"staff_answer", "closed", "need_info", "lkpp_answer", "staff_lkpp_reply"}
+#: user, to staff for their copy of LKPP's answer, to LKPP with staff's ``#lkpp``), within the size budget.
+_ANSWER_FILES = {"staff_answer", "closed", "need_info", "lkpp_answer", "staff_lkpp_reply", "lkpp_message"}
 
 
 def _attachments_for(app: App, session: Session, ticket: Ticket, mail: InboundMail, effect: SendMail,

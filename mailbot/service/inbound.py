@@ -331,7 +331,8 @@ def _staff_reply(app: App, session: Session, ticket: Ticket, view: TicketView, m
     reply = with_canned_answers(app, session, ticket, mail, reply)
     relay = any(c.kind is CommandKind.RELAY for c in reply.commands)
     event = StaffReplied(actor, reply, *(unrelayed_lkpp(session, ticket) if relay else (None, None)),
-                         merge_target=merge_target(session, ticket, reply))
+                         merge_target=merge_target(session, ticket, reply),
+                         files=tuple(a.filename for a in mail.attachments if a.content is not None and not a.inline))
     decision = decide(view, event, now, app.policy)
     rejected = any(isinstance(e, Record) and e.kind is EventKind.COMMAND_REJECTED for e in decision.effects)
     if held is not None:

@@ -57,6 +57,7 @@ NOTICES = {
     "called": "Konfirmasi telepon dicatat.", "reopen": "Tiket dibuka kembali.",
     "withdraw": "Eskalasi ditarik dari LKPP; LKPP diberi tahu dan tiket kembali dalam analisis.",
     "relay": "E-mail atas nama LKPP diteruskan ke pengguna.",
+    "to_lkpp": "Pesan dikirim ke Helpdesk LKPP; pengguna tidak menerima e-mail.",
     "ganda": "Formulir ini sudah dikirim sebelumnya; tidak dijalankan dua kali.",
     "baru": "Tiket dibuka untuk pelapor; tanda terima dikirim ke e-mailnya.",
 }
@@ -102,9 +103,9 @@ def action_context(console: Console, viewer: Viewer, app: App, state: str, reque
     done = request.query_params.get("selesai", "")
     can = actions_in(state, role == "lkpp") if role else ()
     return {
-        "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "", "confirm": False,
+        "acts": role, "notice": NOTICES.get(done, ""), "errors": (), "typed": "", "typed_for": "", "confirm": False,
         "tokens": {name: new_token() for name in ("main", "take", "priority", "called", "merge", "lkpp", "withdraw",
-                                                  "relay")},
+                                                  "relay", "to_lkpp")},
         "answers": list(app.answers.answers), "items": [i.label for i in app.table.items if not i.any_of],
         "levels": [(lv.key, lv.label) for lv in app.table.levels],
         "colleagues": [a for a in app.settings.staff.addresses if a.lower() != viewer.address],
@@ -183,7 +184,9 @@ class Actions:
             raise HTTPException(404)
         if result.status == "refused":
             return await run_in_threadpool(self.render_ticket, request, viewer, ticket_id,
-                                           {"errors": result.errors, "typed": text, "confirm": result.confirm}, 409)
+                                           {"errors": result.errors, "typed": text, "confirm": result.confirm,
+                                            # text meant for LKPP goes back into LKPP's box, never the user's
+                                            "typed_for": "to_lkpp" if action == "to_lkpp" else ""}, 409)
         response = RedirectResponse(f"/tiket/{ticket_id}?selesai={'ganda' if result.status == 'duplicate' else action}"
                                     "#aksi", status_code=303)
         if result.status == "done":

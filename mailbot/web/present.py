@@ -41,7 +41,7 @@ EVENT_LABELS: Mapping[str, str] = {
     "bounce": "Surat tidak terkirim", "bounce_unproven": "Laporan gagal kirim tanpa bukti",
     "delivery_failed": "Pengiriman gagal", "mail_suppressed": "Surat tidak dikirim",
     "dossier_trimmed": "Berkas eskalasi dipangkas", "merged": "Digabung ke tiket lain",
-    "merged_from": "Tiket lain digabung ke sini", "withdrawn": "Eskalasi ditarik", "reminder_sent": "Pengingat dikirim",
+    "merged_from": "Tiket lain digabung ke sini", "withdrawn": "Eskalasi ditarik", "lkpp_messaged": "Pesan petugas ke LKPP", "reminder_sent": "Pengingat dikirim",
 }
 
 ROLE_LABELS: Mapping[str, str] = {"user": "Pengguna", "staff": "Petugas", "lkpp": "LKPP", "bot": "mailbot"}
