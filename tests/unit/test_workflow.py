@@ -194,6 +194,8 @@ COMMAND_TABLE: dict[str, dict[TicketState, TicketState | None]] = {
                                S.CLOSED: None},
     "#tarik sudah kami tangani": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ANALYSIS, S.CLOSED: None},
     "#withdraw": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ANALYSIS, S.CLOSED: None},
+    # ``core.lkpp_message``: staff write to LKPP only while LKPP holds the ticket.
+    "#lkpp mohon dicek lagi": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: S.ESCALATED, S.CLOSED: None},
     # ``core.team``: #buat opens a ticket from a new mail only; #kirim is the service's (the held
     # answer is decided in its place), so neither is a command on a ticket here.
     "#buat": {S.WAITING_USER: None, S.ANALYSIS: None, S.ESCALATED: None, S.CLOSED: None},
