@@ -88,11 +88,11 @@ def test_the_form_contract_and_closing_with_an_answer(console: tuple) -> None:
     tid = ids(kota)["Lupa password akun"]  # escalated: closing tells LKPP too
     page = client.get(f"/tiket/{tid}").text
     assert '<textarea id="text" name="text"' in page
-    for value in ("reply", "close", "take", "note", "priority", "called", "withdraw"):
+    for value in ("reply", "close", "take", "note", "priority", "called", "withdraw", "to_lkpp"):
         assert f'name="action" value="{value}"' in page, value
     for value in ("escalate", "request_data", "reopen", "merge", "relay"):  # refused (relay: nothing to relay) is not offered
         assert f'name="action" value="{value}"' not in page, value
-    assert page.count('name="csrf"') >= 6 and len(set(TOKEN.findall(page))) == 5  # every form, its own token
+    assert page.count('name="csrf"') >= 7 and len(set(TOKEN.findall(page))) == 6  # every form, its own token
     response = post(client, tid, "close", text="Kata sandi sudah kami atur ulang, silakan masuk kembali.")
     assert response.status_code == 303 and response.headers["location"] == f"/tiket/{tid}?selesai=close#aksi"
     t = ticket(kota, tid)
