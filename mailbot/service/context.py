@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -34,7 +35,7 @@ def suggestions(app: App, ticket: Ticket, mail: InboundMail) -> list[Suggestion]
                    limit=app.settings.answers.suggestions)
 
 
-def _rating_links(address: str, number: str) -> list[object]:
+def _rating_links(address: str, number: str | None) -> list[object]:
     """The mailto: links, best score first, that pre-fill a rating reply (threaded by the subject
     tag): one subject for the five."""
     subject = quote(f"Re: [{number}] Penilaian layanan")
@@ -121,7 +122,7 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
         # Only the closing mail shows them: made when a template reads them.
-        "rating_links": _Lazy(lambda number=ticket.number: _rating_links(settings.helpdesk.address, number)),
+        "rating_links": _Lazy(partial(_rating_links, settings.helpdesk.address, ticket.number)),
         "priority_reason": priority_reason(app, classification),
         # The new-ticket notification lists the requester's last tickets; #buat's signed address.
         "requester_tickets": _Lazy(lambda: team.requester_tickets(session, ticket, app)),
