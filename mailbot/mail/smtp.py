@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import ssl
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -96,7 +98,33 @@ SPED_UP = _speed_up_aiosmtplib()
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    """The client TLS context that trusts ``ca_file`` (the system's CAs without one), made once
+    per file and process, for SMTP and IMAP alike.
+
+    Making one reads and parses every certificate it trusts: some 50 ms of CPU for the system's
+    store, which every flush of the outbox (a new one for each round of mail) and every IMAP
+    login paid again. A context is only read once made, and is safe to share between threads
+    and connections. A CA file that changed on disk (time or size) gets a new context; the
+    system's store is read again by a restart.
+    """
+    try:
+        stamp = os.stat(ca_file) if ca_file else None
+    except OSError:  # let ssl say what is wrong with the file, as before
+        return ssl.create_default_context(cafile=ca_file)
+    key = (ca_file, (stamp.st_mtime_ns, stamp.st_size) if stamp else None)
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+        if ctx is None:
+            ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+            for old in [k for k in _contexts if k[0] == ca_file]:  # the file's earlier version
+                del _contexts[old]
+            _contexts[key] = ctx
+    return ctx
+
+
+#: The contexts made by ``tls_context``: (CA file, its time and size) -> context.
+_contexts: dict[tuple[str | None, tuple[int, int] | None], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
 
 
 def smtp_client(settings: SmtpSettings, ctx: ssl.SSLContext | None = None) -> aiosmtplib.SMTP:

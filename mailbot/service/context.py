@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -34,10 +35,12 @@ def suggestions(app: App, ticket: Ticket, mail: InboundMail) -> list[Suggestion]
                    limit=app.settings.answers.suggestions)
 
 
-def _rating_link(address: str, ticket: Ticket, score: int) -> str:
-    """A mailto: link that pre-fills a rating reply (threaded by the subject tag)."""
-    subject = quote(f"Re: [{ticket.number}] Penilaian layanan")
-    return f"mailto:{address}?subject={subject}&body={score}"
+def _rating_links(address: str, number: str | None) -> list[object]:
+    """The mailto: links, best score first, that pre-fill a rating reply (threaded by the subject
+    tag): one subject for the five."""
+    subject = quote(f"Re: [{number}] Penilaian layanan")
+    return [{"score": n, "label": _RATING_LABELS[n], "href": f"mailto:{address}?subject={subject}&body={n}"}
+            for n in range(5, 0, -1)]
 
 
 _RATING_LABELS = {5: "sangat baik", 4: "baik", 3: "cukup", 2: "kurang", 1: "buruk"}
@@ -118,8 +121,8 @@ def template_context(app: App, session: Session, ticket: Ticket, mail: InboundMa
         "analysis_target": _LazyText(lambda: analysis_target(app)),
         "suggestions": _Lazy(lambda: [{"id": x.answer.id, "key": x.answer.key, "title": x.answer.title}
                                       for x in suggestions(app, ticket, mail)]),
-        "rating_links": [{"score": n, "label": _RATING_LABELS[n], "href": _rating_link(settings.helpdesk.address, ticket, n)}
-                         for n in range(5, 0, -1)],
+        # Only the closing mail shows them: made when a template reads them.
+        "rating_links": _Lazy(partial(_rating_links, settings.helpdesk.address, ticket.number)),
         "priority_reason": priority_reason(app, classification),
         # The new-ticket notification lists the requester's last tickets; #buat's signed address.
         "requester_tickets": _Lazy(lambda: team.requester_tickets(session, ticket, app)),

@@ -92,3 +92,17 @@ def test_a_line_break_cannot_inject_a_header(field: str) -> None:
         mailpolicy.as_bytes(build_message(rendered, **kw))
     with pytest.raises(ValueError):
         message_bytes(rendered, **kw)
+
+
+def test_base64_body_is_the_stdlib_encoding_of_any_size() -> None:
+    """An attachment's body: the lines the stdlib writes (57 bytes a line, ``=`` padding on the
+    last only, CRLF after each), for sizes around every line and padding boundary and large ones."""
+    from email.contentmanager import _encode_base64  # type: ignore[attr-defined]
+
+    rng = random.Random(24)
+    sizes = [*range(0, 240), 56 * 57, 57 * 57, 57 * 57 + 1, *(rng.randint(0, 300_000) for _ in range(40))]
+    for size in sizes:
+        data = rng.randbytes(size)
+        for width in (78, 76, 100):
+            expected = mailpolicy.crlf_body(_encode_base64(data, width))
+            assert compose.base64_body(data, width) == expected, (size, width)

@@ -60,7 +60,7 @@ from mailbot.core.parse.headers import (
     parse_date,
     parse_ids,
     raw_one_line,
-    sender,
+    sender_and_pairs,
     several_senders,
     substitute_message_id,
 )
@@ -153,8 +153,8 @@ def parse_mail(
     headers = Headers(msg)
 
     message_id = message_id_of(headers, data, defects)
-    from_name, from_addr = sender(headers, defects)
-    from_ambiguous = several_senders(headers, defects)
+    from_name, from_addr, from_pairs = sender_and_pairs(headers, defects)
+    from_ambiguous = several_senders(headers, defects, from_pairs)
     subject_raw = headers.first("subject")
     subject = "" if subject_raw is None else one_line(header_text(subject_raw, "Subject", defects), MAX_SUBJECT_CHARS)
 

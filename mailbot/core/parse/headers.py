@@ -159,33 +159,43 @@ def addresses(values: Sequence[str], where: str, defects: list[str]) -> tuple[st
 
 def sender(headers: Headers, defects: list[str]) -> tuple[str, str]:
     """(from_name, from_addr) from the first From header."""
+    name, addr, _ = sender_and_pairs(headers, defects)
+    return name, addr
+
+
+def sender_and_pairs(headers: Headers, defects: list[str]) -> tuple[str, str, list[tuple[str, str]]]:
+    """``sender``, and the (name, address) pairs of the first From header it read, for
+    ``several_senders`` (``getaddresses`` is a Python-level parser: once per mail is enough)."""
     values = headers.all("from")
     if not values:
         add_defect(defects, "missing From header")
-        return "", ""
+        return "", "", []
     if len(values) > 1:
         add_defect(defects, "several From headers; used the first")
     pairs = _address_pairs(values[:1], "From", defects)
     for name, addr in pairs:
         cleaned = _clean_addr(addr)
         if cleaned:
-            return one_line(decode_encoded_words(name, "From", defects), MAX_NAME_CHARS), cleaned
+            return one_line(decode_encoded_words(name, "From", defects), MAX_NAME_CHARS), cleaned, pairs
     add_defect(defects, "no usable address in From header")
     # Keep whatever text there was so staff can still see who it claims to be.
-    return one_line(header_text(values[0], "From", defects), MAX_NAME_CHARS), ""
+    return one_line(header_text(values[0], "From", defects), MAX_NAME_CHARS), "", pairs
 
 
-def several_senders(headers: Headers, defects: list[str]) -> bool:
+def several_senders(headers: Headers, defects: list[str], pairs: list[tuple[str, str]] | None = None) -> bool:
     """Whether the mail names more than one sender: several From headers, or several addresses in
     the first one (``staf@lpse.test <other@lpse.test>`` is two to ``getaddresses``).
 
     ``sender`` takes the first address; a receiving server's DKIM or DMARC check may have read
     another one (the address in angle brackets), so no authentication result can vouch for it.
+    ``pairs``: the first From header's pairs as ``sender_and_pairs`` read them (else read here).
     """
     values = headers.all("from")
     if len(values) > 1:
         return True
-    usable = {c for _name, addr in _address_pairs(values[:1], "From", []) if (c := _clean_addr(addr))}
+    if pairs is None:
+        pairs = _address_pairs(values[:1], "From", [])
+    usable = {c for _name, addr in pairs if (c := _clean_addr(addr))}
     if len(usable) > 1:
         add_defect(defects, "several addresses in From header; used the first")
         return True
