@@ -351,6 +351,52 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
     ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
     make_transient_to_detached(ticket)
     session.add(ticket)
+    _keep_latest(session, ticket)
+
+
+# ---- a requester's latest tickets: the flood cap, then the new-ticket notification ---------------
+
+#: Their id, number, subject, state and opening time, newest first (``ix_tickets_requester_opened``).
+_LATEST_OF_REQUESTER = (select(Ticket.id, Ticket.number, Ticket.subject, Ticket.state, Ticket.opened_at)
+                        .where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.requester == bindparam("requester"))
+                        .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(bindparam("limit")))
+#: ``session.info`` key: what ``latest_of_requester`` read in the transaction, by (helpdesk, requester).
+_LATEST = "mailbot.latest_of_requester"
+
+
+@dataclass
+class Latest:
+    """A requester's newest tickets as of now in this transaction: ``rows`` (``_LATEST_OF_REQUESTER``'s
+    columns) are the first ones of all their tickets in that order; ``complete``: all of them."""
+
+    rows: list[tuple[int, str | None, str, str, datetime]]
+    complete: bool
+
+
+def latest_of_requester(session: Session, helpdesk: str, requester: str, limit: int) -> Latest:
+    """The requester's ``limit`` newest tickets of ``helpdesk``, kept for the rest of the transaction
+    (``kept_latest``; ``insert_ticket`` adds the tickets it writes)."""
+    rows = [(pk, number, subject, state, opened_at) for pk, number, subject, state, opened_at
+            in read(session, _LATEST_OF_REQUESTER, {"helpdesk": helpdesk, "requester": requester, "limit": limit})]
+    latest = session.info.setdefault(_LATEST, {})[(helpdesk, requester)] = Latest(rows, len(rows) < limit)
+    return latest
+
+
+def kept_latest(session: Session, helpdesk: str, requester: str) -> Latest | None:
+    """What ``latest_of_requester`` read for the requester in this transaction, if it did."""
+    kept: dict[tuple[str, str], Latest] = session.info.get(_LATEST, {})
+    return kept.get((helpdesk, requester))
+
+
+def _keep_latest(session: Session, ticket: Ticket) -> None:
+    """Put a ticket just written among its requester's kept latest tickets (where it sorts)."""
+    latest = kept_latest(session, ticket.helpdesk, ticket.requester)
+    if latest is None:
+        return
+    row = (ticket.id, ticket.number, ticket.subject, ticket.state, ticket.opened_at)
+    position = next((i for i, r in enumerate(latest.rows) if (r[4], r[0]) < (row[4], row[0])), len(latest.rows))
+    if position < len(latest.rows) or latest.complete:  # past the last one read, it may not be next
+        latest.rows.insert(position, row)
 
 
 @event.listens_for(Session, "before_flush")
