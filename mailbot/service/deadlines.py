@@ -120,8 +120,9 @@ class ClockEvent(NamedTuple):
 _EVENT_ROWS = select(literal_column("0").label("part"), TicketEvent.id, TicketEvent.kind, TicketEvent.at,
                      TicketEvent.actor, TicketEvent.detail, TicketEvent.sop_step,
                      TicketEvent.data).where(TicketEvent.ticket_id == bindparam("ticket"))
-_NOTICE_ROWS: Select[*tuple[Any, ...]] = select(literal_column("1"), literal_column("0"), SlaNotice.key, null(), null(), null(), null(),
-                      null()).where(SlaNotice.ticket_id == bindparam("ticket"))
+_NOTICE_ROWS: Select[*tuple[Any, ...]] = select(
+    literal_column("1"), literal_column("0"), SlaNotice.key, null(), null(), null(), null(), null(),
+).where(SlaNotice.ticket_id == bindparam("ticket"))
 _CLOCK_FACTS = union_all(_EVENT_ROWS, _NOTICE_ROWS).order_by(literal_column("part"), literal_column("id"))
 
 
