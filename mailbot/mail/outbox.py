@@ -48,7 +48,8 @@ from mailbot.storage import store
 from mailbot.storage.models import Outbox, Undeliverable
 
 # What the rest of the bot uses of sending; the parts live in ``senders``, ``send_journal`` and ``smtp``.
-__all__ = ["FlushResult", "OnFailed", "check_login", "due_by_helpdesk", "flush", "next_due", "queue", "retry", "token_provider"]
+__all__ = ["FlushResult", "OnFailed", "check_login", "due_by_helpdesk", "flush", "insert_rows", "next_due", "queue", "retry",
+           "row", "token_provider"]
 
 # One flush at a time per helpdesk in a process (its outbox thread, the CLI); the helpdesks of
 # one deployment send side by side, so one slow SMTP server does not hold up the others' mail.
@@ -70,7 +71,15 @@ def queue(session: Session, msg: EmailMessage | bytes, *, message_id: str, mail_
     ``verp``: the token of ``mail_from`` when it is the mail's own signed envelope sender.
     ``msg``: the message, or its bytes as ``mailpolicy.as_bytes`` writes them (``compose.message_bytes``).
     """
-    store.write(session, _INSERT, {
+    store.write(session, _INSERT, row(msg, message_id=message_id, mail_from=mail_from, recipients=recipients,
+                                      ticket_id=ticket_id, now=now, automatic=automatic, helpdesk=helpdesk, verp=verp))
+
+
+def row(msg: EmailMessage | bytes, *, message_id: str, mail_from: str, recipients: list[str],
+        ticket_id: int | None, now: datetime, automatic: bool = False, helpdesk: str = DEFAULT_HELPDESK,
+        verp: str | None = None) -> dict[str, object]:
+    """The outbox row ``queue`` inserts (for a caller that inserts several at once: ``insert_rows``)."""
+    return {
         "verp": verp,
         "helpdesk": helpdesk,  # sent through this helpdesk's SMTP account only
         "message_id": message_id,
@@ -85,7 +94,12 @@ def queue(session: Session, msg: EmailMessage | bytes, *, message_id: str, mail_
         "last_error": "",
         "next_attempt_at": now,
         "created_at": now,
-    })
+    }
+
+
+def insert_rows(session: Session, rows: list[dict[str, object]]) -> None:
+    """Add several mails (``row``) to the outbox with one executemany, in their order."""
+    store.write(session, _INSERT, rows)
 
 
 _INSERT = insert(cast(Table, Outbox.__table__))

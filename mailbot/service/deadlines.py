@@ -10,10 +10,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from mailbot.core import sla
@@ -104,9 +104,45 @@ def sent_notices(session: Session, ticket_id: int) -> set[str]:
     return {k.removeprefix(prefix) for k in keys}
 
 
+class ClockEvent(NamedTuple):
+    """An event as the clocks read it (``EventRecord``), from ``clock_facts``."""
+
+    kind: str
+    at: datetime
+    actor: str
+    detail: str
+    sop_step: int | None
+    data: dict[str, Any]
+
+
+# The ticket's events and its sent notices in one query (both are read for every mail that changes
+# a ticket): the events first, in their order, then the notices' keys in the ``kind`` column.
+_EVENT_ROWS = select(literal_column("0").label("part"), TicketEvent.id, TicketEvent.kind, TicketEvent.at,
+                     TicketEvent.actor, TicketEvent.detail, TicketEvent.sop_step,
+                     TicketEvent.data).where(TicketEvent.ticket_id == bindparam("ticket"))
+_NOTICE_ROWS: Select[*tuple[Any, ...]] = select(
+    literal_column("1"), literal_column("0"), SlaNotice.key, null(), null(), null(), null(), null(),
+).where(SlaNotice.ticket_id == bindparam("ticket"))
+_CLOCK_FACTS = union_all(_EVENT_ROWS, _NOTICE_ROWS).order_by(literal_column("part"), literal_column("id"))
+
+
+def clock_facts(session: Session, ticket_id: int) -> tuple[list[EventRecord], set[str]]:
+    """``ticket_events`` and ``sent_notices`` of one ticket, read with one query."""
+    events: list[EventRecord] = []
+    sent: set[str] = set()
+    prefix = notice_prefix(ticket_id)
+    for part, _id, kind, at, actor, detail, sop_step, data in store.read(session, _CLOCK_FACTS, {"ticket": ticket_id}):
+        if part:
+            sent.add(kind.removeprefix(prefix))
+        else:
+            events.append(ClockEvent(kind, at, actor, detail, sop_step, data))
+    return events, sent
+
+
 def status(session: Session, ticket: Ticket, app: App, now: datetime, setup: Setup | None = None) -> sla.SlaStatus:
     """The ticket's clocks and what is due at ``now`` (notifications already sent excluded)."""
-    return evaluate(ticket, app, setup or Setup.of(app), ticket_events(session, ticket.id), sent_notices(session, ticket.id), now)
+    events, sent = clock_facts(session, ticket.id)
+    return evaluate(ticket, app, setup or Setup.of(app), events, sent, now)
 
 
 def evaluate(ticket: Ticket, app: App, setup: Setup, events: Sequence[EventRecord], sent: set[str],

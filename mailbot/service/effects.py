@@ -133,7 +133,10 @@ def store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Sen
         store.write(session, _INSERT_ATTACHMENT, [
             {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
              "content": att.content, "inline": att.inline} for att in mail.attachments])
-    ticket.updated_at = now
+    if ticket.updated_at != now:
+        # Setting the same value would still mark the ticket changed: the commit would then run
+        # the ORM's flush for it (a ticket opened in this mail's transaction has it already).
+        ticket.updated_at = now
 
 
 def event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict[str, Any]:
@@ -239,8 +242,39 @@ def finish_decision(app: App, session: Session, ticket: Ticket, mail: InboundMai
         store.write(session, INSERT_EVENT, change.events)
     if not change.new_ticket:
         deadlines.refresh_deadlines(session, ticket, app, now)
+    replies = Replies()
     for effect in decision.mails():
-        queue_mail(app, session, ticket, mail, effect, now, classification, change.previous_closer)
+        queue_mail(app, session, ticket, mail, effect, now, classification, change.previous_closer, replies)
+    replies.insert(session)
+
+
+class Replies:
+    """The outbox rows and stored messages of the mails one decision queues, inserted together
+    after the last one (an executemany per table instead of two statements per mail).
+
+    Nothing in between reads them from the database: the hourly cap counts the rows held here
+    (``queued_automatic``), and the conversation of the ticket is read before the first reply
+    and kept current by ``add_message`` (``_conversation_ids``); history read for a template
+    (``template_context``, the dossier) is the mails *to* the bot only.
+    """
+
+    __slots__ = ("outbox", "messages")
+
+    def __init__(self) -> None:
+        self.outbox: list[dict[str, object]] = []
+        self.messages: list[dict[str, Any]] = []
+
+    def queued_automatic(self, address: str, helpdesk: str) -> int:
+        """How many automatic mails to ``address`` of ``helpdesk`` are held here (queued ``now``)."""
+        key = address.lower()
+        return sum(1 for r in self.outbox if r["automatic"] and r["to_key"] == key and r["helpdesk"] == helpdesk)
+
+    def insert(self, session: Session) -> None:
+        if self.outbox:
+            outbox.insert_rows(session, self.outbox)
+        if self.messages:
+            store.write(session, _INSERT_MESSAGE, self.messages)
+        self.outbox, self.messages = [], []
 
 
 def merge_target(session: Session, ticket: Ticket, reply: StaffReply) -> MergeTarget | None:
@@ -291,7 +325,10 @@ def recipients_for(app: App, ticket: Ticket, mail: InboundMail, to: str, previou
 
 
 def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, effect: SendMail, now: datetime,
-                classification: Classification | None, previous_closer: str | None) -> None:
+                classification: Classification | None, previous_closer: str | None,
+                replies: Replies | None = None) -> None:
+    """Render, compose and queue one mail of a decision, and store it in the ticket's conversation;
+    with ``replies``, its rows are held there and inserted with the decision's other mails."""
     settings = app.settings
     recipients = [r for r in recipients_for(app, ticket, mail, effect.to, previous_closer) if r]
     channel = _CHANNEL_OF_RECIPIENT[effect.to]
@@ -311,7 +348,8 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     automatic = role in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
     if automatic:
         # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
-        blocked = _not_sendable(app, session, recipients[0], now, marks=role is SenderRole.USER)
+        blocked = _not_sendable(app, session, recipients[0], now, marks=role is SenderRole.USER,
+                                queued=replies.queued_automatic(recipients[0], settings.helpdesk_key) if replies else 0)
         if blocked:
             record_event(session, ticket, Record(EventKind.MAIL_SUPPRESSED, f"{effect.template} to {recipients[0]} not sent: {blocked}"),
                    now, "mailbot")
@@ -356,13 +394,17 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     )
     token = bounces.new_token() if settings.smtp.verp else None
     mail_from = bounces.verp_address(settings.helpdesk.address, token, app.secret) if token else settings.helpdesk.address
-    outbox.queue(session, msg, message_id=message_id, mail_from=mail_from, recipients=recipients,
-                 ticket_id=ticket.id, now=now, automatic=automatic, helpdesk=settings.helpdesk_key, verp=token)
+    row = outbox.row(msg, message_id=message_id, mail_from=mail_from, recipients=recipients, ticket_id=ticket.id,
+                     now=now, automatic=automatic, helpdesk=settings.helpdesk_key, verp=token)
+    if replies is None:
+        outbox.insert_rows(session, [row])
+    else:
+        replies.outbox.append(row)
     add_message(session, {
         "ticket_id": ticket.id, "message_id": message_id, "direction": "out", "role": "bot", "channel": channel,
         "sender": settings.helpdesk.address, "recipients": recipients, "subject": rendered.subject[:500],
         "text": rendered.text, "new_text": rendered.text, "template": effect.template, "auto": False, "at": now,
-    })
+    }, replies=replies)
 
 
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:
@@ -401,12 +443,16 @@ _INSERT_MESSAGE = insert(_MESSAGES)
 _INSERT_MESSAGE_ID = insert(_MESSAGES).returning(_MESSAGES.c.id)
 
 
-def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = False) -> int | None:
+def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = False,
+                replies: Replies | None = None) -> int | None:
     """Every message of a transaction goes in through here, so that ``_conversation_ids`` stays
-    true; with ``returning_id``, the new row's id (for its attachments)."""
+    true; with ``returning_id``, the new row's id (for its attachments); with ``replies``, the
+    row is held there (see ``Replies``)."""
     message_pk = None
     if returning_id:
         message_pk = store.write(session, _INSERT_MESSAGE_ID, row).scalar_one()
+    elif replies is not None:
+        replies.messages.append(row)
     else:
         store.write(session, _INSERT_MESSAGE, row)
     messages = session.info.get(_CONVERSATIONS, {}).get(row["ticket_id"])
@@ -432,16 +478,18 @@ def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[
     return _RECENT_AUTOMATIC.params(address=address.lower(), helpdesk=helpdesk, since=now - timedelta(hours=1))
 
 
-def _not_sendable(app: App, session: Session, address: str, now: datetime, *, marks: bool = True) -> str | None:
+def _not_sendable(app: App, session: Session, address: str, now: datetime, *, marks: bool = True,
+                  queued: int = 0) -> str | None:
     """Why an *automatic* mail to ``address`` must not go out (marked undeliverable for this
     helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
-    held back: they are sent, and a failure is reported."""
+    held back: they are sent, and a failure is reported. ``queued``: automatic mails to it of
+    this transaction not inserted yet (``Replies``)."""
     is_bounced, count = store.read(session, _BOUNCED_AND_RECENT, {
         "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
         "since": now - timedelta(hours=1)}).one()
     if is_bounced and marks:
         return "address marked undeliverable (mailbot addresses list)"
-    if (count or 0) >= app.settings.loops.max_auto_mails_per_hour:
+    if (count or 0) + queued >= app.settings.loops.max_auto_mails_per_hour:
         return f"cap of {app.settings.loops.max_auto_mails_per_hour} automatic mails per hour reached"
     return None
 

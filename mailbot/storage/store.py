@@ -39,6 +39,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from mailbot.storage import search
@@ -349,6 +351,52 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
     ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
     make_transient_to_detached(ticket)
     session.add(ticket)
+    _keep_latest(session, ticket)
+
+
+# ---- a requester's latest tickets: the flood cap, then the new-ticket notification ---------------
+
+#: Their id, number, subject, state and opening time, newest first (``ix_tickets_requester_opened``).
+_LATEST_OF_REQUESTER = (select(Ticket.id, Ticket.number, Ticket.subject, Ticket.state, Ticket.opened_at)
+                        .where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.requester == bindparam("requester"))
+                        .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(bindparam("limit")))
+#: ``session.info`` key: what ``latest_of_requester`` read in the transaction, by (helpdesk, requester).
+_LATEST = "mailbot.latest_of_requester"
+
+
+@dataclass
+class Latest:
+    """A requester's newest tickets as of now in this transaction: ``rows`` (``_LATEST_OF_REQUESTER``'s
+    columns) are the first ones of all their tickets in that order; ``complete``: all of them."""
+
+    rows: list[tuple[int, str | None, str, str, datetime]]
+    complete: bool
+
+
+def latest_of_requester(session: Session, helpdesk: str, requester: str, limit: int) -> Latest:
+    """The requester's ``limit`` newest tickets of ``helpdesk``, kept for the rest of the transaction
+    (``kept_latest``; ``insert_ticket`` adds the tickets it writes)."""
+    rows = [(pk, number, subject, state, opened_at) for pk, number, subject, state, opened_at
+            in read(session, _LATEST_OF_REQUESTER, {"helpdesk": helpdesk, "requester": requester, "limit": limit})]
+    latest = session.info.setdefault(_LATEST, {})[(helpdesk, requester)] = Latest(rows, len(rows) < limit)
+    return latest
+
+
+def kept_latest(session: Session, helpdesk: str, requester: str) -> Latest | None:
+    """What ``latest_of_requester`` read for the requester in this transaction, if it did."""
+    kept: dict[tuple[str, str], Latest] = session.info.get(_LATEST, {})
+    return kept.get((helpdesk, requester))
+
+
+def _keep_latest(session: Session, ticket: Ticket) -> None:
+    """Put a ticket just written among its requester's kept latest tickets (where it sorts)."""
+    latest = kept_latest(session, ticket.helpdesk, ticket.requester)
+    if latest is None:
+        return
+    row = (ticket.id, ticket.number, ticket.subject, ticket.state, ticket.opened_at)
+    position = next((i for i, r in enumerate(latest.rows) if (r[4], r[0]) < (row[4], row[0])), len(latest.rows))
+    if position < len(latest.rows) or latest.complete:  # past the last one read, it may not be next
+        latest.rows.insert(position, row)
 
 
 @event.listens_for(Session, "before_flush")
@@ -515,10 +563,53 @@ def _claim_statement(dialect: str) -> Executable:
 
 
 def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str, ticket_id: int | None) -> None:
-    """Set the outcome of a claimed inbound row (same transaction as the claim)."""
-    session.flush()  # the mail's ticket first: the row refers to it
+    """Set the outcome of a claimed inbound row (same transaction as the claim), the last write of
+    the mail's transaction: the changed tickets are written first (the row refers to the mail's
+    ticket), and the caller commits."""
+    if not write_changed_tickets(session):
+        session.flush()
     write(session, _RECORD_INBOUND, {"inbound_id": claim.inbound_id, "outcome": outcome, "reason": reason,
                                       "ticket": ticket_id})
+
+
+#: Ticket attribute -> column; the UPDATE of a ticket's changed columns (the ORM's own statement).
+_TICKET_COLUMNS = {prop.key: prop.columns[0].key for prop in sa_inspect(Ticket).column_attrs}
+_TICKET_ATTRIBUTES = frozenset(sa_inspect(Ticket).attrs.keys())
+_UPDATE_TICKET = update(_TICKETS).where(_TICKETS.c.id == bindparam("ticket_pk"))
+
+
+def write_changed_tickets(session: Session) -> bool:
+    """Write the session's changed tickets with Core UPDATEs and detach them, as the last writes
+    before the commit; False (nothing done) unless changed tickets are all the session would flush.
+
+    The mail's ticket changes in nearly every mail; the ORM's flush of that one object costs about
+    three times its UPDATE. Its values are the ORM's: the columns whose value differs from the
+    loaded one (``InstanceState.unmodified``, ``AttributeState.history``), one UPDATE per ticket in
+    id order, which must match one row. Detached (``expunge``), a ticket is not flushed again by
+    the commit; the caller must not use it in this session any more.
+    """
+    dirty = session.dirty
+    if not dirty or session.new or session.deleted or any(type(obj) is not Ticket for obj in dirty):
+        return False
+    updates: list[tuple[Ticket, dict[str, Any]]] = []
+    for ticket in sorted(dirty, key=lambda t: t.id):
+        state = sa_inspect(ticket)
+        values: dict[str, Any] = {}
+        for key in _TICKET_ATTRIBUTES - state.unmodified:
+            column = _TICKET_COLUMNS.get(key)
+            if column is None:  # a relationship changed: the ORM's business
+                return False
+            added = get_history(ticket, key).added  # loaded (it changed): nothing is read
+            if added:
+                values[column] = added[0]
+        updates.append((ticket, values))
+    for ticket, values in updates:
+        if values:
+            result = write(session, _UPDATE_TICKET, {"ticket_pk": ticket.id, **values})
+            if result.rowcount != 1:
+                raise StaleDataError(f"UPDATE of ticket {ticket.id} matched {result.rowcount} rows, not 1")
+        session.expunge(ticket)
+    return True
 
 
 def lock_ticket(session: Session, ticket_id: int, *, writing: bool = False) -> Ticket | None:
