@@ -14,7 +14,8 @@ Public API:
 * :func:`normalise` / :func:`keyword_pattern` -- the text normalisation the table is matched on,
   and a configured keyword as a whole-word pattern;
 * :class:`Prefilter` -- which of a table's patterns can match a text at all (RE2's literal
-  prefilter), as a :data:`Possible` test;
+  prefilter), as a :data:`Possible` test; :class:`Shortlist` -- the same for ordered lists of
+  patterns, as the places to run;
 * :class:`Excluded` -- the spans of ``exclude`` patterns, and whether a match overlaps one;
 * :func:`snippet` -- a match's text on one line, shortened, for explanations.
 
@@ -39,6 +40,7 @@ __all__ = [
     "PatternMatch",
     "Possible",
     "Prefilter",
+    "Shortlist",
     "TablePatternError",
     "compile_table_pattern",
     "keyword_pattern",
@@ -118,9 +120,13 @@ def _ascii_stand_in(match: re.Match[str]) -> str:
 
 
 @functools.lru_cache(maxsize=8)  # a mail's subject and body are searched by some 450 patterns each
-def _ascii_view(text: str) -> str:
-    """``text`` with each non-ASCII character replaced by an ASCII one of the same class."""
-    return text if text.isascii() else _NON_ASCII.sub(_ascii_stand_in, text)
+def _ascii_view(text: str) -> bytes:
+    """``text`` with each non-ASCII character replaced by an ASCII one of the same class, as bytes.
+
+    Bytes, because RE2 searches them as they are: a ``str`` is encoded to UTF-8 again at every
+    search, and every match's offsets converted back. In ASCII a byte offset is a character's.
+    """
+    return (text if text.isascii() else _NON_ASCII.sub(_ascii_stand_in, text)).encode("ascii")
 
 
 def _utf8_safe(text: str) -> str:
@@ -148,7 +154,7 @@ class _RE2Pattern:
         return next(self.finditer(text, pos), None)
 
     def finditer(self, text: str, pos: int = 0, /) -> Iterator[PatternMatch]:
-        view = _ascii_view(text) if self.ascii_only else _utf8_safe(text)
+        view: str | bytes = _ascii_view(text) if self.ascii_only else _utf8_safe(text)
         for match in self.regex.finditer(view, pos):
             start, end = match.span(self.group)
             if start < 0:  # the group did not take part: the whole match counts
@@ -238,6 +244,13 @@ _HSPACE = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r" ?\n[\s]*")
 
 
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def _without_marks(run: re.Match[str]) -> str:
+    return "".join(ch for ch in run[0] if not unicodedata.combining(ch))
+
+
 def normalise(text: str) -> str:
     """Lower case, accents stripped, quotes straightened, whitespace collapsed (newlines kept once).
 
@@ -245,7 +258,8 @@ def normalise(text: str) -> str:
     signature line; keyword matching treats them as any other space.
     """
     decomposed = unicodedata.normalize("NFKD", _utf8_safe(text))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # the marks are not ASCII: only the runs of other characters are looked at, one by one
+    stripped = decomposed if decomposed.isascii() else _NON_ASCII_RUN.sub(_without_marks, decomposed)
     lowered = stripped.translate(_TRANSLATE).lower()
     return _NEWLINES.sub("\n", _HSPACE.sub(" ", lowered)).strip()
 
@@ -287,7 +301,7 @@ class _KeywordPattern:
         return next(self.finditer(text, pos), None)
 
     def finditer(self, text: str, pos: int = 0, /) -> Iterator[PatternMatch]:
-        view = _ascii_view(text) if self.ascii_only else _utf8_safe(text)
+        view: str | bytes = _ascii_view(text) if self.ascii_only else _utf8_safe(text)
         pos = max(0, pos)
         while pos <= len(view):
             # From pos-1: the character before pos may be the non-word context of a match at pos.
@@ -359,19 +373,18 @@ class Prefilter:
     """
 
     def __init__(self, patterns: Iterable[Pattern]) -> None:
-        self._index: dict[int, int] = {}  # id(pattern) -> its number in the filter
-        self._patterns: list[Pattern] = []  # kept, so that the ids stay theirs
+        # pattern -> its number in the filter (the compiled patterns hash by identity)
+        self._index: dict[Pattern, int] = {}
         self._filter: re2.Filter | None = None
         candidate = re2.Filter()
         for pattern in patterns:
             regex = _filterable(pattern)
-            if regex is None or id(pattern) in self._index:
+            if regex is None or pattern in self._index:
                 continue
             try:
-                self._index[id(pattern)] = candidate.Add(regex.pattern, regex.options)
+                self._index[pattern] = candidate.Add(regex.pattern, regex.options)
             except re2.error:
                 continue
-            self._patterns.append(pattern)
         if self._index:
             try:
                 candidate.Compile()
@@ -379,18 +392,69 @@ class Prefilter:
             except re2.error:
                 self._index = {}
 
+    def number(self, pattern: Pattern) -> int | None:
+        """The pattern's number in the filter; None for one it does not take (always run)."""
+        return self._index.get(pattern)
+
+    def found(self, text: str) -> frozenset[int] | None:
+        """The numbers of the patterns that may match ``text``; None when every pattern may."""
+        if self._filter is None:
+            return None
+        return frozenset(self._filter.Match(_ascii_view(text), True) or ())
+
     def possible(self, text: str) -> Possible:
         """A test: may this pattern match ``text``? (False only when it cannot.)"""
-        if self._filter is None:
+        return self.test(self.found(text))
+
+    def test(self, found: frozenset[int] | None) -> Possible:
+        """:meth:`possible` for the numbers :meth:`found` gave."""
+        if found is None:
             return _anything
-        found = frozenset(self._filter.Match(_ascii_view(text), True) or ())
         index = self._index
 
         def possible(pattern: Pattern) -> bool:
-            number = index.get(id(pattern))
+            number = index.get(pattern)
             return number is None or number in found
 
         return possible
+
+
+class Shortlist:
+    """Ordered lists of patterns (a category's rules, strongest first), and which of each to run on a text.
+
+    Built once per table. Asking the prefilter's test of each of a table's thousand rules, twice
+    a mail, cost more than running the few dozen that can match; instead the numbers the prefilter
+    found name their rules directly. The places come back in list order, so a rule is read in the
+    same order as when every rule was tested.
+    """
+
+    def __init__(self, prefilter: Prefilter, lists: Sequence[Sequence[Pattern]]) -> None:
+        self._size = len(lists)
+        self._all = tuple(tuple(range(len(patterns))) for patterns in lists)
+        always: list[list[int]] = [[] for _ in lists]  # patterns the filter does not take
+        where: dict[int, list[tuple[int, int]]] = {}  # filter number -> (list, place) of its patterns
+        for which, patterns in enumerate(lists):
+            for place, pattern in enumerate(patterns):
+                number = prefilter.number(pattern)
+                if number is None:
+                    always[which].append(place)
+                else:
+                    where.setdefault(number, []).append((which, place))
+        self._always = tuple(tuple(places) for places in always)
+        self._where = {number: tuple(places) for number, places in where.items()}
+
+    def pick(self, found: frozenset[int] | None) -> list[Sequence[int]]:
+        """For each list, the places of its patterns that may match (``found``: :meth:`Prefilter.found`)."""
+        if found is None:
+            return list(self._all)
+        picked: list[list[int]] = [list(places) for places in self._always]
+        where = self._where
+        for number in found:
+            for which, place in where.get(number, ()):
+                picked[which].append(place)
+        for places in picked:
+            places.sort()
+        return list(picked)
 
 
 # --------------------------------------------------------------------------------------------

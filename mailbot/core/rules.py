@@ -32,7 +32,7 @@ from mailbot.core import matching  # in_context, said: the explanations' excerpt
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.intent import no_request, own_trouble
-from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, normalise, snippet
+from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, Shortlist, normalise, snippet
 from mailbot.core.near_deadline import near_deadline
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
@@ -257,6 +257,11 @@ class PriorityTable:
             patterns.append(self.deadline.date_context)
         return Prefilter(patterns)
 
+    @functools.cached_property
+    def _rules(self) -> Shortlist:
+        """Which rules of each category (strongest first) may match a text (built on first use)."""
+        return Shortlist(self._prefilter, [[m.regex for m in category.by_weight] for category in self.categories])
+
 
 # --------------------------------------------------------------------------------------------
 # Data items
@@ -376,8 +381,9 @@ _REPLY_SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*(?:re|bls|balas|aw|sv|antw|o
 
 
 def _score(
+    index: int,
     category: Category,
-    fields: Sequence[tuple[str, str, float, Possible]],
+    fields: Sequence[tuple[str, str, float, Possible, Sequence[Sequence[int]]]],
 ) -> tuple[float, list[RuleHit]]:
     """A category's score and the hits behind it.
 
@@ -385,18 +391,18 @@ def _score(
     "gagal upload" the phrase scores, the weaker "*upload*" inside it does not. Negative rules
     always count: they are evidence against, not a competing reading.
 
-    ``fields``: (name, normalised text, weight, which patterns may match it) of the subject and
-    the body.
+    ``fields``: (name, normalised text, weight, which patterns may match it, for each category
+    the places in its ``by_weight`` of the rules that may) of the subject and the body;
+    ``index``: the category's place in the table.
     """
     score = 0.0
     hits: list[RuleHit] = []
     rule = f"category:{category.key}"
     ordered = category.by_weight
-    for where, text, factor, possible in fields:
+    for where, text, factor, possible, places in fields:
         taken: list[tuple[int, int]] = []
-        for matcher in ordered:
-            if not possible(matcher.regex):
-                continue
+        for place in places[index]:
+            matcher = ordered[place]
             chosen: PatternMatch | None = None
             excluded: Excluded | None = None  # computed when the matcher first matches
             for match in matcher.regex.finditer(text):
@@ -530,13 +536,14 @@ def classify(
         subject_weight = table.reply_subject_weight
         hits.append(RuleHit("subject", f"a reply's subject: it counts x{_fmt(subject_weight)}"))
     prefilter = table._prefilter
+    found_subject, found_body = prefilter.found(norm_subject), prefilter.found(norm_body)
     fields = (
-        ("subject", norm_subject, subject_weight, prefilter.possible(norm_subject)),
-        ("body", norm_body, 1.0, prefilter.possible(norm_body)),
+        ("subject", norm_subject, subject_weight, prefilter.test(found_subject), table._rules.pick(found_subject)),
+        ("body", norm_body, 1.0, prefilter.test(found_body), table._rules.pick(found_body)),
     )
     scores: list[tuple[float, int, Category]] = []
     for index, category in enumerate(table.categories):
-        score, category_hits = _score(category, fields)
+        score, category_hits = _score(index, category, fields)
         hits.extend(category_hits)
         if category_hits:
             scores.append((score, index, category))
