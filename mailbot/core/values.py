@@ -112,6 +112,8 @@ _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("version", re.compile(r"\b(?:versi|version|ver|v)\b")),
     ("letter", re.compile(r"\b(?:surat|sk|perpres|perlem|peraturan|pasal|ayat|nomor\s+surat|no\.\s*surat)\b")),
 )
+# Some label of _LABELS (an alternative matches where its pattern would).
+_ANY_LABEL = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in _LABELS))
 _VALUE_WORD = re.compile(r"[a-z][\w.@\-]*[_@\d][\w.@\-]*")
 _ABBREVIATION = re.compile(r"\b(?:no|nmr|nom|rp|tgl|telp|tlp|hp|kab|kec|ds)\.")
 _LOOK_BACK = 48  # characters before a number where its label may stand
@@ -131,7 +133,10 @@ def _label_before(text: str, start: int, floor: int) -> tuple[str, str] | None:
     if cut >= 0:
         window = window[cut + 1 :]
     # "No." and "Rp." end no sentence: their dot is read as a space.
-    window = _ABBREVIATION.sub(lambda match: match[0][:-1] + " ", window)
+    if "." in window:
+        window = _ABBREVIATION.sub(lambda match: match[0][:-1] + " ", window)
+    if not _ANY_LABEL.search(window):  # most numbers have none: one search instead of one per kind
+        return None
     best: tuple[int, str, str] | None = None
     for kind, pattern in _LABELS:
         for match in pattern.finditer(window):
@@ -259,28 +264,30 @@ _NOT_IN_A_NAME = frozenset(
 )
 
 
-def _companies(text: str) -> Iterator[Value]:
-    for match in _COMPANY_LINE.finditer(text):
-        start, end = match.span(_COMPANY_LINE.groupindex["v"])
+def _companies(text: str, searched: str | bytes) -> Iterator[Value]:
+    """The company names of ``text`` (``searched``: the text, or its bytes when it is ASCII)."""
+    line, label, form = _COMPANY_LINE.groupindex, _COMPANY_LABEL.groupindex, _COMPANY.groupindex  # once, not per match
+    for match in _COMPANY_LINE.finditer(searched):
+        start, end = match.span(line["v"])
         words = text[start:end].split(" ")
         if words[0] in _NOT_A_NAME or words[0] in ("-", "belum", "kosong") or _NOT_IN_A_NAME.intersection(words):
             continue
         yield Value("company", text[start:end], start, end, "form line")
-    for match in _COMPANY_LABEL.finditer(text):
-        name_start, name_end = match.span(_COMPANY_LABEL.groupindex["name"])
+    for match in _COMPANY_LABEL.finditer(searched):
+        name_start, name_end = match.span(label["name"])
         if text[name_start:name_end] in _NOT_A_NAME or text[name_start:name_end] in ("-", "belum", "kosong"):
             continue
-        start, end = match.span(_COMPANY_LABEL.groupindex["v"])
+        start, end = match.span(label["v"])
         yield Value("company", text[start:end], start, end, "label")
     pos = 0
-    while (match := _COMPANY.search(text, pos)) is not None:
-        name_start, name_end = match.span(_COMPANY.groupindex["name"])
+    while (match := _COMPANY.search(searched, pos)) is not None:
+        name_start, name_end = match.span(form["name"])
         pos = match.end()
         if text[name_start:name_end] in _NOT_A_NAME:
             # "pt kami PT Anugerah Tani": the next legal form may stand inside this match
             pos = name_start
             continue
-        start, end = match.span(_COMPANY.groupindex["v"])
+        start, end = match.span(form["v"])
         words = text[start:end].split(" ")
         while words and words[-1] in _NOT_A_NAME:  # "PT Sinar Jaya dan ...": the name ends before "dan"
             words.pop()
@@ -322,13 +329,17 @@ def find_values(text: str) -> list[Value]:
     first :data:`MAX_CHARS` characters and :data:`MAX_NUMBERS` numbers are read.
     """
     text = text[:MAX_CHARS]
+    # RE2 searches bytes as they are, where a str is encoded again at every search and its match
+    # offsets converted back; in ASCII (most mails) the offsets are the same
+    searched: str | bytes = text.encode("ascii") if text.isascii() else text
     values: list[Value] = []
     claimed = bytearray(len(text))  # 1 where a spaced number was found
     for kind, pattern in _SPACED:
-        for count, match in enumerate(pattern.finditer(text)):
+        group = pattern.groupindex["v"]
+        for count, match in enumerate(pattern.finditer(searched)):
             if count >= MAX_NUMBERS:
                 break
-            start, end = match.span(pattern.groupindex["v"])
+            start, end = match.span(group)
             found = text[start:end]
             if " " not in found and kind not in ("phone", "sixteen"):
                 continue  # unspaced forms are read below, with their labels
@@ -343,14 +354,14 @@ def find_values(text: str) -> list[Value]:
             values.append(Value(got, text[start:end], start, end, "shape (spaced)"))
             claimed[start:end] = b"\x01" * (end - start)
     floor = 0
-    for count, match in enumerate(_NUMBER.finditer(text)):
+    for count, match in enumerate(_NUMBER.finditer(searched)):
         if count >= MAX_NUMBERS:
             break
         start, end = match.span()
         if any(claimed[start:end]):
             floor = end
             continue
-        token = match[0]
+        token = text[start:end]
         if glued := _GLUED_LABEL.search(text, max(0, start - 8), start):
             # a form's label glued to its value (a table flattened to text: "NPWP0012.3456.7890.1000")
             kind, how = _labelled_kind(glued["k"], token), f"label {glued['k']!r} (glued)"
@@ -367,6 +378,6 @@ def find_values(text: str) -> list[Value]:
                 kind, how = _shape(token), "shape"
         values.append(Value(kind, token, start, end, how))
         floor = end
-    values.extend(islice(_companies(text), MAX_NUMBERS))
+    values.extend(islice(_companies(text, searched), MAX_NUMBERS))
     values.sort(key=lambda value: value.start)
     return values
