@@ -7,6 +7,7 @@ ticket's category counts most, then the answer's keywords found in the user's ma
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, TemplateError
 
 from mailbot.core.errors import MailbotError
-from mailbot.core.matching import keyword_pattern, normalise
+from mailbot.core.matching import Prefilter, keyword_pattern, normalise
 
 CATEGORY_SCORE = 4.0  # an answer written for the ticket's category
 KEYWORD_SCORE = 1.0  # each of its keywords found in the subject or the text
@@ -55,6 +56,12 @@ class AnswerLibrary:
             if ref == str(answer.id) or ref == answer.key:
                 return answer
         return None
+
+    @functools.cached_property
+    def _prefilter(self) -> Prefilter:
+        """Which keywords can be in a text at all (built on first use): a mail is searched for the few
+        that can, not for every keyword of every answer."""
+        return Prefilter(keyword_pattern(keyword) for answer in self.answers for keyword in answer.keywords)
 
 
 def _parse_file(path: Path) -> CannedAnswer:
@@ -112,6 +119,7 @@ def suggest(library: AnswerLibrary, *, category: str, subject: str, text: str, l
             min_score: float = CATEGORY_SCORE) -> list[Suggestion]:
     """The best-fitting answers, best first (pure)."""
     haystack = normalise(f"{subject}\n{text}")
+    possible = library._prefilter.possible(haystack)
     scored: list[Suggestion] = []
     for answer in library.answers:
         score, reasons = 0.0, []
@@ -119,7 +127,8 @@ def suggest(library: AnswerLibrary, *, category: str, subject: str, text: str, l
             score += CATEGORY_SCORE
             reasons.append(f"category {category}")
         for keyword in answer.keywords:
-            if keyword_pattern(keyword).search(haystack):
+            pattern = keyword_pattern(keyword)
+            if possible(pattern) and pattern.search(haystack):
                 score += KEYWORD_SCORE
                 reasons.append(f"keyword '{keyword}'")
         if score >= min_score:

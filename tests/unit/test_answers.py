@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment
 
+from mailbot.core import matching
+from mailbot.core.parse import parse_mail
 from mailbot.ops.answers_eval import suggestion_hit_rate
 from mailbot.settings.answers import AnswersError, load_answers, suggest
 from mailbot.settings.config import PROJECT_ROOT
@@ -74,6 +76,26 @@ def test_suggestions_rank_category_then_keywords() -> None:
     assert top[0].score > top[1].score
     assert suggest(lib, category="lainnya", subject="Halo", text="Selamat pagi") == []
     assert len(suggest(lib, category="tender_upload", subject="x", text="y", limit=1)) == 1
+
+
+def test_the_keyword_prefilter_changes_no_suggestion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only keywords the one-pass filter rules out are not searched: the same suggestions, with the
+    same reasons, as when every keyword is searched."""
+    lib = library()
+    mails = [parse_mail(p.read_bytes()) for p in sorted((PROJECT_ROOT / "tests" / "data" / "labeled").glob("*.eml"))]
+    cases = [(c, m.subject, m.new_text) for m in mails for c in ("tender_upload", "lainnya")]
+    cases += [("lainnya", "Lupa-password", "ßupload; LUPA   PASSWORD, apendo! résumé jadwal\npelatihan"),
+              ("lainnya", "", "lupa passwordnya, reset-password")]
+
+    def run() -> list[list[tuple[str, float, tuple[str, ...]]]]:
+        return [[(s.answer.key, s.score, s.reasons) for s in suggest(lib, category=c, subject=su, text=t, limit=9,
+                                                                    min_score=1.0)]
+                for c, su, t in cases]
+
+    filtered = run()
+    assert sum(map(len, filtered)) > len(cases)  # keywords were found
+    monkeypatch.setattr(matching.Prefilter, "found", lambda self, text: None)
+    assert run() == filtered
 
 
 def test_top3_hit_rate_on_the_labeled_set() -> None:

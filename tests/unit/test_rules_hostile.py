@@ -328,6 +328,25 @@ def test_exclude_in_a_category_rule() -> None:
     assert classify(table, subject="", text="upload gagalnya sudah biasa").category == "tender_upload"
 
 
+def test_the_shortlist_names_the_rules_the_prefilter_test_lets_through(table: PriorityTable) -> None:
+    """Per category, the places the shortlist gives are those of the rules the slow test lets through, in order."""
+    ordered = [[m.regex for m in c.by_weight] for c in table.categories]
+    texts = [normalise(t) for t in ("", "Gagal upload penawaran, tidak bisa login hari ini", "Café ßupload ø budi01",
+                                    "lupa password akun saya, bagaimana cara reset?", "x" * 100)]
+    for text in texts:
+        found = table._prefilter.found(text)
+        possible = table._prefilter.test(found)
+        expected = [[i for i, rx in enumerate(patterns) if possible(rx)] for patterns in ordered]
+        assert [list(places) for places in table._rules.pick(found)] == expected
+        assert [list(places) for places in table._rules.pick(None)] == [list(range(len(p))) for p in ordered]
+    rule = ordered[0][0]
+    number = table._prefilter.number(rule)
+    assert number is not None
+    shortlist = matching.Shortlist(table._prefilter, [[rule, rule], [re.compile("x"), rule]])
+    assert shortlist.pick(frozenset()) == [[], [0]]  # a pattern the filter does not take is always run
+    assert shortlist.pick(frozenset({number})) == [[0, 1], [0, 1]]
+
+
 def test_how_to_questions_and_requests_for_a_fix(table: PriorityTable) -> None:
     assert classify(table, subject="", text="bagaimana cara upload penawaran?").category == "pertanyaan_umum"
     fix = classify(table, subject="", text="upload penawaran gagal terus, bagaimana caranya mengatasinya?")
