@@ -241,6 +241,7 @@ _TRANSLATE = str.maketrans(
     }
 )
 _HSPACE = re.compile(r"[^\S\n]+")
+_HSPACE_TO_CHANGE = re.compile(r"[^\S\n ]|  ")  # a run of _HSPACE that is not one " "
 _NEWLINES = re.compile(r" ?\n[\s]*")
 
 
@@ -259,9 +260,13 @@ def normalise(text: str) -> str:
     """
     decomposed = unicodedata.normalize("NFKD", _utf8_safe(text))
     # the marks are not ASCII: only the runs of other characters are looked at, one by one
-    stripped = decomposed if decomposed.isascii() else _NON_ASCII_RUN.sub(_without_marks, decomposed)
-    lowered = stripped.translate(_TRANSLATE).lower()
-    return _NEWLINES.sub("\n", _HSPACE.sub(" ", lowered)).strip()
+    if decomposed.isascii():  # "`" is the only ASCII character _TRANSLATE changes
+        lowered = decomposed.replace("`", "'").lower()
+    else:
+        lowered = _NON_ASCII_RUN.sub(_without_marks, decomposed).translate(_TRANSLATE).lower()
+    if _HSPACE_TO_CHANGE.search(lowered):  # else every run of spaces is one " " already
+        lowered = _HSPACE.sub(" ", lowered)
+    return _NEWLINES.sub("\n", lowered).strip()
 
 
 # Keywords are whole words in Python's sense: "akun" is not found in "akunnya", nor "upload" in
@@ -493,24 +498,32 @@ def said(both: str, subject_len: int, match: PatternMatch) -> str:
 class Excluded:
     """The spans of the matches of some ``exclude`` patterns; is a span overlapping one of them?
 
-    Sorted once, so each question costs a binary search, not a pass over every excluded span (a
-    mail with thousands of amounts and thousands of numbers would otherwise be quadratic).
+    Found at the first question (most texts have no match for the rule to check, and then the
+    exclude patterns need not run), and sorted once, so each question costs a binary search, not
+    a pass over every excluded span (a mail with thousands of amounts and thousands of numbers
+    would otherwise be quadratic).
     """
 
-    __slots__ = ("_ends", "_starts")
+    __slots__ = ("_ends", "_patterns", "_possible", "_starts", "_text")
 
     def __init__(self, patterns: Sequence[Pattern], text: str, possible: Possible = _anything) -> None:
-        spans = sorted(m.span() for rx in patterns if possible(rx) for m in rx.finditer(text))
-        self._starts = [start for start, _ in spans]
-        # _ends[i]: the furthest end among the first i+1 spans (spans may overlap across patterns).
+        self._patterns, self._text, self._possible = patterns, text, possible
+        self._starts: list[int] | None = None  # found at the first question
         self._ends: list[int] = []
+
+    def _find(self) -> list[int]:
+        possible, text = self._possible, self._text
+        spans = sorted(m.span() for rx in self._patterns if possible(rx) for m in rx.finditer(text))
+        # _ends[i]: the furthest end among the first i+1 spans (spans may overlap across patterns).
         furthest = -1
         for _, end in spans:
             furthest = max(furthest, end)
             self._ends.append(furthest)
+        self._starts = [start for start, _ in spans]
+        return self._starts
 
     def overlaps(self, start: int, end: int) -> bool:
         """Does [start, end) overlap an excluded span? (A span x overlaps iff x.start < end and start < x.end.)"""
-        before = bisect.bisect_left(self._starts, end)  # the spans that start before ``end``
+        starts = self._find() if self._starts is None else self._starts
+        before = bisect.bisect_left(starts, end)  # the spans that start before ``end``
         return before > 0 and self._ends[before - 1] > start
-

@@ -71,6 +71,8 @@ _SPACED: tuple[tuple[str, re2._Regexp], ...] = (
     ("phone", _re2(r"(?:^|[^\w.,/])(?P<v>\(0\d{2,3}\) ?\d{3,4}[ .\-]?\d{0,4}|0\d{2,3}[ \-]\d{3,4}[ .\-]?\d{2,4})(?:$|[^\w.,/]|[.,](?:$|\D))")),
 )
 
+_SPACED_GROUPS = tuple(pattern.groupindex["v"] for _, pattern in _SPACED)
+
 # One number: digits, possibly grouped by dots, commas, dashes or slashes (no spaces).
 _NUMBER = _re2(r"\+?\d+(?:[.,\-/:]\d+)*")
 
@@ -258,6 +260,7 @@ _COMPANY_LINE = _re2(
     r"(?m)^(?:nama\s+(?:perusahaan|penyedia|badan\s+usaha|rekanan|vendor)|company\s+name)\s*\|?\s*"
     r"(?P<v>(?P<name>[a-z][a-z0-9&'.\-]*)(?: [a-z0-9&'.\-]+){0,4})\s*$"
 )
+_COMPANY_GROUPS = (_COMPANY_LINE.groupindex, _COMPANY_LABEL.groupindex, _COMPANY.groupindex)  # read once, not per match
 _NOT_IN_A_NAME = frozenset(
     "tidak tdk belum blm sudah sdh salah berubah diubah ganti diganti mohon harus seharusnya kurang lebih "
     "tertulis terdaftar ada sama beda berbeda lama baru kosong".split()
@@ -266,7 +269,7 @@ _NOT_IN_A_NAME = frozenset(
 
 def _companies(text: str, searched: str | bytes) -> Iterator[Value]:
     """The company names of ``text`` (``searched``: the text, or its bytes when it is ASCII)."""
-    line, label, form = _COMPANY_LINE.groupindex, _COMPANY_LABEL.groupindex, _COMPANY.groupindex  # once, not per match
+    line, label, form = _COMPANY_GROUPS
     for match in _COMPANY_LINE.finditer(searched):
         start, end = match.span(line["v"])
         words = text[start:end].split(" ")
@@ -322,6 +325,12 @@ MAX_CHARS = 64 * 1024
 MAX_NUMBERS = 2000
 
 
+def _searched(text: str) -> str | bytes:
+    """What the scans search: RE2 searches bytes as they are, where a str is encoded again at every
+    search and its match offsets converted back; in ASCII (most mails) the offsets are the same."""
+    return text.encode("ascii") if text.isascii() else text
+
+
 def find_values(text: str) -> list[Value]:
     """Every number of ``text`` with its kind, and every company name, in text order.
 
@@ -329,13 +338,10 @@ def find_values(text: str) -> list[Value]:
     first :data:`MAX_CHARS` characters and :data:`MAX_NUMBERS` numbers are read.
     """
     text = text[:MAX_CHARS]
-    # RE2 searches bytes as they are, where a str is encoded again at every search and its match
-    # offsets converted back; in ASCII (most mails) the offsets are the same
-    searched: str | bytes = text.encode("ascii") if text.isascii() else text
+    searched = _searched(text)
     values: list[Value] = []
     claimed = bytearray(len(text))  # 1 where a spaced number was found
-    for kind, pattern in _SPACED:
-        group = pattern.groupindex["v"]
+    for (kind, pattern), group in zip(_SPACED, _SPACED_GROUPS, strict=True):
         for count, match in enumerate(pattern.finditer(searched)):
             if count >= MAX_NUMBERS:
                 break
