@@ -25,6 +25,7 @@ line breaks inside a paragraph are read as spaces, so a wrapped sentence stays o
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from mailbot.core.matching import snippet
@@ -173,9 +174,11 @@ def near_deadline(text: str) -> str | None:
             countdown = None
         if countdown and not _DENIED.search(clause):
             return snippet(countdown[0])
-        if _DENIED.search(clause) or _OVER.search(clause):
+        markers = _MARKER.finditer(clause)
+        first = next(markers, None)  # most clauses have no near time: nothing to deny then
+        if first is None or _DENIED.search(clause) or _OVER.search(clause):
             continue
-        for marker in _MARKER.finditer(clause):
+        for marker in itertools.chain((first,), markers):
             if _reason(clause, marker) is not None:
                 lo = max(0, marker.start() - 40)
                 return snippet(clause[lo : marker.end() + 20].strip())
