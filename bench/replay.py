@@ -93,6 +93,7 @@ url = "sqlite:///{db}"
 
 def run(args: argparse.Namespace) -> None:
     code = str(Path(args.code).resolve())
+    Path(args.work).mkdir(parents=True, exist_ok=True)  # a new --work directory is made, not an error
     work = Path(tempfile.mkdtemp(prefix="replay-", dir=args.work))
     mails = _corpus(args.n, Path(args.work))  # before mailbot is imported from --code
     if args.dump:
