@@ -38,6 +38,10 @@ class App:
     #: The HMAC key of reply addresses and envelope senders: the configured one, or the one
     #: generated at first start and kept in the database (``store.signing_key``).
     secret: str = ""
+    #: The SLA calendar and policy (``deadlines.Setup``) with the settings they were built from:
+    #: several clocks and templates of every mail need them, and building them costs 0.1 ms a time.
+    #: Not an init field, so ``dataclasses.replace`` with other settings starts without it.
+    setup_cache: tuple[Settings, object] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def zone(self) -> ZoneInfo:

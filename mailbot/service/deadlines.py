@@ -65,8 +65,13 @@ class Setup:
 
     @classmethod
     def of(cls, app: App) -> Setup:
+        cached = app.setup_cache
+        if cached is not None and cached[0] is app.settings and isinstance(cached[1], cls):
+            return cached[1]  # the settings are frozen: the same object, the same calendar and policy
         calendar = calendar_for(app.settings)
-        return cls(calendar, policy_for(app.settings, calendar))
+        setup = cls(calendar, policy_for(app.settings, calendar))
+        app.setup_cache = (app.settings, setup)
+        return setup
 
 
 def measured_steps(app: App, events: Sequence[EventRecord], priority: str) -> list[sla.Sample]:
