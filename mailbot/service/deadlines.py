@@ -110,7 +110,8 @@ def sent_notices(session: Session, ticket_id: int) -> set[str]:
 
 
 class ClockEvent(NamedTuple):
-    """An event as the clocks read it (``EventRecord``), from ``clock_facts``."""
+    """An event as the clocks read it (``EventRecord``): from ``clock_facts``, and a new ticket's events
+    (``effects``) without the cost of ORM objects that are never added to the session."""
 
     kind: str
     at: datetime

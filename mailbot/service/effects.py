@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -166,18 +166,6 @@ def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail
     finish_decision(app, session, ticket, mail, decision, now, change, classification)
 
 
-class _NewEvent(NamedTuple):
-    """An event of this transaction as the clocks read it (``EventRecord``): its fields, without
-    the cost of an ORM object that is never added to the session."""
-
-    kind: str
-    at: datetime
-    actor: str
-    detail: str
-    sop_step: int | None
-    data: dict[str, Any]
-
-
 @dataclass(frozen=True)
 class TicketChange:
     """What ``change_ticket`` did to the ticket's row, for ``finish_decision``: the events to record
@@ -226,7 +214,7 @@ def change_ticket(app: App, session: Session, ticket: Ticket, mail: InboundMail,
     # all here: its clocks need no query.
     if new_ticket:
         deadlines.refresh_deadlines(session, ticket, app, now, new_ticket_events=[
-            _NewEvent(row["kind"], row["at"], row["actor"], row["detail"], row["sop_step"], row["data"])
+            deadlines.ClockEvent(row["kind"], row["at"], row["actor"], row["detail"], row["sop_step"], row["data"])
             for row in events])
     return TicketChange(events, previous_closer, new_ticket)
 
