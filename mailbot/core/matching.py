@@ -36,6 +36,7 @@ import re2  # RE2: linear-time matching, no I/O
 
 __all__ = [
     "Excluded",
+    "first_match",
     "Pattern",
     "PatternMatch",
     "Possible",
@@ -484,6 +485,11 @@ def in_context(text: str, start: int, end: int, width: int = 24) -> str:
     if end + width < len(text) and " " in after:
         after = after[:after.rindex(" ")] + "..."
     return '"' + " ".join(f"{before}[{snippet(text[start:end])}]{after}".split()) + '"'
+
+
+def first_match(patterns: Iterable[Pattern], text: str, possible: Possible) -> PatternMatch | None:
+    """The first match in ``text`` of the first of ``patterns`` that matches (skipping the impossible)."""
+    return next((m for rx in patterns if possible(rx) for m in rx.finditer(text)), None)
 
 
 def said(both: str, subject_len: int, match: PatternMatch) -> str:

@@ -103,14 +103,14 @@ class DataItem:
 
 @dataclass(frozen=True)
 class Condition:
-    """Items a category needs only when the mail says something: "browser" for a page that shows
-    wrong, not for a server that answers 502."""
+    """Items or a level a category gets when the mail says something ("browser": a blank page, not a 502)."""
 
     patterns: tuple[Pattern, ...]
     required: tuple[str, ...]
     where: str = ""
     priority: str | None = None  # the category's level when the mail says this (first such condition)
     unless: tuple[Pattern, ...] = ()  # the condition does not hold when one of these matches
+    always: bool = False  # holds for every mail of the category (no patterns), ``unless`` still applies
 
 
 @dataclass(frozen=True)
@@ -583,22 +583,22 @@ def classify(
     possible = prefilter.possible(both)
     required = set(chosen.required)
     for condition in chosen.when:
-        match = next((m for rx in condition.patterns if possible(rx) for m in rx.finditer(both)), None)
-        if match is None:
+        match = None if condition.always else matching.first_match(condition.patterns, both, possible)
+        if match is None and not condition.always:
             continue
-        against = next((m for rx in condition.unless if possible(rx) for m in rx.finditer(both)), None)
+        why = f"every {chosen.key} mail" if match is None else matching.said(both, len(norm_subject), match)
+        against = matching.first_match(condition.unless, both, possible)
         if against is not None:
             hits.append(RuleHit("needs", f"not {', '.join(condition.required) or condition.priority}, because "
                                          f"{matching.said(both, len(norm_subject), against)} ({condition.where}.unless)"))
             continue
         if condition.required:
             required.update(condition.required)
-            hits.append(RuleHit("needs", f"{', '.join(condition.required)}, because "
-                                         f"{matching.said(both, len(norm_subject), match)} ({condition.where})"))
+            hits.append(RuleHit("needs", f"{', '.join(condition.required)}, because {why} ({condition.where})"))
         if condition.priority is not None and priority == chosen.priority:
             priority = condition.priority
             level = table.level(priority)
-            hits.append(RuleHit("priority", f"{matching.said(both, len(norm_subject), match)} ({condition.where}) -> {priority}"))
+            hits.append(RuleHit("priority", f"{why} ({condition.where}) -> {priority}"))
     if table.questions is not None and table.questions.intent:
         question = _by_intent(table, chosen, priority, question, norm_body, hits)
     if question is not None:

@@ -62,7 +62,8 @@ class _LevelModel(_Model):
 
 
 class _WhenModel(_Model):
-    patterns: list[str] = Field(min_length=1)
+    patterns: list[str] = []  # what the mail must say; or ``always = true``: every mail of the category
+    always: bool = False
     required: list[str] = []
     priority: str | None = None  # the category's level when the mail says this ("sedang" for a slow site)
     unless: list[str] = []  # ... but not when the mail also says one of these (a 502: the server's fault)
@@ -369,11 +370,13 @@ class _Builder:
                 raise self.fail(here, "needs required items or a priority")
             if when.priority is not None and when.priority not in level_keys:
                 raise self.fail(f"{here}.priority", f"{when.priority!r} is not a configured level")
+            if when.always == bool(when.patterns):
+                raise self.fail(here, "needs patterns, or always = true for every mail of the category (not both)")
             patterns = tuple(self.regex(p, f"{here}.patterns[{k}]") for k, p in enumerate(when.patterns))
             unless = tuple(self.regex(p, f"{here}.unless[{k}]") for k, p in enumerate(when.unless))
             out.append(
                 Condition(patterns=patterns, required=tuple(when.required), where=here, priority=when.priority,
-                          unless=unless)
+                          unless=unless, always=when.always)
             )
         return tuple(out)
 

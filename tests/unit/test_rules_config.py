@@ -277,6 +277,29 @@ def test_a_when_needs_a_known_item() -> None:
     assert message == "priorities.toml: categories[0].when[0].required[0]: 'npwp' is not a configured item"
 
 
+ALWAYS = WHEN.replace("patterns = ['penawaran']", "always = true\n  unless = ['pokja']")
+
+
+def test_an_always_when_needs_its_items_for_every_mail_of_the_category_unless() -> None:
+    table = parse_priority_table(ALWAYS)
+    result = classify(table, subject="", text="gagal upload foto")
+    assert [m.key for m in result.missing] == ["kode_tender"]
+    assert any(h.reason == "kode_tender, because every tender_upload mail (categories[0].when[0])" for h in result.hits)
+    assert classify(table, subject="", text="kami pokja, gagal upload").missing == ()  # the unless still counts
+    assert classify(table, subject="", text="halo").missing == ()  # another category's mail: not asked
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.replace("always = true", "always = true\n  patterns = ['foto']"),  # both
+    lambda t: t.replace("always = true", "always = false"),  # neither
+])
+def test_a_when_takes_patterns_or_always_not_both_nor_neither(edit) -> None:  # type: ignore[no-untyped-def]
+    assert error_of(edit(ALWAYS)) == (
+        "priorities.toml: categories[0].when[0]: needs patterns, or always = true for every mail of the category "
+        "(not both)"
+    )
+
+
 OUTSIDE = MINIMAL + """
 [[outside]]
 weight = -5
