@@ -25,4 +25,7 @@ def test_tickets_show_quotes_what_was_found_and_says_what_was_not(setup: tuple[A
     # a found item: the match in brackets, with the words around it, quoted
     [role] = [line for line in why if line.startswith("  item:peran: ")]
     assert role == '  item:peran: found "...upload penawaran saya [penyedia], gagal upload dokumen..."'
-    assert not [line for line in why if line.startswith("  needs:") and ", because the " not in line]
+    # a need quotes what the mail said, or (``always = true``) says that every mail of the category has it
+    assert "  needs: user_id, because every tender_upload mail (categories[1].when[0])" in why
+    assert not [line for line in why if line.startswith("  needs:")
+                and ", because the " not in line and ", because every tender_upload mail " not in line]
