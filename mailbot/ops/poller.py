@@ -214,8 +214,11 @@ def poll_once(app: App) -> PollStats:
     health.ok(app, imap)
     # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
 
-    sla_jobs.tick(app, datetime.now(timezone.utc))
-    flush_outbox(app, stats)
+    try:
+        sla_jobs.tick(app, datetime.now(timezone.utc))
+        flush_outbox(app, stats)  # over the connection the sender thread kept (``smtp.keepalive_seconds``)
+    finally:
+        outbox.close_connections(app.settings.helpdesk_key)
     return stats
 
 
@@ -327,6 +330,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
         scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         worker.join(timeout=app.settings.smtp.timeout + 5)
+        outbox.close_connections(app.settings.helpdesk_key, timeout=1.0)  # QUIT the kept ones
 
 
 def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float = 1.0,
