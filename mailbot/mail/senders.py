@@ -147,7 +147,7 @@ class Sender:
             ended_well = not self.result.error
         finally:
             if keeper is not None and ended_well:
-                keeper.give_back(self.settings, clients)
+                await keeper.give_back(self.settings, clients)
             else:
                 await asyncio.gather(*(smtp.close(c) for c in clients))
         return self.result

@@ -5,7 +5,8 @@ sender flushes every half second, which made 91 logins for 1000 mails (and as ma
 provider's side). Now the connections of a flush that ended well stay open for
 ``smtp.keepalive_seconds`` (0: none is kept): the next flush of the helpdesk checks each with RSET
 before its first mail, and logs in afresh in place of one the server closed meanwhile or that does
-not answer. An idle connection is closed with QUIT after that time (one thread of the process,
+not answer. A connection open for ``REUSE_LIMIT`` (5 minutes) is not kept any more, so a session
+never outlives its login by long. An idle connection is closed with QUIT after that time (one thread of the process,
 ``_Reaper``), and every kept one at shutdown (``close``, ``close_all``; ``atexit`` as a last resort).
 
 What this must not change:
@@ -48,6 +49,11 @@ T = TypeVar("T")
 #: Seconds a QUIT of an idle connection waits for the server's answer (then it is closed anyway).
 QUIT_TIMEOUT = 5.0
 
+#: A connection is not kept once it has been open this long (Postfix's
+#: ``smtp_connection_reuse_time_limit``): a backlog of hours logs in again every few minutes, so a
+#: session never outlives the login it was opened with by long (an OAuth2 token, a changed password).
+REUSE_LIMIT = 300.0
+
 
 def account_of(settings: SmtpSettings) -> tuple[object, ...]:
     """What a kept connection must match to be reused: the server and the login."""
@@ -61,6 +67,7 @@ class _Kept:
     account: tuple[object, ...]
     since: float  # monotonic time it went idle
     keepalive: float  # seconds it may stay idle
+    opened: float  # monotonic time it was first taken from the keeper (about when it logged in)
 
     @property
     def expires(self) -> float:
@@ -76,6 +83,7 @@ class Keeper:
         self.lock = threading.Lock()
         self._runner: asyncio.Runner | None = None
         self._kept: list[_Kept] = []
+        self._lent: dict[int, float] = {}  # id of a connection a flush took -> when it was opened
         #: Logins saved so far (connections reused after their check), for the log and the tests.
         self.reused = 0
 
@@ -104,6 +112,7 @@ class Keeper:
                 raise
             finally:
                 executor.shutdown(wait=False)
+                self._lent.clear()
             if self._kept:
                 _reaper.schedule(self, min(k.expires for k in self._kept))
             else:
@@ -123,17 +132,29 @@ class Keeper:
             await asyncio.gather(*(_quit(c) for c in stale))
         checks = await asyncio.gather(*(_alive(k.client) for k in usable))
         alive = [k.client for k, ok in zip(usable, checks, strict=True) if ok]
+        self._lent.update((id(k.client), k.opened) for k, ok in zip(usable, checks, strict=True) if ok)
         if len(alive) < len(usable):
             log.debug("smtp %s:%d: %d kept connection(s) closed by the server; logging in again", settings.host,
                       settings.port, len(usable) - len(alive))
         self.reused += len(alive)
         return alive
 
-    def give_back(self, settings: SmtpSettings, clients: list[aiosmtplib.SMTP]) -> None:
-        """Keep ``clients`` (connected, between transactions) for the next flush."""
+    async def give_back(self, settings: SmtpSettings, clients: list[aiosmtplib.SMTP]) -> None:
+        """Keep ``clients`` (between transactions) for the next flush; QUIT those open for
+        ``REUSE_LIMIT`` already (the others the server closed meanwhile are let go)."""
         now = time.monotonic()
         account = account_of(settings)
-        self._kept += [_Kept(c, account, now, settings.keepalive_seconds) for c in clients if c.is_connected]
+        retire = []
+        for client in clients:
+            opened = self._lent.pop(id(client), now)
+            if not client.is_connected:
+                client.close()
+            elif now - opened >= REUSE_LIMIT:
+                retire.append(client)
+            else:
+                self._kept.append(_Kept(client, account, now, settings.keepalive_seconds, opened))
+        if retire:
+            await _quit_all(retire)
 
     def expire(self) -> None:
         """Close the connections idle longer than their time, unless a flush runs now (it takes

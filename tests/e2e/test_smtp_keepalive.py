@@ -6,9 +6,10 @@ opens and can cut them all, which is what the bot sees when the server closes an
 (Postfix does after ``smtpd_timeout``). Properties:
 
 * flushes in a row send over one login: the next flush reuses the connection the last one kept;
+* a connection is reused only by the account that logged in on it;
 * a connection the server closed while it was kept is replaced: every mail arrives exactly once,
   each row is ``sent`` after one attempt, nothing is deferred;
-* a kept connection is closed (QUIT) once its idle time is over, and at shutdown;
+* a kept connection is closed (QUIT) once its idle time is over, after ``REUSE_LIMIT`` of use, and at shutdown;
 * ``keepalive_seconds = 0`` keeps nothing: a login per flush, as before;
 * two threads flushing one helpdesk never share a connection, and every mail goes out once.
 """
@@ -188,6 +189,37 @@ def test_an_idle_connection_is_closed_after_its_time(stack: MailStack, relay: Re
     queue(factory, settings.username, to, 1)  # the next flush logs in again and works
     assert outbox.flush(factory, settings, LATER).sent == 1
     assert relay.accepted == 2
+    assert len(delivered(stack, to, 2)) == 2
+
+
+def test_a_connection_is_reused_only_for_its_own_account(stack: MailStack, relay: Relay,
+                                                         factory: sessionmaker[Session]) -> None:
+    first = settings_for(stack, relay)
+    other = settings_for(stack, relay)  # another mailbox on the same server
+    to = unique_address("kauser", "vendor.test")
+    queue(factory, first.username, to, 1)
+    assert outbox.flush(factory, first, LATER).sent == 1
+    queue(factory, other.username, to, 1)
+    assert outbox.flush(factory, other, LATER).sent == 1
+
+    assert relay.accepted == 2  # logged in as the other account, not over the first one's session
+    wait_until(lambda: relay.open == 1, 10, "the first account's connection closed")
+    senders = sorted(m.from_ for m in fetch_all(stack, to)) if len(delivered(stack, to, 2)) == 2 else []
+    assert senders == sorted([first.username, other.username])
+
+
+def test_a_connection_open_for_the_reuse_limit_is_replaced(stack: MailStack, relay: Relay,
+                                                           factory: sessionmaker[Session],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smtp_cache, "REUSE_LIMIT", 0.0)  # every connection is "old" after its flush
+    settings = settings_for(stack, relay)
+    to = unique_address("kauser", "vendor.test")
+    for _ in range(2):
+        queue(factory, settings.username, to, 1)
+        assert outbox.flush(factory, settings, LATER).sent == 1
+        assert smtp_cache.keeper_of("default").kept == 0
+    assert relay.accepted == 2
+    wait_until(lambda: relay.open == 0, 10, "the old connections closed with QUIT")
     assert len(delivered(stack, to, 2)) == 2
 
 
