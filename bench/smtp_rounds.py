@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiosmtplib  # noqa: E402
+import aiosmtplib
 
-from mailbot.mail import outbox  # noqa: E402
-from mailbot.settings.config import SmtpSettings  # noqa: E402
-from mailbot.storage import store  # noqa: E402
-from tests.support.mailstack import ensure_started  # noqa: E402
+from mailbot.mail import outbox
+from mailbot.settings.config import SmtpSettings
+from mailbot.storage import store
+from tests.support.mailstack import ensure_started
 
 SENDER = "bench-rounds-hd@lpse.test"
 TO = "bench-rounds@vendor.test"
