@@ -25,6 +25,16 @@ def _drop_test_databases() -> Iterator[None]:
     pgstack.drop_created()
 
 
+@pytest.fixture(autouse=True)
+def _close_kept_smtp_connections() -> Iterator[None]:
+    """The SMTP connections a test's flushes kept (``smtp.keepalive_seconds``) end with the test:
+    the next test's server is another one, and its counts start from nothing."""
+    yield
+    from mailbot.mail import outbox
+
+    outbox.close_connections()
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     url = pgstack.database_url(tmp_path)

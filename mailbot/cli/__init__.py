@@ -14,6 +14,9 @@ print; one module per area:
 - ``privacy``: ``purge`` and ``person export|erase``;
 - ``config_check``: ``check-config``; ``oauth``: ``oauth authorize``; ``web``: ``web`` (the console);
 - ``common``: row ids from the command line, the App of a helpdesk.
+
+Each command's module is imported when that command runs: ``poll --once`` from cron (most often
+on an empty mailbox) does not load the console, the reports or ``check-config``'s checks.
 """
 
 from __future__ import annotations
@@ -21,19 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from mailbot.cli import (
-    addresses,
-    config_check,
-    oauth,
-    outbox,
-    privacy,
-    quarantine,
-    reports,
-    run,
-    tickets,
-    web,
-)
 from mailbot.cli.parser import build_parser
 from mailbot.ops import heap
 from mailbot.settings import logs
@@ -81,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command of ``args`` (all but ``rules``, which needs no settings)."""
     if args.command == "check-config":
+        from mailbot.cli import config_check
+
         return config_check.check_config(settings)
     if args.command == "oauth":
+        from mailbot.cli import oauth
+
         return oauth.authorize(settings, args)
     from mailbot.service.app import build_apps
 
@@ -95,32 +91,50 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     # One App per helpdesk of the deployment, on one engine; --helpdesk KEY keeps one of them.
     only: str | None = getattr(args, "helpdesk", None)
     apps = build_apps(settings, only=only)
-    app = apps[0]
     multi = len(settings.per_helpdesk()) > 1
-    if args.command == "poll":
-        return run.poll(apps, multi)
-    if args.command == "run":
-        return run.run(apps)
-    if args.command == "web":
+    return _command(args, settings, apps, multi, only)
+
+
+def _command(args: argparse.Namespace, settings: Settings, apps: list[Any], multi: bool, only: str | None) -> int:
+    """The commands that work on the helpdesks' Apps; each imports its module when it runs."""
+    app = apps[0]
+    command = args.command
+    if command in {"poll", "run", "status"}:
+        from mailbot.cli import run
+
+        if command == "poll":
+            return run.poll(apps, multi)
+        return run.run(apps) if command == "run" else run.status(apps, args, multi and only is None)
+    if command == "web":
+        from mailbot.cli import web
+
         return web.link(apps, args.link) if args.link else web.web(apps)
-    if args.command == "status":
-        return run.status(apps, args, multi and only is None)
-    if args.command == "report":
-        return reports.report_sla(apps, args)
-    if args.command == "outbox":
+    if command in {"report", "answers"}:
+        from mailbot.cli import reports
+
+        return reports.report_sla(apps, args) if command == "report" else reports.answers(app, args)
+    if command == "outbox":
+        from mailbot.cli import outbox
+
         return outbox.command(app, args, only)
-    if args.command == "addresses":
+    if command == "addresses":
+        from mailbot.cli import addresses
+
         return addresses.command(app, args, only)
-    if args.command == "tickets" and args.action == "list":
-        return tickets.list_tickets(app, args, only, multi)
-    if args.command == "tickets":
+    if command == "tickets":
+        from mailbot.cli import tickets
+
+        if args.action == "list":
+            return tickets.list_tickets(app, args, only, multi)
         return tickets.show_ticket(apps, settings, args, only)
-    if args.command == "quarantine" and args.action == "list":
-        return quarantine.list_entries(app, only, multi)
-    if args.command == "quarantine":
+    if command == "quarantine":
+        from mailbot.cli import quarantine
+
+        if args.action == "list":
+            return quarantine.list_entries(app, only, multi)
         return quarantine.retry(apps, settings, args)
-    if args.command == "answers":
-        return reports.answers(app, args)
-    if args.command in {"purge", "person"}:
+    if command in {"purge", "person"}:
+        from mailbot.cli import privacy
+
         return privacy.command(app, args)
     raise AssertionError(args)

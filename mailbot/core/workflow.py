@@ -49,6 +49,9 @@ from mailbot.core.decisions import (
     OpenFollowUp as OpenFollowUp,
 )
 from mailbot.core.decisions import (
+    Policy as Policy,
+)
+from mailbot.core.decisions import (
     Recipient as Recipient,
 )
 from mailbot.core.decisions import (
@@ -127,12 +130,6 @@ class TicketView:
     closed_at: datetime | None = None
     missing: tuple[str, ...] = ()
     closed_by_lkpp: bool = False  # the last close was LKPP's: the user's "not solved" goes back to LKPP
-
-
-@dataclass(frozen=True)
-class Policy:
-    reopen_window: timedelta = timedelta(days=7)
-    levels: tuple[str, ...] = ("tinggi", "sedang", "rendah")
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ per mail would make the sender queue behind the intake's transactions during a b
 
 This module is what the rest of the bot calls. One flush is one sender of ``mailbot.mail.senders``
 (``ClaimSender`` for rows claimed in the database, ``JournalSender`` for the SQLite journal);
-``mailbot.mail.send_journal`` holds the slot and the journal, ``mailbot.mail.smtp`` the connections.
+``mailbot.mail.send_journal`` holds the slot and the journal, ``mailbot.mail.smtp`` the connections,
+``mailbot.mail.smtp_cache`` the connections kept open between flushes (``smtp.keepalive_seconds``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -40,6 +40,7 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.core import mailpolicy
+from mailbot.mail import smtp_cache
 from mailbot.mail.send_journal import sender_slot
 from mailbot.mail.senders import ClaimSender, FlushResult, JournalSender, OnFailed, Sender
 from mailbot.mail.smtp import check_login, token_provider
@@ -48,7 +49,7 @@ from mailbot.storage import store
 from mailbot.storage.models import Outbox, Undeliverable
 
 # What the rest of the bot uses of sending; the parts live in ``senders``, ``send_journal`` and ``smtp``.
-__all__ = ["FlushResult", "OnFailed", "check_login", "due_by_helpdesk", "flush", "insert_rows", "next_due", "queue", "retry",
+__all__ = ["FlushResult", "OnFailed", "check_login", "close_connections", "due_by_helpdesk", "flush", "insert_rows", "next_due", "queue", "retry",
            "row", "token_provider"]
 
 # One flush at a time per helpdesk in a process (its outbox thread, the CLI); the helpdesks of
@@ -126,7 +127,18 @@ def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime 
         else:  # PostgreSQL (or SQLite in memory): each mail claimed in its row
             sender = ClaimSender(factory, settings, due_at, limit=limit, on_failed=on_failed, stop=stop,
                                  follow=now is None, helpdesk=helpdesk)
-        return asyncio.run(sender.run())
+        # Over the connections kept from the helpdesk's last flush, on their event loop (``smtp_cache``).
+        return smtp_cache.keeper_of(helpdesk).run(settings, sender.run)
+
+
+def close_connections(helpdesk: str | None = None, timeout: float = -1) -> None:
+    """Close the SMTP connections kept since the last flush (of ``helpdesk``, or of every helpdesk
+    of the process): a sender that stops says QUIT instead of leaving them to their idle time.
+    A flush still running after ``timeout`` seconds keeps its own (they end with the process)."""
+    if helpdesk is None:
+        smtp_cache.close_all(timeout)
+    else:
+        smtp_cache.close(helpdesk, timeout)
 
 
 def next_due(factory: sessionmaker[Session], helpdesk: str | None = None) -> datetime | None:

@@ -34,7 +34,7 @@ import aiosmtplib
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.mail import send_journal, smtp
+from mailbot.mail import send_journal, smtp, smtp_cache
 from mailbot.mail.send_journal import SendJournal
 from mailbot.mail.smtp import Outcome
 from mailbot.settings.config import DEFAULT_HELPDESK, SmtpSettings
@@ -103,27 +103,33 @@ class Sender:
         #: The due ids from the one in hand on, in the current batch (for a sender that reads ahead).
         self.upcoming: Sequence[int] = ()
 
-    async def run(self) -> FlushResult:
+    async def run(self, keeper: smtp_cache.Keeper | None = None) -> FlushResult:
+        """The flush; ``keeper``: the helpdesk's connections kept from earlier flushes (used first,
+        and given the connections back when the flush ended well), or None to keep nothing."""
         with self.factory() as session:
             ids = session.scalars(_due(self.now, self.pg, self.limit, helpdesk=self.helpdesk)).all()
         if not ids:
             return self.result
-        client = smtp.smtp_client(self.settings)
-        try:
-            await smtp.login(client, self.settings)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            # Server down, 421 greeting, TLS or login failure: every due mail waits, none is lost.
-            self.result.error = smtp.describe(exc)
-            self._defer_all(ids)
-            client.close()
-            log.warning("smtp %s:%d unavailable, %d mail(s) deferred: %s", self.settings.host, self.settings.port,
-                        len(ids), self.result.error)
-            return self.result
-        clients = [client, *await smtp.more_clients(self.settings, min(self.settings.connections, len(ids)) - 1,
-                                                    client.tls_context)]
+        wanted = min(self.settings.connections, len(ids))
+        clients = await keeper.take(self.settings, wanted) if keeper is not None else []
+        if not clients:
+            client = smtp.smtp_client(self.settings)
+            try:
+                await smtp.login(client, self.settings)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                # Server down, 421 greeting, TLS or login failure: every due mail waits, none is lost.
+                self.result.error = smtp.describe(exc)
+                self._defer_all(ids)
+                client.close()
+                log.warning("smtp %s:%d unavailable, %d mail(s) deferred: %s", self.settings.host,
+                            self.settings.port, len(ids), self.result.error)
+                return self.result
+            clients = [client]
+        clients += await smtp.more_clients(self.settings, wanted - len(clients), clients[0].tls_context)
         self.sending_starts()
         mails = self._to_send(ids)  # shared by the connections: each takes the next mail when it is free
         tasks = [asyncio.ensure_future(self._send_over(c, mails)) for c in clients]
+        ended_well = False
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -136,8 +142,14 @@ class Sender:
             raise
         else:
             self.sending_ends(interrupted=False)
+            # Kept after a flush that ended between transactions, every connection well (also when
+            # stopped: whoever stops the sender closes them, ``outbox.close_connections``).
+            ended_well = not self.result.error
         finally:
-            await asyncio.gather(*(smtp.close(c) for c in clients))
+            if keeper is not None and ended_well:
+                await keeper.give_back(self.settings, clients)
+            else:
+                await asyncio.gather(*(smtp.close(c) for c in clients))
         return self.result
 
     async def send_one(self, client: aiosmtplib.SMTP, row_id: int) -> None:
@@ -343,10 +355,10 @@ class JournalSender(Sender):
         self.fetched: dict[int, Mail | None] = {}  # read ahead (None: not due any more)
         self.recorded_at = time.monotonic()
 
-    async def run(self) -> FlushResult:
+    async def run(self, keeper: smtp_cache.Keeper | None = None) -> FlushResult:
         # First settle what a sender that stopped before recording its last mails left behind.
         self.result.interrupted += send_journal.recover(self.factory, self.journal)
-        return await super().run()
+        return await super().run(keeper)
 
     def sending_starts(self) -> None:
         self.recorded_at = time.monotonic()  # the first batch's seconds count from here

@@ -1,7 +1,7 @@
 """The process's open-file limit, raised at start to what its mailboxes need.
 
-Every watched mailbox holds an IMAP socket, and while it sends, up to ``smtp.connections`` SMTP
-sockets; the database, the logs and the interpreter take a few more. Many systems start a
+Every watched mailbox holds an IMAP socket, and while it sends (and ``smtp.keepalive_seconds``
+after), up to ``smtp.connections`` SMTP sockets and the event loop they belong to; the database, the logs and the interpreter take a few more. Many systems start a
 process with a soft ``RLIMIT_NOFILE`` of 1024 (the hard limit is usually far higher), which a
 deployment of a few hundred mailboxes passes: connections then fail with EMFILE. ``mailbot run``
 raises its own soft limit (never above the hard limit, which only root may raise; the systemd
@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 BASE_DESCRIPTORS = 256
 #: Per mailbox, besides its SMTP connections: the IMAP socket, a reconnect's overlap, a database connection.
 PER_MAILBOX = 4
+#: The event loop of a helpdesk's SMTP connections (its epoll and wake-up pair), kept with them.
+PER_SMTP_LOOP = 3
 
 
 def needed(apps: Iterable[Any]) -> int:
     """The descriptors a ``run`` of these helpdesks may hold at once."""
-    return BASE_DESCRIPTORS + sum(PER_MAILBOX + int(app.settings.smtp.connections) for app in apps)
+    return BASE_DESCRIPTORS + sum(PER_MAILBOX + PER_SMTP_LOOP + int(app.settings.smtp.connections) for app in apps)
 
 
 def target(need: int, soft: int, hard: int) -> int:

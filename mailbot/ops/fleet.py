@@ -342,6 +342,7 @@ class Fleet:
         self.scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         self.sender.join(max(app.settings.smtp.timeout for app in self.apps.values()) + 5)
+        outbox.close_connections(timeout=1.0)  # QUIT the SMTP connections kept between flushes
         self._wakeup.close()
         self._wakeup_writer.close()
 

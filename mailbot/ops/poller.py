@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from imap_tools import BaseMailBox
+from sqlalchemy.orm import Session
 
 from mailbot.mail import intake, oauth, outbox
+from mailbot.mail.outbox import OnFailed
 from mailbot.ops import health, logins, metrics
-from mailbot.service import sla_jobs
+from mailbot.service import sla_due
 from mailbot.service.app import App
-from mailbot.service.delivery import delivery_failure_notifier
-from mailbot.service.inbound import process_raw
-from mailbot.service.outcome import BUSY
+from mailbot.service.outcome import BUSY, Outcome
 from mailbot.storage import errors, store
+from mailbot.storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,14 @@ class PollStats:
         parts = [f"{k}={v}" for k, v in sorted(self.outcomes.items())] or ["no new mail"]
         text = "processed: " + ", ".join(parts) + f"; outbox sent={self.sent} deferred={self.deferred} failed={self.failed}"
         return text + (f" (smtp: {self.smtp_error})" if self.smtp_error else "")
+
+
+def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
+    """``service.inbound.process_raw``, imported with the first mail: a poll of an empty mailbox
+    never loads the mail pipeline (the rules' state machine, the templates' context, ...)."""
+    from mailbot.service.inbound import process_raw as process
+
+    return process(app, raw, now)
 
 
 def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None,
@@ -150,7 +159,7 @@ def _move_done(app: App, box: BaseMailBox, done: dict[str, list[str]]) -> None:
 
 def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event | None = None) -> None:
     """Send everything due (in rounds of up to 1000), reporting failed replies to staff."""
-    notify = delivery_failure_notifier(app)
+    notify = _failure_notifier(app)
     while True:
         result = outbox.flush(app.factory, app.settings.smtp, on_failed=notify, stop=stop,
                               helpdesk=app.settings.helpdesk_key)
@@ -164,6 +173,21 @@ def flush_outbox(app: App, stats: PollStats | None = None, stop: threading.Event
         # Another round while mail went out or failed (a failure may have queued a notice to staff).
         if (result.sent == 0 and result.failed == 0) or result.error or (stop is not None and stop.is_set()):
             return
+
+
+def _failure_notifier(app: App) -> OnFailed:
+    """``delivery_failure_notifier(app)``, made when a mail has failed for good (rare): a flush with
+    nothing failing does not load the service's mail pipeline."""
+    made: list[OnFailed] = []
+
+    def notify(session: Session, row: Outbox, now: datetime, permanent: bool) -> None:
+        if not made:
+            from mailbot.service.delivery import delivery_failure_notifier
+
+            made.append(delivery_failure_notifier(app))
+        made[0](session, row, now, permanent)
+
+    return notify
 
 
 def _record_smtp(app: App, result: outbox.FlushResult) -> None:
@@ -214,8 +238,16 @@ def poll_once(app: App) -> PollStats:
     health.ok(app, imap)
     # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
 
-    sla_jobs.tick(app, datetime.now(timezone.utc))
-    flush_outbox(app, stats)
+    try:
+        now = datetime.now(timezone.utc)
+        due = sla_due.due_ids(app.factory, app.settings.helpdesk_key, now)
+        if due:  # the tick and its machinery are loaded only for a ticket that is due
+            from mailbot.service import sla_jobs
+
+            sla_jobs.tick(app, now, ids=due)
+        flush_outbox(app, stats)  # over the connection the sender thread kept (``smtp.keepalive_seconds``)
+    finally:
+        outbox.close_connections(app.settings.helpdesk_key)
     return stats
 
 
@@ -314,6 +346,8 @@ def run_forever(app: App, stop: threading.Event) -> None:
     # Imported here, not at module level: ``poll --once`` has no scheduler (1 MB of RSS with multiprocessing).
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from mailbot.service import sla_jobs
+
     worker = OutboxWorker(app, stop, interval=min(30.0, app.settings.imap.poll_interval))
     worker.start()
     scheduler = BackgroundScheduler(timezone=app.settings.helpdesk.timezone)
@@ -327,6 +361,7 @@ def run_forever(app: App, stop: threading.Event) -> None:
         scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.
         worker.join(timeout=app.settings.smtp.timeout + 5)
+        outbox.close_connections(app.settings.helpdesk_key, timeout=1.0)  # QUIT the kept ones
 
 
 def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float = 1.0,

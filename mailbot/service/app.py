@@ -12,9 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.core.workflow import (
-    Policy,
-)
+from mailbot.core.decisions import Policy
 from mailbot.mail import oauth
 from mailbot.mail.render import BUILTIN_TEMPLATES, Renderer
 from mailbot.settings import logs

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +41,7 @@ from mailbot.mail.compose import build_message, make_message_id
 from mailbot.service import effects
 from mailbot.service.context import local_time
 from mailbot.service.deadlines import Setup, notice_prefix, status, store_status, ticket_events
+from mailbot.service.sla_due import OPEN, due_clause, due_ids
 from mailbot.storage.models import SlaNotice, Ticket
 
 if TYPE_CHECKING:
@@ -78,15 +79,6 @@ class TickResult:
                 f"reminders={self.reminders} autoclosed={self.autoclosed} errors={self.errors}")
 
 
-def _due(now: datetime) -> Any:
-    """The tickets a tick looks at: their next SLA moment has come, they changed since their
-    last refresh, or an open one was never refreshed."""
-    return or_(Ticket.sla_next_at <= now, Ticket.updated_at > Ticket.sla_checked_at,
-               and_(Ticket.sla_checked_at.is_(None), _OPEN))
-
-
-_OPEN = Ticket.state != TicketState.CLOSED.value
-
 #: Helpdesk keys per ``IN (...)`` of ``due_tickets`` (SQLite's default cap on bound parameters is 999).
 KEYS_PER_QUERY = 500
 
@@ -101,11 +93,11 @@ def due_tickets(factory: sessionmaker[Session], now: datetime, *,
     """
     found: dict[str, set[int]] = {}
     with factory() as session:
-        rows = list(session.execute(select(Ticket.helpdesk, Ticket.id).where(_due(now))))
+        rows = list(session.execute(select(Ticket.helpdesk, Ticket.id).where(due_clause(now))))
         keys = sorted(everything)
         for start in range(0, len(keys), KEYS_PER_QUERY):
             rows += session.execute(select(Ticket.helpdesk, Ticket.id).where(
-                _OPEN, Ticket.helpdesk.in_(keys[start:start + KEYS_PER_QUERY])))
+                OPEN, Ticket.helpdesk.in_(keys[start:start + KEYS_PER_QUERY])))
     for helpdesk, ticket_id in rows:
         found.setdefault(helpdesk, set()).add(ticket_id)
     return {helpdesk: sorted(ids) for helpdesk, ids in found.items()}
@@ -121,10 +113,7 @@ def tick(app: App, now: datetime, *, everything: bool = False, ids: Sequence[int
     setup = Setup.of(app)
     result = TickResult()
     if ids is None:
-        with app.factory() as session:
-            ids = list(session.scalars(select(Ticket.id).where(_OPEN if everything else _due(now),
-                                                               Ticket.helpdesk == app.settings.helpdesk_key)
-                                       .order_by(Ticket.id)))
+        ids = due_ids(app.factory, app.settings.helpdesk_key, now, everything=everything)
     for ticket_id in ids:
         done = TickResult()  # counted only once its transaction has committed
         try:

@@ -209,6 +209,9 @@ class SmtpSettings(_ServerSettings):
     #: waits for the server's answers to its commands, so one connection sends one mail at a
     #: time (a few per second to a distant server). Providers limit connections per account.
     connections: int = Field(default=3, ge=1, le=20)
+    #: Seconds a connection stays open after a flush, for the next one (checked with RSET before
+    #: it is used again): a backlog, sent in rounds, logs in once instead of every round. 0: none.
+    keepalive_seconds: float = Field(default=30, ge=0, le=3600)
     #: Each mail's envelope sender is a signed address of its own (``helpdesk+b.<token>.<mac>@``,
     #: VERP): a delivery report that comes back to it is proven to be about that mail. Needs
     #: plus-addressing on the helpdesk's mailbox (Postfix recipient_delimiter, Microsoft 365 and

@@ -72,3 +72,20 @@ print(json.dumps({"years": years, "all_countries": "holidays.countries" in sys.m
     assert public_api["all_countries"] and not lean["all_countries"]
     assert lean["years"] == public_api["years"]
     assert lean["years"]["2026"]["public"]["2026-08-17"] == "Hari Kemerdekaan Republik Indonesia"
+
+
+#: Loaded by a poll only for a mail to process, a ticket due for the SLA tick or a mail failed for good.
+MAIL_PIPELINE = ("mailbot.service.inbound", "mailbot.service.sla_jobs", "mailbot.service.delivery",
+                 "mailbot.service.effects", "mailbot.core.workflow", "mailbot.core.parse", "holidays")
+
+
+def test_a_poll_of_an_empty_mailbox_does_not_load_the_mail_pipeline() -> None:
+    """``poll --once`` from cron mostly finds nothing: its start-up is then imports, and the mail
+    pipeline (the state machine, parsing, the templates' context, the SLA clocks) is a fifth of them."""
+    out = run_python("""
+import json, sys
+import mailbot.cli, mailbot.cli.run, mailbot.ops.poller, mailbot.service.app, mailbot.mail.outbox
+print(json.dumps(sorted(sys.modules)))
+""")
+    modules = json.loads(out)
+    assert [m for m in modules if any(m == name or m.startswith(name + ".") for name in MAIL_PIPELINE)] == []
