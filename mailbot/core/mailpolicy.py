@@ -119,6 +119,8 @@ def _needs_encoding(word: str, utf8: bool, line_chars: int) -> bool:
     for a line of its own."""
     if len(word) > line_chars - 1 or "=?" in word:
         return True
+    if word.isascii():  # the test below for ASCII, in C
+        return not word.isprintable() or " " in word
     return not all(("!" <= c <= "~") or (utf8 and ord(c) > 127 and c.isprintable()) for c in word)
 
 
@@ -201,7 +203,11 @@ _ADDRESSES = re.compile(rf"{_DOT_ATOM}(?:, {_DOT_ATOM})*")
 _IDS = re.compile(rf"<{_DOT_ATOM}>(?: <{_DOT_ATOM}>)*")
 _DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}")
 _PLAIN: dict[str, re.Pattern[str]] = {"to": _ADDRESSES, "reply-to": _ADDRESSES, "message-id": _IDS,
-                                      "in-reply-to": _IDS, "references": _IDS, "date": _DATE}
+                                      "in-reply-to": _IDS, "references": _IDS, "date": _DATE,
+                                      "x-mailbot-ticket": re.compile(r"[A-Za-z0-9-]+")}
+#: The headers of ``_PLAIN`` that the stdlib folds as unstructured text (words at spaces):
+#: :func:`fold_words` folds their plain values as it does.
+UNSTRUCTURED_PLAIN = frozenset({"in-reply-to", "references", "x-mailbot-ticket"})
 
 
 def is_plain(name: str, value: str) -> bool:
@@ -209,6 +215,32 @@ def is_plain(name: str, value: str) -> bool:
     (see ``FoldCachingPolicy.header_store_parse``)."""
     pattern = _PLAIN.get(name.lower())
     return pattern is not None and pattern.fullmatch(value) is not None
+
+
+def fold_words(name: str, value: str, linesep: str = "\r\n", line_chars: int = FOLD_LINE_CHARS) -> str | None:
+    """``name: value`` folded as the stdlib folds an unstructured header (``UNSTRUCTURED_PLAIN``)
+    whose plain value (``is_plain``) has words of printable ASCII split by single spaces: whole
+    when it fits a line; all on the next line when it fits there (the stdlib's choice, see
+    ``fold_subject``); else words added to a line while it stays within ``line_chars``. None when
+    the first word does not fit after the name or a word not on a line of its own (the stdlib
+    encodes such a word): the caller lets the stdlib fold it. A test compares with the stdlib."""
+    if len(name) + 2 + len(value) <= line_chars:
+        return f"{name}: {value}{linesep}"
+    if 1 + len(value) <= line_chars:
+        return f"{name}:{linesep} {value}{linesep}"
+    words = value.split(" ")
+    if len(name) + 2 + len(words[0]) > line_chars or max(map(len, words)) > line_chars - 1:
+        return None
+    lines: list[str] = []
+    line = f"{name}: {words[0]}"
+    for word in words[1:]:
+        if len(line) + 1 + len(word) <= line_chars:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = " " + word
+    lines.append(line)
+    return linesep.join(lines) + linesep
 
 
 class FoldCachingPolicy(EmailPolicy):

@@ -229,10 +229,15 @@ _FOLDED_MAX = 512
 
 def _header_bytes(name: str, value: str) -> bytes:
     """``name: value`` folded as the generator writes it from ``msg[name] = value``."""
-    if mailpolicy.is_plain(name, value) and len(name) + 2 + len(value) <= FOLD_AT:
-        # Kept as text by the composing policy and written as it is when it fits a line
-        # (``FoldCachingPolicy.header_store_parse``): the Date, Message-ID, To of nearly every reply.
-        return f"{name}: {value}\r\n".encode("ascii")
+    if mailpolicy.is_plain(name, value):
+        if len(name) + 2 + len(value) <= FOLD_AT:
+            # Kept as text by the composing policy and written as it is when it fits a line
+            # (``FoldCachingPolicy.header_store_parse``): the Date, Message-ID, To of nearly every reply.
+            return f"{name}: {value}\r\n".encode("ascii")
+        if name.lower() in mailpolicy.UNSTRUCTURED_PLAIN:  # a long References: new in every reply
+            folded_words = mailpolicy.fold_words(name, value, "\r\n", FOLD_AT)
+            if folded_words is not None:
+                return folded_words.encode("ascii")
     key = (name, value)
     folded = _FOLDED.get(key)
     if folded is None:
