@@ -348,3 +348,24 @@ def test_fold_words_folds_plain_unstructured_values_as_the_stdlib() -> None:
         assert ours.encode() == expected, value
         folded += "\r\n " in ours
     assert folded > 500
+
+
+def test_the_parsing_policy_reads_every_header_as_policy_default() -> None:
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "eml"  # the golden corpus: the odd MIME cases
+    mails = [p.read_bytes() for p in sorted(data.glob("*.eml")) if p.stem != "deep_nesting"]
+    folded = b"Content-Type: text/plain;\r\n charset=\"utf-8\"\r\nContent-Disposition: attachment;\r\n\tfilename=\"a\xff.txt\"\r\n\r\nx"
+    for raw in [*mails, folded]:
+        for _ in range(2):  # the second read comes from the cache
+            ours = [*message_from_bytes(raw, policy=mailpolicy.DEFAULT).walk()]
+            theirs = [*message_from_bytes(raw, policy=policy.default).walk()]
+            assert len(ours) == len(theirs)
+            for a, b in zip(ours, theirs, strict=True):
+                assert (a.get_content_type(), a.get_params(), a.get_filename(), a.get_content_charset(),
+                        a.get_content_disposition(), a.is_attachment()) == (
+                        b.get_content_type(), b.get_params(), b.get_filename(), b.get_content_charset(),
+                        b.get_content_disposition(), b.is_attachment())
+                for name in a.keys():
+                    assert [(type(h).__name__, str(h)) for h in a.get_all(name)] == [
+                        (type(h).__name__, str(h)) for h in b.get_all(name)]
