@@ -164,7 +164,7 @@ def _message_part_bytes(part: Message, defects: list[str]) -> bytes:
         generator = BytesGenerator(buf, mangle_from_=False, policy=_GEN_POLICY)
         for sub in payload:
             if isinstance(sub, Message):
-                generator.flatten(sub)  # type: ignore[arg-type]  # typeshed wants EmailMessage; any Message works
+                generator.flatten(sub)
     except Exception:  # includes RecursionError on absurdly nested embedded mail
         add_defect(defects, f"could not re-serialise embedded {content_type(part)}")
         return b""
