@@ -38,7 +38,6 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from email import policy
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -119,6 +118,8 @@ def _needs_encoding(word: str, utf8: bool, line_chars: int) -> bool:
     for a line of its own."""
     if len(word) > line_chars - 1 or "=?" in word:
         return True
+    if word.isascii():  # the test below for ASCII, in C
+        return not word.isprintable() or " " in word
     return not all(("!" <= c <= "~") or (utf8 and ord(c) > 127 and c.isprintable()) for c in word)
 
 
@@ -201,7 +202,11 @@ _ADDRESSES = re.compile(rf"{_DOT_ATOM}(?:, {_DOT_ATOM})*")
 _IDS = re.compile(rf"<{_DOT_ATOM}>(?: <{_DOT_ATOM}>)*")
 _DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}")
 _PLAIN: dict[str, re.Pattern[str]] = {"to": _ADDRESSES, "reply-to": _ADDRESSES, "message-id": _IDS,
-                                      "in-reply-to": _IDS, "references": _IDS, "date": _DATE}
+                                      "in-reply-to": _IDS, "references": _IDS, "date": _DATE,
+                                      "x-mailbot-ticket": re.compile(r"[A-Za-z0-9-]+")}
+#: The headers of ``_PLAIN`` that the stdlib folds as unstructured text (words at spaces):
+#: :func:`fold_words` folds their plain values as it does.
+UNSTRUCTURED_PLAIN = frozenset({"in-reply-to", "references", "x-mailbot-ticket"})
 
 
 def is_plain(name: str, value: str) -> bool:
@@ -209,6 +214,32 @@ def is_plain(name: str, value: str) -> bool:
     (see ``FoldCachingPolicy.header_store_parse``)."""
     pattern = _PLAIN.get(name.lower())
     return pattern is not None and pattern.fullmatch(value) is not None
+
+
+def fold_words(name: str, value: str, linesep: str = "\r\n", line_chars: int = FOLD_LINE_CHARS) -> str | None:
+    """``name: value`` folded as the stdlib folds an unstructured header (``UNSTRUCTURED_PLAIN``)
+    whose plain value (``is_plain``) has words of printable ASCII split by single spaces: whole
+    when it fits a line; all on the next line when it fits there (the stdlib's choice, see
+    ``fold_subject``); else words added to a line while it stays within ``line_chars``. None when
+    the first word does not fit after the name or a word not on a line of its own (the stdlib
+    encodes such a word): the caller lets the stdlib fold it. A test compares with the stdlib."""
+    if len(name) + 2 + len(value) <= line_chars:
+        return f"{name}: {value}{linesep}"
+    if 1 + len(value) <= line_chars:
+        return f"{name}:{linesep} {value}{linesep}"
+    words = value.split(" ")
+    if len(name) + 2 + len(words[0]) > line_chars or max(map(len, words)) > line_chars - 1:
+        return None
+    lines: list[str] = []
+    line = f"{name}: {words[0]}"
+    for word in words[1:]:
+        if len(line) + 1 + len(word) <= line_chars:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = " " + word
+    lines.append(line)
+    return linesep.join(lines) + linesep
 
 
 class FoldCachingPolicy(EmailPolicy):
@@ -261,8 +292,30 @@ _folded: OrderedDict[tuple[Any, ...], tuple[BaseHeader, bytes]] = OrderedDict()
 _folded_lock = Lock()
 
 
+class FetchCachingPolicy(EmailPolicy):
+    """An ``EmailPolicy`` that hands out a MIME header it has read before (the values
+    ``CachingHeaderRegistry`` keeps) without unfolding the raw value and asking the registry
+    again: the parser, ``get_body`` and mailbot read a part's Content-Type some 15 times per mail
+    (``get_content_type``, ``get_content_maintype``, ``get_param``). The same header object the
+    registry gave for that value (header objects are immutable)."""
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if type(value) is not str or len(value) > CACHED_VALUE_CHARS or not _is_mime_header(name):
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        header = _fetched.get(key)
+        if header is None:
+            header = super().header_fetch_parse(name, value)
+            if len(_fetched) >= CACHED_HEADERS:
+                _fetched.clear()
+            _fetched[key] = header
+        return header
+
+
+_fetched: dict[tuple[str, str], Any] = {}
+
 #: Parsing inbound mail (``policy.default``).
-DEFAULT = policy.default.clone(header_factory=CachingHeaderRegistry())
+DEFAULT = FetchCachingPolicy(header_factory=CachingHeaderRegistry())
 #: Composing outgoing mail (``policy.SMTP``: CRLF line ends).
 SMTP = FoldCachingPolicy(linesep="\r\n", header_factory=CachingHeaderRegistry(keep=_is_repeated_outgoing))
 

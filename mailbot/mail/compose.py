@@ -17,15 +17,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-# What set_content and set_param run: the same encodings and parameters, byte for byte.
-from email.contentmanager import _encode_text  # type: ignore[attr-defined]
 from email.headerregistry import Address
+
+# What set_param runs: the same parameters, byte for byte.
 from email.message import EmailMessage, MIMEPart, _formatparam  # type: ignore[attr-defined]
 from email.utils import format_datetime
 
 from mailbot.core import mailpolicy
 from mailbot.mail.render import Rendered
+from mailbot.mail.textbody import encode_text
 
 #: Where the composing policy folds header lines (``policy.SMTP``'s ``max_line_length``).
 FOLD_AT = mailpolicy.SMTP.max_line_length or 998
@@ -141,8 +141,8 @@ def message_bytes(
     package's objects (``set_content``, the parameters of each Content-Type, the generator's
     clone per part) cost more than writing them. The headers still go through the composing
     policy (``header_store_parse`` refuses what ``msg[name] = value`` refuses, and folds the
-    same way), the bodies through the stdlib's own ``_encode_text`` (its choice of 7bit, 8bit,
-    quoted-printable or base64) and ``base64_body`` (``_encode_base64``'s lines, in fewer calls),
+    same way), the bodies through ``textbody.encode_text`` (the stdlib's ``_encode_text``: its choice
+    of 7bit, 8bit, quoted-printable or base64, the same bytes) and ``base64_body`` (``_encode_base64``'s lines, in fewer calls),
     and the line ends as the generator makes them; the parts in the order and with the headers ``make_mixed`` and ``add_attachment``
     leave them. An attachment of an unusual type (``_direct``) goes through ``build_message``
     (a test compares both ways).
@@ -229,10 +229,15 @@ _FOLDED_MAX = 512
 
 def _header_bytes(name: str, value: str) -> bytes:
     """``name: value`` folded as the generator writes it from ``msg[name] = value``."""
-    if mailpolicy.is_plain(name, value) and len(name) + 2 + len(value) <= FOLD_AT:
-        # Kept as text by the composing policy and written as it is when it fits a line
-        # (``FoldCachingPolicy.header_store_parse``): the Date, Message-ID, To of nearly every reply.
-        return f"{name}: {value}\r\n".encode("ascii")
+    if mailpolicy.is_plain(name, value):
+        if len(name) + 2 + len(value) <= FOLD_AT:
+            # Kept as text by the composing policy and written as it is when it fits a line
+            # (``FoldCachingPolicy.header_store_parse``): the Date, Message-ID, To of nearly every reply.
+            return f"{name}: {value}\r\n".encode("ascii")
+        if name.lower() in mailpolicy.UNSTRUCTURED_PLAIN:  # a long References: new in every reply
+            folded_words = mailpolicy.fold_words(name, value, "\r\n", FOLD_AT)
+            if folded_words is not None:
+                return folded_words.encode("ascii")
     key = (name, value)
     folded = _FOLDED.get(key)
     if folded is None:
@@ -293,10 +298,10 @@ def _text_part(out: list[bytes], header: Callable[[str, str], None], text: str, 
                mime_version: bool) -> None:
     """A text part's headers, the blank line and its body, as ``set_content(text, subtype,
     charset="utf-8")`` and the generator leave them (``mime_version``: an ``EmailMessage``'s)."""
-    cte, payload = _encode_text(text, "utf-8", None, mailpolicy.SMTP)
+    cte, body = encode_text(text, mailpolicy.SMTP)
     header("Content-Type", f'text/{subtype}; charset="utf-8"')
     header("Content-Transfer-Encoding", cte)
     if mime_version:
         header("MIME-Version", "1.0")
     out.append(b"\r\n")
-    out.append(mailpolicy.crlf_body(payload))
+    out.append(body)

@@ -30,6 +30,7 @@ import cycle):
 * :mod:`~mailbot.core.parse.decoding` - bytes and header values to text (charsets, RFC 2047),
   the defect list.
 * :mod:`~mailbot.core.parse.headers` - addresses, Message-ID and threading ids, date, hops.
+* :mod:`~mailbot.core.parse.feeding` - the bytes into the stdlib's parser (long base64 runs folded).
 * :mod:`~mailbot.core.parse.filenames` - safe attachment names.
 * :mod:`~mailbot.core.parse.html` - HTML to text, nh3 sanitising.
 * :mod:`~mailbot.core.parse.reply` - the new text of a reply (quoted history, signatures).

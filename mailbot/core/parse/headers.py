@@ -7,6 +7,7 @@ to the size of its database column, and what had to be guessed or dropped is a d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -132,6 +133,17 @@ def _clean_addr(addr: str) -> str:
     return addr
 
 
+_CACHED_ADDRESS_CHARS = 1000
+
+
+@functools.lru_cache(maxsize=256)
+def _getaddresses(text: str) -> tuple[tuple[str, str], ...]:
+    """``getaddresses([text])``, kept for the values that come again and again (the helpdesk's
+    own address in To and Delivered-To, a user's From on each reply): it is a Python-level
+    parser, some 20 us for one address."""
+    return tuple(getaddresses([text]))
+
+
 def _address_pairs(values: Iterable[str], where: str, defects: list[str]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for value in values:
@@ -140,7 +152,7 @@ def _address_pairs(values: Iterable[str], where: str, defects: list[str]) -> lis
             add_defect(defects, f"{where} header truncated")
             text = text[:_MAX_ADDRESS_HEADER_CHARS]
         try:
-            pairs.extend(getaddresses([text]))
+            pairs.extend(_getaddresses(text) if len(text) <= _CACHED_ADDRESS_CHARS else getaddresses([text]))
         except Exception:
             add_defect(defects, f"unparseable {where} header")
     return pairs

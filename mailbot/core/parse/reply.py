@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import chain
 
 from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage
 
 from mailbot.core.parse.decoding import normalise_newlines
 
@@ -254,6 +256,25 @@ def _interleaved_replies(lines: Sequence[str]) -> list[str]:
 
 
 _REPLY_PARSER = EmailReplyParser(languages=["en"])
+# Its reply-header pattern depends on the languages alone; an EmailMessage builds it again each time.
+_REPLY_HEADERS = EmailMessage(text="", languages=list(_REPLY_PARSER.languages)).HEADER_REGEX
+
+
+def latest_reply(text: str) -> str | None:
+    """``_REPLY_PARSER.parse_reply(text)``: the first part of the text above a reply header, as
+    ``EmailMessage.read`` cuts it, without the signature and disclaimer searches it makes in
+    every part for fields ``parse_reply`` does not return (two thirds of its time). A test
+    compares it with ``parse_reply``."""
+    body: str = EmailMessage(text=text, languages=list(_REPLY_PARSER.languages)).text  # normalised
+    headers = [header for header in chain.from_iterable(_REPLY_HEADERS.findall(body)) if header]
+    current = 0
+    for header in headers:  # EmailMessage.read's loop; the first part with text is the latest reply
+        position = body.find(header, current + 1 if current > 0 else current)
+        content = body[current:position].strip()
+        current = position if position >= 0 else 0
+        if content:
+            return content
+    return body[current:].strip()
 _LIBRARY_MAX_CHARS = 20_000  # its regexes are quadratic on long lines; see _library_cut
 
 
@@ -269,7 +290,7 @@ def _library_cut(lines: list[str]) -> list[str]:
     if not text.strip() or len(text) > _LIBRARY_MAX_CHARS or any(len(line) > _MAX_MARKER_LINE for line in lines):
         return lines
     try:
-        latest = _REPLY_PARSER.parse_reply(text)
+        latest = latest_reply(text)
     except Exception:  # a library bug must not lose the mail
         return lines
     if not latest:
