@@ -505,10 +505,8 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
         budget.check("the priority rules")
     # The ticket's subject (data, shown in its mails): a placeholder when the mail has none.
     subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
-    seq = store.next_seq(session, settings.helpdesk_key)
-    ticket = Ticket(
-        helpdesk=settings.helpdesk_key, seq=seq, number=threads.format_number(settings.helpdesk.ticket_prefix, seq),
-        state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
+    ticket = Ticket(  # its seq and number are the helpdesk's next, taken by the INSERT (``store.insert_ticket``)
+        helpdesk=settings.helpdesk_key, state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
         category_matched=classification.matched, subject=subject[:500], requester=mail.from_addr,
         requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
         missing=[], opened_at=now, updated_at=now,
@@ -518,7 +516,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     # The decision's fields and clocks go into the ticket before its INSERT (for its id, now):
     # its row is written once, complete, not inserted and then updated.
     change = change_ticket(app, session, ticket, mail, decision, now, new_ticket=True)
-    store.insert_ticket(session, ticket)
+    store.insert_ticket(session, ticket, settings.helpdesk.ticket_prefix)
     new_conversation(session, ticket.id)
     store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     if parent is not None:

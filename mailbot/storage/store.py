@@ -27,6 +27,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     bindparam,
     create_engine,
     event,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
@@ -310,6 +312,18 @@ def ticket_by_seq(session: Session, helpdesk: str, seq: int) -> Ticket | None:
     return session.scalars(_TICKET_BY_SEQ, {"helpdesk": helpdesk, "seq": seq}).first()
 
 
+_SEQ_LOCKS: dict[str, Executable] = {}
+
+
+def _lock_numbering(session: Session, helpdesk: str) -> None:
+    """PostgreSQL: take the helpdesk's numbering lock (``next_seq``) for the rest of the transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _SEQ_LOCKS.get(helpdesk)
+        if statement is None:  # per helpdesk: a deployment has a few
+            statement = _SEQ_LOCKS[helpdesk] = select(func.pg_advisory_xact_lock(advisory_key("ticket-seq", helpdesk)))
+        write(session, statement)
+
+
 def next_seq(session: Session, helpdesk: str) -> int:
     """The number of the helpdesk's next ticket, in the session's transaction.
 
@@ -318,27 +332,56 @@ def next_seq(session: Session, helpdesk: str) -> int:
     the unique (helpdesk, seq) constraint catches anything else, and the mail is retried
     (``service.process_raw``). SQLite's write lock serialises writers anyway.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(advisory_key("ticket-seq", helpdesk))))
+    _lock_numbering(session, helpdesk)
     last = read(session, _LAST_SEQ, {"helpdesk": helpdesk}).scalar()
     return (last or 0) + 1
 
 
 _TICKETS = cast(Table, Ticket.__table__)
 _INSERT_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
+_INSERT_NUMBERED: dict[str, Executable] = {}
 
 
-def insert_ticket(session: Session, ticket: Ticket) -> None:
-    """Write a new ticket (with its ``seq``) with one INSERT, and keep it in the session as if
-    it had been loaded: it has its id, and later changes to it are flushed as for any ticket.
+def _numbered_insert(dialect: str) -> Executable:
+    """The INSERT of a ticket that takes the helpdesk's next seq itself (``INSERT ... SELECT`` from
+    ``max(seq) + 1``), its number made from it as ``threads.format_number`` makes it (``<prefix>-``
+    and at least six digits), RETURNING id, seq and number: ``next_seq``'s query and the INSERT
+    in one statement. Under the same locks as ``next_seq``, so the same numbers."""
+    statement = _INSERT_NUMBERED.get(dialect)
+    if statement is not None:
+        return statement
+    columns = [c for c in _TICKETS.columns if not c.primary_key]
+    n = (select((func.coalesce(func.max(_TICKETS.c.seq), 0) + 1).label("seq"))
+         .where(_TICKETS.c.helpdesk == bindparam("helpdesk")).subquery("n"))
+    if dialect == "sqlite":
+        digits: Any = func.printf("%06d", n.c.seq)
+    else:  # lpad alone would cut a seventh digit
+        text = sql_cast(n.c.seq, Text)
+        digits = func.lpad(text, func.greatest(6, func.length(text)), "0")
+    number = bindparam("prefix", type_=String) + "-" + digits
+    values = [n.c.seq if c.key == "seq" else number if c.key == "number" else bindparam(c.key, type_=c.type)
+              for c in columns]
+    statement = _INSERT_NUMBERED[dialect] = (
+        insert(_TICKETS).from_select([c.key for c in columns], select(*values).select_from(n))
+        .returning(_TICKETS.c.id, _TICKETS.c.seq, _TICKETS.c.number))
+    return statement
+
+
+def insert_ticket(session: Session, ticket: Ticket, prefix: str | None = None) -> None:
+    """Write a new ticket with one INSERT, and keep it in the session as if it had been loaded:
+    it has its id, and later changes to it are flushed as for any ticket.
+
+    A ticket without a ``seq`` (give the helpdesk's ``prefix``) takes the next one of its
+    helpdesk in the INSERT itself, and its number with it (``_numbered_insert``).
 
     The ORM's unit of work would do the same for the one object at several times the cost (it
     runs for every new ticket). Columns the ticket was not given take their defaults, on the
     object as in the row, so that reading one never goes back to the database.
     """
+    numbered = ticket.seq is None
     values: dict[str, Any] = {}
     for column in _TICKETS.columns:
-        if column.primary_key:
+        if column.primary_key or (numbered and column.key in {"seq", "number"}):
             continue
         if column.key in ticket.__dict__:
             value = getattr(ticket, column.key)
@@ -347,7 +390,14 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
             value = None if default is None else default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
             setattr(ticket, column.key, value)
         values[column.key] = value
-    ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
+    if numbered:
+        if prefix is None:
+            raise ValueError("a ticket without a seq needs its helpdesk's prefix")
+        _lock_numbering(session, ticket.helpdesk)
+        row: Any = write(session, _numbered_insert(session.get_bind().dialect.name), {**values, "prefix": prefix}).one()
+        ticket.id, ticket.seq, ticket.number = row
+    else:
+        ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
     make_transient_to_detached(ticket)
     session.add(ticket)
     _keep_latest(session, ticket)
