@@ -284,7 +284,19 @@ def write(session: Session, statement: Executable, params: Any = None) -> Cursor
     statement: nothing is flushed first), after its own bookkeeping: 40-60 us per statement
     against about 20 us here, for the dozen statements of every mail.
     """
-    return session.connection().execute(statement, params)
+    return _connection(session).execute(statement, params)
+
+
+def _connection(session: Session) -> Connection:
+    """``session.connection()``, kept in ``session.info`` for the rest of its (active) transaction:
+    asking the session again costs its checks each time, for the dozen statements of a mail."""
+    transaction = session.get_transaction()
+    kept = session.info.get("mailbot.connection")
+    if kept is not None and transaction is not None and kept[0] is transaction and transaction.is_active:
+        return kept[1]  # type: ignore[no-any-return]
+    connection = session.connection()
+    session.info["mailbot.connection"] = (session.get_transaction(), connection)
+    return connection
 
 
 _Ts = TypeVarTuple("_Ts")
@@ -296,7 +308,7 @@ def read(session: Session, statement: TypedReturnsRows[*_Ts], params: Any = None
     for a select of mapped columns. (A select of whole objects stays ``session.execute``.)"""
     if session.autoflush:
         session.flush()
-    return session.connection().execute(statement, params)
+    return _connection(session).execute(statement, params)
 
 
 def ticket_for_seq(session: Session, helpdesk: str, seq: int) -> int | None:
