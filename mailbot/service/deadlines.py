@@ -22,7 +22,7 @@ from mailbot.core.worktime import WorkCalendar, parse_weekdays
 from mailbot.settings import holidays_id
 from mailbot.settings.config import Settings
 from mailbot.storage import store
-from mailbot.storage.models import SlaNotice, Ticket, TicketEvent
+from mailbot.storage.models import Message, SlaNotice, Ticket, TicketEvent
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
@@ -130,24 +130,38 @@ _NOTICE_ROWS: Select[*tuple[Any, ...]] = select(
     literal_column("1"), literal_column("0"), SlaNotice.key, null(), null(), null(), null(), null(),
 ).where(SlaNotice.ticket_id == bindparam("ticket"))
 _CLOCK_FACTS = union_all(_EVENT_ROWS, _NOTICE_ROWS).order_by(literal_column("part"), literal_column("id"))
+# And the ticket's conversation (``store.conversation``: Message-ID, direction, channel, oldest first),
+# for a change whose mails will thread on it: one query instead of two.
+_MESSAGE_ROWS: Select[*tuple[Any, ...]] = select(
+    literal_column("2"), Message.id, Message.message_id, null(), Message.direction, Message.channel, null(), null(),
+).where(Message.ticket_id == bindparam("ticket"))
+_CLOCK_FACTS_AND_CONVERSATION = union_all(_EVENT_ROWS, _NOTICE_ROWS, _MESSAGE_ROWS).order_by(
+    literal_column("part"), literal_column("id"))
 
 
-def clock_facts(session: Session, ticket_id: int) -> tuple[list[EventRecord], set[str]]:
-    """``ticket_events`` and ``sent_notices`` of one ticket, read with one query."""
+def clock_facts(session: Session, ticket_id: int, conversation: list[tuple[str, str, str]] | None = None,
+                ) -> tuple[list[EventRecord], set[str]]:
+    """``ticket_events`` and ``sent_notices`` of one ticket, read with one query; with
+    ``conversation``, the ticket's messages are put in it (as ``store.conversation`` gives them)."""
     events: list[EventRecord] = []
     sent: set[str] = set()
     prefix = notice_prefix(ticket_id)
-    for part, _id, kind, at, actor, detail, sop_step, data in store.read(session, _CLOCK_FACTS, {"ticket": ticket_id}):
-        if part:
+    query = _CLOCK_FACTS if conversation is None else _CLOCK_FACTS_AND_CONVERSATION
+    for part, _id, kind, at, actor, detail, sop_step, data in store.read(session, query, {"ticket": ticket_id}):
+        if part == 2:
+            conversation.append((kind, actor, detail))  # type: ignore[union-attr]
+        elif part:
             sent.add(kind.removeprefix(prefix))
         else:
             events.append(ClockEvent(kind, at, actor, detail, sop_step, data))
     return events, sent
 
 
-def status(session: Session, ticket: Ticket, app: App, now: datetime, setup: Setup | None = None) -> sla.SlaStatus:
-    """The ticket's clocks and what is due at ``now`` (notifications already sent excluded)."""
-    events, sent = clock_facts(session, ticket.id)
+def status(session: Session, ticket: Ticket, app: App, now: datetime, setup: Setup | None = None,
+           conversation: list[tuple[str, str, str]] | None = None) -> sla.SlaStatus:
+    """The ticket's clocks and what is due at ``now`` (notifications already sent excluded);
+    ``conversation``: see ``clock_facts``."""
+    events, sent = clock_facts(session, ticket.id, conversation)
     return evaluate(ticket, app, setup or Setup.of(app), events, sent, now)
 
 
@@ -182,15 +196,16 @@ def store_status(ticket: Ticket, st: sla.SlaStatus, now: datetime) -> None:
 
 
 def refresh_deadlines(session: Session, ticket: Ticket, app: App, now: datetime, *,
-                      new_ticket_events: Sequence[EventRecord] | None = None) -> None:
+                      new_ticket_events: Sequence[EventRecord] | None = None,
+                      conversation: list[tuple[str, str, str]] | None = None) -> None:
     """Recompute and store the ticket's deadline columns (in the caller's transaction).
 
     ``new_ticket_events``: the ticket was opened in this transaction and these are all of its
     events, oldest first. Its clocks are then computed from them without reading the database
-    (no notice can have been sent for it yet).
+    (no notice can have been sent for it yet). ``conversation``: see ``clock_facts``.
     """
     if new_ticket_events is None:
-        store_status(ticket, status(session, ticket, app, now), now)
+        store_status(ticket, status(session, ticket, app, now, conversation=conversation), now)
         return
     store_status(ticket, evaluate(ticket, app, Setup.of(app), new_ticket_events, set(), now), now)
 

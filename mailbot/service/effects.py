@@ -228,10 +228,16 @@ def finish_decision(app: App, session: Session, ticket: Ticket, mail: InboundMai
         for row in change.events:
             row["ticket_id"] = ticket.id
         store.write(session, INSERT_EVENT, change.events)
+    mails = decision.mails()
     if not change.new_ticket:
-        deadlines.refresh_deadlines(session, ticket, app, now)
+        # The mails will thread on the ticket's conversation: read with the clocks' facts if not known yet.
+        known: dict[int, list[tuple[str, str, str]]] = session.info.setdefault(_CONVERSATIONS, {})
+        conversation: list[tuple[str, str, str]] | None = [] if mails and ticket.id not in known else None
+        deadlines.refresh_deadlines(session, ticket, app, now, conversation=conversation)
+        if conversation is not None:
+            known[ticket.id] = conversation
     replies = Replies()
-    for effect in decision.mails():
+    for effect in mails:
         queue_mail(app, session, ticket, mail, effect, now, classification, change.previous_closer, replies)
     replies.insert(session)
 

@@ -62,7 +62,7 @@ from mailbot.service.effects import (
     ticket_view,
 )
 from mailbot.service.outcome import Outcome
-from mailbot.storage import store
+from mailbot.storage import claims, store
 from mailbot.storage.models import Message, Quarantine, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def process_raw(app: App, raw: bytes, now: datetime, *, clock: Callable[[], floa
                 with session.no_autoflush:
                     outcome = _handle(app, session, mail, now, budget, hold=not released)
                 budget.check("deciding and queueing the replies")
-                store.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
+                claims.record_inbound(session, claim, outcome=outcome.kind, reason=outcome.reason,
                                      ticket_id=outcome.ticket_id)
                 return outcome
         except BudgetExceeded as exc:  # rolled back: nothing of it was kept
@@ -160,25 +160,25 @@ def distinct_message_id(message_id: str, digest: str) -> str:
 
 
 def _claim(app: App, session: Session, mail: InboundMail, digest: str,
-           now: datetime) -> tuple[store.Claim, InboundMail]:
+           now: datetime) -> tuple[claims.Claim, InboundMail]:
     """Claim the mail by Message-ID; a *different* mail under a known Message-ID is its own mail.
 
     Scanners, broken mail merges and attackers reuse Message-IDs: only the same content is a
     duplicate. The other mail is claimed, stored and threaded under a key made from its content.
     """
     key = app.settings.helpdesk_key
-    claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
+    claim = claims.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
                                 digest=digest)
     if claim.other_mail(digest):
         log.warning("mail %s: Message-ID already used by a different mail; processed as its own mail",
                     mail.message_id)
         mail = replace(mail, message_id=distinct_message_id(mail.message_id, digest))
-        claim = store.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
+        claim = claims.claim_inbound(session, mail.message_id, sender=mail.from_addr, now=now, helpdesk=key,
                                     digest=digest)
     return claim, mail
 
 
-def _seen(app: App, claim: store.Claim, now: datetime) -> Outcome:
+def _seen(app: App, claim: claims.Claim, now: datetime) -> Outcome:
     """The outcome for a mail whose Message-ID is taken (busy elsewhere, or processed before)."""
     if claim.busy:
         return Outcome(OutcomeKind.BUSY, reason="being processed by another worker")
@@ -203,10 +203,10 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
             with app.factory.begin() as session:
                 key = app.settings.helpdesk_key
                 sender = mail.from_addr if mail else ""
-                claim = store.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key, digest=digest)
+                claim = claims.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key, digest=digest)
                 if claim.other_mail(digest):
                     message_id = distinct_message_id(message_id, digest)
-                    claim = store.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key,
+                    claim = claims.claim_inbound(session, message_id, sender=sender, now=now, helpdesk=key,
                                                 digest=digest)
                 if claim.inbound_id is None:
                     return _seen(app, claim, now)
@@ -214,7 +214,7 @@ def quarantine(app: App, raw: bytes, mail: InboundMail | None, error: str, now: 
                                        sender=mail.from_addr if mail else "",
                                        subject=mail.subject[:500] if mail else "", error=error[:4000], raw=raw,
                                        at=now))
-                store.record_inbound(session, claim, outcome=OutcomeKind.QUARANTINED, reason=error[:4000], ticket_id=None)
+                claims.record_inbound(session, claim, outcome=OutcomeKind.QUARANTINED, reason=error[:4000], ticket_id=None)
             break
         except Exception as exc:
             if store.is_conflict(exc) and attempt < _RACE_ATTEMPTS:
@@ -390,7 +390,7 @@ def _ticket_of(app: App, session: Session, mail: InboundMail, role: SenderRole, 
     match = threads.match_thread(
         mail,
         prefix=settings.helpdesk.ticket_prefix,
-        ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key),
+        ticket_for_ids=lambda ids: store.ticket_for_message_ids(session, ids, key, keep=loaded),
         participants=lambda tid: participants(session, tid),
         ticket_exists=ticket_exists,
         ticket_for_tag=ticket_for_tag,
@@ -505,10 +505,8 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
         budget.check("the priority rules")
     # The ticket's subject (data, shown in its mails): a placeholder when the mail has none.
     subject = threads.clean_subject(mail.subject, settings.helpdesk.ticket_prefix) or "(tanpa subjek)"
-    seq = store.next_seq(session, settings.helpdesk_key)
-    ticket = Ticket(
-        helpdesk=settings.helpdesk_key, seq=seq, number=threads.format_number(settings.helpdesk.ticket_prefix, seq),
-        state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
+    ticket = Ticket(  # its seq and number are the helpdesk's next, taken by the INSERT (``store.insert_ticket``)
+        helpdesk=settings.helpdesk_key, state=TicketState.NEW.value, priority=classification.priority, category=classification.category,
         category_matched=classification.matched, subject=subject[:500], requester=mail.from_addr,
         requester_name=mail.from_name[:200], phone=classification.phone, parent_id=parent.id if parent else None,
         missing=[], opened_at=now, updated_at=now,
@@ -518,7 +516,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     # The decision's fields and clocks go into the ticket before its INSERT (for its id, now):
     # its row is written once, complete, not inserted and then updated.
     change = change_ticket(app, session, ticket, mail, decision, now, new_ticket=True)
-    store.insert_ticket(session, ticket)
+    store.insert_ticket(session, ticket, settings.helpdesk.ticket_prefix)
     new_conversation(session, ticket.id)
     store_message(session, ticket, mail, SenderRole.USER, channel="user", now=now)
     if parent is not None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     bindparam,
     create_engine,
     event,
@@ -35,8 +36,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import get_history
@@ -283,7 +284,19 @@ def write(session: Session, statement: Executable, params: Any = None) -> Cursor
     statement: nothing is flushed first), after its own bookkeeping: 40-60 us per statement
     against about 20 us here, for the dozen statements of every mail.
     """
-    return session.connection().execute(statement, params)
+    return _connection(session).execute(statement, params)
+
+
+def _connection(session: Session) -> Connection:
+    """``session.connection()``, kept in ``session.info`` for the rest of its (active) transaction:
+    asking the session again costs its checks each time, for the dozen statements of a mail."""
+    transaction = session.get_transaction()
+    kept = session.info.get("mailbot.connection")
+    if kept is not None and transaction is not None and kept[0] is transaction and transaction.is_active:
+        return kept[1]  # type: ignore[no-any-return]
+    connection = session.connection()
+    session.info["mailbot.connection"] = (session.get_transaction(), connection)
+    return connection
 
 
 _Ts = TypeVarTuple("_Ts")
@@ -295,7 +308,7 @@ def read(session: Session, statement: TypedReturnsRows[*_Ts], params: Any = None
     for a select of mapped columns. (A select of whole objects stays ``session.execute``.)"""
     if session.autoflush:
         session.flush()
-    return session.connection().execute(statement, params)
+    return _connection(session).execute(statement, params)
 
 
 def ticket_for_seq(session: Session, helpdesk: str, seq: int) -> int | None:
@@ -311,6 +324,18 @@ def ticket_by_seq(session: Session, helpdesk: str, seq: int) -> Ticket | None:
     return session.scalars(_TICKET_BY_SEQ, {"helpdesk": helpdesk, "seq": seq}).first()
 
 
+_SEQ_LOCKS: dict[str, Executable] = {}
+
+
+def _lock_numbering(session: Session, helpdesk: str) -> None:
+    """PostgreSQL: take the helpdesk's numbering lock (``next_seq``) for the rest of the transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _SEQ_LOCKS.get(helpdesk)
+        if statement is None:  # per helpdesk: a deployment has a few
+            statement = _SEQ_LOCKS[helpdesk] = select(func.pg_advisory_xact_lock(advisory_key("ticket-seq", helpdesk)))
+        write(session, statement)
+
+
 def next_seq(session: Session, helpdesk: str) -> int:
     """The number of the helpdesk's next ticket, in the session's transaction.
 
@@ -319,27 +344,56 @@ def next_seq(session: Session, helpdesk: str) -> int:
     the unique (helpdesk, seq) constraint catches anything else, and the mail is retried
     (``service.process_raw``). SQLite's write lock serialises writers anyway.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(advisory_key("ticket-seq", helpdesk))))
+    _lock_numbering(session, helpdesk)
     last = read(session, _LAST_SEQ, {"helpdesk": helpdesk}).scalar()
     return (last or 0) + 1
 
 
 _TICKETS = cast(Table, Ticket.__table__)
 _INSERT_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
+_INSERT_NUMBERED: dict[str, Executable] = {}
 
 
-def insert_ticket(session: Session, ticket: Ticket) -> None:
-    """Write a new ticket (with its ``seq``) with one INSERT, and keep it in the session as if
-    it had been loaded: it has its id, and later changes to it are flushed as for any ticket.
+def _numbered_insert(dialect: str) -> Executable:
+    """The INSERT of a ticket that takes the helpdesk's next seq itself (``INSERT ... SELECT`` from
+    ``max(seq) + 1``), its number made from it as ``threads.format_number`` makes it (``<prefix>-``
+    and at least six digits), RETURNING id, seq and number: ``next_seq``'s query and the INSERT
+    in one statement. Under the same locks as ``next_seq``, so the same numbers."""
+    statement = _INSERT_NUMBERED.get(dialect)
+    if statement is not None:
+        return statement
+    columns = [c for c in _TICKETS.columns if not c.primary_key]
+    n = (select((func.coalesce(func.max(_TICKETS.c.seq), 0) + 1).label("seq"))
+         .where(_TICKETS.c.helpdesk == bindparam("helpdesk")).subquery("n"))
+    if dialect == "sqlite":
+        digits: Any = func.printf("%06d", n.c.seq)
+    else:  # lpad alone would cut a seventh digit
+        text = sql_cast(n.c.seq, Text)
+        digits = func.lpad(text, func.greatest(6, func.length(text)), "0")
+    number = bindparam("prefix", type_=String) + "-" + digits
+    values = [n.c.seq if c.key == "seq" else number if c.key == "number" else bindparam(c.key, type_=c.type)
+              for c in columns]
+    statement = _INSERT_NUMBERED[dialect] = (
+        insert(_TICKETS).from_select([c.key for c in columns], select(*values).select_from(n))
+        .returning(_TICKETS.c.id, _TICKETS.c.seq, _TICKETS.c.number))
+    return statement
+
+
+def insert_ticket(session: Session, ticket: Ticket, prefix: str | None = None) -> None:
+    """Write a new ticket with one INSERT, and keep it in the session as if it had been loaded:
+    it has its id, and later changes to it are flushed as for any ticket.
+
+    A ticket without a ``seq`` (give the helpdesk's ``prefix``) takes the next one of its
+    helpdesk in the INSERT itself, and its number with it (``_numbered_insert``).
 
     The ORM's unit of work would do the same for the one object at several times the cost (it
     runs for every new ticket). Columns the ticket was not given take their defaults, on the
     object as in the row, so that reading one never goes back to the database.
     """
+    numbered = ticket.seq is None
     values: dict[str, Any] = {}
     for column in _TICKETS.columns:
-        if column.primary_key:
+        if column.primary_key or (numbered and column.key in {"seq", "number"}):
             continue
         if column.key in ticket.__dict__:
             value = getattr(ticket, column.key)
@@ -348,7 +402,14 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
             value = None if default is None else default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
             setattr(ticket, column.key, value)
         values[column.key] = value
-    ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
+    if numbered:
+        if prefix is None:
+            raise ValueError("a ticket without a seq needs its helpdesk's prefix")
+        _lock_numbering(session, ticket.helpdesk)
+        row: Any = write(session, _numbered_insert(session.get_bind().dialect.name), {**values, "prefix": prefix}).one()
+        ticket.id, ticket.seq, ticket.number = row
+    else:
+        ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
     make_transient_to_detached(ticket)
     session.add(ticket)
     _keep_latest(session, ticket)
@@ -417,16 +478,38 @@ def _number_new_tickets(session: Session, _context: Any, _instances: Any) -> Non
             ticket.seq = taken[key]
 
 
-def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str | None = None) -> int | None:
-    """The ticket that owns the first of ``ids`` we know (inbound or outbound), of ``helpdesk`` if given."""
+#: ``_OWNERS_IN_HELPDESK`` with the whole ticket (``ticket_for_message_ids`` with ``keep``).
+_OWNER_TICKETS_IN_HELPDESK = (select(Message.message_id, Ticket).join(Ticket, Ticket.id == Message.ticket_id)
+                              .where(Message.message_id.in_(bindparam("ids", expanding=True)),
+                                     Ticket.helpdesk == bindparam("helpdesk")).order_by(Message.id))
+
+
+def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str | None = None,
+                           keep: list[Ticket] | None = None) -> int | None:
+    """The ticket that owns the first of ``ids`` we know (inbound or outbound), of ``helpdesk`` if given.
+
+    ``keep`` (with ``helpdesk``): on SQLite the tickets are loaded with it and the owner is put
+    in ``keep`` (the session's identity map holds only what is referenced), so that
+    ``lock_ticket(writing=True)`` finds it instead of reading it again: one query, not two, for
+    every reply found by its headers. PostgreSQL reads it again anyway, locked.
+    """
     if not ids:
         return None
+    owner: dict[str, int] = {}
+    if helpdesk is not None and keep is not None and session.get_bind().dialect.name == "sqlite":
+        tickets: dict[str, Ticket] = {}
+        for mid, ticket in session.execute(_OWNER_TICKETS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}):
+            tickets.setdefault(mid, ticket)
+        found = next((tickets[mid] for mid in ids if mid in tickets), None)
+        if found is None:
+            return None
+        keep.append(found)
+        return found.id
     if helpdesk is not None:
         # One mail sent to two helpdesks is a message of a ticket in each: only ours counts.
         rows = read(session, _OWNERS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}).all()
     else:
         rows = read(session, _OWNERS, {"ids": padded(ids)}).all()
-    owner: dict[str, int] = {}
     for mid, ticket_id in rows:
         owner.setdefault(mid, ticket_id)
     for mid in ids:
@@ -475,101 +558,12 @@ def already_seen(session: Session, message_id: str, helpdesk: str = "default") -
 #   so two mails of one ticket (or a mail and the SLA tick) are applied one after the other;
 # * outbox rows are claimed with ``FOR UPDATE SKIP LOCKED`` (``mailbot.mail.outbox``).
 #
-# On SQLite the database's single write lock serialises all of this.
-
-#: ``inbound.outcome`` of a claim whose transaction has not committed yet (never seen by others).
-PROCESSING = "processing"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What claiming a Message-ID found: ours to process, seen before, or busy elsewhere."""
-
-    inbound_id: int | None = None  # claimed: set the outcome on this row before the commit
-    seen: str | None = None  # the outcome recorded by whoever processed the mail first
-    seen_at: datetime | None = None
-    busy: bool = False  # another worker is processing it right now (PostgreSQL)
-    seen_digest: str = ""  # the content digest recorded with it ("" on rows from before 0007)
-
-    def other_mail(self, digest: str) -> bool:
-        """True when the Message-ID was taken by a *different* mail (its content differs)."""
-        return self.inbound_id is None and not self.busy and bool(self.seen_digest) and self.seen_digest != digest
-
+# On SQLite the database's single write lock serialises all of this. The claim is in ``claims``.
 
 def advisory_key(namespace: str, value: str) -> int:
     """A signed 64-bit advisory-lock key for ``value`` (stable across processes and hosts)."""
     digest = hashlib.sha256(f"mailbot {namespace} {value}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def claim_inbound(session: Session, message_id: str, *, sender: str, now: datetime,
-                  helpdesk: str = "default", digest: str = "") -> Claim:
-    """Claim ``message_id`` in the session's transaction (call it first, before any other work).
-
-    The inbound row is inserted with the outcome ``processing``; the caller sets the real
-    outcome with :func:`record_inbound` in the same transaction. If the transaction rolls
-    back, so does the claim, and the mail can be processed again. Claims are per ``helpdesk``:
-    one mail sent to two helpdesks of the deployment is processed once by each.
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        key = advisory_key("inbound", message_id if helpdesk == "default" else f"{helpdesk} {message_id}")
-        if not session.scalar(select(func.pg_try_advisory_xact_lock(key))):
-            return Claim(busy=True)
-    values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
-              "sender": sender[:320], "at": now, "digest": digest}
-    if dialect in {"postgresql", "sqlite"}:
-        row_id = write(session, _claim_statement(dialect), values).scalar()
-    else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
-        seen_id = session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
-                                                           Inbound.message_id == message_id))
-        row_id = None
-        if seen_id is None:
-            row = Inbound(**values)
-            session.add(row)
-            session.flush()
-            row_id = row.id
-    if row_id is not None:
-        return Claim(inbound_id=row_id)
-    seen = session.execute(select(Inbound.outcome, Inbound.at, Inbound.digest).where(
-        Inbound.helpdesk == helpdesk, Inbound.message_id == message_id)).first()
-    assert seen is not None  # the conflicting row has committed (or this is the same transaction)
-    return Claim(seen=seen[0], seen_at=seen[1], seen_digest=seen[2] or "")
-
-
-#: Built once (the claim and its outcome are two statements of every mail): a statement built
-#: per call costs its construction and cache key each time. On the table, not the mapped class:
-#: a mail's session never loads its inbound row, so the ORM has nothing to keep in step.
-_INBOUND = cast(Table, Inbound.__table__)
-_RECORD_INBOUND = (update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id"))
-                   .values(outcome=bindparam("outcome"), reason=bindparam("reason"), ticket_id=bindparam("ticket")))
-_CLAIM_STATEMENTS: dict[str, Executable] = {}
-
-
-def _claim_statement(dialect: str) -> Executable:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of an inbound row, for ``dialect``."""
-    statement = _CLAIM_STATEMENTS.get(dialect)
-    if statement is None:
-        if dialect == "postgresql":
-            # Imported here: the PostgreSQL dialect package (with its asyncpg, pg8000 and psycopg
-            # modules) costs 2 MB of RSS that a SQLite deployment never uses.
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            statement = pg_insert(_INBOUND).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
-        else:
-            statement = sqlite_insert(_INBOUND).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
-        statement = _CLAIM_STATEMENTS[dialect] = statement.returning(_INBOUND.c.id)
-    return statement
-
-
-def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str, ticket_id: int | None) -> None:
-    """Set the outcome of a claimed inbound row (same transaction as the claim), the last write of
-    the mail's transaction: the changed tickets are written first (the row refers to the mail's
-    ticket), and the caller commits."""
-    if not write_changed_tickets(session):
-        session.flush()
-    write(session, _RECORD_INBOUND, {"inbound_id": claim.inbound_id, "outcome": outcome, "reason": reason,
-                                      "ticket": ticket_id})
 
 
 #: Ticket attribute -> column; the UPDATE of a ticket's changed columns (the ORM's own statement).

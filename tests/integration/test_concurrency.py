@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.core.threads import format_number
 from mailbot.mail import intake, outbox, send_journal, senders
 from mailbot.service import outcome
 from mailbot.service.app import App, build_app
@@ -120,6 +121,9 @@ def test_two_workers_on_the_same_mails_process_each_once(db_url: str, cooperate:
         assert {i.outcome for i in inbound} == {"opened", "updated"}
         tickets = session.scalars(select(Ticket).order_by(Ticket.id)).all()
         assert len(tickets) == 45 and len({t.subject for t in tickets}) == 45
+        # Numbered in turn by the two workers: none twice, none skipped, each as its subjects show it.
+        assert sorted(t.seq for t in tickets) == list(range(1, 46))
+        assert all(t.number == format_number(a.settings.helpdesk.ticket_prefix, t.seq) for t in tickets)
         incoming = Counter(session.scalars(select(Message.message_id).where(Message.direction == "in")))
         assert len(incoming) == len(batch) + len(seeds) and set(incoming.values()) == {1}
         # Every reply owed is queued once: one outbox row per outgoing message, none without.

@@ -1,7 +1,8 @@
 """The rows one mail's transaction writes in bulk, on the suite's database: a decision's replies
 (outbox rows and stored messages, inserted together after the last one), the changed ticket
 (a Core UPDATE of its changed columns at the end), and the clocks' facts (events and sent
-notices read with one query) are what the one-by-one ways wrote and read.
+notices read with one query, with the ticket's conversation when asked) are what the one-by-one
+ways wrote and read.
 """
 
 from __future__ import annotations
@@ -133,5 +134,10 @@ def test_the_clocks_read_events_and_sent_notices_of_their_ticket_only(app: App) 
         events, sent = deadlines.clock_facts(session, ticket.id)
         assert sent == deadlines.sent_notices(session, ticket.id) == {"call@a:75", "call@a:100"}
         one_by_one = deadlines.ticket_events(session, ticket.id)
+        # With the conversation the mails will thread on: the same facts, and its own query's messages.
+        conversation: list[tuple[str, str, str]] = []
+        assert deadlines.clock_facts(session, ticket.id, conversation) == (events, sent)
+        assert conversation == store.conversation(session, ticket.id)
+        assert [d for _, d, _ in conversation] == ["in", "out", "out"]
     assert len(events) == len(one_by_one) >= 2
     assert [tuple(e) for e in events] == [tuple(e) for e in one_by_one]  # same fields, same order
