@@ -11,7 +11,8 @@ opens and can cut them all, which is what the bot sees when the server closes an
   each row is ``sent`` after one attempt, nothing is deferred;
 * a kept connection is closed (QUIT) once its idle time is over, after ``REUSE_LIMIT`` of use, and at shutdown;
 * ``keepalive_seconds = 0`` keeps nothing: a login per flush, as before;
-* two threads flushing one helpdesk never share a connection, and every mail goes out once.
+* two threads flushing one helpdesk never share a connection, and every mail goes out once;
+* the process keeps at most ``MAX_IDLE_PER_SERVER`` idle connections to one server, all helpdesks together.
 """
 
 from __future__ import annotations
@@ -117,10 +118,11 @@ def factory(tmp_path: Path) -> sessionmaker[Session]:
 def settings_for(stack: MailStack, relay: Relay, **extra: object) -> SmtpSettings:
     return SmtpSettings.model_validate({
         "host": "127.0.0.1", "port": relay.port, "security": "starttls", "username": unique_address("hdka"),
-        "password": stack.password, "ca_file": str(stack.ca_file), "timeout": 10, "connections": 1, **extra})
+        "password": stack.password, "ca_file": str(stack.ca_file), "timeout": 10, "connections": 1,
+        "keepalive_seconds": 30, **extra})  # longer than the default 2 s: a loaded machine stays within it
 
 
-def queue(factory: sessionmaker[Session], sender: str, to: str, count: int) -> list[str]:
+def queue(factory: sessionmaker[Session], sender: str, to: str, count: int, helpdesk: str = "default") -> list[str]:
     ids = []
     with factory.begin() as session:
         for i in range(count):
@@ -129,7 +131,8 @@ def queue(factory: sessionmaker[Session], sender: str, to: str, count: int) -> l
             mid = f"<ka{i}.{uuid.uuid4().hex}@lpse.test>"
             msg["Message-ID"] = mid
             msg.set_content("isi")
-            outbox.queue(session, msg, message_id=mid, mail_from=sender, recipients=[to], ticket_id=None, now=NOW)
+            outbox.queue(session, msg, message_id=mid, mail_from=sender, recipients=[to], ticket_id=None, now=NOW,
+                         helpdesk=helpdesk)
             ids.append(mid)
     return ids
 
@@ -272,3 +275,19 @@ def test_two_threads_flushing_one_helpdesk_share_no_connection(stack: MailStack,
     assert sum(r.sent for r in results) == len(ids) and all(r.error == "" for r in results)
     assert delivered(stack, to, len(ids)) == sorted(ids)
     assert relay.accepted <= 2  # the two connections of the first flush served every later one
+
+
+def test_the_process_keeps_at_most_its_cap_of_idle_connections_to_one_server(
+        stack: MailStack, relay: Relay, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smtp_cache, "MAX_IDLE_PER_SERVER", 1)
+    first, second = settings_for(stack, relay), settings_for(stack, relay)  # two helpdesks on one server
+    to = unique_address("kauser", "vendor.test")
+    queue(factory, first.username, to, 1, helpdesk="lpse-a")
+    assert outbox.flush(factory, first, LATER, helpdesk="lpse-a").sent == 1
+    queue(factory, second.username, to, 1, helpdesk="lpse-b")
+    assert outbox.flush(factory, second, LATER, helpdesk="lpse-b").sent == 1
+
+    assert smtp_cache.keeper_of("lpse-a").kept == 1
+    assert smtp_cache.keeper_of("lpse-b").kept == 0  # the server's one idle slot is taken: QUIT
+    wait_until(lambda: relay.open == 1, 10, "the second helpdesk's connection closed after its flush")
+    assert len(delivered(stack, to, 2)) == 2
