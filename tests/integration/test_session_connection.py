@@ -5,9 +5,12 @@ before (committed, rolled back, failed), or a mail's rows would land outside its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError, PendingRollbackError
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.storage import store
 from mailbot.storage.models import SigningKey
@@ -21,10 +24,15 @@ def _row(name: str) -> dict[str, object]:
     return {"name": name, "value": "v", "created_at": NOW}
 
 
-def test_statements_follow_the_sessions_transactions(db_url: str) -> None:
+@pytest.fixture
+def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
     engine = store.make_engine(db_url)
     store.upgrade(engine)
-    factory = store.make_sessionmaker(engine)
+    yield store.make_sessionmaker(engine)
+    engine.dispose()
+
+
+def test_statements_follow_the_sessions_transactions(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         store.write(session, _ADD, _row("kept"))
         assert store.read(session, _COUNT).scalar() == 1
@@ -40,13 +48,9 @@ def test_statements_follow_the_sessions_transactions(db_url: str) -> None:
         assert set(other.scalars(select(SigningKey.name))) == {"kept", "nested"}
         other.execute(delete(SigningKey))
         other.commit()
-    engine.dispose()
 
 
-def test_a_failed_flush_stops_the_statements_as_the_session_does(db_url: str) -> None:
-    engine = store.make_engine(db_url)
-    store.upgrade(engine)
-    factory = store.make_sessionmaker(engine)
+def test_a_failed_flush_stops_the_statements_as_the_session_does(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         store.write(session, _ADD, _row("first"))
         session.add(SigningKey(**_row("first")))  # the same key: the flush fails
@@ -56,4 +60,3 @@ def test_a_failed_flush_stops_the_statements_as_the_session_does(db_url: str) ->
             store.write(session, _ADD, _row("after"))
         session.rollback()
         assert store.read(session, _COUNT).scalar() == 0
-    engine.dispose()
