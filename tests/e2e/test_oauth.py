@@ -206,6 +206,9 @@ def test_revoked_smtp_token_defers_replies_and_is_reported_once(
     text = d.config_path.read_text().replace("[oauth2]", "[smtp.oauth2]")
     d.config_path.write_text(text)
     set_keys(d.config_path, "imap", poll_interval=30, timeout=10)
+    # A login per flush: a connection kept from the first reply (smtp.keepalive_seconds) is a
+    # session the server already accepted, and would send the second reply without a new login.
+    set_keys(d.config_path, "smtp", keepalive_seconds=0)
     prepare(d)
     bot = BotProcess(d.config_path, d.tmp / "bot.log").start()
     bots.append(bot)
