@@ -197,7 +197,7 @@ class DatabaseCollector:
 
 
 def _per_helpdesk(session: Session, query: Select[str, int]) -> dict[str, int]:
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())
 
 
 class MetricsServer:

@@ -377,7 +377,7 @@ def test_lkpp_sees_only_escalated_tickets_of_every_helpdesk(console: tuple) -> N
     queue = client.get("/antrian")
     assert "Lupa password" in queue.text and "Gagal upload" not in queue.text and "Rahasia" not in queue.text
     with kota.factory() as session:
-        ids = dict(session.execute(select(Ticket.subject, Ticket.id)).tuples().all())
+        ids = dict(session.execute(select(Ticket.subject, Ticket.id)).all())
     page = client.get(f"/tiket/{ids['Lupa password akun']}")
     assert page.status_code == 200 and "Akun saya terkunci" in page.text
     assert "Tiket baru" not in page.text  # the helpdesk's own staff conversation is not LKPP's
