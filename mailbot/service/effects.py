@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.core import bounces, threads
+from mailbot.core import bounces, lkpp_officer, threads
 from mailbot.core.auth import dkim_pass
 from mailbot.core.commands import CommandKind, StaffReply
 from mailbot.core.domain import Classification, EventKind, InboundMail, SenderRole, TicketState
@@ -299,12 +299,25 @@ def _merge_into(session: Session, ticket: Ticket, effect: MergeInto, now: dateti
     target.updated_at = now
 
 
-def recipients_for(app: App, ticket: Ticket, mail: InboundMail, to: str, previous_closer: str | None) -> list[str]:
+_LAST_ESCALATION = (select(func.coalesce(func.max(TicketEvent.id), 0))
+                    .where(TicketEvent.ticket_id == bindparam("ticket"), TicketEvent.kind == EventKind.ESCALATED.value)
+                    .scalar_subquery())
+#: The officer who last answered the ticket's current escalation: the newest LKPP answer (recorded only
+#: when proven) after the newest ``#eskalasi``; LKPP's close is such an answer too.
+_OFFICER = (select(TicketEvent.actor)
+            .where(TicketEvent.ticket_id == bindparam("ticket"), TicketEvent.kind == EventKind.LKPP_REPLIED.value,
+                   TicketEvent.id > _LAST_ESCALATION)
+            .order_by(TicketEvent.id.desc()).limit(1))
+
+
+def recipients_for(app: App, session: Session, ticket: Ticket, mail: InboundMail, to: str,
+                   previous_closer: str | None) -> list[str]:
     staff = list(app.settings.staff.addresses)
     if to == "user":
         return [ticket.requester]
-    if to == "lkpp":
-        return [app.settings.escalation.lkpp_address]
+    if to == "lkpp":  # LKPP's helpdesk, and the officer handling the escalation (``core.lkpp_officer``)
+        officer = store.read(session, _OFFICER, {"ticket": ticket.id}).scalar() if ticket.id is not None else None
+        return lkpp_officer.recipients(app.settings.escalation.lkpp_address, officer)
     if to == "sender":
         return [mail.from_addr]
     if to == "assignee":
@@ -324,7 +337,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
     """Render, compose and queue one mail of a decision, and store it in the ticket's conversation;
     with ``replies``, its rows are held there and inserted with the decision's other mails."""
     settings = app.settings
-    recipients = [r for r in recipients_for(app, ticket, mail, effect.to, previous_closer) if r]
+    recipients = [r for r in recipients_for(app, session, ticket, mail, effect.to, previous_closer) if r]
     channel = _CHANNEL_OF_RECIPIENT[effect.to]
     if channel == "staff":
         # A staff notification carries the staff reply address, the key to staff commands: it

@@ -239,7 +239,7 @@ def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action,
         breach = action.kind == "breach"
         warn_to = app.settings.sla.warn_to
         to = "lkpp" if action.clock == LKPP_CLOCK and not breach else notice_recipient(breach, warn_to)
-        recipients = effects.recipients_for(app, ticket, clock_mail(app), to, ticket.closed_by)
+        recipients = effects.recipients_for(app, session, ticket, clock_mail(app), to, ticket.closed_by)
         _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=action.percent,
                        deadline=action.deadline, recipients=recipients)
         for covered in action.covers:
@@ -251,9 +251,9 @@ def _clock_event(app: App, session: Session, ticket: Ticket, action: sla.Action,
     if action.kind == "decision":  # LKPP answered and the helpdesk has not decided (``core.lkpp_decision``)
         warn_to = app.settings.sla.warn_to
         to = "staff" if warn_to == "staff" or not ticket.assignee else "assignee"
+        recipients = effects.recipients_for(app, session, ticket, clock_mail(app), to, ticket.closed_by)
         _record_notice(session, ticket, action.key, action.kind, action.clock, now, percent=100,
-                       deadline=action.deadline, recipients=effects.recipients_for(app, ticket, clock_mail(app), to,
-                                                                                  ticket.closed_by))
+                       deadline=action.deadline, recipients=recipients)
         since = st.decision.since if st.decision is not None else None
         return lkpp_decision.DecisionDue(action.key, _local(app, since), _local(app, action.deadline), warn_to)
     _record_notice(session, ticket, action.key, action.kind, "waiting", now, recipients=[ticket.requester])

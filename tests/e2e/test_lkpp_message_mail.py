@@ -4,12 +4,15 @@ User mail -> staff ``#eskalasi`` -> staff ``#lkpp ...`` with a file (a reply to 
 through Postfix) -> LKPP's mailbox (Dovecot) holds the message, threaded to the escalation and
 answerable at the same signed address -> LKPP answers from its own address -> the user gets the answer.
 The user gets no mail of the staff member's message; the timeline records it with the staff member.
+Then an officer of Helpdesk Teknis LKPP answers from their own address, and the next ``#lkpp`` reaches
+that officer's own mailbox as well as LKPP's helpdesk, in the same thread.
 """
 
 from __future__ import annotations
 
 from mailbot.storage.models import TicketEvent
 from tests.e2e.conftest import Deployment, reply_mail
+from tests.support.mailstack import unique_address
 from tests.e2e.test_sop import MISSING, staff_reply, state
 
 ASK = "Mohon dicek ulang: pelapor menelepon, NPWP yang terdaftar di SIKaP berbeda."
@@ -62,3 +65,19 @@ def test_staff_write_to_lkpp_and_lkpps_answer_reaches_the_user(deployment: Deplo
     # Of the staff member's message the user got nothing: only LKPP's answer is new.
     assert {m.subject for m in d.inbox(d.user)} - user_before == {answer.subject}
     assert state(d) == "escalated"
+
+    # An officer of Helpdesk Teknis LKPP answers from their own address (to the signed Reply-To).
+    officer = unique_address("rina.teknis", "lkpp.test")
+    d.send(reply_mail(message, officer, "Kami periksa log server; mohon kirim jam kejadian.", name="Rina (Teknis LKPP)"))
+    d.wait_helpdesk_inbox(1)
+    d.poll()
+    d.wait_subject(d.user, "Jawaban Helpdesk LKPP", count=2)  # the officer's answer reached the user
+    # The next #lkpp goes to LKPP's helpdesk and to that officer: one mail, both mailboxes.
+    d.send(reply_mail(note, d.staff1, "#lkpp Kejadian pukul 14.05 WIB, tangkapan layar menyusul."))
+    d.wait_helpdesk_inbox(1)
+    d.poll()
+    [at_officer] = d.wait_subject(officer, "Pesan dari")
+    second = [m for m in d.wait_subject(d.lkpp, "Pesan dari", count=2) if "14.05" in m.text]
+    assert len(second) == 1 and "14.05 WIB" in at_officer.text
+    assert set(at_officer.to) == {d.lkpp, officer}
+    assert at_officer.headers["reply-to"] == dossier.headers["reply-to"]  # answers go to the same signed thread
