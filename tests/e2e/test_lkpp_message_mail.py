@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from mailbot.storage.models import TicketEvent
 from tests.e2e.conftest import Deployment, reply_mail
-from tests.support.mailstack import unique_address
 from tests.e2e.test_sop import MISSING, staff_reply, state
+from tests.support.mailstack import unique_address
 
 ASK = "Mohon dicek ulang: pelapor menelepon, NPWP yang terdaftar di SIKaP berbeda."
 DATA = "NPWP penyedia: 01.234.567.8-901.000"
