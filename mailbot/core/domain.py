@@ -129,6 +129,9 @@ class Attachment:
     size: int  # decoded size in bytes, even when content was dropped
     content: bytes | None  # None when over the configured cap
     inline: bool = False  # Content-Disposition inline or referenced by Content-ID
+    #: The file's own text, where the mail layer reads one (a PDF's: ``mail.pdftext``); searched for
+    #: data items only (``core.item_sources``). Untrusted, like the rest of the mail.
+    text: str = ""
 
     @property
     def is_image(self) -> bool:

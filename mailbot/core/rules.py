@@ -32,6 +32,7 @@ from mailbot.core import matching  # in_context, said: the explanations' excerpt
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.intent import no_request, own_trouble
+from mailbot.core.item_sources import bounded, has_more, items_text
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, Shortlist, normalise, snippet
 from mailbot.core.near_deadline import near_deadline
 from mailbot.core.passwords import mask_passwords
@@ -331,12 +332,7 @@ def detect_items(
 ) -> set[str]:
     """Keys of the table's data items present in ``text``, the sender's ``signature`` and ``attachments``
     (satisfied groups too)."""
-    return set(_detect(table, normalise(_with_signature(text, signature)), attachments))
-
-
-def _with_signature(text: str, signature: str) -> str:
-    # the sender's own signature gives data ("User ID: TIRTAKENCANA"), never the problem
-    return f"{text}\n{mask_passwords(_bounded(signature, _MAX_SIGNATURE_CHARS))[0]}" if signature.strip() else text
+    return set(_detect(table, normalise(items_text(text, signature, attachments)), attachments))
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,16 +430,10 @@ def _score(
 # (issue 17). The bound keeps the work on one mail bounded however long it is, so one mail cannot
 # hold up the mailbox: the whole text is still stored, masked and shown to staff.
 MAX_CLASSIFIED_CHARS = 64 * 1024
-_MAX_SIGNATURE_CHARS = 1000  # a signature is a few short lines (see parse.reply.own_signature)
 
 
 def _bounded(text: str, limit: int = MAX_CLASSIFIED_CHARS) -> str:
-    """The first ``limit`` characters of ``text``, cut at a space near the end when there is one
-    (so a password, a phone number or a code is not cut in two)."""
-    if len(text) <= limit:
-        return text
-    space = max(text.rfind(" ", limit - 256, limit + 1), text.rfind("\n", limit - 256, limit + 1))
-    return text[: space if space > 0 else limit]
+    return bounded(text, limit)
 
 
 def _question_score(
@@ -619,8 +609,8 @@ def classify(
         else:
             hits.append(RuleHit("deadline", f"{deadline}: already at the top level {priority}"))
 
-    if signature.strip():
-        both = normalise(_with_signature(both, signature))
+    if has_more(signature, attachments):  # data items only: the signature's, the files' (``core.item_sources``)
+        both = normalise(items_text(both, signature, attachments))
         possible = prefilter.possible(both)
     found = _detect(table, both, attachments, possible)
     for key, reason in found.items():

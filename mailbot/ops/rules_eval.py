@@ -19,16 +19,18 @@ table before deploying it; the unit tests assert accuracy floors on ``tests/data
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from mailbot.core.domain import RuleHit
+from mailbot.core.domain import InboundMail, RuleHit
 from mailbot.core.parse import parse_mail
 from mailbot.core.parse.reply import is_client_tagline
 from mailbot.core.rules import PriorityTable, classify, detect_items
+from mailbot.mail import pdftext
 from mailbot.settings.config import PROJECT_ROOT
 
 __all__ = [
@@ -183,6 +185,13 @@ class _Label:
     note: str
 
 
+def _read(path: Path) -> InboundMail:
+    """A mail of a set, with the text of its PDFs read as the service reads it (``mail.pdftext``;
+    the service reads them only when data is missing, which gives the same outcome)."""
+    mail = parse_mail(path.read_bytes())
+    return dataclasses.replace(mail, attachments=pdftext.with_pdf_text(mail.attachments))
+
+
 def _load_labels(table: PriorityTable, path: Path) -> dict[str, _Label]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -230,7 +239,7 @@ def evaluate(table: PriorityTable, directory: Path) -> EvalReport:
 
     results: list[MailResult] = []
     for name in files:
-        mail = parse_mail((directory / name).read_bytes())
+        mail = _read(directory / name)
         decision = classify(
             table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments, now=mail.date,
             signature=mail.signature,
@@ -430,7 +439,7 @@ def evaluate_heldout(table: PriorityTable, directory: Path) -> HeldoutReport:
     unlabeled = [name for name in files if name not in labels]
     if unlabeled:
         raise EvalError(f"{unlabeled[0]} has no entry in {LABELS_FILE}")
-    mails = {name: parse_mail((directory / name).read_bytes()) for name in files}
+    mails = {name: _read(directory / name) for name in files}
     by_id = {mail.message_id: name for name, mail in mails.items()}
     decisions = {
         name: classify(table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments, now=mail.date,

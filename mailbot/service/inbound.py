@@ -41,6 +41,7 @@ from mailbot.core.workflow import (
     UserReplied,
     decide,
 )
+from mailbot.mail import pdftext
 from mailbot.service import team as team_facts
 from mailbot.service.app import App
 from mailbot.service.context import suggestions, template_context
@@ -301,8 +302,10 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     else:
         # SOP steps 5-6: which of the still-missing items this reply brings (text and attachments,
         # the rules' own detection); ``decide`` moves to analysis only when none is left.
-        arrived = (tuple(sorted(detect_items(app.table, mail.new_text, mail.attachments, mail.signature) & set(view.missing)))
-                   if view.state is TicketState.WAITING_USER and view.missing else ())
+        arrived: tuple[str, ...] = ()
+        if view.state is TicketState.WAITING_USER and view.missing:
+            files = pdftext.with_pdf_text(mail.attachments) if pdftext.has_pdf(mail.attachments) else mail.attachments
+            arrived = tuple(sorted(detect_items(app.table, mail.new_text, files, mail.signature) & set(view.missing)))
         event = UserReplied(mail.from_addr, mail.new_text, arrived)
     decision = decide(view, event, now, app.policy)
     if any(isinstance(e, OpenFollowUp) for e in decision.effects):
@@ -501,6 +504,12 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     settings = app.settings
     classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
                               now=now, signature=mail.signature)
+    if classification.missing and pdftext.has_pdf(mail.attachments):
+        # What is asked for may be in a PDF the user attached: read the files' text, classify again.
+        with_text = pdftext.with_pdf_text(mail.attachments)
+        if any(a.text for a in with_text):
+            classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=with_text,
+                                      now=now, signature=mail.signature)
     if budget is not None:
         budget.check("the priority rules")
     # The ticket's subject (data, shown in its mails): a placeholder when the mail has none.
