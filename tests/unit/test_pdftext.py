@@ -8,6 +8,7 @@ cut short, encrypted, a fake) gives no text and no error, and the mail carries o
 from __future__ import annotations
 
 import io
+import logging
 import random
 
 import pytest
@@ -18,8 +19,9 @@ from pypdf import PdfReader, PdfWriter
 from mailbot.core.domain import Attachment
 from mailbot.core.item_sources import MAX_FILE_TEXT_CHARS, items_text
 from mailbot.core.rules import PriorityTable, classify, detect_items
+from mailbot.mail import pdftext
 from mailbot.mail.pdftext import MAX_PAGES, looks_like_pdf, pdf_text, with_pdf_text
-from tests.support.pdfmake import make_pdf
+from tests.support.pdfmake import make_drawing_pdf, make_pdf
 
 LETTER = make_pdf(["Kepada Yth. Helpdesk LPSE Kota", "Perihal: permohonan bantuan",
                    "Kode Tender: 10234567000", "Nama Perusahaan: CV Maju Jaya", "NPWP: 01.234.567.8-901.000"])
@@ -72,6 +74,26 @@ def test_damaged_pdfs_never_raise(damage: list[tuple[int, bytes]]) -> None:
     for at, junk in damage:
         content[at:at + len(junk)] = junk
     assert isinstance(pdf_text(bytes(content)), str)
+
+
+def test_a_page_with_megabytes_of_drawing_is_not_interpreted(caplog: pytest.LogCaptureFixture) -> None:
+    """8 MB of text operators compress to some 30 KB; pypdf would take about 100 s of CPU on them."""
+    caplog.set_level(logging.INFO, logger=pdftext.__name__)
+    hostile = make_drawing_pdf(b"BT /F1 11 Tf " + b"(abc) Tj " * 800_000 + b" ET", deflate=True)
+    assert len(hostile) < 100_000
+    assert pdf_text(hostile, "besar.pdf") == ""
+    assert "besar.pdf: PDF read up to page 0 (its drawing instructions exceed 192 KB)" in caplog.text
+
+
+def test_a_form_drawn_a_thousand_times_is_stopped_by_the_cpu_bound(caplog: pytest.LogCaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few bytes, much work: every ``Do`` interprets the form again (48 s measured for this file)."""
+    caplog.set_level(logging.INFO, logger=pdftext.__name__)
+    monkeypatch.setattr(pdftext, "MAX_SECONDS", 0.3)
+    hostile = make_drawing_pdf(b"/Fm Do " * 1000, b"BT /F1 11 Tf " + b"(abc) Tj " * 2000 + b" ET")
+    assert pdf_text(hostile, "ulang.pdf") == ""
+    assert "ulang.pdf: PDF read up to page 0 (0.3 s of CPU spent)" in caplog.text
+    assert "abcabc" in pdf_text(make_drawing_pdf(b"/Fm Do " * 2, b"BT /F1 11 Tf " + b"(abc) Tj " * 20 + b" ET"))
 
 
 def test_looks_like_pdf_needs_a_header_and_an_end() -> None:
