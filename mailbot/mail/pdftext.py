@@ -43,6 +43,8 @@ _MAX_FORM_DEPTH = 4
 #: CPU seconds one file's reading may take: a page that draws one form a thousand times takes pypdf
 #: 48 s with few bytes (measured); the pages read by then are kept.
 MAX_SECONDS = 2.0
+#: PDFs read per mail (in the order attached): a letter and its enclosures.
+MAX_FILES = 3
 
 
 def is_pdf(attachment: Attachment) -> bool:
@@ -132,9 +134,16 @@ def _forms_bytes(resources: Any, depth: int) -> int:
 
 
 def with_pdf_text(attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
-    """``attachments`` with the text of each readable PDF filled in (the others as they are)."""
-    return tuple(replace(a, text=pdf_text(a.content, a.filename))
-                 if a.content is not None and not a.text and is_pdf(a) else a for a in attachments)
+    """``attachments`` with the text of the first :data:`MAX_FILES` PDFs filled in (the others as
+    they are): one mail's files take at most ``MAX_FILES * MAX_SECONDS`` of CPU."""
+    out: list[Attachment] = []
+    read = 0
+    for attachment in attachments:
+        if attachment.content is not None and not attachment.text and is_pdf(attachment) and read < MAX_FILES:
+            read += 1
+            attachment = replace(attachment, text=pdf_text(attachment.content, attachment.filename))
+        out.append(attachment)
+    return tuple(out)
 
 
 def has_pdf(attachments: Sequence[Attachment]) -> bool:

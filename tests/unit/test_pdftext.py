@@ -110,6 +110,13 @@ def test_with_pdf_text_fills_pdfs_only() -> None:
     assert "10234567000" in out[2].text and "10234567000" in out[3].text
 
 
+def test_only_the_first_files_of_a_mail_are_read() -> None:
+    files = [pdf(make_pdf([f"lampiran {i}"]), f"l{i}.pdf") for i in range(pdftext.MAX_FILES + 2)]
+    texts = [a.text for a in with_pdf_text(files)]
+    assert all(f"lampiran {i}" in texts[i] for i in range(pdftext.MAX_FILES))
+    assert texts[pdftext.MAX_FILES:] == ["", ""]
+
+
 def test_a_pdfs_data_counts_for_the_items_asked_for(table: PriorityTable) -> None:
     mail = "Selamat siang, kami gagal upload dokumen penawaran, muncul error. Data ada di surat terlampir."
     screenshot = Attachment("layar.png", "image/png", 4096, b"\x89PNG....")
