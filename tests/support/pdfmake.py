@@ -25,16 +25,7 @@ def make_pdf(*pages: list[str]) -> bytes:
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
                        f"/Contents {5 + 2 * i} 0 R >>".encode())
         objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return _assemble(objects)
 
 
 def make_drawing_pdf(content: bytes, form: bytes = b"", *, deflate: bool = False) -> bytes:
@@ -57,7 +48,12 @@ def make_drawing_pdf(content: bytes, form: bytes = b"", *, deflate: bool = False
         stream(content),
         stream(form, f"/Type /XObject /Subtype /Form /BBox [0 0 100 100] /Resources << {font} >> "),
     ]
-    out = bytearray(b"%PDF-1.4\n")
+    return _assemble(objects)
+
+
+def _assemble(objects: list[bytes]) -> bytes:
+    """The file: header, numbered objects (1 = the catalog), cross-reference table, trailer."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
