@@ -18,6 +18,9 @@ not be the one LKPP assigns now. An address that looks like a ticketing system's
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from mailbot.core.domain import EventKind
 
 #: Local parts of addresses that accept no mail; matched on the part before the "@", any case.
 _NO_REPLY = re.compile(r"(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]daemon|postmaster|bounces?)(?:[-_.+].*)?",
@@ -36,3 +39,16 @@ def recipients(helpdesk: str, officer: str | None) -> list[str]:
     if officer is None or officer.strip().lower() == helpdesk.strip().lower() or not accepts_mail(officer):
         return [helpdesk]
     return [helpdesk, officer.strip()]
+
+
+def handling_officer(events: Iterable[tuple[str, str]]) -> str | None:
+    """Who answered the current escalation last: the actor of the newest LKPP answer after the newest
+    ``#eskalasi``, from a ticket's events as (kind, actor), oldest first (LKPP's close is an answer too;
+    an answer is recorded only when proven)."""
+    officer = None
+    for kind, actor in events:
+        if kind == EventKind.ESCALATED.value:
+            officer = None
+        elif kind == EventKind.LKPP_REPLIED.value:
+            officer = actor
+    return officer

@@ -299,15 +299,11 @@ def _merge_into(session: Session, ticket: Ticket, effect: MergeInto, now: dateti
     target.updated_at = now
 
 
-_LAST_ESCALATION = (select(func.coalesce(func.max(TicketEvent.id), 0))
-                    .where(TicketEvent.ticket_id == bindparam("ticket"), TicketEvent.kind == EventKind.ESCALATED.value)
-                    .scalar_subquery())
-#: The officer who last answered the ticket's current escalation: the newest LKPP answer (recorded only
-#: when proven) after the newest ``#eskalasi``; LKPP's close is such an answer too.
-_OFFICER = (select(TicketEvent.actor)
-            .where(TicketEvent.ticket_id == bindparam("ticket"), TicketEvent.kind == EventKind.LKPP_REPLIED.value,
-                   TicketEvent.id > _LAST_ESCALATION)
-            .order_by(TicketEvent.id.desc()).limit(1))
+#: What ``core.lkpp_officer.handling_officer`` reads: the ticket's escalations and LKPP answers, oldest first.
+_LKPP_EVENTS = (select(TicketEvent.kind, TicketEvent.actor)
+                .where(TicketEvent.ticket_id == bindparam("ticket"),
+                       TicketEvent.kind.in_([EventKind.ESCALATED.value, EventKind.LKPP_REPLIED.value]))
+                .order_by(TicketEvent.id))
 
 
 def recipients_for(app: App, session: Session, ticket: Ticket, mail: InboundMail, to: str,
@@ -316,8 +312,9 @@ def recipients_for(app: App, session: Session, ticket: Ticket, mail: InboundMail
     if to == "user":
         return [ticket.requester]
     if to == "lkpp":  # LKPP's helpdesk, and the officer handling the escalation (``core.lkpp_officer``)
-        officer = store.read(session, _OFFICER, {"ticket": ticket.id}).scalar() if ticket.id is not None else None
-        return lkpp_officer.recipients(app.settings.escalation.lkpp_address, officer)
+        events = ([(kind, actor) for kind, actor in store.read(session, _LKPP_EVENTS, {"ticket": ticket.id})]
+                  if ticket.id is not None else [])
+        return lkpp_officer.recipients(app.settings.escalation.lkpp_address, lkpp_officer.handling_officer(events))
     if to == "sender":
         return [mail.from_addr]
     if to == "assignee":

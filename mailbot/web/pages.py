@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mailbot.core import lkpp_decision, sla, solved
+from mailbot.core import lkpp_decision, lkpp_officer, sla, solved
 from mailbot.core.timeline import build_timeline
 from mailbot.mail import outbox
 from mailbot.mail.compose import build_message, make_message_id
@@ -289,6 +289,9 @@ class Pages:
                 "solved": (solved.standing_report(page.events) if t.state != "closed" else None),
                 "merged_into": next((str(e.data["into"]) for e in page.events
                                      if e.kind == "merged" and e.data and e.data.get("into")), ""),
+                # who "Kirim ke LKPP" writes to: LKPP's helpdesk and the officer handling the escalation
+                "lkpp_to": lkpp_officer.recipients(app.settings.escalation.lkpp_address, lkpp_officer.handling_officer(
+                    (e.kind, e.actor) for e in page.events)) if t.state == "escalated" else [],
                 **actions.action_context(self.c, viewer, app, t.state, request,
                                          actions.unrelayed(page.messages, page.events)), **extra,
             }

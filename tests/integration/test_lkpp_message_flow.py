@@ -157,7 +157,8 @@ def test_the_console_form_sends_to_lkpp_on_escalated_tickets_only(console: tuple
     client = make()
     sign_in(client, kota, STAFF)
     at_lkpp, analysis = ids(kota)["Lupa password akun"], ids(kota)["Gagal upload <script>alert(1)</script>"]
-    assert 'value="to_lkpp"' in client.get(f"/tiket/{at_lkpp}").text
+    form_page = client.get(f"/tiket/{at_lkpp}").text
+    assert 'value="to_lkpp"' in form_page and f"Dikirim ke: {LKPP_BOX}</p>" in form_page  # nobody at LKPP answered
     assert 'value="to_lkpp"' not in client.get(f"/tiket/{analysis}").text
     csrf, token = lkpp_form(client, at_lkpp)
     # Without CSRF, and from another helpdesk's staff: refused, nothing sent.

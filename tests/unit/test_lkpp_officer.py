@@ -38,3 +38,16 @@ def test_no_reply_senders_and_non_addresses_are_never_written_to(address: str) -
 ])
 def test_people_and_team_boxes_take_mail(address: str) -> None:
     assert accepts_mail(address)
+
+
+def test_the_handling_officer_is_the_last_to_answer_since_the_last_escalation() -> None:
+    from mailbot.core.lkpp_officer import handling_officer
+
+    assert handling_officer([]) is None
+    assert handling_officer([("escalated", "staf@lpse.go.id")]) is None
+    events = [("escalated", "staf@lpse.go.id"), ("lkpp_replied", "rina@lkpp.go.id"),
+              ("lkpp_replied", "dedi@lkpp.go.id")]
+    assert handling_officer(events) == "dedi@lkpp.go.id"
+    assert handling_officer([*events, ("escalated", "staf@lpse.go.id")]) is None  # a new escalation: LKPP assigns anew
+    assert handling_officer([*events, ("escalated", "staf@lpse.go.id"), ("lkpp_replied", "rina@lkpp.go.id")]) == \
+        "rina@lkpp.go.id"
