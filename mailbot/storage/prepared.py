@@ -15,7 +15,8 @@ listeners are called (with no execution context: the bench and tests count state
 them), and a driver error is raised as SQLAlchemy raises it (``DBAPIError.instance``, a dropped
 connection invalidated). Anything the fast path does not do the way ``execute`` would (Python-side
 column defaults, expanding or literal-execute parameters, echo, a connection outside a
-transaction) goes through ``Connection.execute`` instead.
+transaction, several rows that the dialect inserts with one statement of many VALUES, as
+SQLAlchemy does on PostgreSQL) goes through ``Connection.execute`` instead.
 """
 
 from __future__ import annotations
@@ -101,12 +102,13 @@ class Prepared:
 
     def __init__(self, statement: UpdateBase) -> None:
         self.statement = statement
-        self._variants: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, ...], _Variant | None]] = (
+        self._variants: weakref.WeakKeyDictionary[Dialect, dict[tuple[bool, tuple[str, ...]], _Variant | None]] = (
             weakref.WeakKeyDictionary())
-        self._last: tuple[Dialect, dict[tuple[str, ...], _Variant | None]] | None = None
+        self._last: tuple[Dialect, dict[tuple[bool, tuple[str, ...]], _Variant | None]] | None = None
 
-    def variant(self, dialect: Dialect, keys: tuple[str, ...]) -> _Variant | None:
-        """The statement compiled for ``dialect`` and rows with ``keys``; None: ``execute`` runs it."""
+    def variant(self, dialect: Dialect, keys: tuple[str, ...], many: bool = False) -> _Variant | None:
+        """The statement compiled for ``dialect`` and rows with ``keys`` (``many``: for an
+        executemany); None: ``Connection.execute`` runs it."""
         last = self._last
         if last is not None and last[0] is dialect:
             variants = last[1]
@@ -114,16 +116,17 @@ class Prepared:
             variants = self._variants.setdefault(dialect, {})
             self._last = (dialect, variants)
         try:
-            return variants[keys]
+            return variants[many, keys]
         except KeyError:
             if len(variants) >= MAX_VARIANTS:
                 return None
-            made = variants[keys] = self._compile(dialect, keys)
+            made = variants[many, keys] = self._compile(dialect, keys, many)
             return made
 
-    def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Variant | None:
-        # As ``Connection.execute`` compiles it: the column keys are the parameters' names, sorted.
-        compiled: Any = self.statement.compile(dialect=dialect, column_keys=sorted(keys))
+    def _compile(self, dialect: Dialect, keys: tuple[str, ...], many: bool) -> _Variant | None:
+        # As ``Connection.execute`` compiles it: the column keys are the parameters' names, sorted;
+        # for one row PostgreSQL's INSERT gets an implicit RETURNING of the new id, for many not.
+        compiled: Any = self.statement.compile(dialect=dialect, column_keys=sorted(keys), for_executemany=many)
         if (compiled.insert_prefetch or compiled.update_prefetch or compiled.literal_execute_params
                 or compiled.post_compile_params or compiled.schema_translate_map
                 or any(b.callable is not None for b in compiled.binds.values())):
@@ -153,8 +156,10 @@ class Prepared:
         if not rows:
             return Written([], 0)
         dialect = connection.dialect
-        variant = self.variant(dialect, tuple(rows[0]))
-        if variant is None or connection.engine.echo or not connection.in_transaction():
+        variant = self.variant(dialect, tuple(rows[0]), many)
+        if (variant is None or connection.engine.echo or not connection.in_transaction()
+                or (many and self.statement.is_insert and dialect.use_insertmanyvalues_wo_returning)):
+            # PostgreSQL (psycopg): SQLAlchemy sends several rows as one INSERT of many VALUES.
             return self._execute(connection, params)
         sql = variant.sql
         try:
