@@ -465,7 +465,7 @@ _RECENT_AUTOMATIC = select(func.count(Outbox.id)).where(
 _BOUNCED = select(Undeliverable.id).where(
     Undeliverable.address == bindparam("address"), Undeliverable.helpdesk == bindparam("helpdesk"),
     or_(Undeliverable.expires_at.is_(None), Undeliverable.expires_at > bindparam("now"))).exists()
-_BOUNCED_AND_RECENT = select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery())
+_BOUNCED_AND_RECENT = Prepared(select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery()))
 
 
 def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[int]:
@@ -479,7 +479,7 @@ def _not_sendable(app: App, session: Session, address: str, now: datetime, *, ma
     helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
     held back: they are sent, and a failure is reported. ``queued``: automatic mails to it of
     this transaction not inserted yet (``Replies``)."""
-    is_bounced, count = store.read(session, _BOUNCED_AND_RECENT, {
+    is_bounced, count = store.fetch(session, _BOUNCED_AND_RECENT, {
         "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
         "since": now - timedelta(hours=1)}).one()
     if is_bounced and marks:

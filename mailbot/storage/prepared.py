@@ -22,10 +22,10 @@ SQLAlchemy does on PostgreSQL) goes through ``Connection.execute`` instead.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import CompoundSelect, Connection, Dialect, Select
 from sqlalchemy.exc import DBAPIError, InvalidRequestError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
@@ -44,6 +44,12 @@ class Written:
 
     def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
         self.rows, self.rowcount = rows, rowcount
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
 
     def scalar(self) -> Any:
         """The first column of the first row, None without one (as ``Result.scalar``)."""
@@ -67,7 +73,8 @@ class _Variant:
     __slots__ = ("sql", "getters", "results", "returns", "as_sequence")
 
     def __init__(self, sql: str, getters: list[Callable[[_Row], Any]] | dict[str, Callable[[_Row], Any]],
-                 results: list[Callable[[Any], Any] | None], returns: bool, as_sequence: Callable[[Any], Any]) -> None:
+                 results: list[Callable[[Any], Any] | None] | None, returns: bool,
+                 as_sequence: Callable[[Any], Any]) -> None:
         self.sql, self.getters, self.results, self.returns, self.as_sequence = (
             sql, getters, results, returns, as_sequence)
 
@@ -98,9 +105,10 @@ def _getter(value: Any, processor: Callable[[Any], Any] | None) -> Callable[[_Ro
 
 
 class Prepared:
-    """A Core INSERT or UPDATE (built once, at import) run straight on the DB-API (see the module)."""
+    """A Core INSERT, UPDATE or SELECT of columns (built once, at import) run straight on the
+    DB-API (see the module)."""
 
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: UpdateBase | Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]) -> None:
         self.statement = statement
         self._variants: weakref.WeakKeyDictionary[Dialect, dict[tuple[bool, tuple[str, ...]], _Variant | None]] = (
             weakref.WeakKeyDictionary())
@@ -143,10 +151,15 @@ class Prepared:
         else:
             escaped = compiled.escaped_bind_names or {}
             ordered = {escaped.get(name, name): get for name, get in getters.items()}
-        returning = list(self.statement.exported_columns)  # the RETURNING columns (none without)
-        results: list[Callable[[Any], Any] | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returning]
-        return _Variant(compiled.string, ordered, results, bool(returning), dialect.execute_sequence_format)
+        returns = bool(self.statement.exported_columns)  # a SELECT, or RETURNING columns
+        return _Variant(compiled.string, ordered, None, returns, dialect.execute_sequence_format)
+
+    def _results(self, dialect: Dialect, description: Sequence[Any]) -> list[Callable[[Any], Any] | None]:
+        """The converters of the result's columns, as SQLAlchemy takes them: from each selected
+        column's type, given the driver's type code of the column (its ``cursor.description``)."""
+        columns = list(self.statement.exported_columns)
+        return [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                for c, d in zip(columns, description, strict=True)]
 
     def run(self, connection: Connection, params: _Params) -> Written:
         """Run the statement with one row of values (a mapping) or several (executemany) on
@@ -179,8 +192,13 @@ class Prepared:
                 dialect.do_execute(cursor, sql, parameters)
             for listener in dispatch.after_cursor_execute:
                 listener(connection, cursor, sql, parameters, None, many)
-            fetched = cursor.fetchall() if variant.returns else []
-            written = Written(_processed(fetched, variant.results), cursor.rowcount)
+            if variant.returns:
+                fetched = cursor.fetchall()
+                if variant.results is None:  # the first run: the driver describes the columns
+                    variant.results = self._results(dialect, cursor.description)
+                written = Written(_processed(fetched, variant.results), cursor.rowcount)
+            else:
+                written = Written([], cursor.rowcount)
         except dialect.loaded_dbapi.Error as error:
             raise _wrapped(connection, cursor, error, sql, parameters, many) from error
         cursor.close()
@@ -239,4 +257,12 @@ def connection_of(session: Session) -> Connection:
 def run(session: Session, statement: Prepared, params: _Params) -> Written:
     """Run a prepared INSERT or UPDATE on the session's connection, in its transaction (as
     ``store.write`` runs a Core statement: the session is not flushed first)."""
+    return statement.run(connection_of(session), params)
+
+
+def fetch(session: Session, statement: Prepared, params: _Row) -> Written:
+    """Run a prepared SELECT of columns on the session's connection, as ``store.read`` does: the
+    session's pending changes are flushed first when it autoflushes."""
+    if session.autoflush:
+        session.flush()
     return statement.run(connection_of(session), params)

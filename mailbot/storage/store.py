@@ -54,6 +54,7 @@ from mailbot.storage.models import (
 )
 from mailbot.storage.prepared import Prepared
 from mailbot.storage.prepared import connection_of as _connection
+from mailbot.storage.prepared import fetch as fetch
 from mailbot.storage.prepared import run as run
 
 
@@ -274,9 +275,9 @@ _OWNERS_IN_HELPDESK = (_OWNERS.join(Ticket, Ticket.id == Message.ticket_id)
 _OWNERS = _OWNERS.order_by(Message.id)
 _CONVERSATION = (select(Message.message_id, Message.direction, Message.channel)
                  .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
-_CONVERSATION_AND_PEOPLE = (select(Message.message_id, Message.direction, Message.channel, Message.sender,
-                                   Message.recipients)
-                            .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
+_CONVERSATION_AND_PEOPLE = Prepared(select(Message.message_id, Message.direction, Message.channel, Message.sender,
+                                           Message.recipients)
+                                    .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
 
 
 def write(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -409,9 +410,10 @@ def insert_ticket(session: Session, ticket: Ticket, prefix: str | None = None) -
 # ---- a requester's latest tickets: the flood cap, then the new-ticket notification ---------------
 
 #: Their id, number, subject, state and opening time, newest first (``ix_tickets_requester_opened``).
-_LATEST_OF_REQUESTER = (select(Ticket.id, Ticket.number, Ticket.subject, Ticket.state, Ticket.opened_at)
-                        .where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.requester == bindparam("requester"))
-                        .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(bindparam("limit")))
+_LATEST_OF_REQUESTER = Prepared(select(Ticket.id, Ticket.number, Ticket.subject, Ticket.state, Ticket.opened_at)
+                                .where(Ticket.helpdesk == bindparam("helpdesk"),
+                                       Ticket.requester == bindparam("requester"))
+                                .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(bindparam("limit")))
 #: ``session.info`` key: what ``latest_of_requester`` read in the transaction, by (helpdesk, requester).
 _LATEST = "mailbot.latest_of_requester"
 
@@ -429,7 +431,7 @@ def latest_of_requester(session: Session, helpdesk: str, requester: str, limit: 
     """The requester's ``limit`` newest tickets of ``helpdesk``, kept for the rest of the transaction
     (``kept_latest``; ``insert_ticket`` adds the tickets it writes)."""
     rows = [(pk, number, subject, state, opened_at) for pk, number, subject, state, opened_at
-            in read(session, _LATEST_OF_REQUESTER, {"helpdesk": helpdesk, "requester": requester, "limit": limit})]
+            in fetch(session, _LATEST_OF_REQUESTER, {"helpdesk": helpdesk, "requester": requester, "limit": limit})]
     latest = session.info.setdefault(_LATEST, {})[(helpdesk, requester)] = Latest(rows, len(rows) < limit)
     return latest
 
@@ -519,7 +521,7 @@ def conversation_and_participants(session: Session, ticket_id: int) -> tuple[lis
     (one query: a mail matched by its subject tag needs both)."""
     messages: list[tuple[str, str, str]] = []
     people: set[str] = set()
-    for mid, direction, channel, sender, recipients in read(session, _CONVERSATION_AND_PEOPLE, {"ticket": ticket_id}):
+    for mid, direction, channel, sender, recipients in fetch(session, _CONVERSATION_AND_PEOPLE, {"ticket": ticket_id}):
         messages.append((mid, direction, channel))
         people.add(sender.lower())
         people.update(r.lower() for r in recipients or [])

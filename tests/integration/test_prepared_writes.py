@@ -168,7 +168,8 @@ def test_values_come_back_as_written(tmp_path: Path) -> None:
         assert ticket is not None
         assert (ticket.subject, ticket.opened_at, ticket.closed_at) == (TEXT, AT, LATER)
         assert ticket.opened_at.tzinfo == timezone.utc and ticket.opened_at.microsecond == 123456
-        assert ticket.missing == {"ü": [1, None, 2.5]} and ticket.category_matched is True
+        missing: Any = ticket.missing  # the UPDATE stored a mapping in the JSON column
+        assert missing == {"ü": [1, None, 2.5]} and ticket.category_matched is True
         numbers = [t.number for t in session.query(Ticket).order_by(Ticket.id)]
         assert numbers == ["TTS-000007", "TTS-000008", "ÄB-000009"]
         first = session.query(TicketEvent).order_by(TicketEvent.id).first()
@@ -221,4 +222,44 @@ def test_python_side_defaults_are_left_to_sqlalchemy(tmp_path: Path) -> None:
     with store.make_sessionmaker(engine)() as session:
         stored = session.query(Message).one()
         assert (stored.recipients, stored.text, stored.subject) == ([], "", TEXT[:40])
+    engine.dispose()
+
+
+def test_prepared_selects_read_what_sqlalchemy_reads(tmp_path: Path) -> None:
+    """The hot SELECTs run on the DB-API give the rows ``Connection.execute`` gives: aware UTC
+    datetimes, JSON decoded, EXISTS as a bool, counts, None."""
+    from mailbot.service import deadlines
+    from mailbot.storage.models import SlaNotice, Undeliverable
+
+    engine = _engine(tmp_path, "selects")
+    with engine.begin() as connection:
+        ticket_id = _write_everything(connection, _slow)[0]
+        connection.execute(SlaNotice.__table__.insert(), {  # type: ignore[attr-defined]
+            "key": f"t{ticket_id}/due@x:50", "ticket_id": ticket_id, "kind": "warning", "clock": "due", "percent": 50,
+            "deadline": LATER, "recipients": ["ñ@b.id"], "at": AT})
+        connection.execute(Undeliverable.__table__.insert(), {  # type: ignore[attr-defined]
+            "helpdesk": "lpse-kota", "address": "ü@contoh.go.id", "reason": TEXT, "ticket_id": None, "at": AT,
+            "permanent": False, "expires_at": LATER})
+    cases: list[tuple[Prepared, dict[str, Any]]] = [
+        (store._LATEST_OF_REQUESTER, {"helpdesk": "lpse-kota", "requester": "ü@contoh.go.id", "limit": 2}),
+        (store._LATEST_OF_REQUESTER, {"helpdesk": "lpse-kota", "requester": "nobody@b.id", "limit": 5}),
+        (store._CONVERSATION_AND_PEOPLE, {"ticket": ticket_id}),
+        (deadlines._CLOCK_FACTS, {"ticket": ticket_id}),
+        (deadlines._CLOCK_FACTS_AND_CONVERSATION, {"ticket": ticket_id}),
+    ]
+    for now in (AT, LATER + timedelta(seconds=1)):  # the mark in force, then expired
+        for address in ("ü@contoh.go.id", "other@b.id"):
+            cases.append((effects._BOUNCED_AND_RECENT, {"address": address, "helpdesk": "lpse-kota", "now": now,
+                                                        "since": now - timedelta(days=2)}))
+    with engine.begin() as connection:
+        for prepared, params in cases:
+            slow = _slow(connection, prepared, params).rows
+            assert prepared.variant(connection.dialect, tuple(params)) is not None
+            fast = prepared.run(connection, params).rows
+            assert fast == slow, prepared.statement
+            assert [[type(v) for v in row] for row in fast] == [[type(v) for v in row] for row in slow]
+        facts = deadlines._CLOCK_FACTS_AND_CONVERSATION.run(connection, {"ticket": ticket_id}).rows
+        assert facts[0][3] == AT and facts[0][3].tzinfo == timezone.utc and facts[0][7]["daftar"] == ["ñ", 1, None, True]
+        marks = [effects._BOUNCED_AND_RECENT.run(connection, params).one() for prepared, params in cases[5:]]
+        assert marks == [(True, 2), (False, 0), (False, 2), (False, 0)]  # outbox rows 1 and 3 are automatic
     engine.dispose()
