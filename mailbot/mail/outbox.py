@@ -47,6 +47,7 @@ from mailbot.mail.smtp import check_login, token_provider
 from mailbot.settings.config import DEFAULT_HELPDESK, SmtpSettings
 from mailbot.storage import store
 from mailbot.storage.models import Outbox, Undeliverable
+from mailbot.storage.prepared import Prepared
 
 # What the rest of the bot uses of sending; the parts live in ``senders``, ``send_journal`` and ``smtp``.
 __all__ = ["FlushResult", "OnFailed", "check_login", "close_connections", "due_by_helpdesk", "flush", "insert_rows", "next_due", "queue", "retry",
@@ -72,7 +73,7 @@ def queue(session: Session, msg: EmailMessage | bytes, *, message_id: str, mail_
     ``verp``: the token of ``mail_from`` when it is the mail's own signed envelope sender.
     ``msg``: the message, or its bytes as ``mailpolicy.as_bytes`` writes them (``compose.message_bytes``).
     """
-    store.write(session, _INSERT, row(msg, message_id=message_id, mail_from=mail_from, recipients=recipients,
+    store.run(session, _INSERT, row(msg, message_id=message_id, mail_from=mail_from, recipients=recipients,
                                       ticket_id=ticket_id, now=now, automatic=automatic, helpdesk=helpdesk, verp=verp))
 
 
@@ -100,10 +101,10 @@ def row(msg: EmailMessage | bytes, *, message_id: str, mail_from: str, recipient
 
 def insert_rows(session: Session, rows: list[dict[str, object]]) -> None:
     """Add several mails (``row``) to the outbox with one executemany, in their order."""
-    store.write(session, _INSERT, rows)
+    store.run(session, _INSERT, rows)
 
 
-_INSERT = insert(cast(Table, Outbox.__table__))
+_INSERT = Prepared(insert(cast(Table, Outbox.__table__)))
 
 
 def flush(factory: sessionmaker[Session], settings: SmtpSettings, now: datetime | None = None,

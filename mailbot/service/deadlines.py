@@ -23,6 +23,7 @@ from mailbot.settings import holidays_id
 from mailbot.settings.config import Settings
 from mailbot.storage import store
 from mailbot.storage.models import Message, SlaNotice, Ticket, TicketEvent
+from mailbot.storage.prepared import Prepared
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
@@ -129,14 +130,14 @@ _EVENT_ROWS = select(literal_column("0").label("part"), TicketEvent.id, TicketEv
 _NOTICE_ROWS: Select[*tuple[Any, ...]] = select(
     literal_column("1"), literal_column("0"), SlaNotice.key, null(), null(), null(), null(), null(),
 ).where(SlaNotice.ticket_id == bindparam("ticket"))
-_CLOCK_FACTS = union_all(_EVENT_ROWS, _NOTICE_ROWS).order_by(literal_column("part"), literal_column("id"))
+_CLOCK_FACTS = Prepared(union_all(_EVENT_ROWS, _NOTICE_ROWS).order_by(literal_column("part"), literal_column("id")))
 # And the ticket's conversation (``store.conversation``: Message-ID, direction, channel, oldest first),
 # for a change whose mails will thread on it: one query instead of two.
 _MESSAGE_ROWS: Select[*tuple[Any, ...]] = select(
     literal_column("2"), Message.id, Message.message_id, null(), Message.direction, Message.channel, null(), null(),
 ).where(Message.ticket_id == bindparam("ticket"))
-_CLOCK_FACTS_AND_CONVERSATION = union_all(_EVENT_ROWS, _NOTICE_ROWS, _MESSAGE_ROWS).order_by(
-    literal_column("part"), literal_column("id"))
+_CLOCK_FACTS_AND_CONVERSATION = Prepared(union_all(_EVENT_ROWS, _NOTICE_ROWS, _MESSAGE_ROWS).order_by(
+    literal_column("part"), literal_column("id")))
 
 
 def clock_facts(session: Session, ticket_id: int, conversation: list[tuple[str, str, str]] | None = None,
@@ -147,7 +148,7 @@ def clock_facts(session: Session, ticket_id: int, conversation: list[tuple[str, 
     sent: set[str] = set()
     prefix = notice_prefix(ticket_id)
     query = _CLOCK_FACTS if conversation is None else _CLOCK_FACTS_AND_CONVERSATION
-    for part, _id, kind, at, actor, detail, sop_step, data in store.read(session, query, {"ticket": ticket_id}):
+    for part, _id, kind, at, actor, detail, sop_step, data in store.fetch(session, query, {"ticket": ticket_id}):
         if part == 2:
             conversation.append((kind, actor, detail))  # type: ignore[union-attr]
         elif part:

@@ -40,6 +40,7 @@ from mailbot.service.context import template_context
 from mailbot.settings.config import Settings
 from mailbot.storage import store
 from mailbot.storage.models import Message, Outbox, StoredAttachment, Ticket, TicketEvent, Undeliverable
+from mailbot.storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def store_message(session: Session, ticket: Ticket, mail: InboundMail, role: Sen
         "subject": mail.subject[:500], "text": text, "new_text": new_text, "template": None, "auto": auto, "at": now,
     }, returning_id=bool(mail.attachments))
     if mail.attachments:
-        store.write(session, _INSERT_ATTACHMENT, [
+        store.run(session, _INSERT_ATTACHMENT, [
             {"message_pk": message_pk, "filename": att.filename, "content_type": att.content_type, "size": att.size,
              "content": att.content, "inline": att.inline} for att in mail.attachments])
     if ticket.updated_at != now:
@@ -144,14 +145,14 @@ def event_row(ticket: Ticket, record: Record, now: datetime, actor: str) -> dict
             "sop_step": record.sop_step, "data": dict(record.data)}
 
 
-_INSERT_ATTACHMENT = insert(cast(Table, StoredAttachment.__table__))
+_INSERT_ATTACHMENT = Prepared(insert(cast(Table, StoredAttachment.__table__)))
 #: Events go in as Core inserts, at once (like messages, see ``add_message``): in the order they
 #: happen, without the ORM's bookkeeping.
-INSERT_EVENT = insert(cast(Table, TicketEvent.__table__))
+INSERT_EVENT = Prepared(insert(cast(Table, TicketEvent.__table__)))
 
 
 def record_event(session: Session, ticket: Ticket, record: Record, now: datetime, actor: str) -> None:
-    store.write(session, INSERT_EVENT, event_row(ticket, record, now, actor))
+    store.run(session, INSERT_EVENT, event_row(ticket, record, now, actor))
 
 
 def apply_decision(app: App, session: Session, ticket: Ticket, mail: InboundMail, decision: Decision, now: datetime,
@@ -227,7 +228,7 @@ def finish_decision(app: App, session: Session, ticket: Ticket, mail: InboundMai
     if change.events:
         for row in change.events:
             row["ticket_id"] = ticket.id
-        store.write(session, INSERT_EVENT, change.events)
+        store.run(session, INSERT_EVENT, change.events)
     mails = decision.mails()
     if not change.new_ticket:
         # The mails will thread on the ticket's conversation: read with the clocks' facts if not known yet.
@@ -267,7 +268,7 @@ class Replies:
         if self.outbox:
             outbox.insert_rows(session, self.outbox)
         if self.messages:
-            store.write(session, _INSERT_MESSAGE, self.messages)
+            store.run(session, _INSERT_MESSAGE, self.messages)
         self.outbox, self.messages = [], []
 
 
@@ -443,8 +444,8 @@ def new_conversation(session: Session, ticket_id: int) -> None:
 #: order the conversation): as ORM objects, each cost the unit of work's bookkeeping, and most
 #: were inserted one by one anyway, by whichever query came next and flushed them.
 _MESSAGES = cast(Table, Message.__table__)
-_INSERT_MESSAGE = insert(_MESSAGES)
-_INSERT_MESSAGE_ID = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_INSERT_MESSAGE = Prepared(insert(_MESSAGES))
+_INSERT_MESSAGE_ID = Prepared(insert(_MESSAGES).returning(_MESSAGES.c.id))
 
 
 def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = False,
@@ -454,11 +455,11 @@ def add_message(session: Session, row: dict[str, Any], *, returning_id: bool = F
     row is held there (see ``Replies``)."""
     message_pk = None
     if returning_id:
-        message_pk = store.write(session, _INSERT_MESSAGE_ID, row).scalar_one()
+        message_pk = store.run(session, _INSERT_MESSAGE_ID, row).scalar_one()
     elif replies is not None:
         replies.messages.append(row)
     else:
-        store.write(session, _INSERT_MESSAGE, row)
+        store.run(session, _INSERT_MESSAGE, row)
     messages = session.info.get(_CONVERSATIONS, {}).get(row["ticket_id"])
     if messages is not None:
         messages.append((row["message_id"], row["direction"], row["channel"]))
@@ -474,7 +475,7 @@ _RECENT_AUTOMATIC = select(func.count(Outbox.id)).where(
 _BOUNCED = select(Undeliverable.id).where(
     Undeliverable.address == bindparam("address"), Undeliverable.helpdesk == bindparam("helpdesk"),
     or_(Undeliverable.expires_at.is_(None), Undeliverable.expires_at > bindparam("now"))).exists()
-_BOUNCED_AND_RECENT = select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery())
+_BOUNCED_AND_RECENT = Prepared(select(_BOUNCED, _RECENT_AUTOMATIC.scalar_subquery()))
 
 
 def recent_automatic_mail(address: str, helpdesk: str, now: datetime) -> Select[int]:
@@ -488,7 +489,7 @@ def _not_sendable(app: App, session: Session, address: str, now: datetime, *, ma
     helpdesk, or the automatic-mail cap), or None. Staff answers and escalations are never
     held back: they are sent, and a failure is reported. ``queued``: automatic mails to it of
     this transaction not inserted yet (``Replies``)."""
-    is_bounced, count = store.read(session, _BOUNCED_AND_RECENT, {
+    is_bounced, count = store.fetch(session, _BOUNCED_AND_RECENT, {
         "address": address.lower(), "helpdesk": app.settings.helpdesk_key, "now": now,
         "since": now - timedelta(hours=1)}).one()
     if is_bounced and marks:

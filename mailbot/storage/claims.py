@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailbot.storage.models import Inbound
-from mailbot.storage.store import advisory_key, write, write_changed_tickets
+from mailbot.storage.prepared import Prepared, run
+from mailbot.storage.store import advisory_key, write_changed_tickets
 
 #: ``inbound.outcome`` of a claim whose transaction has not committed yet (never seen by others).
 PROCESSING = "processing"
@@ -53,7 +54,7 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
     values = {"helpdesk": helpdesk, "message_id": message_id, "outcome": PROCESSING, "reason": "",
               "sender": sender[:320], "at": now, "digest": digest}
     if dialect in {"postgresql", "sqlite"}:
-        row_id = write(session, _claim_statement(dialect), values).scalar()
+        row_id = run(session, _claim_statement(dialect), values).scalar()
     else:  # another backend: a plain insert; a concurrent one fails its transaction (see is_conflict)
         seen_id = session.scalar(select(Inbound.id).where(Inbound.helpdesk == helpdesk,
                                                            Inbound.message_id == message_id))
@@ -75,15 +76,17 @@ def claim_inbound(session: Session, message_id: str, *, sender: str, now: dateti
 #: per call costs its construction and cache key each time. On the table, not the mapped class:
 #: a mail's session never loads its inbound row, so the ORM has nothing to keep in step.
 _INBOUND = cast(Table, Inbound.__table__)
-_RECORD_INBOUND = (update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id"))
-                   .values(outcome=bindparam("outcome"), reason=bindparam("reason"), ticket_id=bindparam("ticket")))
-_CLAIM_STATEMENTS: dict[str, Executable] = {}
+_RECORD_INBOUND = Prepared(update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id"))
+                           .values(outcome=bindparam("outcome"), reason=bindparam("reason"),
+                                   ticket_id=bindparam("ticket")))
+_CLAIM_STATEMENTS: dict[str, Prepared] = {}
 
 
-def _claim_statement(dialect: str) -> Executable:
+def _claim_statement(dialect: str) -> Prepared:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of an inbound row, for ``dialect``."""
-    statement = _CLAIM_STATEMENTS.get(dialect)
-    if statement is None:
+    prepared = _CLAIM_STATEMENTS.get(dialect)
+    if prepared is None:
+        statement: Any
         if dialect == "postgresql":
             # Imported here: the PostgreSQL dialect package (with its asyncpg, pg8000 and psycopg
             # modules) costs 2 MB of RSS that a SQLite deployment never uses.
@@ -92,8 +95,8 @@ def _claim_statement(dialect: str) -> Executable:
             statement = pg_insert(_INBOUND).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
         else:
             statement = sqlite_insert(_INBOUND).on_conflict_do_nothing(index_elements=["helpdesk", "message_id"])
-        statement = _CLAIM_STATEMENTS[dialect] = statement.returning(_INBOUND.c.id)
-    return statement
+        prepared = _CLAIM_STATEMENTS[dialect] = Prepared(statement.returning(_INBOUND.c.id))
+    return prepared
 
 
 def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str, ticket_id: int | None) -> None:
@@ -102,5 +105,5 @@ def record_inbound(session: Session, claim: Claim, *, outcome: str, reason: str,
     ticket), and the caller commits."""
     if not write_changed_tickets(session):
         session.flush()
-    write(session, _RECORD_INBOUND, {"inbound_id": claim.inbound_id, "outcome": outcome, "reason": reason,
+    run(session, _RECORD_INBOUND, {"inbound_id": claim.inbound_id, "outcome": outcome, "reason": reason,
                                       "ticket": ticket_id})

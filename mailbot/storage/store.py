@@ -52,6 +52,10 @@ from mailbot.storage.models import (
     SigningKey,
     Ticket,
 )
+from mailbot.storage.prepared import Prepared
+from mailbot.storage.prepared import connection_of as _connection
+from mailbot.storage.prepared import fetch as fetch
+from mailbot.storage.prepared import run as run
 
 
 def normalize_url(url: str) -> str:
@@ -271,9 +275,9 @@ _OWNERS_IN_HELPDESK = (_OWNERS.join(Ticket, Ticket.id == Message.ticket_id)
 _OWNERS = _OWNERS.order_by(Message.id)
 _CONVERSATION = (select(Message.message_id, Message.direction, Message.channel)
                  .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
-_CONVERSATION_AND_PEOPLE = (select(Message.message_id, Message.direction, Message.channel, Message.sender,
-                                   Message.recipients)
-                            .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
+_CONVERSATION_AND_PEOPLE = Prepared(select(Message.message_id, Message.direction, Message.channel, Message.sender,
+                                           Message.recipients)
+                                    .where(Message.ticket_id == bindparam("ticket")).order_by(Message.id))
 
 
 def write(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -285,18 +289,6 @@ def write(session: Session, statement: Executable, params: Any = None) -> Cursor
     against about 20 us here, for the dozen statements of every mail.
     """
     return _connection(session).execute(statement, params)
-
-
-def _connection(session: Session) -> Connection:
-    """``session.connection()``, kept in ``session.info`` for the rest of its (active) transaction:
-    asking the session again costs its checks each time, for the dozen statements of a mail."""
-    transaction = session.get_transaction()
-    kept = session.info.get("mailbot.connection")
-    if kept is not None and transaction is not None and kept[0] is transaction and transaction.is_active:
-        return kept[1]  # type: ignore[no-any-return]
-    connection = session.connection()
-    session.info["mailbot.connection"] = (session.get_transaction(), connection)
-    return connection
 
 
 _Ts = TypeVarTuple("_Ts")
@@ -350,11 +342,11 @@ def next_seq(session: Session, helpdesk: str) -> int:
 
 
 _TICKETS = cast(Table, Ticket.__table__)
-_INSERT_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
-_INSERT_NUMBERED: dict[str, Executable] = {}
+_INSERT_TICKET = Prepared(insert(_TICKETS).returning(_TICKETS.c.id))
+_INSERT_NUMBERED: dict[str, Prepared] = {}
 
 
-def _numbered_insert(dialect: str) -> Executable:
+def _numbered_insert(dialect: str) -> Prepared:
     """The INSERT of a ticket that takes the helpdesk's next seq itself (``INSERT ... SELECT`` from
     ``max(seq) + 1``), its number made from it as ``threads.format_number`` makes it (``<prefix>-``
     and at least six digits), RETURNING id, seq and number: ``next_seq``'s query and the INSERT
@@ -373,7 +365,7 @@ def _numbered_insert(dialect: str) -> Executable:
     number = bindparam("prefix", type_=String) + "-" + digits
     values = [n.c.seq if c.key == "seq" else number if c.key == "number" else bindparam(c.key, type_=c.type)
               for c in columns]
-    statement = _INSERT_NUMBERED[dialect] = (
+    statement = _INSERT_NUMBERED[dialect] = Prepared(
         insert(_TICKETS).from_select([c.key for c in columns], select(*values).select_from(n))
         .returning(_TICKETS.c.id, _TICKETS.c.seq, _TICKETS.c.number))
     return statement
@@ -406,10 +398,10 @@ def insert_ticket(session: Session, ticket: Ticket, prefix: str | None = None) -
         if prefix is None:
             raise ValueError("a ticket without a seq needs its helpdesk's prefix")
         _lock_numbering(session, ticket.helpdesk)
-        row: Any = write(session, _numbered_insert(session.get_bind().dialect.name), {**values, "prefix": prefix}).one()
+        row: Any = run(session, _numbered_insert(session.get_bind().dialect.name), {**values, "prefix": prefix}).one()
         ticket.id, ticket.seq, ticket.number = row
     else:
-        ticket.id = write(session, _INSERT_TICKET, values).scalar_one()
+        ticket.id = run(session, _INSERT_TICKET, values).scalar_one()
     make_transient_to_detached(ticket)
     session.add(ticket)
     _keep_latest(session, ticket)
@@ -418,9 +410,10 @@ def insert_ticket(session: Session, ticket: Ticket, prefix: str | None = None) -
 # ---- a requester's latest tickets: the flood cap, then the new-ticket notification ---------------
 
 #: Their id, number, subject, state and opening time, newest first (``ix_tickets_requester_opened``).
-_LATEST_OF_REQUESTER = (select(Ticket.id, Ticket.number, Ticket.subject, Ticket.state, Ticket.opened_at)
-                        .where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.requester == bindparam("requester"))
-                        .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(bindparam("limit")))
+_LATEST_OF_REQUESTER = Prepared(select(Ticket.id, Ticket.number, Ticket.subject, Ticket.state, Ticket.opened_at)
+                                .where(Ticket.helpdesk == bindparam("helpdesk"),
+                                       Ticket.requester == bindparam("requester"))
+                                .order_by(Ticket.opened_at.desc(), Ticket.id.desc()).limit(bindparam("limit")))
 #: ``session.info`` key: what ``latest_of_requester`` read in the transaction, by (helpdesk, requester).
 _LATEST = "mailbot.latest_of_requester"
 
@@ -438,7 +431,7 @@ def latest_of_requester(session: Session, helpdesk: str, requester: str, limit: 
     """The requester's ``limit`` newest tickets of ``helpdesk``, kept for the rest of the transaction
     (``kept_latest``; ``insert_ticket`` adds the tickets it writes)."""
     rows = [(pk, number, subject, state, opened_at) for pk, number, subject, state, opened_at
-            in read(session, _LATEST_OF_REQUESTER, {"helpdesk": helpdesk, "requester": requester, "limit": limit})]
+            in fetch(session, _LATEST_OF_REQUESTER, {"helpdesk": helpdesk, "requester": requester, "limit": limit})]
     latest = session.info.setdefault(_LATEST, {})[(helpdesk, requester)] = Latest(rows, len(rows) < limit)
     return latest
 
@@ -528,7 +521,7 @@ def conversation_and_participants(session: Session, ticket_id: int) -> tuple[lis
     (one query: a mail matched by its subject tag needs both)."""
     messages: list[tuple[str, str, str]] = []
     people: set[str] = set()
-    for mid, direction, channel, sender, recipients in read(session, _CONVERSATION_AND_PEOPLE, {"ticket": ticket_id}):
+    for mid, direction, channel, sender, recipients in fetch(session, _CONVERSATION_AND_PEOPLE, {"ticket": ticket_id}):
         messages.append((mid, direction, channel))
         people.add(sender.lower())
         people.update(r.lower() for r in recipients or [])
@@ -569,7 +562,7 @@ def advisory_key(namespace: str, value: str) -> int:
 #: Ticket attribute -> column; the UPDATE of a ticket's changed columns (the ORM's own statement).
 _TICKET_COLUMNS = {prop.key: prop.columns[0].key for prop in sa_inspect(Ticket).column_attrs}
 _TICKET_ATTRIBUTES = frozenset(sa_inspect(Ticket).attrs.keys())
-_UPDATE_TICKET = update(_TICKETS).where(_TICKETS.c.id == bindparam("ticket_pk"))
+_UPDATE_TICKET = Prepared(update(_TICKETS).where(_TICKETS.c.id == bindparam("ticket_pk")))
 
 
 def write_changed_tickets(session: Session) -> bool:
@@ -599,7 +592,7 @@ def write_changed_tickets(session: Session) -> bool:
         updates.append((ticket, values))
     for ticket, values in updates:
         if values:
-            result = write(session, _UPDATE_TICKET, {"ticket_pk": ticket.id, **values})
+            result = run(session, _UPDATE_TICKET, {"ticket_pk": ticket.id, **values})
             if result.rowcount != 1:
                 raise StaleDataError(f"UPDATE of ticket {ticket.id} matched {result.rowcount} rows, not 1")
         session.expunge(ticket)
