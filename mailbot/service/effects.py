@@ -52,6 +52,19 @@ _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", 
 
 #: ``session.info`` key: the conversations read in the transaction, by ticket id (``_conversation_ids``).
 _CONVERSATIONS = "mailbot.conversations"
+#: ``session.info`` key: (the mail, the app, its sender's role), see ``role_of``.
+_SENDER_ROLE = "mailbot.sender_role"
+
+
+def role_of(app: App, session: Session, mail: InboundMail) -> SenderRole:
+    """``sender_role(app.settings, mail, app.secret)``, worked out once per mail and transaction
+    (``_handle`` asks, then ``queue_mail`` for every reply: the signed-address check costs an HMAC)."""
+    known = session.info.get(_SENDER_ROLE)
+    if known is not None and known[0] is mail and known[1] is app:
+        return cast(SenderRole, known[2])
+    role = sender_role(app.settings, mail, app.secret)
+    session.info[_SENDER_ROLE] = (mail, app, role)
+    return role
 
 
 def sender_role(settings: Settings, mail: InboundMail, secret: str | None = None) -> SenderRole:
@@ -338,7 +351,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
             recipients = [r for r in recipients if is_staff(r)] or list(settings.staff.addresses)
     if not recipients:
         return
-    role = sender_role(settings, mail, app.secret)
+    role = role_of(app, session, mail)
     automatic = role in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
     if automatic:
         # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
