@@ -265,11 +265,13 @@ class Replies:
     (``template_context``, the dossier) is the mails *to* the bot only.
     """
 
-    __slots__ = ("outbox", "messages")
+    __slots__ = ("outbox", "messages", "context")
 
     def __init__(self) -> None:
         self.outbox: list[dict[str, object]] = []
         self.messages: list[dict[str, Any]] = []
+        #: the decision's template context (``_context_for``), made for its first mail
+        self.context: dict[str, object] | None = None
 
     def queued_automatic(self, address: str, helpdesk: str) -> int:
         """How many automatic mails to ``address`` of ``helpdesk`` are held here (queued ``now``)."""
@@ -362,7 +364,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
                    now, "mailbot")
             return
     attachments, omitted = _attachments_for(app, session, ticket, mail, effect, role)
-    context = template_context(app, session, ticket, mail, classification)
+    context = _context_for(app, session, ticket, mail, classification, replies)
     context.update(effect.context)
     if omitted:
         context.update(omitted=omitted, dossier_limit=_size_text(app.settings.escalation.max_dossier_bytes))
@@ -412,6 +414,22 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
         "sender": settings.helpdesk.address, "recipients": recipients, "subject": rendered.subject[:500],
         "text": rendered.text, "new_text": rendered.text, "template": effect.template, "auto": False, "at": now,
     }, replies=replies)
+
+
+def _context_for(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                 classification: Classification | None, replies: Replies | None) -> dict[str, object]:
+    """``template_context(...)``, a copy of the one made for the decision's first mail.
+
+    Between a decision's mails nothing it shows changes: the ticket was changed before the first
+    (``change_ticket``), and what a mail writes (its outbox row, message, a suppression or trim
+    event) is no value of it; its lazy values (history, suggestions, previous tickets) are then
+    made at most once for all of them, as the ORM reads a relationship once per transaction.
+    """
+    if replies is None:
+        return template_context(app, session, ticket, mail, classification)
+    if replies.context is None:
+        replies.context = template_context(app, session, ticket, mail, classification)
+    return dict(replies.context)
 
 
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:

@@ -199,3 +199,26 @@ def test_the_senders_role_is_asked_once_per_mail_and_app(monkeypatch: pytest.Mon
     assert asked == [staff, user, staff]
     effects.role_of(cast(Any, other_app), cast(Any, session), cast(Any, staff))
     assert asked == [staff, user, staff, staff]
+
+
+# ---- a decision's template context -------------------------------------------------------------
+
+
+def test_a_decisions_mails_get_copies_of_one_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict[str, object]] = []
+
+    def template_context(app: Any, session: Any, ticket: Any, mail: Any, classification: Any) -> dict[str, object]:
+        made.append({"ticket": ticket, "mail": mail, "n": len(made), "omitted": []})
+        return made[-1]
+
+    monkeypatch.setattr(effects, "template_context", template_context)
+    replies = effects.Replies()
+    first = effects._context_for(cast(Any, None), cast(Any, None), cast(Any, "t"), cast(Any, "m"), None, replies)
+    first.update(omitted=["a.pdf"], answer="x")  # what queue_mail adds for one mail stays there
+    second = effects._context_for(cast(Any, None), cast(Any, None), cast(Any, "t"), cast(Any, "m"), None, replies)
+    assert len(made) == 1 and second == {"ticket": "t", "mail": "m", "n": 0, "omitted": []} and second is not made[0]
+    # without a decision's replies (a single mail): made for the call
+    alone = effects._context_for(cast(Any, None), cast(Any, None), cast(Any, "t"), cast(Any, "m"), None, None)
+    assert len(made) == 2 and alone is made[1]
+    assert effects._context_for(cast(Any, None), cast(Any, None), cast(Any, "u"), cast(Any, "m"), None,
+                                effects.Replies())["ticket"] == "u"
