@@ -113,7 +113,7 @@ def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str
     return None
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)  # three channels for each helpdesk of a fleet
 def _signed_pattern(base: str, channel: str) -> re.Pattern[str]:
     """The per-ticket reply addresses of ``channel`` for the (lowered) ``base`` address, compiled
     once per helpdesk and channel (``signed_ticket`` runs for every mail, some twice)."""

@@ -583,7 +583,7 @@ def _secret(direct: str, env_name: str, key: str) -> str:
     return value
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4096)  # a fleet's helpdesks each have their list
 def folded_addresses(addresses: tuple[str, ...]) -> frozenset[str]:
     """``{fold_address(a) for a in addresses}``, kept per tuple of addresses (``Settings.is_staff``)."""
     return frozenset(fold_address(a) for a in addresses)
