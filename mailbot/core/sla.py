@@ -252,6 +252,7 @@ def _marks(runs: Sequence[_Run], standard: Standard, policy: SlaPolicy, calendar
            started_at: datetime) -> tuple[Mark, ...]:
     """When each threshold is reached, walking the clock's running intervals (pauses skipped)."""
     out = []
+    run_key = notice_key(clock, started_at, "")  # the marks' keys differ only in their threshold
     for fraction in policy.marks:
         target = standard.duration * fraction
         used = timedelta(0)
@@ -262,7 +263,7 @@ def _marks(runs: Sequence[_Run], standard: Standard, policy: SlaPolicy, calendar
                 at = deadline(calendar, run.start, target - used, working=standard.working)
                 break
             used += span
-        out.append(Mark(fraction, at, notice_key(clock, started_at, str(round(fraction * 100)))))
+        out.append(Mark(fraction, at, run_key + str(round(fraction * 100))))
     return tuple(out)
 
 

@@ -13,6 +13,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mailbot.core.domain import InboundMail
 
@@ -102,9 +103,7 @@ def lkpp_reply_address(base: str, ticket_id: int, secret: str) -> str:
 
 def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str = "staff") -> int | None:
     """The ticket id of the first per-ticket reply address of ``channel`` in ``addresses`` whose MAC verifies."""
-    local, _, domain = base.lower().partition("@")
-    letter = _CHANNELS[channel][1]
-    pattern = re.compile(rf"^{re.escape(local)}\+{letter}(\d{{1,9}})\.([0-9a-f]{{12}})@{re.escape(domain)}$")
+    pattern = _signed_pattern(base.lower(), channel)
     for address in addresses:
         match = pattern.match(address.lower())
         if match:
@@ -112,6 +111,15 @@ def signed_ticket(addresses: Iterable[str], base: str, secret: str, channel: str
             if hmac.compare_digest(match.group(2), reply_token(secret, ticket_id, channel, base)):
                 return ticket_id
     return None
+
+
+@lru_cache(maxsize=4096)  # three channels for each helpdesk of a fleet
+def _signed_pattern(base: str, channel: str) -> re.Pattern[str]:
+    """The per-ticket reply addresses of ``channel`` for the (lowered) ``base`` address, compiled
+    once per helpdesk and channel (``signed_ticket`` runs for every mail, some twice)."""
+    local, _, domain = base.partition("@")
+    letter = _CHANNELS[channel][1]
+    return re.compile(rf"^{re.escape(local)}\+{letter}(\d{{1,9}})\.([0-9a-f]{{12}})@{re.escape(domain)}$")
 
 
 def mask_plus_addresses(text: str, base: str) -> str:

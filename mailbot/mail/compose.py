@@ -56,6 +56,21 @@ def _boundary() -> str:
     return f"==mailbot-{secrets.token_hex(16)}"
 
 
+#: The last Date header line composed, with the datetime it was made of: the replies one mail
+#: queues share the instant (the same object), and a tuple is swapped in whole (two threads compose).
+_last_date: tuple[datetime | None, bytes] = (None, b"")
+
+
+def _date_line(date: datetime) -> bytes:
+    """The folded ``Date`` header line of ``date`` (``format_datetime``), made once per instant."""
+    global _last_date
+    made, line = _last_date
+    if made is not date:  # identity: an equal datetime in another zone is written differently
+        line = _header_bytes("Date", format_datetime(date))
+        _last_date = (date, line)
+    return line
+
+
 def _safe_header_text(value: str) -> str:
     return " ".join(value.replace("\x00", " ").split())
 
@@ -173,7 +188,7 @@ def message_bytes(
                                            policy.max_line_length or 998).encode("ascii"))
     else:
         header("Subject", subject)
-    header("Date", format_datetime(date))
+    out.append(_date_line(date))
     header("Message-ID", f"<{message_id}>")
     if in_reply_to:
         header("In-Reply-To", f"<{in_reply_to}>")

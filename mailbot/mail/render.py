@@ -16,8 +16,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateError, select_autoescape
+from jinja2.runtime import Context
 
 from mailbot.core.commands import USAGE
 from mailbot.core.courtesy import greets, sign_off, signs_off, without_sign_off
@@ -108,11 +110,23 @@ class Renderer:
         self.env.filters["without_sign_off"] = without_sign_off
         self.env.filters["sign_off"] = sign_off
         self.env.globals["m"] = self.env.get_template("_macros.j2").module
+        #: by template key: (the template, a flat copy of its globals), see ``_new_context``
+        self._flat_globals: dict[str, tuple[Template, dict[str, Any]]] = {}
+
+    def _new_context(self, key: str, template: Template, context: Mapping[str, object]) -> Context:
+        """``template.new_context(dict(context))``, without reading the template's globals (a
+        ``ChainMap`` over the environment's) twice per render: their flat copy is kept per template
+        (a template reloaded after a change is a new object, and gets a new copy)."""
+        entry = self._flat_globals.get(key)
+        if entry is None or entry[0] is not template:
+            entry = self._flat_globals[key] = (template, dict(template.globals))
+        flat = entry[1]
+        return self.env.context_class(self.env, {**flat, **context}, template.name, template.blocks, globals=flat)
 
     def render(self, key: str, context: Mapping[str, object]) -> Rendered:
         try:
             template = self.env.get_template(f"{key}.j2")
-            ctx = template.new_context(dict(context))
+            ctx = self._new_context(key, template, context)
             subject = "".join(template.blocks["subject"](ctx))
             text = _BLANK_RUN.sub("\n\n", "".join(template.blocks["text"](ctx)))
             html_block = template.blocks.get("html")

@@ -53,6 +53,19 @@ _CHANNEL_OF_RECIPIENT = {"user": "user", "staff": "staff", "assignee": "staff", 
 
 #: ``session.info`` key: the conversations read in the transaction, by ticket id (``_conversation_ids``).
 _CONVERSATIONS = "mailbot.conversations"
+#: ``session.info`` key: (the mail, the app, its sender's role), see ``role_of``.
+_SENDER_ROLE = "mailbot.sender_role"
+
+
+def role_of(app: App, session: Session, mail: InboundMail) -> SenderRole:
+    """``sender_role(app.settings, mail, app.secret)``, worked out once per mail and transaction
+    (``_handle`` asks, then ``queue_mail`` for every reply: the signed-address check costs an HMAC)."""
+    known = session.info.get(_SENDER_ROLE)
+    if known is not None and known[0] is mail and known[1] is app:
+        return cast(SenderRole, known[2])
+    role = sender_role(app.settings, mail, app.secret)
+    session.info[_SENDER_ROLE] = (mail, app, role)
+    return role
 
 
 def sender_role(settings: Settings, mail: InboundMail, secret: str | None = None) -> SenderRole:
@@ -253,11 +266,13 @@ class Replies:
     (``template_context``, the dossier) is the mails *to* the bot only.
     """
 
-    __slots__ = ("outbox", "messages")
+    __slots__ = ("outbox", "messages", "context")
 
     def __init__(self) -> None:
         self.outbox: list[dict[str, object]] = []
         self.messages: list[dict[str, Any]] = []
+        #: the decision's template context (``_context_for``), made for its first mail
+        self.context: dict[str, object] | None = None
 
     def queued_automatic(self, address: str, helpdesk: str) -> int:
         """How many automatic mails to ``address`` of ``helpdesk`` are held here (queued ``now``)."""
@@ -349,7 +364,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
             recipients = [r for r in recipients if is_staff(r)] or list(settings.staff.addresses)
     if not recipients:
         return
-    role = sender_role(settings, mail, app.secret)
+    role = role_of(app, session, mail)
     automatic = role in {SenderRole.USER, SenderRole.LKPP} and effect.to in {"user", "lkpp"}
     if automatic:
         # LKPP's answer to the user is a person's answer: like staff's, a mark does not hold it back.
@@ -360,7 +375,7 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
                    now, "mailbot")
             return
     attachments, omitted = _attachments_for(app, session, ticket, mail, effect, role)
-    context = template_context(app, session, ticket, mail, classification)
+    context = _context_for(app, session, ticket, mail, classification, replies)
     context.update(effect.context)
     if omitted:
         context.update(omitted=omitted, dossier_limit=_size_text(app.settings.escalation.max_dossier_bytes))
@@ -410,6 +425,22 @@ def queue_mail(app: App, session: Session, ticket: Ticket, mail: InboundMail, ef
         "sender": settings.helpdesk.address, "recipients": recipients, "subject": rendered.subject[:500],
         "text": rendered.text, "new_text": rendered.text, "template": effect.template, "auto": False, "at": now,
     }, replies=replies)
+
+
+def _context_for(app: App, session: Session, ticket: Ticket, mail: InboundMail,
+                 classification: Classification | None, replies: Replies | None) -> dict[str, object]:
+    """``template_context(...)``, a copy of the one made for the decision's first mail.
+
+    Between a decision's mails nothing it shows changes: the ticket was changed before the first
+    (``change_ticket``), and what a mail writes (its outbox row, message, a suppression or trim
+    event) is no value of it; its lazy values (history, suggestions, previous tickets) are then
+    made at most once for all of them, as the ORM reads a relationship once per transaction.
+    """
+    if replies is None:
+        return template_context(app, session, ticket, mail, classification)
+    if replies.context is None:
+        replies.context = template_context(app, session, ticket, mail, classification)
+    return dict(replies.context)
 
 
 def _conversation_ids(session: Session, ticket_id: int, channel: str) -> list[tuple[str, str]]:

@@ -57,7 +57,7 @@ from mailbot.service.effects import (
     participants,
     queue_mail,
     record_event,
-    sender_role,
+    role_of,
     signed_lkpp,
     store_message,
     ticket_view,
@@ -232,7 +232,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
     ``hold``: a new thread may be held in quarantine (spam, a flood); not for a mail an operator released.
     """
     settings = app.settings
-    role = sender_role(settings, mail, app.secret)
+    role = role_of(app, session, mail)
     signed_lkpp_id = signed_lkpp(settings, mail, app.secret) if role is SenderRole.LKPP else None
     # A DKIM pass for an LKPP domain is proof before the ticket is known: its subject tag counts.
     lkpp_domain_proof = (role is SenderRole.LKPP and signed_lkpp_id is None

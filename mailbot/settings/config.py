@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -521,7 +522,8 @@ class Settings(_Section):
     _deployment: tuple[Settings, ...] = PrivateAttr(default=())
 
     def is_staff(self, address: str) -> bool:
-        return fold_address(address) in {fold_address(a) for a in self.staff.addresses}
+        # The folded set is made once per list of addresses (asked several times per mail).
+        return fold_address(address) in folded_addresses(tuple(self.staff.addresses))
 
     def per_helpdesk(self) -> tuple[Settings, ...]:
         """The complete settings of every helpdesk of the deployment, in file order."""
@@ -579,3 +581,9 @@ def _secret(direct: str, env_name: str, key: str) -> str:
                           "it from its environment file, e.g. /etc/mailbot/mailbot.env; in a shell, run the "
                           "command as docs/operator-guide.md step 5 shows, or export it first)")
     return value
+
+
+@lru_cache(maxsize=4096)  # a fleet's helpdesks each have their list
+def folded_addresses(addresses: tuple[str, ...]) -> frozenset[str]:
+    """``{fold_address(a) for a in addresses}``, kept per tuple of addresses (``Settings.is_staff``)."""
+    return frozenset(fold_address(a) for a in addresses)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import codecs
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from typing import Any
 
 from mailbot.core import mailpolicy
 from mailbot.core.domain import Attachment
@@ -238,16 +240,63 @@ def _is_inline_text(part: Message, ctype: str, defects: list[str]) -> bool:
     return _filename(part, defects) is None
 
 
+def _bodies(root: EmailMessage) -> tuple[Message | None, Message | None]:
+    """``(root.get_body(("plain", "html")), root.get_body(("html",)))`` in one walk.
+
+    Both walk the parts in the same order (neither list names "related", the only difference
+    ``_find_body`` makes of it), the first to its first text/plain, the second to its first
+    text/html: this walk goes as far as the further of the two, so it fails where either would.
+    """
+    plain = html = None
+    for subtype, part in _text_parts(root, root):
+        if subtype == "plain":
+            if plain is None:
+                plain = part
+        elif html is None:
+            html = part
+        if plain is not None and html is not None:
+            break
+    # ``is None``: a part without headers (text/plain by default) is a false Message
+    return (plain if plain is not None else html), html
+
+
+def _text_parts(root: EmailMessage, part: Message) -> Iterator[tuple[str, Message]]:
+    """The text/plain and text/html parts ``EmailMessage.get_body`` considers, in its order
+    (``_find_body`` of Python 3.11, for a preference list without "related")."""
+    if part.is_attachment():  # type: ignore[attr-defined]  # an EmailMessage part, as in get_body
+        return
+    maintype, subtype = part.get_content_type().split("/")
+    if maintype == "text":
+        if subtype in ("plain", "html"):
+            yield subtype, part
+        return
+    if maintype != "multipart" or not root.is_multipart():  # sic: the root's, as the stdlib does
+        return
+    if subtype != "related":
+        for subpart in part.iter_parts():  # type: ignore[attr-defined]
+            yield from _text_parts(root, subpart)
+        return
+    candidate = None
+    start = part.get_param("start")
+    if start:
+        for subpart in part.iter_parts():  # type: ignore[attr-defined]
+            if subpart["content-id"] == start:
+                candidate = subpart
+                break
+    if candidate is None:
+        subparts: Any = part.get_payload()
+        candidate = subparts[0] if subparts else None
+    if candidate is not None:
+        yield from _text_parts(root, candidate)
+
+
 def _choose_bodies(
     root: Message, nodes: list[_Node], truncated: bool, defects: list[str]
 ) -> tuple[Message | None, Message | None]:
     """(plain-or-html body part, html body part) using get_body() where it is safe."""
     if not truncated and isinstance(root, EmailMessage):
         try:
-            return (
-                root.get_body(preferencelist=("plain", "html")),
-                root.get_body(preferencelist=("html",)),
-            )
+            return _bodies(root)
         except Exception:
             add_defect(defects, "body selection failed; used the first text part")
     # Fallback over the parts we did walk: first inline text/plain, first inline text/html.
