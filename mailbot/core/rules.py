@@ -31,10 +31,8 @@ from datetime import datetime, timedelta
 from mailbot.core import matching  # in_context, said: the explanations' excerpts
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
-from mailbot.core.intent import no_request, own_trouble
 from mailbot.core.item_sources import bounded, has_more, items_text
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, Shortlist, normalise, snippet
-from mailbot.core.near_deadline import near_deadline
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
 from mailbot.core.values import Value, find_values
@@ -350,6 +348,7 @@ def _near_deadline(table: PriorityTable, text: str, now: datetime | None, possib
             if not excluded.overlaps(*match.span()):
                 return f"deadline phrase {snippet(match[0])!r}"
     if rule.structural:
+        from mailbot.core.near_deadline import near_deadline  # with the first mail: 19 regexes, not at start
         found_near = near_deadline(text)
         if found_near is not None:
             return f"near deadline {found_near!r}"
@@ -474,6 +473,7 @@ def _by_intent(
     hits: list[RuleHit],
 ) -> tuple[Category, float] | None:
     """The question verdict once what the mail wants is read (see :class:`QuestionRule`)."""
+    from mailbot.core.intent import no_request, own_trouble  # with the first mail: 18 regexes, not at start
     rule = table.questions
     assert rule is not None
     asker = table.category(rule.category)

@@ -75,8 +75,10 @@ print(json.dumps({"years": years, "all_countries": "holidays.countries" in sys.m
 
 
 #: Loaded by a poll only for a mail to process, a ticket due for the SLA tick or a mail failed for good.
+#: The rules' intent and near-deadline readers compile 37 regexes at import: with the first mail too.
 MAIL_PIPELINE = ("mailbot.service.inbound", "mailbot.service.sla_jobs", "mailbot.service.delivery",
-                 "mailbot.service.effects", "mailbot.core.workflow", "mailbot.core.parse", "holidays")
+                 "mailbot.service.effects", "mailbot.core.workflow", "mailbot.core.parse", "holidays",
+                 "mailbot.core.intent", "mailbot.core.near_deadline")
 
 
 def test_a_poll_of_an_empty_mailbox_does_not_load_the_mail_pipeline() -> None:

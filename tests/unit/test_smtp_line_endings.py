@@ -49,3 +49,15 @@ def test_an_aiosmtplib_without_these_internals_is_left_alone(monkeypatch: pytest
     monkeypatch.undo()
     monkeypatch.setattr(aiosmtplib.protocol, "PERIOD_REGEX", object())
     assert smtp._speed_up_aiosmtplib() is False
+
+
+def test_mails_of_several_connections_in_turn_keep_their_bytes() -> None:
+    """The last few clean mails are remembered (SIZE of one connection's mail, then the others',
+    then its DATA); a mail with lone line ends is never taken for one of them."""
+    mails = [b"m%d\r\nbody\r\n" % i * (i + 1) for i in range(smtp.CLEAN_SLOTS + 2)]
+    lone = [m.replace(b"\r\n", b"\n", 1) for m in mails]
+    for _ in range(3):
+        for mail in mails + lone + mails[::-1]:
+            assert smtp.normalize_line_endings(mail) == smtp._normalize_by_regex(mail)
+    kept = smtp._clean[0]
+    assert len(kept) <= smtp.CLEAN_SLOTS and all(m in mails for m in kept)
