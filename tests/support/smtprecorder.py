@@ -58,18 +58,25 @@ class Recorder:
 
 
 @contextmanager
-def recording_smtp() -> Iterator[tuple[Recorder, SmtpSettings]]:
+def serving(handler: object) -> Iterator[int]:
+    """An aiosmtpd server with ``handler`` on a free loopback port, for the block's duration."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield recorder, SmtpSettings(host="127.0.0.1", port=port, security="none", username="", password="x",
-                                     timeout=10)
+        yield port
     finally:
         controller.stop()
+
+
+@contextmanager
+def recording_smtp() -> Iterator[tuple[Recorder, SmtpSettings]]:
+    recorder = Recorder()
+    with serving(recorder) as port:
+        yield recorder, SmtpSettings(host="127.0.0.1", port=port, security="none", username="", password="x",
+                                     timeout=10)
 
 
 def queue_mails(factory: sessionmaker[Session], count: int, helpdesk: str = "default") -> list[str]:

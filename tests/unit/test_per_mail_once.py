@@ -24,17 +24,7 @@ from mailbot.mail.render import TEMPLATE_KEYS, Renderer, TemplateProblem
 from mailbot.mail.render import sample_context as _sample_context
 from mailbot.service import effects
 from mailbot.settings.config import Settings
-
-
-def _settings(staff: dict[str, object]) -> Settings:
-    return Settings.model_validate({
-        "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test"},
-        "imap": {"host": "127.0.0.1", "port": 993, "username": "helpdesk@lpse.test", "password": "x"},
-        "smtp": {"host": "127.0.0.1", "port": 587, "username": "helpdesk@lpse.test", "password": "x"},
-        "staff": {"addresses": ["staf1@lpse.test"], **staff},
-        "escalation": {"lkpp_address": "helpdesk@lkpp.test"},
-        "database": {"url": "sqlite://"},
-    })
+from tests.unit.test_auth_results import _settings
 
 # ---- Settings.is_staff ------------------------------------------------------------------------
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import aiosmtplib
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtplib.email import parse_address
 
 from mailbot.mail import smtp
+from tests.support.smtprecorder import serving
 
 ATEXT = "abcxyzABCXYZ0189!#$%&'*+/=?^_`{|}~-"
 
@@ -78,16 +77,9 @@ class _Server:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[_Server, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     handler = _Server()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 MAIL = b"From: a@lpse.test\r\nSubject: x\r\n\r\n.dot line\r\nbody\r\n"
