@@ -144,7 +144,3 @@ def with_pdf_text(attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
             attachment = replace(attachment, text=pdf_text(attachment.content, attachment.filename))
         out.append(attachment)
     return tuple(out)
-
-
-def has_pdf(attachments: Sequence[Attachment]) -> bool:
-    return any(a.content is not None and is_pdf(a) for a in attachments)

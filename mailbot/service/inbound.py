@@ -304,7 +304,7 @@ def _handle(app: App, session: Session, mail: InboundMail, now: datetime, budget
         # the rules' own detection); ``decide`` moves to analysis only when none is left.
         arrived: tuple[str, ...] = ()
         if view.state is TicketState.WAITING_USER and view.missing:
-            files = pdftext.with_pdf_text(mail.attachments) if pdftext.has_pdf(mail.attachments) else mail.attachments
+            files = pdftext.with_pdf_text(mail.attachments)  # the text of the PDFs among them
             arrived = tuple(sorted(detect_items(app.table, mail.new_text, files, mail.signature) & set(view.missing)))
         event = UserReplied(mail.from_addr, mail.new_text, arrived)
     decision = decide(view, event, now, app.policy)
@@ -504,7 +504,7 @@ def _open(app: App, session: Session, mail: InboundMail, now: datetime, parent: 
     settings = app.settings
     classification = classify(app.table, subject=mail.subject, text=mail.new_text, attachments=mail.attachments,
                               now=now, signature=mail.signature)
-    if classification.missing and pdftext.has_pdf(mail.attachments):
+    if classification.missing:
         # What is asked for may be in a PDF the user attached: read the files' text, classify again.
         with_text = pdftext.with_pdf_text(mail.attachments)
         if any(a.text for a in with_text):
