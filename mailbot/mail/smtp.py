@@ -287,17 +287,38 @@ async def sendmail(client: aiosmtplib.SMTP, mail_from: str, recipients: list[str
     # RFC 1870 SIZE as aiosmtplib counts it (the bytes as DATA sends them), in its spelling.
     options = [b"size=%d" % len(normalize_line_endings(raw))] if client.supports_extension("size") else []
     errors: list[aiosmtplib.SMTPRecipientRefused] = []
+    limit = client.timeout
+    # The wait for each answer: one timer of our own, moved on before each command, in place of
+    # the ``asyncio.wait_for`` aiosmtplib puts around every answer (``timeout=None`` below). That
+    # one makes a future, a timer and a callback per answer, and wakes the transaction one turn
+    # of the event loop later: 4.4 answers per mail. See ``_answer_timeout``.
+    deadline = asyncio.timeout(None)
     try:
-        response = await client.execute_command(b"MAIL", b"FROM:<" + mail_from.encode("ascii") + b">", *options)
-        if response.code != aiosmtplib.SMTPStatus.completed:
-            raise aiosmtplib.SMTPSenderRefused(response.code, response.message, mail_from)
-        for recipient in recipients:
-            response = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode("ascii") + b">")
-            if response.code not in (aiosmtplib.SMTPStatus.completed, aiosmtplib.SMTPStatus.will_forward):
-                errors.append(aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient))
-        if len(errors) == len(recipients):
-            raise aiosmtplib.SMTPRecipientsRefused(errors)
-        await client.data(raw)
+        async with deadline:
+            loop = asyncio.get_running_loop()
+            if limit is not None:
+                deadline.reschedule(loop.time() + limit)
+            response = await client.execute_command(b"MAIL", b"FROM:<" + mail_from.encode("ascii") + b">", *options,
+                                                    timeout=None)
+            if response.code != aiosmtplib.SMTPStatus.completed:
+                raise aiosmtplib.SMTPSenderRefused(response.code, response.message, mail_from)
+            for recipient in recipients:
+                if limit is not None:
+                    deadline.reschedule(loop.time() + limit)
+                response = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode("ascii") + b">",
+                                                        timeout=None)
+                if response.code not in (aiosmtplib.SMTPStatus.completed, aiosmtplib.SMTPStatus.will_forward):
+                    errors.append(aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient))
+            if len(errors) == len(recipients):
+                raise aiosmtplib.SMTPRecipientsRefused(errors)
+            if limit is not None:
+                deadline.reschedule(loop.time() + limit)
+            await client.data(raw, timeout=None)
+    except TimeoutError as exc:
+        if not deadline.expired():
+            raise  # not ours (from the server's side of things, or the caller's)
+        _answer_timeout(client)
+        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         try:  # as sendmail: the envelope is reset for the next mail
             await client.rset()
@@ -305,6 +326,20 @@ async def sendmail(client: aiosmtplib.SMTP, mail_from: str, recipients: list[str
             pass
         raise
     return {err.recipient: aiosmtplib.SMTPResponse(err.code, err.message) for err in errors}
+
+
+def _answer_timeout(client: aiosmtplib.SMTP) -> None:
+    """What aiosmtplib does when an answer does not come in time: the connection is closed (the
+    answer it gave up on could come later and be taken for the next command's), and the caller
+    gets ``SMTPReadTimeoutError`` as from aiosmtplib itself.
+
+    ``sendmail`` gives each command ``client.timeout`` from the moment it is sent, as aiosmtplib
+    does, but for DATA: the 354 and the answer to the mail's bytes share one ``client.timeout``
+    (``SMTP.data`` sends both), where aiosmtplib gives each its own. The bytes are handed to
+    the transport at once either way, so the wait for the last answer starts one round trip
+    earlier than before: a hanging server is given up on as soon as before, never later.
+    """
+    client.close()
 
 
 def describe(exc: BaseException) -> str:

@@ -50,6 +50,7 @@ class _Server:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         self.log.append(("MAIL", address, *options))
+        await _hang_if(address, "hang-mail")
         if address.startswith("refuse-sender"):
             return "553 5.7.1 Sender refused"
         envelope.mail_from = address
@@ -57,6 +58,7 @@ class _Server:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         self.log.append(("RCPT", address, *options))
+        await _hang_if(address, "hang-rcpt")
         if address.startswith("refused"):
             return "550 5.1.1 No such user"
         if address.startswith("later"):
@@ -66,6 +68,7 @@ class _Server:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.log.append(("DATA", envelope.content))
+        await _hang_if(envelope.mail_from, "hang-data")
         if envelope.mail_from.startswith("refuse-data"):
             return "554 5.6.0 Content refused"
         return "250 2.0.0 Ok"
@@ -73,6 +76,16 @@ class _Server:
     async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
         self.log.append(("RSET",))
         return "250 2.0.0 Ok"
+
+
+async def _hang_if(address: str, prefix: str) -> None:
+    """A server that does not answer this command (longer than the clients' timeout)."""
+    if address.startswith(prefix):
+        await asyncio.sleep(HANG)
+
+
+HANG = 1.5  # seconds a hanging command takes; the clients below give up after TIMEOUT
+TIMEOUT = 0.3
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +151,66 @@ def test_plain_addresses_do_not_go_through_sendmail(server: tuple[_Server, int],
     monkeypatch.setattr(aiosmtplib.SMTP, "sendmail", not_called)
     outcome = asyncio.run(_outcome(port, "hd+b.x1@lpse.test", ["staf1@lpse.test", "refused@lpse.test"], True))
     assert outcome == ("ok", {"refused@lpse.test": aiosmtplib.SMTPResponse(550, "5.1.1 No such user")})
+
+
+async def _timed_out(port: int, mail_from: str, recipients: list[str], ours: bool) -> tuple[object, ...]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=TIMEOUT)
+    await client.connect()
+    await client.ehlo()
+    try:
+        if ours:
+            await smtp.sendmail(client, mail_from, recipients, MAIL)
+        else:
+            await client.sendmail(mail_from, recipients, MAIL)
+    except aiosmtplib.SMTPException as exc:
+        # Closed: the late answer must not be taken for the next command's.
+        return type(exc).__name__, str(exc), isinstance(exc, TimeoutError), client.is_connected
+    finally:
+        client.close()
+    return ("no error",)
+
+
+@pytest.mark.parametrize(("mail_from", "recipients"), [
+    ("hang-mail@lpse.test", ["user@vendor.test"]),
+    ("hd+b.x1@lpse.test", ["user@vendor.test", "hang-rcpt@vendor.test"]),
+    ("hang-data@lpse.test", ["user@vendor.test"]),
+])
+def test_a_server_that_does_not_answer_times_out_as_with_aiosmtplib(
+        server: tuple[_Server, int], mail_from: str, recipients: list[str]) -> None:
+    """The answers are waited for by ``sendmail``'s own timer (not aiosmtplib's per command): a
+    server that hangs at MAIL, RCPT or after the mail's bytes gives the same error, and the
+    connection is closed, as aiosmtplib does it; ``smtp.send`` calls that a lost connection."""
+    _, port = server
+    theirs = asyncio.run(_timed_out(port, mail_from, recipients, False))
+    ours = asyncio.run(_timed_out(port, mail_from, recipients, True))
+    assert ours == theirs == ("SMTPReadTimeoutError", "Timed out waiting for server response", True, False)
+
+    async def outcome() -> smtp.Outcome:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=TIMEOUT)
+        await client.connect()
+        await client.ehlo()
+        try:
+            return (await smtp.send(client, mail_from, recipients, MAIL))[0]
+        finally:
+            client.close()
+
+    assert asyncio.run(outcome()) == smtp.Outcome(
+        "temporary", "SMTPReadTimeoutError: Timed out waiting for server response", connection_lost=True)
+
+
+def test_each_answer_gets_the_whole_timeout(server: tuple[_Server, int]) -> None:
+    """The timer is moved on before each command: a transaction longer than the timeout in all,
+    every answer in time, goes through (and the connection stays usable)."""
+    _, port = server
+
+    async def slow_but_steady() -> tuple[object, ...]:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=HANG * 1.8)
+        await client.connect()
+        await client.ehlo()
+        try:
+            refused = await smtp.sendmail(client, "hang-mail@lpse.test", ["hang-rcpt@vendor.test"], MAIL)
+            return refused, (await client.noop()).code
+        finally:
+            await client.quit()
+
+    assert asyncio.run(slow_but_steady()) == ({}, 250)
