@@ -13,12 +13,21 @@ cProfile of the flush of the last checkout (with ``--intake-ms``: of the sender 
 experiments: ``SENDER_FLUSH_SLEEP=1`` (that intake sleeps instead of holding the interpreter
 lock), ``SENDER_FLUSH_NOFOLLOW=1`` (each round sends only what was due when it started). The real benchmark (``bench/run.py``) sends through
 Postfix while the intake runs; this isolates what the sender itself does per mail.
+
+``--callgrind DIR`` runs each flushing process under ``valgrind --tool=callgrind`` and counts the
+instructions of the flushes only (they run under ``functools.reduce``, and callgrind's
+``--toggle-collect=functools_reduce`` is per thread: with ``--intake-ms`` the intake thread is not
+counted); ``PYTHONHASHSEED=0``. Instructions do not scatter with the machine's load as CPU time does
+(the batches the intake makes still depend on timing, a little). Printed per checkout: instructions
+per sent mail; the files stay in DIR for ``callgrind_annotate``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -117,9 +126,9 @@ def _follow(factory: Any, settings: Any, intake_ms: float, code: str, profile: s
             finished = done.is_set()
             if os.environ.get("SENDER_FLUSH_NOFOLLOW"):  # each round sends what was due when it started
                 from datetime import datetime, timezone
-                result = outbox.flush(factory, settings, datetime.now(timezone.utc), limit=1000)
+                result = _counted(outbox.flush, factory, settings, datetime.now(timezone.utc), limit=1000)
             else:
-                result = outbox.flush(factory, settings, limit=1000)
+                result = _counted(outbox.flush, factory, settings, limit=1000)
             sent[0] += result.sent
             if finished and not result.sent:
                 break
@@ -153,6 +162,11 @@ def _follow(factory: Any, settings: Any, intake_ms: float, code: str, profile: s
           f"({cpu[0]:.2f} s for {sent[0]}; intake thread {intake:.1f} s for {len(groups)} mails)", flush=True)
 
 
+def _counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` under ``functools.reduce``: what ``--callgrind`` counts."""
+    return functools.reduce(lambda _, __: fn(*args, **kwargs), (None, None))
+
+
 def flush_child(code: str, db: str, port: int, cert_dir: str, profile: str, intake_ms: float = 0) -> None:
     """Flush the outbox of ``db`` with the mailbot of ``code`` (child process); prints one line."""
     sys.path.insert(0, code)
@@ -178,7 +192,7 @@ def flush_child(code: str, db: str, port: int, cert_dir: str, profile: str, inta
     t0 = os.times()
     if prof:
         prof.enable()
-    result = outbox.flush(factory, settings, limit=100_000)
+    result = _counted(outbox.flush, factory, settings, limit=100_000)
     if prof:
         prof.disable()
         prof.dump_stats(profile)
@@ -198,6 +212,7 @@ def main() -> int:
     p.add_argument("--profile", default="")
     p.add_argument("--intake-ms", type=float, default=0,
                    help="with an intake in the main thread: this much Python work per mail before its replies are due")
+    p.add_argument("--callgrind", default="", help="folder: count instructions of the flushes under valgrind")
     p.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -231,9 +246,24 @@ def main() -> int:
                 con.close()
                 load = "load {:.2f}/{:.2f}".format(*os.getloadavg()[:2])
                 profile = args.profile if (args.profile and r == args.rounds - 1 and k == len(codes) - 1) else ""
-                subprocess.run([sys.executable, __file__, "--child", code, str(db), "--port", str(port),
-                                "--cert", args.cert, "--profile", profile, "--intake-ms", str(args.intake_ms)],
-                               check=True)
+                command = [sys.executable, __file__, "--child", code, str(db), "--port", str(port),
+                           "--cert", args.cert, "--profile", profile, "--intake-ms", str(args.intake_ms)]
+                env = None
+                if args.callgrind:
+                    out = Path(args.callgrind) / f"cg-r{r + 1}-{k}-{Path(code).name}.out"
+                    command = ["valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
+                               f"--callgrind-out-file={out}", *command]
+                    env = {**os.environ, "PYTHONHASHSEED": "0"}
+                run = subprocess.run(command, check=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+                print(run.stdout, end="", flush=True)
+                if args.callgrind:
+                    sent = int(re.search(r"(?:sent|for) (\d+)", run.stdout).group(1))  # type: ignore[union-attr]
+                    totals = subprocess.run(["callgrind_annotate", str(out)], check=True, stdout=subprocess.PIPE,
+                                            text=True).stdout
+                    ir = int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", totals).group(1).replace(",", ""))  # type: ignore[union-attr]
+                    print(f"{code}: {ir / 1e6:,.1f} M instructions in the flushes, {ir / max(sent, 1) / 1e3:,.0f} k per "
+                          f"sent mail ({out})", flush=True)
                 print(f"  round {r + 1}, {load}", flush=True)
                 time.sleep(0.5)
     finally:

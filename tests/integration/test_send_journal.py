@@ -330,3 +330,47 @@ def test_in_lists_are_padded_to_a_power_of_two_with_the_same_values() -> None:
         assert out[:n] == values and set(out) == set(values)
         assert len(out) == (0 if n == 0 else 1 << (n - 1).bit_length())
     assert store.padded(("a", "b", "c")) == ["a", "b", "c", "c"]
+
+
+def test_the_read_ahead_reads_exactly_the_due_mails_it_was_asked_for(db: tuple[sessionmaker[Session], Path],
+                                                                     smtp: tuple[Recorder, SmtpSettings]) -> None:
+    """The read-ahead queries a range of ids: another helpdesk's mail, mail not due yet, sent or
+    failed mail and ids it was not asked for inside that range are left out, as when it asked
+    for the ids themselves; each mail comes with its sender, recipients and bytes."""
+    import random
+
+    factory, journal_file = db
+    _, settings = smtp
+    rng = random.Random(7)
+    for _ in range(12):
+        queue_mails(factory, rng.randint(1, 4), helpdesk=rng.choice(["default", "other"]))
+    with factory.begin() as session:
+        rows = list(session.scalars(select(Outbox).order_by(Outbox.id)))
+        for row in rows:
+            row.recipients = [f"r{row.id}@vendor.test", f"s{row.id}@vendor.test"][:rng.randint(1, 2)]
+            match rng.randrange(5):
+                case 0:
+                    row.next_attempt_at = LATER + timedelta(minutes=5)
+                case 1:
+                    row.status = rng.choice(["sent", "failed"])
+    with factory() as session:
+        every = {row.id: row for row in session.scalars(select(Outbox))}
+    due = [i for i, row in sorted(every.items()) if row.helpdesk == "default"]
+    fd = os.open(journal_file, os.O_RDWR | os.O_CREAT)
+    try:
+        sender = senders.JournalSender(factory, settings, LATER, journal=send_journal.SendJournal(fd))
+        kinds: Counter[bool] = Counter()
+        for _ in range(200):
+            asked = sorted(rng.sample(due, rng.randint(1, len(due))))
+            found = sender.read_ahead(asked)
+            assert list(found) == asked
+            for row_id, mail in found.items():
+                row = every[row_id]
+                expected = (row.mail_from, row.recipients, row.raw) if (
+                    row.status == "pending" and row.next_attempt_at <= LATER) else None
+                assert mail == expected
+                kinds[mail is None] += 1
+    finally:
+        os.close(fd)
+    assert kinds[True] and kinds[False]  # both kinds were asked for
+    assert {row.helpdesk for row in every.values()} == {"default", "other"}
