@@ -102,6 +102,8 @@ class Sender:
         self.pg = _dialect(factory) == "postgresql"
         #: The due ids from the one in hand on, in the current batch (for a sender that reads ahead).
         self.upcoming: Sequence[int] = ()
+        #: Sizes of the due mails not read yet, from the query of their ids (SQLite; for ``read_ahead``).
+        self.sizes: dict[int, int | None] = {}
 
     async def run(self, keeper: smtp_cache.Keeper | None = None) -> FlushResult:
         """The flush; ``keeper``: the helpdesk's connections kept from earlier flushes (used first,
@@ -185,7 +187,8 @@ class Sender:
                 return session.scalars(_due(self.now, self.pg, limit, after, self.helpdesk)).all()
             found = prepared.fetch(session, _DUE_IDS, {"helpdesk": self.helpdesk, "now": self.now, "after": after,
                                                        "limit": limit})
-            return [row_id for row_id, in found]
+        self.sizes.update(found)
+        return [row_id for row_id, _ in found]
 
     async def _send_over(self, client: aiosmtplib.SMTP, mails: Iterator[int]) -> None:
         """One connection's share: the next due mail whenever this connection is free."""
@@ -402,8 +405,8 @@ class JournalSender(Sender):
 
     def read_ahead(self, ids: Sequence[int]) -> dict[int, Mail | None]:
         """The mails among ``ids`` still due, read without a write; None for those that are not
-        due any more. Starts with ``ids[0]``, stops before ``PEEK_BYTES`` (one query for the
-        sizes, one for the mails, instead of one per mail).
+        due any more. Starts with ``ids[0]``, stops before ``PEEK_BYTES`` (the sizes from the
+        query of the due ids, or one query for them; one for the mails, instead of one per mail).
 
         ``ids`` are due ids of the helpdesk in order (``_due``): both queries take the range
         from the first to the last id wanted, with ``_due``'s conditions, and keep the wanted
@@ -413,9 +416,12 @@ class JournalSender(Sender):
         wanted_ids = set(ids)
         due = {"helpdesk": self.helpdesk, "now": self.now, "first": ids[0]}
         with self.factory() as session:
-            sizes: dict[int, int | None] = {
-                row_id: size for row_id, size in prepared.fetch(session, _DUE_SIZES, {**due, "last": ids[-1]})
-                if row_id in wanted_ids}
+            sizes: dict[int, int | None]
+            if wanted_ids.issubset(self.sizes):  # known from the query of the due ids (a mail's bytes do
+                sizes = {row_id: self.sizes[row_id] for row_id in ids}  # not change; one no longer due reads None)
+            else:
+                sizes = {row_id: size for row_id, size in prepared.fetch(session, _DUE_SIZES, {**due, "last": ids[-1]})
+                         if row_id in wanted_ids}
             covered: list[int] = []
             total = 0
             for row_id in ids:
@@ -423,6 +429,8 @@ class JournalSender(Sender):
                 if covered and total > PEEK_BYTES:
                     break
                 covered.append(row_id)
+            for row_id in covered:
+                self.sizes.pop(row_id, None)
             wanted = {row_id for row_id in covered if row_id in sizes}
             rows = [row for row in prepared.fetch(session, _DUE_MAILS, {**due, "last": max(wanted)})
                     if row[0] in wanted] if wanted else []
@@ -455,8 +463,8 @@ def _due_in_range(*columns: Any) -> prepared.Prepared:
         Outbox.id >= bindparam("first"), Outbox.id <= bindparam("last")).order_by(Outbox.id))
 
 
-#: ``_due`` without the lock (SQLite): ids are from 1 on, so ``after`` 0 is every id.
-_DUE_IDS = prepared.Prepared(select(Outbox.id).where(
+#: ``_due`` without the lock (SQLite), with each mail's size: ids are from 1 on, so ``after`` 0 is every id.
+_DUE_IDS = prepared.Prepared(select(Outbox.id, func.length(Outbox.raw)).where(
     Outbox.helpdesk == bindparam("helpdesk"), Outbox.status == "pending", Outbox.next_attempt_at <= bindparam("now"),
     Outbox.id > bindparam("after")).order_by(Outbox.id).limit(bindparam("limit")))
 _DUE_SIZES = _due_in_range(Outbox.id, func.length(Outbox.raw))
