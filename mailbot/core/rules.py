@@ -25,10 +25,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mailbot.core import matching  # in_context, said: the explanations' excerpts
+from mailbot.core import matching  # in_context, said (explanations' excerpts), Compiled
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.item_sources import bounded, has_more, items_text
@@ -179,6 +179,7 @@ class PriorityTable:
     deadline: DeadlineRule = DeadlineRule()
     questions: QuestionRule | None = None
     source: str = ""  # where the table was read from, for messages
+    compiled: matching.Compiled | None = field(default=None, compare=False, repr=False)  # its patterns' filter (loader)
 
     # -- look-ups used by the engine and by the service (templates, SLA clock) --
 
@@ -254,7 +255,7 @@ class PriorityTable:
         patterns.extend(self.deadline.exclude)
         if self.deadline.date_context is not None:
             patterns.append(self.deadline.date_context)
-        return Prefilter(patterns)
+        return Prefilter(patterns, self.compiled)
 
     @functools.cached_property
     def _rules(self) -> Shortlist:
