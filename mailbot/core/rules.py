@@ -27,6 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mailbot.core import matching  # in_context, said (explanations' excerpts), Compiled
 from mailbot.core.deadline_dates import explicit_deadline
@@ -35,7 +36,9 @@ from mailbot.core.item_sources import bounded, has_more, items_text
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, Shortlist, normalise, snippet
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
-from mailbot.core.values import Value, find_values
+
+if TYPE_CHECKING:
+    from mailbot.core.values import Value
 
 __all__ = [
     "Category",
@@ -312,7 +315,10 @@ def _detect(
     if possible is None:
         possible = table._prefilter.possible(norm_text)
     found: dict[str, str] = {}
-    values = find_values(norm_text) if table._uses_values else []
+    values: Sequence[Value] = []
+    if table._uses_values:
+        from mailbot.core.values import find_values  # with the first mail: ~35 regexes, not at start
+        values = find_values(norm_text)
     for item in table.items:
         if not item.is_group:
             reason = _find_item(item, norm_text, attachments, possible, values)

@@ -34,7 +34,7 @@ from mailbot.core.rules import (
     PriorityTable,
     QuestionRule,
 )
-from mailbot.core.values import KINDS
+from mailbot.core.value_kinds import KINDS
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
 
