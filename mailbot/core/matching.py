@@ -399,6 +399,7 @@ class Compiled:
 
     def __init__(self) -> None:
         self._filter: re2.Filter | None = re2.Filter()
+        self._untaken = [self._filter]  # list.pop: one taker, even between threads
         self._numbers: dict[re2._Regexp, int] = {}  # compiled pattern (by identity) -> its number
         self._keywords: dict[str, _KeywordPattern] = {}  # one per keyword, as keyword_pattern's cache
 
@@ -423,8 +424,12 @@ class Compiled:
 
     def take(self) -> tuple[re2.Filter, dict[re2._Regexp, int]] | None:
         """The filter and the numbers of the patterns compiled in it, to the first caller only."""
-        taken, self._filter = self._filter, None
-        return None if taken is None else (taken, self._numbers)
+        try:
+            taken = self._untaken.pop()
+        except IndexError:
+            return None
+        self._filter = None  # what is compiled from now on is not in it
+        return taken, self._numbers
 
 
 class Prefilter:
