@@ -401,18 +401,25 @@ class Compiled:
         self._filter: re2.Filter | None = re2.Filter()
         self._untaken = [self._filter]  # list.pop: one taker, even between threads
         self._numbers: dict[re2._Regexp, int] = {}  # compiled pattern (by identity) -> its number
+        # A text written twice in the table is one compiled pattern, as re2.compile's own cache made
+        # it (its DFA, built as mails are searched, is then built once).
+        self._by_source: dict[tuple[str, re2.Options], re2._Regexp] = {}  # options by identity
         self._keywords: dict[str, _KeywordPattern] = {}  # one per keyword, as keyword_pattern's cache
 
     def compile(self, source: str, options: re2.Options) -> re2._Regexp:
         """``re2.compile(source, options)``, in the filter (re2.error as re2.compile raises it)."""
         if self._filter is None:  # a Prefilter took the filter already
             return re2.compile(source, options)
+        key = (source, options)
+        if key in self._by_source:
+            return self._by_source[key]
         try:
             number = self._filter.Add(source, options)
         except re2.error:  # the filter gives no reason: RE2 says why (or compiles it after all)
             return re2.compile(source, options)
         regex = self._filter.re(number)  # the filter's own compiled pattern (it keeps the filter alive)
         self._numbers[regex] = number
+        self._by_source[key] = regex
         return regex
 
     def keyword(self, keyword: str) -> _KeywordPattern:

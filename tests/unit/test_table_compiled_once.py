@@ -90,6 +90,7 @@ def test_each_pattern_is_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = len(adds)
     table._prefilter  # noqa: B018  (built on first use)
     assert len(adds) == loaded > 700  # the prefilter compiled nothing again
+    assert len(set(adds)) == len(adds)  # a text the table has twice is compiled once
     # what was compiled outside the filter: the macros (checked alone) and the non-ASCII patterns
     assert len(compiles) < 40
 
