@@ -334,11 +334,25 @@ class _KeywordPattern:
         return f"<keyword pattern {self.pattern!r}>"
 
 
-@functools.lru_cache(maxsize=4096)  # pure; canned-answer suggestions ask for the same keywords per mail
+#: keyword_pattern's cache (canned-answer suggestions ask for the same keywords per mail). A table's
+#: keywords (compiled in its filter, see Compiled) are put here too, so the answers share them.
+_KEYWORDS: dict[str, _KeywordPattern] = {}
+
+
 def keyword_pattern(keyword: str) -> Pattern:
     """The matcher of a configured keyword: whole words, any spaces/hyphens between them, ``*`` = letters."""
-    words, ascii_only = _keyword_words(keyword)
-    return _KeywordPattern(words, ascii_only=ascii_only)
+    pattern = _KEYWORDS.get(keyword)
+    if pattern is None:
+        words, ascii_only = _keyword_words(keyword)
+        pattern = _remember(keyword, _KeywordPattern(words, ascii_only=ascii_only))
+    return pattern
+
+
+def _remember(keyword: str, pattern: _KeywordPattern) -> _KeywordPattern:
+    if len(_KEYWORDS) >= 4096:  # a bound, as the lru_cache it replaces had
+        _KEYWORDS.clear()
+    _KEYWORDS[keyword] = pattern
+    return pattern
 
 
 def table_keyword(keyword: str, compiled: Compiled) -> Pattern:
@@ -426,7 +440,8 @@ class Compiled:
         """:func:`keyword_pattern` of ``keyword``, compiled here (ValueError: not a keyword)."""
         if keyword not in self._keywords:
             words, ascii_only = _keyword_words(keyword)
-            self._keywords[keyword] = _KeywordPattern(words, ascii_only=ascii_only, compiled=self)
+            pattern = _KeywordPattern(words, ascii_only=ascii_only, compiled=self)
+            self._keywords[keyword] = _remember(keyword, pattern)  # keyword_pattern gives this one now
         return self._keywords[keyword]
 
     def take(self) -> tuple[re2.Filter, dict[re2._Regexp, int]] | None:

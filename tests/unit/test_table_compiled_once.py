@@ -85,7 +85,7 @@ def test_each_pattern_is_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(re2, "compile", counting_compile)
     monkeypatch.setattr(re2.Filter, "Add", counting_add)
-    matching.keyword_pattern.cache_clear()
+    monkeypatch.setattr(matching, "_KEYWORDS", {})
     table = load_priority_table(SHIPPED)
     loaded = len(adds)
     table._prefilter  # noqa: B018  (built on first use)
@@ -131,3 +131,14 @@ def test_a_bad_pattern_still_fails_at_load_with_one_line(pattern: str, message: 
         parse_priority_table(bad, "t.toml")
     line = str(raised.value)
     assert "\n" not in line and message in line and "categories[" in line
+
+
+def test_the_answers_keywords_share_the_tables() -> None:
+    """As with keyword_pattern's cache before: a keyword of the table and of a canned answer is one
+    compiled pattern (one DFA warmed by both), and finds what a pattern of its own finds."""
+    table = load_priority_table(SHIPPED)
+    matcher = next(m for c in table.categories for m in c.matchers if m.keyword == "apendo")
+    assert matching.keyword_pattern("apendo") is matcher.regex
+    alone = matching._KeywordPattern(*matching._keyword_words("apendo")[:1], ascii_only=True)
+    for text in ("gagal buka apendo", "diapendo", "apendo, apendo-nya, APENDO", ""):
+        assert [m.span() for m in matcher.regex.finditer(text)] == [m.span() for m in alone.finditer(text)]
