@@ -7,20 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Literal
 
 from mailbot.core.domain import EventKind, TicketState
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The helpdesk's settings ``decide`` reads (here, not in ``workflow``: the App holds one, and
-    building it must not import the whole state machine, which an empty poll never runs)."""
-
-    reopen_window: timedelta = timedelta(days=7)
-    levels: tuple[str, ...] = ("tinggi", "sedang", "rendah")
-
+from mailbot.core.policy import Policy as Policy  # re-exported: the settings decide reads (core.policy)
 
 #: Who a mail goes to; the service resolves each to addresses (``effects.recipients_for``).
 Recipient = Literal["user", "staff", "assignee", "closer", "lkpp", "sender", "coordinator", "others"]

@@ -10,7 +10,8 @@ Public API:
 
 * :class:`Pattern` / :class:`PatternMatch` -- what the engine needs of a compiled pattern and a match;
 * :func:`compile_table_pattern` -- a pattern of the table, compiled for RE2
-  (:class:`TablePatternError` when it cannot be);
+  (:class:`TablePatternError` when it cannot be); :class:`Compiled` -- where a table's patterns are
+  compiled once, for themselves and for their :class:`Prefilter`;
 * :func:`normalise` / :func:`keyword_pattern` -- the text normalisation the table is matched on,
   and a configured keyword as a whole-word pattern;
 * :class:`Prefilter` -- which of a table's patterns can match a text at all (RE2's literal
@@ -35,6 +36,7 @@ from typing import Protocol
 import re2  # RE2: linear-time matching, no I/O
 
 __all__ = [
+    "Compiled",
     "Excluded",
     "first_match",
     "Pattern",
@@ -46,6 +48,7 @@ __all__ = [
     "compile_table_pattern",
     "keyword_pattern",
     "in_context",
+    "table_keyword",
     "normalise",
     "said",
     "snippet",
@@ -192,24 +195,27 @@ _TABLE_OPTIONS = _re2_options(case_sensitive=False, max_mem=512 << 10)
 _EMPTY_LOWER_BOUND = re.compile(r"(?<!\\)(?:\\\\)*\{,\d+\}")
 
 
-def compile_table_pattern(source: str, shown: str | None = None) -> Pattern:
+def compile_table_pattern(source: str, shown: str | None = None, compiled: Compiled | None = None) -> Pattern:
     """A pattern of the priority table, compiled by RE2: case-insensitive, ``^``/``$`` at line ends.
 
     Those are the flags the table always had (``re.IGNORECASE | re.MULTILINE``). The syntax is
     Python's without lookaround and backreferences; a group named ``m`` marks the part the
     pattern finds (see :class:`_RE2Pattern`). Raises :class:`TablePatternError` with a one-phrase
     reason that quotes ``shown`` (default: ``source``; the loader passes the pattern as written,
-    before its macros were expanded).
+    before its macros were expanded). With ``compiled``, a pattern written in ASCII (one the
+    prefilter takes) is compiled there, for itself and for the table's :class:`Prefilter`.
     """
     shown = source if shown is None else shown
     if _EMPTY_LOWER_BOUND.search(source):
         raise TablePatternError(f"pattern {shown!r} uses {{,N}}, which RE2 reads as text: write {{0,N}}")
     try:
-        compiled = re2.compile("(?m)" + source, _TABLE_OPTIONS)
+        ascii_only = source.isascii()
+        make = compiled.compile if compiled is not None and ascii_only else re2.compile
+        regex = make("(?m)" + source, _TABLE_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
     else:
-        return _RE2Pattern(compiled, ascii_only=source.isascii(), group=compiled.groupindex.get("m", 0))
+        return _RE2Pattern(regex, ascii_only=ascii_only, group=regex.groupindex.get("m", 0))
     try:
         re.compile(source)
     except re.error as exc:  # not a regular expression at all
@@ -293,10 +299,11 @@ class _KeywordPattern:
 
     __slots__ = ("_next", "ascii_only", "first", "pattern")
 
-    def __init__(self, words: str, *, ascii_only: bool) -> None:
+    def __init__(self, words: str, *, ascii_only: bool, compiled: Compiled | None = None) -> None:
         self.pattern = words
         self.ascii_only = ascii_only  # matched on the ASCII view of the text
-        self.first = re2.compile(rf"(?:\A|{self._not_word})({words})(?:{self._not_word}|\z)", _KEYWORD_OPTIONS)
+        make = compiled.compile if compiled is not None and ascii_only else re2.compile
+        self.first = make(rf"(?:\A|{self._not_word})({words})(?:{self._not_word}|\z)", _KEYWORD_OPTIONS)
         self._next: re2._Regexp | None = None  # compiled when a search goes past the first match
 
     @property
@@ -327,9 +334,35 @@ class _KeywordPattern:
         return f"<keyword pattern {self.pattern!r}>"
 
 
-@functools.lru_cache(maxsize=4096)  # pure; canned-answer suggestions ask for the same keywords per mail
+#: keyword_pattern's cache (canned-answer suggestions ask for the same keywords per mail). A table's
+#: keywords (compiled in its filter, see Compiled) are put here too, so the answers share them.
+_KEYWORDS: dict[str, _KeywordPattern] = {}
+
+
 def keyword_pattern(keyword: str) -> Pattern:
     """The matcher of a configured keyword: whole words, any spaces/hyphens between them, ``*`` = letters."""
+    pattern = _KEYWORDS.get(keyword)
+    if pattern is None:
+        words, ascii_only = _keyword_words(keyword)
+        pattern = _remember(keyword, _KeywordPattern(words, ascii_only=ascii_only))
+    return pattern
+
+
+def _remember(keyword: str, pattern: _KeywordPattern) -> _KeywordPattern:
+    if len(_KEYWORDS) >= 4096:  # a bound, as the lru_cache it replaces had
+        _KEYWORDS.clear()
+    _KEYWORDS[keyword] = pattern
+    return pattern
+
+
+def table_keyword(keyword: str, compiled: Compiled) -> Pattern:
+    """:func:`keyword_pattern`, compiled in ``compiled`` (once per keyword and table)."""
+    return compiled.keyword(keyword)
+
+
+@functools.lru_cache(maxsize=4096)
+def _keyword_words(keyword: str) -> tuple[str, bool]:
+    """The words of a keyword as RE2 syntax, and whether they are ASCII (ValueError: not a keyword)."""
     words = [w for w in re.split(r"[\s\-]+", normalise(keyword)) if w]
     if not words:
         raise ValueError("empty keyword")
@@ -344,7 +377,7 @@ def keyword_pattern(keyword: str) -> Pattern:
         suffix = letters + "*" if word.endswith("*") else ""
         parts.append(prefix + re2.escape(core) + suffix)
     between = _ASCII_SPACE_OR_HYPHEN if ascii_only else _UNICODE_SPACE_OR_HYPHEN
-    return _KeywordPattern(between.join(parts), ascii_only=ascii_only)
+    return between.join(parts), ascii_only
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,6 +400,60 @@ def _filterable(pattern: Pattern) -> re2._Regexp | None:
     return None
 
 
+class Compiled:
+    """Where a table's patterns are compiled once: in the RE2 filter that will prefilter them.
+
+    RE2's FilteredRE2 compiles every pattern added to it and hands the compiled pattern out
+    (``Filter.re``). A :class:`Prefilter` built from plain patterns added each one again, so every
+    start that classified a mail compiled the table's ~800 patterns twice (~0.1 s each time). The
+    table's loader compiles the patterns the filter takes (those written in ASCII) here; the
+    table's Prefilter takes this filter with their numbers, and compiles only the filter. A filter
+    is compiled once: the first Prefilter takes it, a later one builds its own as before.
+    """
+
+    def __init__(self) -> None:
+        self._filter: re2.Filter | None = re2.Filter()
+        self._untaken = [self._filter]  # list.pop: one taker, even between threads
+        self._numbers: dict[re2._Regexp, int] = {}  # compiled pattern (by identity) -> its number
+        # A text written twice in the table is one compiled pattern, as re2.compile's own cache made
+        # it (its DFA, built as mails are searched, is then built once).
+        self._by_source: dict[tuple[str, re2.Options], re2._Regexp] = {}  # options by identity
+        self._keywords: dict[str, _KeywordPattern] = {}  # one per keyword, as keyword_pattern's cache
+
+    def compile(self, source: str, options: re2.Options) -> re2._Regexp:
+        """``re2.compile(source, options)``, in the filter (re2.error as re2.compile raises it)."""
+        if self._filter is None:  # a Prefilter took the filter already
+            return re2.compile(source, options)
+        key = (source, options)
+        if key in self._by_source:
+            return self._by_source[key]
+        try:
+            number = self._filter.Add(source, options)
+        except re2.error:  # the filter gives no reason: RE2 says why (or compiles it after all)
+            return re2.compile(source, options)
+        regex = self._filter.re(number)  # the filter's own compiled pattern (it keeps the filter alive)
+        self._numbers[regex] = number
+        self._by_source[key] = regex
+        return regex
+
+    def keyword(self, keyword: str) -> _KeywordPattern:
+        """:func:`keyword_pattern` of ``keyword``, compiled here (ValueError: not a keyword)."""
+        if keyword not in self._keywords:
+            words, ascii_only = _keyword_words(keyword)
+            pattern = _KeywordPattern(words, ascii_only=ascii_only, compiled=self)
+            self._keywords[keyword] = _remember(keyword, pattern)  # keyword_pattern gives this one now
+        return self._keywords[keyword]
+
+    def take(self) -> tuple[re2.Filter, dict[re2._Regexp, int]] | None:
+        """The filter and the numbers of the patterns compiled in it, to the first caller only."""
+        try:
+            taken = self._untaken.pop()
+        except IndexError:
+            return None
+        self._filter = None  # what is compiled from now on is not in it
+        return taken, self._numbers
+
+
 class Prefilter:
     """Which of a table's patterns can match a text at all, in one pass over the text.
 
@@ -378,14 +465,18 @@ class Prefilter:
     cannot match; a pattern it cannot take is always run.
     """
 
-    def __init__(self, patterns: Iterable[Pattern]) -> None:
+    def __init__(self, patterns: Iterable[Pattern], compiled: Compiled | None = None) -> None:
         # pattern -> its number in the filter (the compiled patterns hash by identity)
         self._index: dict[Pattern, int] = {}
         self._filter: re2.Filter | None = None
-        candidate = re2.Filter()
+        taken = compiled.take() if compiled is not None else None
+        candidate, numbers = taken if taken is not None else (re2.Filter(), {})
         for pattern in patterns:
             regex = _filterable(pattern)
             if regex is None or pattern in self._index:
+                continue
+            if regex in numbers:  # compiled in this filter already (see Compiled)
+                self._index[pattern] = numbers[regex]
                 continue
             try:
                 self._index[pattern] = candidate.Add(regex.pattern, regex.options)

@@ -25,17 +25,20 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from mailbot.core import matching  # in_context, said: the explanations' excerpts
+from mailbot.core import matching  # in_context, said (explanations' excerpts), Compiled
 from mailbot.core.deadline_dates import explicit_deadline
 from mailbot.core.domain import Attachment, Classification, MissingItem, RuleHit
 from mailbot.core.item_sources import bounded, has_more, items_text
 from mailbot.core.matching import Excluded, Pattern, PatternMatch, Possible, Prefilter, Shortlist, normalise, snippet
 from mailbot.core.passwords import mask_passwords
 from mailbot.core.phones import find_phone
-from mailbot.core.values import Value, find_values
+
+if TYPE_CHECKING:
+    from mailbot.core.values import Value
 
 __all__ = [
     "Category",
@@ -179,6 +182,7 @@ class PriorityTable:
     deadline: DeadlineRule = DeadlineRule()
     questions: QuestionRule | None = None
     source: str = ""  # where the table was read from, for messages
+    compiled: matching.Compiled | None = field(default=None, compare=False, repr=False)  # its patterns' filter (loader)
 
     # -- look-ups used by the engine and by the service (templates, SLA clock) --
 
@@ -254,7 +258,7 @@ class PriorityTable:
         patterns.extend(self.deadline.exclude)
         if self.deadline.date_context is not None:
             patterns.append(self.deadline.date_context)
-        return Prefilter(patterns)
+        return Prefilter(patterns, self.compiled)
 
     @functools.cached_property
     def _rules(self) -> Shortlist:
@@ -311,7 +315,10 @@ def _detect(
     if possible is None:
         possible = table._prefilter.possible(norm_text)
     found: dict[str, str] = {}
-    values = find_values(norm_text) if table._uses_values else []
+    values: Sequence[Value] = []
+    if table._uses_values:
+        from mailbot.core.values import find_values  # with the first mail: ~35 regexes, not at start
+        values = find_values(norm_text)
     for item in table.items:
         if not item.is_group:
             reason = _find_item(item, norm_text, attachments, possible, values)

@@ -27,10 +27,9 @@ from itertools import islice
 
 import re2  # RE2: linear-time matching, no I/O
 
-__all__ = ["KINDS", "Value", "find_values"]
+from mailbot.core.value_kinds import KINDS as KINDS  # re-exported (the table's loader reads it there)
 
-#: Kinds an item of the priority table may be detected by (``values = ["tender_code"]``).
-KINDS = frozenset({"tender_code", "npwp", "nib", "nik", "company"})
+__all__ = ["KINDS", "Value", "find_values"]
 
 
 @dataclass(frozen=True)

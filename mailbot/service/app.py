@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.core.decisions import Policy
+from mailbot.core.policy import Policy
 from mailbot.mail import oauth
 from mailbot.mail.render import BUILTIN_TEMPLATES, Renderer
 from mailbot.settings import logs

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mailbot.core.errors import MailbotError
-from mailbot.core.matching import Pattern, TablePatternError, compile_table_pattern, keyword_pattern
+from mailbot.core.matching import Compiled, Pattern, TablePatternError, compile_table_pattern, table_keyword
 from mailbot.core.rules import (
     Category,
     Condition,
@@ -34,7 +34,7 @@ from mailbot.core.rules import (
     PriorityTable,
     QuestionRule,
 )
-from mailbot.core.values import KINDS
+from mailbot.core.value_kinds import KINDS
 
 __all__ = ["PriorityTable", "RulesConfigError", "load_priority_table", "parse_priority_table"]
 
@@ -184,6 +184,8 @@ class _Builder:
         self.name = name
         self.model = model
         self.macros: dict[str, str] = {}
+        # The patterns and keywords, compiled once for themselves and for the table's prefilter.
+        self.compiled = Compiled()
 
     def fail(self, where: str, message: str) -> RulesConfigError:
         return RulesConfigError(f"{self.name}: {where}: {message}")
@@ -199,10 +201,10 @@ class _Builder:
 
         return _MACRO_REF.sub(replace, source)
 
-    def compile(self, source: str, where: str, shown: str | None = None) -> Pattern:
+    def compile(self, source: str, where: str, shown: str | None = None, compiled: Compiled | None = None) -> Pattern:
         """RE2 takes it, or one line naming the place and the pattern as written."""
         try:
-            return compile_table_pattern(source, shown)
+            return compile_table_pattern(source, shown, compiled)
         except TablePatternError as exc:
             raise self.fail(where, str(exc)) from None
 
@@ -210,7 +212,7 @@ class _Builder:
         if not source.strip():
             raise self.fail(where, "empty pattern")
         expanded = self.expand(source, where) if macros else source
-        compiled = self.compile(expanded, where, shown=source)
+        compiled = self.compile(expanded, where, shown=source, compiled=self.compiled)
         # A pattern that matches empty text would fire on every mail.
         if compiled.search("") is not None:
             raise self.fail(where, f"pattern {source!r} matches empty text, so it would fire on every mail")
@@ -310,6 +312,7 @@ class _Builder:
             min_score=model.scoring.min_score,
             deadline=deadline,
             source=source,
+            compiled=self.compiled,
         )
 
     def levels(self) -> tuple[Level, ...]:
@@ -399,7 +402,7 @@ class _Builder:
             exclude = tuple(self.regex(p, f"{at}.exclude[{j}]") for j, p in enumerate(rule.exclude))
             for j, keyword in enumerate(rule.keywords):
                 try:
-                    regex = keyword_pattern(keyword)
+                    regex = table_keyword(keyword, self.compiled)
                 except ValueError as exc:
                     raise self.fail(f"{at}.keywords[{j}]", str(exc)) from None
                 out.append(Matcher(regex, rule.weight, keyword=keyword.strip(), where=f"{at}.keywords[{j}]",

@@ -44,7 +44,6 @@ from sqlalchemy.orm.attributes import get_history
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
-from mailbot.storage import search
 from mailbot.storage.models import (
     Base,
     Inbound,
@@ -170,6 +169,8 @@ _ALEMBIC_VERSION = Table(
 def create_at_head(conn: Connection) -> None:
     """Create the models' tables in an empty database and record the head revision (the caller's
     transaction)."""
+    from mailbot.storage import search  # a new database only: a poll does not search
+
     Base.metadata.create_all(conn)
     search.install(conn)  # not in the models' metadata: an FTS5 table or a tsvector, and triggers
     _ALEMBIC_VERSION.create(conn)

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: nh3 (``parse.sanitize_html``: the intake stores HTML, it never shows it), and the console's web
 #: stack (``mailbot web`` only).
 NOT_FOR_A_POLL = ("prometheus_client", "apscheduler", "alembic", "multiprocessing", "sqlalchemy.dialects.postgresql",
-                  "urllib.request", "holidays.countries", "nh3", "starlette", "uvicorn", "mailbot.web")
+                  "urllib.request", "holidays.countries", "nh3", "starlette", "uvicorn", "mailbot.web",
+                  "mailbot.storage.search")
 
 SETTINGS = {
     "helpdesk": {"name": "Helpdesk LPSE Uji", "address": "helpdesk@lpse.test", "secret": "uji-rahasia-panjang-0123456789"},
@@ -75,10 +76,11 @@ print(json.dumps({"years": years, "all_countries": "holidays.countries" in sys.m
 
 
 #: Loaded by a poll only for a mail to process, a ticket due for the SLA tick or a mail failed for good.
-#: The rules' intent and near-deadline readers compile 37 regexes at import: with the first mail too.
+#: The rules' intent and near-deadline readers compile 37 regexes at import, the value scanners ~35: with the
+#: first mail too; and the decisions' data classes (the App's Policy has its own module).
 MAIL_PIPELINE = ("mailbot.service.inbound", "mailbot.service.sla_jobs", "mailbot.service.delivery",
                  "mailbot.service.effects", "mailbot.core.workflow", "mailbot.core.parse", "holidays",
-                 "mailbot.core.intent", "mailbot.core.near_deadline")
+                 "mailbot.core.intent", "mailbot.core.near_deadline", "mailbot.core.values", "mailbot.core.decisions")
 
 
 def test_a_poll_of_an_empty_mailbox_does_not_load_the_mail_pipeline() -> None:
@@ -87,6 +89,9 @@ def test_a_poll_of_an_empty_mailbox_does_not_load_the_mail_pipeline() -> None:
     out = run_python("""
 import json, sys
 import mailbot.cli, mailbot.cli.run, mailbot.ops.poller, mailbot.service.app, mailbot.mail.outbox
+from mailbot.settings.priorities import load_priority_table
+from mailbot.settings.resources import default_priorities
+load_priority_table(default_priorities())  # the table's loader checks the value kinds it names
 print(json.dumps(sorted(sys.modules)))
 """)
     modules = json.loads(out)
