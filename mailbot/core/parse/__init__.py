@@ -32,6 +32,7 @@ import cycle):
 * :mod:`~mailbot.core.parse.headers` - addresses, Message-ID and threading ids, date, hops.
 * :mod:`~mailbot.core.parse.feeding` - the bytes into the stdlib's parser (long base64 runs folded).
 * :mod:`~mailbot.core.parse.filenames` - safe attachment names.
+* :mod:`~mailbot.core.parse.disposition` - a part's Content-Disposition read from its plain text.
 * :mod:`~mailbot.core.parse.html` - HTML to text, nh3 sanitising.
 * :mod:`~mailbot.core.parse.reply` - the new text of a reply (quoted history, signatures).
 * :mod:`~mailbot.core.parse.mime` - the MIME walk, bodies, attachments, the size caps.

@@ -22,6 +22,7 @@ from typing import Any
 
 from mailbot.core import mailpolicy
 from mailbot.core.domain import Attachment
+from mailbot.core.parse import disposition
 from mailbot.core.parse.decoding import (
     add_defect,
     decode_bytes,
@@ -77,14 +78,14 @@ def content_type(part: Message) -> str:
 
 def _disposition(part: Message) -> str | None:
     try:
-        return part.get_content_disposition()
+        return disposition.disposition(part)
     except Exception:
         return None
 
 
 def _filename(part: Message, defects: list[str]) -> str | None:
     try:
-        name = part.get_filename()
+        name = disposition.filename(part)
     except Exception:
         add_defect(defects, "unparseable attachment filename")
         return None
@@ -291,7 +292,7 @@ def _bodies(root: EmailMessage) -> tuple[Message | None, Message | None]:
 def _text_parts(root: EmailMessage, part: Message) -> Iterator[tuple[str, Message]]:
     """The text/plain and text/html parts ``EmailMessage.get_body`` considers, in its order
     (``_find_body`` of Python 3.11, for a preference list without "related")."""
-    if part.is_attachment():  # type: ignore[attr-defined]  # an EmailMessage part, as in get_body
+    if disposition.is_attachment(part):  # an EmailMessage part's is_attachment(), as in get_body
         return
     maintype, subtype = part.get_content_type().split("/")
     if maintype == "text":
