@@ -161,12 +161,13 @@ def parse_mail(
     subject = "" if subject_raw is None else one_line(header_text(subject_raw, "Subject", defects), MAX_SUBJECT_CHARS)
 
     body = Body()
+    root_type = content_type(msg)  # the headers are not changed below
     if not body_usable:
         for name in defect_names(msg):
             add_defect(defects, name)
     else:
         root = msg
-        if content_type(msg).startswith("multipart/") and not is_container(msg):
+        if root_type.startswith("multipart/") and not is_container(msg):
             root = repair_boundary(msg, defects) or msg
             for name in defect_names(msg):  # the repaired copy has lost the original ones
                 add_defect(defects, name)
@@ -241,7 +242,7 @@ def parse_mail(
         spam_headers=tuple(f"{name}: {raw_one_line(value, name, defects, 300)}" for name in SPAM_FIELDS
                            for value in headers.all(name)[:MAX_SPAM_FIELDS]),
         delivered_to=tuple(delivered),
-        content_type=content_type(msg),
+        content_type=root_type,
         return_path=raw_one_line(headers.first("return-path"), "Return-Path", defects, MAX_ADDR_CHARS + 2),
         size=len(data),
         defects=tuple(dict.fromkeys(defects))[:MAX_DEFECTS],
