@@ -36,10 +36,8 @@ PARSE = object()
 def raw_disposition(part: Message) -> object:
     """The text of the part's first Content-Disposition when it is plain, None when there is
     none, ``PARSE`` otherwise."""
-    for name, value in part.raw_items():
-        if name.lower() == "content-disposition":
-            break
-    else:
+    value = next((v for name, v in part.raw_items() if name.lower() == "content-disposition"), None)
+    if value is None:
         return None
     if not isinstance(value, str):
         return PARSE

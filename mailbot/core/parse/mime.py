@@ -171,6 +171,7 @@ def base64_content(part: Message) -> bytes | None:
 
 def _part_bytes(part: Message) -> bytes:
     """Decoded content of a leaf (base64 / quoted-printable undone)."""
+    data: Any
     try:
         data = base64_content(part)
         if data is None:
