@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import datetime, timezone
+from email.message import _formatparam  # type: ignore[attr-defined]
 from typing import Any
 
 import pytest
@@ -106,3 +107,23 @@ def test_base64_body_is_the_stdlib_encoding_of_any_size() -> None:
         for width in (78, 76, 100):
             expected = mailpolicy.crlf_body(_encode_base64(data, width))
             assert compose.base64_body(data, width) == expected, (size, width)
+
+
+def test_disposition_line_is_the_policy_folding_of_the_value() -> None:
+    """``_disposition_bytes`` writes what the composing policy writes for every file name: plain
+    names of every length around the line's end, and names it leaves to the policy."""
+    policy = mailpolicy.SMTP
+    rng = random.Random(78)
+    alphabet = "abcXYZ019._()+- " + "  ;,'\"\\=?é@[]"
+    names = ["laporan.pdf", "Laporan Akhir (2).pdf", "a b", " a", "a ", "a  b", "x" * 200, "=?utf-8?q?a?=.pdf", "ü.pdf"]
+    names += ["f" * n + ".pdf" for n in range(30, 60)]
+    for _ in range(3000):
+        size = rng.choice((1, 5, 20, 40, 45, 50, 55, 60, 80))
+        names.append("".join(rng.choice(alphabet[:16] if rng.random() < 0.7 else alphabet) for _ in range(size)))
+    fast = 0
+    for name in names:
+        value = "attachment; " + _formatparam("filename", name, True)
+        expected = policy.fold_binary(*policy.header_store_parse("Content-Disposition", value))
+        assert compose._disposition_bytes(name) == expected, name
+        fast += compose._PLAIN_FILENAME.fullmatch(name) is not None and len(value) + 21 <= compose.FOLD_AT
+    assert fast > 300

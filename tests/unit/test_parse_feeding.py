@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.core import mailpolicy
-from mailbot.core.parse.feeding import MIN_FOLDED_LINES, feed, fold_runs, unfold_runs
+from mailbot.core.parse.feeding import MIN_FOLDED_LINES, RUN, feed, fold_runs, run_spans, unfold_runs
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 POLICY = mailpolicy.DEFAULT
@@ -135,3 +135,42 @@ def test_runs_in_every_place_of_a_mime_tree() -> None:
         raw = text.encode()
         assert fold_runs(raw)[1], text
         assert _folded(raw) == _shape(feed(raw, POLICY)) == _stdlib(raw), text
+
+
+def _plain_spans(raw: bytes) -> list[tuple[int, int]]:
+    return [m.span() for m in RUN.finditer(raw)]
+
+
+def test_runs_are_found_where_the_plain_pattern_finds_them() -> None:
+    """``run_spans`` searches the bytes' classes; the runs must be ``RUN``'s over the bytes, for
+    real mail, line soup, every byte value and line ends in odd places."""
+    mails = [p.read_bytes() for p in sorted(DATA.rglob("*.eml"))]
+    for raw in mails:
+        assert run_spans(raw) == _plain_spans(raw)
+    rng = random.Random(11)
+    found = 0
+    for _ in range(2000):
+        raw = _soup(rng)
+        assert run_spans(raw) == _plain_spans(raw), raw
+        found += bool(run_spans(raw))
+    assert found > 400
+    # Short lines of base64 characters, CR, a blank, a byte over 127, any line end, empty lines.
+    chars = [b"A", b"z", b"9", b"+", b"/", b"=", b"\r", b" ", b"\xe9", b"-", b":"]
+    weights = [20, 20, 20, 5, 5, 5, 1, 1, 1, 1, 1]
+    found = 0
+    for _ in range(3000):
+        lines = [b"".join(rng.choices(chars, weights, k=rng.choice((0, 1, 2, 3, 4, 5) + (2,) * 10)))
+                 for _ in range(rng.randrange(0, 40))]
+        raw = b"".join(line + rng.choices((b"\n", b"\r\n", b"\r", b"\n\r"), (20, 20, 1, 1))[0] for line in lines)
+        assert run_spans(raw) == _plain_spans(raw), raw
+        found += bool(run_spans(raw))
+    assert found > 100
+    lines = _b64_lines(rng, 30)
+    for end in ("\n", "\r\n"):
+        at_start = (end.join(lines) + end + "x: y" + end).encode()  # a run from the first byte
+        assert run_spans(at_start)[0][0] == 0
+        assert run_spans(at_start) == _plain_spans(at_start)
+        two = (end.join(lines) + end + end + end.join(lines) + end).encode()  # two runs, a blank line between
+        assert len(run_spans(two)) == 2 and run_spans(two) == _plain_spans(two)
+    every_byte = bytes(range(256)) * 3 + b"\n" + b"QUJD\n" * 20
+    assert run_spans(every_byte) == _plain_spans(every_byte)

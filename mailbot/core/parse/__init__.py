@@ -32,6 +32,7 @@ import cycle):
 * :mod:`~mailbot.core.parse.headers` - addresses, Message-ID and threading ids, date, hops.
 * :mod:`~mailbot.core.parse.feeding` - the bytes into the stdlib's parser (long base64 runs folded).
 * :mod:`~mailbot.core.parse.filenames` - safe attachment names.
+* :mod:`~mailbot.core.parse.disposition` - a part's Content-Disposition read from its plain text.
 * :mod:`~mailbot.core.parse.html` - HTML to text, nh3 sanitising.
 * :mod:`~mailbot.core.parse.reply` - the new text of a reply (quoted history, signatures).
 * :mod:`~mailbot.core.parse.mime` - the MIME walk, bodies, attachments, the size caps.
@@ -160,12 +161,13 @@ def parse_mail(
     subject = "" if subject_raw is None else one_line(header_text(subject_raw, "Subject", defects), MAX_SUBJECT_CHARS)
 
     body = Body()
+    root_type = content_type(msg)  # the headers are not changed below
     if not body_usable:
         for name in defect_names(msg):
             add_defect(defects, name)
     else:
         root = msg
-        if content_type(msg).startswith("multipart/") and not is_container(msg):
+        if root_type.startswith("multipart/") and not is_container(msg):
             root = repair_boundary(msg, defects) or msg
             for name in defect_names(msg):  # the repaired copy has lost the original ones
                 add_defect(defects, name)
@@ -240,7 +242,7 @@ def parse_mail(
         spam_headers=tuple(f"{name}: {raw_one_line(value, name, defects, 300)}" for name in SPAM_FIELDS
                            for value in headers.all(name)[:MAX_SPAM_FIELDS]),
         delivered_to=tuple(delivered),
-        content_type=content_type(msg),
+        content_type=root_type,
         return_path=raw_one_line(headers.first("return-path"), "Return-Path", defects, MAX_ADDR_CHARS + 2),
         size=len(data),
         defects=tuple(dict.fromkeys(defects))[:MAX_DEFECTS],

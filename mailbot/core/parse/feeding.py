@@ -34,23 +34,54 @@ _FEED_CHUNK_BYTES = 64 * 1024
 
 # Base64 characters only, so the placeholder line is a line of the same kind as those it stands for.
 _MARK = "MailbotFoldedLinesQ7"
-_RUN = re.compile(rb"^(?:[A-Za-z0-9+/=]++\r?\n){%d,}(?=[A-Za-z0-9+/=]++\r?\n)" % MIN_FOLDED_LINES, re.MULTILINE)
+_MARK_BYTES = _MARK.encode("ascii")
+_BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+#: A run: lines of base64 characters, then one more (fed as it is). The definition; ``fold_runs``
+#: finds the same runs in the mail's classes (a test compares).
+RUN = re.compile(rb"^(?:[A-Za-z0-9+/=]++\r?\n){%d,}(?=[A-Za-z0-9+/=]++\r?\n)" % MIN_FOLDED_LINES, re.MULTILINE)
+# The class of each byte: "a" for a base64 character, CR and LF as they are, "#" for any other. The
+# patterns below are ``RUN`` over the classes (same offsets): ``RUN`` tests a character class for
+# every byte of an attachment, these compare with one literal, and the search for the next line
+# start looks for a literal LF (a tight loop) instead of trying ``^`` at every byte. The first
+# line of the mail is tried on its own; a run's LF prefix is the end of the line before it, never
+# part of the previous run (whose last line is the one more, fed as it is, and cannot start one).
+_CLASSES = bytes(
+    ord("a") if c in _BASE64_CHARS else c if c in b"\r\n" else ord("#") for c in range(256)
+)
+_FIRST_RUN = re.compile(rb"(?:a++\r?\n){%d,}(?=a++\r?\n)" % MIN_FOLDED_LINES)
+_NEXT_RUN = re.compile(rb"\n((?:a++\r?\n){%d,})(?=a++\r?\n)" % MIN_FOLDED_LINES)
 _PLACEHOLDER = re.compile(_MARK + r"(\d+)Z\n")
+
+
+def run_spans(raw: bytes) -> list[tuple[int, int]]:
+    """``[m.span() for m in RUN.finditer(raw)]``, found in the classes of the bytes (see above)."""
+    classes = raw.translate(_CLASSES)
+    spans: list[tuple[int, int]] = []
+    first = _FIRST_RUN.match(classes)
+    if first is not None:
+        spans.append(first.span())
+    spans.extend(m.span(1) for m in _NEXT_RUN.finditer(classes, first.end() if first is not None else 0))
+    return spans
 
 
 def fold_runs(raw: bytes) -> tuple[bytes, list[str]]:
     """(``raw`` with each run of base64 lines but its last one replaced by a placeholder line, the
     runs as text); ``(raw, [])`` when nothing is folded."""
-    if _MARK.encode("ascii") in raw:
+    if _MARK_BYTES in raw:
         return raw, []
+    spans = run_spans(raw)
+    if not spans:
+        return raw, []
+    pieces: list[bytes] = []
     runs: list[str] = []
-
-    def placeholder(match: re.Match[bytes]) -> bytes:
-        runs.append(match.group().decode("ascii"))
-        return b"%s%dZ\n" % (_MARK.encode("ascii"), len(runs) - 1)
-
-    folded = _RUN.sub(placeholder, raw)
-    return folded, runs
+    end = 0
+    for index, (start, stop) in enumerate(spans):
+        pieces.append(raw[end:start])
+        pieces.append(b"%s%dZ\n" % (_MARK_BYTES, index))
+        runs.append(raw[start:stop].decode("ascii"))
+        end = stop
+    pieces.append(raw[end:])
+    return b"".join(pieces), runs
 
 
 def unfold_runs(root: Message, runs: list[str]) -> bool:

@@ -9,6 +9,7 @@ forwarded mails, and the other leaves become attachments. A body over the text c
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import io
 import re
@@ -21,6 +22,7 @@ from typing import Any
 
 from mailbot.core import mailpolicy
 from mailbot.core.domain import Attachment
+from mailbot.core.parse import disposition
 from mailbot.core.parse.decoding import (
     add_defect,
     decode_bytes,
@@ -76,14 +78,14 @@ def content_type(part: Message) -> str:
 
 def _disposition(part: Message) -> str | None:
     try:
-        return part.get_content_disposition()
+        return disposition.disposition(part)
     except Exception:
         return None
 
 
 def _filename(part: Message, defects: list[str]) -> str | None:
     try:
-        name = part.get_filename()
+        name = disposition.filename(part)
     except Exception:
         add_defect(defects, "unparseable attachment filename")
         return None
@@ -142,10 +144,38 @@ def _walk(root: Message, max_depth: int, defects: list[str]) -> tuple[list[_Node
     return nodes, truncated
 
 
+def base64_content(part: Message) -> bytes | None:
+    """``part.get_payload(decode=True)`` of a base64 part whose text is ASCII and valid base64 as
+    it stands (the stdlib's first try, ``decode_b`` without padding added), else None.
+
+    The stdlib takes the line ends out with ``b"".join(bpayload.splitlines())``, one bytes object
+    per line (1,400 for a 100 KB attachment, each made and freed); ``translate`` drops the same CR
+    and LF (the only line boundaries of ``bytes.splitlines``) in one pass: 275 -> 200 us for a
+    78 KB attachment (the same instructions under callgrind, fewer allocations). Anything else
+    (other encodings, 8-bit text, padding to repair, characters to skip, with their defects) is
+    left to ``get_payload``.
+    """
+    payload = getattr(part, "_payload", None)  # the text as parsed; an ASCII str has no surrogates
+    if not isinstance(payload, str) or not payload.isascii():
+        return None
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return None
+    encoded = payload.encode("ascii").translate(None, b"\r\n")
+    if len(encoded) % 4:
+        return None
+    try:
+        return binascii.a2b_base64(encoded, strict_mode=True)
+    except binascii.Error:
+        return None
+
+
 def _part_bytes(part: Message) -> bytes:
     """Decoded content of a leaf (base64 / quoted-printable undone)."""
+    data: Any
     try:
-        data = part.get_payload(decode=True)
+        data = base64_content(part)
+        if data is None:
+            data = part.get_payload(decode=True)
     except Exception:
         data = None
     if isinstance(data, bytes):
@@ -263,7 +293,7 @@ def _bodies(root: EmailMessage) -> tuple[Message | None, Message | None]:
 def _text_parts(root: EmailMessage, part: Message) -> Iterator[tuple[str, Message]]:
     """The text/plain and text/html parts ``EmailMessage.get_body`` considers, in its order
     (``_find_body`` of Python 3.11, for a preference list without "related")."""
-    if part.is_attachment():  # type: ignore[attr-defined]  # an EmailMessage part, as in get_body
+    if disposition.is_attachment(part):  # an EmailMessage part's is_attachment(), as in get_body
         return
     maintype, subtype = part.get_content_type().split("/")
     if maintype == "text":
