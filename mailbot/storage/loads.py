@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, bindparam, select
+from sqlalchemy import String, Table, bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -51,7 +51,7 @@ def ticket_from_row(session: Session, row: Sequence[Any]) -> Ticket | None:
         expired = sa_inspect(present).expired_attributes
         if expired and not expired.isdisjoint(_COLUMN_KEYS):
             return None
-        return cast(Ticket, present)
+        return present
     ticket = Ticket()
     ticket.__dict__.update(zip(_KEYS, row, strict=True))  # the instance's state dict: values as loaded
     make_transient_to_detached(ticket)
@@ -80,7 +80,7 @@ def ticket_by_seq(session: Session, helpdesk: str, seq: int) -> Ticket | None:
 
 # ---- the owners of Message-IDs (a reply's In-Reply-To and References) ---------------------------
 
-def _by_size(build: Callable[[list[Any]], Select[Any]]) -> dict[int, Prepared]:
+def _by_size(build: Callable[[list[Any]], Any]) -> dict[int, Prepared]:
     """A prepared statement per padded length 1, 2, 4 ... ``MAX_IDS``, its ``IN`` list of
     parameters ``id0``, ``id1``..."""
     sizes = [1 << n for n in range(MAX_IDS.bit_length())]

@@ -25,8 +25,8 @@ SQLAlchemy does on PostgreSQL) goes through ``Connection.execute`` instead.
 from __future__ import annotations
 
 import weakref
-from operator import itemgetter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection, Dialect, Select
@@ -125,7 +125,8 @@ def _parameters(names: list[str], values: list[Any], processors: list[Callable[[
         return lambda row: {name: get(row) for name, get in zip(names, getters, strict=True)}
     pick = itemgetter(*(v.key for v in values))
     one = len(values) == 1  # ``itemgetter`` of one key gives the value, not a tuple
-    converted = [(i if positional else names[i], p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None]
+    converted: list[_Converter] = [(i if positional else names[i], p, _keeps_none(p))
+                                   for i, p in enumerate(processors) if p is not None]
     if positional:
         def parameters(row: _Row) -> Any:
             picked = (pick(row),) if one else pick(row)
