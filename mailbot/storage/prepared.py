@@ -210,7 +210,7 @@ class Prepared:
     def run(self, connection: Connection, params: _Params) -> Written:
         """Run the statement with one row of values (a mapping) or several (executemany) on
         ``connection``, in its transaction."""
-        many = not isinstance(params, Mapping)
+        many = type(params) is not dict and not isinstance(params, Mapping)  # (the ABC's check is slower)
         rows: Sequence[_Row] = params if many else (params,)  # type: ignore[assignment]
         if not rows:
             return Written([], 0)
@@ -228,16 +228,20 @@ class Prepared:
         dbapi_connection = connection.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
-        dispatch = connection.dispatch
+        # Listeners of the connection or the engine, as ``Connection`` itself checks for them
+        # (walking the empty collections costs more than the check).
+        dispatch = connection.dispatch if connection._has_events or connection.engine._has_events else None
         try:
-            for listener in dispatch.before_cursor_execute:
-                listener(connection, cursor, sql, parameters, None, many)
+            if dispatch is not None:
+                for listener in dispatch.before_cursor_execute:
+                    listener(connection, cursor, sql, parameters, None, many)
             if many:
                 dialect.do_executemany(cursor, sql, parameters)
             else:
                 dialect.do_execute(cursor, sql, parameters)
-            for listener in dispatch.after_cursor_execute:
-                listener(connection, cursor, sql, parameters, None, many)
+            if dispatch is not None:
+                for listener in dispatch.after_cursor_execute:
+                    listener(connection, cursor, sql, parameters, None, many)
             if variant.returns:
                 fetched = cursor.fetchall()
                 if variant.results is None:  # the first run: the driver describes the columns
