@@ -13,6 +13,10 @@ the driver and comes back exactly as with SQLAlchemy), and each run only convert
 calls the dialect's ``do_execute``/``do_executemany`` on a cursor of the session's own
 connection, in its transaction.
 
+A row's values are picked with one ``itemgetter`` and only the columns whose type has a
+converter go through it; a converter that makes None of None (every one but JSON's) is not
+called for a None (bench/README.md, seventh pass).
+
 What stays SQLAlchemy's: the engine's ``before_cursor_execute``/``after_cursor_execute``
 listeners are called (with no execution context: the bench and tests count statements with
 them), and a driver error is raised as SQLAlchemy raises it (``DBAPIError.instance``, a dropped
