@@ -80,22 +80,30 @@ def ticket_by_seq(session: Session, helpdesk: str, seq: int) -> Ticket | None:
 
 # ---- the owners of Message-IDs (a reply's In-Reply-To and References) ---------------------------
 
-def _by_size(build: Callable[[list[Any]], Any]) -> dict[int, Prepared]:
+class _BySize:
     """A prepared statement per padded length 1, 2, 4 ... ``MAX_IDS``, its ``IN`` list of
-    parameters ``id0``, ``id1``..."""
-    sizes = [1 << n for n in range(MAX_IDS.bit_length())]
-    return {size: Prepared(build([bindparam(f"id{i}", type_=String) for i in range(size)])) for size in sizes}
+    parameters ``id0``, ``id1``...; each built at its first use (not at import: start-up)."""
+
+    def __init__(self, build: Callable[[list[Any]], Any]) -> None:
+        self._build = build
+        self._made: dict[int, Prepared] = {}
+
+    def get(self, size: int) -> Prepared | None:
+        made = self._made.get(size)
+        if made is None and size <= MAX_IDS and size & (size - 1) == 0 and size > 0:
+            made = self._made[size] = Prepared(self._build([bindparam(f"id{i}", type_=String) for i in range(size)]))
+        return made
 
 
 def _by_ids(ids: list[str], **params: Any) -> dict[str, Any]:
     return {**params, **{f"id{i}": mid for i, mid in enumerate(ids)}}
 
 
-_OWNERS_IN_HELPDESK = _by_size(lambda ids: select(Message.message_id, Message.ticket_id)
+_OWNERS_IN_HELPDESK = _BySize(lambda ids: select(Message.message_id, Message.ticket_id)
                                .join(Ticket, Ticket.id == Message.ticket_id)
                                .where(Message.message_id.in_(ids), Ticket.helpdesk == bindparam("helpdesk"))
                                .order_by(Message.id))
-_OWNER_TICKETS_IN_HELPDESK = _by_size(lambda ids: select(Message.message_id, _TICKETS)
+_OWNER_TICKETS_IN_HELPDESK = _BySize(lambda ids: select(Message.message_id, _TICKETS)
                                       .join(_TICKETS, _TICKETS.c.id == Message.ticket_id)
                                       .where(Message.message_id.in_(ids), _TICKETS.c.helpdesk == bindparam("helpdesk"))
                                       .order_by(Message.id))
