@@ -13,6 +13,10 @@ the driver and comes back exactly as with SQLAlchemy), and each run only convert
 calls the dialect's ``do_execute``/``do_executemany`` on a cursor of the session's own
 connection, in its transaction.
 
+A row's values are picked with one ``itemgetter`` and only the columns whose type has a
+converter go through it; a converter that makes None of None (every one but JSON's) is not
+called for a None (bench/README.md, seventh pass).
+
 What stays SQLAlchemy's: the engine's ``before_cursor_execute``/``after_cursor_execute``
 listeners are called (with no execution context: the bench and tests count statements with
 them), and a driver error is raised as SQLAlchemy raises it (``DBAPIError.instance``, a dropped
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection, Dialect, Select
@@ -35,6 +40,8 @@ from sqlalchemy.sql.dml import UpdateBase
 
 _Row = Mapping[str, Any]
 _Params = _Row | Sequence[_Row]
+#: A value's converter at a position (or parameter name), and whether it makes None of None.
+_Converter = tuple[Any, Callable[[Any], Any], bool]
 #: A compiled variant per dialect and parameter names; past this many (a statement called with
 #: ever new sets of names) the statement is run by ``Connection.execute``.
 MAX_VARIANTS = 64
@@ -71,21 +78,14 @@ class Written:
 
 
 class _Variant:
-    """The statement compiled for one dialect and one set of parameter names."""
+    """The statement compiled for one dialect and one set of parameter names; ``parameters``
+    makes the driver's parameters of one row."""
 
-    __slots__ = ("sql", "getters", "results", "returns", "as_sequence")
+    __slots__ = ("sql", "parameters", "results", "returns")
 
-    def __init__(self, sql: str, getters: list[Callable[[_Row], Any]] | dict[str, Callable[[_Row], Any]],
-                 results: list[Callable[[Any], Any] | None] | None, returns: bool,
-                 as_sequence: Callable[[Any], Any]) -> None:
-        self.sql, self.getters, self.results, self.returns, self.as_sequence = (
-            sql, getters, results, returns, as_sequence)
-
-    def parameters(self, row: _Row) -> Any:
-        getters = self.getters
-        if isinstance(getters, list):
-            return self.as_sequence([get(row) for get in getters])
-        return {name: get(row) for name, get in getters.items()}
+    def __init__(self, sql: str, parameters: Callable[[_Row], Any], results: list[_Converter] | None,
+                 returns: bool) -> None:
+        self.sql, self.parameters, self.results, self.returns = sql, parameters, results, returns
 
 
 class _Slot:
@@ -105,6 +105,53 @@ def _getter(value: Any, processor: Callable[[Any], Any] | None) -> Callable[[_Ro
     if processor is None:
         return lambda row: row[key]
     return lambda row: processor(row[key])
+
+
+def _keeps_none(processor: Callable[[Any], Any]) -> bool:
+    """True when the converter makes None of None (not JSON's: ``'null'``): a None is passed on
+    as it is, without the call (SQLAlchemy's converters are functions of the value alone)."""
+    try:
+        return processor(None) is None
+    except Exception:
+        return False
+
+
+def _parameters(names: list[str], values: list[Any], processors: list[Callable[[Any], Any] | None],
+                positional: bool, as_sequence: Callable[[Any], Any]) -> Callable[[_Row], Any]:
+    """The function that makes the driver's parameters (``names`` in the statement's order) of one
+    row: each ``values[i]`` (a row's key, ``_Slot``, or a value of the statement itself) through
+    its converter, if it has one. The common case, every value from the row, picks them all with
+    one ``itemgetter`` and calls only the converters there are (not for a None they keep)."""
+    if not names or not all(isinstance(v, _Slot) for v in values):
+        getters = [_getter(v, p) for v, p in zip(values, processors, strict=True)]
+        if positional:
+            return lambda row: as_sequence([get(row) for get in getters])
+        return lambda row: {name: get(row) for name, get in zip(names, getters, strict=True)}
+    pick = itemgetter(*(v.key for v in values))
+    one = len(values) == 1  # ``itemgetter`` of one key gives the value, not a tuple
+    converted: list[_Converter] = [(i if positional else names[i], p, _keeps_none(p))
+                                   for i, p in enumerate(processors) if p is not None]
+    if positional:
+        def parameters(row: _Row) -> Any:
+            picked = (pick(row),) if one else pick(row)
+            if not converted:
+                return picked if as_sequence is tuple else as_sequence(picked)
+            out = list(picked)
+            for i, process, keeps_none in converted:
+                value = out[i]
+                if value is not None or not keeps_none:
+                    out[i] = process(value)
+            return as_sequence(out)
+        return parameters
+
+    def named(row: _Row) -> Any:
+        out = dict(zip(names, (pick(row),) if one else pick(row), strict=True))
+        for name, process, keeps_none in converted:
+            value = out[name]
+            if value is not None or not keeps_none:
+                out[name] = process(value)
+        return out
+    return named
 
 
 class Prepared:
@@ -146,28 +193,28 @@ class Prepared:
             laid_out = compiled.construct_params({key: _Slot(key) for key in keys}, escape_names=False)
         except InvalidRequestError:
             return None  # a required value missing: ``execute`` raises it as it does
-        getters = {name: _getter(value, _bind_processor(compiled.binds[name].type, dialect))
-                   for name, value in laid_out.items()}
-        ordered: list[Callable[[_Row], Any]] | dict[str, Callable[[_Row], Any]]
-        if compiled.positional:
-            ordered = [getters[name] for name in compiled.positiontup]
-        else:
-            escaped = compiled.escaped_bind_names or {}
-            ordered = {escaped.get(name, name): get for name, get in getters.items()}
+        order = list(compiled.positiontup) if compiled.positional else list(laid_out)
+        escaped = compiled.escaped_bind_names or {}
+        parameters = _parameters(order if compiled.positional else [escaped.get(name, name) for name in order],
+                                 [laid_out[name] for name in order],
+                                 [_bind_processor(compiled.binds[name].type, dialect) for name in order],
+                                 compiled.positional, dialect.execute_sequence_format)
         returns = bool(self.statement.exported_columns)  # a SELECT, or RETURNING columns
-        return _Variant(compiled.string, ordered, None, returns, dialect.execute_sequence_format)
+        return _Variant(compiled.string, parameters, None, returns)
 
-    def _results(self, dialect: Dialect, description: Sequence[Any]) -> list[Callable[[Any], Any] | None]:
+    def _results(self, dialect: Dialect, description: Sequence[Any]) -> list[_Converter]:
         """The converters of the result's columns, as SQLAlchemy takes them: from each selected
-        column's type, given the driver's type code of the column (its ``cursor.description``)."""
+        column's type, given the driver's type code of the column (its ``cursor.description``);
+        only the columns that have one, with the column's position."""
         columns = list(self.statement.exported_columns)
-        return [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
-                for c, d in zip(columns, description, strict=True)]
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                      for c, d in zip(columns, description, strict=True)]
+        return [(i, p, _keeps_none(p)) for i, p in enumerate(processors) if p is not None]
 
     def run(self, connection: Connection, params: _Params) -> Written:
         """Run the statement with one row of values (a mapping) or several (executemany) on
         ``connection``, in its transaction."""
-        many = not isinstance(params, Mapping)
+        many = type(params) is not dict and not isinstance(params, Mapping)  # (the ABC's check is slower)
         rows: Sequence[_Row] = params if many else (params,)  # type: ignore[assignment]
         if not rows:
             return Written([], 0)
@@ -185,16 +232,20 @@ class Prepared:
         dbapi_connection = connection.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
-        dispatch = connection.dispatch
+        # Listeners of the connection or the engine, as ``Connection`` itself checks for them
+        # (walking the empty collections costs more than the check).
+        dispatch = connection.dispatch if connection._has_events or connection.engine._has_events else None
         try:
-            for listener in dispatch.before_cursor_execute:
-                listener(connection, cursor, sql, parameters, None, many)
+            if dispatch is not None:
+                for listener in dispatch.before_cursor_execute:
+                    listener(connection, cursor, sql, parameters, None, many)
             if many:
                 dialect.do_executemany(cursor, sql, parameters)
             else:
                 dialect.do_execute(cursor, sql, parameters)
-            for listener in dispatch.after_cursor_execute:
-                listener(connection, cursor, sql, parameters, None, many)
+            if dispatch is not None:
+                for listener in dispatch.after_cursor_execute:
+                    listener(connection, cursor, sql, parameters, None, many)
             if variant.returns:
                 fetched = cursor.fetchall()
                 if variant.results is None:  # the first run: the driver describes the columns
@@ -213,10 +264,18 @@ class Prepared:
         return Written(rows, result.rowcount)
 
 
-def _processed(rows: Sequence[Any], processors: list[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
-    if not any(processors):
+def _processed(rows: Sequence[Any], converters: list[_Converter]) -> list[tuple[Any, ...]]:
+    if not converters:
         return [tuple(row) for row in rows]
-    return [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, process, keeps_none in converters:
+            value = values[i]
+            if value is not None or not keeps_none:
+                values[i] = process(value)
+        out.append(tuple(values))
+    return out
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:

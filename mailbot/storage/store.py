@@ -44,6 +44,7 @@ from sqlalchemy.orm.attributes import get_history
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
+from mailbot.storage import loads
 from mailbot.storage.models import (
     Base,
     Inbound,
@@ -309,12 +310,10 @@ def ticket_for_seq(session: Session, helpdesk: str, seq: int) -> int | None:
     return read(session, _TICKET_FOR_SEQ, {"helpdesk": helpdesk, "seq": seq}).scalar()
 
 
-_TICKET_BY_SEQ = select(Ticket).where(Ticket.helpdesk == bindparam("helpdesk"), Ticket.seq == bindparam("seq"))
-
-
 def ticket_by_seq(session: Session, helpdesk: str, seq: int) -> Ticket | None:
-    """The helpdesk's ticket numbered ``seq``, loaded (``ticket_for_seq`` and ``session.get`` in one query)."""
-    return session.scalars(_TICKET_BY_SEQ, {"helpdesk": helpdesk, "seq": seq}).first()
+    """The helpdesk's ticket numbered ``seq``, loaded (``ticket_for_seq`` and ``session.get`` in one
+    query, prepared: ``loads``)."""
+    return loads.ticket_by_seq(session, helpdesk, seq)
 
 
 _SEQ_LOCKS: dict[str, Executable] = {}
@@ -491,9 +490,11 @@ def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str
         return None
     owner: dict[str, int] = {}
     if helpdesk is not None and keep is not None and session.get_bind().dialect.name == "sqlite":
-        tickets: dict[str, Ticket] = {}
-        for mid, ticket in session.execute(_OWNER_TICKETS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}):
-            tickets.setdefault(mid, ticket)
+        tickets = loads.owner_tickets_in_helpdesk(session, padded(ids), helpdesk)  # prepared (or None)
+        if tickets is None:
+            tickets = {}
+            for mid, ticket in session.execute(_OWNER_TICKETS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}):
+                tickets.setdefault(mid, ticket)
         found = next((tickets[mid] for mid in ids if mid in tickets), None)
         if found is None:
             return None
@@ -501,7 +502,9 @@ def ticket_for_message_ids(session: Session, ids: tuple[str, ...], helpdesk: str
         return found.id
     if helpdesk is not None:
         # One mail sent to two helpdesks is a message of a ticket in each: only ours counts.
-        rows = read(session, _OWNERS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}).all()
+        prepared = loads.owners_in_helpdesk(session, padded(ids), helpdesk)
+        rows = prepared if prepared is not None else read(
+            session, _OWNERS_IN_HELPDESK, {"ids": padded(ids), "helpdesk": helpdesk}).all()
     else:
         rows = read(session, _OWNERS, {"ids": padded(ids)}).all()
     for mid, ticket_id in rows:
