@@ -69,6 +69,13 @@ class PollStats:
     smtp_error: str = ""
     outbox_elsewhere: bool = False  # SQLite: another process was sending the outbox (see outbox.flush)
 
+    def add_sending(self, other: PollStats) -> None:
+        """Count in another flush's replies and its first SMTP error."""
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.failed += other.failed
+        self.smtp_error = self.smtp_error or other.smtp_error
+
     def line(self) -> str:
         parts = [f"{k}={v}" for k, v in sorted(self.outcomes.items())] or ["no new mail"]
         text = "processed: " + ", ".join(parts) + f"; outbox sent={self.sent} deferred={self.deferred} failed={self.failed}"
@@ -84,12 +91,14 @@ def process_raw(app: App, raw: bytes, now: datetime) -> Outcome:
 
 
 def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | None = None,
-          progress: Callable[[], None] | None = None, committed: Callable[[], None] | None = None) -> int:
+          progress: Callable[[], None] | None = None, committed: Callable[[], None] | None = None,
+          after_batch: Callable[[], None] | None = None) -> int:
     """Process every mail waiting in the intake folder; returns how many were handled.
 
     With ``stop`` set, returns after the mail in hand (committed and moved). ``progress`` is
     called after each successful fetch (the service records it as a poll, see ``health``);
-    ``committed`` after each mail whose transaction committed (the service wakes its sender).
+    ``committed`` after each mail whose transaction committed (the service wakes its sender);
+    ``after_batch`` after each batch's mails were moved (``poll --once`` sends their replies).
     A mail another worker is processing (outcome ``busy``) stays in the inbox for that worker
     and is not fetched again in this drain.
 
@@ -142,6 +151,8 @@ def drain(app: App, box: BaseMailBox, stats: PollStats, stop: threading.Event | 
                 _move_done(app, box, done)
             raise
         _move_done(app, box, done)
+        if after_batch is not None:
+            after_batch()
         if stop is not None and stop.is_set():
             return handled
 
@@ -216,25 +227,23 @@ def poll_once(app: App) -> PollStats:
         if exc.permanent:
             health.auth_failed(app, imap, str(exc))
         raise
-    # Replies go out while the intake goes on (SMTP overlaps processing); what is left, and
-    # what the SLA tick queues, goes out in the final flush below, as before.
-    stop_sender = threading.Event()
-    sender = OutboxWorker(app, stop_sender, interval=1.0, gap=0.5, until_error=True)
-    sender.start()
+    # One thread, batch after batch: each batch's replies go out before the next batch is fetched
+    # (``imap.batch_size`` mails, 200: a backlog's first acks leave after ~2 s of processing). A
+    # sender thread beside the intake, as ``run`` has for the latency of single mails, cost a
+    # backlog ~10 % more CPU per mail (the two threads taking turns, replies sent a few at a time:
+    # bench/README.md, "Seventh pass"). After an SMTP error the rest waits for the final flush,
+    # so a failing server holds the intake up once per poll, for at most ``smtp.timeout``.
+    def send_batch() -> None:
+        if not stats.smtp_error:
+            batch = PollStats()
+            flush_round(app, batch, threading.Event(), 1.0, lambda: 0.0)
+            stats.add_sending(batch)
+
     try:
-        try:
-            intake.ensure_folders(box, imap)
-            drain(app, box, stats, committed=sender.wake)
-        finally:
-            box.logout()
+        intake.ensure_folders(box, imap)
+        drain(app, box, stats, after_batch=send_batch)
     finally:
-        stop_sender.set()
-        sender.wake()
-        sender.join()  # the flush stops after the mail in hand
-        stats.sent += sender.totals.sent
-        stats.deferred += sender.totals.deferred
-        stats.failed += sender.totals.failed
-        stats.smtp_error = stats.smtp_error or sender.totals.smtp_error
+        box.logout()
     health.ok(app, imap)
     # Deployments driven by cron get the SLA clocks too: one tick before the outbox goes out.
 
@@ -245,7 +254,7 @@ def poll_once(app: App) -> PollStats:
             from mailbot.service import sla_jobs
 
             sla_jobs.tick(app, now, ids=due)
-        flush_outbox(app, stats)  # over the connection the sender thread kept (``smtp.keepalive_seconds``)
+        flush_outbox(app, stats)  # over the connections the last batch kept (``smtp.keepalive_seconds``)
     finally:
         outbox.close_connections(app.settings.helpdesk_key)
     return stats
@@ -258,18 +267,15 @@ class OutboxWorker(threading.Thread):
     After a round that sent mail, the next one starts no sooner than ``gap`` seconds later:
     woken after every committed mail during a backlog, it then sends what gathered meanwhile
     over one connection instead of one connection (TLS handshake and login) per mail. The
-    first mail after a quiet time goes out at once. ``until_error``: end at the first SMTP
-    error (``poll --once`` leaves the rest to its final flush). ``totals`` adds up every round.
+    first mail after a quiet time goes out at once. ``totals`` adds up every round.
     """
 
-    def __init__(self, app: App, stop: threading.Event, interval: float, *, gap: float = 0.2,
-                 until_error: bool = False) -> None:
+    def __init__(self, app: App, stop: threading.Event, interval: float, *, gap: float = 0.2) -> None:
         super().__init__(name=f"mailbot-outbox[{app.settings.helpdesk_key}]", daemon=True)
         self.app = app
         self.stop = stop
         self.interval = interval
         self.gap = gap
-        self.until_error = until_error
         self.totals = PollStats()
         self._wake = threading.Event()
 
@@ -280,12 +286,7 @@ class OutboxWorker(threading.Thread):
         while not self.stop.is_set():
             stats = PollStats()
             wait = flush_round(self.app, stats, self.stop, self.interval, self._until_due)
-            self.totals.sent += stats.sent
-            self.totals.deferred += stats.deferred
-            self.totals.failed += stats.failed
-            self.totals.smtp_error = self.totals.smtp_error or stats.smtp_error
-            if self.until_error and stats.smtp_error:
-                return
+            self.totals.add_sending(stats)
             if stats.sent:
                 self.stop.wait(self.gap)
             self._wake.wait(wait)

@@ -286,3 +286,66 @@ def test_sigterm_while_smtp_hangs_still_exits(deployment: Deployment, fault: Fau
         assert ticket_count(d) == 1
     finally:
         bot.kill()
+
+
+QUESTIONS = [("Jadwal pelatihan SPSE", "Kapan jadwal pelatihan SPSE untuk penyedia bulan depan?"),
+             ("Cara ganti email akun", "Bagaimana cara mengganti alamat email pada akun penyedia saya?"),
+             ("Lupa kata sandi SPSE", "Saya lupa kata sandi akun SPSE, mohon dibantu caranya.")]
+
+
+def new_tickets_in_batches_of_one(d: Deployment, fault: FaultSMTP, **smtp: object) -> None:
+    use_fault_smtp(d, fault, **smtp)
+    set_keys(d.config_path, "imap", batch_size=1)
+    for subject, question in QUESTIONS:
+        d.new_mail(subject, f"Selamat pagi,\n{question}\nTerima kasih.")
+    d.wait_helpdesk_inbox(len(QUESTIONS))
+
+
+def opened_at(d: Deployment) -> list[float]:
+    tickets = sorted(d.rows(Ticket), key=lambda t: t.id)
+    assert len(tickets) == len(QUESTIONS), [t.subject for t in tickets]
+    return [t.opened_at.timestamp() for t in tickets]
+
+
+def test_poll_once_sends_each_batch_before_the_next(deployment: Deployment, fault: FaultSMTP) -> None:
+    """``poll --once`` works a backlog batch by batch (``imap.batch_size``): a batch's replies go
+    out before the next batch is fetched, so the first users hear back without waiting for the
+    whole backlog."""
+    d = deployment
+    new_tickets_in_batches_of_one(d, fault)
+    out = d.poll()
+    assert "opened=3" in out and "deferred=0" in out, out
+    opened = opened_at(d)
+    sent = {r.message_id: r for r in rows(d)}
+    assert sent and all(r.status == "sent" for r in sent.values())
+    by_ticket: dict[int, list[float]] = {}
+    for attempt in fault.attempts:
+        by_ticket.setdefault(sent[attempt.message_id].ticket_id or 0, []).append(attempt.at)
+    tickets = sorted(t.id for t in d.rows(Ticket))
+    for number, (ticket, next_opened) in enumerate(zip(tickets, opened[1:]), start=1):
+        assert by_ticket.get(ticket), f"no reply of ticket {number} was sent"
+        assert max(by_ticket[ticket]) < next_opened, f"ticket {number}'s replies waited for the next batch"
+    for address in (d.user, d.staff1):
+        ids = delivered_ids(d, address)
+        assert len(ids) == len(set(ids)), f"a reply reached {address} twice"
+
+
+def test_poll_once_tries_a_hanging_server_once_and_goes_on(deployment: Deployment, fault: FaultSMTP) -> None:
+    """A hanging SMTP server holds ``poll --once`` up once: after the first batch's flush times
+    out, the other batches are processed without trying SMTP again; the final flush tries once
+    more, and every reply stays pending for the next poll."""
+    d = deployment
+    new_tickets_in_batches_of_one(d, fault, timeout=2)
+    fault.mode = "hang"
+    out = d.poll()
+    assert "opened=3" in out and "sent=0" in out, out
+    first, second, third = opened_at(d)
+    opened = [h.opened for h in fault.hung]
+    assert [t for t in opened if t < second], "the first batch's replies were not tried"
+    assert [t for t in opened if t > third], "the final flush did not try again"
+    assert not [t for t in opened if second <= t <= third], "the intake waited for the hanging server again"
+    pending = rows(d)
+    assert pending and all(r.status == "pending" for r in pending)
+    fault.mode = "accept"
+    poll_until(d, lambda: all(r.status == "sent" for r in rows(d)), 30, "the replies after the server came back")
+    assert len(d.wait_subject(d.user, "Tiket diterima", count=3)) == 3
