@@ -12,7 +12,9 @@ cProfile of the flush of the last checkout (with ``--intake-ms``: of the sender 
 ``--intake-ms 18`` sends while an intake queues the replies mail by mail (see ``_follow``);
 experiments: ``SENDER_FLUSH_SLEEP=1`` (that intake sleeps instead of holding the interpreter
 lock), ``SENDER_FLUSH_NOFOLLOW=1`` (each round sends only what was due when it started). The real benchmark (``bench/run.py``) sends through
-Postfix while the intake runs; this isolates what the sender itself does per mail.
+Postfix (since the seventh pass, ``poll --once`` sends batch by batch in its one thread; ``mailbot
+run`` sends from a thread beside the intake, as ``--intake-ms`` does); this isolates what the
+sender itself does per mail.
 
 ``--callgrind DIR`` runs each flushing process under ``valgrind --tool=callgrind`` and counts the
 instructions of the flushes only (they run under ``functools.reduce``, and callgrind's
@@ -93,7 +95,7 @@ def floor_child(db: str, port: int, cert_dir: str) -> None:
 
 
 def _follow(factory: Any, settings: Any, intake_ms: float, code: str, profile: str) -> None:
-    """The outbox thread of ``poll --once`` while an intake goes on: the main thread queues each
+    """The outbox thread of ``mailbot run`` (and of ``poll --once`` before the seventh pass) while an intake goes on: the main thread queues each
     mail's replies again (one transaction, as ``process_raw`` queues them) after ``intake_ms`` of Python
     work (holding the interpreter lock, as the intake does), and wakes the sender; the sender
     thread loops as ``ops.poller.OutboxWorker`` does (gap 0.5 s after a round that sent mail)."""
