@@ -77,6 +77,7 @@ def connect(settings: ImapSettings) -> BaseMailBox:
         box = MailBoxUnencrypted(settings.host, settings.port, timeout=settings.timeout)
     box.email_message_class = RawMailMessage
     try:
+        keep_alive(box.client.sock)
         if provider is not None:
             try:
                 box.xoauth2(settings.username, token, initial_folder=settings.folder)
@@ -96,6 +97,22 @@ def connect(settings: ImapSettings) -> BaseMailBox:
             pass
         raise
     return box
+
+
+#: TCP keep-alive on the IMAP socket: in a long IDLE (``imap.idle_refresh``) the kernel notices a
+#: peer that vanished (a crashed server, a NAT gateway that forgot the connection) within about
+#: two minutes, and its probes keep the gateway's mapping alive; none of it wakes the process.
+#: Seconds quiet before the first probe, seconds between probes, probes unanswered before it is dead.
+KEEPALIVE = (60, 15, 4)
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """Switch TCP keep-alive on for this socket, with :data:`KEEPALIVE` where the system allows."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in zip(("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"), KEEPALIVE, strict=True):
+        option = getattr(socket, name, None)  # Linux has all three; others may lack some
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 def _refresh_capabilities(box: BaseMailBox) -> None:
@@ -253,27 +270,34 @@ def _message_id_header(raw: bytes) -> str:
     return text if usable and '"' not in text and "\\" not in text else ""
 
 
-def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = None, tick: float = 1.0,
+def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = None, tick: float | None = 1.0,
               wakeup: socket.socket | None = None) -> bool:
     """Wait in IMAP IDLE until the server reports a change, ``timeout`` passes, or ``stop`` is set.
 
     One IDLE command covers the whole wait (no re-issuing every tick); ``stop`` is looked at
-    every ``tick`` seconds so a signal is honoured promptly, and at once when ``wakeup`` (a socket
-    that becomes readable when the process stops) is readable. Returns True if the server said
-    something (new mail, expunge, or a BYE, which the next command then reports as an error).
+    every ``tick`` seconds so a signal is honoured promptly (``None``: only when ``wakeup``, a
+    socket that becomes readable when this watcher is to stop, says so). Returns True if the
+    server reported news (new mail, expunge, flags, or a BYE, which the next command then
+    reports as an error).
+
+    A server may speak without news: Dovecot says ``* OK Still here`` every two minutes of IDLE
+    (``imap_idle_notify_interval``), other servers send similar keep-alives. Such a status line
+    is read and the wait goes on: ending IDLE for it would cost the round trip and the search
+    that an IDLE renewal costs, that often, for every mailbox.
     """
+    client = box.client
     # A new-mail count the server sent with an earlier answer (e.g. after the last SEARCH had run)
     # means mail may be waiting: look again rather than wait. Popped, so it counts once.
-    if box.client.untagged_responses.pop("EXISTS", None):
+    if client.untagged_responses.pop("EXISTS", None):
         return True
     box.idle.start()  # type: ignore[no-untyped-call]  # imap-tools is not annotated here
     woke = False
     try:
         # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
         # in the same packet as the "+ idling" continuation: imaplib has then read it into its own
-        # buffer, where a selector cannot see it, and waiting would delay that mail a whole timeout.
-        woke = _already_announced(box)
-        sock = box.client.sock
+        # buffer (or already stored it), where a selector cannot see it.
+        woke = "EXISTS" in client.untagged_responses
+        sock = client.sock
         deadline = time.monotonic() + timeout
         # A selector (poll/epoll), never select(): select() refuses a descriptor above FD_SETSIZE
         # (1024), which a process watching hundreds of mailboxes passes (issue 24).
@@ -282,34 +306,46 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
             if wakeup is not None:
                 waiter.register(wakeup, selectors.EVENT_READ)
             while not woke and not (stop is not None and stop.is_set()):
+                # Bytes imaplib has buffered, or TLS has decrypted, are invisible to the selector.
+                if _buffered(client):
+                    woke = _heard_news(client)
+                    continue
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                # Bytes TLS has already decrypted are invisible to the selector: look at them first.
-                pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
-                if pending is not None and pending():
-                    woke = True
-                    break
-                ready = waiter.select(min(left, tick))
-                woke = any(key.fileobj is sock for key, _ in ready)
-                if ready and not woke:  # the process is stopping: ``stop`` says so in a moment
-                    if stop is None or not stop.wait(tick):
+                ready = waiter.select(left if tick is None else min(left, tick))
+                if any(key.fileobj is sock for key, _ in ready):
+                    woke = _heard_news(client)
+                elif ready:  # the wake-up: ``stop`` says so in a moment
+                    if stop is None or not stop.wait(tick or 1.0):
                         break
     finally:
         box.idle.stop()  # type: ignore[no-untyped-call]  # DONE; raises if the server went away, which the caller treats as an outage
     return woke
 
 
-def _already_announced(box: BaseMailBox) -> bool:
-    """Whether the server's answer to IDLE already carried news: an untagged EXISTS that imaplib
-    stored while reading the continuation, or a line waiting in imaplib's read buffer."""
-    client = box.client
-    if "EXISTS" in client.untagged_responses:
+def _heard_news(client: imaplib.IMAP4) -> bool:
+    """Read one response the server sent in IDLE: True unless it was a keep-alive (an untagged
+    ``OK``, e.g. Dovecot's "Still here") or the IDLE continuation itself."""
+    line = client._get_response()  # imaplib's reader: it also reads literals
+    if line is None or not line.startswith(b"* OK"):
+        return line is not None
+    # imaplib keeps every untagged OK it read until a command asks for it; nobody asks during
+    # IDLE, so without this a connection would grow by a line every keep-alive, for ever.
+    client.untagged_responses.pop("OK", None)
+    return False
+
+
+def _buffered(client: imaplib.IMAP4) -> bool:
+    """Whether a response is waiting where the selector cannot see it: in imaplib's read buffer,
+    or decrypted by TLS and not yet read."""
+    sock = client.sock
+    pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
+    if pending is not None and pending():
         return True
     reader = getattr(client, "file", None)
     if reader is None or not hasattr(reader, "peek"):
         return False
-    sock = client.sock
     previous = sock.gettimeout()
     sock.settimeout(0)  # peek() reads the socket only when its buffer is empty: never block here
     try:

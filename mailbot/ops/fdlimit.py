@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 
 #: Descriptors of the process itself: interpreter, logs, database files and pool, metrics server.
 BASE_DESCRIPTORS = 256
-#: Per mailbox, besides its SMTP connections: the IMAP socket, a reconnect's overlap, a database connection.
-PER_MAILBOX = 4
+#: Per mailbox, besides its SMTP connections: the IMAP socket, a reconnect's overlap, a database
+#: connection, the IDLE wait's epoll, and its watcher's wake-up pair (``fleet._Watcher``).
+PER_MAILBOX = 7
 #: The event loop of a helpdesk's SMTP connections (its epoll and wake-up pair), kept with them.
 PER_SMTP_LOOP = 3
 

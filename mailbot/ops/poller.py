@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import random
 import socket
 import threading
 import time
@@ -333,8 +334,8 @@ def until_due(app: App, interval: float) -> float:
 def watching_line(app: App) -> str:
     """The one line ``mailbot run`` logs per mailbox at start: what it watches and how it answers."""
     imap, smtp = app.settings.imap, app.settings.smtp
-    waiting = (f"IDLE where the server offers it, else every {imap.poll_interval:g} s" if imap.use_idle
-               else f"every {imap.poll_interval:g} s")
+    waiting = (f"IDLE where the server offers it, renewed every {imap.idle_refresh:g} s, else every "
+               f"{imap.poll_interval:g} s" if imap.use_idle else f"every {imap.poll_interval:g} s")
     return (f"watching mailbox {imap.username} at {imap.host}:{imap.port} (folder {imap.folder}, {waiting}) "
             f"for helpdesk {app.settings.helpdesk_key} <{app.settings.helpdesk.address}>; "
             f"replies through {smtp.username} at {smtp.host}:{smtp.port}")
@@ -365,11 +366,13 @@ def run_forever(app: App, stop: threading.Event) -> None:
         outbox.close_connections(app.settings.helpdesk_key, timeout=1.0)  # QUIT the kept ones
 
 
-def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float = 1.0,
+def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: float | None = 1.0,
           wakeup: socket.socket | None = None, beats: health.Beats | None = None) -> None:
     """Watch one mailbox until ``stop`` is set, after the mail in hand; ``wake`` tells the sender
     that replies are waiting (the sender and the SLA jobs run elsewhere). In IDLE ``stop`` is looked
-    at every ``tick`` seconds, and at once when ``wakeup`` becomes readable (``intake.idle_wait``).
+    at every ``tick`` seconds (``None``: never), and at once when ``wakeup`` becomes readable
+    (``intake.idle_wait``). IDLE is renewed every ``imap.idle_refresh`` seconds, less a random
+    fifth: mailboxes that logged in together do not renew together.
     ``beats``: the polls after the first of each connection are noted there, and written together
     with the other mailboxes' (``health.Beats``), not in a transaction each.
 
@@ -451,9 +454,11 @@ def watch(app: App, stop: threading.Event, wake: Callable[[], None], *, tick: fl
                     if stop.is_set():
                         break
                     if idle_ok:
-                        # Re-issue IDLE at least every poll_interval; a stop is seen within a second.
-                        log.debug("imap idle for %s (up to %g s)", imap.username, imap.poll_interval)
-                        intake.idle_wait(box, imap.poll_interval, stop, tick, wakeup)
+                        # New mail wakes IDLE at once; the renewal is the safety net (RFC 2177).
+                        # Jittered, so hundreds of mailboxes started together spread their renewals.
+                        refresh = imap.idle_refresh * random.uniform(0.8, 1.0)
+                        log.debug("imap idle for %s (up to %.0f s)", imap.username, refresh)
+                        intake.idle_wait(box, refresh, stop, tick, wakeup)
                     else:
                         stop.wait(imap.poll_interval)
             except Exception as exc:  # a dropped connection: reconnect

@@ -8,8 +8,9 @@ Unhealthy (exit 1) when any of these holds:
 3. the service recorded a refused OAuth2 token refresh for a mailbox and no login has
    worked since;
 4. a ``mailbot run`` is expected (one started and did not stop cleanly, or ``--expect-run``)
-   and the last successful poll of the mailbox is older than 3 x ``imap.poll_interval``
-   (or there was none);
+   and the last successful poll of the mailbox is older than 3 x ``imap.poll_interval``, or
+   with IDLE 3 x ``imap.idle_refresh`` if that is longer (a quiet mailbox in IDLE is polled
+   once per renewal), or there was none;
 5. the outbox holds failed mail no operator has acknowledged (``mailbot outbox ack``); failed
    mail to staff (notifications, notices, the digest) is named on a line of its own: nobody
    is told of it by mail (that could loop), so this is where it shows;
@@ -40,11 +41,17 @@ from mailbot.storage.models import MailboxStatus, Message, Outbox, Quarantine
 
 if TYPE_CHECKING:
     from mailbot.service.app import App
+    from mailbot.settings.config import ImapSettings
 
 #: How long a reachability check may take, at most (seconds).
 CHECK_TIMEOUT = 10.0
-#: A poll older than this many poll intervals means the running service is stuck or gone.
+#: A poll older than this many poll intervals (IDLE renewals) means the running service is stuck or gone.
 STALE_POLLS = 3
+
+
+def _quiet_name(imap: ImapSettings) -> str:
+    """The setting the staleness limit is counted in (``ImapSettings.longest_quiet``)."""
+    return "idle_refresh" if imap.use_idle and imap.idle_refresh > imap.poll_interval else "poll_interval"
 
 
 @dataclass
@@ -218,13 +225,13 @@ def gather(app: App, *, offline: bool = False, expect_run: bool = False, now: da
                 report.run = (f"pid {row.run_pid} on {row.run_host}, started {_utc(row.run_started_at)}"
                               + (f", stopped {_utc(row.run_stopped_at)}" if row.run_stopped_at else ""))
             if report.run_expected:
-                limit = STALE_POLLS * settings.imap.poll_interval
+                limit = STALE_POLLS * settings.imap.longest_quiet
                 if row is None or row.last_ok_at is None:
                     problems.append(f"{name}: mailbot run is expected but has never polled it")
                 elif (now - row.last_ok_at) > timedelta(seconds=limit):
                     problems.append(f"{name}: last successful poll {_utc(row.last_ok_at)}, "
                                     f"{(now - row.last_ok_at).total_seconds():.0f} s ago (more than "
-                                    f"{STALE_POLLS} x poll_interval = {limit:g} s)")
+                                    f"{STALE_POLLS} x {_quiet_name(settings.imap)} = {limit:g} s)")
         if kind == "imap" and leases.sharing(app):
             report.lease = _lease_line(app)
         if not offline:

@@ -193,9 +193,22 @@ class ImapSettings(_ServerSettings):
     folder: str = "INBOX"
     processed_folder: str = "Processed"
     quarantine_folder: str = "Quarantine"
+    #: Seconds between polls of a server without IDLE (or with ``use_idle`` off).
     poll_interval: float = Field(default=60, gt=0)
     use_idle: bool = True
+    #: Seconds one IDLE command lasts at most before the bot ends it, looks at the folder and idles
+    #: again. New mail wakes IDLE at once whatever this is; the renewal is the safety net for a
+    #: notice that never came and keeps the server from logging an idle client off (RFC 2177: at
+    #: most 29 minutes). Each renewal wakes the process: with hundreds of mailboxes, every minute
+    #: was most of its CPU at rest (issue 24). 300 s is under the idle timeouts of common NAT
+    #: gateways (AWS: 350 s); the TCP keep-alive on the socket notices a dead peer meanwhile.
+    idle_refresh: float = Field(default=300, gt=0, le=1740)
     batch_size: int = Field(default=200, ge=1)
+
+    @property
+    def longest_quiet(self) -> float:
+        """The longest a healthy watcher goes without a poll: ``mailbot status`` counts in these."""
+        return max(self.poll_interval, self.idle_refresh) if self.use_idle else self.poll_interval
 
     @property
     def password_value(self) -> str:

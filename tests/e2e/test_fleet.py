@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,44 @@ def test_a_hanging_smtp_server_delays_only_its_own_helpdesk(
     finally:
         fault.release_hung()
         assert bot.stop(timeout=90) == 0
+
+
+def test_a_released_mailbox_stops_watching_at_once(stack: MailStack, tmp_path: Path) -> None:
+    """A lease that moves (``Fleet.release``) ends that mailbox's IDLE wait at once, through its
+    watcher's bell (no timer looks at the stop), and leaves the other mailboxes watching."""
+    import threading
+
+    from mailbot.ops.fleet import Fleet
+    from mailbot.service.app import build_apps
+    from mailbot.settings.loading import load_settings
+
+    db_url = pgstack.database_url(tmp_path)
+    config = tmp_path / "mailbot.toml"
+    desks = fleet_config(config, stack, 2, db_url)
+    apps = build_apps(load_settings(config))
+    stop = threading.Event()
+    fleet = Fleet(apps, stop).start()
+    try:
+        for desk in desks:
+            fleet.take(desk.key)
+        wait_until(lambda: all(store_polled(apps[0], desk.address) for desk in desks), 60, "both mailboxes polled")
+        time.sleep(1)  # both in IDLE now, renewal minutes away
+        watcher = fleet._watchers[desks[0].key]
+        started = time.monotonic()
+        fleet.release(desks[0].key, wait=10)
+        assert not watcher.thread.is_alive()
+        assert time.monotonic() - started < 3  # not a renewal's minutes
+        assert fleet.watching() == [desks[1].key]
+    finally:
+        fleet.shutdown()
+    assert not fleet.watching()
+
+
+def store_polled(app: Any, address: str) -> bool:
+    from sqlalchemy import select
+
+    from mailbot.storage.models import MailboxStatus
+
+    with app.factory() as session:
+        rows = session.scalars(select(MailboxStatus)).all()
+        return any(row.last_ok_at is not None and row.kind == "imap" and row.mailbox == address for row in rows)

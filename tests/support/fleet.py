@@ -102,13 +102,16 @@ class SmallDovecot:
     """A Dovecot of our own on 127.0.0.1:``port``, plain IMAP, every user with password ``secret``."""
 
     def __init__(self, login_limit: int, *, password: str = "secret", process_limit: int = 2000,
-                 idle_check_interval: str | None = None) -> None:
+                 idle_check_interval: str | None = None, idle_notify_interval: str | None = None) -> None:
         self.login_limit = login_limit
         self.password = password
         self.process_limit = process_limit
         #: Dovecot's ``mailbox_idle_check_interval`` (its default 30 secs): how often an IDLE
         #: session looks at its folder when inotify is not available to it.
         self.idle_check_interval = idle_check_interval
+        #: Dovecot's ``imap_idle_notify_interval`` (its default 2 mins): how often it says
+        #: "* OK Still here" to a client in IDLE with nothing to report.
+        self.idle_notify_interval = idle_notify_interval
         # Short: Dovecot's unix sockets live under base_dir (108-byte limit).
         self.dir = Path(tempfile.mkdtemp(prefix="mbdv-", dir="/tmp"))
         self.dir.chmod(0o755)  # the mail user (vmail) must reach its folders below
@@ -152,6 +155,7 @@ class SmallDovecot:
             protocol imap {{
               mail_max_userip_connections = 1000
               {f"mailbox_idle_check_interval = {self.idle_check_interval}" if self.idle_check_interval else ""}
+              {f"imap_idle_notify_interval = {self.idle_notify_interval}" if self.idle_notify_interval else ""}
             }}
             service imap-login {{
               process_limit = {self.login_limit}

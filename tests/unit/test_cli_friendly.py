@@ -120,7 +120,7 @@ def test_the_scheduler_is_quiet_unless_verbose(monkeypatch: pytest.MonkeyPatch, 
 def test_run_says_which_mailbox_it_watches(config: Path) -> None:
     app = SimpleNamespace(settings=load_settings(config))
     assert watching_line(app) == (  # type: ignore[arg-type]
-        "watching mailbox helpdesk@lpse.test at 127.0.0.1:993 (folder INBOX, IDLE where the server offers it, "
+        "watching mailbox helpdesk@lpse.test at 127.0.0.1:993 (folder INBOX, IDLE where the server offers it, renewed every 300 s, "
         "else every 45 s) for helpdesk default <helpdesk@lpse.test>; replies through helpdesk@lpse.test at "
         "127.0.0.1:587")
 

@@ -49,6 +49,20 @@ def test_minimum_config_from_the_issue_loads(tmp_path: Path, monkeypatch: pytest
     assert s.is_staff("STAFF1@lpse.test")
 
 
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("", 300.0),  # IDLE: a quiet mailbox is polled once per renewal
+    ("use_idle = false", 60.0),
+    ("poll_interval = 900", 900.0),
+    ("idle_refresh = 30", 60.0),
+])
+def test_the_longest_quiet_of_a_healthy_watcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str,
+                                               expected: float) -> None:
+    """What ``mailbot status`` counts its staleness in (3 of these)."""
+    monkeypatch.setenv("TEST_MAILBOT_SMTP_PW", "x")
+    s = load_settings(write(tmp_path, GOOD.replace('security = "ssl"', f'security = "ssl"\n{extra}', 1)))
+    assert s.imap.longest_quiet == expected
+
+
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
@@ -61,6 +75,7 @@ def test_minimum_config_from_the_issue_loads(tmp_path: Path, monkeypatch: pytest
         (('host = "127.0.0.1"\nport = 11993', 'hots = "127.0.0.1"\nport = 11993'),
          "unknown key imap.hots (did you mean imap.host?)"),
         (('password = "secret"', ''), "imap: Value error" if False else "imap"),
+        (('security = "ssl"', 'security = "ssl"\nidle_refresh = 1800'), "imap.idle_refresh"),  # RFC 2177: 29 min at most
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: tuple[str, str],
