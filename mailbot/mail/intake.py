@@ -293,10 +293,6 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
     box.idle.start()  # type: ignore[no-untyped-call]  # imap-tools is not annotated here
     woke = False
     try:
-        # Mail that arrived between the last SEARCH and IDLE is announced at once ("* N EXISTS"),
-        # in the same packet as the "+ idling" continuation: imaplib has then read it into its own
-        # buffer (or already stored it), where a selector cannot see it.
-        woke = "EXISTS" in client.untagged_responses
         sock = client.sock
         deadline = time.monotonic() + timeout
         # A selector (poll/epoll), never select(): select() refuses a descriptor above FD_SETSIZE
@@ -306,22 +302,54 @@ def idle_wait(box: BaseMailBox, timeout: float, stop: threading.Event | None = N
             if wakeup is not None:
                 waiter.register(wakeup, selectors.EVENT_READ)
             while not woke and not (stop is not None and stop.is_set()):
-                # Bytes imaplib has buffered, or TLS has decrypted, are invisible to the selector.
-                if _buffered(client):
-                    woke = _heard_news(client)
-                    continue
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
+                # What imaplib has buffered, or TLS has decrypted, is invisible to the selector: mail
+                # that arrived between the last SEARCH and IDLE is announced ("* N EXISTS") in the
+                # same packet as the "+ idling" continuation, which imaplib has read already.
+                if _peek(client):
+                    woke = _heard_news(client)
+                    continue
                 ready = waiter.select(left if tick is None else min(left, tick))
                 if any(key.fileobj is sock for key, _ in ready):
-                    woke = _heard_news(client)
+                    seen = _peek(client)
+                    if seen is None:
+                        continue  # a TLS record without data in it: nothing to read yet
+                    # A line (read whole: the rest of a line is on its way), or b"": the server closed.
+                    woke = _heard_news(client) if seen else True
                 elif ready:  # the wake-up: ``stop`` says so in a moment
                     if stop is None or not stop.wait(tick or 1.0):
                         break
     finally:
-        box.idle.stop()  # type: ignore[no-untyped-call]  # DONE; raises if the server went away, which the caller treats as an outage
+        _end_idle(box)
     return woke
+
+
+#: What a server announces in IDLE: the caller searches the folder next, which sees all of it, so
+#: it is dropped after IDLE. imaplib keeps every untagged response until a command asks for it,
+#: and nobody asks for these: a long-lived connection would grow by a line per mail and per keep-alive.
+_NOTICES = ("EXISTS", "RECENT", "EXPUNGE", "FETCH", "OK", "ALERT")
+
+
+def _end_idle(box: BaseMailBox) -> None:
+    """End IDLE (DONE and its answer), unless the server ended it itself; drop its notices.
+
+    Raises if the server went away or refused, which the caller treats as an outage."""
+    client = box.client
+    tag = getattr(box.idle, "_idle_tag", None)  # imap-tools' tag of the IDLE command
+    try:
+        if tag is not None and client.tagged_commands.get(tag):
+            # The server answered the IDLE command already (ended it): a DONE would be a command of
+            # its own, answered BAD. Its answer is taken here instead.
+            answer: Any = client.tagged_commands.pop(tag)  # imaplib stores (type, [text]); typeshed says otherwise
+            if answer[0] != "OK":
+                raise imaplib.IMAP4.abort(f"the server ended IDLE: {answer[0]} {answer[1]!r}")
+        else:
+            box.idle.stop()  # type: ignore[no-untyped-call]  # DONE, then its tagged answer
+    finally:
+        for kind in _NOTICES:
+            client.untagged_responses.pop(kind, None)
 
 
 def _heard_news(client: imaplib.IMAP4) -> bool:
@@ -330,27 +358,23 @@ def _heard_news(client: imaplib.IMAP4) -> bool:
     line = client._get_response()  # imaplib's reader: it also reads literals
     if line is None or not line.startswith(b"* OK"):
         return line is not None
-    # imaplib keeps every untagged OK it read until a command asks for it; nobody asks during
-    # IDLE, so without this a connection would grow by a line every keep-alive, for ever.
-    client.untagged_responses.pop("OK", None)
+    client.untagged_responses.pop("OK", None)  # kept by imaplib otherwise: a line per keep-alive
     return False
 
 
-def _buffered(client: imaplib.IMAP4) -> bool:
-    """Whether a response is waiting where the selector cannot see it: in imaplib's read buffer,
-    or decrypted by TLS and not yet read."""
-    sock = client.sock
-    pending = getattr(sock, "pending", None)  # an SSLSocket's; a plain socket has none
-    if pending is not None and pending():
-        return True
+def _peek(client: imaplib.IMAP4) -> bytes | None:
+    """The bytes waiting in imaplib's read buffer, reading the socket (without blocking) only if the
+    buffer is empty: b"" when nothing is there (or the server closed), None when TLS has only part
+    of a record."""
     reader = getattr(client, "file", None)
     if reader is None or not hasattr(reader, "peek"):
-        return False
+        return b""
+    sock = client.sock
     previous = sock.gettimeout()
     sock.settimeout(0)  # peek() reads the socket only when its buffer is empty: never block here
     try:
-        return bool(reader.peek(1))
-    except (ssl.SSLWantReadError, BlockingIOError, TimeoutError):
-        return False
+        return bytes(reader.peek(1))
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return None
     finally:
         sock.settimeout(previous)

@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 TICK_JOB = "sla_tick"
 
 #: Seconds between the writes of the watchers' polls (``health.Beats``; at most a poll interval): one
-#: transaction for all the mailboxes, well within the 3 poll intervals after which ``mailbot status``
-#: calls a mailbox stale.
+#: transaction for all the mailboxes, well within the 3 poll intervals (IDLE renewals) after which
+#: ``mailbot status`` calls a mailbox stale.
 BEATS_EVERY = 15.0
 
 
@@ -316,9 +316,16 @@ class Fleet:
             self._watchers[key] = watcher
             self._first_tick.add(key)
             self._bring_tick_forward()
-        self.sender.add(app)
-        sla_jobs.schedule_digest(self.scheduler, app, shared=True)
-        watcher.thread.start()
+        try:
+            self.sender.add(app)
+            sla_jobs.schedule_digest(self.scheduler, app, shared=True)
+            watcher.thread.start()
+        except BaseException:  # e.g. no thread to be had: not left half-taken, its bell not left open
+            with self._lock:
+                if self._watchers.get(key) is watcher:
+                    del self._watchers[key]
+            watcher.close()
+            raise
 
     def release(self, key: str, wait: float = 0.0) -> None:
         """Stop watching this mailbox (after the mail in hand); its jobs and outbox leave this process."""
@@ -356,7 +363,8 @@ class Fleet:
         for watcher in watchers:
             watcher.halt()
         for watcher in watchers:
-            watcher.thread.join()  # each finishes the mail in hand
+            if watcher.thread.ident is not None:  # started
+                watcher.thread.join()  # each finishes the mail in hand
         self.beats.flush()
         self.scheduler.shutdown(wait=True)  # a job in progress finishes its transaction
         # Let the outbox finish the mail it is sending (the commit that records it), no more.

@@ -107,7 +107,8 @@ class Beats:
     """The successful polls of many mailboxes, recorded together (``mailbot run`` of many
     helpdesks, issue 24).
 
-    Every watched mailbox records a poll at least every ``poll_interval`` (each IDLE round): with
+    Every watched mailbox records a poll at least every ``poll_interval`` (without IDLE) or
+    ``idle_refresh`` (each IDLE renewal), and after every mail: with
     hundreds of them, a transaction each was the largest part of the process's idle CPU once the
     outbox and SLA work was asked of the deployment at once (a profile at 600 mailboxes). The
     watchers ``note`` their polls (the first after each login still goes through :func:`ok`,
