@@ -355,11 +355,8 @@ def _end_idle(box: BaseMailBox) -> None:
 def _heard_news(client: imaplib.IMAP4) -> bool:
     """Read one response the server sent in IDLE: True unless it was a keep-alive (an untagged
     ``OK``, e.g. Dovecot's "Still here") or the IDLE continuation itself."""
-    line = client._get_response()  # imaplib's reader: it also reads literals
-    if line is None or not line.startswith(b"* OK"):
-        return line is not None
-    client.untagged_responses.pop("OK", None)  # kept by imaplib otherwise: a line per keep-alive
-    return False
+    line = client._get_response()  # imaplib's reader: it also reads literals (the line is dropped in _end_idle)
+    return line is not None and not line.startswith(b"* OK")
 
 
 def _peek(client: imaplib.IMAP4) -> bytes | None:

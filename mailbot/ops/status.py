@@ -51,7 +51,7 @@ STALE_POLLS = 3
 
 def _quiet_name(imap: ImapSettings) -> str:
     """The setting the staleness limit is counted in (``ImapSettings.longest_quiet``)."""
-    return "idle_refresh" if imap.use_idle and imap.idle_refresh > imap.poll_interval else "poll_interval"
+    return "poll_interval" if imap.longest_quiet == imap.poll_interval else "idle_refresh"
 
 
 @dataclass
